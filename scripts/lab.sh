@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs a Pulumi command on one of the lab's stacks with a local file backend: no Pulumi Cloud
+# account needed. State lives in .pulumi-state/ beside this repo.
+#
+# usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel> <stack> [pulumi flags...]
+#   e.g. scripts/lab.sh up vxlan          (npm run lab -- up vxlan)
+#        scripts/lab.sh output native --json
+#
+# Secrets (SSH keys, the k3s token, the kubeconfig) are encrypted in the state with a passphrase:
+# PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE if you set one, else a random one
+# generated once into .pulumi-state/passphrase (mode 0600). Keep that file: without it the
+# stack's secrets cannot be read, and `pulumi destroy` cannot run.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cmd="${1:-}"
+stack="${2:-}"
+case "$cmd" in
+  up | preview | refresh | destroy | output | cancel) ;;
+  *)
+    echo "usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel> <stack> [pulumi flags...]" >&2
+    exit 2
+    ;;
+esac
+if [[ -z "$stack" ]]; then
+  echo "scripts/lab.sh: name a stack, e.g. vxlan, native or geneve (stacks/Pulumi.<stack>.yaml)" >&2
+  exit 2
+fi
+shift 2
+
+if ! command -v pulumi >/dev/null 2>&1; then
+  echo "scripts/lab.sh: the pulumi CLI is not on PATH. Install it (https://www.pulumi.com/docs/install/)," >&2
+  echo "or on a host without internet access build it: eval \"\$(bash scripts/toolchain.sh)\"" >&2
+  exit 127
+fi
+
+state="$repo/.pulumi-state"
+mkdir -p "$state"
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$state}"
+if [[ -z "${PULUMI_CONFIG_PASSPHRASE+set}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
+  if [[ ! -s "$state/passphrase" ]]; then
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$state/passphrase")
+    echo "scripts/lab.sh: generated the state passphrase in $state/passphrase (keep it)" >&2
+  fi
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+fi
+
+cd "$repo"
+pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+case "$cmd" in
+  output) exec pulumi stack output --stack "$stack" "$@" ;;
+  *) exec pulumi "$cmd" --stack "$stack" "$@" ;;
+esac
