@@ -1,0 +1,126 @@
+/**
+ * Cilium on the lab's k3s cluster: one Helm release, the article's `helm install`/`helm upgrade`,
+ * with values chosen by stack config and rendered for the chart version's key names.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import type { LabConfig, RoutingMode } from "../config";
+import { MAX_HISTORY, RELEASE_NAME, RELEASE_NAMESPACE, chartSource, releaseDigest, releaseTimeoutSeconds } from "./release";
+import { ciliumDatapath, ciliumValues, type CiliumDatapath, type CiliumValues } from "./values";
+
+/** The stack config Cilium depends on. */
+export type CiliumConfig = Pick<
+  LabConfig,
+  | "routingMode"
+  | "autoDirectNodeRoutes"
+  | "podCidr"
+  | "podCidrMaskSize"
+  | "nativeRoutingCidr"
+  | "kubeProxyReplacement"
+  | "hubble"
+  | "ciliumVersion"
+  | "ciliumChart"
+  | "accelerator"
+>;
+
+/** Inputs of {@link Cilium}. The Kubernetes provider comes through `opts.provider` (or `opts.providers`). */
+export interface CiliumArgs {
+  /**
+   * The parsed stack config. `routingMode`, `autoDirectNodeRoutes`, `nativeRoutingCidr`, `podCidr`,
+   * `podCidrMaskSize`, `kubeProxyReplacement` and `hubble` become Helm values; `ciliumVersion` and
+   * `ciliumChart` pick the chart; `accelerator` sizes the wait. Changing any of them updates the
+   * release in place (a Helm upgrade with the full values, restarting agents and operator); nothing
+   * is replaced.
+   */
+  readonly config: CiliumConfig;
+  /**
+   * The k3s server's address on the lab network (`planLab(...).nodes[0].ip`): `k8sServiceHost`, so
+   * the agents reach the API server at `<serverIp>:6443` without the `kubernetes` Service. A plain
+   * string, so the values are known in preview and shown in diffs. Changing it changes the values.
+   */
+  readonly serverIp: string;
+}
+
+/**
+ * The Cilium Helm release `cilium` in `kube-system`, waited on until the agent DaemonSet, the
+ * operator and the Hubble Deployments are ready.
+ *
+ * Options: `provider` (required: the lab cluster's `kubernetes.Provider`), `deletedWith` (the server
+ * VM: deleting the VM takes the release with it, so `pulumi destroy` does not try to uninstall from
+ * a cluster that is going away; pulumi-kubernetes#2675: the Release ignores `deleteUnreachable`),
+ * `dependsOn` (the k3s layer, so every node has joined before Helm waits for the DaemonSet). All
+ * three are passed on to the release itself.
+ */
+export class Cilium extends pulumi.ComponentResource {
+  /** The Helm release, for `dependsOn`. */
+  readonly release: k8s.helm.v3.Release;
+  /** Helm's view after install/upgrade: `status` (`deployed`), `revision` (+1 per upgrade), `version` (chart), `appVersion`. */
+  readonly status: pulumi.Output<k8s.types.output.helm.v3.ReleaseStatus>;
+  /** The routing mode the values select. */
+  readonly routingMode: RoutingMode;
+  /** The chart version the values are rendered for; compare with `status.version`. */
+  readonly ciliumVersion: string;
+  /** The full values sent to Helm (the same object on every run with the same config). */
+  readonly values: CiliumValues;
+  /** What the cluster must show for this routing mode: tunnel device, pod route MTU overhead, `cilium-config` entries. */
+  readonly datapath: CiliumDatapath;
+  /** `sha256:` digest of chart and values: a verification trigger that changes exactly when the release's content does. */
+  readonly digest: string;
+
+  constructor(name: string, args: CiliumArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("lab:cilium:Cilium", name, {}, opts);
+
+    const provider = this.getProvider("kubernetes:helm.sh/v3:Release");
+    if (provider === undefined) {
+      throw new pulumi.ResourceError(
+        `Cilium "${name}" needs the lab cluster's Kubernetes provider: pass { provider: k8sProvider } in its options. ` +
+          `Without it the release would go to whatever cluster ~/.kube/config points at.`,
+        this,
+      );
+    }
+
+    const { config, serverIp } = args;
+    this.routingMode = config.routingMode;
+    this.ciliumVersion = config.ciliumVersion;
+    this.values = ciliumValues(config, config.ciliumVersion, serverIp);
+    this.datapath = ciliumDatapath(config, config.ciliumVersion);
+    const source = chartSource(config.ciliumVersion, config.ciliumChart, process.cwd());
+    this.digest = releaseDigest(source, this.values);
+
+    this.release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: RELEASE_NAME,
+        namespace: RELEASE_NAMESPACE,
+        ...source,
+        values: this.values,
+        // Full values on every upgrade, against the new chart's defaults: never the previous
+        // release's values (the article's --reuse-values would carry 1.13 keys into 1.14+).
+        resetValues: true,
+        // Wait for readiness; a release that never gets ready fails `pulumi up` with Helm's reason.
+        skipAwait: false,
+        timeout: releaseTimeoutSeconds(config.accelerator),
+        // No rollback or purge on failure: a failed install or mode switch stays as it is, with the
+        // agent's logs and events, for `kubectl -n kube-system logs ds/cilium`; the next `pulumi up`
+        // upgrades it again. `atomic` would uninstall a failed first install and silently roll a
+        // failed switch back to the previous mode; `cleanupOnFail` would delete what the failed
+        // upgrade created before anyone could look at it.
+        atomic: false,
+        cleanupOnFail: false,
+        maxHistory: MAX_HISTORY,
+      },
+      { parent: this, provider, deletedWith: opts?.deletedWith, dependsOn: opts?.dependsOn },
+    );
+    this.status = this.release.status;
+
+    this.registerOutputs({
+      status: this.status,
+      routingMode: this.routingMode,
+      ciliumVersion: this.ciliumVersion,
+      values: this.values,
+      datapath: this.datapath,
+      digest: this.digest,
+    });
+  }
+}
