@@ -28,7 +28,9 @@ export interface Ed25519Parts {
 }
 
 const KEY_TYPE = "ssh-ed25519";
-const MAGIC = Buffer.from("openssh-key-v1\0", "latin1");
+// Kept as a string: module-level Buffers do not survive Pulumi's closure serialization (a captured
+// Buffer comes back as a plain object), and this module runs inside dynamic providers.
+const MAGIC_TEXT = "openssh-key-v1\0";
 const BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----";
 const END = "-----END OPENSSH PRIVATE KEY-----";
 
@@ -73,7 +75,7 @@ export function formatPrivateKey(parts: Ed25519Parts): string {
   const pad = (8 - (secret.length % 8)) % 8;
   secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
   const body = Buffer.concat([
-    MAGIC,
+    Buffer.from(MAGIC_TEXT, "latin1"),
     sshString("none"),
     sshString("none"),
     sshString(Buffer.alloc(0)),
@@ -112,11 +114,12 @@ export function parsePrivateKey(text: string): Ed25519Parts {
     at += n;
     return v;
   };
-  need(MAGIC.length);
-  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+  const magic = Buffer.from(MAGIC_TEXT, "latin1");
+  need(magic.length);
+  if (!buf.subarray(0, magic.length).equals(magic)) {
     throw new Error("not an openssh-key-v1 private key");
   }
-  at = MAGIC.length;
+  at = magic.length;
   const cipher = readString().toString();
   const kdf = readString().toString();
   readString();
