@@ -1,0 +1,135 @@
+/**
+ * throughput.svg: grouped bars (one group per routing mode, one bar per path) with min–max error
+ * bars, rendered by Vega-Lite → Vega → SVG headless in Node (no canvas, no browser). Readable
+ * without colour: pod bars are solid dark, host bars white with a dashed outline, and every bar
+ * carries a direct label with its path and median.
+ */
+import * as vega from "vega";
+import type { TopLevelSpec } from "vega-lite";
+import { compile } from "vega-lite";
+
+import { HOST, POD, type CompareView } from "./results";
+
+const LEGEND = { title: "path", orient: "top", symbolStrokeColor: "black" } as const;
+
+/** One bar of the chart. */
+export interface ChartRow {
+  readonly mode: string;
+  readonly path: typeof POD | typeof HOST;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  /** The direct label on the bar: path and rounded median, e.g. `pod 493`. */
+  readonly label: string;
+}
+
+/** The rows of the chart: one per measured mode and path, modes in run order, pod before host. */
+export function chartRows(view: CompareView): ChartRow[] {
+  const rows: ChartRow[] = [];
+  for (const m of view.modes) {
+    for (const [path, p] of [
+      [POD, m.pod],
+      [HOST, m.host],
+    ] as const) {
+      if (p !== undefined) {
+        rows.push({
+          mode: m.mode,
+          path,
+          median: p.medianMiBps,
+          min: p.minMiBps,
+          max: p.maxMiBps,
+          label: `${path === POD ? "pod" : "host"} ${Math.round(p.medianMiBps)}`,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
+export function chartSpec(view: CompareView): TopLevelSpec {
+  const rows = chartRows(view);
+  const modes = view.modes.filter((m) => m.pod !== undefined || m.host !== undefined).map((m) => m.mode);
+  const n = view.method.runs;
+  const notes = [view.source.label];
+  if (view.environment.tcg) {
+    notes.push("measured under TCG software emulation: not representative of a real network");
+  }
+  notes.push(`bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${view.method.seconds} s; error bars: min–max of the runs`);
+  const x = { field: "mode", type: "nominal", sort: modes, title: "Cilium routing mode", axis: { labelAngle: 0 } } as const;
+  const xOffset = { field: "path", type: "nominal", sort: [POD, HOST] } as const;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title: {
+      text: "Pod↔pod vs host↔host TCP throughput by routing mode",
+      subtitle: notes,
+      anchor: "start",
+    },
+    width: Math.max(240, 170 * Math.max(1, modes.length)),
+    height: 320,
+    background: "white",
+    data: { values: rows },
+    config: { font: "sans-serif", view: { stroke: null } },
+    encoding: { x, xOffset },
+    layer: [
+      {
+        name: "bars",
+        mark: { type: "bar", stroke: "black", strokeWidth: 1.5 },
+        encoding: {
+          y: { field: "median", type: "quantitative", title: "MiB/s (iperf3 -f M, receiver)" },
+          fill: {
+            field: "path",
+            type: "nominal",
+            scale: { domain: [POD, HOST], range: ["#3a3a3a", "#ffffff"] },
+            legend: LEGEND,
+          },
+          strokeDash: {
+            field: "path",
+            type: "nominal",
+            scale: { domain: [POD, HOST], range: [[1, 0], [5, 3]] },
+            // The same legend as `fill`, so Vega-Lite merges them into one (fill + dash per path).
+            legend: LEGEND,
+          },
+          description: { field: "label", type: "nominal" },
+        },
+      },
+      {
+        name: "errorbars",
+        mark: { type: "rule", stroke: "black", strokeWidth: 1.5 },
+        encoding: {
+          y: { field: "min", type: "quantitative" },
+          y2: { field: "max" },
+        },
+      },
+      {
+        name: "caps_max",
+        mark: { type: "tick", color: "black", thickness: 1.5, size: 12 },
+        encoding: { y: { field: "max", type: "quantitative" } },
+      },
+      {
+        name: "caps_min",
+        mark: { type: "tick", color: "black", thickness: 1.5, size: 12 },
+        encoding: { y: { field: "min", type: "quantitative" } },
+      },
+      {
+        name: "labels",
+        mark: { type: "text", baseline: "bottom", dy: -4, fontSize: 11, fill: "black" },
+        encoding: {
+          y: { field: "max", type: "quantitative" },
+          text: { field: "label", type: "nominal" },
+        },
+      },
+    ],
+  };
+}
+
+/** Renders the chart to an SVG document string. */
+export async function renderChart(view: CompareView): Promise<string> {
+  const compiled = compile(chartSpec(view)).spec;
+  const chartView = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await chartView.toSVG();
+  } finally {
+    chartView.finalize();
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The experiment's order of operations, on any stack that looks like an Automation API `Stack`:
+ * for each mode set the routing-mode keys, `up`, collect the outputs; optionally `destroy`; always
+ * put the user's stack config file back byte for byte.
+ *
+ * The stack is injected, so the same code runs the real program (scripts/compare/index.ts), a small
+ * inline program on the real engine, and an in-memory double (test/compare/).
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+
+import type {
+  ConfigMap,
+  DestroyOptions,
+  EngineEvent,
+  OutputMap,
+  UpOptions,
+} from "@pulumi/pulumi/automation";
+
+import { PROJECT } from "../../infra/config";
+import type { Mode } from "./args";
+import { labKeys, planModes, type PlannedMode } from "./modes";
+
+/** What the orchestrator needs of a stack: a subset of the Automation API's `Stack`. */
+export interface LabStack {
+  readonly name: string;
+  getAllConfig(): Promise<ConfigMap>;
+  setAllConfig(config: ConfigMap): Promise<void>;
+  up(opts?: UpOptions): Promise<{ summary: { resourceChanges?: Record<string, number>; result: string } }>;
+  outputs(): Promise<OutputMap>;
+  destroy(opts?: DestroyOptions): Promise<{ summary: { resourceChanges?: Record<string, number>; result: string } }>;
+}
+
+/** Where the orchestrator reports what it is doing (the terminal in the CLI, a recorder in tests). */
+export interface Progress {
+  /** A step starts, e.g. `up` of mode `native` (2 of 3). */
+  step(step: StepInfo): void;
+  /** A step ended. */
+  stepDone(step: StepInfo, result: { ok: boolean; seconds: number; detail?: string }): void;
+  /** Engine events of the running operation (resource steps, diagnostics, summary). */
+  event(e: EngineEvent): void;
+  /** Pulumi's own text output of the running operation. */
+  output(text: string): void;
+}
+
+/** One step of the run. */
+export interface StepInfo {
+  readonly kind: "config" | "up" | "outputs" | "destroy" | "restore";
+  readonly mode?: Mode;
+  /** 1-based position of the mode in the run, and the number of modes. */
+  readonly index?: number;
+  readonly total?: number;
+}
+
+/**
+ * Ctrl-C handling: the first request lets the current Pulumi operation finish and starts nothing
+ * new; the second aborts the operation (the Automation API sends the CLI SIGINT, which cancels at
+ * the next safe point and records pending operations in the state).
+ */
+export class StopControl {
+  private count = 0;
+  private readonly controller = new AbortController();
+  /** Passed to every Pulumi operation. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  /** True once a stop was requested. */
+  get stopping(): boolean {
+    return this.count > 0;
+  }
+  /** Registers one Ctrl-C; returns how many there were. */
+  request(): number {
+    this.count += 1;
+    if (this.count >= 2) {
+      this.controller.abort();
+    }
+    return this.count;
+  }
+}
+
+/** The outcome of one mode. */
+export interface ModeRun {
+  readonly mode: Mode;
+  /** `measured`: up succeeded and outputs were read; `failed`: up or outputs failed; `interrupted`: stopped by Ctrl-C. */
+  readonly status: "measured" | "failed" | "interrupted";
+  /** The `cilium-lab:*` keys set for this mode (unprefixed). */
+  readonly set: Readonly<Record<string, string>>;
+  readonly startedAt: string;
+  /** Wall-clock seconds of config + up + outputs. */
+  readonly seconds: number;
+  /** The engine's summary of the `up`: e.g. `{ update: 2, same: 40 }`; `same` only means the lab was reused. */
+  readonly resourceChanges?: Readonly<Record<string, number>>;
+  /** Stack outputs after the `up`, secret values replaced by {@link SECRET}. */
+  readonly outputs?: Readonly<Record<string, unknown>>;
+  /** The error, for failed and interrupted modes. */
+  readonly error?: string;
+}
+
+/** Replaces every secret output value in results: results.json is meant to be shared. */
+export const SECRET = "[secret]";
+
+/** What happened, in order. */
+export interface RunRecord {
+  readonly stack: string;
+  readonly modes: readonly ModeRun[];
+  /** Requested modes never started (after a failure or Ctrl-C). */
+  readonly notRun: readonly Mode[];
+  readonly planned: readonly PlannedMode[];
+  /** `true` destroyed, `false` not asked or not attempted, or the error of a failed destroy. */
+  readonly destroyed: boolean | { error: string };
+  readonly interrupted: boolean;
+  /** Whether the stack's config file is back to its bytes from before the run (see {@link restoreError}). */
+  readonly configRestored: boolean;
+  readonly restoreError?: string;
+  /** The stack config file and the copy of its original bytes. */
+  readonly settingsFile: string;
+  readonly backupFile?: string;
+  readonly startedAt: string;
+  readonly seconds: number;
+}
+
+/** Inputs of {@link runCompare}. */
+export interface CompareRunArgs {
+  readonly stack: LabStack;
+  /** The stack's config file (`<project>/<stackConfigDir>/Pulumi.<stack>.yaml`), restored byte for byte at the end. */
+  readonly settingsFile: string;
+  readonly modes: readonly Mode[];
+  readonly destroy: boolean;
+  readonly progress: Progress;
+  readonly stop: StopControl;
+  /** Where to keep a copy of the original config file while the run lasts (kept if the restore fails). */
+  readonly backupFile?: string;
+  /** Extra `up` options (e.g. `refresh`, `parallel`). */
+  readonly upOptions?: Omit<UpOptions, "onOutput" | "onEvent" | "signal">;
+}
+
+/** The stack config file path for `stack` in a project directory with an optional `stackConfigDir`. */
+export function stackSettingsFile(projectDir: string, stack: string, stackConfigDir?: string): string {
+  const short = stack.split("/").pop() ?? stack;
+  return path.join(projectDir, stackConfigDir ?? "", `Pulumi.${short}.yaml`);
+}
+
+/** The config file's bytes, or `undefined` when it does not exist. */
+async function readSnapshot(file: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** Puts the config file back as it was (removes it if it did not exist); checks the bytes. */
+async function restoreSnapshot(file: string, snapshot: Buffer | undefined): Promise<void> {
+  if (snapshot === undefined) {
+    await fs.rm(file, { force: true });
+    return;
+  }
+  await fs.writeFile(file, snapshot);
+  const back = await fs.readFile(file);
+  if (!back.equals(snapshot)) {
+    throw new Error(`${file} still differs from its original after writing it back`);
+  }
+}
+
+/** Output values for results: secrets replaced. */
+export function redactOutputs(outputs: OutputMap): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, { value, secret }] of Object.entries(outputs)) {
+    out[key] = secret ? SECRET : (value as unknown);
+  }
+  return out;
+}
+
+/** The last lines of an error message, enough to see the cause without flooding results.json. */
+export function errorText(err: unknown, maxChars = 4000): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length <= maxChars ? text : `…${text.slice(-maxChars)}`;
+}
+
+/**
+ * Runs the experiment. Never throws for a failed mode or Ctrl-C (they are in the record); throws
+ * only when the stack's config cannot be read or a mode's config is invalid — before any change.
+ */
+export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
+  const { stack, settingsFile, progress, stop } = args;
+  const t0 = Date.now();
+  const startedAt = new Date(t0).toISOString();
+  const userConfig = await stack.getAllConfig();
+  // Fails here, before any change, if the program would reject a mode's config.
+  const planned = planModes(args.modes, labKeys(userConfig));
+
+  const snapshot = await readSnapshot(settingsFile);
+  if (args.backupFile !== undefined && snapshot !== undefined) {
+    await fs.mkdir(path.dirname(args.backupFile), { recursive: true });
+    await fs.writeFile(args.backupFile, snapshot, { mode: 0o600 });
+  }
+
+  const runs: ModeRun[] = [];
+  const notRun: Mode[] = [];
+  let destroyed: RunRecord["destroyed"] = false;
+  let failed = false;
+  const callbacks = {
+    onOutput: (text: string) => progress.output(text),
+    onEvent: (e: EngineEvent) => progress.event(e),
+    signal: stop.signal,
+  };
+  let restoreError: string | undefined;
+  try {
+    for (const [i, plan] of planned.entries()) {
+      if (failed || stop.stopping) {
+        notRun.push(plan.mode);
+        continue;
+      }
+      const where = { mode: plan.mode, index: i + 1, total: planned.length };
+      const modeStart = Date.now();
+      let step: StepInfo = { kind: "config", ...where };
+      let resourceChanges: Record<string, number> | undefined;
+      try {
+        progress.step(step);
+        const set: ConfigMap = {};
+        for (const [key, value] of Object.entries(plan.set)) {
+          set[`${PROJECT}:${key}`] = { value };
+        }
+        await stack.setAllConfig(set);
+        progress.stepDone(step, { ok: true, seconds: secondsSince(modeStart), detail: describeSet(plan.set) });
+
+        step = { kind: "up", ...where };
+        const upStart = Date.now();
+        progress.step(step);
+        const up = await stack.up({ ...args.upOptions, ...callbacks });
+        resourceChanges = up.summary.resourceChanges;
+        progress.stepDone(step, { ok: true, seconds: secondsSince(upStart), detail: describeChanges(resourceChanges) });
+
+        step = { kind: "outputs", ...where };
+        const outStart = Date.now();
+        progress.step(step);
+        const outputs = redactOutputs(await stack.outputs());
+        progress.stepDone(step, { ok: true, seconds: secondsSince(outStart), detail: `${Object.keys(outputs).length} outputs` });
+        runs.push({
+          mode: plan.mode,
+          status: "measured",
+          set: plan.set,
+          startedAt: new Date(modeStart).toISOString(),
+          seconds: secondsSince(modeStart),
+          ...(resourceChanges ? { resourceChanges } : {}),
+          outputs,
+        });
+      } catch (err) {
+        failed = true;
+        const error = errorText(err);
+        progress.stepDone(step, { ok: false, seconds: secondsSince(modeStart), detail: firstLine(error) });
+        runs.push({
+          mode: plan.mode,
+          status: stop.stopping ? "interrupted" : "failed",
+          set: plan.set,
+          startedAt: new Date(modeStart).toISOString(),
+          seconds: secondsSince(modeStart),
+          ...(resourceChanges ? { resourceChanges } : {}),
+          error,
+        });
+      }
+    }
+
+    // --destroy also after a failed mode (the user asked for nothing to be left behind), but not
+    // after Ctrl-C: the user asked to stop, and a destroy is another long operation.
+    if (args.destroy && !stop.stopping) {
+      const step: StepInfo = { kind: "destroy" };
+      const start = Date.now();
+      progress.step(step);
+      try {
+        const result = await stack.destroy(callbacks);
+        destroyed = true;
+        progress.stepDone(step, { ok: true, seconds: secondsSince(start), detail: describeChanges(result.summary.resourceChanges) });
+      } catch (err) {
+        destroyed = { error: errorText(err) };
+        progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: firstLine(destroyed.error) });
+      }
+    }
+  } finally {
+    // Runs on failures and Ctrl-C too: the user's stack file must not keep a mode it never chose.
+    const step: StepInfo = { kind: "restore" };
+    const start = Date.now();
+    progress.step(step);
+    try {
+      await restoreSnapshot(settingsFile, snapshot);
+      progress.stepDone(step, { ok: true, seconds: secondsSince(start), detail: settingsFile });
+      if (args.backupFile !== undefined) {
+        await fs.rm(args.backupFile, { force: true });
+      }
+    } catch (err) {
+      restoreError = `${errorText(err)}; the original is in ${args.backupFile ?? "(no backup)"}`;
+      progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: restoreError });
+    }
+  }
+  return {
+    stack: stack.name,
+    modes: runs,
+    notRun,
+    planned,
+    destroyed,
+    interrupted: stop.stopping,
+    configRestored: restoreError === undefined,
+    ...(restoreError !== undefined ? { restoreError, ...(args.backupFile !== undefined ? { backupFile: args.backupFile } : {}) } : {}),
+    settingsFile,
+    startedAt,
+    seconds: secondsSince(t0),
+  };
+}
+
+function secondsSince(start: number): number {
+  return Math.round((Date.now() - start) / 100) / 10;
+}
+
+function firstLine(text: string): string {
+  const line = text.split("\n").find((l) => l.trim() !== "") ?? text;
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+/** `routingMode=native autoDirectNodeRoutes=true …` */
+export function describeSet(set: Readonly<Record<string, string>>): string {
+  return Object.entries(set)
+    .map(([k, v]) => `${k}=${v === "" ? '""' : v}`)
+    .join(" ");
+}
+
+/** `2 update, 40 same` */
+export function describeChanges(changes: Readonly<Record<string, number>> | undefined): string {
+  if (changes === undefined) {
+    return "no summary";
+  }
+  const parts = Object.entries(changes)
+    .filter(([, n]) => n > 0)
+    .map(([op, n]) => `${n} ${op}`);
+  return parts.length === 0 ? "no resources" : parts.join(", ");
+}
