@@ -1,0 +1,328 @@
+/**
+ * The Cilium component under Pulumi mocks: the Helm release's exact inputs and options for the
+ * committed stack files, and what changes (only the release's values) when the stack's routing
+ * mode or chart version changes. Mocks prove what the program asks for, not what Helm or the engine
+ * does with it: `pulumi preview` against the real engine is the toolchain tests' job.
+ */
+import test from "ava";
+import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+
+import type { Cilium as CiliumClass } from "../../infra/cilium/cilium";
+import { parseLabConfig, type LabConfig } from "../../infra/config";
+import { planLab } from "../../infra/network/plan";
+import { readStackConfig } from "../support/stack-files";
+
+/** One `RegisterResource` request as the engine would receive it. */
+interface Registration {
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string;
+  readonly provider: string;
+  readonly deletedWith: string;
+  readonly dependencies: string[];
+  readonly inputs: Record<string, unknown>;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getProvider(): string;
+  getDeletedwith(): string;
+  getDependenciesList(): string[];
+}
+
+/** What the wrapped mock monitor saw: options per resource, and a wait for a component's outputs. */
+interface Recorder {
+  readonly options: Map<string, Omit<Registration, "inputs">>;
+  /** Resolves once `registerOutputs` of `urn` reached the monitor. */
+  outputsRegistered(urn: string): Promise<void>;
+}
+
+/**
+ * Wraps the mock monitor `setMocks` installed to record the resource options that
+ * `Mocks.newResource` does not see (parent, provider, deletedWith, dependsOn), and to tell when a
+ * component's outputs are registered, so one build finishes before the next installs new mocks.
+ * (A `MockMonitor` subclass installed with `setMockOptions` would reset the runtime's feature
+ * flags, and `deletedWith` would then be refused as unsupported.)
+ */
+function record(): Recorder {
+  const options = new Map<string, Omit<Registration, "inputs">>();
+  const done = new Set<string>();
+  const waiters = new Map<string, () => void>();
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
+  const register = monitor.registerResource.bind(monitor);
+  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResource = (req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> => {
+    const r = req as RegisterRequest;
+    options.set(`${r.getType()}::${r.getName()}`, {
+      type: r.getType(),
+      name: r.getName(),
+      parent: r.getParent(),
+      provider: r.getProvider(),
+      deletedWith: r.getDeletedwith(),
+      dependencies: r.getDependenciesList(),
+    });
+    return register(req, callback);
+  };
+  monitor.registerResourceOutputs = (req: unknown, callback: (err: unknown, response: unknown) => void): void => {
+    registerOutputs(req, callback);
+    const urn = (req as { getUrn(): string }).getUrn();
+    done.add(urn);
+    waiters.get(urn)?.();
+  };
+  return {
+    options,
+    outputsRegistered: (urn) => (done.has(urn) ? Promise.resolve() : new Promise((resolve) => waiters.set(urn, resolve))),
+  };
+}
+
+/** A resource of another layer (the server VM, a k3s join), standing in for `deletedWith` and `dependsOn`. */
+class StandIn extends pulumi.CustomResource {
+  constructor(type: string, name: string) {
+    super(type, name, {});
+  }
+}
+
+function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+/** Mock inputs arrive with secrets wrapped; unwrap them for comparison. */
+function unwrapSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    return v.map(unwrapSecrets);
+  }
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") {
+      return unwrapSecrets(o.value);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+interface Built {
+  readonly registrations: Registration[];
+  readonly cilium: CiliumClass;
+  readonly urns: { readonly vm: string; readonly join: string; readonly provider: string; readonly cilium: string };
+}
+
+/**
+ * Builds the Cilium component of stack `stack` with `config` on fresh mocks, the way infra/index.ts
+ * does: a k8s Provider from the kubeconfig, the server VM for `deletedWith`, the k3s layer for
+ * `dependsOn`. Returns every registration with its inputs and options.
+ */
+async function build(stack: string, config: LabConfig): Promise<Built> {
+  const inputs = new Map<string, Record<string, unknown>>();
+  const mocks: pulumi.runtime.Mocks = {
+    newResource: (a) => {
+      const given = a.inputs as Record<string, unknown>;
+      inputs.set(`${a.type}::${a.name}`, unwrapSecrets(given) as Record<string, unknown>);
+      const state =
+        a.type === "kubernetes:helm.sh/v3:Release"
+          ? {
+              ...given,
+              status: { name: "cilium", namespace: "kube-system", chart: "cilium", revision: 1, status: "deployed", version: config.ciliumVersion, appVersion: config.ciliumVersion },
+            }
+          : given;
+      return { id: `${a.name}-id`, state };
+    },
+    call: (a) => a.inputs as Record<string, unknown>,
+  };
+  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, false);
+  const recorder = record();
+
+  const { Cilium } = await import("../../infra/cilium/cilium");
+  const server = planLab(config, stack).nodes[0];
+  if (server === undefined) {
+    throw new Error("no server node planned");
+  }
+  const vm = new StandIn("lab:test:ServerVm", "node-1");
+  const join = new StandIn("lab:test:K3sJoin", "node-3-join");
+  const provider = new k8s.Provider("lab-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") });
+  const cilium = new Cilium("cilium", { config, serverIp: server.ip }, { provider, deletedWith: vm, dependsOn: [join] });
+
+  const [vmUrn, joinUrn, providerUrn, ciliumUrn] = await Promise.all([
+    promiseOf(vm.urn),
+    promiseOf(join.urn),
+    promiseOf(provider.urn),
+    promiseOf(cilium.urn),
+    promiseOf(cilium.release.urn),
+  ]);
+  await recorder.outputsRegistered(ciliumUrn);
+  const registrations = [...recorder.options.entries()].map(([key, o]) => ({ ...o, inputs: inputs.get(key) ?? {} }));
+  return { registrations, cilium, urns: { vm: vmUrn, join: joinUrn, provider: providerUrn, cilium: ciliumUrn } };
+}
+
+function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
+  return parseLabConfig({ ...readStackConfig(stack), ...overrides }).config;
+}
+
+function release(b: Built): Registration {
+  const r = b.registrations.filter((x) => x.type === "kubernetes:helm.sh/v3:Release");
+  if (r.length !== 1 || r[0] === undefined) {
+    throw new Error(`expected exactly one Release, got ${r.length}`);
+  }
+  return r[0];
+}
+
+const IPAM = { mode: "cluster-pool", operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 } };
+
+test.serial("the vxlan stack registers one Cilium component and one Helm release cilium in kube-system with exact inputs", async (t) => {
+  const b = await build("vxlan", stackConfig("vxlan"));
+  t.deepEqual(
+    b.registrations.map((r) => [r.type, r.name]),
+    [
+      ["lab:test:ServerVm", "node-1"],
+      ["lab:test:K3sJoin", "node-3-join"],
+      ["pulumi:providers:kubernetes", "lab-k8s"],
+      ["lab:cilium:Cilium", "cilium"],
+      ["kubernetes:helm.sh/v3:Release", "cilium-release"],
+    ],
+  );
+  t.deepEqual(release(b).inputs, {
+    name: "cilium",
+    namespace: "kube-system",
+    chart: "cilium",
+    version: "1.13.4",
+    repositoryOpts: { repo: "https://helm.cilium.io" },
+    values: {
+      k8sServiceHost: "192.168.150.11",
+      k8sServicePort: 6443,
+      operator: { replicas: 1, rollOutPods: true },
+      hubble: { relay: { enabled: true }, ui: { enabled: true } },
+      tunnel: "vxlan",
+      ipam: IPAM,
+      kubeProxyReplacement: "disabled",
+      rollOutCiliumPods: true,
+    },
+    resetValues: true,
+    skipAwait: false,
+    timeout: 600,
+    atomic: false,
+    cleanupOnFail: false,
+    maxHistory: 5,
+    compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
+  });
+});
+
+test.serial("the native stack's release differs from vxlan only in values: the article's tunnel disabled, auto direct routes and 10.0.0.0/22", async (t) => {
+  const b = await build("native", stackConfig("native"));
+  t.deepEqual(release(b).inputs, {
+    name: "cilium",
+    namespace: "kube-system",
+    chart: "cilium",
+    version: "1.13.4",
+    repositoryOpts: { repo: "https://helm.cilium.io" },
+    values: {
+      k8sServiceHost: "192.168.151.11",
+      k8sServicePort: 6443,
+      operator: { replicas: 1, rollOutPods: true },
+      hubble: { relay: { enabled: true }, ui: { enabled: true } },
+      tunnel: "disabled",
+      autoDirectNodeRoutes: true,
+      ipv4NativeRoutingCIDR: "10.0.0.0/22",
+      ipam: IPAM,
+      kubeProxyReplacement: "disabled",
+      rollOutCiliumPods: true,
+    },
+    resetValues: true,
+    skipAwait: false,
+    timeout: 600,
+    atomic: false,
+    cleanupOnFail: false,
+    maxHistory: 5,
+    compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
+  });
+});
+
+test.serial("the release uses the explicit provider, is a child of the component, is deleted with the server VM and waits for k3s", async (t) => {
+  const b = await build("vxlan", stackConfig("vxlan"));
+  const r = release(b);
+  t.is(r.parent, b.urns.cilium);
+  t.is(r.provider, `${b.urns.provider}::lab-k8s-id`);
+  t.is(r.deletedWith, b.urns.vm);
+  t.deepEqual(r.dependencies, [b.urns.join]);
+  t.is(b.urns.cilium, "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium");
+});
+
+test.serial("the component exposes the values, datapath evidence, digest and Helm status verification needs", async (t) => {
+  const b = await build("native", stackConfig("native"));
+  t.is(b.cilium.routingMode, "native");
+  t.is(b.cilium.ciliumVersion, "1.13.4");
+  t.deepEqual(b.cilium.values, release(b).inputs.values);
+  t.deepEqual(b.cilium.datapath, {
+    routingMode: "native",
+    tunnelDevice: null,
+    routeMtuOverhead: 0,
+    configMap: { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.0.0.0/22", "kube-proxy-replacement": "disabled" },
+  });
+  t.regex(b.cilium.digest, /^sha256:[0-9a-f]{64}$/);
+  t.like(await promiseOf(b.cilium.status), { revision: 1, status: "deployed", version: "1.13.4" });
+});
+
+/** Names, types, parents, providers and options of every registration, and the release's inputs without values. */
+function shape(b: Built): unknown {
+  return b.registrations.map(({ inputs, ...options }) => {
+    const rest = Object.fromEntries(Object.entries(inputs).filter(([k]) => k !== "values"));
+    return { ...options, inputs: options.type === "kubernetes:helm.sh/v3:Release" ? rest : inputs };
+  });
+}
+
+test.serial("switching a stack from vxlan to native changes only the release's values: same names, types, options and other inputs", async (t) => {
+  const before = await build("vxlan", stackConfig("vxlan"));
+  const after = await build("vxlan", stackConfig("vxlan", { routingMode: "native" }));
+  t.deepEqual(shape(after), shape(before));
+  const valuesBefore = release(before).inputs.values as Record<string, unknown>;
+  const valuesAfter = release(after).inputs.values as Record<string, unknown>;
+  t.deepEqual(valuesAfter, { ...valuesBefore, tunnel: "disabled", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/16" });
+  t.not(after.cilium.digest, before.cilium.digest);
+});
+
+test.serial("upgrading a stack from chart 1.13.4 to 1.20.0 changes only version and values, and carries no 1.13 key", async (t) => {
+  const before = await build("native", stackConfig("native"));
+  const after = await build("native", stackConfig("native", { ciliumVersion: "1.20.0" }));
+  const strip = (b: Built): unknown => (shape(b) as { inputs: Record<string, unknown> }[]).map((r) => ({ ...r, inputs: { ...r.inputs, version: undefined } }));
+  t.deepEqual(strip(after), strip(before));
+  t.is(release(after).inputs.version, "1.20.0");
+  t.is(release(after).inputs.resetValues, true);
+  t.false("reuseValues" in release(after).inputs);
+  const values = release(after).inputs.values as Record<string, unknown>;
+  t.false("tunnel" in values);
+  t.deepEqual(values.ipam, IPAM);
+  t.like(values, { routingMode: "native", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22", kubeProxyReplacement: false });
+});
+
+test.serial("a local chart goes to Helm as an absolute path without version or repository", async (t) => {
+  const b = await build("vxlan", stackConfig("vxlan", { ciliumChart: "./charts/cilium-1.13.4.tgz" }));
+  const inputs = release(b).inputs;
+  t.is(inputs.chart, path.resolve("charts/cilium-1.13.4.tgz"));
+  t.false("version" in inputs);
+  t.false("repositoryOpts" in inputs);
+});
+
+test.serial("under TCG (accelerator qemu) Helm waits 1800 s", async (t) => {
+  const b = await build("geneve", stackConfig("geneve", { accelerator: "qemu" }));
+  t.like(release(b).inputs, { timeout: 1800, values: { routingMode: undefined, tunnel: "geneve" } });
+});
+
+test.serial("without a Kubernetes provider the component refuses to build, naming the option to pass", async (t) => {
+  await pulumi.runtime.setMocks(
+    { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs as Record<string, unknown> }), call: (a) => a.inputs as Record<string, unknown> },
+    "cilium-lab",
+    "vxlan",
+    false,
+  );
+  const { Cilium } = await import("../../infra/cilium/cilium");
+  const error = t.throws(() => new Cilium("cilium", { config: stackConfig("vxlan"), serverIp: "192.168.150.11" }));
+  t.true(error instanceof pulumi.ResourceError);
+  t.is(
+    error?.message,
+    'Cilium "cilium" needs the lab cluster\'s Kubernetes provider: pass { provider: k8sProvider } in its options. Without it the release would go to whatever cluster ~/.kube/config points at.',
+  );
+});
