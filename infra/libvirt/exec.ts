@@ -1,0 +1,245 @@
+/**
+ * Running host tools (`virsh`, `qemu-img`, `cloud-localds`, `ssh`, `ip`) from dynamic provider
+ * methods, and turning their failures into errors that name the command, the exit code, the
+ * stderr tail and a fix.
+ *
+ * Why the odd shape: provider objects are serialized by Pulumi's closure serializer (function text
+ * plus captured values) and run in the engine's provider host. A module-level
+ * `promisify(execFile)` is a native bound function and cannot be serialized, so every builtin is
+ * `require`d inside the function that uses it. Binary paths are read from the environment inside
+ * the call, so tests can point `VIRSH_BIN` & co. at a shim without anything being captured at
+ * serialization time.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+
+/** `node:child_process`, loaded when called (serialization-safe). */
+export function childProcess(): typeof import("node:child_process") {
+  return require("node:child_process") as typeof import("node:child_process");
+}
+/** `node:fs/promises`, loaded when called. */
+export function fsp(): typeof import("node:fs/promises") {
+  return require("node:fs/promises") as typeof import("node:fs/promises");
+}
+/** `node:fs`, loaded when called. */
+export function fsSync(): typeof import("node:fs") {
+  return require("node:fs") as typeof import("node:fs");
+}
+/** `node:path`, loaded when called. */
+export function pathMod(): typeof import("node:path") {
+  return require("node:path") as typeof import("node:path");
+}
+/** `node:os`, loaded when called. */
+export function osMod(): typeof import("node:os") {
+  return require("node:os") as typeof import("node:os");
+}
+/** `node:crypto`, loaded when called. */
+export function cryptoMod(): typeof import("node:crypto") {
+  return require("node:crypto") as typeof import("node:crypto");
+}
+/** `node:net`, loaded when called. */
+export function netMod(): typeof import("node:net") {
+  return require("node:net") as typeof import("node:net");
+}
+
+/** The host tools we run, the environment variable that overrides each path, and its Debian package. */
+export const TOOLS = {
+  virsh: { env: "VIRSH_BIN", pkg: "libvirt-clients" },
+  "qemu-img": { env: "QEMU_IMG_BIN", pkg: "qemu-utils" },
+  "cloud-localds": { env: "CLOUD_LOCALDS_BIN", pkg: "cloud-image-utils" },
+  ssh: { env: "SSH_BIN", pkg: "openssh-client" },
+  ip: { env: "IP_BIN", pkg: "iproute2" },
+} as const;
+
+/** A tool name from {@link TOOLS}. */
+export type Tool = keyof typeof TOOLS;
+
+/** The path to run for a tool: `$<TOOL>_BIN` when set (read at call time), else the name on PATH. */
+export function toolPath(tool: Tool): string {
+  const override = process.env[TOOLS[tool].env];
+  return override !== undefined && override !== "" ? override : tool;
+}
+
+/** The outcome of one command; never thrown, so callers decide what a failure means. */
+export interface RunResult {
+  /** The command as run, for messages (never contains secrets: secrets go through files or stdin). */
+  readonly argv: readonly string[];
+  /** Exit code; 127 when the binary was not found, 124 when it was killed by our timeout. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  /** Written to stdin, then stdin is closed. */
+  readonly input?: string;
+  /** Kill after this many milliseconds (code 124). Default 120 000. */
+  readonly timeoutMs?: number;
+  /** Working directory. */
+  readonly cwd?: string;
+}
+
+/**
+ * Runs a command with `LC_ALL=C` (libvirt messages are gettext-translated; we match stable English
+ * substrings) and resolves with its result, whatever the exit code.
+ */
+export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const cp = childProcess();
+  const argv = [file, ...args];
+  return new Promise((resolve) => {
+    const child = cp.execFile(
+      file,
+      args,
+      {
+        env: { ...process.env, LC_ALL: "C", LANG: "C" },
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: "utf8",
+        cwd: options.cwd,
+      },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve({ argv, code: 0, stdout, stderr });
+          return;
+        }
+        const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+        if (e.code === "ENOENT") {
+          resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
+        } else if (e.killed === true) {
+          resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${options.timeoutMs ?? 120_000} ms` });
+        } else {
+          resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
+        }
+      },
+    );
+    child.stdin?.on("error", () => undefined);
+    if (options.input !== undefined) {
+      child.stdin?.end(options.input);
+    } else {
+      child.stdin?.end();
+    }
+  });
+}
+
+/** Runs `virsh -c <uri> <args>`. */
+export function virsh(uri: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(toolPath("virsh"), ["-c", uri, ...args], options);
+}
+
+/** Runs a tool from {@link TOOLS} by name. */
+export function runTool(tool: Tool, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(toolPath(tool), args, options);
+}
+
+/** The last `n` non-empty lines of a text, with virsh's `error: ` prefixes removed, joined by " / ". */
+export function tail(text: string, n = 3): string {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim().replace(/^error: /, ""))
+    .filter((l) => l !== "");
+  return lines.slice(-n).join(" / ");
+}
+
+/** Shell-like rendering of an argv for messages. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
+}
+
+/** Whether virsh failed because it could not connect to the daemon (as opposed to a missing object). */
+export function isConnectionFailure(result: RunResult): boolean {
+  return /failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|authentication failed/i.test(
+    result.stderr,
+  );
+}
+
+/** The `cause` of our errors: the failed command with its exit code and stderr tail. */
+export function commandError(result: RunResult): Error {
+  return new Error(`\`${formatArgv(result.argv)}\` exited ${result.code}: ${tail(result.stderr, 5) || "(no stderr)"}`);
+}
+
+/**
+ * The error for a failed tool run: "<action> failed: <why>. Fix: <fix>", with the command as
+ * `cause`. A missing binary and an unreachable libvirt daemon get their own fixes whatever `fix`
+ * says, since those are what the user must repair first.
+ */
+export function toolFailure(action: string, result: RunResult, fix: string, uri?: string): Error {
+  const cause = commandError(result);
+  const tool = Object.entries(TOOLS).find(([name, spec]) => result.argv[0] === name || result.argv[0] === process.env[spec.env]);
+  if (result.code === 127) {
+    const [name, spec] = tool ?? [result.argv[0] ?? "?", { env: "", pkg: "" }];
+    return new Error(
+      `${action} failed: \`${name}\` not found (ran \`${result.argv[0] ?? ""}\`). Fix: install the Debian package ${spec.pkg || "providing it"} (apt-get install ${spec.pkg || name})` +
+        (spec.env ? ` or set ${spec.env} to its path.` : "."),
+      { cause },
+    );
+  }
+  if (result.argv[0] === toolPath("virsh") && isConnectionFailure(result)) {
+    return new Error(
+      `${action} failed: cannot reach libvirt at ${uri ?? "?"}: ${tail(result.stderr, 1)} (virsh exit ${result.code}). ` +
+        "Fix: start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.",
+      { cause },
+    );
+  }
+  return new Error(`${action} failed: ${tail(result.stderr, 3) || `exit ${result.code}`} (\`${formatArgv(result.argv)}\` exit ${result.code}). Fix: ${fix}`, {
+    cause,
+  });
+}
+
+/** Runs virsh and throws {@link toolFailure} on a non-zero exit; returns stdout. */
+export async function virshOk(uri: string, args: readonly string[], action: string, fix: string): Promise<string> {
+  const result = await virsh(uri, args);
+  if (result.code !== 0) {
+    throw toolFailure(action, result, fix, uri);
+  }
+  return result.stdout;
+}
+
+/** `virsh <list command> --name`-style listing as a set of trimmed non-empty lines; throws when virsh fails. */
+export async function virshList(uri: string, args: readonly string[], action: string): Promise<Set<string>> {
+  const stdout = await virshOk(uri, args, action, "check that libvirtd is running and the URI is right");
+  return new Set(
+    stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== ""),
+  );
+}
+
+/** Creates a private (0700) temporary directory under `parent` (default: the OS temp dir). */
+export async function privateTempDir(prefix: string, parent?: string): Promise<string> {
+  const fs = fsp();
+  const path = pathMod();
+  const dir = await fs.mkdtemp(path.join(parent ?? osMod().tmpdir(), prefix));
+  await fs.chmod(dir, 0o700);
+  return dir;
+}
+
+/** Whether a path exists; throws on errors other than ENOENT/ENOTDIR (e.g. EACCES, EIO). */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fsp().lstat(p);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/** Removes a file; a missing file is fine. */
+export async function removeFile(p: string): Promise<void> {
+  try {
+    await fsp().unlink(p);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw error;
+    }
+  }
+}
+
+/** Sleeps. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,443 @@
+/**
+ * `Network`: the stack's libvirt NAT network with fixed node addresses through DHCP host
+ * reservations, MTU 1500 and the gateway as DNS server; autostart stays off (libvirt's default for
+ * defined networks), so a host reboot does not bring lab networks back. Mirrors `libvirt.Network` of
+ * the retired `@pulumi/libvirt`.
+ *
+ * The id is the network's UUID. Host reservations change in place (`virsh net-update --live
+ * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import { parseCidr, parseIpv4, cidrLast, type Cidr } from "../config/cidr";
+import {
+  Checker,
+  MAC_PATTERN,
+  PROVIDER_VERSION,
+  STACK_PATTERN,
+  canonical,
+  checkUri,
+  diffKeys,
+  int,
+  isUnknown,
+  str,
+} from "./common";
+import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "./exec";
+import { networkOf, overlapMessage, parseIpLinks, parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "./hostnet";
+import { OWNER_PROJECT, dhcpHostXml, networkXml, parseDomainXml, parseNetworkXml, type DhcpHost, type ParsedNetwork } from "./xml";
+
+/** A DHCP reservation. */
+export interface NetworkHostArgs {
+  /** The node NIC's MAC, `52:54:00:…` (lower case). */
+  readonly mac: pulumi.Input<string>;
+  /** The address the node always gets; inside `cidr`, not the gateway. */
+  readonly ip: pulumi.Input<string>;
+  /** Hostname dnsmasq registers for the address (`node-1`). */
+  readonly hostname: pulumi.Input<string>;
+}
+
+/** Inputs of {@link Network}. */
+export interface NetworkArgs {
+  /** libvirt URI; only `qemu:///system`. Changing it replaces the network. */
+  readonly uri: pulumi.Input<string>;
+  /** libvirt network name, unique per host (`planLab().networkName`). Changing it replaces the network. */
+  readonly networkName: pulumi.Input<string>;
+  /** Linux bridge, at most 15 characters (`planLab().bridgeName`). Changing it replaces the network. */
+  readonly bridgeName: pulumi.Input<string>;
+  /** The network, e.g. `192.168.150.0/24` (cilium-lab:networkCidr). Must not overlap a host route or another libvirt network. */
+  readonly cidr: pulumi.Input<string>;
+  /** The bridge's address: the guests' gateway and DNS server (`planLab().gateway`). */
+  readonly gateway: pulumi.Input<string>;
+  /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
+  readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
+  /** Pulumi stack written into the ownership stamp. */
+  readonly stack: pulumi.Input<string>;
+  /** Bridge MTU, advertised by DHCP (default 1500, the article's underlay). */
+  readonly mtu?: pulumi.Input<number>;
+}
+
+/** Plain inputs as the provider receives them. */
+export interface NetworkInputs {
+  readonly uri: string;
+  readonly networkName: string;
+  readonly bridgeName: string;
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly hosts: readonly DhcpHost[];
+  readonly stack: string;
+  readonly mtu?: number;
+  readonly providerVersion?: number;
+}
+
+/** State of a network, as read back from libvirt. */
+export interface NetworkOutputs {
+  readonly uri: string;
+  readonly uuid: string;
+  readonly networkName: string;
+  readonly bridgeName: string;
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly hosts: readonly DhcpHost[];
+  readonly mtu: number;
+  readonly stack: string;
+  /** Whether the network is started; a network stopped by hand is started again by the next `up`. */
+  readonly active: boolean;
+  readonly providerVersion: number;
+}
+
+function sortHosts(hosts: readonly DhcpHost[]): DhcpHost[] {
+  return [...hosts]
+    .map((h) => ({ mac: h.mac.toLowerCase(), ip: h.ip, hostname: h.hostname }))
+    .sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+}
+
+function isOurs(net: ParsedNetwork, stack: string): boolean {
+  return net.owner?.project === OWNER_PROJECT && net.owner.stack === stack;
+}
+
+function ownerText(owner: ParsedNetwork["owner"]): string {
+  return owner ? `${owner.project} stack "${owner.stack}"` : "no cilium-lab owner stamp";
+}
+
+/** The outputs for a parsed network. */
+function toOutputs(uri: string, net: ParsedNetwork, active: boolean): NetworkOutputs {
+  const ip = net.ips[0];
+  return {
+    uri,
+    uuid: net.uuid,
+    networkName: net.name,
+    bridgeName: net.bridge ?? "",
+    cidr: ip ? networkOf(ip.address, ip.prefix) : "",
+    gateway: ip?.address ?? "",
+    hosts: sortHosts(net.hosts),
+    mtu: net.mtu ?? 1500,
+    stack: net.owner?.stack ?? "",
+    active,
+    providerVersion: PROVIDER_VERSION,
+  };
+}
+
+/** Whether an existing network of ours already is what the inputs describe. */
+function matches(net: ParsedNetwork, inputs: NetworkInputs): boolean {
+  const out = toOutputs(inputs.uri, net, true);
+  return (
+    net.forwardMode === "nat" &&
+    out.bridgeName === inputs.bridgeName &&
+    out.cidr === inputs.cidr &&
+    out.gateway === inputs.gateway &&
+    out.mtu === (inputs.mtu ?? 1500) &&
+    canonical(out.hosts) === canonical(sortHosts(inputs.hosts))
+  );
+}
+
+async function dumpNetwork(uri: string, nameOrUuid: string, action: string): Promise<ParsedNetwork> {
+  return parseNetworkXml(await virshOk(uri, ["net-dumpxml", nameOrUuid], action, "check that libvirtd is running"));
+}
+
+async function activeNames(uri: string, action: string): Promise<Set<string>> {
+  return virshList(uri, ["net-list", "--name"], action);
+}
+
+/** Every libvirt network with its subnets and owner (for overlap and ownership checks). */
+export async function listHostNetworks(uri: string, action: string): Promise<HostNetwork[]> {
+  const names = await virshList(uri, ["net-list", "--all", "--name"], action);
+  const nets: HostNetwork[] = [];
+  for (const name of names) {
+    const result = await virsh(uri, ["net-dumpxml", name]);
+    if (result.code !== 0) {
+      continue; // undefined between list and dump
+    }
+    const net = parseNetworkXml(result.stdout);
+    nets.push({ name: net.name, owner: net.owner, bridge: net.bridge, cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)) });
+  }
+  return nets;
+}
+
+async function removeNetwork(uri: string, nameOrUuid: string, action: string): Promise<void> {
+  const stop = await virsh(uri, ["net-destroy", nameOrUuid]);
+  if (stop.code !== 0 && !/is not active|Network not found/i.test(stop.stderr)) {
+    throw toolFailure(action, stop, `stop it by hand: virsh net-destroy ${nameOrUuid}`, uri);
+  }
+  const r = await virsh(uri, ["net-undefine", nameOrUuid]);
+  if (r.code !== 0 && !/Network not found/i.test(r.stderr)) {
+    throw toolFailure(action, r, `undefine it by hand: virsh net-undefine ${nameOrUuid}`, uri);
+  }
+}
+
+async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs: NetworkOutputs }> {
+  const { uri, networkName: name } = inputs;
+  const action = `creating libvirt network "${name}"`;
+  const all = await virshList(uri, ["net-list", "--all", "--name"], action);
+  if (all.has(name)) {
+    const existing = await dumpNetwork(uri, name, action);
+    if (!isOurs(existing, inputs.stack)) {
+      throw new Error(
+        `${action} failed: a libvirt network "${name}" already exists and was not created by cilium-lab stack "${inputs.stack}" (${ownerText(existing.owner)}). ` +
+          `Nothing was changed. Fix: remove it (\`virsh net-destroy ${name}; virsh net-undefine ${name}\`) if it is not needed, or use another stack name.`,
+      );
+    }
+    // Ours, left by an interrupted run: adopt it when it is what we want, else rebuild it.
+    if (matches(existing, inputs)) {
+      if (!(await activeNames(uri, action)).has(name)) {
+        await virshOk(uri, ["net-start", name], action, `see \`virsh net-start ${name}\``);
+      }
+      return { id: existing.uuid, outs: toOutputs(uri, existing, true) };
+    }
+    await removeNetwork(uri, name, action);
+  }
+
+  const links = await runTool("ip", ["-j", "link", "show"]);
+  if (links.code !== 0) {
+    throw toolFailure(action, links, "check that iproute2 works");
+  }
+  if (parseIpLinks(links.stdout).includes(inputs.bridgeName)) {
+    throw new Error(
+      `${action} failed: bridge "${inputs.bridgeName}" already exists on the host and belongs to no network of this stack (\`ip link show ${inputs.bridgeName}\`). ` +
+        `Nothing was changed. Fix: remove it (\`ip link del ${inputs.bridgeName}\`) if it is a leftover, or use another stack name.`,
+    );
+  }
+  const routes = await runTool("ip", ["-j", "-4", "route", "show", "table", "all"]);
+  if (routes.code !== 0) {
+    throw toolFailure(action, routes, "check that iproute2 works");
+  }
+  const hostRoutes = parseIpRoutes(routes.stdout);
+  const networks = await listHostNetworks(uri, action);
+  const conflicts = subnetConflicts(inputs.cidr, hostRoutes, networks, {
+    networkName: name,
+    bridgeName: inputs.bridgeName,
+    stack: inputs.stack,
+  });
+  if (conflicts.length > 0) {
+    throw new Error(`${action} failed: ${overlapMessage(inputs.cidr, name, conflicts, suggestFreeCidr(hostRoutes, networks))} Nothing was changed.`);
+  }
+
+  const prefix = Number(inputs.cidr.split("/")[1]);
+  const xml = networkXml({
+    name,
+    bridge: inputs.bridgeName,
+    gateway: inputs.gateway,
+    prefix,
+    mtu: inputs.mtu ?? 1500,
+    hosts: inputs.hosts,
+    stack: inputs.stack,
+  });
+  const tmp = await privateTempDir("cilium-lab-net-");
+  try {
+    const file = pathMod().join(tmp, "network.xml");
+    await fsp().writeFile(file, xml, { mode: 0o600 });
+    await virshOk(uri, ["net-define", file], action, "the network XML was refused; see the libvirt message");
+  } finally {
+    await fsp().rm(tmp, { recursive: true, force: true });
+  }
+  const start = await virsh(uri, ["net-start", name]);
+  if (start.code !== 0) {
+    await virsh(uri, ["net-undefine", name]);
+    throw toolFailure(
+      `${action} (starting it)`,
+      start,
+      `the network was undefined again. Check the message (bridge or address in use?) and \`${formatArgv(["ip", "-4", "route"])}\``,
+      uri,
+    );
+  }
+  try {
+    const net = await dumpNetwork(uri, name, action);
+    return { id: net.uuid, outs: toOutputs(uri, net, true) };
+  } catch (error) {
+    await removeNetwork(uri, name, action);
+    throw error;
+  }
+}
+
+async function readNetwork(id: string, props: NetworkOutputs): Promise<{ id: string; props?: NetworkOutputs }> {
+  const action = `reading libvirt network "${props.networkName}" (${id})`;
+  // A listing that succeeds without our UUID is a definite "gone"; any failure throws so a refresh
+  // with libvirtd down never drops the network from the state.
+  const uuids = await virshList(props.uri, ["net-list", "--all", "--uuid"], action);
+  if (!uuids.has(id)) {
+    return { id: "" };
+  }
+  const net = await dumpNetwork(props.uri, id, action);
+  const active = (await virshList(props.uri, ["net-list", "--uuid"], action)).has(id);
+  return { id, props: toOutputs(props.uri, net, active) };
+}
+
+/** Domains (any state) with a NIC on `network`. */
+async function domainsOn(uri: string, network: string, action: string): Promise<string[]> {
+  const names = await virshList(uri, ["list", "--all", "--name"], action);
+  const users: string[] = [];
+  for (const name of names) {
+    const r = await virsh(uri, ["dumpxml", name]);
+    if (r.code === 0 && parseDomainXml(r.stdout).interfaces.some((i) => i.network === network)) {
+      users.push(name);
+    }
+  }
+  return users;
+}
+
+async function deleteNetwork(id: string, props: NetworkOutputs): Promise<void> {
+  const action = `deleting libvirt network "${props.networkName}" (${id})`;
+  const uuids = await virshList(props.uri, ["net-list", "--all", "--uuid"], action);
+  if (!uuids.has(id)) {
+    return;
+  }
+  const users = await domainsOn(props.uri, props.networkName, action);
+  if (users.length > 0) {
+    throw new Error(
+      `${action} failed: domain(s) ${users.join(", ")} still have a NIC on it. Nothing was deleted. ` +
+        `Fix: delete them first (\`virsh destroy <domain>; virsh undefine <domain> --nvram\`), then run the destroy again.`,
+    );
+  }
+  await removeNetwork(props.uri, id, action);
+}
+
+async function updateNetwork(id: string, olds: NetworkOutputs, news: NetworkInputs): Promise<{ outs: NetworkOutputs }> {
+  const action = `updating libvirt network "${news.networkName}"`;
+  const { uri } = news;
+  const active = (await virshList(uri, ["net-list", "--uuid"], action)).has(id);
+  const key = (h: DhcpHost): string => canonical(h);
+  const want = sortHosts(news.hosts);
+  const have = sortHosts(olds.hosts);
+  const flags = active ? ["--live", "--config"] : ["--config"];
+  for (const h of have.filter((o) => !want.some((n) => key(n) === key(o)))) {
+    const r = await virsh(uri, ["net-update", id, "delete", "ip-dhcp-host", dhcpHostXml(h), ...flags]);
+    if (r.code !== 0 && !/couldn't locate a matching dhcp host/i.test(r.stderr)) {
+      throw toolFailure(`${action} (removing reservation ${h.mac} → ${h.ip})`, r, "see the libvirt message", uri);
+    }
+  }
+  for (const h of want.filter((n) => !have.some((o) => key(n) === key(o)))) {
+    await virshOk(
+      uri,
+      ["net-update", id, "add", "ip-dhcp-host", dhcpHostXml(h), ...flags],
+      `${action} (adding reservation ${h.mac} → ${h.ip})`,
+      "another reservation may use the same MAC, IP or name",
+    );
+  }
+  if (!active) {
+    await virshOk(uri, ["net-start", id], `${action} (starting it)`, `see \`virsh net-start ${news.networkName}\``);
+  }
+  const read = await readNetwork(id, { ...olds, uri });
+  if (!read.props) {
+    throw new Error(`${action} failed: the network vanished during the update. Fix: run \`pulumi up --refresh\`.`);
+  }
+  return { outs: read.props };
+}
+
+function inCidr(ip: string, c: Cidr): boolean {
+  const n = parseIpv4(ip);
+  return n !== undefined && n > c.base && n < cidrLast(c);
+}
+
+function checkNetwork(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+  const c = new Checker(news);
+  c.field("uri", checkUri);
+  c.field("networkName", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a libvirt network name ([A-Za-z0-9_.-], at most 64)"));
+  c.field("bridgeName", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "a Linux interface name of at most 15 characters (IFNAMSIZ - 1)"));
+  c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
+  c.field("mtu", (v) => (v === undefined ? undefined : int(576, 9000)(v)));
+  let cidr: Cidr | undefined;
+  c.field("cidr", (v) => {
+    const parsed = typeof v === "string" ? parseCidr(v) : "is not a string";
+    if (typeof parsed === "string") {
+      return `${JSON.stringify(v)} ${parsed}`;
+    }
+    if (parsed.prefix < 8 || parsed.prefix > 29) {
+      return `prefix must be /8 to /29, got /${parsed.prefix}`;
+    }
+    cidr = parsed;
+    return undefined;
+  });
+  c.field("gateway", (v) => (typeof v !== "string" || (cidr && !inCidr(v, cidr)) || parseIpv4(String(v)) === undefined ? `must be a host address inside cidr, got ${JSON.stringify(v)}` : undefined));
+  if (!isUnknown(news.hosts)) {
+    if (!Array.isArray(news.hosts)) {
+      c.fail("hosts", "must be a list of {mac, ip, hostname}");
+    } else {
+      const seen = new Map<string, number>();
+      (news.hosts as Partial<DhcpHost>[]).forEach((h, i) => {
+        const where = `hosts[${i}]`;
+        if (typeof h.mac !== "string" || !MAC_PATTERN.test(h.mac.toLowerCase())) {
+          c.fail(`${where}.mac`, `must be a unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(h.mac)}`);
+        }
+        if (typeof h.ip !== "string" || (cidr && !inCidr(h.ip, cidr)) || h.ip === news.gateway) {
+          c.fail(`${where}.ip`, `must be a host address inside cidr other than the gateway, got ${JSON.stringify(h.ip)}`);
+        }
+        if (typeof h.hostname !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h.hostname)) {
+          c.fail(`${where}.hostname`, `must be a DNS label, got ${JSON.stringify(h.hostname)}`);
+        }
+        for (const k of ["mac", "ip", "hostname"] as const) {
+          const v = `${k}=${String(h[k]).toLowerCase()}`;
+          if (seen.has(v)) {
+            c.fail(`${where}.${k}`, `duplicates hosts[${seen.get(v) ?? 0}].${k} (${String(h[k])})`);
+          }
+          seen.set(v, i);
+        }
+      });
+    }
+  }
+  const inputs = Array.isArray(news.hosts) && !isUnknown(news.hosts) ? { ...news, hosts: sortHosts(news.hosts as DhcpHost[]) } : news;
+  return { inputs, failures: c.failures };
+}
+
+/** Keys whose change replaces the network. */
+export const NETWORK_REPLACE_KEYS = ["uri", "networkName", "bridgeName", "cidr", "gateway", "mtu", "stack"] as const;
+
+/** The network provider; one instance shared by every {@link Network}. */
+export const networkProvider: pulumi.dynamic.ResourceProvider = {
+  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return Promise.resolve(checkNetwork(news));
+  },
+  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    const normalized = {
+      ...news,
+      mtu: news.mtu ?? 1500,
+      hosts: Array.isArray(news.hosts) && !isUnknown(news.hosts) ? sortHosts(news.hosts as DhcpHost[]) : news.hosts,
+    };
+    const oldHosts = Array.isArray(olds.hosts) ? sortHosts(olds.hosts as DhcpHost[]) : olds.hosts;
+    const d = diffKeys({ ...olds, hosts: oldHosts }, normalized, NETWORK_REPLACE_KEYS, ["hosts"]);
+    if (olds.active === false) {
+      d.changes = true; // stopped by hand: the update starts it
+    }
+    return Promise.resolve(d);
+  },
+  create(inputs: NetworkInputs) {
+    return createNetwork(inputs);
+  },
+  read(id: string, props: NetworkOutputs) {
+    return readNetwork(id, props);
+  },
+  update(id: string, olds: NetworkOutputs, news: NetworkInputs) {
+    return updateNetwork(id, olds, news);
+  },
+  delete(id: string, props: NetworkOutputs) {
+    return deleteNetwork(id, props);
+  },
+};
+
+/**
+ * The stack's libvirt NAT network (`pulumi-nodejs:dynamic/libvirt:Network`), stamped with our owner
+ * metadata. Create adopts a matching leftover of the same stack, rebuilds a differing one, and
+ * refuses foreign networks, a taken bridge name and overlapping subnets. Delete refuses while a
+ * domain still has a NIC on it.
+ */
+export class Network extends pulumi.dynamic.Resource {
+  declare readonly uuid: pulumi.Output<string>;
+  /** libvirt network name (pass to `Domain.networkName` to order domain deletes before this). */
+  declare readonly networkName: pulumi.Output<string>;
+  declare readonly bridgeName: pulumi.Output<string>;
+  declare readonly cidr: pulumi.Output<string>;
+  declare readonly gateway: pulumi.Output<string>;
+  declare readonly hosts: pulumi.Output<DhcpHost[]>;
+  declare readonly mtu: pulumi.Output<number>;
+  declare readonly active: pulumi.Output<boolean>;
+  declare readonly stack: pulumi.Output<string>;
+
+  constructor(name: string, args: NetworkArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      networkProvider,
+      name,
+      { uuid: undefined, active: undefined, mtu: 1500, ...args, providerVersion: PROVIDER_VERSION },
+      opts,
+      "libvirt",
+      "Network",
+    );
+  }
+}

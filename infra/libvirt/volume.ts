@@ -1,0 +1,320 @@
+/**
+ * `Volume`: a qcow2 disk file in the stack's pool directory — an overlay on a base image (default),
+ * a full copy of a base image, or a blank disk. Mirrors `libvirt.Volume` of the retired
+ * `@pulumi/libvirt` (name, pool, baseVolume, size).
+ *
+ * Overlays always carry an explicit backing format (`qemu-img create -F qcow2`): QEMU ≥ 6.1 refuses
+ * `-b` without it because format probing of backing files is a security risk (qemu commit 497a30db).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import {
+  Checker,
+  PROVIDER_VERSION,
+  STACK_PATTERN,
+  absPath,
+  checkUri,
+  diffKeys,
+  freeBytes,
+  inPoolDir,
+  int,
+  isNoSpace,
+  noSpaceError,
+  refreshPool,
+  removePoolDirIfEmpty,
+  resolvePoolDir,
+  str,
+  POOL_MARKER,
+} from "./common";
+import { fsp, pathExists, pathMod, removeFile, runTool, toolFailure } from "./exec";
+
+/** How a {@link Volume} is made from `baseImagePath`. */
+export type VolumeMode = "overlay" | "copy";
+
+/** Inputs of {@link Volume}. */
+export interface VolumeArgs {
+  /** libvirt URI; only `qemu:///system` (used with `pool`). */
+  readonly uri: pulumi.Input<string>;
+  /**
+   * The stack's pool directory (absolute). Created 0711 with a `.cilium-lab-pool.json` marker if
+   * missing; an existing directory must be empty or already this stack's. Every ancestor must be
+   * searchable by the qemu user (not under /root). One of `poolDir` and `pool`.
+   */
+  readonly poolDir?: pulumi.Input<string>;
+  /** A libvirt `dir` storage pool whose target directory is used like `poolDir` (refreshed after changes). */
+  readonly pool?: pulumi.Input<string>;
+  /** File name inside the directory, e.g. `node-1.qcow2`. Changing it replaces the volume. */
+  readonly name: pulumi.Input<string>;
+  /**
+   * Absolute path of a qcow2 base image without a backing file of its own. Omitted: a blank disk.
+   * Pass the base resource's output (not a plain string) so replacing the base replaces the volume.
+   */
+  readonly baseImagePath?: pulumi.Input<string>;
+  /** Virtual size in GiB (at least the base image's). Changing it replaces the volume. */
+  readonly sizeGiB: pulumi.Input<number>;
+  /** `overlay` (default): a thin qcow2 on top of the base; `copy`: an independent full copy (import). */
+  readonly mode?: pulumi.Input<VolumeMode>;
+  /** Pulumi stack that owns the pool directory (ownership stamp). */
+  readonly stack: pulumi.Input<string>;
+}
+
+/** Plain inputs as the provider receives them. */
+export interface VolumeInputs {
+  readonly uri: string;
+  readonly poolDir?: string;
+  readonly pool?: string;
+  readonly name: string;
+  readonly baseImagePath?: string;
+  readonly sizeGiB: number;
+  readonly mode?: VolumeMode;
+  readonly stack: string;
+  readonly providerVersion?: number;
+}
+
+/** State of a volume. */
+export interface VolumeOutputs {
+  readonly uri: string;
+  readonly poolDir: string;
+  readonly pool: string;
+  readonly name: string;
+  /** Absolute path of the qcow2 file; also the resource id. */
+  readonly path: string;
+  /** Base image the volume was made from; "" for a blank disk (or when an overlay's backing file vanished). */
+  readonly baseImagePath: string;
+  readonly sizeGiB: number;
+  readonly mode: VolumeMode;
+  readonly stack: string;
+  readonly providerVersion: number;
+}
+
+const GiB = 1024 ** 3;
+
+interface ImageInfo {
+  readonly format?: string;
+  readonly "virtual-size"?: number;
+  readonly "actual-size"?: number;
+  readonly "backing-filename"?: string;
+  readonly "full-backing-filename"?: string;
+}
+
+/** `qemu-img info -U --output=json` (force-share: the image may be in use by a running guest). */
+async function imageInfo(path: string, action: string): Promise<ImageInfo> {
+  const result = await runTool("qemu-img", ["info", "-U", "--output=json", path]);
+  if (result.code !== 0) {
+    throw toolFailure(action, result, `check that ${path} is a readable disk image`);
+  }
+  return JSON.parse(result.stdout) as ImageInfo;
+}
+
+async function checkBase(base: string, sizeGiB: number, volume: string): Promise<ImageInfo> {
+  if (!(await pathExists(base))) {
+    throw new Error(
+      `creating volume "${volume}" failed: base image ${base} does not exist. ` +
+        "Fix: let the base-image resource download it again (`pulumi up --refresh`), or check cilium-lab:imageUrl; scripts/lab-clean.sh --purge-image-cache clears a broken cache.",
+    );
+  }
+  const info = await imageInfo(base, `inspecting base image ${base} for volume "${volume}"`);
+  if (info.format !== "qcow2") {
+    throw new Error(
+      `creating volume "${volume}" failed: base image ${base} is ${info.format ?? "of unknown format"}, expected qcow2 (qemu-img info). ` +
+        "Fix: use a qcow2 cloud image (cilium-lab:imageUrl).",
+    );
+  }
+  if (info["backing-filename"] !== undefined) {
+    throw new Error(
+      `creating volume "${volume}" failed: base image ${base} has its own backing file ${info["backing-filename"]}; a base must be standalone. ` +
+        `Fix: flatten it (qemu-img convert -O qcow2 ${base} <new file>).`,
+    );
+  }
+  const virtual = info["virtual-size"] ?? 0;
+  if (virtual > sizeGiB * GiB) {
+    throw new Error(
+      `creating volume "${volume}" failed: sizeGiB ${sizeGiB} is smaller than the base image's virtual size ${Math.ceil(virtual / GiB)} GiB (${base}). ` +
+        "Fix: raise cilium-lab:nodeDiskGiB.",
+    );
+  }
+  return info;
+}
+
+function outputs(inputs: VolumeInputs, poolDir: string, path: string): VolumeOutputs {
+  return {
+    uri: inputs.uri,
+    poolDir,
+    pool: inputs.pool ?? "",
+    name: inputs.name,
+    path,
+    baseImagePath: inputs.baseImagePath ?? "",
+    sizeGiB: inputs.sizeGiB,
+    mode: inputs.mode ?? "overlay",
+    stack: inputs.stack,
+    providerVersion: PROVIDER_VERSION,
+  };
+}
+
+async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: VolumeOutputs }> {
+  const path = pathMod();
+  const fs = fsp();
+  const dir = await resolvePoolDir(inputs.uri, inputs.poolDir, inputs.pool);
+  const file = path.join(dir, inputs.name);
+  const part = `${file}.part`;
+  const mode = inputs.mode ?? "overlay";
+  const base = inputs.baseImagePath ?? "";
+  const what = `creating volume "${inputs.name}" in ${dir}`;
+  const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name) : undefined;
+  const needed = (mode === "copy" && info ? info["actual-size"] ?? info["virtual-size"] ?? 0 : 0) + 1024 ** 2;
+  return inPoolDir(dir, inputs.stack, async () => {
+    const free = await freeBytes(dir);
+    if (free < needed) {
+      await removePoolDirIfEmpty(dir, inputs.stack);
+      throw noSpaceError(what, dir, free, needed);
+    }
+    // A file already at our name in our own directory is a leftover of an interrupted run (the
+    // state does not know it): replace it rather than trust its content.
+    await removeFile(part);
+    await removeFile(file);
+    try {
+      const size = `${inputs.sizeGiB}G`;
+      const steps: string[][] =
+        base === ""
+          ? [["create", "-q", "-f", "qcow2", part, size]]
+          : mode === "overlay"
+            ? [["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, part, size]]
+            : [
+                ["convert", "-q", "-O", "qcow2", base, part],
+                ["resize", "-q", part, size],
+              ];
+      for (const args of steps) {
+        const result = await runTool("qemu-img", args);
+        if (result.code !== 0) {
+          if (isNoSpace(result.stderr)) {
+            throw noSpaceError(what, dir, await freeBytes(dir), needed, toolFailure(what, result, "free disk space"));
+          }
+          throw toolFailure(what, result, `check ${base || dir} and the qemu-img message above`);
+        }
+      }
+      // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
+      // libvirt (dynamic_ownership) hands it to the qemu user while the guest runs.
+      await fs.chmod(part, 0o600);
+      await fs.rename(part, file);
+    } catch (error) {
+      await removeFile(part);
+      await removeFile(file);
+      await removePoolDirIfEmpty(dir, inputs.stack);
+      throw error;
+    }
+    await refreshPool(inputs.uri, inputs.pool);
+    return { id: file, outs: outputs(inputs, dir, file) };
+  });
+}
+
+async function readVolume(id: string, props: VolumeOutputs): Promise<{ id: string; props?: VolumeOutputs }> {
+  if (!(await pathExists(id))) {
+    return { id: "" };
+  }
+  const info = await imageInfo(id, `reading volume ${id}`);
+  let baseImagePath = props.baseImagePath;
+  if (props.mode === "overlay" && props.baseImagePath !== "") {
+    const backing = info["full-backing-filename"] ?? info["backing-filename"] ?? "";
+    // A vanished backing file leaves an unusable overlay: report no base so the next diff replaces it.
+    baseImagePath = backing !== "" && (await pathExists(backing)) ? backing : "";
+  }
+  return {
+    id,
+    props: { ...props, path: id, baseImagePath, sizeGiB: Math.round((info["virtual-size"] ?? 0) / GiB) },
+  };
+}
+
+async function deleteVolume(id: string, props: VolumeOutputs): Promise<void> {
+  await removeFile(`${id}.part`);
+  await removeFile(id);
+  await refreshPool(props.uri, props.pool);
+  await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack);
+}
+
+function checkVolume(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+  const c = new Checker(news);
+  c.field("uri", checkUri);
+  c.field("name", (v) =>
+    typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(v) || v === POOL_MARKER || v.endsWith(".part")
+      ? `must be a plain file name ([A-Za-z0-9._-], not ending in .part), got ${JSON.stringify(v)}`
+      : undefined,
+  );
+  const hasDir = news.poolDir !== undefined && news.poolDir !== "";
+  const hasPool = news.pool !== undefined && news.pool !== "";
+  if (hasDir === hasPool) {
+    c.fail("poolDir", "set exactly one of poolDir (a directory) and pool (a libvirt dir pool)");
+  }
+  if (hasDir) {
+    c.field("poolDir", absPath);
+    if (typeof news.poolDir === "string" && absPath(news.poolDir) === undefined) {
+      news = { ...news, poolDir: pathMod().resolve(news.poolDir) };
+    }
+  }
+  if (hasPool) {
+    c.field("pool", str(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a libvirt pool name"));
+  }
+  if (news.baseImagePath !== undefined && news.baseImagePath !== "") {
+    c.field("baseImagePath", absPath);
+  }
+  c.field("sizeGiB", int(1, 65536));
+  c.field("mode", (v) => (v === undefined || v === "overlay" || v === "copy" ? undefined : `must be overlay or copy, got ${JSON.stringify(v)}`));
+  if (news.mode === "copy" && (news.baseImagePath === undefined || news.baseImagePath === "")) {
+    c.fail("baseImagePath", "mode copy needs a baseImagePath to copy");
+  }
+  c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
+  return { inputs: news, failures: c.failures };
+}
+
+/** Keys whose change replaces a volume (a new file); `uri` alone changes nothing on disk. */
+export const VOLUME_REPLACE_KEYS = ["poolDir", "pool", "name", "baseImagePath", "sizeGiB", "mode", "stack"] as const;
+
+/** The volume provider; one instance shared by every {@link Volume} (serialized once). */
+export const volumeProvider: pulumi.dynamic.ResourceProvider = {
+  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return Promise.resolve(checkVolume(news));
+  },
+  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    const normalized = { ...news, mode: news.mode ?? "overlay", baseImagePath: news.baseImagePath ?? "", pool: news.pool ?? "" };
+    // With `pool`, the stored poolDir is the pool's resolved target, not an input.
+    const keys = normalized.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS;
+    return Promise.resolve(diffKeys(olds, normalized, keys, ["uri"]));
+  },
+  create(inputs: VolumeInputs) {
+    return createVolume(inputs);
+  },
+  read(id: string, props: VolumeOutputs) {
+    return readVolume(id, props);
+  },
+  update(_id: string, olds: VolumeOutputs, news: VolumeInputs) {
+    return Promise.resolve({ outs: { ...olds, uri: news.uri, providerVersion: PROVIDER_VERSION } });
+  },
+  delete(id: string, props: VolumeOutputs) {
+    return deleteVolume(id, props);
+  },
+};
+
+/**
+ * A qcow2 disk in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:Volume`). The id is the
+ * file path. Deleting removes the file, and the pool directory once nothing else of the lab is in it.
+ */
+export class Volume extends pulumi.dynamic.Resource {
+  /** Absolute path of the qcow2 file (pass it to `Domain.diskPath` so a replaced volume replaces the domain). */
+  declare readonly path: pulumi.Output<string>;
+  declare readonly poolDir: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly baseImagePath: pulumi.Output<string>;
+  declare readonly sizeGiB: pulumi.Output<number>;
+  declare readonly mode: pulumi.Output<VolumeMode>;
+  declare readonly stack: pulumi.Output<string>;
+
+  constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      volumeProvider,
+      name,
+      { path: undefined, poolDir: undefined, pool: undefined, baseImagePath: undefined, mode: undefined, ...args, providerVersion: PROVIDER_VERSION },
+      opts,
+      "libvirt",
+      "Volume",
+    );
+  }
+}
