@@ -80,10 +80,18 @@ function record(): Recorder {
   };
 }
 
-/** A resource of another layer (the server VM, a k3s join), standing in for `deletedWith` and `dependsOn`. */
+/** A resource of another layer (the server VM), standing in for `deletedWith`. */
 class StandIn extends pulumi.CustomResource {
   constructor(type: string, name: string) {
     super(type, name, {});
+  }
+}
+
+/** The k3s layer's stand-in: the cluster whose kubeconfig (unknown in a first preview) feeds the k8s Provider. */
+class K3sStandIn extends pulumi.CustomResource {
+  declare readonly kubeconfig: pulumi.Output<string>;
+  constructor(name: string) {
+    super("lab:test:K3sCluster", name, { kubeconfig: undefined });
   }
 }
 
@@ -109,32 +117,39 @@ function unwrapSecrets(v: unknown): unknown {
 interface Built {
   readonly registrations: Registration[];
   readonly cilium: CiliumClass;
-  readonly urns: { readonly vm: string; readonly join: string; readonly provider: string; readonly cilium: string };
+  readonly urns: { readonly vm: string; readonly k3s: string; readonly provider: string; readonly cilium: string };
 }
 
 /**
  * Builds the Cilium component of stack `stack` with `config` on fresh mocks, the way infra/index.ts
- * does: a k8s Provider from the kubeconfig, the server VM for `deletedWith`, the k3s layer for
- * `dependsOn`. Returns every registration with its inputs and options.
+ * does: a k8s Provider from the k3s layer's kubeconfig, the server VM for `deletedWith`, the k3s
+ * layer for `dependsOn`. Returns every registration with its inputs and options.
  */
-async function build(stack: string, config: LabConfig): Promise<Built> {
+async function build(stack: string, config: LabConfig, preview = false): Promise<Built> {
   const inputs = new Map<string, Record<string, unknown>>();
   const mocks: pulumi.runtime.Mocks = {
     newResource: (a) => {
       const given = a.inputs as Record<string, unknown>;
       inputs.set(`${a.type}::${a.name}`, unwrapSecrets(given) as Record<string, unknown>);
-      const state =
-        a.type === "kubernetes:helm.sh/v3:Release"
-          ? {
-              ...given,
-              status: { name: "cilium", namespace: "kube-system", chart: "cilium", revision: 1, status: "deployed", version: config.ciliumVersion, appVersion: config.ciliumVersion },
-            }
-          : given;
-      return { id: `${a.name}-id`, state };
+      return { id: `${a.name}-id`, state: mockState(a.type, given) };
     },
     call: (a) => a.inputs as Record<string, unknown>,
   };
-  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, false);
+  // In preview the engine knows neither the kubeconfig nor the release's status yet.
+  function mockState(type: string, given: Record<string, unknown>): Record<string, unknown> {
+    if (preview) {
+      return {};
+    }
+    if (type === "lab:test:K3sCluster") {
+      return { kubeconfig: "apiVersion: v1\nkind: Config\n" };
+    }
+    if (type === "kubernetes:helm.sh/v3:Release") {
+      const status = { name: "cilium", namespace: "kube-system", chart: "cilium", revision: 1, status: "deployed", version: config.ciliumVersion, appVersion: config.ciliumVersion };
+      return { ...given, status };
+    }
+    return given;
+  }
+  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, preview);
   const recorder = record();
 
   const { Cilium } = await import("../../infra/cilium/cilium");
@@ -143,20 +158,20 @@ async function build(stack: string, config: LabConfig): Promise<Built> {
     throw new Error("no server node planned");
   }
   const vm = new StandIn("lab:test:ServerVm", "node-1");
-  const join = new StandIn("lab:test:K3sJoin", "node-3-join");
-  const provider = new k8s.Provider("lab-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") });
-  const cilium = new Cilium("cilium", { config, serverIp: server.ip }, { provider, deletedWith: vm, dependsOn: [join] });
+  const k3s = new K3sStandIn("k3s");
+  const provider = new k8s.Provider("lab-k8s", { kubeconfig: pulumi.secret(k3s.kubeconfig) });
+  const cilium = new Cilium("cilium", { config, serverIp: server.ip }, { provider, deletedWith: vm, dependsOn: [k3s] });
 
-  const [vmUrn, joinUrn, providerUrn, ciliumUrn] = await Promise.all([
+  const [vmUrn, k3sUrn, providerUrn, ciliumUrn] = await Promise.all([
     promiseOf(vm.urn),
-    promiseOf(join.urn),
+    promiseOf(k3s.urn),
     promiseOf(provider.urn),
     promiseOf(cilium.urn),
     promiseOf(cilium.release.urn),
   ]);
   await recorder.outputsRegistered(ciliumUrn);
   const registrations = [...recorder.options.entries()].map(([key, o]) => ({ ...o, inputs: inputs.get(key) ?? {} }));
-  return { registrations, cilium, urns: { vm: vmUrn, join: joinUrn, provider: providerUrn, cilium: ciliumUrn } };
+  return { registrations, cilium, urns: { vm: vmUrn, k3s: k3sUrn, provider: providerUrn, cilium: ciliumUrn } };
 }
 
 function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
@@ -179,7 +194,7 @@ test.serial("the vxlan stack registers one Cilium component and one Helm release
     b.registrations.map((r) => [r.type, r.name]),
     [
       ["lab:test:ServerVm", "node-1"],
-      ["lab:test:K3sJoin", "node-3-join"],
+      ["lab:test:K3sCluster", "k3s"],
       ["pulumi:providers:kubernetes", "lab-k8s"],
       ["lab:cilium:Cilium", "cilium"],
       ["kubernetes:helm.sh/v3:Release", "cilium-release"],
@@ -247,7 +262,7 @@ test.serial("the release uses the explicit provider, is a child of the component
   t.is(r.parent, b.urns.cilium);
   t.is(r.provider, `${b.urns.provider}::lab-k8s-id`);
   t.is(r.deletedWith, b.urns.vm);
-  t.deepEqual(r.dependencies, [b.urns.join]);
+  t.deepEqual(r.dependencies, [b.urns.k3s]);
   t.is(b.urns.cilium, "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium");
 });
 
@@ -309,6 +324,13 @@ test.serial("a local chart goes to Helm as an absolute path without version or r
 test.serial("under TCG (accelerator qemu) Helm waits 1800 s", async (t) => {
   const b = await build("geneve", stackConfig("geneve", { accelerator: "qemu" }));
   t.like(release(b).inputs, { timeout: 1800, values: { routingMode: undefined, tunnel: "geneve" } });
+});
+
+test.serial("in a first preview, with the kubeconfig and Helm status unknown, the release is registered with its full known values", async (t) => {
+  const b = await build("native", stackConfig("native"), true);
+  t.like(release(b).inputs, { name: "cilium", namespace: "kube-system", chart: "cilium", version: "1.13.4", values: { tunnel: "disabled", ipv4NativeRoutingCIDR: "10.0.0.0/22" } });
+  t.is(b.cilium.routingMode, "native");
+  t.regex(b.cilium.digest, /^sha256:/);
 });
 
 test.serial("without a Kubernetes provider the component refuses to build, naming the option to pass", async (t) => {
