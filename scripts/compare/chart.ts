@@ -23,24 +23,20 @@ export interface ChartRow {
   readonly label: string;
 }
 
-/** The rows of the chart: one per measured mode and path, modes in run order, pod before host. */
+/** The rows of the chart: one per measured mode and path, modes in run order, pod before host (MiB/s). */
 export function chartRows(view: CompareView): ChartRow[] {
   const rows: ChartRow[] = [];
   for (const m of view.modes) {
+    const t = m.throughput;
+    if (t === undefined) {
+      continue;
+    }
     for (const [path, p] of [
-      [POD, m.pod],
-      [HOST, m.host],
+      [POD, t.podToPod],
+      [HOST, t.hostToHost],
     ] as const) {
-      if (p !== undefined) {
-        rows.push({
-          mode: m.mode,
-          path,
-          median: p.medianMiBps,
-          min: p.minMiBps,
-          max: p.maxMiBps,
-          label: `${path === POD ? "pod" : "host"} ${Math.round(p.medianMiBps)}`,
-        });
-      }
+      const s = p.mibPerSecond;
+      rows.push({ mode: m.mode, path, median: s.median, min: s.min, max: s.max, label: `${path === POD ? "pod" : "host"} ${Math.round(s.median)}` });
     }
   }
   return rows;
@@ -49,13 +45,15 @@ export function chartRows(view: CompareView): ChartRow[] {
 /** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
 export function chartSpec(view: CompareView): TopLevelSpec {
   const rows = chartRows(view);
-  const modes = view.modes.filter((m) => m.pod !== undefined || m.host !== undefined).map((m) => m.mode);
-  const n = view.method.runs;
+  const measured = view.modes.filter((m) => m.throughput !== undefined);
+  const modes = measured.map((m) => m.mode);
+  const settings = measured[0]?.throughput?.settings;
+  const n = settings?.runs ?? 0;
   const notes = [view.source.label];
   if (view.environment.tcg) {
     notes.push("measured under TCG software emulation: not representative of a real network");
   }
-  notes.push(`bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${view.method.seconds} s; error bars: min–max of the runs`);
+  notes.push(`bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`);
   const x = { field: "mode", type: "nominal", sort: modes, title: "Cilium routing mode", axis: { labelAngle: 0 } } as const;
   const xOffset = { field: "path", type: "nominal", sort: [POD, HOST] } as const;
   return {

@@ -1,25 +1,16 @@
 /**
  * report.md: PURE rendering of a {@link CompareView} to Markdown a network engineer can paste into a
  * design review — a table per mode, the environment, and the article's figures as ratios.
+ *
+ * Every number comes from the verification layer's `throughput` output (infra/verify/iperf3.ts:
+ * receiver-side bit/s per run, statistics per path, the paired pod/host ratio); this file only
+ * formats it.
  */
-import { HOST, mibpsToGbps, POD, type CompareView, type ModeView, type PathView } from "./results";
+import { ARTICLE, articleRatio, type PathSummary, type RunRecord, type Stats, type ThroughputOutput } from "../../infra/verify/iperf3";
+import { HOST, POD, type CompareView, type DatapathLike, type ModeView } from "./results";
 
-/**
- * The article's single 10 s iperf3 runs, `-f M` (MiB/s), receiver side: "Cilium Series 4 — Cilium
- * Native Routing", https://e-whisper.pages.dev/posts/47083/ (Cilium 1.13.4, k3s v1.26.6+k3s1, three
- * Ubuntu 23.04 VMs, kernel 6.2). Geneve was not measured there.
- */
-export const ARTICLE = {
-  url: "https://e-whisper.pages.dev/posts/47083/",
-  hostMiBps: 1138,
-  podMiBps: { vxlan: 493, native: 1266 } as Readonly<Record<string, number>>,
-} as const;
-
-/** The article's pod/host ratio for a mode (VXLAN 493/1138 ≈ 0.43, native 1266/1138 ≈ 1.11), or undefined. */
-export function articleRatio(mode: string): number | undefined {
-  const pod = ARTICLE.podMiBps[mode];
-  return pod === undefined ? undefined : pod / ARTICLE.hostMiBps;
-}
+/** The article's page, for the comparison section. */
+export const ARTICLE_URL = "https://e-whisper.pages.dev/posts/47083/";
 
 /** MiB/s in tables: one decimal. */
 export const fmtMiB = (v: number): string => v.toFixed(1);
@@ -30,25 +21,33 @@ export const fmtRatio = (v: number): string => v.toFixed(2);
 /** CPU percent: one decimal. */
 export const fmtPct = (v: number): string => `${v.toFixed(1)} %`;
 
-/** `493.2 [480.1–501.3]` */
-export function medianRange(p: PathView): string {
-  return `${fmtMiB(p.medianMiBps)} [${fmtMiB(p.minMiBps)}–${fmtMiB(p.maxMiBps)}]`;
+/** `493.2 [480.1–501.3]` with a formatter. */
+export function medianRange(s: Stats, fmt: (v: number) => string): string {
+  return `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
 }
 
 /** `470.0–510.0`, or `n/a (1 run)`. */
-export function ci95(p: PathView): string {
-  return p.ci95MiBps === undefined ? `n/a (${p.runsMiBps.length} run)` : `${fmtMiB(p.ci95MiBps[0])}–${fmtMiB(p.ci95MiBps[1])}`;
+export function ci95(s: Stats, fmt: (v: number) => string): string {
+  return s.ci95 === null ? `n/a (${s.n} run)` : `${fmt(s.ci95.low)}–${fmt(s.ci95.high)}`;
 }
 
-/** `6 (1, 2, 3)`: total, then per run. */
-export function retransmits(p: PathView): string {
-  const total = p.retransmits.reduce((a, b) => a + b, 0);
-  return `${total} (${p.retransmits.join(", ")})`;
+/** The runs of one path in run order. */
+function pathRuns(t: ThroughputOutput, path: "pod" | "host"): RunRecord[] {
+  return t.runs.filter((r) => r.path === path).sort((a, b) => a.run - b.run);
 }
 
-/** `45.0 % / 30.0 %` (sender / receiver), or `n/a`. */
-export function cpu(p: PathView): string {
-  return p.cpuPercent === undefined ? "n/a" : `${fmtPct(p.cpuPercent.sender)} / ${fmtPct(p.cpuPercent.receiver)}`;
+/** `6 (1, 2, 3)`: total, then per run; `n/a` when iperf3 had no counter. */
+export function retransmits(runs: readonly RunRecord[]): string {
+  if (runs.some((r) => r.retransmits === null)) {
+    return "n/a";
+  }
+  const each = runs.map((r) => r.retransmits as number);
+  return `${each.reduce((a, b) => a + b, 0)} (${each.join(", ")})`;
+}
+
+/** `45.0 % / 30.0 %`: mean client (sender) / server (receiver) CPU over the runs. */
+export function cpu(p: PathSummary): string {
+  return `${fmtPct(p.clientCpuPercent.mean)} / ${fmtPct(p.serverCpuPercent.mean)}`;
 }
 
 /** A Markdown table cell: pipes and newlines would break the table. */
@@ -60,6 +59,11 @@ function row(cells: readonly string[]): string {
   return `| ${cells.map(cell).join(" | ")} |`;
 }
 
+/** Whether the verification layer's verdict confirms the requested datapath. */
+export function isConfirmed(d: DatapathLike): boolean {
+  return d.verdict === "confirmed" && d.observed === d.requested;
+}
+
 /** `confirmed (requested vxlan, observed vxlan)` */
 function datapathSummary(m: ModeView): string {
   if (m.datapath === undefined) {
@@ -69,33 +73,52 @@ function datapathSummary(m: ModeView): string {
   return `${d.verdict} (requested ${d.requested}, observed ${d.observed})`;
 }
 
-/** The table of one mode. */
-export function modeTable(m: ModeView): string[] {
+/** One line per piece of evidence: strings as they are, objects as `key: value`. */
+export function evidenceLines(evidence: unknown): string[] {
+  const show = (v: unknown): string => {
+    const text = typeof v === "string" ? v : JSON.stringify(v);
+    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  };
+  if (Array.isArray(evidence)) {
+    return evidence.map(show);
+  }
+  if (typeof evidence === "object" && evidence !== null) {
+    return Object.entries(evidence).map(([k, v]) => `${k}: ${show(v)}`);
+  }
+  return evidence === undefined || evidence === null ? [] : [show(evidence)];
+}
+
+/** The table of one measured mode. */
+export function modeTable(t: ThroughputOutput): string[] {
   const lines = [
-    row(["path", "median MiB/s [min–max]", "95 % CI of the mean, MiB/s", "median Gbit/s", "runs, MiB/s", "retransmits (per run)", "CPU sender / receiver"]),
+    row(["path", "median MiB/s [min–max]", "95 % CI of the mean, MiB/s", "median Gbit/s [min–max]", "runs, MiB/s", "retransmits total (per run)", "CPU client / server"]),
     row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
   ];
-  for (const [name, p] of [
-    [POD, m.pod],
-    [HOST, m.host],
+  for (const [name, p, path] of [
+    [POD, t.podToPod, "pod"],
+    [HOST, t.hostToHost, "host"],
   ] as const) {
-    if (p === undefined) {
-      lines.push(row([name, "not measured", "", "", "", "", ""]));
-      continue;
-    }
     lines.push(
-      row([name, medianRange(p), ci95(p), fmtGbit(mibpsToGbps(p.medianMiBps)), p.runsMiBps.map(fmtMiB).join(", "), retransmits(p), cpu(p)]),
+      row([
+        name,
+        medianRange(p.mibPerSecond, fmtMiB),
+        ci95(p.mibPerSecond, fmtMiB),
+        medianRange(p.gbitPerSecond, fmtGbit),
+        pathRuns(t, path).map((r) => fmtMiB(r.mibPerSecond)).join(", "),
+        retransmits(pathRuns(t, path)),
+        cpu(p),
+      ]),
     );
   }
-  const article = articleRatio(m.mode);
+  const r = t.ratio;
   lines.push(
     row([
-      "pod/host ratio",
-      m.ratio === undefined ? "n/a" : fmtRatio(m.ratio),
-      "",
-      "",
-      article === undefined ? "article: not measured" : `article: ${fmtRatio(article)}`,
-      "",
+      "pod/host ratio (paired per run)",
+      medianRange(r.paired, fmtRatio),
+      ci95(r.paired, fmtRatio),
+      `ratio of medians ${fmtRatio(r.ratioOfMedians)}`,
+      r.perRun.map(fmtRatio).join(", "),
+      r.article === null ? "article: not measured" : `article: ${fmtRatio(r.article.ratio)}`,
       "",
     ]),
   );
@@ -105,7 +128,8 @@ export function modeTable(m: ModeView): string[] {
 /** One section per mode: heading with the datapath verdict, the table, the evidence. */
 function modeSection(m: ModeView): string[] {
   const out = [`### ${m.mode} — ${m.status === "measured" ? datapathSummary(m) : m.status.toUpperCase()}`, ""];
-  if (m.status !== "measured") {
+  const t = m.throughput;
+  if (m.status !== "measured" || t === undefined) {
     out.push(m.status === "not run" ? "Not run (an earlier mode failed or the run was interrupted)." : "No numbers for this mode.");
     if (m.error !== undefined) {
       out.push("", "```text", m.error.trim().split("\n").slice(-15).join("\n"), "```");
@@ -113,48 +137,66 @@ function modeSection(m: ModeView): string[] {
     out.push("");
     return out;
   }
-  if (m.datapath !== undefined && !m.datapath.confirmed) {
+  if (m.datapath === undefined || !isConfirmed(m.datapath)) {
     out.push(`**The datapath is not confirmed: these numbers cannot be attributed to ${m.mode}.**`, "");
   }
-  out.push(...modeTable(m), "");
-  if (m.podMtu !== undefined) {
-    out.push(`Pod path MTU: ${m.podMtu} bytes.`, "");
+  if (!t.representative) {
+    out.push(`**Not representative:** ${t.warning ?? "measured under TCG."}`, "");
   }
-  if (m.datapath !== undefined && m.datapath.evidence.length > 0) {
-    out.push("Datapath evidence:", "", ...m.datapath.evidence.map((e) => `- ${e}`), "");
+  out.push(...modeTable(t), "");
+  const mss = (p: PathSummary) => (p.tcpMss.length === 0 ? "n/a" : p.tcpMss.join(", "));
+  out.push(
+    `TCP MSS seen: pod↔pod ${mss(t.podToPod)}, host↔host ${mss(t.hostToHost)} bytes (path MTU − 52 with TCP timestamps: 1398 through a 1450-byte route, 1448 at 1500).`,
+    "",
+  );
+  if (m.datapath !== undefined) {
+    const lines = evidenceLines(m.datapath.evidence);
+    if (lines.length > 0) {
+      out.push("Datapath evidence:", "", ...lines.map((e) => `- ${e}`), "");
+    }
   }
   return out;
 }
 
 /** The comparison with the article: ratios, since absolute MiB/s depend on the host. */
 function articleSection(view: CompareView): string[] {
+  const vx = articleRatio("vxlan")?.ratio ?? 0;
+  const na = articleRatio("native")?.ratio ?? 0;
   const out = [
     "## Compared with the article",
     "",
-    `The article ([Cilium Series 4 — Cilium Native Routing](${ARTICLE.url}): Cilium 1.13.4, k3s v1.26.6+k3s1, three Ubuntu 23.04 VMs, ` +
-      `one 10 s iperf3 run per path, \`-f M\`) measured host↔host ${ARTICLE.hostMiBps} MiB/s, VXLAN pod↔pod ${ARTICLE.podMiBps.vxlan ?? ""} MiB/s ` +
-      `and native pod↔pod ${ARTICLE.podMiBps.native ?? ""} MiB/s: pod/host ratios ${fmtRatio(articleRatio("vxlan") ?? 0)} (VXLAN) and ` +
-      `${fmtRatio(articleRatio("native") ?? 0)} (native). Compare the ratios, not the MiB/s: absolute throughput depends on the host's ` +
-      "CPU and NIC, the ratio on the datapath. One run each cannot separate 1.11 from 1.0 (the article's per-second host values spread 1047–1211 MiB/s).",
+    `The article ([Cilium Series 4 — Cilium Native Routing](${ARTICLE_URL}): Cilium 1.13.4, k3s v1.26.6+k3s1, three Ubuntu 23.04 VMs, ` +
+      `one 10 s iperf3 run per path, \`-f M\`) measured host↔host ${ARTICLE.hostMiBPerSecond} MiB/s, VXLAN pod↔pod ${ARTICLE.vxlanMiBPerSecond} MiB/s ` +
+      `and native pod↔pod ${ARTICLE.nativeMiBPerSecond} MiB/s: pod/host ratios ${fmtRatio(vx)} (VXLAN) and ${fmtRatio(na)} (native); it did not ` +
+      "measure Geneve. Compare the ratios, not the MiB/s: absolute throughput depends on the host's CPU and NIC, the ratio on the datapath. " +
+      "One run per path cannot separate 1.11 from 1.0 (the article's per-second host values spread 1047–1211 MiB/s).",
     "",
-    row(["mode", "pod/host here", "pod/host range here (min/max of runs)", "article", "difference"]),
-    row(["---", "---:", "---:", "---:", "---:"]),
+    row(["mode", "pod/host here: median [min–max] (paired)", "95 % CI", "article", "difference (median − article)", "article inside the CI"]),
+    row(["---", "---:", "---:", "---:", "---:", "---"]),
   ];
   for (const m of view.modes) {
-    const article = articleRatio(m.mode);
-    const range = m.pod !== undefined && m.host !== undefined ? `${fmtRatio(m.pod.minMiBps / m.host.maxMiBps)}–${fmtRatio(m.pod.maxMiBps / m.host.minMiBps)}` : "n/a";
+    const r = m.throughput?.ratio;
+    if (r === undefined) {
+      out.push(row([m.mode, m.status, "", fmtOptional(articleRatio(m.mode)?.ratio), "", ""]));
+      continue;
+    }
     out.push(
       row([
         m.mode,
-        m.ratio === undefined ? "n/a" : fmtRatio(m.ratio),
-        range,
-        article === undefined ? "not measured" : fmtRatio(article),
-        m.ratio === undefined || article === undefined ? "" : signed(m.ratio - article),
+        medianRange(r.paired, fmtRatio),
+        ci95(r.paired, fmtRatio),
+        r.article === null ? "not measured" : fmtRatio(r.article.ratio),
+        r.article === null ? "" : signed(r.article.difference),
+        r.article === null ? "" : r.article.insideCi95 === null ? "n/a (1 run)" : r.article.insideCi95 ? "yes" : "no",
       ]),
     );
   }
   out.push("");
   return out;
+}
+
+function fmtOptional(v: number | undefined): string {
+  return v === undefined ? "not measured" : fmtRatio(v);
 }
 
 function signed(v: number): string {
@@ -184,33 +226,40 @@ function environmentSection(view: CompareView): string[] {
 /** The summary table: one row per mode. */
 function summaryTable(view: CompareView): string[] {
   const out = [
-    row(["mode", "datapath", "pod↔pod MiB/s median [min–max]", "host↔host MiB/s median [min–max]", "pod/host", "article pod/host"]),
+    row(["mode", "datapath", "pod↔pod MiB/s median [min–max]", "host↔host MiB/s median [min–max]", "pod/host (paired median)", "article pod/host"]),
     row(["---", "---", "---:", "---:", "---:", "---:"]),
   ];
   for (const m of view.modes) {
-    const article = articleRatio(m.mode);
+    const t = m.throughput;
     out.push(
       row([
         m.mode,
         m.status === "measured" ? datapathSummary(m) : m.status,
-        m.pod === undefined ? "—" : medianRange(m.pod),
-        m.host === undefined ? "—" : medianRange(m.host),
-        m.ratio === undefined ? "—" : fmtRatio(m.ratio),
-        article === undefined ? "not measured" : fmtRatio(article),
+        t === undefined ? "—" : medianRange(t.podToPod.mibPerSecond, fmtMiB),
+        t === undefined ? "—" : medianRange(t.hostToHost.mibPerSecond, fmtMiB),
+        t === undefined ? "—" : fmtRatio(t.ratio.paired.median),
+        fmtOptional(articleRatio(m.mode)?.ratio),
       ]),
     );
   }
   return out;
 }
 
+/** How iperf3 ran, from the first measured mode's settings. */
+function methodLine(view: CompareView): string {
+  const s = view.modes.find((m) => m.throughput !== undefined)?.throughput?.settings;
+  if (s === undefined) {
+    return "No mode was measured.";
+  }
+  return (
+    `iperf3: ${s.runs} run${s.runs === 1 ? "" : "s"} per path of ${s.seconds} s, ${s.streams} stream${s.streams === 1 ? "" : "s"}, ` +
+    `first ${s.omitSeconds} s omitted (\`-O ${s.omitSeconds}\`), ${s.order}; client \`iperf3 ${s.clientArgs.join(" ")}\`.`
+  );
+}
+
 /** Renders the whole report. Pure: the same view gives the same text. */
 export function renderReport(view: CompareView): string {
-  const { method } = view;
-  const out: string[] = [
-    `# cilium-lab compare: ${view.modes.map((m) => m.mode).join(" vs ")}`,
-    "",
-    `> **${view.source.label}**`,
-  ];
+  const out: string[] = [`# cilium-lab compare: ${view.modes.map((m) => m.mode).join(" vs ")}`, "", `> **${view.source.label}**`];
   if (view.environment.tcg) {
     out.push(
       ">",
@@ -220,13 +269,12 @@ export function renderReport(view: CompareView): string {
   }
   out.push(
     "",
-    `Stack \`${view.stack}\`, started ${view.startedAt}. iperf3: ${method.runs} run${method.runs === 1 ? "" : "s"} per path of ` +
-      `${method.seconds} s, ${method.streams} stream${method.streams === 1 ? "" : "s"}, first ${method.omitSeconds} s omitted (\`-O\`); ` +
-      "host↔host and pod↔pod runs interleaved.",
+    `Stack \`${view.stack}\`, started ${view.startedAt}. ${methodLine(view)}`,
     "",
-    "Units: MiB/s as `iperf3 -f M` prints them (1 MiB/s = 1,048,576 bytes/s = 8.388608 Mbit/s), Gbit/s = 10⁹ bit/s; receiver side. " +
-      "Median [min–max] of the runs; the 95 % confidence interval is of the mean (Student t). Retransmits are the sender's; CPU is " +
-      "iperf3's `cpu_utilization_percent` (sender host_total / receiver remote_total), averaged over the runs.",
+    "Units: MiB/s as `iperf3 -f M` prints them (1 MiB/s = 1,048,576 bytes/s = 8.388608 Mbit/s), Gbit/s = 10⁹ bit/s; receiver side " +
+      "(`end.sum_received`). Median [min–max] of the runs; the 95 % confidence interval is of the mean (Student t). The pod/host ratio " +
+      "pairs each pod run with the host run next to it. Retransmits are the sender's; CPU is iperf3's `cpu_utilization_percent` " +
+      "(client host_total / server remote_total), mean over the runs.",
     "",
     "## Summary",
     "",

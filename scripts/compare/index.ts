@@ -1,0 +1,250 @@
+/**
+ * `npm run compare -- [--modes vxlan,geneve,native] [--stack NAME] [--destroy]`: the article's
+ * whole experiment in one command, on the Pulumi Automation API (LocalWorkspace on this repository,
+ * local file backend by default). See {@link HELP}.
+ */
+import { createWriteStream, promises as fs, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import YAML from "yaml";
+
+import { HELP, parseCompareArgs, UsageError, type CompareArgs } from "./args";
+import { labBackend } from "./backend";
+import { clusterEnvironment, modeViews } from "./collect";
+import { describeSet, runCompare, stackSettingsFile, StopControl, type LabStack, type RunRecord } from "./orchestrate";
+import { checkLibvirt, checkPulumi, PreflightError } from "./preflight";
+import { formatDuration, TerminalProgress } from "./progress";
+import { fmtMiB, fmtRatio } from "./report";
+import type { CompareView, ModeView } from "./results";
+import { timestampDir, writeResults } from "./write";
+
+/** The repository: the Pulumi project the command drives. */
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+/** The only libvirt URI the lab supports (infra/config: `libvirtUri`). */
+const LIBVIRT_URI = "qemu:///system";
+
+/** Where output goes; the tests pass their own. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** `stackConfigDir` of a project's `Pulumi.yaml` (the Automation API does not model it). */
+export function stackConfigDir(projectDir: string): string | undefined {
+  const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: unknown } | null;
+  return typeof doc?.stackConfigDir === "string" ? doc.stackConfigDir : undefined;
+}
+
+/** How to get out of an interrupted or failed run; printed at the end and after Ctrl-C. */
+export function recoveryHelp(stack: string): string[] {
+  return [
+    "To recover (each command uses the same local backend and passphrase as compare):",
+    `  npm run lab -- cancel ${stack}                            if pulumi says the stack is locked or an update is in progress`,
+    `  npm run lab -- refresh ${stack} --clear-pending-creates   if pulumi warns about pending operations (an interrupted create)`,
+    `  npm run lab -- up ${stack}                                to bring the lab back to the mode its config names`,
+    `  npm run lab -- destroy ${stack}                           to remove the lab`,
+  ];
+}
+
+/** The terminal summary: a line per mode, where the files are, what state the lab is in. */
+export function summaryLines(args: CompareArgs, record: RunRecord, view: CompareView, dir: string | undefined): string[] {
+  const lines: string[] = [];
+  const verdict = record.interrupted ? "INTERRUPTED" : record.modes.every((m) => m.status === "measured") && record.notRun.length === 0 ? "done" : "FAILED";
+  lines.push("", `compare: ${verdict} in ${formatDuration(record.seconds)} (stack ${record.stack})`);
+  const table: string[][] = [["mode", "status", "datapath", "pod↔pod MiB/s", "host↔host MiB/s", "pod/host"]];
+  for (const m of view.modes) {
+    table.push(modeSummaryRow(m));
+  }
+  const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] ?? "").length))) ?? [];
+  for (const r of table) {
+    lines.push(`  ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")}`.trimEnd());
+  }
+  if (dir !== undefined) {
+    lines.push(
+      `  report:  ${path.join(dir, "report.md")}`,
+      `  chart:   ${path.join(dir, "throughput.svg")}`,
+      `  data:    ${path.join(dir, "results.json")} (pulumi's log: ${path.join(dir, "pulumi.log")})`,
+    );
+  }
+  if (view.environment.tcg) {
+    lines.push("  note:    measured under TCG (accelerator qemu): the throughput is not representative of a real network");
+  }
+  if (record.configRestored) {
+    lines.push(`  config:  ${record.settingsFile} restored as it was`);
+  } else {
+    lines.push(`  config:  NOT restored (${record.restoreError ?? "unknown error"}); copy ${record.backupFile ?? "the original"} back to ${record.settingsFile}`);
+  }
+  const last = [...record.modes].reverse().find((m) => m.status === "measured");
+  if (record.destroyed === true) {
+    lines.push("  lab:     destroyed");
+  } else if (typeof record.destroyed === "object") {
+    lines.push(`  lab:     destroy FAILED: ${record.destroyed.error.split("\n")[0] ?? ""}`);
+  } else if (last !== undefined) {
+    lines.push(
+      `  lab:     left running with ${describeSet(last.set)}; the stack config names its own mode again, so the next ` +
+        `\`npm run lab -- up ${args.stack}\` switches it back. Remove it with \`npm run lab -- destroy ${args.stack}\`.`,
+    );
+  }
+  if (record.interrupted || verdict === "FAILED") {
+    lines.push("", ...recoveryHelp(args.stack));
+  }
+  return lines;
+}
+
+function modeSummaryRow(m: ModeView): string[] {
+  const t = m.throughput;
+  const datapath = m.datapath === undefined ? "—" : m.datapath.verdict;
+  if (t === undefined) {
+    return [m.mode, m.status, datapath, "—", "—", "—"];
+  }
+  return [
+    m.mode,
+    m.status,
+    datapath,
+    fmtMiB(t.podToPod.mibPerSecond.median),
+    fmtMiB(t.hostToHost.mibPerSecond.median),
+    fmtRatio(t.ratio.paired.median),
+  ];
+}
+
+/** The whole command; returns the exit code (0 ok, 1 a mode or the destroy failed, 2 usage, 3 prerequisites, 130 Ctrl-C). */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let args: CompareArgs;
+  try {
+    args = parseCompareArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(err.message);
+      io.err("Run `npm run compare -- --help` for usage.");
+      return 2;
+    }
+    throw err;
+  }
+  if (args.help) {
+    io.out(HELP);
+    return 0;
+  }
+
+  // Preflight: nothing has changed yet, so a failure here leaves everything as it was.
+  let pulumiVersion: string;
+  try {
+    pulumiVersion = await checkPulumi();
+    await checkLibvirt(LIBVIRT_URI);
+  } catch (err) {
+    if (err instanceof PreflightError) {
+      io.err(err.message);
+      return 3;
+    }
+    throw err;
+  }
+
+  const backend = await labBackend(REPO_ROOT);
+  if (backend.generatedPassphraseFile !== undefined) {
+    io.err(`compare: generated the state passphrase in ${backend.generatedPassphraseFile} (keep it)`);
+  }
+  const startedAt = new Date();
+  const dir = path.resolve(args.resultsDir ?? path.join(REPO_ROOT, "results"), timestampDir(startedAt));
+  await fs.mkdir(dir, { recursive: true });
+  const log = createWriteStream(path.join(dir, "pulumi.log"), { flags: "a" });
+  const progress = new TerminalProgress((line) => io.err(line), (text) => log.write(text));
+  progress.line(
+    `stack ${args.stack}, modes ${args.modes.join(" → ")}${args.destroy ? ", then destroy" : ""}; pulumi ${pulumiVersion}; ` +
+      `backend ${backend.backendUrl}; passphrase from ${backend.passphraseSource}; results in ${dir}`,
+  );
+
+  const settingsFile = stackSettingsFile(REPO_ROOT, args.stack, stackConfigDir(REPO_ROOT));
+  const backupFile = path.join(dir, `Pulumi.${args.stack.split("/").pop() ?? args.stack}.yaml.orig`);
+  const stop = new StopControl();
+  const onSignal = (): void => {
+    const n = stop.request();
+    if (n === 1) {
+      progress.line("Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored");
+    } else if (n === 2) {
+      progress.line("Ctrl-C again: interrupting pulumi; it stops at the next safe point and records pending operations in the state");
+    } else {
+      // Third time: leave now, but never with a mode the user did not choose in their stack file.
+      try {
+        writeFileSync(settingsFile, readFileSync(backupFile));
+        progress.line(`Ctrl-C a third time: exiting now; ${settingsFile} restored from ${backupFile}`);
+      } catch {
+        progress.line(`Ctrl-C a third time: exiting now; restore ${settingsFile} from ${backupFile} if it exists`);
+      }
+      for (const line of recoveryHelp(args.stack)) {
+        io.err(line);
+      }
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let record: RunRecord;
+  let accelerator = "unknown";
+  try {
+    const stack = await LocalWorkspace.createOrSelectStack(
+      { stackName: args.stack, workDir: REPO_ROOT },
+      { envVars: backend.envVars, secretsProvider: "passphrase" },
+    );
+    const labStack: LabStack = stack;
+    record = await runCompare({ stack: labStack, settingsFile, modes: args.modes, destroy: args.destroy, progress, stop, backupFile });
+    accelerator = record.planned[0]?.config.accelerator ?? accelerator;
+  } catch (err) {
+    // Only failures before any change land here (reading the stack, an invalid mode config).
+    progress.close();
+    log.end();
+    io.err(err instanceof Error ? err.message : String(err));
+    return 3;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  progress.close();
+
+  const view: CompareView = {
+    source: { kind: "cluster", label: `cluster run: stack ${args.stack}, ${accelerator === "qemu" ? "TCG (not representative)" : accelerator}` },
+    stack: args.stack,
+    startedAt: record.startedAt,
+    environment: clusterEnvironment({ runs: record.modes, accelerator, pulumiVersion }),
+    modes: modeViews(record),
+  };
+  const results = {
+    schema: "cilium-lab/compare/1",
+    command: `npm run compare -- ${argv.join(" ")}`.trim(),
+    source: view.source,
+    backendUrl: backend.backendUrl,
+    ...record,
+    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, warnings: p.warnings })),
+    environment: view.environment,
+    views: view.modes,
+  };
+  const files = await writeResults(dir, results, view);
+  await new Promise<void>((resolve) => log.end(resolve));
+  for (const line of summaryLines(args, record, view, files.dir)) {
+    io.out(line);
+  }
+  if (record.interrupted) {
+    return 130;
+  }
+  const ok =
+    view.modes.every((m) => m.status === "measured") && record.configRestored && (args.destroy ? record.destroyed === true : true);
+  return ok ? 0 : 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`compare: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
