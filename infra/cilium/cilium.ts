@@ -50,7 +50,7 @@ export interface CiliumArgs {
  * VM: deleting the VM takes the release with it, so `pulumi destroy` does not try to uninstall from
  * a cluster that is going away; pulumi-kubernetes#2675: the Release ignores `deleteUnreachable`),
  * `dependsOn` (the k3s layer, so every node has joined before Helm waits for the DaemonSet). All
- * three are passed on to the release itself.
+ * three are passed on to the release itself, which is also `deleteBeforeReplace`.
  */
 export class Cilium extends pulumi.ComponentResource {
   /** The Helm release, for `dependsOn`. */
@@ -110,7 +110,16 @@ export class Cilium extends pulumi.ComponentResource {
         cleanupOnFail: false,
         maxHistory: MAX_HISTORY,
       },
-      { parent: this, provider, deletedWith: opts?.deletedWith, dependsOn: opts?.dependsOn },
+      {
+        parent: this,
+        provider,
+        deletedWith: opts?.deletedWith,
+        dependsOn: opts?.dependsOn,
+        // Helm release names are unique per namespace: if the release ever has to be replaced (a
+        // replaced Kubernetes provider replaces every object it manages), Pulumi's default
+        // create-before-delete would fail with Helm's "cannot re-use a name that is still in use".
+        deleteBeforeReplace: true,
+      },
     );
     this.status = this.release.status;
 

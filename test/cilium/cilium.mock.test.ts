@@ -23,6 +23,7 @@ interface Registration {
   readonly provider: string;
   readonly deletedWith: string;
   readonly dependencies: string[];
+  readonly deleteBeforeReplace: boolean;
   readonly inputs: Record<string, unknown>;
 }
 
@@ -33,6 +34,7 @@ interface RegisterRequest {
   getProvider(): string;
   getDeletedwith(): string;
   getDependenciesList(): string[];
+  getDeletebeforereplace(): boolean;
 }
 
 /** What the wrapped mock monitor saw: options per resource, and a wait for a component's outputs. */
@@ -65,6 +67,7 @@ function record(): Recorder {
       provider: r.getProvider(),
       deletedWith: r.getDeletedwith(),
       dependencies: r.getDependenciesList(),
+      deleteBeforeReplace: r.getDeletebeforereplace(),
     });
     return register(req, callback);
   };
@@ -256,13 +259,14 @@ test.serial("the native stack's release differs from vxlan only in values: the a
   });
 });
 
-test.serial("the release uses the explicit provider, is a child of the component, is deleted with the server VM and waits for k3s", async (t) => {
+test.serial("the release uses the explicit provider, is a child of the component, is deleted with the server VM, waits for k3s and is deleted before it is replaced", async (t) => {
   const b = await build("vxlan", stackConfig("vxlan"));
   const r = release(b);
   t.is(r.parent, b.urns.cilium);
   t.is(r.provider, `${b.urns.provider}::lab-k8s-id`);
   t.is(r.deletedWith, b.urns.vm);
   t.deepEqual(r.dependencies, [b.urns.k3s]);
+  t.true(r.deleteBeforeReplace);
   t.is(b.urns.cilium, "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium");
 });
 
