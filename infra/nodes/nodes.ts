@@ -1,0 +1,255 @@
+/**
+ * The nodes layer: from the stack config and the address plan to three (or N) SSH-ready VMs.
+ *
+ * Resources, in data-flow order (destroy runs it backwards because every edge is an Output):
+ * BaseImage (host cache) and LabSecrets → Network → a per-stack copy of the base image in the pool
+ * directory → per node an overlay Volume, a CloudInitDisk seed and a Domain that consumes the
+ * overlay's path, the seed's path and the network's name. The Domain's create waits until SSH
+ * answers with the pinned host key, so later layers can run commands as soon as it exists.
+ *
+ * Why a per-stack copy of the base image: guests run as the unprivileged qemu user, which cannot
+ * read a backing file under `/root/.cache` (mode 0700). The copy lives in the stack's pool
+ * directory, which the libvirt layer makes traversable; the host cache stays shared by all stacks.
+ */
+import * as os from "node:os";
+
+import * as pulumi from "@pulumi/pulumi";
+
+import type { LabConfig } from "../config";
+import { CloudInitDisk, Domain, Network, Volume } from "../libvirt";
+import type { LabPlan } from "../network/plan";
+import { UBUNTU_IMAGES } from "../versions";
+import { BaseImage, cacheRoot, UBUNTU_CLOUDIMAGE_KEYRING, type BaseImageArgs } from "./base-image";
+import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
+import { LabSecrets } from "./secrets";
+
+/** What later layers need of a node, all plain values from the plan. */
+export interface LabNode {
+  /** Hostname and Kubernetes node name: `node-1`…. */
+  readonly name: string;
+  /** `server` (node-1, the k3s server) or `agent`. */
+  readonly role: "server" | "agent";
+  /** The node's fixed address on the lab network. */
+  readonly ip: string;
+}
+
+/**
+ * An SSH connection for `@pulumi/command` `remote.Command` (structurally its `ConnectionArgs`).
+ * The whole object is a secret Output because it holds the private key.
+ */
+export interface SshConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** The stack's generated OpenSSH private key. */
+  readonly privateKey: string;
+  /** The node's pinned host key (`ssh-ed25519 AAAA…`): without it pulumi-command accepts any host key. */
+  readonly hostKey: string;
+  /** Dial attempts before giving up; the Domain already waited for SSH, so few are needed. */
+  readonly dialErrorLimit: number;
+  /** Seconds per dial attempt. */
+  readonly perDialTimeout: number;
+}
+
+/** Dial attempts for later layers' commands (pulumi-command's default is 10). */
+export const DIAL_ERROR_LIMIT = 20;
+/** Seconds per dial attempt (pulumi-command's default is 15). */
+export const PER_DIAL_TIMEOUT = 10;
+
+/** The pool directory of a stack when none is given: `/var/lib/libvirt/cilium-lab/<network name>`. */
+export function defaultPoolDir(plan: Pick<LabPlan, "networkName">): string {
+  return `/var/lib/libvirt/cilium-lab/${plan.networkName}`;
+}
+
+/** The {@link BaseImage} arguments for the configured `image` (pure). */
+export function baseImageArgs(
+  config: Pick<LabConfig, "image" | "imageUrl" | "imageSha256">,
+  cacheDir: string,
+  keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING,
+): BaseImageArgs {
+  if (config.image === "custom") {
+    return { image: "custom", url: config.imageUrl, expectedSha256: config.imageSha256.toLowerCase(), sha256SumsUrl: "", keyringPath: "", cacheDir };
+  }
+  const pin = UBUNTU_IMAGES[config.image];
+  return { image: config.image, url: pin.url, expectedSha256: "", sha256SumsUrl: pin.sha256SumsUrl, keyringPath, cacheDir };
+}
+
+/** Arguments of {@link LabNodes}. */
+export interface LabNodesArgs {
+  /**
+   * The parsed stack config. Used: image/imageUrl/imageSha256 (base image), networkCidr (network),
+   * nodeCpus, nodeMemoryMiB, nodeDiskGiB, accelerator, libvirtUri, bootTimeoutSeconds (VMs) and
+   * sshAuthorizedKey (authorized besides the generated key). Changing sizes or the image replaces VMs.
+   */
+  readonly config: LabConfig;
+  /** `planLab(config, stack)`: names, MACs and addresses of the network and every node. */
+  readonly plan: LabPlan;
+  /** The Pulumi stack: written into libvirt ownership stamps and key comments. */
+  readonly stack: string;
+  /**
+   * Directory for the stack's disks, seeds and console logs. Default
+   * `/var/lib/libvirt/cilium-lab/<network name>`; every ancestor must be traversable by the qemu user.
+   */
+  readonly poolDir?: string;
+  /**
+   * Image cache root shared by all stacks. Default `$CILIUM_LAB_CACHE`, else
+   * `$XDG_CACHE_HOME/cilium-lab`, else `~/.cache/cilium-lab`. Changing it downloads the image again.
+   */
+  readonly cacheDir?: string;
+  /** Keyring that must have signed an Ubuntu release's SHA256SUMS. Default Ubuntu's cloud-image keyring. */
+  readonly keyringPath?: string;
+}
+
+/**
+ * The lab's VMs (`lab:nodes:LabNodes`): verified base image, generated keys and token, the libvirt
+ * network and one SSH-ready Domain per planned node. Gives later layers plain node facts, a secret
+ * SSH connection per node (host key pinned), the Domains (for `deletedWith`) and the k3s token.
+ */
+export class LabNodes extends pulumi.ComponentResource {
+  /** Every node, in plan order (`node-1` first): plain values. */
+  readonly nodes: readonly LabNode[];
+  /** Node name → SSH connection for `remote.Command` (secret; depends on the Domain being ready). */
+  readonly connections: Readonly<Record<string, pulumi.Output<SshConnection>>>;
+  /** Node name → its Domain: use as `deletedWith` for commands that run on it. */
+  readonly domains: Readonly<Record<string, Domain>>;
+  /** The k3s cluster token (secret), generated once per stack. */
+  readonly k3sToken: pulumi.Output<string>;
+  /** The generated login key's public line. */
+  readonly sshPublicKey: pulumi.Output<string>;
+  /** The generated login key (secret). */
+  readonly sshPrivateKey: pulumi.Output<string>;
+  /** Node name → pinned host public key line. */
+  readonly hostPublicKeys: pulumi.Output<Record<string, string>>;
+  /** The libvirt network. */
+  readonly network: Network;
+  /** The base image in the host cache. */
+  readonly baseImage: BaseImage;
+
+  constructor(name: string, args: LabNodesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("lab:nodes:LabNodes", name, {}, opts);
+    const { config, plan, stack } = args;
+    const uri = config.libvirtUri;
+    const poolDir = args.poolDir ?? defaultPoolDir(plan);
+    const cacheDir = args.cacheDir ?? cacheRoot(process.env, os.homedir());
+
+    this.baseImage = new BaseImage(`${name}-image`, baseImageArgs(config, cacheDir, args.keyringPath), { parent: this });
+
+    const secrets = new LabSecrets(`${name}-secrets`, { nodes: plan.nodes.map((n) => n.name), comment: plan.networkName }, { parent: this });
+    // Mocks ignore additionalSecretOutputs; wrapping makes the secrecy visible (and testable) here.
+    this.sshPrivateKey = pulumi.secret(secrets.sshPrivateKey);
+    this.k3sToken = pulumi.secret(secrets.k3sToken);
+    this.sshPublicKey = secrets.sshPublicKey;
+    this.hostPublicKeys = secrets.hostPublicKeys;
+    const hostPrivateKeys = pulumi.secret(secrets.hostPrivateKeys);
+
+    this.network = new Network(
+      `${name}-network`,
+      {
+        uri,
+        networkName: plan.networkName,
+        bridgeName: plan.bridgeName,
+        cidr: config.networkCidr,
+        gateway: plan.gateway,
+        hosts: plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
+        stack,
+      },
+      { parent: this },
+    );
+
+    const base = new Volume(
+      `${name}-base`,
+      { uri, poolDir, name: "base.qcow2", baseImagePath: this.baseImage.path, sizeGiB: config.nodeDiskGiB, mode: "copy", stack },
+      { parent: this },
+    );
+
+    const connections: Record<string, pulumi.Output<SshConnection>> = {};
+    const domains: Record<string, Domain> = {};
+    for (const node of plan.nodes) {
+      const disk = new Volume(
+        `${name}-disk-${node.name}`,
+        { uri, poolDir, name: `${node.name}.qcow2`, baseImagePath: base.path, sizeGiB: config.nodeDiskGiB, stack },
+        { parent: this },
+      );
+
+      const networkConfig = renderNetworkConfig({ mac: node.mac });
+      const hostPublicKey = this.hostPublicKeys.apply((keys) => hostKeyOf(keys, node.name));
+      const userData = pulumi
+        .all([secrets.sshPublicKey, hostPrivateKeys, hostPublicKey])
+        .apply(([userKey, privs, pub]) =>
+          renderUserData({
+            hostname: node.name,
+            authorizedKeys: config.sshAuthorizedKey === "" ? [userKey] : [userKey, config.sshAuthorizedKey],
+            hostKey: { privateKey: hostKeyOf(privs, node.name), publicKey: pub },
+          }),
+        );
+      // The instance-id is a hash prefix of the (secret) user-data: it reveals nothing of the keys,
+      // so it stays readable in previews.
+      const metaData = pulumi.unsecret(
+        userData.apply((ud) => renderMetaData({ instanceId: instanceIdFor(node.domainName, ud, networkConfig), hostname: node.name })),
+      );
+      const seed = new CloudInitDisk(
+        `${name}-seed-${node.name}`,
+        { uri, poolDir, name: `${node.name}-seed`, userData: pulumi.secret(userData), metaData, networkConfig, stack },
+        { parent: this },
+      );
+
+      const domain = new Domain(
+        `${name}-vm-${node.name}`,
+        {
+          uri,
+          domainName: node.domainName,
+          vcpus: config.nodeCpus,
+          memoryMiB: config.nodeMemoryMiB,
+          diskPath: disk.path,
+          seedPath: seed.path,
+          networkName: this.network.networkName,
+          mac: node.mac,
+          ip: node.ip,
+          accelerator: config.accelerator,
+          consoleLogPath: `${poolDir}/${node.name}-console.log`,
+          bootTimeoutSeconds: config.bootTimeoutSeconds,
+          sshUser: LAB_USER,
+          sshPrivateKey: this.sshPrivateKey,
+          hostPublicKey,
+          stack,
+        },
+        { parent: this },
+      );
+      domains[node.name] = domain;
+      // Built from the Domain's outputs, so a command using it waits for the VM to be SSH-ready.
+      connections[node.name] = pulumi.secret(
+        pulumi.all([domain.ip, domain.hostPublicKey, this.sshPrivateKey]).apply(
+          ([host, hostKey, privateKey]): SshConnection => ({
+            host,
+            port: 22,
+            user: LAB_USER,
+            privateKey,
+            hostKey,
+            dialErrorLimit: DIAL_ERROR_LIMIT,
+            perDialTimeout: PER_DIAL_TIMEOUT,
+          }),
+        ),
+      );
+    }
+
+    this.nodes = plan.nodes.map(({ name: n, role, ip }) => ({ name: n, role, ip }));
+    this.connections = connections;
+    this.domains = domains;
+    this.registerOutputs({
+      nodes: this.nodes,
+      k3sToken: this.k3sToken,
+      sshPublicKey: this.sshPublicKey,
+      hostPublicKeys: this.hostPublicKeys,
+      baseImage: this.baseImage.path,
+    });
+  }
+}
+
+/** A node's entry of a per-node key map; a missing one is a bug in LabSecrets, named as such. */
+function hostKeyOf(keys: Readonly<Record<string, string>>, node: string): string {
+  const key = keys[node];
+  if (key === undefined) {
+    throw new Error(`LabSecrets has no host key for ${node} (has: ${Object.keys(keys).join(", ")}); run \`pulumi up\` again to add it.`);
+  }
+  return key;
+}
