@@ -89,9 +89,9 @@ test.before(async () => {
         const inputs = unwrap(args.inputs) as Record<string, unknown>;
         delete inputs.__provider;
         seen.push({ type: args.type, name: args.name, inputs, secretKeys });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args.type, inputs) } };
+        return { id: `${args.name}-id`, state: { ...(args.inputs as Record<string, unknown>), ...computed(args.type, inputs) } };
       },
-      call: (args) => args.inputs,
+      call: (args) => args.inputs as Record<string, unknown>,
     },
     "cilium-lab",
     "mock",
