@@ -72,3 +72,34 @@ export const UBUNTU_IMAGES = {
 
 /** An `image` config value other than `custom`. */
 export type UbuntuImageName = keyof typeof UBUNTU_IMAGES;
+
+// ─── iperf3 image (infra/verify) ────────────────────────────────────────────────────────────────
+// Appended by the verification layer. Everything between these rules is its own.
+
+/**
+ * The iperf3 image the verification Jobs run (server pods and client Jobs), pinned by digest.
+ *
+ * Why this image: it is Cilium's own network performance image, the one `cilium connectivity
+ * perf` runs, maintained in cilium/image-tools (images/network-perf) and bumped by Renovate in
+ * cilium-cli; the tag is `<iperf version>-<build time>-<commit>` (image-tools' version.sh reads
+ * the tag from the Dockerfile's `ARG IPERF_VERSION`), and iperf3 is installed on the PATH (older
+ * builds compile esnet/iperf 3.12 with `make install` into /usr/local/bin). A Cilium lab's
+ * air-gapped mirror is likely to carry it already. The article's `clearlinux/iperf:3` is frozen:
+ * Intel ended Clear Linux on 2025-07-18 (no more patches, clearlinux/dockerfiles archived).
+ * `networkstatic/iperf3` is maintained but publishes only `:latest` on Debian bullseye (iperf3
+ * 3.9); any image with `iperf3` (>= 3.6, for `--connect-timeout`) on its PATH works through the
+ * `iperf3Image` config key.
+ *
+ * UNVERIFIED from this project's CI: no container registry is reachable here, so neither the
+ * digest nor the presence of iperf3 in this particular build has been checked by pulling it. The
+ * reference and digest are copied from cilium-cli's `ConnectivityCheckImagesPerf` default
+ * (cilium/cilium `cilium-cli/defaults/defaults.go`). Verify with
+ * `crane digest quay.io/cilium/network-perf:3.21-1782913202-88c270c` or
+ * `docker run --rm <image> iperf3 --version`.
+ * see https://quay.io/repository/cilium/network-perf?tab=tags and cilium-cli's defaults.go for
+ * newer builds.
+ */
+export const IPERF3_IMAGE =
+  "quay.io/cilium/network-perf:3.21-1782913202-88c270c@sha256:c115a00b80bbf4ff49857dd545f0c40025f226d79051b2c8fdab3e8b938c7f92";
+
+// ─── end of the iperf3 image section ───────────────────────────────────────────────────────────

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Prints ONE JSON document with what Cilium was configured with and what each agent says it runs:
+# the `cilium-config` ConfigMap, the CiliumNode objects (pod CIDRs, node IPs), the Nodes, and the
+# output of `<agent-cli> status` in every Cilium agent pod. Run on the k3s server after the Cilium
+# release is ready; infra/verify/evidence.ts parses and judges it.
+#
+# Usage: collect-cilium-state.sh <agent-cli> [<rollout-timeout-seconds>]
+#   <agent-cli>  the in-pod CLI: `cilium` (1.13, 1.14) or `cilium-dbg` (renamed in 1.15).
+#   timeout      how long to wait for the agent DaemonSet to be rolled out (default 300).
+# Environment: KUBECTL (default `k3s kubectl`), CILIUM_NAMESPACE (default kube-system).
+# Needs root on a k3s server (k3s kubectl reads /etc/rancher/k3s/k3s.yaml). No jq.
+set -euo pipefail
+
+die() {
+  printf 'collect-cilium-state.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+# A JSON string literal of $1: control characters other than TAB, LF and CR are dropped.
+json_str() {
+  local s
+  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  printf '"%s"' "$s"
+}
+
+# `name|cidr cidr|ip` lines → [{"name":…,"podCidrs":[…],"internalIps":[…]},…]
+node_list() {
+  local out="" name cidrs ips c addrs
+  while IFS='|' read -r name cidrs ips; do
+    [[ -n $name ]] || continue
+    local list=""
+    for c in $cidrs; do list+="${list:+,}$(json_str "$c")"; done
+    addrs=""
+    for c in $ips; do addrs+="${addrs:+,}$(json_str "$c")"; done
+    out+="${out:+,}{\"name\":$(json_str "$name"),\"podCidrs\":[${list}],\"internalIps\":[${addrs}]}"
+  done <<<"$1"
+  printf '[%s]' "$out"
+}
+
+main() {
+  exec </dev/null
+  local cli=${1:-} timeout=${2:-300}
+  [[ $cli == cilium || $cli == cilium-dbg ]] || die "usage: collect-cilium-state.sh cilium|cilium-dbg [timeout-seconds] (got '${cli}')"
+  [[ $timeout =~ ^[0-9]+$ ]] || die "timeout must be a whole number of seconds (got '${timeout}')"
+  local ns=${CILIUM_NAMESPACE:-kube-system}
+  local -a kubectl
+  read -r -a kubectl <<<"${KUBECTL:-k3s kubectl}"
+
+  local out
+  if ! out=$("${kubectl[@]}" -n "$ns" rollout status daemonset/cilium --timeout="${timeout}s" 2>&1); then
+    die "the Cilium agents (daemonset ${ns}/cilium) are not rolled out after ${timeout}s: ${out}
+Look at: ${kubectl[*]} -n ${ns} get pods -l k8s-app=cilium -o wide; ${kubectl[*]} -n ${ns} logs ds/cilium --tail=50"
+  fi
+
+  local cm
+  cm=$("${kubectl[@]}" -n "$ns" get configmap cilium-config -o json 2>&1) || die "cannot read ${ns}/cilium-config: ${cm}"
+
+  # Per node: name, pod CIDRs and InternalIP, from the CiliumNode (cluster-pool IPAM) and from the
+  # Node (kubernetes IPAM). jsonpath, not -o json: a Node's full JSON lists every cached image.
+  local cn_lines node_lines
+  cn_lines=$("${kubectl[@]}" get ciliumnodes.cilium.io -o \
+    'jsonpath={range .items[*]}{.metadata.name}{"|"}{.spec.ipam.podCIDRs[*]}{"|"}{.spec.addresses[?(@.type=="InternalIP")].ip}{"\n"}{end}' 2>&1) ||
+    die "cannot list CiliumNodes: ${cn_lines}"
+  node_lines=$("${kubectl[@]}" get nodes -o \
+    'jsonpath={range .items[*]}{.metadata.name}{"|"}{.spec.podCIDRs[*]}{"|"}{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>&1) ||
+    die "cannot list Nodes: ${node_lines}"
+  local cn nodes
+  cn=$(node_list "$cn_lines")
+  nodes=$(node_list "$node_lines")
+
+  local pods
+  pods=$("${kubectl[@]}" -n "$ns" get pods -l k8s-app=cilium \
+    -o 'jsonpath={range .items[*]}{.metadata.name}{" "}{.spec.nodeName}{"\n"}{end}' 2>&1) || die "cannot list the Cilium agent pods: ${pods}"
+
+  local agents="" pod node status rc
+  while read -r pod node; do
+    [[ -n $pod ]] || continue
+    rc=0
+    status=$("${kubectl[@]}" -n "$ns" exec "$pod" -c cilium-agent -- "$cli" status 2>&1) || rc=$?
+    agents+="${agents:+,}{\"pod\":$(json_str "$pod"),\"node\":$(json_str "$node"),\"command\":$(json_str "${cli} status"),\"exitCode\":${rc},\"output\":$(json_str "$status")}"
+  done <<<"$pods"
+
+  printf '{"schema":1,"collector":"collect-cilium-state.sh","configMap":%s,"ciliumNodes":%s,"nodes":%s,"agents":[%s]}\n' \
+    "$cm" "$cn" "$nodes" "$agents"
+}
+
+main "$@"
