@@ -205,24 +205,12 @@ export async function refreshPool(uri: string, pool: string | undefined): Promis
 export async function ensurePoolDir(dir: string, stack: string): Promise<void> {
   const fs = fsp();
   const path = pathMod();
-  for (let p = path.dirname(dir); ; p = path.dirname(p)) {
-    let mode: number | undefined;
-    try {
-      mode = (await fs.stat(p)).mode;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw error;
-      }
-    }
-    if (mode !== undefined && (mode & 0o001) === 0) {
-      throw new Error(
-        `pool directory ${dir} is not reachable by the qemu user: ${p} has mode ${(mode & 0o777).toString(8).padStart(4, "0")} (no search permission for others). ` +
-          "Fix: use a pool directory under /var/lib/libvirt (e.g. /var/lib/libvirt/cilium-lab/<stack>), or `chmod o+x " + p + "`.",
-      );
-    }
-    if (p === path.dirname(p)) {
-      break;
-    }
+  const blocked = await unsearchableAncestor(dir);
+  if (blocked !== undefined) {
+    throw new Error(
+      `pool directory ${dir} is not reachable by the qemu user: ${blocked.path} has mode ${blocked.mode} (no search permission for others). ` +
+        `Fix: use a pool directory under /var/lib/libvirt (e.g. /var/lib/libvirt/cilium-lab/<stack>), or \`chmod o+x ${blocked.path}\`.`,
+    );
   }
   await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
   let created = false;
@@ -263,6 +251,32 @@ export async function ensurePoolDir(dir: string, stack: string): Promise<void> {
     }
     // A parallel create wrote it first: check it is ours.
     await ensurePoolDir(dir, stack);
+  }
+}
+
+/**
+ * The first existing ancestor of `file` that other users cannot search (no o+x), e.g. `/root`
+ * (0700). qemu:///system runs guests as libvirt-qemu, which must traverse every directory above a
+ * disk, backing file or console log; libvirt relabels the files themselves, not their directories.
+ */
+export async function unsearchableAncestor(file: string): Promise<{ path: string; mode: string } | undefined> {
+  const fs = fsp();
+  const path = pathMod();
+  for (let p = path.dirname(file); ; p = path.dirname(p)) {
+    let mode: number | undefined;
+    try {
+      mode = (await fs.stat(p)).mode;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw error;
+      }
+    }
+    if (mode !== undefined && (mode & 0o001) === 0) {
+      return { path: p, mode: (mode & 0o777).toString(8).padStart(4, "0") };
+    }
+    if (p === path.dirname(p)) {
+      return undefined;
+    }
   }
 }
 

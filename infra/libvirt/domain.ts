@@ -298,11 +298,23 @@ async function leasesOf(uri: string, network: string): Promise<Lease[]> {
   return r.code === 0 ? parseLeases(r.stdout) : [];
 }
 
-/** Thrown by {@link waitReady} on timeout (internal; converted to the user-facing error). */
-interface NotReady {
+/** How far {@link waitReady} got when it gave up (converted to the user-facing error). */
+export interface NotReady {
   readonly stage: BootStage;
   readonly detail: string;
+  /** Gave up before the deadline because SSH kept refusing (see {@link SSH_REFUSAL_GRACE_MS}). */
+  readonly early?: boolean;
+  /** Seconds from start to giving up. */
+  readonly elapsedSeconds?: number;
 }
+
+/**
+ * How long a host key mismatch or refused login may persist after sshd answered before the wait
+ * gives up early. cloud-init writes host keys and authorized_keys in its init stage, which systemd
+ * orders before sshd (cloud-init.service `Before=sshd.service`; Debian's ssh.service is aliased
+ * sshd.service), so such refusals are not a boot still in progress; the grace only covers races.
+ */
+export const SSH_REFUSAL_GRACE_MS = 60_000;
 
 /**
  * Polls until lease + TCP 22 + SSH login succeed or `deadline` (ms since epoch) passes.
@@ -316,15 +328,18 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
     const key = inputs.sshPrivateKey.endsWith("\n") ? inputs.sshPrivateKey : `${inputs.sshPrivateKey}\n`;
     await fs.writeFile(path.join(secrets, "id"), key, { mode: 0o600 });
     await fs.writeFile(path.join(secrets, "known_hosts"), `${inputs.ip} ${normalizePublicKey(inputs.hostPublicKey)}\n`, { mode: 0o600 });
+    const started = Date.now();
+    const elapsed = (): number => Math.round((Date.now() - started) / 1000);
     let last: NotReady = { stage: "lease", detail: "no lease yet" };
+    let refusedSince: number | undefined;
     for (;;) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        return last;
+        return { ...last, elapsedSeconds: elapsed() };
       }
       const state = await virsh(inputs.uri, ["domstate", inputs.domainName]);
       if (state.code === 0 && !/running|blocked|paused|in shutdown/.test(state.stdout)) {
-        return { stage: "stopped", detail: `state: ${state.stdout.trim()}` };
+        return { stage: "stopped", detail: `state: ${state.stdout.trim()}`, elapsedSeconds: elapsed() };
       }
       const leases = await leasesOf(inputs.uri, inputs.networkName);
       const lease = leases.find((l) => l.mac === inputs.mac);
@@ -344,6 +359,14 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
           last = classifySsh(ssh);
         }
       }
+      if (last.stage === "auth" || last.stage === "hostkey") {
+        refusedSince ??= Date.now();
+        if (Date.now() - refusedSince >= SSH_REFUSAL_GRACE_MS) {
+          return { ...last, early: true, elapsedSeconds: elapsed() };
+        }
+      } else {
+        refusedSince = undefined;
+      }
       await sleep(Math.max(0, Math.min(3000, deadline - Date.now())));
     }
   } finally {
@@ -360,7 +383,12 @@ export function bootTimeoutMessage(
   rolledBack: string,
 ): string {
   const lines = console === "" ? " (empty)" : `\n${console.split("\n").map((l) => `| ${l}`).join("\n")}`;
-  const within = notReady.stage === "stopped" ? "" : ` within ${inputs.bootTimeoutSeconds} s`;
+  const within =
+    notReady.stage === "stopped"
+      ? ""
+      : notReady.early === true
+        ? ` (gave up after ${notReady.elapsedSeconds ?? "?"} s of ${inputs.bootTimeoutSeconds} s: sshd answered but kept refusing for ${SSH_REFUSAL_GRACE_MS / 1000} s)`
+        : ` within ${inputs.bootTimeoutSeconds} s`;
   return (
     `node "${inputs.domainName}" (MAC ${inputs.mac}, expected IP ${inputs.ip}) was not ready${within}: ${stageText(notReady.stage, notReady.detail, inputs)}.\n` +
     `DHCP leases on network "${inputs.networkName}": ${formatLeases(leases)}.\n` +

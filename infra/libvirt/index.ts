@@ -8,3 +8,13 @@ export { CloudInitDisk, cloudInitDiskProvider, type CloudInitDiskArgs, type Clou
 export { Domain, domainProvider, type DomainArgs, type DomainOutputs } from "./domain";
 export { OWNER_NS, OWNER_PROJECT } from "./xml";
 export { POOL_MARKER } from "./common";
+export {
+  DISK_ESTIMATES,
+  LibvirtPreflightError,
+  evaluatePreflight,
+  gatherHostFacts,
+  labPreflightRequest,
+  preflightLibvirt,
+  type HostFacts,
+  type PreflightRequest,
+} from "./preflight";

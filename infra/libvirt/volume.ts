@@ -24,6 +24,7 @@ import {
   removePoolDirIfEmpty,
   resolvePoolDir,
   str,
+  unsearchableAncestor,
   POOL_MARKER,
 } from "./common";
 import { fsp, pathExists, pathMod, removeFile, runTool, toolFailure } from "./exec";
@@ -106,7 +107,7 @@ async function imageInfo(path: string, action: string): Promise<ImageInfo> {
   return JSON.parse(result.stdout) as ImageInfo;
 }
 
-async function checkBase(base: string, sizeGiB: number, volume: string): Promise<ImageInfo> {
+async function checkBase(base: string, sizeGiB: number, volume: string, mode: VolumeMode): Promise<ImageInfo> {
   if (!(await pathExists(base))) {
     throw new Error(
       `creating volume "${volume}" failed: base image ${base} does not exist. ` +
@@ -124,6 +125,13 @@ async function checkBase(base: string, sizeGiB: number, volume: string): Promise
     throw new Error(
       `creating volume "${volume}" failed: base image ${base} has its own backing file ${info["backing-filename"]}; a base must be standalone. ` +
         `Fix: flatten it (qemu-img convert -O qcow2 ${base} <new file>).`,
+    );
+  }
+  const blocked = await unsearchableAncestor(base);
+  if (blocked !== undefined && mode === "overlay") {
+    throw new Error(
+      `creating volume "${volume}" failed: the qemu user (libvirt-qemu) could not read the backing file ${base}: ${blocked.path} has mode ${blocked.mode}. ` +
+        "Fix: import the base into the pool directory first (a Volume with mode copy) and overlay that, or keep the image cache in a directory others can traverse.",
     );
   }
   const virtual = info["virtual-size"] ?? 0;
@@ -160,7 +168,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
   const mode = inputs.mode ?? "overlay";
   const base = inputs.baseImagePath ?? "";
   const what = `creating volume "${inputs.name}" in ${dir}`;
-  const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name) : undefined;
+  const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name, mode) : undefined;
   const needed = (mode === "copy" && info ? info["actual-size"] ?? info["virtual-size"] ?? 0 : 0) + 1024 ** 2;
   return inPoolDir(dir, inputs.stack, async () => {
     const free = await freeBytes(dir);
