@@ -21,6 +21,10 @@
 #                                @pulumi/pulumi from the program's directory, so one copy serves
 #                                every checkout)
 #   pulumi-home/                 PULUMI_HOME: plugin cache, no credentials needed (file backend)
+# Not built: pulumi-resource-command and pulumi-resource-kubernetes. The proxy serves no module
+# version of github.com/pulumi/pulumi-command/provider for 1.2.1 nor of
+# github.com/pulumi/pulumi-kubernetes/provider/v4 for 4.34.2 (403 "This module version is not
+# available"), and a plugin must not be installed under a version it is not.
 # A second run finds <key>/.complete and only refreshes the shim: it takes a second or two.
 #
 # Versions: each wrapper go.mod pins one binary family, so minimal version selection cannot move
@@ -73,8 +77,8 @@ host_version="v3.187.1-0.${host_time}-${host_commit}"
   die "tools/pulumi-language-nodejs now pins $host_pseudo: update host_version in scripts/toolchain.sh to the release that commit follows (it is reported by the host's GetPluginInfo)."
 
 # Release builds use these flags (pulumi/pulumi .goreleaser.yml: -trimpath, tags osusergo and
-# grpcnotrace, -s -w). The -X sets what `pulumi version` and the host's GetPluginInfo report;
-# without it the Automation API refuses the CLI (empty version).
+# grpcnotrace, -s -w). The -X sets what `pulumi version` and the host's GetPluginInfo report
+# (empty by default: pulumi/pulumi sdk/go/common/version/version.go).
 pulumi_tags="osusergo,grpcnotrace"
 cli_ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
 host_ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$host_version"
@@ -110,6 +114,7 @@ if [[ -f "$dest/.complete" ]]; then
 else
   log "go: $(go version); cache: $dest"
   tmp="$(mktemp -d "$cache_root/.build.XXXXXX")"
+  chmod 0755 "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/bin" "$tmp/pulumi-home"
   build "pulumi $cli_version" "$cli_dir" "$tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$pulumi_tags" "$cli_ldflags"

@@ -1,5 +1,9 @@
-// Wrapper module that pins the Pulumi CLI built by scripts/toolchain.sh.
-// Only the version lines below are hand-written; `go mod tidy` fills in the rest.
+// Wrapper module that pins the Pulumi CLI built by scripts/toolchain.sh (the "tool" line below).
+// The pin is github.com/pulumi/pulumi/pkg/v3 and sdk/v3 v3.250.0; everything else is `go mod tidy`.
+// Why 3.250.0 and not 3.248.0 (the @pulumi/pulumi npm version): through the Go module proxy,
+// pkg/v3@v3.248.0 downloads but the checksum database has no record of it (404), while v3.250.0,
+// the nearest newer release, verifies normally. A newer CLI runs programs of an older Node SDK.
+// The clipboard replace is copied from upstream pkg/go.mod: Go ignores dependencies' replaces.
 module cilium-lab.local/tools/pulumi-cli
 
 go 1.25.11

@@ -1,3 +1,12 @@
+// Wrapper module that pins the Node.js language host built by scripts/toolchain.sh.
+// The host module has no tags, only pseudo-versions. The Go module proxy refuses (403 "This module
+// version is not available") every pseudo-version of the 3.24x/3.25x release commits; the newest it
+// serves is v3.0.0-20250806165243-bee5e4fa4815 (2025-08-06, between releases 3.187.0 and 3.188.0).
+// Its checksum-database lookup answers 404, so its two go.sum lines were trusted on first use
+// (GONOSUMDB=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs during `go mod tidy`);
+// every later build verifies the download against them. pkg/v3 and sdk/v3 v3.190.0 are the nearest
+// verifiable releases after that commit: its own go.mod names pkg v3.156.0, which no longer
+// compiles against the sdk it needs (upstream builds it with local replaces of both).
 module cilium-lab.local/tools/pulumi-language-nodejs
 
 go 1.24.1
