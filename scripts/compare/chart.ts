@@ -10,7 +10,25 @@ import { compile } from "vega-lite";
 
 import { HOST, POD, type CompareView } from "./results";
 
-const LEGEND = { title: "path", orient: "top", symbolStrokeColor: "black" } as const;
+const LEGEND = { title: "path", orient: "top", symbolType: "square", symbolStrokeColor: "black", symbolStrokeWidth: 1.5, symbolSize: 150 } as const;
+
+/** Splits a long note into lines of at most `width` characters at spaces, so the SVG stays narrow. */
+export function wrap(text: string, width = 80): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== "") {
+    lines.push(line);
+  }
+  return lines;
+}
 
 /** One bar of the chart. */
 export interface ChartRow {
@@ -49,9 +67,9 @@ export function chartSpec(view: CompareView): TopLevelSpec {
   const modes = measured.map((m) => m.mode);
   const settings = measured[0]?.throughput?.settings;
   const n = settings?.runs ?? 0;
-  const notes = [view.source.label];
+  const notes = wrap(view.source.label);
   if (view.environment.tcg) {
-    notes.push("measured under TCG software emulation: not representative of a real network");
+    notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
   }
   notes.push(`bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`);
   const x = { field: "mode", type: "nominal", sort: modes, title: "Cilium routing mode", axis: { labelAngle: 0 } } as const;
@@ -81,6 +99,8 @@ export function chartSpec(view: CompareView): TopLevelSpec {
             scale: { domain: [POD, HOST], range: ["#3a3a3a", "#ffffff"] },
             legend: LEGEND,
           },
+          // Black outlines on both paths; encoded (not only a mark property) so the legend symbols get them too.
+          stroke: { field: "path", type: "nominal", scale: { domain: [POD, HOST], range: ["black", "black"] }, legend: LEGEND },
           strokeDash: {
             field: "path",
             type: "nominal",

@@ -111,17 +111,7 @@ export function modeTable(t: ThroughputOutput): string[] {
     );
   }
   const r = t.ratio;
-  lines.push(
-    row([
-      "pod/host ratio (paired per run)",
-      medianRange(r.paired, fmtRatio),
-      ci95(r.paired, fmtRatio),
-      `ratio of medians ${fmtRatio(r.ratioOfMedians)}`,
-      r.perRun.map(fmtRatio).join(", "),
-      r.article === null ? "article: not measured" : `article: ${fmtRatio(r.article.ratio)}`,
-      "",
-    ]),
-  );
+  lines.push(row(["pod/host ratio (paired per run)", medianRange(r.paired, fmtRatio), ci95(r.paired, fmtRatio), "—", r.perRun.map(fmtRatio).join(", "), "—", "—"]));
   return lines;
 }
 
@@ -144,6 +134,14 @@ function modeSection(m: ModeView): string[] {
     out.push(`**Not representative:** ${t.warning ?? "measured under TCG."}`, "");
   }
   out.push(...modeTable(t), "");
+  const r = t.ratio;
+  out.push(
+    `pod/host: paired median ${fmtRatio(r.paired.median)}, ratio of medians ${fmtRatio(r.ratioOfMedians)}; ` +
+      (r.article === null
+        ? "the article did not measure this mode."
+        : `the article's ${fmtRatio(r.article.ratio)} (${r.article.source}) is ${r.article.insideCi95 === null ? "not testable against one run" : r.article.insideCi95 ? "inside" : "outside"} this run's 95 % CI.`),
+    "",
+  );
   const mss = (p: PathSummary) => (p.tcpMss.length === 0 ? "n/a" : p.tcpMss.join(", "));
   out.push(
     `TCP MSS seen: pod↔pod ${mss(t.podToPod)}, host↔host ${mss(t.hostToHost)} bytes (path MTU − 52 with TCP timestamps: 1398 through a 1450-byte route, 1448 at 1500).`,
