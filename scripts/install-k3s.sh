@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Runs on a lab node as root: installs (or reconfigures/upgrades in place) the k3s server or an agent
+# with k3s's own install script, online or from the air-gap files staged next to this script.
+#
+# The k3s layer (infra/k3s) copies this file to the node and runs it with the cluster token on stdin
+# (never on a command line), e.g.:
+#   sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online \
+#     --version v1.26.6+k3s1 --installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh \
+#     --token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab \
+#     --server-url https://192.168.150.11:6443 --script-sha256 <sha256 of this file> --timeout 600 \
+#     --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token \
+#     --env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12
+#
+# Everything after `--` is the k3s command and its flags, given to install.sh as arguments (it writes
+# them into the systemd unit); every `--env` is given to install.sh's environment (it persists
+# K3S_* variables into /etc/systemd/system/k3s*.service.env, which is why the token travels as a
+# 0600 file, K3S_TOKEN_FILE, and never as K3S_TOKEN).
+# see https://docs.k3s.io/reference/env-variables and https://docs.k3s.io/installation/airgap
+#
+# Air-gap layout under --staging-dir: airgap/k3s, airgap/install.sh, airgap/images/*.tar[.gz|.zst].
+#
+# exit 0: install.sh succeeded (the unit is started; nodes stay NotReady until a CNI runs: this does
+# not wait for Ready). else: `cilium-lab error: node=… step="…" exit=N`, the last lines of output with
+# the token redacted, and the fix when the failure is a known one (no internet → air-gap mode).
+set -Eeuo pipefail
+
+readonly K3S_BIN=/usr/local/bin/k3s
+readonly K3S_IMAGES_DIR=/var/lib/rancher/k3s/agent/images
+
+node="" role="" source="" version="" installer_url="" token_file="" staging="" server_url=""
+script_sha256="" install_timeout=600
+envs=()
+k3s_args=()
+while (($# > 0)); do
+  case "$1" in
+    --node) node="${2:?--node needs a value}"; shift 2 ;;
+    --role) role="${2:?--role needs a value}"; shift 2 ;;
+    --source) source="${2:?--source needs a value}"; shift 2 ;;
+    --version) version="${2:?--version needs a value}"; shift 2 ;;
+    --installer-url) installer_url="${2:?--installer-url needs a value}"; shift 2 ;;
+    --token-file) token_file="${2:?--token-file needs a value}"; shift 2 ;;
+    --staging-dir) staging="${2:?--staging-dir needs a value}"; shift 2 ;;
+    --server-url) server_url="${2:?--server-url needs a value}"; shift 2 ;;
+    --script-sha256) script_sha256="${2:?--script-sha256 needs a value}"; shift 2 ;;
+    --timeout) install_timeout="${2:?--timeout needs a value}"; shift 2 ;;
+    --env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
+    --) shift; k3s_args=("$@"); break ;;
+    *) printf 'install-k3s.sh: unknown argument %q\n' "$1" >&2; exit 2 ;;
+  esac
+done
+
+# the token comes first, before anything else can read stdin; then stdin is closed for every child.
+token=""
+IFS= read -r token || true
+exec </dev/null
+
+step="start"
+fix=""
+log_file=""
+log() { printf 'cilium-lab[%s]: %s\n' "${node:-?}" "$*" >&2; }
+# redact: copy stdin to stdout, indented, without the token or anything shaped like a k3s secure
+# token (K10<ca hash>::<user>:<password>).
+redact() {
+  local line
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ -n "$token" ]]; then
+      line="${line//"$token"/<redacted>}"
+    fi
+    printf '  | %s\n' "$line"
+  done | sed -E 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g'
+}
+# report <exit code> [details...]: the structured failure; details and the log tail are redacted.
+report() {
+  local code="$1"
+  shift
+  printf 'cilium-lab error: node=%s role=%s step="%s" exit=%s\n' "${node:-?}" "${role:-?}" "$step" "$code" >&2
+  if (($# > 0)); then
+    printf '%s\n' "$@" | redact >&2
+  fi
+  if [[ -n "$log_file" && -s "$log_file" ]]; then
+    printf 'cilium-lab: last lines of output (secrets redacted):\n' >&2
+    tail -n 20 "$log_file" | redact >&2
+  fi
+  if [[ -n "$fix" ]]; then
+    printf 'cilium-lab fix: %s\n' "$fix" >&2
+  fi
+}
+fail() {
+  local code="$1"
+  shift
+  trap - ERR
+  report "$code" "$@"
+  exit "$code"
+}
+on_error() {
+  local code="$1"
+  trap - ERR
+  report "$code" "command failed at install-k3s.sh line $2"
+  exit "$code"
+}
+trap 'on_error $? $LINENO' ERR
+cleanup() { [[ -z "$log_file" ]] || rm -f "$log_file"; }
+trap cleanup EXIT
+
+# the fix for a node that cannot download k3s: the air-gap mode of the lab.
+readonly AIRGAP_FIX="the node cannot download k3s (no internet access from the lab network?). Either give the libvirt host outbound access, or install from local files: put k3s, install.sh and k3s-airgap-images-amd64.tar.zst of ${version:-<k3sVersion>} into a host directory and set it with 'pulumi config set cilium-lab:k3sAirgapDir <dir>' (see the README, \"Air-gapped install\")."
+
+# arguments.
+step="check arguments"
+fix="this is a bug in the k3s layer (infra/k3s/args.ts): the script and its caller disagree."
+[[ -n "$node" ]] || fail 2 "--node is required"
+[[ "$role" == server || "$role" == agent ]] || fail 2 "--role must be server or agent (got '$role')"
+[[ "$source" == online || "$source" == airgap ]] || fail 2 "--source must be online or airgap (got '$source')"
+[[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$ ]] || fail 2 "--version must look like v1.26.6+k3s1 (got '$version')"
+[[ "$token_file" == /* && "$staging" == /* ]] || fail 2 "--token-file and --staging-dir must be absolute paths"
+[[ "$install_timeout" =~ ^[1-9][0-9]*$ ]] || fail 2 "--timeout must be whole seconds > 0 (got '$install_timeout')"
+[[ "${k3s_args[0]:-}" == "$role" ]] || fail 2 "the k3s command after -- must start with '$role' (got '${k3s_args[0]:-}')"
+[[ "$source" == airgap || "$installer_url" == https://* ]] || fail 2 "--installer-url must be an https:// URL in online mode"
+[[ "$role" == server || "$server_url" =~ ^https://[^/:]+:[0-9]+$ ]] || fail 2 "an agent needs --server-url https://<ip>:<port> (got '$server_url')"
+for entry in "${envs[@]}"; do
+  [[ "$entry" =~ ^(INSTALL_K3S|K3S)_[A-Z0-9_]+= ]] || fail 2 "--env takes INSTALL_K3S_*=… or K3S_*=… (got '${entry%%=*}')"
+done
+[[ $EUID -eq 0 ]] || { fix="run it with sudo (the k3s layer does)."; fail 1 "running as uid $EUID, not root"; }
+
+# the file must be the one the program copied: its hash is part of the command, so an edit re-runs.
+step="verify this script"
+fix="re-run 'pulumi up': the copy of install-k3s.sh on the node is stale or damaged."
+have_sha256="$(sha256sum "${BASH_SOURCE[0]}")"
+have_sha256="${have_sha256%% *}"
+[[ -z "$script_sha256" || "$have_sha256" == "$script_sha256" ]] ||
+  fail 1 "${BASH_SOURCE[0]} has sha256 $have_sha256, expected $script_sha256"
+
+# the token: a 0600 file, written atomically, never echoed.
+step="write the token file"
+fix="the k3s token from the nodes layer is empty or malformed; this is a bug in the program, not on the node."
+[[ -n "$token" ]] || fail 1 "no token on stdin"
+[[ "$token" =~ ^[[:graph:]]+$ ]] || fail 1 "the token on stdin contains whitespace or control characters"
+fix=""
+install -d -m 0755 "$(dirname "$token_file")"
+old_umask="$(umask)"
+umask 077
+printf '%s\n' "$token" >"$token_file.tmp"
+umask "$old_umask"
+chmod 0600 "$token_file.tmp"
+mv -f "$token_file.tmp" "$token_file"
+log "token written to $token_file (mode 0600)"
+
+log_file="$(mktemp /tmp/cilium-lab-install-k3s.XXXXXX)"
+
+# the installer and, in air-gap mode, the binary and images.
+if [[ "$source" == online ]]; then
+  step="download the k3s install script"
+  installer="$staging/install.sh"
+  fix="$AIRGAP_FIX"
+  downloader=""
+  if command -v curl >/dev/null 2>&1; then
+    downloader=curl
+  elif command -v wget >/dev/null 2>&1; then
+    downloader=wget
+  else
+    fail 127 "neither curl nor wget is installed on the node; install.sh needs one of them to download k3s"
+  fi
+  rc=0
+  if [[ "$downloader" == curl ]]; then
+    curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 15 --max-time 120 -o "$installer.tmp" "$installer_url" >>"$log_file" 2>&1 || rc=$?
+  else
+    wget -q --tries=3 --timeout=30 -O "$installer.tmp" "$installer_url" >>"$log_file" 2>&1 || rc=$?
+  fi
+  if ((rc != 0)); then
+    if [[ "$downloader" == curl && "$rc" == 22 ]]; then
+      fix="the URL answered with an HTTP error: check that cilium-lab:k3sVersion $version is a published k3s release (https://github.com/k3s-io/k3s/releases)."
+    fi
+    fail "$rc" "$downloader could not download $installer_url (exit $rc)"
+  fi
+  mv -f "$installer.tmp" "$installer"
+else
+  step="install the air-gap files"
+  airgap="$staging/airgap"
+  installer="$airgap/install.sh"
+  fix="re-run 'pulumi up' to copy the air-gap files again; check cilium-lab:k3sAirgapDir on the host."
+  for file in "$airgap/k3s" "$installer"; do
+    [[ -s "$file" ]] || fail 1 "$file is missing or empty (the program copies it from cilium-lab:k3sAirgapDir)"
+  done
+  shopt -s nullglob
+  images=("$airgap"/images/*)
+  shopt -u nullglob
+  ((${#images[@]} > 0)) || fail 1 "no image tarball in $airgap/images (k3s-airgap-images-amd64.tar.zst at least)"
+  chmod 0755 "$airgap/k3s"
+  rc=0
+  out="$("$airgap/k3s" --version 2>>"$log_file")" || rc=$?
+  ((rc == 0)) || fail "$rc" "$airgap/k3s does not run on this node (exit $rc): is it the linux amd64 binary?"
+  have_version="${out%%$'\n'*}"
+  step="check the air-gap k3s version"
+  # e.g. "k3s version v1.26.6+k3s1 (3b1919b0)"
+  if [[ "$have_version" != "k3s version $version "* && "$have_version" != "k3s version $version" ]]; then
+    fix="download k3s $version into cilium-lab:k3sAirgapDir (https://github.com/k3s-io/k3s/releases/tag/${version/+/%2B}), or set cilium-lab:k3sVersion to the binary's version."
+    fail 1 "the air-gap binary reports '$have_version', but cilium-lab:k3sVersion is $version"
+  fi
+  step="place the air-gap binary and images"
+  fix=""
+  install -m 0755 -o root -g root "$airgap/k3s" "$K3S_BIN"
+  install -d -m 0755 "$K3S_IMAGES_DIR"
+  for image in "${images[@]}"; do
+    install -m 0644 -o root -g root "$image" "$K3S_IMAGES_DIR/${image##*/}"
+  done
+  log "placed $K3S_BIN ($version) and ${#images[@]} image tarball(s) in $K3S_IMAGES_DIR"
+fi
+step="check the install script"
+fix="the install script is not k3s's: in online mode check --installer-url, in air-gap mode download https://get.k3s.io as install.sh."
+read -r shebang <"$installer" || true
+[[ "$shebang" == '#!'*sh* ]] || fail 1 "$installer does not start with a shell '#!' line (got '${shebang:0:60}')"
+grep -q INSTALL_K3S_SKIP_DOWNLOAD "$installer" || fail 1 "$installer does not mention INSTALL_K3S_SKIP_DOWNLOAD"
+
+# an agent needs the server's API port; checking it first turns a hang into a clear message.
+if [[ "$role" == agent ]]; then
+  step="reach the k3s server"
+  hostport="${server_url#https://}"
+  host="${hostport%:*}"
+  port="${hostport##*:}"
+  fix="check that the server node's k3s runs ('sudo systemctl status k3s' there) and that nothing between the nodes filters TCP $port."
+  deadline=$((SECONDS + 60))
+  # shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash, from its arguments.
+  until timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail 1 "could not open a TCP connection to $host:$port for 60s ($server_url)"
+    sleep 2
+  done
+  log "ok: $server_url accepts connections"
+fi
+
+# install.sh: writes the unit and env file, (re)starts the service, returns once systemd reports it
+# started. The unit's TimeoutStartSec=0 would let a stuck start hang forever: bound it.
+unit=k3s
+[[ "$role" == server ]] || unit=k3s-agent
+step="run install.sh ($role, $source)"
+fix=""
+log "running install.sh for k3s $version $role ($source)..."
+rc=0
+timeout "$install_timeout" env "${envs[@]}" sh "$installer" "${k3s_args[@]}" >>"$log_file" 2>&1 || rc=$?
+if ((rc != 0)); then
+  if grep -q -e 'Download failed' -e 'Failed to download' -e 'Could not resolve host' "$log_file"; then
+    fix="$AIRGAP_FIX"
+  elif ((rc == 124)); then
+    fix="the $unit service did not report started within ${install_timeout}s; read 'sudo journalctl -u $unit' on the node."
+  else
+    fix="read 'sudo journalctl -u $unit' on the node."
+  fi
+  journal=()
+  if command -v journalctl >/dev/null 2>&1; then
+    mapfile -t journal < <(journalctl -u "$unit" -n 15 --no-pager -o cat 2>/dev/null || true)
+  fi
+  if ((${#journal[@]} > 0)); then
+    fail "$rc" "install.sh exited with $rc; last lines of 'journalctl -u $unit':" "${journal[@]}"
+  fi
+  fail "$rc" "install.sh exited with $rc"
+fi
+log "k3s $version $role installed ($source); $unit is $(systemctl is-active "$unit" 2>/dev/null || echo unknown)"

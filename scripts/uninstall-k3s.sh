@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs on a lab node as root when `pulumi destroy` removes the k3s layer but keeps the VM (when the
+# VM itself goes away, the k3s layer's `deletedWith` skips this): removes Cilium's links and
+# iptables rules, runs k3s's own uninstall script, and removes the lab's staging files.
+#
+# The k3s layer (infra/k3s) copies this file to the node; the install command's `delete` runs it:
+#   sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node node-2 --role agent \
+#     --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token
+#
+# k3s's custom-CNI guide: before k3s-killall.sh or k3s-uninstall.sh, "remove cilium_host,
+# cilium_net and cilium_vxlan interfaces" and run `iptables-save | grep -iv cilium | iptables-restore`
+# (same for ip6tables). We do it before (as documented) and again after k3s is stopped, since a
+# running Cilium agent can recreate them in between.
+# see https://docs.k3s.io/networking/basic-network-options#custom-cni
+#
+# Idempotent: on a node without k3s it only removes leftovers and exits 0.
+# else: `cilium-lab error: node=… step="…" exit=N`, the last lines of output and the fix.
+set -Eeuo pipefail
+
+readonly CILIUM_LINKS=(cilium_host cilium_net cilium_vxlan cilium_geneve)
+
+node="" role="" staging="" token_file=""
+while (($# > 0)); do
+  case "$1" in
+    --node) node="${2:?--node needs a value}"; shift 2 ;;
+    --role) role="${2:?--role needs a value}"; shift 2 ;;
+    --staging-dir) staging="${2:?--staging-dir needs a value}"; shift 2 ;;
+    --token-file) token_file="${2:?--token-file needs a value}"; shift 2 ;;
+    *) printf 'uninstall-k3s.sh: unknown argument %q\n' "$1" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$node" && ("$role" == server || "$role" == agent) && "$staging" == /* && "$token_file" == /* ]] ||
+  { echo "uninstall-k3s.sh: --node, --role server|agent, absolute --staging-dir and --token-file are required" >&2; exit 2; }
+
+step="start"
+log_file=""
+log() { printf 'cilium-lab[%s]: %s\n' "$node" "$*" >&2; }
+report() {
+  local code="$1"
+  shift
+  printf 'cilium-lab error: node=%s role=%s step="%s" exit=%s\n' "$node" "$role" "$step" "$code" >&2
+  if (($# > 0)); then
+    printf '  | %s\n' "$@" >&2
+  fi
+  if [[ -n "$log_file" && -s "$log_file" ]]; then
+    printf 'cilium-lab: last lines of output:\n' >&2
+    tail -n 20 "$log_file" | sed -E -e 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g' -e 's/^/  | /' >&2
+  fi
+  printf 'cilium-lab fix: %s\n' "fix the cause on the node and run 'pulumi destroy' again; to give up on this node's cleanup, 'pulumi state delete <urn of the k3s install command>'." >&2
+}
+on_error() {
+  local code="$1"
+  trap - ERR
+  report "$code" "command failed at uninstall-k3s.sh line $2"
+  exit "$code"
+}
+trap 'on_error $? $LINENO' ERR
+cleanup() { [[ -z "$log_file" ]] || rm -f "$log_file"; }
+trap cleanup EXIT
+
+[[ $EUID -eq 0 ]] || { report 1 "running as uid $EUID, not root; run it with sudo"; exit 1; }
+log_file="$(mktemp /tmp/cilium-lab-uninstall-k3s.XXXXXX)"
+
+# remove_cilium_leftovers: the links and iptables rules of k3s's custom-CNI guide.
+remove_cilium_leftovers() {
+  local link tables
+  for link in "${CILIUM_LINKS[@]}"; do
+    if ip link show "$link" >/dev/null 2>&1; then
+      ip link delete "$link"
+      log "removed link $link"
+    fi
+  done
+  for tables in iptables ip6tables; do
+    if command -v "$tables-save" >/dev/null 2>&1; then
+      # grep without -q reads everything: -q would exit early and fail iptables-save with SIGPIPE.
+      if "$tables-save" | grep -i cilium >/dev/null; then
+        "$tables-save" | grep -iv cilium | "$tables-restore"
+        log "removed Cilium's $tables rules"
+      fi
+    fi
+  done
+}
+
+step="remove Cilium's links and iptables rules"
+remove_cilium_leftovers
+
+step="run k3s's uninstall script"
+uninstall=/usr/local/bin/k3s-uninstall.sh
+[[ "$role" == server ]] || uninstall=/usr/local/bin/k3s-agent-uninstall.sh
+if [[ -x "$uninstall" ]]; then
+  log "running $uninstall..."
+  # k3s's uninstall and killall scripts trace every command (set -x): keep that in the log file.
+  "$uninstall" >>"$log_file" 2>&1
+  log "k3s ($role) uninstalled"
+else
+  log "k3s ($role) is not installed ($uninstall is absent); nothing to uninstall"
+fi
+
+step="remove leftovers"
+remove_cilium_leftovers
+rm -f "$token_file"
+rm -rf "$staging"
+log "removed $token_file and $staging"

@@ -1,0 +1,237 @@
+/**
+ * The k3s layer's pure parts: exact flag arrays, install environments and command lines for every
+ * role × kube-proxy replacement × install source, shell quoting, and the kubeconfig rewrite.
+ */
+import test from "ava";
+
+import {
+  installCommand,
+  installEnvironment,
+  installerUrl,
+  k3sCommand,
+  kubeconfigCommand,
+  KubeconfigError,
+  prepareCommand,
+  releaseAssetUrl,
+  rewriteKubeconfigServer,
+  shellJoin,
+  shellQuote,
+  uninstallCommand,
+  waitCommand,
+  type InstallSource,
+  type K3sRole,
+} from "../../infra/k3s/args";
+
+const SERVER = { nodeName: "node-1", nodeIp: "192.168.150.11" };
+const AGENT = { nodeName: "node-2", nodeIp: "192.168.150.12" };
+const POD_CIDR = "10.0.0.0/16";
+
+const SERVER_FLAGS = [
+  "server",
+  "--node-name=node-1",
+  "--node-ip=192.168.150.11",
+  "--tls-san=192.168.150.11",
+  "--flannel-backend=none",
+  "--disable-network-policy",
+  "--cluster-cidr=10.0.0.0/16",
+  "--service-cidr=10.43.0.0/16",
+  "--write-kubeconfig-mode=0600",
+];
+
+const flagCases: [K3sRole, boolean, string[]][] = [
+  ["server", false, SERVER_FLAGS],
+  ["server", true, [...SERVER_FLAGS, "--disable-kube-proxy"]],
+  ["agent", false, ["agent", "--node-name=node-2", "--node-ip=192.168.150.12"]],
+  ["agent", true, ["agent", "--node-name=node-2", "--node-ip=192.168.150.12"]],
+];
+for (const [role, kpr, expected] of flagCases) {
+  test(`the ${role} runs k3s with exactly these flags when kubeProxyReplacement is ${kpr}`, (t) => {
+    t.deepEqual(k3sCommand({ role, ...(role === "server" ? SERVER : AGENT), podCidr: POD_CIDR, kubeProxyReplacement: kpr }), expected);
+  });
+}
+
+test("k3s's --cluster-cidr follows the lab's podCidr", (t) => {
+  const flags = k3sCommand({ role: "server", ...SERVER, podCidr: "10.96.0.0/14", kubeProxyReplacement: false });
+  t.true(flags.includes("--cluster-cidr=10.96.0.0/14"));
+});
+
+const envCases: [K3sRole, InstallSource, [string, string][]][] = [
+  ["server", "online", [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"]]],
+  [
+    "server",
+    "airgap",
+    [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["INSTALL_K3S_SKIP_DOWNLOAD", "true"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"]],
+  ],
+  [
+    "agent",
+    "online",
+    [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"], ["K3S_URL", "https://192.168.150.11:6443"]],
+  ],
+  [
+    "agent",
+    "airgap",
+    [
+      ["INSTALL_K3S_VERSION", "v1.26.6+k3s1"],
+      ["INSTALL_K3S_SKIP_DOWNLOAD", "true"],
+      ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"],
+      ["K3S_URL", "https://192.168.150.11:6443"],
+    ],
+  ],
+];
+for (const [role, source, expected] of envCases) {
+  test(`install.sh's environment for the ${role} installing ${source} pins the version and carries the token only as a file path`, (t) => {
+    const env = installEnvironment({ role, source, version: "v1.26.6+k3s1", serverIp: "192.168.150.11" });
+    t.deepEqual(env, expected);
+    t.false(env.some(([name]) => name === "K3S_TOKEN"));
+  });
+}
+
+test("the online installer and the release assets are fetched at the pinned tag, '+' escaped", (t) => {
+  t.is(installerUrl("v1.26.6+k3s1"), "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh");
+  t.is(releaseAssetUrl("v1.26.6+k3s1", "k3s"), "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s");
+});
+
+const SHA = "ab".repeat(32);
+const installCases: [K3sRole, boolean, InstallSource, string][] = [
+  [
+    "server",
+    false,
+    "online",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 " +
+      "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
+      `--staging-dir /var/lib/cilium-lab --script-sha256 ${SHA} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
+      "--env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token -- server --node-name=node-1 --node-ip=192.168.150.11 " +
+      "--tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy --cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 " +
+      "--write-kubeconfig-mode=0600",
+  ],
+  [
+    "server",
+    true,
+    "airgap",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 " +
+      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --script-sha256 ${SHA} --timeout 900 ` +
+      "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
+      "-- server --node-name=node-1 --node-ip=192.168.150.11 --tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy " +
+      "--cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 --write-kubeconfig-mode=0600 --disable-kube-proxy",
+  ],
+  [
+    "agent",
+    false,
+    "online",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 " +
+      "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
+      `--staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --script-sha256 ${SHA} --timeout 900 ` +
+      "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token --env K3S_URL=https://192.168.150.11:6443 " +
+      "-- agent --node-name=node-2 --node-ip=192.168.150.12",
+  ],
+  [
+    "agent",
+    true,
+    "airgap",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 " +
+      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --script-sha256 ${SHA} ` +
+      "--timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
+      "--env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12",
+  ],
+];
+for (const [role, kpr, source, expected] of installCases) {
+  test(`the ${role}'s install command line (kubeProxyReplacement ${kpr}, ${source}) is exactly this and carries no token`, (t) => {
+    const line = installCommand({
+      role,
+      ...(role === "server" ? SERVER : AGENT),
+      podCidr: POD_CIDR,
+      kubeProxyReplacement: kpr,
+      source,
+      version: "v1.26.6+k3s1",
+      serverIp: "192.168.150.11",
+      scriptSha256: SHA,
+    });
+    t.is(line, expected);
+  });
+}
+
+test("the other node commands are exactly these", (t) => {
+  t.is(waitCommand("node-2", 300), "bash -s -- --node node-2 --timeout 300");
+  t.is(
+    prepareCommand({ node: "node-1", nodeIp: "192.168.150.11", modules: ["br_netfilter", "overlay"], sysctls: [["net.ipv4.ip_forward", "1"]] }),
+    "sudo bash -s -- --node node-1 --node-ip 192.168.150.11 --staging-dir /var/lib/cilium-lab --module br_netfilter --module overlay --sysctl net.ipv4.ip_forward=1",
+  );
+  t.is(
+    uninstallCommand("node-3", "agent"),
+    "sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node node-3 --role agent --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token",
+  );
+  t.is(kubeconfigCommand("node-1"), "sudo bash -s -- --node node-1 --timeout 180");
+});
+
+const quoteCases: [string, string][] = [
+  ["--node-ip=192.168.150.11", "--node-ip=192.168.150.11"],
+  ["v1.26.6+k3s1", "v1.26.6+k3s1"],
+  ["https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"],
+  ["", "''"],
+  ["two words", "'two words'"],
+  ["it's", `'it'\\''s'`],
+  ["$(reboot)", "'$(reboot)'"],
+  ["a;b|c&d", "'a;b|c&d'"],
+  ["new\nline", "'new\nline'"],
+];
+for (const [arg, quoted] of quoteCases) {
+  test(`shellQuote(${JSON.stringify(arg)}) is ${JSON.stringify(quoted)}`, (t) => {
+    t.is(shellQuote(arg), quoted);
+  });
+}
+
+test("a quoted command line gives the shell back exactly its arguments", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  const args = ["plain", "", "two words", "it's", "$(echo no)", "`echo no`", "a\\b", "tab\there", "new\nline", "*"];
+  const out = execFileSync("bash", ["-c", `printf '%s\\0' ${shellJoin(args)}`]);
+  t.deepEqual(out.toString("utf8").split("\0").slice(0, -1), args);
+});
+
+/** k3s's admin kubeconfig as k3s writes it (data shortened). */
+const K3S_YAML = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBS0JnZ3Foa2pPUFFRREFqQWpNU0V3SHdZRFZRUUREQmhyTTNNdGMyVnkK
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJrVENDQVRlZ0F3SUJBZ0lJYVp4cmw5K0pXNmd3Q2dZSUtvWkl6ajBFQXdJd0l6RWhNQjhHQTFVRUF3d1kK
+    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUZrT3V4dXJpVW9rZ2x6R2ZSTFlrUVZ6Z0JLbk9tSXFmVmZ0Z1RsMjZsRnFvQW9HQ0NxR1NNNDkK
+`;
+
+test("the kubeconfig is rewritten from 127.0.0.1 to the server's lab address and otherwise unchanged", (t) => {
+  t.is(rewriteKubeconfigServer(K3S_YAML, "192.168.150.11"), K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"));
+});
+
+test("rewriting a kubeconfig that already points at the server changes nothing", (t) => {
+  const once = rewriteKubeconfigServer(K3S_YAML, "192.168.150.11");
+  t.is(rewriteKubeconfigServer(once, "192.168.150.11"), once);
+});
+
+const badKubeconfigs: [string, string, string][] = [
+  ["no clusters", "apiVersion: v1\nkind: Config\n", "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?"],
+  ["an empty file", "", "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?"],
+  ["no server", "clusters:\n- cluster: {}\n  name: default\n", "the kubeconfig read from the k3s server has no clusters[0].cluster.server"],
+  [
+    "a foreign server",
+    K3S_YAML.replace("https://127.0.0.1:6443", "https://10.9.9.9:6443"),
+    "the kubeconfig's clusters[0].cluster.server is https://10.9.9.9:6443, expected https://127.0.0.1:6443 (k3s's default) or the server's lab address 192.168.150.11",
+  ],
+];
+for (const [what, text, message] of badKubeconfigs) {
+  test(`a kubeconfig with ${what} is refused without quoting its content`, (t) => {
+    const err = t.throws(() => rewriteKubeconfigServer(text, "192.168.150.11"), { instanceOf: KubeconfigError });
+    t.is(err?.message, message);
+    t.false(err?.message.includes("LS0tLS1") ?? true);
+  });
+}
