@@ -7,7 +7,7 @@ import * as os from "node:os";
 
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { ModeRun, RunRecord as OrchestratorRecord } from "./orchestrate";
-import type { DatapathLike, EnvironmentView, ModeView } from "./results";
+import type { DatapathView, EnvironmentView, ModeView } from "./results";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -22,11 +22,18 @@ export function throughputOf(outputs: Readonly<Record<string, unknown>> | undefi
   return undefined;
 }
 
-/** The `datapath` output, if it has the shape {requested, observed, evidence, verdict}. */
-export function datapathOf(outputs: Readonly<Record<string, unknown>> | undefined): DatapathLike | undefined {
+/** The `datapath` output, if it has the verification layer's shape (verdict, checks, reasons). */
+export function datapathOf(outputs: Readonly<Record<string, unknown>> | undefined): DatapathView | undefined {
   const d = outputs?.datapath;
-  if (isObject(d) && typeof d.requested === "string" && typeof d.observed === "string" && typeof d.verdict === "string") {
-    return { requested: d.requested, observed: d.observed, verdict: d.verdict, evidence: d.evidence };
+  if (
+    isObject(d) &&
+    typeof d.requested === "string" &&
+    typeof d.observed === "string" &&
+    typeof d.verdict === "string" &&
+    Array.isArray(d.checks) &&
+    Array.isArray(d.reasons)
+  ) {
+    return d as unknown as DatapathView;
   }
   return undefined;
 }
@@ -81,11 +88,20 @@ function field(o: unknown, key: string): string | undefined {
   return typeof v === "string" || typeof v === "number" ? String(v) : undefined;
 }
 
+/** `a` when every node says `a`, else `node-1: a; node-2: b`. */
+function perNode(values: readonly { node: string; value: string }[]): string | undefined {
+  if (values.length === 0) {
+    return undefined;
+  }
+  const distinct = [...new Set(values.map((v) => v.value))];
+  return distinct.length === 1 ? distinct[0] : values.map((v) => `${v.node}: ${v.value}`).join("; ");
+}
+
 /**
- * The environment of a cluster run: the host's kernel and CPU; the accelerator from the stack
- * config; versions from the stack's `versions` output, iperf3's from the runs, Pulumi's CLI; node
- * kernel, MTU and offloads from an `environment` output when the program exports one
- * (`{ kernel, cpuModel, mtu: {iface: n}, offloads: {feature: state} }`).
+ * The environment of a cluster run: the nodes' kernels, NIC MTU, driver and offloads from the
+ * `datapath` output's evidence (collected on the nodes by the verification layer); the host's
+ * kernel and CPU model (the VMs run on it: its CPU bounds the numbers); the accelerator from the
+ * stack config; versions from the `versions` output, the runs (iperf3) and the Pulumi CLI.
  */
 export function clusterEnvironment(input: {
   readonly runs: readonly ModeRun[];
@@ -106,26 +122,31 @@ export function clusterEnvironment(input: {
   if (iperf3) {
     versions.iperf3 = iperf3;
   }
+  const image = measured.map((r) => throughputOf(r.outputs)?.settings.image).find((v) => typeof v === "string");
+  if (image) {
+    versions["iperf3 image"] = image;
+  }
   versions["pulumi CLI"] = input.pulumiVersion;
-  versions.node = process.version;
-  const env = outputs.environment;
+  versions["node (compare)"] = process.version;
+  const nodes = datapathOf(outputs)?.evidence?.nodes ?? [];
   const mtu: Record<string, number> = {};
   const offloads: Record<string, string> = {};
-  if (isObject(env)) {
-    for (const [k, v] of Object.entries(isObject(env.mtu) ? env.mtu : {})) {
-      if (typeof v === "number") {
-        mtu[k] = v;
-      }
-    }
-    for (const [k, v] of Object.entries(isObject(env.offloads) ? env.offloads : {})) {
-      offloads[k] = String(v);
+  for (const n of nodes) {
+    if (n.nic.mtu !== null) {
+      mtu[`${n.node} ${n.nic.name}${n.nic.driver ? ` (${n.nic.driver})` : ""}`] = n.nic.mtu;
     }
   }
-  const nodeKernel = field(env, "kernel");
-  const nodeCpu = field(env, "cpuModel");
+  const flags = [...new Set(nodes.flatMap((n) => Object.keys(n.nic.offloads ?? {})))];
+  for (const flag of flags) {
+    const v = perNode(nodes.map((n) => ({ node: n.node, value: n.nic.offloads?.[flag] ?? (n.nic.ethtoolError !== null ? `ethtool failed: ${n.nic.ethtoolError}` : "not reported") })));
+    if (v !== undefined) {
+      offloads[`${nodes[0]?.nic.name ?? "nic"} ${flag}`] = v;
+    }
+  }
+  const nodeKernel = perNode(nodes.map((n) => ({ node: n.node, value: n.kernel })));
   return {
-    kernel: nodeKernel !== undefined ? `nodes: ${nodeKernel}; host: ${host.kernel}` : `host: ${host.kernel} (node kernels not exported by the stack)`,
-    cpuModel: nodeCpu !== undefined ? `nodes: ${nodeCpu}; host: ${host.cpuModel} (${host.cpus} CPUs)` : `host: ${host.cpuModel} (${host.cpus} CPUs)`,
+    kernel: nodeKernel !== undefined ? `nodes: ${nodeKernel}; host: ${host.kernel}` : `host: ${host.kernel} (no node evidence in the outputs)`,
+    cpuModel: `host: ${host.cpuModel} (${host.cpus} CPUs); the VMs see what the accelerator gives them`,
     accelerator: input.accelerator,
     tcg: input.accelerator === "qemu",
     versions,

@@ -2,6 +2,7 @@
  * results.json: what one `compare` run measured, and the view of it that report.md and
  * throughput.svg are rendered from. Types only, plus the unit conversions.
  */
+import type { DatapathOutput } from "../../infra/verify/evidence";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { Mode } from "./args";
 
@@ -18,17 +19,12 @@ export interface ResultsSource {
 }
 
 /**
- * The datapath proof of one mode: the shape of the verification layer's `datapath` stack output
- * ({requested, observed, evidence, verdict}). Local minimal stand-in until infra/verify exports its type.
+ * The datapath proof of one mode: the verification layer's `datapath` stack output. The report
+ * needs its verdict and checks; `observedBy`, `notes` and `evidence` are there in cluster runs
+ * (namespace runs build their own checks from the kernel and have no cilium-config or agents).
  */
-export interface DatapathLike {
-  readonly requested: string;
-  readonly observed: string;
-  /** Per-check evidence (tunnel device, route MTU, direct routes, the agent's routing mode…), any JSON. */
-  readonly evidence: unknown;
-  /** e.g. `confirmed`; anything else means the numbers cannot be attributed to the requested mode. */
-  readonly verdict: string;
-}
+export type DatapathView = Pick<DatapathOutput, "requested" | "observed" | "verdict" | "checks" | "reasons"> &
+  Partial<Pick<DatapathOutput, "observedBy" | "notes" | "evidence">>;
 
 /** One mode as the report and the chart show it. */
 export interface ModeView {
@@ -36,7 +32,7 @@ export interface ModeView {
   readonly status: "measured" | "failed" | "interrupted" | "not run";
   /** The verification layer's `throughput` output (statistics over every run), when measured. */
   readonly throughput?: ThroughputOutput;
-  readonly datapath?: DatapathLike;
+  readonly datapath?: DatapathView;
   readonly error?: string;
 }
 

@@ -16,6 +16,7 @@
  */
 import * as os from "node:os";
 
+import { OFFLOAD_FLAGS } from "../../infra/verify/evidence";
 import {
   parseIperf3Json,
   runRecord,
@@ -26,7 +27,7 @@ import {
 } from "../../infra/verify/iperf3";
 import type { Mode } from "../../scripts/compare/args";
 import { hostFacts } from "../../scripts/compare/collect";
-import type { CompareView, DatapathLike, EnvironmentView, ModeView } from "../../scripts/compare/results";
+import type { CompareView, DatapathView, EnvironmentView, ModeView } from "../../scripts/compare/results";
 import { sh, type NetnsLab } from "../support/netns";
 
 /** What the namespace runs are labelled with, in the report and the chart. */
@@ -98,29 +99,48 @@ interface IpRoute {
 }
 
 /**
- * The datapath of a mode's pod path, read from the kernel: the device `ip route get` picks, its
- * kind (`ip -d -j link`), the route MTU. observed = vxlan/geneve for those link kinds, native for a
- * plain veth next hop.
+ * The datapath of a mode's pod path, read from the kernel, as checks in the verification layer's
+ * shape: the device `ip route get` picks, its kind (`ip -d -j link`), the route MTU. observed =
+ * vxlan for a vxlan link, native for a plain veth next hop.
  */
-export async function namespaceDatapath(lab: NetnsLab, mode: NamespaceMode): Promise<DatapathLike> {
+export async function namespaceDatapath(lab: NetnsLab, mode: NamespaceMode): Promise<DatapathView> {
   const plan = PLANS[mode];
+  const scope = lab.ns(plan.client);
   const get = JSON.parse(
     await lab.exec(plan.client, ["ip", "-j", "route", "get", plan.podRouteTo, ...(plan.podBind ? ["from", plan.podBind] : [])]),
   ) as IpRoute[];
   const dev = get[0]?.dev ?? "?";
   const link = (JSON.parse(await lab.exec(plan.client, ["ip", "-d", "-j", "link", "show", dev])) as IpLink[])[0];
   const kind = link?.linkinfo?.info_kind ?? "?";
-  const observed = kind === "vxlan" ? "vxlan" : kind === "geneve" ? "geneve" : kind === "veth" ? "native" : `unknown (${kind})`;
-  const evidence: string[] = [`ip route get ${plan.podRouteTo}: dev ${dev}${get[0]?.gateway ? ` via ${get[0].gateway}` : ""} (${kind})`];
-  if (kind === "vxlan" || kind === "geneve") {
-    const data = link?.linkinfo?.info_data;
-    const routes = JSON.parse(await lab.exec(plan.client, ["ip", "-j", "route", "show", "dev", dev])) as IpRoute[];
-    const mtu = routes.map((r) => r.metrics?.find((m) => m.mtu !== undefined)?.mtu).find((m) => m !== undefined);
-    evidence.push(`${dev}: ${kind} VNI ${data?.id ?? "?"}, UDP port ${data?.port ?? "?"}, link MTU ${link?.mtu ?? "?"}; overlay route mtu ${mtu ?? "none"}`);
-  } else {
-    evidence.push(`${dev}: MTU ${link?.mtu ?? "?"}, no encapsulation on the pod path (direct route to the peer's address)`);
-  }
-  return { requested: mode, observed, verdict: observed === mode ? "confirmed" : "mismatch", evidence };
+  const observed = kind === "vxlan" ? "vxlan" : kind === "veth" ? "native" : "unknown";
+  const routes = JSON.parse(await lab.exec(plan.client, ["ip", "-j", "route", "show", "dev", dev])) as IpRoute[];
+  const routeMtu = routes.map((r) => r.metrics?.find((m) => m.mtu !== undefined)?.mtu).find((m) => m !== undefined);
+  const data = link?.linkinfo?.info_data;
+  const checks: DatapathView["checks"] =
+    mode === "vxlan"
+      ? [
+          { scope, check: `device of the route to ${plan.podRouteTo}`, expected: "a vxlan link", actual: `${dev} (${kind})`, ok: kind === "vxlan" },
+          { scope, check: `${dev} link`, expected: "vxlan, UDP port 4789", actual: `${kind} VNI ${data?.id ?? "?"}, UDP port ${data?.port ?? "?"}, link MTU ${link?.mtu ?? "?"}`, ok: kind === "vxlan" && data?.port === 4789 },
+          { scope, check: "overlay route MTU", expected: "1450", actual: String(routeMtu ?? "none"), ok: routeMtu === 1450 },
+        ]
+      : [
+          {
+            scope,
+            check: `device of the route to ${plan.podRouteTo}`,
+            expected: "the veth to the peer, no tunnel",
+            actual: `${dev}${get[0]?.gateway ? ` via ${get[0].gateway}` : ""} (${kind})`,
+            ok: kind === "veth",
+          },
+          { scope, check: `${dev} MTU`, expected: "1500", actual: String(link?.mtu ?? "?"), ok: link?.mtu === 1500 },
+        ];
+  const failed = checks.filter((c) => !c.ok);
+  return {
+    requested: mode,
+    observed,
+    verdict: failed.length === 0 && observed === mode ? "confirmed" : "refused",
+    checks,
+    reasons: failed.map((c) => `${c.scope}: ${c.check}: expected ${c.expected}, found ${c.actual}`),
+  };
 }
 
 /** Runs every mode: host and pod runs alternate (host 1, pod 1, host 2, …), `seconds` each. */
@@ -169,9 +189,9 @@ export async function runModes(
   return { views, raw };
 }
 
-/** Offload flags of the underlay veth that matter for tunnels (GRO, GSO, TSO, UDP tunnel segmentation). */
+/** The underlay veth's offload flags the verification layer records on nodes (GRO, GSO, TSO, UDP tunnel offloads…). */
 async function offloads(lab: NetnsLab): Promise<Record<string, string>> {
-  const wanted = ["generic-receive-offload", "generic-segmentation-offload", "tcp-segmentation-offload", "tx-udp_tnl-segmentation", "rx-udp_tunnel-port-offload"];
+  const wanted: readonly string[] = OFFLOAD_FLAGS;
   const out: Record<string, string> = {};
   let text: string;
   try {
