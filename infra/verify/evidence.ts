@@ -571,8 +571,11 @@ export function buildEvidence(input: {
       ciliumDevices: facts.links.filter((l) => l.name === "cilium_host" || l.name === "cilium_net").map((l) => ({ name: l.name, mtu: l.mtu })),
       podCidrRoutes,
       pods: facts.pods.map((p): PodEvidence => {
+        // Cilium's CNI gives a pod `default via <router> dev eth0 mtu <route MTU>` (and a link route to
+        // the router without mtu): the default route is the one that carries the MTU. Namespaces
+        // without a default route (tests) are judged on every route that is not a connected one.
+        const defaults = p.routes.filter((r) => r.dst === "default");
         const candidates = p.routes.filter((r) => r.protocol !== "kernel");
-        const defaults = candidates.filter((r) => r.dst === "default");
         const devs = p.addrs.filter((a) => a.name !== "lo" && a.addrs.length > 0);
         const dev = p.links.find((l) => l.name !== "lo" && devs.some((d) => d.name === l.name));
         const ips = devs.flatMap((d) => d.addrs);
@@ -872,17 +875,55 @@ export function describeEvidence(evidence: DatapathEvidence): string[] {
   return lines;
 }
 
-/** Thrown (as the message of `pulumi up`) when the datapath is not the requested one. */
-export function verdictFailureMessage(requested: RequestedDatapath, evidence: DatapathEvidence, v: Verdict): string {
+/** The `datapath` stack output. */
+export interface DatapathOutput {
+  /** The requested routing mode (`vxlan`, `geneve`, `native`). */
+  readonly requested: RoutingMode;
+  /** What runs on the nodes (tunnel devices); `observedBy` has each side's view. */
+  readonly observed: ObservedMode;
+  /** `confirmed` when every check passed; `refused` otherwise (and `pulumi up` fails: no throughput). */
+  readonly verdict: "confirmed" | "refused";
+  /** The full request the checks were made against. */
+  readonly request: RequestedDatapath;
+  /** The routing mode as cilium-config, the agents and the nodes each show it, plus pod route MTUs and direct routes. */
+  readonly observedBy: ObservedDatapath;
+  /** One line per failed check; empty when confirmed. */
+  readonly reasons: readonly string[];
+  /** Every check, passed or failed: the proof. */
+  readonly checks: readonly Check[];
+  /** Kernel, NIC MTU, driver and offloads per node: recorded, not judged. */
+  readonly notes: readonly string[];
+  readonly evidence: DatapathEvidence;
+}
+
+/** Judges the evidence and shapes the `datapath` output. */
+export function datapathOutput(request: RequestedDatapath, evidence: DatapathEvidence): DatapathOutput {
+  const v = verdict(request, evidence);
+  return {
+    requested: request.routingMode,
+    observed: v.observed.routingMode,
+    verdict: v.ok ? "confirmed" : "refused",
+    request,
+    observedBy: v.observed,
+    reasons: v.reasons,
+    checks: v.checks,
+    notes: v.notes,
+    evidence,
+  };
+}
+
+/** The error message of `pulumi up` when the datapath is not the requested one: the verdict and the evidence. */
+export function verdictFailureMessage(d: DatapathOutput): string {
+  const o = d.observedBy;
   return [
-    `Datapath verification failed: requested ${modeWord(requested.routingMode)}, observed ${modeWord(v.observed.routingMode)} ` +
-      `(cilium-config: ${modeWord(v.observed.configured)}; agents: ${modeWord(v.observed.agents)}; nodes: ${modeWord(v.observed.nodes)}). ` +
+    `Datapath verification failed: requested ${modeWord(d.requested)}, observed ${modeWord(d.observed)} ` +
+      `(cilium-config: ${modeWord(o.configured)}; agents: ${modeWord(o.agents)}; nodes: ${modeWord(o.nodes)}). ` +
       `No throughput is measured or exported.`,
     "Failed checks:",
-    ...v.reasons.map((r) => `- ${r}`),
+    ...d.reasons.map((r) => `- ${r}`),
     "Evidence:",
-    ...describeEvidence(evidence).map((l) => `- ${l}`),
-    ...v.notes.map((l) => `- ${l}`),
+    ...describeEvidence(d.evidence).map((l) => `- ${l}`),
+    ...d.notes.map((l) => `- ${l}`),
     "What to do: if cilium-config is right but the agents or nodes disagree, the agents run an older configuration: " +
       "`sudo k3s kubectl -n kube-system rollout restart ds/cilium`, then recreate the pods (a pod's route MTU is fixed when it is created), " +
       "then `pulumi up` again. If cilium-config is wrong, the Helm values are: check cilium-lab:routingMode and cilium-lab:ciliumVersion.",

@@ -1,0 +1,147 @@
+/**
+ * Two real "node pairs" in Linux network namespaces, standing in for two lab nodes each:
+ *
+ * - native pair `<tag>-na` ↔ `<tag>-nb`: a veth underlay (MTU 1500, 172.31.1.1/.2), "pod" addresses
+ *   10.99.1.1 and 10.99.2.1, and each side's route to the other's pod CIDR via the other's underlay
+ *   address — what Cilium's auto-direct-node-routes installs;
+ * - tunnel pair `<tag>-va` ↔ `<tag>-vb`: a veth underlay (MTU 1500, 172.31.2.1/.2) carrying a real
+ *   VXLAN link named `cilium_vxlan` (UDP 8472, device MTU 1500 like Cilium's), "pod" addresses
+ *   10.99.3.1 and 10.99.4.1 on it, and the route to the other's pod CIDR over it with `mtu 1450`,
+ *   as Cilium sets pod routes in tunnel mode.
+ *
+ * Each namespace is both a "node" (its NIC is the veth end) and its own "pod" (the routes above are
+ * the ones whose MTU the evidence reads). Names: prefix `clv-` plus a random tag; links are created
+ * directly inside the namespaces; addresses exist only there. {@link VerifyLab.destroy} kills the
+ * iperf3 servers by pid and deletes the namespaces (and with them every link). Needs root.
+ */
+import { execFile, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+
+import { sh } from "./support";
+
+/** One side of a pair. */
+export interface Side {
+  /** Namespace name, also the "node" name in the evidence. */
+  readonly ns: string;
+  /** The underlay veth end: the "node NIC". */
+  readonly nic: string;
+  /** Underlay address: the "node IP". */
+  readonly nodeIp: string;
+  /** The "pod" address. */
+  readonly podIp: string;
+  /** The "pod CIDR" of this side. */
+  readonly podCidr: string;
+}
+
+/** Two sides joined by one datapath. */
+export interface Pair {
+  readonly kind: "native" | "vxlan";
+  readonly a: Side;
+  readonly b: Side;
+}
+
+export class VerifyLab {
+  /** `clv-<4 hex>`: short, so interface names (`<tag>na0`) stay within 15 characters. */
+  readonly tag = `clv-${randomBytes(2).toString("hex")}`;
+  private readonly namespaces: string[] = [];
+  private readonly servers: ChildProcess[] = [];
+
+  private side(short: string, octet: number, n: 1 | 2): Side {
+    return {
+      ns: `${this.tag}-${short}`,
+      nic: `${this.tag}${short}0`,
+      nodeIp: `172.31.${octet}.${n}`,
+      podIp: `10.99.${(octet - 1) * 2 + n}.1`,
+      podCidr: `10.99.${(octet - 1) * 2 + n}.0/24`,
+    };
+  }
+
+  private async ip(ns: string, ...args: string[]): Promise<void> {
+    await sh("ip", ["-n", ns, ...args]);
+  }
+
+  private async underlay(a: Side, b: Side): Promise<void> {
+    for (const s of [a, b]) {
+      await sh("ip", ["netns", "add", s.ns]);
+      this.namespaces.push(s.ns);
+      await this.ip(s.ns, "link", "set", "lo", "up");
+    }
+    await sh("ip", ["link", "add", a.nic, "netns", a.ns, "mtu", "1500", "type", "veth", "peer", "name", b.nic, "netns", b.ns, "mtu", "1500"]);
+    for (const s of [a, b]) {
+      await this.ip(s.ns, "addr", "add", `${s.nodeIp}/24`, "dev", s.nic);
+      await this.ip(s.ns, "link", "set", s.nic, "up");
+    }
+  }
+
+  /** The native pair: pod CIDRs routed directly via the peer's underlay address. */
+  async nativePair(): Promise<Pair> {
+    const a = this.side("na", 1, 1);
+    const b = this.side("nb", 1, 2);
+    await this.underlay(a, b);
+    for (const [me, peer] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      await this.ip(me.ns, "addr", "add", `${me.podIp}/32`, "dev", me.nic);
+      await this.ip(me.ns, "route", "add", peer.podCidr, "via", peer.nodeIp, "dev", me.nic);
+    }
+    return { kind: "native", a, b };
+  }
+
+  /** The tunnel pair: a real VXLAN device `cilium_vxlan` on each side, pod routes with mtu 1450. */
+  async vxlanPair(): Promise<Pair> {
+    const a = this.side("va", 2, 1);
+    const b = this.side("vb", 2, 2);
+    await this.underlay(a, b);
+    for (const [me, peer] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      // No `dev`: a VXLAN bound to a 1500-byte lower device refuses MTU 1500; Cilium's (flow-based)
+      // device has no lower device and keeps the base MTU, leaving the 50 bytes to the pod routes.
+      await this.ip(me.ns, "link", "add", "cilium_vxlan", "type", "vxlan", "id", "2", "local", me.nodeIp, "remote", peer.nodeIp, "dstport", "8472");
+      await this.ip(me.ns, "link", "set", "cilium_vxlan", "mtu", "1500", "up");
+      await this.ip(me.ns, "addr", "add", `${me.podIp}/32`, "dev", "cilium_vxlan");
+      await this.ip(me.ns, "route", "add", peer.podCidr, "dev", "cilium_vxlan", "mtu", "1450", "src", me.podIp);
+    }
+    return { kind: "vxlan", a, b };
+  }
+
+  /** Starts `iperf3 -s` in `side`'s namespace (killed by pid in {@link destroy}) and waits until it listens. */
+  async server(side: Side): Promise<void> {
+    const child = execFile("ip", ["netns", "exec", side.ns, "iperf3", "-s", "-p", "5201"], { timeout: 10 * 60_000 });
+    this.servers.push(child);
+    for (let i = 0; i < 50; i++) {
+      const out = await sh("ip", ["netns", "exec", side.ns, "ss", "-Htln", "sport = :5201"]).catch(() => "");
+      if (out.trim() !== "") {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`iperf3 -s in ${side.ns} was not listening on 5201 after 5 s`);
+  }
+
+  /** One `iperf3 -J` run from `from` to `to` address, bounded. */
+  async client(from: Side, to: string, bind: string, args: readonly string[]): Promise<string> {
+    return sh("ip", ["netns", "exec", from.ns, "iperf3", "-c", to, "-B", bind, "-p", "5201", "-J", ...args], 60_000);
+  }
+
+  /** Runs the real evidence collector inside `side`'s namespace, its own namespace being the "pod". */
+  async evidence(side: Side, script: string): Promise<string> {
+    return sh("ip", ["netns", "exec", side.ns, "bash", script, side.nic, "--pod-netns", side.ns], 30_000);
+  }
+
+  /** Kills the servers and deletes the namespaces; returns problems instead of throwing. */
+  async destroy(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const s of this.servers) {
+      if (s.exitCode === null && s.pid !== undefined) {
+        s.kill("SIGTERM");
+      }
+    }
+    for (const ns of this.namespaces.reverse()) {
+      await sh("ip", ["netns", "del", ns]).catch((err: unknown) => problems.push(String(err)));
+    }
+    return problems;
+  }
+}
