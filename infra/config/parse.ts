@@ -145,7 +145,7 @@ function deepFreeze<T extends object>(o: T): Readonly<T> {
 }
 
 const K3S_VERSION_RE = /^v\d+\.\d+\.\d+\+k3s\d+$/;
-const CILIUM_VERSION_RE = /^1\.(\d+)\.(\d+)$/;
+const CILIUM_VERSION_RE = /^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 const SHA256_RE = /^[0-9a-fA-F]{64}$/;
 const SSH_KEY_RE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
@@ -228,6 +228,13 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
         "true",
         "Use true only with routingMode native, or auto",
       ),
+    );
+  }
+
+  if (adnrText === "false" && routingMode === "native") {
+    warnings.push(
+      `${PROJECT}:autoDirectNodeRoutes is false with routingMode native: nothing in this lab routes the other nodes' pod blocks ` +
+        `(no BGP, no router), so pods on different nodes cannot reach each other.`,
     );
   }
 

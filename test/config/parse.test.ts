@@ -76,7 +76,6 @@ test("every key's default in the parser equals the default it declares", (t) => 
 const accepted: [string, Record<string, string>, Partial<LabConfig>][] = [
   ["routingMode geneve", { routingMode: "geneve" }, { routingMode: "geneve" }],
   ["routingMode native turns auto direct node routes on", { routingMode: "native" }, { routingMode: "native", autoDirectNodeRoutes: true }],
-  ["native with autoDirectNodeRoutes false", { routingMode: "native", autoDirectNodeRoutes: "false" }, { routingMode: "native", autoDirectNodeRoutes: false }],
   ["autoDirectNodeRoutes false with a tunnel", { autoDirectNodeRoutes: "false" }, {}],
   ["a /20 pod pool with /26 blocks", { podCidr: "10.10.0.0/20", podCidrMaskSize: "26" }, { podCidr: "10.10.0.0/20", podCidrMaskSize: 26, nativeRoutingCidr: "10.10.0.0/20" }],
   ["nativeRoutingCidr covering the whole pool", { routingMode: "native", nativeRoutingCidr: "10.0.0.0/8" }, { routingMode: "native", autoDirectNodeRoutes: true, nativeRoutingCidr: "10.0.0.0/8" }],
@@ -171,6 +170,7 @@ const refused: [string, Record<string, string>, string][] = [
   ["a relative air-gap dir", { k3sAirgapDir: "airgap" }, 'cilium-lab:k3sAirgapDir: must be an absolute host path (got "airgap"). Empty (online install) or an absolute directory such as /srv/k3s-airgap.'],
   ["Cilium 1.12", { ciliumVersion: "1.12.19" }, 'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.12.19"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
   ["Cilium 1.21", { ciliumVersion: "1.21.0" }, 'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.21.0"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
+  ["a Cilium version with a leading zero", { ciliumVersion: "1.13.04" }, 'cilium-lab:ciliumVersion: is not a Cilium release version (got "1.13.04"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
   ["a v-prefixed Cilium version", { ciliumVersion: "v1.13.4" }, 'cilium-lab:ciliumVersion: is not a Cilium release version (got "v1.13.4"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
   ["a chart from a URL", { ciliumChart: "https://helm.cilium.io" }, 'cilium-lab:ciliumChart: must be a local path (got "https://helm.cilium.io"). Empty (Cilium\'s Helm repository) or an absolute or ./relative path to a chart .tgz or directory.'],
   ["kubeProxyReplacement strict", { kubeProxyReplacement: "strict" }, 'cilium-lab:kubeProxyReplacement: must be a boolean (got "strict"). Accepted: true, false.'],
@@ -219,4 +219,12 @@ test("warns that a native-routing CIDR is unused in tunnel mode", (t) => {
 test("warns that an iperf3 image without a digest is not repeatable", (t) => {
   const { warnings } = parseLabConfig({ iperf3Image: "networkstatic/iperf3:latest" });
   t.deepEqual(warnings, ["cilium-lab:iperf3Image networkstatic/iperf3:latest is not pinned by digest: two runs may measure different binaries."]);
+});
+
+test("accepts native routing without auto direct node routes, warning that pods on different nodes cannot reach each other", (t) => {
+  const { config, warnings } = parseLabConfig({ routingMode: "native", autoDirectNodeRoutes: "false" });
+  t.deepEqual(config, { ...DEFAULTS, routingMode: "native", autoDirectNodeRoutes: false });
+  t.deepEqual(warnings, [
+    "cilium-lab:autoDirectNodeRoutes is false with routingMode native: nothing in this lab routes the other nodes' pod blocks (no BGP, no router), so pods on different nodes cannot reach each other.",
+  ]);
 });
