@@ -122,8 +122,8 @@ async function fileSha256(path: string): Promise<string> {
     .digest("hex");
 }
 
-/** Room a seed needs: a NoCloud ISO with three small files is about 370 KiB. */
-const SEED_BYTES = 64 * 1024;
+/** Room a seed needs: a NoCloud ISO of three small files is about 370 KiB, plus the inputs while building. */
+const SEED_BYTES = 512 * 1024;
 
 async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; outs: CloudInitDiskOutputs }> {
   const fs = fsp();
@@ -136,7 +136,7 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
     const free = await freeBytes(dir);
     if (free < SEED_BYTES) {
       await removePoolDirIfEmpty(dir, inputs.stack);
-      throw noSpaceError(what, dir, free, SEED_BYTES);
+      throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES);
     }
     await removeFile(file);
     // Built inside the pool directory (same filesystem: the final rename is atomic, and the secret
@@ -152,12 +152,11 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
         await write("network-config", inputs.networkConfig);
         args.unshift("-N", "network-config");
       }
-      const result = await runTool("cloud-localds", args, { cwd: tmp });
+      // TMPDIR: cloud-localds copies its inputs to `mktemp -d ${TMPDIR:-/tmp}/…` before running
+      // genisoimage; keep those copies of the secrets inside our private directory too.
+      const result = await runTool("cloud-localds", args, { cwd: tmp, env: { TMPDIR: tmp } });
       if (result.code !== 0) {
-        if (isNoSpace(result.stderr)) {
-          throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES * 6, toolFailure(what, result, "free disk space"));
-        }
-        throw toolFailure(what, result, "check the cloud-localds message above");
+        throw Object.assign(toolFailure(what, result, "check the cloud-localds message above"), { noSpace: isNoSpace(result.stderr) });
       }
       await fs.chmod(path.join(tmp, "seed.iso"), 0o600);
       await fs.rename(path.join(tmp, "seed.iso"), file);
@@ -168,6 +167,10 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
         tmp = undefined;
       }
       await removePoolDirIfEmpty(dir, inputs.stack);
+      if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
+        // Measured after cleaning up, so the message shows what the user actually has.
+        throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES, error);
+      }
       throw error;
     } finally {
       if (tmp !== undefined) {

@@ -77,6 +77,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Working directory. */
   readonly cwd?: string;
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -91,7 +93,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
       file,
       args,
       {
-        env: { ...process.env, LC_ALL: "C", LANG: "C" },
+        env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
         timeout: options.timeoutMs ?? 120_000,
         maxBuffer: 64 * 1024 * 1024,
         encoding: "utf8",

@@ -130,7 +130,7 @@ async function checkBase(base: string, sizeGiB: number, volume: string, mode: Vo
   const blocked = await unsearchableAncestor(base);
   if (blocked !== undefined && mode === "overlay") {
     throw new Error(
-      `creating volume "${volume}" failed: the qemu user (libvirt-qemu) could not read the backing file ${base}: ${blocked.path} has mode ${blocked.mode}. ` +
+      `creating volume "${volume}" failed: the qemu user (libvirt-qemu) cannot reach the backing file ${base}: ${blocked.path} has mode ${blocked.mode}. ` +
         "Fix: import the base into the pool directory first (a Volume with mode copy) and overlay that, or keep the image cache in a directory others can traverse.",
     );
   }
@@ -174,7 +174,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
     const free = await freeBytes(dir);
     if (free < needed) {
       await removePoolDirIfEmpty(dir, inputs.stack);
-      throw noSpaceError(what, dir, free, needed);
+      throw noSpaceError(what, dir, await freeBytes(dir), needed);
     }
     // A file already at our name in our own directory is a leftover of an interrupted run (the
     // state does not know it): replace it rather than trust its content.
@@ -194,10 +194,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
       for (const args of steps) {
         const result = await runTool("qemu-img", args);
         if (result.code !== 0) {
-          if (isNoSpace(result.stderr)) {
-            throw noSpaceError(what, dir, await freeBytes(dir), needed, toolFailure(what, result, "free disk space"));
-          }
-          throw toolFailure(what, result, `check ${base || dir} and the qemu-img message above`);
+          throw Object.assign(toolFailure(what, result, `check ${base || dir} and the qemu-img message above`), { noSpace: isNoSpace(result.stderr) });
         }
       }
       // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
@@ -208,6 +205,10 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
       await removeFile(part);
       await removeFile(file);
       await removePoolDirIfEmpty(dir, inputs.stack);
+      if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
+        // Measured after cleaning up, so the message shows what the user actually has.
+        throw noSpaceError(what, dir, await freeBytes(dir), needed, error);
+      }
       throw error;
     }
     await refreshPool(inputs.uri, inputs.pool);
