@@ -1,0 +1,274 @@
+// The Domain provider against real libvirtd under TCG, without booting an OS: a blank disk makes
+// SeaBIOS loop, which is enough for the fault rows (no lease → timeout error and rollback, missing
+// reservation, foreign name, missing disk, libvirtd down, killed mid-create then create again,
+// deleted or stopped by hand, deleting a running domain). The real boot is in boot.test.ts.
+import test from "ava";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+import { cloudInitDiskProvider } from "../../infra/libvirt/cloudinit";
+import { domainProvider, type DomainInputs, type DomainOutputs } from "../../infra/libvirt/domain";
+import { networkProvider } from "../../infra/libvirt/network";
+import { volumeProvider } from "../../infra/libvirt/volume";
+import { domainXml } from "../../infra/libvirt/xml";
+import {
+  DEAD_SOCKET,
+  DEAD_URI,
+  REPO_ROOT,
+  URI,
+  assertNothingLeft,
+  direct,
+  foreignDomainXml,
+  poolDir,
+  rejection,
+  sh,
+  sweep,
+  tempFile,
+  virsh,
+  virshTry,
+} from "./support";
+
+const PREFIX = "cl-t-dom";
+const STACK = "cl-t-dom";
+const NET = "cl-t-dom";
+const POOL = poolDir("cl-t-dom-pool");
+const MAC1 = "52:54:00:c1:c0:01";
+const IP1 = "192.168.192.11";
+
+// A throwaway key pair: these domains never boot far enough to use it.
+const keys = ((): { priv: string; pub: string } => {
+  const file = tempFile("id", "");
+  fs.rmSync(file);
+  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cl-t", "-f", file]);
+  return { priv: fs.readFileSync(file, "utf8"), pub: fs.readFileSync(`${file}.pub`, "utf8").trim() };
+})();
+
+let network: { id: string; outs?: Record<string, unknown> };
+const made: { p: typeof volumeProvider | typeof cloudInitDiskProvider; id: string; outs?: Record<string, unknown> }[] = [];
+let disk = "";
+let seedPath = "";
+
+test.before(async () => {
+  sweep(PREFIX);
+  network = await direct(networkProvider).create({
+    uri: URI,
+    networkName: NET,
+    bridgeName: "cl-t-dom0",
+    cidr: "192.168.192.0/24",
+    gateway: "192.168.192.1",
+    hosts: [{ mac: MAC1, ip: IP1, hostname: "node-1" }],
+    stack: STACK,
+  });
+  const v = await direct(volumeProvider).create({ uri: URI, poolDir: POOL, name: "blank.qcow2", sizeGiB: 1, stack: STACK });
+  const s = await direct(cloudInitDiskProvider).create({
+    uri: URI,
+    poolDir: POOL,
+    name: "seed",
+    userData: "#cloud-config\n",
+    metaData: "instance-id: cl-t-dom\n",
+    stack: STACK,
+  });
+  made.push({ p: volumeProvider, ...v }, { p: cloudInitDiskProvider, ...s });
+  disk = v.id;
+  seedPath = s.id;
+});
+
+test.after.always(async () => {
+  for (const m of made.reverse()) {
+    await direct(m.p).delete(m.id, m.outs ?? {});
+  }
+  if (network) {
+    await direct(networkProvider).delete(network.id, network.outs ?? {});
+  }
+  sweep(PREFIX);
+});
+
+function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs {
+  return {
+    uri: URI,
+    domainName: name,
+    vcpus: 1,
+    memoryMiB: 256,
+    diskPath: disk,
+    seedPath,
+    networkName: NET,
+    mac: MAC1,
+    ip: IP1,
+    accelerator: "qemu",
+    consoleLogPath: path.join(POOL, `${name}-console.log`),
+    bootTimeoutSeconds: 8,
+    sshUser: "ubuntu",
+    sshPrivateKey: keys.priv,
+    hostPublicKey: keys.pub,
+    stack: STACK,
+    providerVersion: 1,
+    ...extra,
+  };
+}
+
+/** Only our shared fixtures may remain: the network, the blank disk and the seed. */
+function assertOnlyFixtures(t: Parameters<typeof assertNothingLeft>[0]): void {
+  t.deepEqual(
+    virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)),
+    [],
+    "no domain of ours is left",
+  );
+  t.deepEqual(fs.readdirSync(POOL).sort(), [".cilium-lab-pool.json", path.basename(disk), path.basename(seedPath)].sort(), "no console log is left");
+}
+
+const noLease = (name: string, timeout: number): string =>
+  `node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within ${timeout} s: no DHCP lease for ${MAC1}.\n` +
+  `DHCP leases on network "${NET}": none.\n` +
+  `Last 20 lines of the serial console (${path.join(POOL, `${name}-console.log`)}): (empty)\n` +
+  "The domain was destroyed and undefined (its disk and seed are kept). " +
+  `Fix: the guest never asked for (or got) its reserved address: check the console for boot or cloud-init errors, that the seed's network-config enables DHCP on the NIC with MAC ${MAC1}, and \`virsh net-dumpxml ${NET}\` for the reservation. ` +
+  "Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress.";
+
+test.serial("no lease: create waits bootTimeoutSeconds, names node, MAC, IP, leases and console, and rolls back", async (t) => {
+  const started = Date.now();
+  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nolease")));
+  t.is(error.message, noLease("cl-t-dom-nolease", 8));
+  t.true(Date.now() - started >= 8000, "it waited the full timeout");
+  t.false(error.message.includes("PRIVATE KEY"), "the private key never appears in errors");
+  assertOnlyFixtures(t);
+});
+
+test.serial("a MAC without a DHCP reservation fails at once, before anything is defined", async (t) => {
+  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nores", { mac: "52:54:00:c1:c0:09" })));
+  t.is(
+    error.message,
+    `creating domain "cl-t-dom-nores" failed: network "${NET}" has no DHCP reservation 52:54:00:c1:c0:09 → ${IP1} (it has: ${MAC1} → ${IP1}), so the node would never get its address. ` +
+      "Nothing was created. Fix: add the node to the Network's hosts.",
+  );
+  assertOnlyFixtures(t);
+});
+
+test.serial("a foreign domain with our name is refused by name and left untouched", async (t) => {
+  const name = "cl-t-dom-frgn";
+  virsh("define", tempFile("d.xml", foreignDomainXml(name)));
+  const uuid = virsh("domuuid", name).trim();
+  const error = await rejection(t, direct(domainProvider).create(inputs(name)));
+  t.is(
+    error.message,
+    `creating domain "${name}" failed: a libvirt domain "${name}" already exists and was not created by cilium-lab stack "${STACK}" (no cilium-lab owner stamp). ` +
+      `Nothing was changed. Fix: remove it (\`virsh destroy ${name}; virsh undefine ${name} --nvram\`) if it is not needed, or use another stack name.`,
+  );
+  t.is(virsh("domuuid", name).trim(), uuid);
+  virsh("undefine", name);
+  assertOnlyFixtures(t);
+});
+
+test.serial("a missing disk is named with the fix, and nothing is defined", async (t) => {
+  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nodisk", { diskPath: path.join(POOL, "missing.qcow2") })));
+  t.is(
+    error.message,
+    `creating domain "cl-t-dom-nodisk" failed: disk ${path.join(POOL, "missing.qcow2")} does not exist. Nothing was created. Fix: the node's Volume creates it; run \`pulumi up --refresh\`.`,
+  );
+  assertOnlyFixtures(t);
+});
+
+test.serial("libvirtd down: create, read and delete fail naming the socket; read never blanks the id", async (t) => {
+  const p = direct(domainProvider);
+  const reach = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
+  const create = await rejection(t, p.create(inputs("cl-t-dom-down", { uri: DEAD_URI })));
+  t.is(create.message, `creating domain "cl-t-dom-down" failed: ${reach}`);
+  const id = "00000000-0000-4000-8000-000000000001";
+  const props = { uri: DEAD_URI, domainName: "cl-t-dom-down" };
+  t.is((await rejection(t, p.read(id, props))).message, `reading domain "cl-t-dom-down" (${id}) failed: ${reach}`);
+  t.is((await rejection(t, p.delete(id, props))).message, `deleting domain "cl-t-dom-down" (${id}) failed: ${reach}`);
+  assertOnlyFixtures(t);
+});
+
+test.serial("killed mid-create (SIGKILL while booting), the next create removes our leftover and carries on", async (t) => {
+  const name = "cl-t-dom-kill";
+  const script = tempFile(
+    "create.ts",
+    `import { domainProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/domain"))};\n` +
+      `void domainProvider.create!(${JSON.stringify(inputs(name, { bootTimeoutSeconds: 600 }))});\n`,
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: REPO_ROOT, detached: true, stdio: "ignore" });
+  const deadline = Date.now() + 60_000;
+  while (!virshTry("list", "--name").stdout.includes(name)) {
+    if (Date.now() > deadline) {
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+      return t.fail("the child never started the domain");
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.kill(-(child.pid ?? 0), "SIGKILL");
+  const leftover = virsh("domuuid", name).trim();
+  t.true(fs.existsSync(path.join(POOL, `${name}-console.log`)), "the killed run left a running domain and its console log");
+
+  // The re-run gets past "already exists": it removes the stamped leftover and runs its own
+  // create, which then times out on the blank disk exactly like a first run.
+  const error = await rejection(t, direct(domainProvider).create(inputs(name)));
+  t.is(error.message, noLease(name, 8));
+  t.false(virshTry("domuuid", leftover).status === 0, "the leftover is gone");
+  assertOnlyFixtures(t);
+});
+
+test.serial("read of a defined domain; stopped by hand asks for an update; deleted by hand reads as gone and delete succeeds", async (t) => {
+  const p = direct(domainProvider);
+  const name = "cl-t-dom-hand";
+  const i = inputs(name);
+  // Defined the way create defines it (create itself needs a booting OS: boot.test.ts).
+  virsh(
+    "define",
+    tempFile(
+      "d.xml",
+      domainXml({ name, stack: STACK, vcpus: 1, memoryMiB: 256, accelerator: "qemu", diskPath: disk, seedPath, networkName: NET, mac: MAC1, consoleLogPath: i.consoleLogPath }),
+    ),
+  );
+  const id = virsh("domuuid", name).trim();
+  const outs: DomainOutputs = {
+    uri: URI,
+    uuid: id,
+    domainName: name,
+    vcpus: 1,
+    memoryMiB: 256,
+    diskPath: disk,
+    seedPath,
+    networkName: NET,
+    mac: MAC1,
+    ip: IP1,
+    accelerator: "qemu",
+    consoleLogPath: i.consoleLogPath,
+    bootTimeoutSeconds: 8,
+    sshUser: "ubuntu",
+    hostPublicKey: keys.pub.split(" ").slice(0, 2).join(" "),
+    stack: STACK,
+    running: true,
+    providerVersion: 1,
+  };
+  const read = await p.read(id, outs);
+  t.deepEqual(read, { id, props: { ...outs, running: false } }, "everything read back from libvirt matches; it is not running");
+  t.deepEqual(await p.diff(id, read.props ?? {}, (await p.check({}, i)).inputs ?? {}), { changes: true, replaces: [], deleteBeforeReplace: false });
+  t.deepEqual(await p.diff(id, read.props ?? {}, { ...((await p.check({}, i)).inputs ?? {}), memoryMiB: 512 }), {
+    changes: true,
+    replaces: ["memoryMiB"],
+    deleteBeforeReplace: true,
+  });
+
+  virsh("undefine", name);
+  t.deepEqual(await p.read(id, outs), { id: "" });
+  await t.notThrowsAsync(p.delete(id, outs));
+  assertOnlyFixtures(t);
+});
+
+test.serial("delete destroys a running domain, undefines it and removes its console log", async (t) => {
+  const name = "cl-t-dom-run";
+  const i = inputs(name);
+  virsh(
+    "define",
+    tempFile(
+      "d.xml",
+      domainXml({ name, stack: STACK, vcpus: 1, memoryMiB: 256, accelerator: "qemu", diskPath: disk, seedPath, networkName: NET, mac: MAC1, consoleLogPath: i.consoleLogPath }),
+    ),
+  );
+  virsh("start", name);
+  const id = virsh("domuuid", name).trim();
+  t.true(fs.existsSync(i.consoleLogPath));
+  await direct(domainProvider).delete(id, { uri: URI, domainName: name, consoleLogPath: i.consoleLogPath, stack: STACK });
+  assertOnlyFixtures(t);
+});
