@@ -1,0 +1,189 @@
+/**
+ * Benchmark: wall time to N SSH-ready nodes through `pulumi up` (the nodes layer, Automation API,
+ * real engine) versus the same N boots done by the bare virsh script bench/virsh-boot.sh, on the
+ * same machine in one run. Prints one JSON line (stdout) with both times and their ratio; the goal
+ * is a ratio ≤ 1.3. Progress goes to stderr; the JSON is also written to bench/out/boot-<time>.json.
+ *
+ * usage (root, libvirtd running, pulumi on PATH):
+ *   eval "$(bash scripts/toolchain.sh)"; npx tsx bench/boot.ts [--nodes 3] [--runs 1] [--accel tcg|kvm]
+ *
+ * Both sides boot the same test image (scripts/build-test-image.sh, or $TEST_IMAGE/$TEST_IMAGE_SHA256)
+ * with 1 vCPU, 1024 MiB and an 8 GiB overlay per node, under TCG unless --accel kvm. What is timed:
+ * - virsh: the script's `total_s` (network, base copy, overlays, seeds, define, start, all SSH).
+ * - pulumi: `stack.up()` from call to return (engine start, program, image cache hit, network, base
+ *   copy, overlays, seeds, domains, each Domain's wait for SSH with the pinned host key).
+ *   The image cache is warmed before timing, as on any host after its first stack: the download is
+ *   a one-time cost the virsh script does not pay either.
+ * Teardown (`pulumi destroy`, the script's cleanup) is not timed. Runs alternate which side goes
+ * first, so a slow neighbour on a shared host hits both.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+
+import { parseLabConfig } from "../infra/config";
+import { planLab } from "../infra/network/plan";
+import { cacheRoot, ensureBaseImage } from "../infra/nodes/base-image";
+import { LabNodes } from "../infra/nodes/nodes";
+
+const execFileAsync = promisify(execFile);
+const REPO = path.resolve(__dirname, "..");
+const STACK = "cl-n-bench";
+const PULUMI_CIDR = "192.168.186.0/24";
+const VIRSH_CIDR = "192.168.185.0/24";
+
+function log(line: string): void {
+  process.stderr.write(`[bench/boot] ${line}\n`);
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
+}
+
+async function testImage(): Promise<{ image: string; sha256: string }> {
+  if (process.env.TEST_IMAGE && process.env.TEST_IMAGE_SHA256) {
+    return { image: process.env.TEST_IMAGE, sha256: process.env.TEST_IMAGE_SHA256 };
+  }
+  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/build-test-image.sh")], { maxBuffer: 1 << 20 });
+  const image = /^TEST_IMAGE=(.+)$/m.exec(stdout)?.[1];
+  const sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(stdout)?.[1];
+  if (!image || !sha256) {
+    throw new Error(`scripts/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`);
+  }
+  return { image, sha256 };
+}
+
+/** bench/virsh-boot.sh; resolves with its JSON line. */
+function virshBoot(nodes: number, accel: string, image: string): Promise<{ total_s: number; all_ssh_s: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [path.join(REPO, "bench/virsh-boot.sh"), String(nodes), accel, VIRSH_CIDR], {
+      env: { ...process.env, TEST_IMAGE: image, MEMORY_MIB: "1024", DISK_SIZE: "8G", BOOT_TIMEOUT: "1800" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const line = out.trim().split("\n").pop() ?? "";
+      if (code !== 0) {
+        reject(new Error(`bench/virsh-boot.sh exited ${code}; see its messages above`));
+        return;
+      }
+      resolve(JSON.parse(line) as { total_s: number; all_ssh_s: number });
+    });
+  });
+}
+
+/** `pulumi up` of the nodes layer; resolves with the up's wall time, after destroying again. */
+async function pulumiBoot(nodes: number, accel: "kvm" | "qemu", img: { image: string; sha256: string }, cacheDir: string): Promise<number> {
+  const work = mkdtempSync(path.join(os.tmpdir(), "cl-n-bench-"));
+  symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"), "dir");
+  const backend = path.join(work, "backend");
+  mkdirSync(backend);
+  const raw = {
+    image: "custom",
+    imageUrl: `file://${img.image}`,
+    imageSha256: img.sha256,
+    accelerator: accel,
+    networkCidr: PULUMI_CIDR,
+    nodeCount: String(nodes),
+    nodeCpus: "1",
+    nodeMemoryMiB: "1024",
+    nodeDiskGiB: "8",
+    bootTimeoutSeconds: "1800",
+  };
+  const program = (): Promise<Record<string, unknown>> => {
+    const config = parseLabConfig(raw).config;
+    const lab = new LabNodes("lab", { config, plan: planLab(config, STACK), stack: STACK, cacheDir });
+    return Promise.resolve({ nodes: lab.nodes });
+  };
+  const envVars: Record<string, string> = {
+    PULUMI_BACKEND_URL: `file://${backend}`,
+    PULUMI_CONFIG_PASSPHRASE: "cl-n-bench",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  };
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: STACK, projectName: "cl-n-bench", program },
+    { workDir: work, envVars, projectSettings: { name: "cl-n-bench", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } } },
+  );
+  try {
+    const t0 = process.hrtime.bigint();
+    const up = await stack.up();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (up.summary.result !== "succeeded") {
+      throw new Error(`pulumi up: ${up.summary.result}`);
+    }
+    return seconds;
+  } finally {
+    log("pulumi destroy (not timed)");
+    await stack.destroy().catch((e: unknown) => log(`destroy failed: ${(e as Error).message}`));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+}
+
+async function main(): Promise<void> {
+  const nodes = Number(arg("nodes", "3"));
+  const runs = Number(arg("runs", "1"));
+  const accel = arg("accel", "tcg");
+  if (accel !== "tcg" && accel !== "kvm") {
+    throw new Error(`--accel must be tcg or kvm (got ${accel})`);
+  }
+  const img = await testImage();
+  const cacheDir = cacheRoot(process.env, os.homedir());
+  log(`warming the image cache ${cacheDir} (not timed)`);
+  await ensureBaseImage({ image: "custom", url: `file://${img.image}`, expectedSha256: img.sha256, sha256SumsUrl: "", keyringPath: "", cacheDir }, () => undefined);
+
+  const virshS: number[] = [];
+  const pulumiS: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const order = run % 2 === 0 ? ["virsh", "pulumi"] : ["pulumi", "virsh"];
+    for (const side of order) {
+      if (side === "virsh") {
+        log(`run ${run + 1}/${runs}: bench/virsh-boot.sh ${nodes} ${accel}`);
+        const r = await virshBoot(nodes, accel, img.image);
+        virshS.push(r.total_s);
+        log(`run ${run + 1}: virsh ${r.total_s.toFixed(1)} s to ${nodes} SSH-ready nodes`);
+      } else {
+        log(`run ${run + 1}/${runs}: pulumi up of ${nodes} nodes`);
+        const s = await pulumiBoot(nodes, accel === "kvm" ? "kvm" : "qemu", img, cacheDir);
+        pulumiS.push(s);
+        log(`run ${run + 1}: pulumi up ${s.toFixed(1)} s to ${nodes} SSH-ready nodes`);
+      }
+    }
+  }
+  const result = {
+    tool: "bench/boot.ts",
+    nodes,
+    accel,
+    runs,
+    cpus: os.cpus().length,
+    loadavg_at_end: os.loadavg().map((x) => Number(x.toFixed(2))),
+    virsh_s: virshS.map((x) => Number(x.toFixed(1))),
+    pulumi_up_s: pulumiS.map((x) => Number(x.toFixed(1))),
+    ratio_per_run: pulumiS.map((p, i) => Number((p / (virshS[i] ?? NaN)).toFixed(2))),
+    ratio_of_medians: Number((median(pulumiS) / median(virshS)).toFixed(2)),
+    goal: 1.3,
+  };
+  const line = JSON.stringify(result);
+  mkdirSync(path.join(REPO, "bench/out"), { recursive: true });
+  writeFileSync(path.join(REPO, "bench/out", `boot-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), `${line}\n`);
+  process.stdout.write(`${line}\n`);
+  log(`ratio pulumi/virsh = ${result.ratio_of_medians} (goal ≤ ${result.goal})`);
+}
+
+main().catch((e: unknown) => {
+  log(`error: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,284 @@
+/**
+ * The nodes layer with the real engine (Automation API, inline program, file backend), real
+ * libvirtd and real TCG guests booted from the Debian test image passed as `image: custom` with a
+ * `file://` URL and its SHA-256 — the path users take with their own image.
+ *
+ * One lifecycle, in order: up (2 nodes: never 3 TCG guests at once on CI) → the guests really are
+ * what the seed says (pinned host key accepted, another refused, hostname, modules, sysctls,
+ * `cloud-init status`) → a second up changes nothing → `virsh destroy`+`undefine` of node-2, refresh
+ * drops it, the next up recreates only it → destroy leaves no domain, network, pool file or bridge.
+ *
+ * Needs: root, libvirtd (scripts/ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
+ * and the test image (TEST_IMAGE/TEST_IMAGE_SHA256, else scripts/build-test-image.sh is run).
+ * Names: stack `cl-n-e2e` → libvirt objects `cilium-lab-cl-n-e2e*`, network 192.168.183.0/24.
+ */
+import test, { type ExecutionContext } from "ava";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+
+import { parseLabConfig } from "../../infra/config";
+import { planLab } from "../../infra/network/plan";
+import { cachedImagePath } from "../../infra/nodes/base-image";
+import { LabNodes } from "../../infra/nodes/nodes";
+import { REPO_ROOT, engineEnv, inlineWorkDir, pulumiOnPath, tempDir } from "../engine/support";
+
+const execFileAsync = promisify(execFile);
+
+const STACK = "cl-n-e2e";
+const PREFIX = `cilium-lab-${STACK}`;
+const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
+const URI = "qemu:///system";
+const NODE_COUNT = 2;
+/** Stack + component + image, secrets, network, base copy + (disk, seed, VM) per node. */
+const RESOURCES = 1 + 1 + 4 + 3 * NODE_COUNT;
+
+async function run(file: string, args: readonly string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(file, args, { timeout: timeoutMs, env: { ...process.env, LC_ALL: "C" }, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: unknown; stdout?: string; stderr?: string };
+    if (e.code === "ENOENT") {
+      throw new Error(`\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`);
+    }
+    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+async function virsh(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run("virsh", ["-q", "-c", URI, ...args]);
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest("hex");
+}
+
+/** The test image: from the environment, else from the build script (a cache hit takes milliseconds). */
+async function testImage(): Promise<{ image: string; sha256: string }> {
+  let image = process.env.TEST_IMAGE ?? "";
+  let sha256 = process.env.TEST_IMAGE_SHA256 ?? "";
+  if (image === "" || sha256 === "") {
+    const r = await run("bash", [path.join(REPO_ROOT, "scripts/build-test-image.sh")], 30 * 60_000);
+    if (r.code !== 0) {
+      throw new Error(`scripts/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`);
+    }
+    image = /^TEST_IMAGE=(.+)$/m.exec(r.stdout)?.[1] ?? "";
+    sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(r.stdout)?.[1] ?? "";
+  }
+  if (image === "" || sha256 === "") {
+    throw new Error('No test image. Fix: eval "$(bash scripts/build-test-image.sh)" (as root).');
+  }
+  return { image, sha256 };
+}
+
+/** Every libvirt object and file this test could leave behind, by name. */
+async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  const doms = await virsh("list", "--all", "--name");
+  found.push(...doms.stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `domain ${n}`));
+  const nets = await virsh("net-list", "--all", "--name");
+  found.push(...nets.stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `network ${n}`));
+  const pool = await fs.readdir(POOL_DIR).catch(() => undefined);
+  if (pool !== undefined) {
+    found.push(`pool dir ${POOL_DIR} (${pool.join(", ") || "empty"})`);
+  }
+  const links = await run("ip", ["-o", "link", "show"]);
+  const bridge = planLab(parseLabConfig({ networkCidr: "192.168.183.0/24", nodeCount: String(NODE_COUNT) }).config, STACK).bridgeName;
+  if (links.stdout.includes(`: ${bridge}:`)) {
+    found.push(`bridge ${bridge}`);
+  }
+  return found;
+}
+
+/** Removes what an earlier, interrupted run of this test left (only `cilium-lab-cl-n-e2e*`). */
+async function sweep(): Promise<void> {
+  const doms = await virsh("list", "--all", "--name");
+  for (const d of doms.stdout.split("\n").filter((n) => n.startsWith(PREFIX))) {
+    await virsh("destroy", d);
+    await virsh("undefine", d, "--nvram", "--managed-save", "--snapshots-metadata");
+  }
+  const nets = await virsh("net-list", "--all", "--name");
+  for (const n of nets.stdout.split("\n").filter((x) => x.startsWith(PREFIX))) {
+    await virsh("net-destroy", n);
+    await virsh("net-undefine", n);
+  }
+  await fs.rm(POOL_DIR, { recursive: true, force: true });
+}
+
+/** SSH as the lab user with the stack's key, trusting only `hostKey` for `ip`. */
+async function ssh(dir: string, ip: string, hostKey: string, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const knownHosts = path.join(dir, `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`);
+  await fs.writeFile(knownHosts, `${ip} ${hostKey}\n`, { mode: 0o600 });
+  return run(
+    "ssh",
+    [
+      "-i",
+      path.join(dir, "id"),
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      "ConnectTimeout=20",
+      "-o",
+      "LogLevel=ERROR",
+      `lab@${ip}`,
+      command,
+    ],
+    300_000,
+  );
+}
+
+function changes(summary: Record<string, number> | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(summary ?? {}).filter(([, n]) => n > 0));
+}
+
+function secretValue(outputs: OutputMap, key: string): unknown {
+  const o = outputs[key];
+  if (!o) {
+    throw new Error(`stack output ${key} missing (have ${Object.keys(outputs).join(", ")})`);
+  }
+  return o.value;
+}
+
+test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
+  t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
+  if (process.getuid?.() !== 0) {
+    t.fail(`needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`);
+    return;
+  }
+  pulumiOnPath();
+  const version = await virsh("version");
+  if (version.code !== 0) {
+    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash scripts/ci/host-setup.sh`);
+    return;
+  }
+  const img = await testImage();
+  await sweep();
+
+  const cacheDir = tempDir(t, "nodes-cache");
+  const work = tempDir(t, "nodes-ssh");
+  const raw = {
+    image: "custom",
+    imageUrl: `file://${img.image}`,
+    imageSha256: img.sha256,
+    accelerator: "qemu",
+    networkCidr: "192.168.183.0/24",
+    nodeCount: String(NODE_COUNT),
+    nodeCpus: "1",
+    nodeMemoryMiB: "1024",
+    nodeDiskGiB: "8",
+    bootTimeoutSeconds: "900",
+  };
+  const program = (): Promise<Record<string, unknown>> => {
+    const config = parseLabConfig(raw).config;
+    const plan = planLab(config, STACK);
+    const nodes = new LabNodes("lab", { config, plan, stack: STACK, cacheDir });
+    return Promise.resolve({
+      nodes: nodes.nodes,
+      hostPublicKeys: nodes.hostPublicKeys,
+      sshPrivateKey: nodes.sshPrivateKey,
+      k3sToken: nodes.k3sToken,
+      connection1: nodes.connections["node-1"],
+      imagePath: nodes.baseImage.path,
+      downloadedBytes: nodes.baseImage.downloadedBytes,
+    });
+  };
+  const envVars = engineEnv(tempDir(t, "nodes-backend"));
+  const stack: Stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: STACK, projectName: "cl-n-engine", program },
+    { workDir: inlineWorkDir(t), envVars, projectSettings: { name: "cl-n-engine", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } } },
+  );
+  let destroyed = false;
+  t.teardown(async () => {
+    if (!destroyed) {
+      await stack.destroy().catch(() => undefined);
+      await sweep();
+    }
+  });
+
+  // 1. First up: everything created, the image copied into the cache once.
+  const log: string[] = [];
+  const t0 = Date.now();
+  const up1 = await stack.up({ onOutput: (s) => log.push(s) });
+  const upSeconds = (Date.now() - t0) / 1000;
+  t.log(`first up: ${upSeconds.toFixed(0)} s`);
+  t.deepEqual(changes(up1.summary.resourceChanges), { create: RESOURCES }, "first up creates everything");
+  const size = (await fs.stat(img.image)).size;
+  t.is(up1.outputs.downloadedBytes?.value, size, "the image was copied into the cache once");
+  t.is(up1.outputs.imagePath?.value, cachedImagePath(cacheDir, img.sha256));
+  t.is(await sha256File(cachedImagePath(cacheDir, img.sha256)), img.sha256);
+  t.true(up1.outputs.sshPrivateKey?.secret, "private key output is secret");
+  t.true(up1.outputs.k3sToken?.secret, "token output is secret");
+  t.true(up1.outputs.connection1?.secret, "connection output is secret");
+  t.deepEqual(up1.outputs.nodes?.value, [
+    { name: "node-1", role: "server", ip: "192.168.183.11" },
+    { name: "node-2", role: "agent", ip: "192.168.183.12" },
+  ]);
+  t.false(up1.outputs.nodes?.secret ?? true);
+
+  // Nothing secret in the state file in plain text.
+  const state = JSON.stringify(await stack.exportStack());
+  const privateKey = String(secretValue(up1.outputs, "sshPrivateKey"));
+  const token = String(secretValue(up1.outputs, "k3sToken"));
+  t.false(state.includes(token), "k3s token in plain text in the state");
+  t.false(state.includes(privateKey.split("\n")[1] ?? "x"), "private key in plain text in the state");
+  t.false(log.join("").includes(token), "k3s token in the engine's output");
+
+  // 2. The guests are what the seed says.
+  await fs.writeFile(path.join(work, "id"), privateKey, { mode: 0o600 });
+  const hostKeys = up1.outputs.hostPublicKeys?.value as Record<string, string>;
+  for (const [name, ip] of [
+    ["node-1", "192.168.183.11"],
+    ["node-2", "192.168.183.12"],
+  ] as const) {
+    const hostKey = hostKeys[name] ?? "";
+    const r = await ssh(
+      work,
+      ip,
+      hostKey,
+      "hostname; cloud-init status --wait >/dev/null; echo status=$?; sysctl -n net.ipv4.conf.all.rp_filter net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; " +
+        "for m in br_netfilter overlay vxlan geneve; do test -d /sys/module/$m && echo mod=$m; done; sudo -n true && echo sudo=ok",
+    );
+    t.is(r.code, 0, `ssh ${name}: ${r.stderr}`);
+    t.is(r.stdout, `${name}\nstatus=0\n0\n1\n1\nmod=br_netfilter\nmod=overlay\nmod=vxlan\nmod=geneve\nsudo=ok\n`, `${name} as configured`);
+    // Another host key for the same address is refused: the pin is real.
+    const other = hostKeys[name === "node-1" ? "node-2" : "node-1"] ?? "";
+    const wrong = await ssh(work, ip, other, "true");
+    t.not(wrong.code, 0);
+    t.regex(wrong.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  }
+
+  // 3. Second up: zero changes.
+  const up2 = await stack.up();
+  t.deepEqual(changes(up2.summary.resourceChanges), { same: RESOURCES }, "second up changes nothing");
+
+  // 4. A VM lost out of band: refresh drops it, the next up recreates only it.
+  const lost = `${PREFIX}-node-2`;
+  t.is((await virsh("destroy", lost)).code, 0);
+  t.is((await virsh("undefine", lost, "--nvram")).code, 0);
+  const refresh = await stack.refresh();
+  t.deepEqual(changes(refresh.summary.resourceChanges), { delete: 1, same: RESOURCES - 1 }, "refresh drops exactly the lost VM");
+  const up3 = await stack.up();
+  t.deepEqual(changes(up3.summary.resourceChanges), { create: 1, same: RESOURCES - 1 }, "the next up recreates only it");
+  const again = await ssh(work, "192.168.183.12", hostKeys["node-2"] ?? "", "hostname");
+  t.is(again.stdout, "node-2\n", again.stderr);
+
+  // 5. Destroy: nothing left on the host except the shared image cache (kept on purpose).
+  const down = await stack.destroy();
+  destroyed = true;
+  t.deepEqual(changes(down.summary.resourceChanges), { delete: RESOURCES }, "destroy");
+  t.deepEqual(await leftovers(), [], "the host is clean");
+  t.is(await sha256File(cachedImagePath(cacheDir, img.sha256)), img.sha256, "the image cache survives destroy");
+});
