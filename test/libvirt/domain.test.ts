@@ -45,7 +45,7 @@ const keys = ((): { priv: string; pub: string } => {
 })();
 
 let network: { id: string; outs?: Record<string, unknown> };
-const made: { p: typeof volumeProvider | typeof cloudInitDiskProvider; id: string; outs?: Record<string, unknown> }[] = [];
+const made: { p: typeof volumeProvider; id: string; outs?: Record<string, unknown> }[] = [];
 let disk = "";
 let seedPath = "";
 
