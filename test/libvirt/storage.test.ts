@@ -233,7 +233,7 @@ test.serial("a NoCloud seed: cidata ISO with the three files, 0600, content-hash
   t.regex(sh("isoinfo", ["-d", "-i", id]), /^Volume id: cidata$/m);
   t.deepEqual(sh("isoinfo", ["-f", "-R", "-i", id]).trim().split("\n").sort(), ["/meta-data", "/network-config", "/user-data"]);
   t.is(sh("isoinfo", ["-R", "-x", "/user-data", "-i", id]), USER_DATA);
-  t.is(sh("isoinfo", ["-R", "-x", "/network-config", "-i", id]), seed().networkConfig);
+  t.is(sh("isoinfo", ["-R", "-x", "/network-config", "-i", id]), seed().networkConfig as string);
   t.false(JSON.stringify(outs).includes("cl-t-secret-marker"), "outputs never hold the user-data");
   t.deepEqual(fs.readdirSync(poolDir("cl-t-sto-seed")).sort(), [POOL_MARKER, path.basename(id)], "no temporary copies left beside it");
   t.like(outs, { path: id, ...digests, stack: STACK });
