@@ -1,0 +1,221 @@
+/**
+ * The orchestration on the REAL PULUMI ENGINE (the `pulumi` CLI from scripts/toolchain.sh) with a
+ * small inline test program (test/compare/engine-program.ts) in place of the cluster layers: a
+ * temporary project directory with the repository's layout (`stackConfigDir: stacks`), a file
+ * backend in a temporary directory, a passphrase. Mode order, in-place switches, output collection,
+ * `--destroy`, the restored stack file and recovery after Ctrl-C are checked against what the
+ * engine really did (the program's resources log every create/update/delete).
+ *
+ * Needs `pulumi` on PATH: eval "$(bash scripts/toolchain.sh)" (what .ci/run does).
+ */
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+
+import type { Mode } from "../../scripts/compare/args";
+import { modeViews } from "../../scripts/compare/collect";
+import { runCompare, SECRET, stackSettingsFile, StopControl, type Progress, type StepInfo } from "../../scripts/compare/orchestrate";
+import { REPO_ROOT } from "../support/stack-files";
+import { engineTestProgram } from "./engine-program";
+
+const PULUMI_MISSING =
+  "the real Pulumi engine is needed and `pulumi` is not on PATH: run eval \"$(bash scripts/toolchain.sh)\" first (it builds the CLI from Go modules; .ci/run does this)";
+
+function pulumiOnPath(): boolean {
+  try {
+    execFileSync("pulumi", ["version"], { stdio: "ignore", timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The user's stack file: comments and a key compare must not touch. */
+const USER_FILE = `# The article's starting point, as the user wrote it.
+config:
+  cilium-lab:routingMode: vxlan
+  cilium-lab:networkCidr: 192.168.150.0/24
+  cilium-lab:nodeCpus: "4"
+`;
+
+interface Project {
+  dir: string;
+  log: string;
+  settingsFile: string;
+  stack: Stack;
+  /** The stack file right after the stack was created (with the passphrase salt Pulumi adds). */
+  original: string;
+  readLog(): Promise<string[]>;
+}
+
+/** A temporary project laid out like the repository, with its own file backend. */
+async function project(t: { teardown(fn: () => Promise<void>): void }, stackName: string, slowModes: readonly string[] = [], slowMs = 0): Promise<Project> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-engine-"));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  await fs.mkdir(path.join(dir, "stacks"));
+  await fs.mkdir(path.join(dir, "state"));
+  await fs.writeFile(path.join(dir, "Pulumi.yaml"), "name: cilium-lab\nruntime: nodejs\nstackConfigDir: stacks\n");
+  // The dynamic-provider host resolves @pulumi/pulumi from the program's directory.
+  await fs.symlink(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"));
+  const settingsFile = stackSettingsFile(dir, stackName, "stacks");
+  await fs.writeFile(settingsFile, USER_FILE);
+  const log = path.join(dir, "operations.log");
+  await fs.writeFile(log, "");
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName, projectName: "cilium-lab", program: engineTestProgram(log, slowModes, slowMs) },
+    {
+      workDir: dir,
+      secretsProvider: "passphrase",
+      envVars: { PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`, PULUMI_CONFIG_PASSPHRASE: "compare-engine-test" },
+    },
+  );
+  const original = await fs.readFile(settingsFile, "utf8");
+  return {
+    dir,
+    log,
+    settingsFile,
+    stack,
+    original,
+    readLog: async () => (await fs.readFile(log, "utf8")).split("\n").filter((l) => l !== ""),
+  };
+}
+
+class RecordingProgress implements Progress {
+  readonly steps: string[] = [];
+  readonly ops: string[] = [];
+  constructor(private readonly onEvent: (e: EngineEvent) => void = () => undefined) {}
+  step(s: StepInfo): void {
+    this.steps.push(`start ${s.kind}${s.mode ? ` ${s.mode}` : ""}`);
+  }
+  stepDone(s: StepInfo, r: { ok: boolean }): void {
+    this.steps.push(`${r.ok ? "done" : "failed"} ${s.kind}${s.mode ? ` ${s.mode}` : ""}`);
+  }
+  event(e: EngineEvent): void {
+    const pre = e.resourcePreEvent;
+    if (pre && pre.planning !== true && pre.metadata.type.startsWith("pulumi-nodejs:dynamic")) {
+      this.ops.push(`${pre.metadata.op} ${pre.metadata.urn.split("::").pop() ?? ""}`);
+    }
+    this.onEvent(e);
+  }
+  output(): void {}
+}
+
+function compare(p: Project, modes: Mode[], options: { destroy?: boolean; progress?: RecordingProgress; stop?: StopControl } = {}) {
+  return runCompare({
+    stack: p.stack,
+    settingsFile: p.settingsFile,
+    modes,
+    destroy: options.destroy ?? false,
+    progress: options.progress ?? new RecordingProgress(),
+    stop: options.stop ?? new StopControl(),
+  });
+}
+
+test.serial("real Pulumi engine, inline test program: vxlan → geneve → native in that order, the Cilium stand-in updated in place (VMs created once, never replaced), outputs collected after each up, the stack file restored byte for byte", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "vxlan");
+  const progress = new RecordingProgress();
+  const record = await compare(p, ["vxlan", "geneve", "native"], { progress });
+  t.deepEqual(
+    record.modes.map((m) => [m.mode, m.status, m.error ?? ""]),
+    [
+      ["vxlan", "measured", ""],
+      ["geneve", "measured", ""],
+      ["native", "measured", ""],
+    ],
+  );
+  t.deepEqual(await p.readLog(), [
+    "create vms nodeCount=3 nodeCpus=4",
+    "create cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
+    "update cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=geneve",
+    "update cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+  ]);
+  t.deepEqual(progress.ops, ["create vms", "create cilium", "same vms", "update cilium", "same vms", "update cilium"], "the engine's own view of each step");
+  t.deepEqual(record.modes.map((m) => m.resourceChanges?.update ?? 0), [0, 1, 1]);
+  const views = modeViews(record);
+  t.deepEqual(views.map((v) => v.throughput?.routingMode), ["vxlan", "geneve", "native"]);
+  t.deepEqual(views.map((v) => v.datapath?.requested), ["vxlan", "geneve", "native"]);
+  t.deepEqual(record.modes.map((m) => (m.outputs?.lab as { routingMode: string }).routingMode), ["vxlan", "geneve", "native"]);
+  t.is(record.modes[0]?.outputs?.kubeconfig, SECRET, "secret outputs are redacted");
+  t.true(record.configRestored);
+  t.is(await fs.readFile(p.settingsFile, "utf8"), p.original, "stacks/Pulumi.vxlan.yaml byte for byte");
+  t.true(p.original.startsWith(USER_FILE.trimEnd()), "the user's comments and keys were there to restore");
+  const config = await p.stack.getAllConfig();
+  t.is(config["cilium-lab:routingMode"]?.value, "vxlan");
+  t.is(config["cilium-lab:autoDirectNodeRoutes"], undefined);
+  t.is(config["cilium-lab:nativeRoutingCidr"], undefined);
+});
+
+test.serial("real Pulumi engine, inline test program: --destroy after the last mode deletes every resource (the engine ran the deletes) and the config is still restored", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "lab-destroy");
+  const progress = new RecordingProgress();
+  const record = await compare(p, ["native", "vxlan"], { destroy: true, progress });
+  t.deepEqual(record.modes.map((m) => m.status), ["measured", "measured"]);
+  t.is(record.destroyed, true);
+  t.deepEqual(await p.readLog(), [
+    "create vms nodeCount=3 nodeCpus=4",
+    "create cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+    "update cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
+    "delete cilium",
+    "delete vms",
+  ]);
+  const state = (await p.stack.exportStack()).deployment as { resources?: unknown[] };
+  t.is(state.resources?.length ?? 0, 0, "nothing left in the stack");
+  t.deepEqual(progress.steps.slice(-4), ["start destroy", "done destroy", "start restore", "done restore"]);
+  t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
+});
+
+test.serial("real Pulumi engine, inline test program: Ctrl-C twice during a slow Cilium update interrupts pulumi; the config is restored and a plain `up` recovers the stack", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "lab-cancel", ["native"], 8000);
+  const stop = new StopControl();
+  const progress = new RecordingProgress((e) => {
+    const pre = e.resourcePreEvent;
+    if (pre && pre.planning !== true && pre.metadata.op === "update" && pre.metadata.urn.endsWith("::cilium") && !stop.stopping) {
+      stop.request();
+      stop.request();
+    }
+  });
+  const record = await compare(p, ["vxlan", "native", "geneve"], { destroy: true, progress, stop });
+  t.true(record.interrupted);
+  t.deepEqual(record.modes.map((m) => [m.mode, m.status]).slice(0, 1), [["vxlan", "measured"]]);
+  t.true(["interrupted", "measured"].includes(record.modes[1]?.status ?? ""), `native: ${record.modes[1]?.status ?? "?"} ${record.modes[1]?.error ?? ""}`);
+  t.deepEqual(record.notRun, ["geneve"]);
+  t.is(record.destroyed, false, "no destroy after Ctrl-C");
+  t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
+  // What the summary tells the user to do: `up` (after `cancel` if locked) brings the stack back.
+  const again = await p.stack.up();
+  t.is(again.summary.result, "succeeded");
+  const outputs = await p.stack.outputs();
+  t.is((outputs.lab?.value as { routingMode: string }).routingMode, "vxlan", "back to the mode the stack file names");
+  const destroyed = await p.stack.destroy();
+  t.is(destroyed.summary.result, "succeeded");
+});
+
+test.serial("real Pulumi engine, inline test program: a mode the program rejects stops the run before any change; nothing is created", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "lab-invalid");
+  await p.stack.setConfig("cilium-lab:nativeRoutingCidr", { value: "10.0.0.0/23" });
+  const before = await fs.readFile(p.settingsFile, "utf8");
+  const err = await t.throwsAsync(compare(p, ["vxlan", "native"]));
+  t.regex(err?.message ?? "", /- mode native: cilium-lab:nativeRoutingCidr: /);
+  t.deepEqual(await p.readLog(), []);
+  t.is(await fs.readFile(p.settingsFile, "utf8"), before);
+});
