@@ -224,7 +224,8 @@ export class K3sCluster extends pulumi.ComponentResource {
     this.serverUrl = serverUrl(server.ip);
     const token = pulumi.secret(args.token);
     // Dialing the first step's SSH: ~5 s per failed attempt once the back-off saturates (refused
-    // connections), so this spans the boot budget; the default (10) gives up after ~8 s.
+    // connections), so this spans the boot budget (pulumi-command's default, 10, gives up after
+    // ~8 s). The nodes layer's connections already wait for SSH; this only raises their limit.
     const dialErrorLimit = Math.max(10, Math.ceil(args.bootTimeoutSeconds / 5));
     const copies: Copy[] = [
       { name: "install-script", source: scripts.install.path, remotePath: INSTALL_SCRIPT_PATH },
@@ -241,7 +242,7 @@ export class K3sCluster extends pulumi.ComponentResource {
       const wait = new command.remote.Command(
         `${name}-wait-${node.name}`,
         {
-          connection: pulumi.output(connection).apply((c) => ({ ...c, dialErrorLimit })),
+          connection: pulumi.output(connection).apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
           create: waitCommand(node.name, args.bootTimeoutSeconds),
           stdin: scripts.wait.text,
           logging: "stderr",

@@ -15,14 +15,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
 import type * as K3sModule from "../../infra/k3s/k3s";
 import { KERNEL_MODULES, SYSCTLS } from "../../infra/nodes/cloud-init";
 import { expectedK3sResources } from "./support/expected";
+import { RecordingMonitor, installMonitor, withoutSecrets, type Registration } from "./support/recording-monitor";
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 const TOKEN = "K3sToken-9d8c7b6a5f4e3d2c1b0a";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZSBrZXk=\n-----END OPENSSH PRIVATE KEY-----\n";
 const SCRIPTS = resolve(__dirname, "../../scripts");
@@ -36,102 +34,6 @@ const K3S_YAML =
   "contexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\npreferences: {}\n" +
   "users:\n- name: default\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
 
-/** One `RegisterResource` request as the engine would receive it. */
-interface Registration {
-  readonly type: string;
-  readonly name: string;
-  readonly urn: string;
-  readonly parent: string;
-  readonly deletedWith: string;
-  readonly dependencies: readonly string[];
-  readonly additionalSecretOutputs: readonly string[];
-  /** Inputs as sent, secrets still wrapped. */
-  readonly raw: Record<string, unknown>;
-  /** Inputs with secrets unwrapped. */
-  readonly inputs: Record<string, unknown>;
-}
-
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getDeletedwith(): string;
-  getDependenciesList(): string[];
-  getAdditionalsecretoutputsList(): string[];
-}
-
-function unwrapSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    return v.map(unwrapSecrets);
-  }
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[SECRET_SIG] === SECRET_VALUE) {
-      return unwrapSecrets(o.value);
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
-  }
-  return v;
-}
-
-/** The inputs with every secret replaced by a marker: what would be stored or shown in plain text. */
-function withoutSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    return v.map(withoutSecrets);
-  }
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[SECRET_SIG] === SECRET_VALUE) {
-      return "[secret]";
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, withoutSecrets(x)]));
-  }
-  return v;
-}
-
-/**
- * The mock monitor, subclassed to see what `Mocks.newResource` cannot: parent, `dependsOn`,
- * `deletedWith`, `additionalSecretOutputs`, and when a component's outputs are registered.
- */
-class RecordingMonitor extends MockMonitor {
-  readonly registrations: Registration[] = [];
-  private readonly done = new Set<string>();
-  private readonly waiters = new Map<string, () => void>();
-
-  override async registerResource(req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> {
-    const r = req as RegisterRequest;
-    const { deserializeProperties } = await import("@pulumi/pulumi/runtime/rpc");
-    const raw = deserializeProperties((req as { getObject(): Parameters<typeof deserializeProperties>[0] }).getObject()) as Record<string, unknown>;
-    return super.registerResource(req, (err, response) => {
-      if (!err) {
-        this.registrations.push({
-          type: r.getType(),
-          name: r.getName(),
-          urn: (response as { getUrn(): string }).getUrn(),
-          parent: r.getParent(),
-          deletedWith: r.getDeletedwith(),
-          dependencies: r.getDependenciesList(),
-          additionalSecretOutputs: r.getAdditionalsecretoutputsList(),
-          raw,
-          inputs: unwrapSecrets(raw) as Record<string, unknown>,
-        });
-      }
-      callback(err, response);
-    });
-  }
-
-  override registerResourceOutputs(req: unknown, callback: (err: unknown, response: unknown) => void): void {
-    super.registerResourceOutputs(req, callback);
-    const urn = (req as { getUrn(): string }).getUrn();
-    this.done.add(urn);
-    this.waiters.get(urn)?.();
-  }
-
-  outputsRegistered(urn: string): Promise<void> {
-    return this.done.has(urn) ? Promise.resolve() : new Promise((resolve) => this.waiters.set(urn, resolve));
-  }
-}
-
 const monitor = new RecordingMonitor({
   newResource: (a) => {
     const inputs = a.inputs as Record<string, unknown>;
@@ -144,10 +46,7 @@ const monitor = new RecordingMonitor({
 
 let k3s: typeof K3sModule;
 test.before(async () => {
-  pulumi.runtime.setMockOptions(monitor, "cilium-lab", "vxlan", false);
-  // setMockOptions resets the runtime's feature flags (deletedWith would be refused as unsupported);
-  // ask the monitor again, as the SDK does when a real program's stack starts.
-  await (pulumi.runtime as unknown as { awaitFeatureSupport(): Promise<void> }).awaitFeatureSupport();
+  await installMonitor(monitor, "vxlan");
   k3s = await import("../../infra/k3s/k3s");
 });
 
