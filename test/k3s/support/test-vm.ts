@@ -1,0 +1,285 @@
+/**
+ * A minimal real VM for the k3s layer's script tests: one domain of the project's test image
+ * (`scripts/build-test-image.sh`) on its own isolated libvirt network, booted under TCG, reachable
+ * over SSH with a generated user key and a pinned host key injected through cloud-init. Its seed is
+ * rendered by the nodes layer's own renderers (infra/nodes/cloud-init.ts), so the VM is configured
+ * exactly like a lab node: same user, host key handling, kernel modules and sysctls.
+ *
+ * Plain `virsh`, `qemu-img` and `cloud-localds`: this stands in for the libvirt layer until it can
+ * boot a node for other layers' tests. Everything is named `cl-k3stest-<random>` and removed by
+ * `destroy()`.
+ *
+ * The network is isolated (no `<forward>`) on purpose: the nodes then have no internet whatever the
+ * host has, so "online install without internet" fails the same way everywhere.
+ */
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+import { LAB_USER, renderMetaData, renderNetworkConfig, renderUserData } from "../../../infra/nodes/cloud-init";
+
+const URI = "qemu:///system";
+const USER = LAB_USER;
+const REPO = resolve(__dirname, "../../..");
+
+/** The result of running a command over SSH. */
+export interface SshResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A booted test VM. */
+export interface TestVm {
+  /** The VM's address on the test network. */
+  readonly ip: string;
+  /** The login user (passwordless sudo). */
+  readonly user: string;
+  /** The node's hostname, as cloud-init sets it. */
+  readonly hostname: string;
+  /** `ssh-ed25519 AAAA…`: the host key injected at creation, pinned by every connection. */
+  readonly hostKey: string;
+  /** Seconds from `virsh start` to the first successful SSH command. */
+  readonly bootSeconds: number;
+  /** Runs `command` through the login shell over SSH (as remote.Command does), `stdin` piped in. */
+  ssh(command: string, stdin?: string): Promise<SshResult>;
+  /** Copies a host file to the VM over SFTP (as remote.CopyToRemote does). */
+  copy(localPath: string, remotePath: string): Promise<void>;
+  /** Removes the domain, network and files. Safe to call more than once. */
+  destroy(): void;
+}
+
+function run(file: string, args: readonly string[], input?: string): string {
+  return execFileSync(file, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+}
+
+function virsh(...args: string[]): string {
+  return run("virsh", ["-q", "-c", URI, ...args]);
+}
+
+/** Fails with what is missing and how to get it. */
+function preflight(): void {
+  const tools: Record<string, string> = {
+    virsh: "libvirt-clients",
+    "qemu-img": "qemu-utils",
+    "cloud-localds": "cloud-image-utils",
+    ssh: "openssh-client",
+    scp: "openssh-client",
+    "ssh-keygen": "openssh-client",
+  };
+  const missing = Object.entries(tools)
+    .filter(([tool]) => {
+      try {
+        run("sh", ["-c", `command -v ${tool}`]);
+        return false;
+      } catch {
+        return true;
+      }
+    })
+    .map(([, pkg]) => pkg);
+  if (missing.length > 0) {
+    throw new Error(`the test VM needs ${[...new Set(missing)].join(", ")}: apt-get install -y ${[...new Set(missing)].join(" ")}`);
+  }
+  try {
+    virsh("version");
+  } catch (err) {
+    throw new Error(`cannot reach libvirt at ${URI}. Fix: bash scripts/ci/host-setup.sh (starts virtlogd and libvirtd).`, { cause: err });
+  }
+}
+
+/** The test image, built or taken from the cache by the project's own script. */
+function testImage(): string {
+  let out: string;
+  try {
+    out = run("bash", [join(REPO, "scripts/build-test-image.sh")]);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? "";
+    throw new Error(`scripts/build-test-image.sh failed; build the test image first (as root): bash scripts/build-test-image.sh\n${stderr.slice(-2000)}`, {
+      cause: err,
+    });
+  }
+  const image = /^TEST_IMAGE=(.+)$/m.exec(out)?.[1];
+  if (!image) {
+    throw new Error(`scripts/build-test-image.sh printed no TEST_IMAGE= line:\n${out}`);
+  }
+  return image;
+}
+
+/** A /24 in 192.168.200–249 that no host route, address or libvirt network uses. */
+function freeSubnet(): string {
+  const used = run("ip", ["-4", "route", "show", "table", "all"]) + run("ip", ["-4", "-o", "addr", "show"]);
+  const nets = virsh("net-list", "--all", "--name")
+    .split("\n")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const xml = nets.map((n) => virsh("net-dumpxml", n)).join("\n");
+  for (let third = 200; third < 250; third++) {
+    const prefix = `192.168.${third}.`;
+    if (!used.includes(prefix) && !xml.includes(prefix)) {
+      return `192.168.${third}`;
+    }
+  }
+  throw new Error("no free 192.168.200-249.0/24 for the test network; remove unused libvirt networks (virsh net-list --all)");
+}
+
+/** Boots one test VM; rejects with the console tail if SSH never answers within `timeoutSeconds`. */
+export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: number } = {}): Promise<TestVm> {
+  preflight();
+  const image = testImage();
+  const id = randomBytes(3).toString("hex");
+  const name = `cl-k3stest-${id}`;
+  const hostname = options.hostname ?? "node-1";
+  const timeoutSeconds = options.timeoutSeconds ?? 600;
+  const poolDir = join("/var/lib/libvirt/images", name);
+  const keyDir = mkdtempSync(join(tmpdir(), "cl-k3stest-keys-"));
+  chmodSync(keyDir, 0o700);
+  const subnet = freeSubnet();
+  const ip = `${subnet}.11`;
+  const mac = `52:54:00:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`;
+
+  let defined = { network: false, domain: false };
+  const destroy = (): void => {
+    if (defined.domain) {
+      try {
+        virsh("destroy", name);
+      } catch {
+        // already stopped
+      }
+      try {
+        virsh("undefine", name, "--nvram");
+      } catch {
+        // already gone
+      }
+    }
+    if (defined.network) {
+      try {
+        virsh("net-destroy", name);
+      } catch {
+        // already stopped
+      }
+      try {
+        virsh("net-undefine", name);
+      } catch {
+        // already gone
+      }
+    }
+    defined = { network: false, domain: false };
+    rmSync(poolDir, { recursive: true, force: true });
+    rmSync(keyDir, { recursive: true, force: true });
+  };
+
+  try {
+    // keys: the login key (ours) and the node's host key (injected, then pinned).
+    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cl-k3stest", "-f", join(keyDir, "id")]);
+    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@" + hostname, "-f", join(keyDir, "host")]);
+    const userPub = readFileSync(join(keyDir, "id.pub"), "utf8").trim();
+    const hostPriv = readFileSync(join(keyDir, "host"), "utf8");
+    const hostPub = readFileSync(join(keyDir, "host.pub"), "utf8").trim();
+    const hostKey = hostPub.split(" ").slice(0, 2).join(" ");
+    writeFileSync(join(keyDir, "known_hosts"), `${ip} ${hostKey}\n`, { mode: 0o600 });
+
+    // network: isolated, one DHCP reservation.
+    const bridge = `clk3s${id}`;
+    writeFileSync(
+      join(keyDir, "net.xml"),
+      `<network><name>${name}</name><bridge name='${bridge}'/>` +
+        `<ip address='${subnet}.1' netmask='255.255.255.0'><dhcp><range start='${subnet}.100' end='${subnet}.200'/>` +
+        `<host mac='${mac}' ip='${ip}'/></dhcp></ip></network>`,
+    );
+    virsh("net-define", join(keyDir, "net.xml"));
+    defined.network = true;
+    virsh("net-start", name);
+
+    // disks: a private copy of the test image (qemu runs as its own user and cannot read the
+    // root-only build cache), a qcow2 overlay on it, and a NoCloud seed.
+    run("mkdir", ["-p", poolDir]);
+    run("cp", ["--reflink=auto", "--sparse=always", image, join(poolDir, "base.qcow2")]);
+    run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", join(poolDir, "base.qcow2"), join(poolDir, "disk.qcow2"), "8G"]);
+    writeFileSync(
+      join(poolDir, "user-data"),
+      renderUserData({ hostname, authorizedKeys: [userPub], hostKey: { privateKey: hostPriv, publicKey: hostPub } }),
+      { mode: 0o600 },
+    );
+    writeFileSync(join(poolDir, "meta-data"), renderMetaData({ instanceId: name, hostname }));
+    writeFileSync(join(poolDir, "network-config"), renderNetworkConfig({ mac }));
+    run("cloud-localds", ["-N", join(poolDir, "network-config"), join(poolDir, "seed.iso"), join(poolDir, "user-data"), join(poolDir, "meta-data")]);
+    chmodSync(join(poolDir, "seed.iso"), 0o600);
+
+    // domain: TCG (KVM hangs guests on our machines), serial console to a file.
+    const console = join(poolDir, "console.log");
+    writeFileSync(
+      join(keyDir, "domain.xml"),
+      `<domain type='qemu'><name>${name}</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>` +
+        `<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>` +
+        `<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>` +
+        `<devices>` +
+        `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${join(poolDir, "disk.qcow2")}'/><target dev='vda' bus='virtio'/></disk>` +
+        `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${join(poolDir, "seed.iso")}'/><target dev='vdb' bus='virtio'/><readonly/></disk>` +
+        `<interface type='network'><source network='${name}'/><mac address='${mac}'/><model type='virtio'/></interface>` +
+        `<serial type='file'><source path='${console}'/><target port='0'/></serial><console type='file'><source path='${console}'/><target type='serial' port='0'/></console>` +
+        `</devices></domain>`,
+    );
+    virsh("define", join(keyDir, "domain.xml"));
+    defined.domain = true;
+    const started = Date.now();
+    virsh("start", name);
+
+    const sshArgs = [
+      "-q",
+      "-i",
+      join(keyDir, "id"),
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${join(keyDir, "known_hosts")}`,
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "LogLevel=ERROR",
+    ];
+    const ssh = (command: string, stdin?: string): Promise<SshResult> =>
+      new Promise((done, reject) => {
+        const child = spawn("ssh", [...sshArgs, `${USER}@${ip}`, command], { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+        child.stdin.end(stdin ?? "");
+      });
+    const copy = async (localPath: string, remotePath: string): Promise<void> => {
+      await promisify(execFile)("scp", [...sshArgs.filter((a) => a !== "-q"), "-q", localPath, `${USER}@${ip}:${remotePath}`]);
+    };
+
+    // wait for SSH with the pinned host key.
+    const deadline = started + timeoutSeconds * 1000;
+    let last: SshResult | undefined;
+    for (;;) {
+      last = await ssh("true");
+      if (last.code === 0) {
+        break;
+      }
+      if (Date.now() > deadline) {
+        let tail = "";
+        try {
+          tail = readFileSync(console, "utf8").split("\n").slice(-25).join("\n");
+        } catch {
+          tail = "(no console log)";
+        }
+        throw new Error(`test VM ${name} (${ip}, MAC ${mac}) did not answer SSH within ${timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`);
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    const bootSeconds = Math.round((Date.now() - started) / 1000);
+    return { ip, user: USER, hostname, hostKey, bootSeconds, ssh, copy, destroy };
+  } catch (err) {
+    destroy();
+    throw err;
+  }
+}
