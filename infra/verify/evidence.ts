@@ -912,6 +912,39 @@ export function datapathOutput(request: RequestedDatapath, evidence: DatapathEvi
   };
 }
 
+/**
+ * The `datapath` output when the evidence itself could not be read (a collector printed something
+ * that is not its document): nothing is proven, so the verdict is `refused`, with each problem as
+ * a reason. Keeps the failure on the same path as a wrong datapath: one clear error, no Job.
+ */
+export function unreadableEvidence(request: RequestedDatapath, problems: readonly string[]): DatapathOutput {
+  const unknown: ObservedDatapath = {
+    routingMode: "unknown",
+    configured: "unknown",
+    agents: "unknown",
+    nodes: "unknown",
+    podRouteMtus: [],
+    directNodeRoutes: null,
+  };
+  return {
+    requested: request.routingMode,
+    observed: "unknown",
+    verdict: "refused",
+    request,
+    observedBy: unknown,
+    reasons: problems.map((p) => `evidence: ${p}`),
+    checks: problems.map((p) => ({ scope: "evidence", check: "collector output", expected: "a readable document", actual: p, ok: false })),
+    notes: [],
+    evidence: {
+      ciliumVersion: request.ciliumVersion,
+      measuredPods: [],
+      configured: { configMap: {}, mode: "unknown", readAs: "not read" },
+      cluster: [],
+      nodes: [],
+    },
+  };
+}
+
 /** The error message of `pulumi up` when the datapath is not the requested one: the verdict and the evidence. */
 export function verdictFailureMessage(d: DatapathOutput): string {
   const o = d.observedBy;

@@ -39,8 +39,10 @@ import {
   datapathOutput,
   parseClusterFacts,
   parseNodeFacts,
+  unreadableEvidence,
   verdictFailureMessage,
   type DatapathOutput,
+  type NodeFacts,
   type RequestedDatapath,
 } from "./evidence";
 import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord, type ThroughputOutput } from "./iperf3";
@@ -232,13 +234,16 @@ export class Verification extends pulumi.ComponentResource {
       },
       { ...cmdOpts, dependsOn: serverPods },
     );
-    const servers = serversReady.stdout.apply((text) => {
+    // Parsed without throwing: a bad document refuses the datapath below (one clean error) instead
+    // of rejecting every input that uses the pod IP.
+    const servers = serversReady.stdout.apply((text): { value: ServerAddresses } | { error: string } => {
       try {
-        return parseServerAddresses(text, hostServerName, podServerName);
+        return { value: parseServerAddresses(text, hostServerName, podServerName) };
       } catch (err) {
-        throw asError(err);
+        return { error: err instanceof Error ? err.message : String(err) };
       }
     });
+    const serverPodIp = servers.apply((s) => ("value" in s ? s.value.pod.podIP : ""));
 
     // 3. Evidence from both sides.
     const collector = readScript("collect-evidence.sh");
@@ -280,18 +285,32 @@ export class Verification extends pulumi.ComponentResource {
       configMap: cilium.datapath.configMap,
     };
     this.datapath = pulumi.all([clusterState.stdout, servers, pulumi.all(nodeEvidence.map((c) => c.stdout))]).apply(([state, srv, texts]) => {
-      try {
-        const evidence = buildEvidence({
-          ciliumVersion: config.ciliumVersion,
-          cluster: parseClusterFacts(state),
-          nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: parseNodeFacts(texts[i] ?? "", n.name) })),
-          expectedKeys: Object.keys(cilium.datapath.configMap),
-          measuredPods: [{ name: srv.pod.name, node: server.name, ip: srv.pod.podIP }],
-        });
-        return datapathOutput(request, evidence);
-      } catch (err) {
-        throw asError(err);
+      // A document that cannot be read proves nothing: the verdict refuses, naming it.
+      const problems: string[] = [];
+      const attempt = <T>(f: () => T): T | undefined => {
+        try {
+          return f();
+        } catch (err) {
+          problems.push(err instanceof Error ? err.message : String(err));
+          return undefined;
+        }
+      };
+      if ("error" in srv) {
+        problems.push(srv.error);
       }
+      const cluster = attempt(() => parseClusterFacts(state));
+      const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
+      if (cluster === undefined || "error" in srv || problems.length > 0) {
+        return unreadableEvidence(request, problems);
+      }
+      const evidence = buildEvidence({
+        ciliumVersion: config.ciliumVersion,
+        cluster,
+        nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
+        expectedKeys: Object.keys(cilium.datapath.configMap),
+        measuredPods: [{ name: srv.value.pod.name, node: server.name, ip: srv.value.pod.podIP }],
+      });
+      return datapathOutput(request, evidence);
     });
     // Everything after this point depends on `proven`: a refused datapath rejects it, so no Job is
     // ever created and `pulumi up` fails with the verdict and the evidence.
@@ -313,7 +332,7 @@ export class Verification extends pulumi.ComponentResource {
         clientJobArgs({
           step,
           node: client.name,
-          target: step.path === "host" ? server.ip : servers.apply((s) => s.pod.podIP),
+          target: step.path === "host" ? server.ip : serverPodIp,
           settings,
           key,
           activeDeadlineSeconds: limits.jobSeconds,
@@ -337,7 +356,10 @@ export class Verification extends pulumi.ComponentResource {
     }
 
     // 6. The numbers.
-    this.throughput = pulumi.all([servers, proven, pulumi.all(readers.map((r) => r.stdout))]).apply(([srv, , logs]) => {
+    // No `proven` here: the readers exist only once the verdict passed, so a refused datapath leaves
+    // this output unresolved. (Serialising an output that rejects with the verdict's error would
+    // prefix its message with `error serializing property …`.)
+    this.throughput = pulumi.all([serverPodIp, pulumi.all(readers.map((r) => r.stdout))]).apply(([podIp, logs]) => {
       try {
         const runs: RunRecord[] = schedule.map((step, i) =>
           runRecord(step.path, step.run, step.order, step.job, parseIperf3Json(logs[i] ?? "", `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`)),
@@ -353,7 +375,7 @@ export class Verification extends pulumi.ComponentResource {
             streams: settings.streams,
             runs: settings.runs,
             clientArgs: clientArgs("<target>", settings),
-            server: { node: server.name, hostIp: server.ip, podIp: srv.pod.podIP },
+            server: { node: server.name, hostIp: server.ip, podIp },
             client: { node: client.name },
             order: schedule.map((s) => `${s.path} ${s.run}`).join(", "),
           },

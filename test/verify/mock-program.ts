@@ -1,0 +1,218 @@
+/**
+ * The Verification component under Pulumi mocks, built the way infra/index.ts builds it: a k8s
+ * Provider, the Cilium layer's `datapath` and `digest`, SSH connections per node, `dependsOn` the
+ * Cilium release and `deletedWith` the server VM. The mocks answer each remote command with what
+ * the real script prints on a lab (collector documents shaped like a Cilium node's, see support.ts;
+ * the Job logs are real iperf3 documents) and give k8s objects a uid. Every registration is
+ * recorded with its inputs and options (parent, provider, dependencies, deletedWith,
+ * deleteBeforeReplace), which `Mocks.newResource` alone does not see.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+
+import { ciliumDatapath } from "../../infra/cilium/values";
+import { parseLabConfig, type LabConfig } from "../../infra/config";
+import { planLab } from "../../infra/network/plan";
+import type { Verification as VerificationClass } from "../../infra/verify/verify";
+import { readStackConfig } from "../support/stack-files";
+import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc } from "./support";
+
+/** One registration as the engine would receive it. */
+export interface Registration {
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string;
+  readonly provider: string;
+  readonly deletedWith: string;
+  readonly dependencies: readonly string[];
+  readonly deleteBeforeReplace: boolean;
+  readonly inputs: Record<string, unknown>;
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getProvider(): string;
+  getDeletedwith(): string;
+  getDependenciesList(): string[];
+  getDeletebeforereplace(): boolean;
+}
+
+/** Mock inputs arrive with secrets wrapped; unwrap them for comparison. */
+export function unwrapSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    return v.map(unwrapSecrets);
+  }
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") {
+      return unwrapSecrets(o.value);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+/** A resource of another layer (server VM, Cilium release), standing in for dependsOn/deletedWith. */
+class StandIn extends pulumi.CustomResource {
+  constructor(type: string, name: string) {
+    super(type, name, {});
+  }
+}
+
+export function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+/** The stack config of `stack` with `overrides`, parsed as the program parses it. */
+export function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
+  return parseLabConfig({ ...readStackConfig(stack), ...overrides }).config;
+}
+
+/** What the lab looks like to the mocked commands. */
+export interface Scenario {
+  /** Routing mode the nodes actually run (tunnel devices, routes, pod MTUs). */
+  readonly nodesRun: "vxlan" | "geneve" | "native";
+  /** cilium-config data. */
+  readonly configMap: Record<string, string>;
+  /** The iperf3 document every Job log returns. */
+  readonly iperf3Log: string;
+  /** Digest the Cilium stand-in reports. */
+  readonly digest?: string;
+  /** A node whose collector prints `brokenOutput` instead of its document. */
+  readonly brokenNode?: string;
+  readonly brokenOutput?: string;
+}
+
+/** The iperf3 server pod's IP in the mocked cluster (on node-2, inside its pod CIDR). */
+export const SERVER_POD_IP = "10.0.1.77";
+
+export interface Built {
+  readonly verification: VerificationClass;
+  readonly registrations: Registration[];
+  readonly urns: { readonly vm: string; readonly release: string; readonly provider: string; readonly verification: string };
+}
+
+/**
+ * Builds a Verification named `verify` on fresh mocks for `config` and `scenario`. Resolves once
+ * every child is registered when `waitForOutputs`; else right after construction (a refused
+ * datapath never registers the component's outputs).
+ */
+export async function build(stack: string, config: LabConfig, scenario: Scenario, waitForOutputs = true): Promise<Built> {
+  const inputs = new Map<string, Record<string, unknown>>();
+  const commandOutput = (name: string): string => {
+    if (name === "verify-servers-ready") {
+      return JSON.stringify({
+        pods: [
+          { name: serverName("host"), podIP: "192.168.150.12", hostIP: "192.168.150.12", node: "node-2" },
+          { name: serverName("pod"), podIP: SERVER_POD_IP, hostIP: "192.168.150.12", node: "node-2" },
+        ],
+      });
+    }
+    if (name === "verify-cilium-state") {
+      return clusterStateDoc(scenario.configMap, LAB, (n) => agentStatus113(n, config.ciliumVersion));
+    }
+    const ev = /^verify-evidence-(node-\d)$/.exec(name);
+    if (ev) {
+      const node = LAB.find((n) => n.name === ev[1]);
+      if (node === undefined) {
+        throw new Error(`no lab node ${String(ev[1])}`);
+      }
+      if (node.name === scenario.brokenNode) {
+        return scenario.brokenOutput ?? "";
+      }
+      const pods = node.name === "node-2" ? [{ netns: "cni-1111-server", ip: SERVER_POD_IP }] : undefined;
+      return ciliumNodeDoc(node, scenario.nodesRun, pods ? { pods } : {});
+    }
+    if (name.startsWith("verify-logs-")) {
+      return scenario.iperf3Log;
+    }
+    throw new Error(`unexpected command ${name}`);
+  };
+  let serverName: (path: "host" | "pod") => string = () => "";
+  const mocks: pulumi.runtime.Mocks = {
+    newResource: (a) => {
+      const given = a.inputs as Record<string, unknown>;
+      inputs.set(`${a.type}::${a.name}`, unwrapSecrets(given) as Record<string, unknown>);
+      if (a.type === "command:remote:Command") {
+        return { id: `${a.name}-id`, state: { ...given, stdout: commandOutput(a.name), stderr: "" } };
+      }
+      if (a.type.startsWith("kubernetes:") && a.type !== "pulumi:providers:kubernetes") {
+        const metadata = (given.metadata ?? {}) as Record<string, unknown>;
+        return { id: `${a.name}-id`, state: { ...given, metadata: { ...metadata, uid: `${a.name}-uid` } } };
+      }
+      return { id: `${a.name}-id`, state: given };
+    },
+    call: (a) => a.inputs as Record<string, unknown>,
+  };
+  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, false);
+
+  // Record options the engine would receive (see test/cilium/cilium.mock.test.ts for why the
+  // monitor is wrapped rather than replaced).
+  const options = new Map<string, Omit<Registration, "inputs">>();
+  const order: string[] = [];
+  let outputsDone: (() => void) | undefined;
+  const outputsRegistered = new Promise<void>((resolve) => (outputsDone = resolve));
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
+  const register = monitor.registerResource.bind(monitor);
+  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResource = (req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> => {
+    const r = req as RegisterRequest;
+    const key = `${r.getType()}::${r.getName()}`;
+    order.push(key);
+    options.set(key, {
+      type: r.getType(),
+      name: r.getName(),
+      parent: r.getParent(),
+      provider: r.getProvider(),
+      deletedWith: r.getDeletedwith(),
+      dependencies: r.getDependenciesList(),
+      deleteBeforeReplace: r.getDeletebeforereplace(),
+    });
+    return register(req, callback);
+  };
+  monitor.registerResourceOutputs = (req: unknown, callback: (err: unknown, response: unknown) => void): void => {
+    registerOutputs(req, callback);
+    if ((req as { getUrn(): string }).getUrn().endsWith("lab:verify:Verification::verify")) {
+      outputsDone?.();
+    }
+  };
+
+  const { Verification } = await import("../../infra/verify/verify");
+  const { serverPodName } = await import("../../infra/verify/jobs");
+  const plan = planLab(config, stack);
+  const vm = new StandIn("lab:test:ServerVm", "node-1");
+  const release = new StandIn("lab:test:CiliumRelease", "cilium");
+  const provider = new k8s.Provider("lab-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") });
+  const verification = new Verification(
+    "verify",
+    {
+      config,
+      nodes: plan.nodes.map((n) => ({
+        name: n.name,
+        role: n.role,
+        ip: n.ip,
+        connection: { host: n.ip, user: "cilium-lab", privateKey: pulumi.secret("PRIVATE KEY"), hostKey: `ssh-ed25519 AAAA${n.name}` },
+      })),
+      cilium: { datapath: ciliumDatapath(config, config.ciliumVersion), digest: scenario.digest ?? "sha256:release-1" },
+    },
+    { provider, dependsOn: [release], deletedWith: vm },
+  );
+  serverName = (p) => serverPodName(p, verification.runKey);
+
+  const [vmUrn, releaseUrn, providerUrn, verificationUrn] = await Promise.all([
+    promiseOf(vm.urn),
+    promiseOf(release.urn),
+    promiseOf(provider.urn),
+    promiseOf(verification.urn),
+  ]);
+  if (waitForOutputs) {
+    await outputsRegistered;
+  } else {
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  const registrations = order.map((key) => ({ ...(options.get(key) as Omit<Registration, "inputs">), inputs: inputs.get(key) ?? {} }));
+  return { verification, registrations, urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn } };
+}
