@@ -29,7 +29,7 @@ test("resource labels: the URN's name and the type", (t) => {
 const pre = (op: string, name: string, type = "kubernetes:helm.sh/v3:Release"): EngineEvent =>
   ({ sequence: 1, timestamp: 0, resourcePreEvent: { metadata: { op, urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } } }) as EngineEvent;
 const out = (name: string, type = "kubernetes:helm.sh/v3:Release"): EngineEvent =>
-  ({ sequence: 2, timestamp: 0, resOutputsEvent: { metadata: { op: "update", urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } } }) as EngineEvent;
+  ({ sequence: 2, timestamp: 0, resOutputsEvent: { metadata: { op: "update", urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } } });
 
 test("progress lines: step start and end with elapsed time, changed resources (not `same`), warnings, and a heartbeat naming what is in flight", (t) => {
   let now = 0;
@@ -42,7 +42,7 @@ test("progress lines: step start and end with elapsed time, changed resources (n
   p.event(pre("same", "node-1", "lab:nodes:Vm"));
   p.event(out("node-1", "lab:nodes:Vm"));
   p.event(pre("update", "cilium"));
-  p.event({ sequence: 3, timestamp: 0, diagnosticEvent: { message: "<{%reset%}>cilium-lab:nativeRoutingCidr is set but unused<{%reset%}>\n", color: "raw", severity: "warning" } } as EngineEvent);
+  p.event({ sequence: 3, timestamp: 0, diagnosticEvent: { message: "<{%reset%}>cilium-lab:nativeRoutingCidr is set but unused<{%reset%}>\n", color: "raw", severity: "warning" } });
   p.output("Updating (native)\n");
   now = 95_000;
   (p as unknown as { heartbeat(s: number): void }).heartbeat(30);
