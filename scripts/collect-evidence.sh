@@ -11,7 +11,7 @@
 #   --pod-netns     which `ip netns` names are pods (default `cni-*`: containerd's CNI namespaces,
 #                   as `link-netns cni-…` shows in the article's `ip a`). In tests: the client
 #                   namespace's own name.
-#   --max-pods      at most this many pod namespaces (default 20).
+#   --max-pods      at most this many pod namespaces (default 64).
 #
 # Runs as root (pod namespaces and `ethtool` need it). On a node: `sudo bash -s -- <args> < this`;
 # inside a namespace: `ip netns exec <ns> bash collect-evidence.sh <nic> --pod-netns <ns>`.
@@ -76,7 +76,7 @@ main() {
   # Read nothing from stdin: on a node the script itself arrives on stdin (`bash -s`).
   exec </dev/null
 
-  local target="" pod_glob="cni-*" max_pods=20
+  local target="" pod_glob="cni-*" max_pods=64
   while (($# > 0)); do
     case $1 in
       --pod-netns)

@@ -320,7 +320,8 @@ export class Verification extends pulumi.ComponentResource {
       }
       return true;
     });
-    const after = (deps: pulumi.Resource[]): pulumi.Output<pulumi.Resource[]> => proven.apply(() => deps);
+    // As a dependency: resolves to the Cilium state command and carries every evidence command.
+    const gate: pulumi.Output<pulumi.Resource> = proven.apply(() => clusterState);
 
     // 5. The runs, strictly one after another.
     const schedule = runSchedule(settings.runs, key);
@@ -337,7 +338,7 @@ export class Verification extends pulumi.ComponentResource {
           key,
           activeDeadlineSeconds: limits.jobSeconds,
         }),
-        { ...k8sOpts, dependsOn: after([previous]), deleteBeforeReplace: true },
+        { ...k8sOpts, dependsOn: [previous, gate], deleteBeforeReplace: true },
       );
       const reader = new remote.Command(
         `${name}-logs-${step.path}-${step.run}`,
