@@ -7,7 +7,8 @@
 #   sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online \
 #     --version v1.26.6+k3s1 --installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh \
 #     --token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab \
-#     --server-url https://192.168.150.11:6443 --script-sha256 <sha256 of this file> --timeout 600 \
+#     --server-url https://192.168.150.11:6443 --vm-id <libvirt domain uuid> \
+#     --script-sha256 <sha256 of this file> --timeout 900 \
 #     --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token \
 #     --env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12
 #
@@ -27,7 +28,7 @@ set -Eeuo pipefail
 readonly K3S_BIN=/usr/local/bin/k3s
 readonly K3S_IMAGES_DIR=/var/lib/rancher/k3s/agent/images
 
-node="" role="" source="" version="" installer_url="" token_file="" staging="" server_url=""
+node="" role="" source="" version="" installer_url="" token_file="" staging="" server_url="" vm_id=""
 script_sha256="" install_timeout=600
 envs=()
 k3s_args=()
@@ -41,6 +42,7 @@ while (($# > 0)); do
     --token-file) token_file="${2:?--token-file needs a value}"; shift 2 ;;
     --staging-dir) staging="${2:?--staging-dir needs a value}"; shift 2 ;;
     --server-url) server_url="${2:?--server-url needs a value}"; shift 2 ;;
+    --vm-id) vm_id="${2:?--vm-id needs a value}"; shift 2 ;;
     --script-sha256) script_sha256="${2:?--script-sha256 needs a value}"; shift 2 ;;
     --timeout) install_timeout="${2:?--timeout needs a value}"; shift 2 ;;
     --env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
@@ -253,4 +255,4 @@ if ((rc != 0)); then
   fi
   fail "$rc" "install.sh exited with $rc"
 fi
-log "k3s $version $role installed ($source); $unit is $(systemctl is-active "$unit" 2>/dev/null || echo unknown)"
+log "k3s $version $role installed ($source) on VM ${vm_id:-?}; $unit is $(systemctl is-active "$unit" 2>/dev/null || echo unknown)"

@@ -201,14 +201,16 @@ export interface InstallInput extends K3sFlagsInput {
   readonly serverIp: string;
   /** SHA-256 of the install-k3s.sh copied to the node: the script checks it, and an edit changes this command, so `pulumi up` re-runs it. */
   readonly scriptSha256: string;
+  /** The node VM's id: a new VM (same address and host key) changes this command, so k3s is installed on it. */
+  readonly vmId: string;
 }
 
 /**
  * Runs the copied install-k3s.sh as root; the token arrives on stdin, never on this line. The
- * script's hash is an argument rather than a `triggers` entry on purpose: a trigger change
- * *replaces* the command, and a replacement creates the new one first and then runs the old one's
- * `delete` (the uninstall) — after the reinstall. An argument change is an update: the script runs
- * again in place, which is how k3s upgrades and reconfigures (re-run install.sh).
+ * script's hash and the VM's id are arguments rather than `triggers` entries on purpose: a trigger
+ * change *replaces* the command, and a replacement creates the new one first and then runs the old
+ * one's `delete` (the uninstall) — after the reinstall. An argument change is an update: the script
+ * runs again in place, which is how k3s upgrades and reconfigures (re-run install.sh).
  */
 export function installCommand(input: InstallInput): string {
   const args = [
@@ -229,6 +231,8 @@ export function installCommand(input: InstallInput): string {
     "--staging-dir",
     STAGING_DIR,
     ...(input.role === "agent" ? ["--server-url", serverUrl(input.serverIp)] : []),
+    "--vm-id",
+    input.vmId,
     "--script-sha256",
     input.scriptSha256,
     "--timeout",

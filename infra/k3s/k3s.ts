@@ -88,9 +88,11 @@ export interface K3sClusterArgs {
   /**
    * The VM (libvirt domain) per node name. Every command on a node waits for it (`dependsOn`) and is
    * not deleted on its own when the VM is deleted in the same operation (`deletedWith`): uninstalling
-   * k3s from a VM that is going away would only wait for SSH timeouts.
+   * k3s from a VM that is going away would only wait for SSH timeouts. Its `id` ties every step to
+   * the VM: a replaced VM keeps its address and host key (so the connection does not change), and
+   * the new id makes every step run again on it.
    */
-  readonly domains: Readonly<Record<string, pulumi.Resource>>;
+  readonly domains: Readonly<Record<string, pulumi.CustomResource>>;
   /**
    * The cluster token (a secret; it is made secret here if it is not). Reaches the nodes only as
    * the install command's stdin and a 0600 file.
@@ -236,8 +238,11 @@ export class K3sCluster extends pulumi.ComponentResource {
     const installs: command.remote.Command[] = [];
     for (const node of args.nodes) {
       const connection = args.connections[node.name] as pulumi.Input<NodeConnection>;
-      const domain = args.domains[node.name] as pulumi.Resource;
+      const domain = args.domains[node.name] as pulumi.CustomResource;
       const onNode = { parent: this, deletedWith: domain };
+      // steps without a `delete` are replaced when the VM is; the install is updated instead (see
+      // installCommand in args.ts: a replacement would run the old uninstall after the new install).
+      const triggers = [domain.id];
 
       const wait = new command.remote.Command(
         `${name}-wait-${node.name}`,
@@ -245,6 +250,7 @@ export class K3sCluster extends pulumi.ComponentResource {
           connection: pulumi.output(connection).apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
           create: waitCommand(node.name, args.bootTimeoutSeconds),
           stdin: scripts.wait.text,
+          triggers,
           logging: "stderr",
           addPreviousOutputInEnv: false,
         },
@@ -256,6 +262,7 @@ export class K3sCluster extends pulumi.ComponentResource {
           connection,
           create: prepareCommand({ node: node.name, nodeIp: node.ip, modules: KERNEL_MODULES, sysctls: SYSCTLS }),
           stdin: scripts.prepare.text,
+          triggers,
           logging: "stderr",
           addPreviousOutputInEnv: false,
         },
@@ -265,7 +272,7 @@ export class K3sCluster extends pulumi.ComponentResource {
         (c) =>
           new command.remote.CopyToRemote(
             `${name}-${c.name}-${node.name}`,
-            { connection, source: new pulumi.asset.FileAsset(c.source), remotePath: c.remotePath },
+            { connection, source: new pulumi.asset.FileAsset(c.source), remotePath: c.remotePath, triggers },
             { ...onNode, dependsOn: [prepare] },
           ),
       );
@@ -273,17 +280,20 @@ export class K3sCluster extends pulumi.ComponentResource {
         `${name}-install-${node.name}`,
         {
           connection,
-          create: installCommand({
-            role: node.role,
-            nodeName: node.name,
-            nodeIp: node.ip,
-            podCidr: args.podCidr,
-            kubeProxyReplacement: args.kubeProxyReplacement,
-            source: this.source,
-            version: args.k3sVersion,
-            serverIp: server.ip,
-            scriptSha256: scripts.install.sha256,
-          }),
+          create: domain.id.apply((vmId) =>
+            installCommand({
+              role: node.role,
+              nodeName: node.name,
+              nodeIp: node.ip,
+              podCidr: args.podCidr,
+              kubeProxyReplacement: args.kubeProxyReplacement,
+              source: this.source,
+              version: args.k3sVersion,
+              serverIp: server.ip,
+              scriptSha256: scripts.install.sha256,
+              vmId,
+            }),
+          ),
           delete: uninstallCommand(node.name, node.role),
           stdin: token,
           logging: "stderr",
@@ -301,18 +311,20 @@ export class K3sCluster extends pulumi.ComponentResource {
     this.installs = installs;
 
     const serverConnection = args.connections[server.name] as pulumi.Input<NodeConnection>;
+    const serverDomain = args.domains[server.name] as pulumi.CustomResource;
     const read = new command.remote.Command(
       `${name}-kubeconfig`,
       {
         connection: serverConnection,
         create: kubeconfigCommand(server.name),
         stdin: scripts.kubeconfig.text,
+        triggers: [serverDomain.id],
         logging: "none",
         addPreviousOutputInEnv: false,
       },
       {
         parent: this,
-        deletedWith: args.domains[server.name] as pulumi.Resource,
+        deletedWith: serverDomain,
         // after every install: anything using the kubeconfig then finds all nodes registered.
         dependsOn: installs,
         additionalSecretOutputs: ["stdout"],

@@ -99,7 +99,7 @@ const installCases: [K3sRole, boolean, InstallSource, string][] = [
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 " +
       "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
-      `--staging-dir /var/lib/cilium-lab --script-sha256 ${SHA} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
+      `--staging-dir /var/lib/cilium-lab --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
       "--env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token -- server --node-name=node-1 --node-ip=192.168.150.11 " +
       "--tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy --cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 " +
       "--write-kubeconfig-mode=0600",
@@ -109,7 +109,7 @@ const installCases: [K3sRole, boolean, InstallSource, string][] = [
     true,
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 " +
-      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --script-sha256 ${SHA} --timeout 900 ` +
+      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 ` +
       "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
       "-- server --node-name=node-1 --node-ip=192.168.150.11 --tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy " +
       "--cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 --write-kubeconfig-mode=0600 --disable-kube-proxy",
@@ -120,7 +120,7 @@ const installCases: [K3sRole, boolean, InstallSource, string][] = [
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 " +
       "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
-      `--staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --script-sha256 ${SHA} --timeout 900 ` +
+      `--staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 ` +
       "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token --env K3S_URL=https://192.168.150.11:6443 " +
       "-- agent --node-name=node-2 --node-ip=192.168.150.12",
   ],
@@ -129,7 +129,7 @@ const installCases: [K3sRole, boolean, InstallSource, string][] = [
     true,
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 " +
-      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --script-sha256 ${SHA} ` +
+      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --vm-id uuid-1 --script-sha256 ${SHA} ` +
       "--timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
       "--env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12",
   ],
@@ -145,6 +145,7 @@ for (const [role, kpr, source, expected] of installCases) {
       version: "v1.26.6+k3s1",
       serverIp: "192.168.150.11",
       scriptSha256: SHA,
+      vmId: "uuid-1",
     });
     t.is(line, expected);
   });

@@ -125,14 +125,14 @@ function reg(b: Built, name: string): Registration {
 }
 
 /** The install command line, written out independently of infra/k3s/args.ts. */
-function expectedInstall(node: (typeof NODES)[number], kpr: boolean, source: "online" | "airgap"): string {
+function expectedInstall(scenario: string, node: (typeof NODES)[number], kpr: boolean, source: "online" | "airgap"): string {
   const sha = k3s.nodeScript("install-k3s.sh").sha256;
   const head =
     `sudo bash /var/lib/cilium-lab/install-k3s.sh --node ${node.name} --role ${node.role} --source ${source} --version v1.26.6+k3s1 ` +
     (source === "online" ? "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh " : "") +
     "--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab " +
     (node.role === "agent" ? "--server-url https://192.168.150.11:6443 " : "") +
-    `--script-sha256 ${sha} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
+    `--vm-id ${scenario}-vm-${node.name}-id --script-sha256 ${sha} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
     (source === "airgap" ? "--env INSTALL_K3S_SKIP_DOWNLOAD=true " : "") +
     "--env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
     (node.role === "agent" ? "--env K3S_URL=https://192.168.150.11:6443 " : "") +
@@ -203,13 +203,18 @@ for (const s of scenarios) {
         }
 
         const install = reg(b, `${s.name}-install-${node.name}`);
-        t.is(install.inputs.create, expectedInstall(node, s.kpr, s.source), `${node.name} create`);
+        t.is(install.inputs.create, expectedInstall(s.name, node, s.kpr, s.source), `${node.name} create`);
         t.is(
           install.inputs.delete,
           `sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node ${node.name} --role ${node.role} --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token`,
         );
         t.is(install.inputs.stdin, TOKEN);
         t.is(install.inputs.triggers, undefined, "a trigger change would replace the install and run the old delete (uninstall) after the new install");
+        // a new VM (same address and host key) re-runs every step: its id replaces the steps
+        // without a delete, and is part of the install's command line (an update).
+        for (const r of [wait, prepare, ...copies.map(([what]) => reg(b, `${s.name}-${what}-${node.name}`))]) {
+          t.deepEqual(r.inputs.triggers, [`${s.name}-vm-${node.name}-id`], `${r.name} triggers`);
+        }
         for (const r of [wait, prepare, install]) {
           t.is(r.inputs.logging, "stderr");
           t.is(r.inputs.addPreviousOutputInEnv, false);
@@ -219,6 +224,7 @@ for (const s of scenarios) {
       t.is(read.inputs.create, "sudo bash -s -- --node node-1 --timeout 180");
       t.is(read.inputs.stdin, k3s.nodeScript("read-kubeconfig.sh").text);
       t.is(read.inputs.logging, "none");
+      t.deepEqual(read.inputs.triggers, [`${s.name}-vm-node-1-id`]);
       t.is(b.cluster.source, s.source);
     },
   );
@@ -229,22 +235,26 @@ test.serial("each node runs wait → prepare → copies → install; agents inst
   const urn = (name: string): string => reg(b, name).urn;
   for (const node of NODES) {
     const n = node.name;
-    t.deepEqual(reg(b, `order-wait-${n}`).dependencies, [b.domainUrn(n)]);
-    t.deepEqual(reg(b, `order-prepare-${n}`).dependencies, [urn(`order-wait-${n}`)]);
+    // (every step also depends on the VM through its id: triggers or the install's command line.)
+    const vm = b.domainUrn(n);
+    const deps = (name: string): string[] => [...reg(b, name).dependencies].sort();
+    t.deepEqual(deps(`order-wait-${n}`), [vm]);
+    t.deepEqual(deps(`order-prepare-${n}`), [urn(`order-wait-${n}`), vm].sort());
     for (const copy of ["install-script", "uninstall-script"]) {
-      t.deepEqual(reg(b, `order-${copy}-${n}`).dependencies, [urn(`order-prepare-${n}`)]);
+      t.deepEqual(deps(`order-${copy}-${n}`), [urn(`order-prepare-${n}`), vm].sort());
     }
     t.deepEqual(
-      [...reg(b, `order-install-${n}`).dependencies].sort(),
+      deps(`order-install-${n}`),
       [
         urn(`order-prepare-${n}`),
         urn(`order-install-script-${n}`),
         urn(`order-uninstall-script-${n}`),
         ...(node.role === "agent" ? [urn("order-install-node-1")] : []),
+        vm,
       ].sort(),
     );
   }
-  t.deepEqual([...reg(b, "order-kubeconfig").dependencies].sort(), NODES.map((n) => urn(`order-install-${n.name}`)).sort());
+  t.deepEqual([...reg(b, "order-kubeconfig").dependencies].sort(), [...NODES.map((n) => urn(`order-install-${n.name}`)), b.domainUrn("node-1")].sort());
   t.is(await promiseOf(b.cluster.ready.urn), urn("order-kubeconfig"));
 });
 

@@ -68,6 +68,7 @@ function install(overrides: Partial<InstallInput> = {}): string {
     version: VERSION,
     serverIp: theVm().ip,
     scriptSha256: nodeScript("install-k3s.sh").sha256,
+    vmId: "cl-k3stest",
     ...overrides,
   });
 }
