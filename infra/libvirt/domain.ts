@@ -399,7 +399,7 @@ export function bootTimeoutMessage(
 
 /** Maps a define/start failure to its fix (KVM missing, file permissions). */
 export function startFix(stderr: string, accelerator: string): string {
-  if (accelerator === "kvm" && /domaintype=kvm|KVM is not available|kvm.*(not supported|unavailable|No such file)|Could not access KVM/i.test(stderr)) {
+  if (accelerator === "kvm" && /domaintype=kvm|requires KVM|KVM is not available|kvm.*(not supported|unavailable|No such file)|Could not access KVM/i.test(stderr)) {
     return "KVM is not usable on this host: set `pulumi config set cilium-lab:accelerator qemu` (TCG; slow, raise cilium-lab:bootTimeoutSeconds).";
   }
   if (/Permission denied/i.test(stderr)) {
