@@ -17,9 +17,15 @@ import { SCRIPTS, agentStatus113, loopbackIperf3, prerequisites, run, type Ran }
 const FAKE = path.join(__dirname, "fake-kubectl.sh");
 const NS = "cilium-lab-iperf3";
 
-/** A fresh $FAKE_DIR with `files`. */
+const dirs: string[] = [];
+test.after.always(async () => {
+  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+});
+
+/** A fresh $FAKE_DIR with `files` (removed after the tests). */
 async function fakeDir(files: Record<string, string>): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clv-kubectl-"));
+  dirs.push(dir);
   for (const [name, text] of Object.entries(files)) {
     await fs.writeFile(path.join(dir, name), text);
   }
