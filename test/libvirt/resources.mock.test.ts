@@ -1,0 +1,114 @@
+// The four resource classes under Pulumi mocks: type tokens `pulumi-nodejs:dynamic/libvirt:<Type>`,
+// a serialized `__provider` (closure problems would fail here), the provider version input,
+// declared outputs that resolve (the ES2022 class-field pitfall), and additionalSecretOutputs for the
+// secret-bearing inputs (seen through a MockMonitor subclass: Mocks.newResource cannot see options).
+import test from "ava";
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+
+interface Seen {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+  readonly additionalSecretOutputs: readonly string[];
+}
+const seen: Seen[] = [];
+
+class Recorder extends MockMonitor {
+  override async registerResource(req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> {
+    const r = req as { getType(): string; getName(): string; getAdditionalsecretoutputsList(): string[] };
+    const aso = r.getAdditionalsecretoutputsList();
+    return super.registerResource(req, (err, response) => {
+      const s = seen.find((x) => x.type === r.getType() && x.name === r.getName());
+      if (!err && s) {
+        seen[seen.indexOf(s)] = { ...s, additionalSecretOutputs: aso };
+      }
+      callback(err, response);
+    });
+  }
+}
+
+const outputOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply((v) => resolve(v)));
+
+test.before(() => {
+  const mocks: pulumi.runtime.Mocks = {
+    newResource: (a) => {
+      const inputs = a.inputs as Record<string, unknown>;
+      seen.push({ type: a.type, name: a.name, inputs, additionalSecretOutputs: [] });
+      // What the providers compute, so the declared outputs have values to resolve.
+      const computed: Record<string, unknown> = { path: `/pool/${String(inputs.name)}`, uuid: "uuid-1", running: true, active: true };
+      return { id: `${a.name}-id`, state: { ...inputs, ...computed } };
+    },
+    call: (a) => a.inputs as Record<string, unknown>,
+  };
+  pulumi.runtime.setMockOptions(new Recorder(mocks), "cilium-lab", "mock", false);
+});
+
+test.serial("each class registers its dynamic type with a serialized provider, and its outputs resolve", async (t) => {
+  const { Network, Volume, CloudInitDisk, Domain } = await import("../../infra/libvirt");
+  const network = new Network("n", {
+    uri: "qemu:///system",
+    networkName: "cilium-lab-mock",
+    bridgeName: "cl-mock-0000",
+    cidr: "192.168.150.0/24",
+    gateway: "192.168.150.1",
+    hosts: [{ mac: "52:54:00:00:00:01", ip: "192.168.150.11", hostname: "node-1" }],
+    stack: "mock",
+  });
+  const volume = new Volume("v", { uri: "qemu:///system", poolDir: "/pool", name: "node-1.qcow2", baseImagePath: "/pool/base.qcow2", sizeGiB: 20, stack: "mock" });
+  const seed = new CloudInitDisk("s", {
+    uri: "qemu:///system",
+    poolDir: "/pool",
+    name: "node-1-seed",
+    userData: pulumi.secret("#cloud-config\n"),
+    metaData: "instance-id: i\n",
+    stack: "mock",
+  });
+  const domain = new Domain("d", {
+    uri: "qemu:///system",
+    domainName: "cilium-lab-mock-node-1",
+    vcpus: 2,
+    memoryMiB: 4096,
+    diskPath: volume.path,
+    seedPath: seed.path,
+    networkName: network.networkName,
+    mac: "52:54:00:00:00:01",
+    ip: "192.168.150.11",
+    accelerator: "kvm",
+    consoleLogPath: "/pool/node-1-console.log",
+    bootTimeoutSeconds: 300,
+    sshUser: "lab",
+    sshPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n"),
+    hostPublicKey: "ssh-ed25519 AAAA",
+    stack: "mock",
+  });
+
+  t.is(await outputOf(network.networkName), "cilium-lab-mock");
+  t.is(await outputOf(network.uuid), "uuid-1");
+  t.is(await outputOf(volume.path), "/pool/node-1.qcow2");
+  t.is(await outputOf(seed.path), "/pool/node-1-seed");
+  t.is(await outputOf(domain.ip), "192.168.150.11");
+  t.is(await outputOf(domain.running), true);
+
+  t.deepEqual(
+    seen.map((s) => [s.name, s.type]).sort(),
+    [
+      ["d", "pulumi-nodejs:dynamic/libvirt:Domain"],
+      ["n", "pulumi-nodejs:dynamic/libvirt:Network"],
+      ["s", "pulumi-nodejs:dynamic/libvirt:CloudInitDisk"],
+      ["v", "pulumi-nodejs:dynamic/libvirt:Volume"],
+    ],
+  );
+  for (const s of seen) {
+    t.is(typeof s.inputs.__provider, "string", `${s.type} has a serialized provider`);
+    t.true((s.inputs.__provider as string).includes("exports.handler"), `${s.type}'s provider text is a module`);
+    t.is(s.inputs.providerVersion, 1);
+  }
+  t.deepEqual(seen.find((s) => s.name === "s")?.additionalSecretOutputs, ["userData"]);
+  t.deepEqual(seen.find((s) => s.name === "d")?.additionalSecretOutputs, ["sshPrivateKey"]);
+  t.deepEqual(
+    seen.find((s) => s.name === "d")?.inputs.diskPath,
+    "/pool/node-1.qcow2",
+    "the domain consumes the volume's output (a data edge: destroy deletes the domain first)",
+  );
+});
