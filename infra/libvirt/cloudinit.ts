@@ -135,7 +135,7 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
   return inPoolDir(dir, inputs.stack, async () => {
     const free = await freeBytes(dir);
     if (free < SEED_BYTES) {
-      await removePoolDirIfEmpty(dir, inputs.stack);
+      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
       throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES);
     }
     await removeFile(file);
@@ -166,7 +166,7 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
         await fs.rm(tmp, { recursive: true, force: true });
         tmp = undefined;
       }
-      await removePoolDirIfEmpty(dir, inputs.stack);
+      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
       if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
         // Measured after cleaning up, so the message shows what the user actually has.
         throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES, error);
@@ -266,7 +266,7 @@ export const cloudInitDiskProvider: pulumi.dynamic.ResourceProvider = {
   async delete(id: string, props: CloudInitDiskOutputs) {
     await removeFile(id);
     await refreshPool(props.uri, props.pool);
-    await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack);
+    await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack, props.pool !== "" && props.pool !== undefined);
   },
 };
 

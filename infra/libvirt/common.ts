@@ -298,8 +298,11 @@ export async function inPoolDir<T>(dir: string, stack: string, fn: () => Promise
   }
 }
 
-/** Removes the pool directory when only our marker is left in it (the last lab file was deleted). */
-export async function removePoolDirIfEmpty(dir: string, stack: string): Promise<void> {
+/**
+ * Removes the pool directory when only our marker is left in it (the last lab file was deleted).
+ * With `keepDir` (the target of a libvirt storage pool, which must keep existing) only the marker goes.
+ */
+export async function removePoolDirIfEmpty(dir: string, stack: string, keepDir = false): Promise<void> {
   const fs = fsp();
   let entries: string[];
   try {
@@ -319,7 +322,9 @@ export async function removePoolDirIfEmpty(dir: string, stack: string): Promise<
   }
   try {
     await fs.unlink(pathMod().join(dir, POOL_MARKER));
-    await fs.rmdir(dir);
+    if (!keepDir) {
+      await fs.rmdir(dir);
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOTEMPTY" || code === "EEXIST") {

@@ -173,7 +173,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
   return inPoolDir(dir, inputs.stack, async () => {
     const free = await freeBytes(dir);
     if (free < needed) {
-      await removePoolDirIfEmpty(dir, inputs.stack);
+      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
       throw noSpaceError(what, dir, await freeBytes(dir), needed);
     }
     // A file already at our name in our own directory is a leftover of an interrupted run (the
@@ -204,7 +204,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
     } catch (error) {
       await removeFile(part);
       await removeFile(file);
-      await removePoolDirIfEmpty(dir, inputs.stack);
+      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
       if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
         // Measured after cleaning up, so the message shows what the user actually has.
         throw noSpaceError(what, dir, await freeBytes(dir), needed, error);
@@ -237,7 +237,7 @@ async function deleteVolume(id: string, props: VolumeOutputs): Promise<void> {
   await removeFile(`${id}.part`);
   await removeFile(id);
   await refreshPool(props.uri, props.pool);
-  await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack);
+  await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack, props.pool !== "" && props.pool !== undefined);
 }
 
 function checkVolume(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {

@@ -21,6 +21,7 @@ import {
   sh,
   sweep,
   unmountTmpfs,
+  virsh,
 } from "./support";
 
 const PREFIX = "cl-t-sto";
@@ -279,4 +280,32 @@ test.serial("disk full while genisoimage writes: the error names free vs needed 
   } finally {
     unmountTmpfs(mnt);
   }
+});
+
+test.serial("with a libvirt dir pool instead of poolDir: files land in its target, vol-list follows, the pool directory stays", async (t) => {
+  const target = poolDir("cl-t-sto-lvpool");
+  fs.mkdirSync(target, { mode: 0o755 });
+  virsh("pool-define-as", "cl-t-sto-lvpool", "dir", "--target", target);
+  virsh("pool-start", "cl-t-sto-lvpool");
+  try {
+    const p = direct(volumeProvider);
+    const v = await p.create({ uri: URI, pool: "cl-t-sto-lvpool", name: "node-1.qcow2", sizeGiB: 1, stack: STACK });
+    t.is(v.id, path.join(target, "node-1.qcow2"));
+    t.like(v.outs, { pool: "cl-t-sto-lvpool", poolDir: target });
+    t.regex(virsh("vol-list", "cl-t-sto-lvpool"), /node-1\.qcow2/);
+    t.deepEqual(await p.diff(v.id, v.outs ?? {}, { uri: URI, pool: "cl-t-sto-lvpool", name: "node-1.qcow2", sizeGiB: 1, stack: STACK, providerVersion: 1 }), {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    await p.delete(v.id, v.outs ?? {});
+    t.notRegex(virsh("vol-list", "cl-t-sto-lvpool"), /node-1\.qcow2/);
+    t.deepEqual(fs.readdirSync(target), [], "our files and marker are gone; the pool's directory stays");
+    t.regex(virsh("pool-info", "cl-t-sto-lvpool"), /State:\s+running/);
+  } finally {
+    virsh("pool-destroy", "cl-t-sto-lvpool");
+    virsh("pool-undefine", "cl-t-sto-lvpool");
+    fs.rmSync(target, { recursive: true, force: true });
+  }
+  assertNothingLeft(t, "cl-t-sto-lvpool");
 });
