@@ -220,7 +220,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     source: view.source,
     backendUrl: backend.backendUrl,
     ...record,
-    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, warnings: p.warnings })),
+    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, remove: p.remove, warnings: p.warnings })),
     environment: view.environment,
     views: view.modes,
   };

@@ -51,11 +51,35 @@ export function labKeys(config: Readonly<Record<string, { value: string }>>): Re
   return out;
 }
 
+/**
+ * What to change in the stack config for `mode`, relative to the USER's config (not the previous
+ * mode's): the mode's keys, plus every other switched key put back to the user's value, or listed
+ * in `remove` when the user had none. So vxlan after native runs without native's
+ * nativeRoutingCidr, exactly as a vxlan-only run would.
+ */
+export function modeSwitch(mode: Mode, user: Readonly<Record<string, string>>): { set: Record<string, string>; remove: string[] } {
+  const set = modeConfig(mode, user);
+  const remove: string[] = [];
+  for (const key of SWITCHED_KEYS) {
+    if (!(key in set)) {
+      const own = user[key];
+      if (own !== undefined) {
+        set[key] = own;
+      } else {
+        remove.push(key);
+      }
+    }
+  }
+  return { set, remove };
+}
+
 /** Each mode's full config, parsed by the program's parser: what `pulumi up` will see. */
 export interface PlannedMode {
   readonly mode: Mode;
   /** The keys set for this mode (unprefixed). */
   readonly set: Readonly<Record<string, string>>;
+  /** Switched keys the user does not have, removed for this mode if an earlier mode set them (unprefixed). */
+  readonly remove: readonly string[];
   readonly config: LabConfig;
   readonly warnings: readonly string[];
 }
@@ -68,10 +92,10 @@ export function planModes(modes: readonly Mode[], user: Readonly<Record<string, 
   const problems: string[] = [];
   const planned: PlannedMode[] = [];
   for (const mode of modes) {
-    const set = modeConfig(mode, user);
+    const { set, remove } = modeSwitch(mode, user);
     try {
       const { config, warnings } = parseLabConfig({ ...user, ...set });
-      planned.push({ mode, set, config, warnings });
+      planned.push({ mode, set, remove, config, warnings });
     } catch (err) {
       if (err instanceof LabConfigError) {
         problems.push(...err.problems.map((p) => `mode ${mode}: ${p}`));

@@ -26,6 +26,7 @@ export interface LabStack {
   readonly name: string;
   getAllConfig(): Promise<ConfigMap>;
   setAllConfig(config: ConfigMap): Promise<void>;
+  removeAllConfig(keys: string[]): Promise<void>;
   up(opts?: UpOptions): Promise<{ summary: { resourceChanges?: Record<string, number>; result: string } }>;
   outputs(): Promise<OutputMap>;
   destroy(opts?: DestroyOptions): Promise<{ summary: { resourceChanges?: Record<string, number>; result: string } }>;
@@ -200,6 +201,8 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
 
   const runs: ModeRun[] = [];
   const notRun: Mode[] = [];
+  // Switched keys an earlier mode set: the only ones that may need removing for a later mode.
+  const touched = new Set<string>();
   let destroyed: RunRecord["destroyed"] = false;
   let failed = false;
   const callbacks = {
@@ -225,7 +228,17 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
           set[`${PROJECT}:${key}`] = { value };
         }
         await stack.setAllConfig(set);
-        progress.stepDone(step, { ok: true, seconds: secondsSince(modeStart), detail: describeSet(plan.set) });
+        Object.keys(plan.set).forEach((k) => touched.add(k));
+        const remove = plan.remove.filter((k) => touched.has(k));
+        if (remove.length > 0) {
+          await stack.removeAllConfig(remove.map((k) => `${PROJECT}:${k}`));
+          remove.forEach((k) => touched.delete(k));
+        }
+        progress.stepDone(step, {
+          ok: true,
+          seconds: secondsSince(modeStart),
+          detail: describeSet(plan.set) + (remove.length > 0 ? ` (removed ${remove.join(", ")})` : ""),
+        });
 
         step = { kind: "up", ...where };
         const upStart = Date.now();

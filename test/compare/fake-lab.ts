@@ -76,6 +76,7 @@ export function cannedDatapath(mode: "vxlan" | "geneve" | "native"): Pick<Datapa
 /** What the double saw, in order. */
 export type FakeCall =
   | { op: "setAllConfig"; config: Record<string, string> }
+  | { op: "removeAllConfig"; keys: string[] }
   | { op: "up"; routingMode: string; autoDirectNodeRoutes: string | undefined; nativeRoutingCidr: string | undefined }
   | { op: "outputs" }
   | { op: "destroy" };
@@ -107,6 +108,18 @@ export class FakeLabStack implements LabStack {
   async setAllConfig(config: ConfigMap): Promise<void> {
     this.calls.push({ op: "setAllConfig", config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v.value])) });
     this.config = { ...this.config, ...config };
+    await this.write();
+  }
+
+  async removeAllConfig(keys: string[]): Promise<void> {
+    this.calls.push({ op: "removeAllConfig", keys });
+    for (const key of keys) {
+      delete this.config[key];
+    }
+    await this.write();
+  }
+
+  private async write(): Promise<void> {
     const lines = Object.entries(this.config).map(([k, v]) => `  ${k}: ${JSON.stringify(v.value)}`);
     await fs.writeFile(this.settingsFile, `config:\n${lines.join("\n")}\n`);
   }

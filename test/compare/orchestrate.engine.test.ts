@@ -1,8 +1,9 @@
 /**
- * The orchestration on the REAL PULUMI ENGINE (the `pulumi` CLI from scripts/toolchain.sh) with a
- * small inline test program (test/compare/engine-program.ts) in place of the cluster layers: a
- * temporary project directory with the repository's layout (`stackConfigDir: stacks`), a file
- * backend in a temporary directory, a passphrase. Mode order, in-place switches, output collection,
+ * The orchestration on the REAL PULUMI ENGINE (the `pulumi` CLI and Node.js language host from
+ * scripts/toolchain.sh) with a small test program (test/compare/engine-program.ts) in place of the
+ * cluster layers, driven exactly as the CLI drives the lab: LocalWorkspace on a project directory
+ * (a temporary one with the repository's layout, `stackConfigDir: stacks`; the program runs in the
+ * language host's own process), a file backend in a temporary directory, a passphrase file. Mode order, in-place switches, output collection,
  * `--destroy`, the restored stack file and recovery after Ctrl-C are checked against what the
  * engine really did (the program's resources log every create/update/delete).
  *
@@ -20,7 +21,6 @@ import type { Mode } from "../../scripts/compare/args";
 import { modeViews } from "../../scripts/compare/collect";
 import { runCompare, SECRET, stackSettingsFile, StopControl, type Progress, type StepInfo } from "../../scripts/compare/orchestrate";
 import { REPO_ROOT } from "../support/stack-files";
-import { engineTestProgram } from "./engine-program";
 
 const PULUMI_MISSING =
   "the real Pulumi engine is needed and `pulumi` is not on PATH: run eval \"$(bash scripts/toolchain.sh)\" first (it builds the CLI from Go modules; .ci/run does this)";
@@ -58,19 +58,31 @@ async function project(t: { teardown(fn: () => Promise<void>): void }, stackName
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   await fs.mkdir(path.join(dir, "stacks"));
   await fs.mkdir(path.join(dir, "state"));
-  await fs.writeFile(path.join(dir, "Pulumi.yaml"), "name: cilium-lab\nruntime: nodejs\nstackConfigDir: stacks\n");
-  // The dynamic-provider host resolves @pulumi/pulumi from the program's directory.
+  await fs.writeFile(
+    path.join(dir, "Pulumi.yaml"),
+    // TypeScript through tsx's loader, like the tests; the program file only calls engine-program.ts.
+    'name: cilium-lab\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n    nodeargs: "--import tsx"\nmain: program.ts\nstackConfigDir: stacks\n',
+  );
+  await fs.writeFile(path.join(dir, "package.json"), '{ "name": "clc-engine-test", "private": true }\n');
+  // The language host and the dynamic-provider host resolve @pulumi/pulumi and tsx from the program's directory.
   await fs.symlink(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"));
   const settingsFile = stackSettingsFile(dir, stackName, "stacks");
   await fs.writeFile(settingsFile, USER_FILE);
+  const passphraseFile = path.join(dir, "passphrase");
+  await fs.writeFile(passphraseFile, "compare-engine-test\n", { mode: 0o600 });
   const log = path.join(dir, "operations.log");
   await fs.writeFile(log, "");
+  const programModule = path.join(__dirname, "engine-program");
+  await fs.writeFile(
+    path.join(dir, "program.ts"),
+    `import { engineTestProgram } from ${JSON.stringify(programModule)};\n` +
+      `export = engineTestProgram(${JSON.stringify(log)}, ${JSON.stringify(slowModes)}, ${slowMs});\n`,
+  );
   const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: "cilium-lab", program: engineTestProgram(log, slowModes, slowMs) },
+    { stackName, workDir: dir },
     {
-      workDir: dir,
       secretsProvider: "passphrase",
-      envVars: { PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`, PULUMI_CONFIG_PASSPHRASE: "compare-engine-test" },
+      envVars: { PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile },
     },
   );
   const original = await fs.readFile(settingsFile, "utf8");
@@ -115,7 +127,7 @@ function compare(p: Project, modes: Mode[], options: { destroy?: boolean; progre
   });
 }
 
-test.serial("real Pulumi engine, inline test program: vxlan → geneve → native in that order, the Cilium stand-in updated in place (VMs created once, never replaced), outputs collected after each up, the stack file restored byte for byte", async (t) => {
+test.serial("real Pulumi engine, test program: vxlan → geneve → native in that order, the Cilium stand-in updated in place (VMs created once, never replaced), outputs collected after each up, the stack file restored byte for byte", async (t) => {
   if (!pulumiOnPath()) {
     t.fail(PULUMI_MISSING);
     return;
@@ -153,7 +165,7 @@ test.serial("real Pulumi engine, inline test program: vxlan → geneve → nativ
   t.is(config["cilium-lab:nativeRoutingCidr"], undefined);
 });
 
-test.serial("real Pulumi engine, inline test program: --destroy after the last mode deletes every resource (the engine ran the deletes) and the config is still restored", async (t) => {
+test.serial("real Pulumi engine, test program: --destroy after the last mode deletes every resource (the engine ran the deletes) and the config is still restored", async (t) => {
   if (!pulumiOnPath()) {
     t.fail(PULUMI_MISSING);
     return;
@@ -176,7 +188,7 @@ test.serial("real Pulumi engine, inline test program: --destroy after the last m
   t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
 });
 
-test.serial("real Pulumi engine, inline test program: Ctrl-C twice during a slow Cilium update interrupts pulumi; the config is restored and a plain `up` recovers the stack", async (t) => {
+test.serial("real Pulumi engine, test program: Ctrl-C twice during a slow Cilium update interrupts pulumi; the config is restored and a plain `up` recovers the stack", async (t) => {
   if (!pulumiOnPath()) {
     t.fail(PULUMI_MISSING);
     return;
@@ -193,6 +205,8 @@ test.serial("real Pulumi engine, inline test program: Ctrl-C twice during a slow
   const record = await compare(p, ["vxlan", "native", "geneve"], { destroy: true, progress, stop });
   t.true(record.interrupted);
   t.deepEqual(record.modes.map((m) => [m.mode, m.status]).slice(0, 1), [["vxlan", "measured"]]);
+  t.log(`native after two Ctrl-C: ${record.modes[1]?.status ?? "?"}; ${(record.modes[1]?.error ?? "").split("\n").slice(-3).join(" | ")}`);
+  t.log(`operations: ${(await p.readLog()).join(" | ")}`);
   t.true(["interrupted", "measured"].includes(record.modes[1]?.status ?? ""), `native: ${record.modes[1]?.status ?? "?"} ${record.modes[1]?.error ?? ""}`);
   t.deepEqual(record.notRun, ["geneve"]);
   t.is(record.destroyed, false, "no destroy after Ctrl-C");
@@ -206,7 +220,7 @@ test.serial("real Pulumi engine, inline test program: Ctrl-C twice during a slow
   t.is(destroyed.summary.result, "succeeded");
 });
 
-test.serial("real Pulumi engine, inline test program: a mode the program rejects stops the run before any change; nothing is created", async (t) => {
+test.serial("real Pulumi engine, test program: a mode the program rejects stops the run before any change; nothing is created", async (t) => {
   if (!pulumiOnPath()) {
     t.fail(PULUMI_MISSING);
     return;

@@ -95,6 +95,38 @@ test("mocked cluster layers: modes run in the order given, each switching only t
   t.is(progress.events.length, 3, "engine events reach the progress display");
 });
 
+test("mocked cluster layers: each mode's keys are relative to the user's config: vxlan after native removes native's nativeRoutingCidr again", async (t) => {
+  const { stack, file } = await setup(t);
+  await run(stack, file, ["native", "vxlan"]);
+  t.deepEqual(
+    stack.calls.filter((c) => c.op === "setAllConfig" || c.op === "removeAllConfig" || c.op === "up"),
+    [
+      { op: "setAllConfig", config: { "cilium-lab:routingMode": "native", "cilium-lab:autoDirectNodeRoutes": "true", "cilium-lab:nativeRoutingCidr": "10.0.0.0/22" } },
+      { op: "up", routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/22" },
+      { op: "setAllConfig", config: { "cilium-lab:routingMode": "vxlan", "cilium-lab:autoDirectNodeRoutes": "false" } },
+      { op: "removeAllConfig", keys: ["cilium-lab:nativeRoutingCidr"] },
+      { op: "up", routingMode: "vxlan", autoDirectNodeRoutes: "false", nativeRoutingCidr: undefined },
+    ],
+  );
+});
+
+test("mocked cluster layers: a user's own nativeRoutingCidr is kept for native and put back (not removed) for the tunnel modes", async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "Pulumi.x.yaml");
+  await fs.writeFile(file, USER_FILE);
+  const stack = new FakeLabStack("x", file, { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/16" });
+  await run(stack, file, ["native", "geneve"]);
+  t.deepEqual(
+    stack.calls.filter((c) => c.op === "up"),
+    [
+      { op: "up", routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/16" },
+      { op: "up", routingMode: "geneve", autoDirectNodeRoutes: "false", nativeRoutingCidr: "10.0.0.0/16" },
+    ],
+  );
+  t.false(stack.calls.some((c) => c.op === "removeAllConfig"));
+});
+
 test("mocked cluster layers: secret outputs never reach the record (replaced by [secret]); the report renders from what was collected", async (t) => {
   const { stack, file } = await setup(t);
   const record = await run(stack, file, ["native"]);
