@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 
+import type { NodeEvidence } from "../../infra/verify/evidence";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { ModeRun, RunRecord as OrchestratorRecord } from "./orchestrate";
 import type { DatapathView, EnvironmentView, ModeView } from "./results";
@@ -98,6 +99,37 @@ function perNode(values: readonly { node: string; value: string }[]): string | u
 }
 
 /**
+ * What the verification layer collected on the nodes (its `datapath.evidence.nodes`): kernels, NIC
+ * MTU and driver, and the offload flags, each collapsed to one value when every node agrees.
+ */
+export function environmentFromEvidence(nodes: readonly NodeEvidence[]): {
+  kernel: string | undefined;
+  mtu: Record<string, number>;
+  offloads: Record<string, string>;
+} {
+  const mtu: Record<string, number> = {};
+  for (const n of nodes) {
+    if (n.nic.mtu !== null) {
+      mtu[`${n.node} ${n.nic.name}${n.nic.driver ? ` (${n.nic.driver})` : ""}`] = n.nic.mtu;
+    }
+  }
+  const offloads: Record<string, string> = {};
+  const flags = [...new Set(nodes.flatMap((n) => Object.keys(n.nic.offloads ?? {})))];
+  for (const flag of flags) {
+    const v = perNode(
+      nodes.map((n) => ({
+        node: n.node,
+        value: n.nic.offloads?.[flag] ?? (n.nic.ethtoolError !== null ? `ethtool failed: ${n.nic.ethtoolError}` : "not reported"),
+      })),
+    );
+    if (v !== undefined) {
+      offloads[`NIC ${flag}`] = v;
+    }
+  }
+  return { kernel: perNode(nodes.map((n) => ({ node: n.node, value: n.kernel }))), mtu, offloads };
+}
+
+/**
  * The environment of a cluster run: the nodes' kernels, NIC MTU, driver and offloads from the
  * `datapath` output's evidence (collected on the nodes by the verification layer); the host's
  * kernel and CPU model (the VMs run on it: its CPU bounds the numbers); the accelerator from the
@@ -128,22 +160,9 @@ export function clusterEnvironment(input: {
   }
   versions["pulumi CLI"] = input.pulumiVersion;
   versions["node (compare)"] = process.version;
-  const nodes = datapathOf(outputs)?.evidence?.nodes ?? [];
-  const mtu: Record<string, number> = {};
-  const offloads: Record<string, string> = {};
-  for (const n of nodes) {
-    if (n.nic.mtu !== null) {
-      mtu[`${n.node} ${n.nic.name}${n.nic.driver ? ` (${n.nic.driver})` : ""}`] = n.nic.mtu;
-    }
-  }
-  const flags = [...new Set(nodes.flatMap((n) => Object.keys(n.nic.offloads ?? {})))];
-  for (const flag of flags) {
-    const v = perNode(nodes.map((n) => ({ node: n.node, value: n.nic.offloads?.[flag] ?? (n.nic.ethtoolError !== null ? `ethtool failed: ${n.nic.ethtoolError}` : "not reported") })));
-    if (v !== undefined) {
-      offloads[`${nodes[0]?.nic.name ?? "nic"} ${flag}`] = v;
-    }
-  }
-  const nodeKernel = perNode(nodes.map((n) => ({ node: n.node, value: n.kernel })));
+  const fromEvidence = environmentFromEvidence(datapathOf(outputs)?.evidence?.nodes ?? []);
+  const nodeKernel = fromEvidence.kernel;
+  const { mtu, offloads } = fromEvidence;
   return {
     kernel: nodeKernel !== undefined ? `nodes: ${nodeKernel}; host: ${host.kernel}` : `host: ${host.kernel} (no node evidence in the outputs)`,
     cpuModel: `host: ${host.cpuModel} (${host.cpus} CPUs); the VMs see what the accelerator gives them`,
