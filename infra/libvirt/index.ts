@@ -11,6 +11,7 @@ export { POOL_MARKER } from "./common";
 export {
   DISK_ESTIMATES,
   LibvirtPreflightError,
+  PREFLIGHT_ENV,
   evaluatePreflight,
   gatherHostFacts,
   labPreflightRequest,

@@ -131,7 +131,7 @@ test.serial("a foreign network with our name is refused by name and left untouch
   const file = tempFile("n.xml", `<network><name>${name}</name><bridge name="${name}0"/></network>`);
   virsh("net-define", file);
   const foreignUuid = virsh("net-uuid", name).trim();
-  const error = await rejection(t, direct(networkProvider).create(inputs(name, 192)));
+  const error = await rejection(t, direct(networkProvider).create(inputs(name, 190)));
   t.is(
     error.message,
     `creating libvirt network "${name}" failed: a libvirt network "${name}" already exists and was not created by cilium-lab stack "${STACK}" (no cilium-lab owner stamp). ` +
@@ -150,7 +150,7 @@ test.serial("killed between define and start, the next create adopts our stamped
   const script = tempFile(
     "create.ts",
     `import { networkProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/network"))};\n` +
-      `void networkProvider.create!(${JSON.stringify(inputs(name, 193))});\n`,
+      `void networkProvider.create!(${JSON.stringify(inputs(name, 191))});\n`,
   );
   const child = spawn(process.execPath, ["--import", "tsx", script], {
     cwd: REPO_ROOT,
@@ -171,7 +171,7 @@ test.serial("killed between define and start, the next create adopts our stamped
   const leftover = virsh("net-uuid", name).trim();
   t.false(virsh("net-list", "--name").includes(name), "the leftover is defined but was never started");
 
-  const { id } = await direct(networkProvider).create(inputs(name, 193));
+  const { id } = await direct(networkProvider).create(inputs(name, 191));
   t.is(id, leftover, "the stamped leftover was adopted, not duplicated");
   t.true(virsh("net-list", "--name").includes(name), "and started");
   await direct(networkProvider).delete(id, { uri: URI, networkName: name });
@@ -208,12 +208,12 @@ test.serial("a subnet partly overlapping a host route is refused (libvirt itself
 
 test.serial("a subnet overlapping another libvirt network is refused", async (t) => {
   const p = direct(networkProvider);
-  const a = await p.create(inputs("cl-t-net-ova", 194, 1, "cl-t-net-a"));
-  const b = { ...inputs("cl-t-net-ovb", 194, 1, "cl-t-net-b"), cidr: "192.168.194.128/25", gateway: "192.168.194.129", hosts: [] };
+  const a = await p.create(inputs("cl-t-net-ova", 191, 1, "cl-t-net-a"));
+  const b = { ...inputs("cl-t-net-ovb", 191, 1, "cl-t-net-b"), cidr: "192.168.191.128/25", gateway: "192.168.191.129", hosts: [] };
   const error = await rejection(t, p.create(b));
   t.regex(
     error.message,
-    /^creating libvirt network "cl-t-net-ovb" failed: networkCidr 192\.168\.194\.128\/25 of libvirt network "cl-t-net-ovb" overlaps host route 192\.168\.194\.0\/24 dev cl-t-net-ova0; libvirt network "cl-t-net-ova" \(192\.168\.194\.0\/24\)\. Fix: choose a free range, e\.g\. `pulumi config set cilium-lab:networkCidr 192\.168\.\d+\.0\/24` \(each stack needs its own\)\. Nothing was changed\.$/,
+    /^creating libvirt network "cl-t-net-ovb" failed: networkCidr 192\.168\.191\.128\/25 of libvirt network "cl-t-net-ovb" overlaps host route 192\.168\.191\.0\/24 dev cl-t-net-ova0; libvirt network "cl-t-net-ova" \(192\.168\.191\.0\/24\)\. Fix: choose a free range, e\.g\. `pulumi config set cilium-lab:networkCidr 192\.168\.\d+\.0\/24` \(each stack needs its own\)\. Nothing was changed\.$/,
   );
   await p.delete(a.id, a.outs ?? {});
   assertNothingLeft(t, PREFIX);
@@ -223,7 +223,7 @@ test.serial("a bridge name taken by a foreign link is refused", async (t) => {
   const name = "cl-t-net-brg";
   sh("ip", ["link", "add", `${name}0`, "type", "bridge"]);
   try {
-    const error = await rejection(t, direct(networkProvider).create(inputs(name, 195)));
+    const error = await rejection(t, direct(networkProvider).create(inputs(name, 190)));
     t.is(
       error.message,
       `creating libvirt network "${name}" failed: bridge "${name}0" already exists on the host and belongs to no network of this stack (\`ip link show ${name}0\`). ` +
@@ -238,7 +238,7 @@ test.serial("a bridge name taken by a foreign link is refused", async (t) => {
 
 test.serial("deleted by hand: read gives a blank id (refresh drops it) and delete succeeds", async (t) => {
   const p = direct(networkProvider);
-  const { id, outs } = await p.create(inputs("cl-t-net-gone", 195));
+  const { id, outs } = await p.create(inputs("cl-t-net-gone", 190));
   virsh("net-destroy", "cl-t-net-gone");
   virsh("net-undefine", "cl-t-net-gone");
   t.deepEqual(await p.read(id, outs ?? {}), { id: "" });
@@ -248,7 +248,7 @@ test.serial("deleted by hand: read gives a blank id (refresh drops it) and delet
 
 test.serial("stopped by hand: read reports it inactive, diff asks for an update that starts it", async (t) => {
   const p = direct(networkProvider);
-  const news = inputs("cl-t-net-stop", 195);
+  const news = inputs("cl-t-net-stop", 190);
   const { id, outs } = await p.create(news);
   virsh("net-destroy", "cl-t-net-stop");
   const read = await p.read(id, outs ?? {});
@@ -264,7 +264,7 @@ test.serial("stopped by hand: read reports it inactive, diff asks for an update 
 test.serial("libvirtd down: create, read and delete fail naming the socket and the fix; read never blanks the id", async (t) => {
   const p = direct(networkProvider);
   const reach = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
-  const create = await rejection(t, p.create({ ...inputs("cl-t-net-down", 195), uri: DEAD_URI }));
+  const create = await rejection(t, p.create({ ...inputs("cl-t-net-down", 190), uri: DEAD_URI }));
   t.is(create.message, `creating libvirt network "cl-t-net-down" failed: ${reach}`);
   t.regex(String((create.cause as Error).message), /^`virsh -c 'qemu:\/\/\/system\?socket=\/nonexistent\/cl-t-libvirt-sock' net-list --all --name` exited 1: /);
   const props = { uri: DEAD_URI, networkName: "cl-t-net-down" };
@@ -279,7 +279,7 @@ test.serial("libvirtd down: create, read and delete fail naming the socket and t
 test.serial("delete refuses while a domain still has a NIC on the network, naming it", async (t) => {
   const p = direct(networkProvider);
   const name = "cl-t-net-used";
-  const { id, outs } = await p.create(inputs(name, 195));
+  const { id, outs } = await p.create(inputs(name, 190));
   const dom = foreignDomainXml("cl-t-net-vm").replace("</os>", `</os><devices><interface type="network"><source network="${name}"/></interface></devices>`);
   virsh("define", tempFile("d.xml", dom));
   const error = await rejection(t, p.delete(id, outs ?? {}));

@@ -509,3 +509,14 @@ test("libvirtd unreachable and a session URI are reported; vCPU overcommit is on
   const noVirsh = evaluatePreflight(REQUEST, facts({ missingTools: ["virsh"], libvirt: { reachable: false, error: "virsh not installed" } }));
   t.deepEqual(noVirsh.problems, ["`virsh` not found on PATH. Fix: `apt-get install libvirt-clients` (or set VIRSH_BIN to its path)."]);
 });
+
+test("CILIUM_LAB_PREFLIGHT=off skips the checks and says so", (t) => {
+  process.env.CILIUM_LAB_PREFLIGHT = "off";
+  try {
+    t.deepEqual(preflightLibvirt(REQUEST, facts({ missingTools: ["virsh"] })), [
+      "host preflight skipped (CILIUM_LAB_PREFLIGHT=off): host problems will surface later, as resource errors",
+    ]);
+  } finally {
+    delete process.env.CILIUM_LAB_PREFLIGHT;
+  }
+});
