@@ -66,6 +66,14 @@ export function summaryLines(args: CompareArgs, record: RunRecord, view: Compare
   for (const r of table) {
     lines.push(`  ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")}`.trimEnd());
   }
+  for (const m of view.modes) {
+    if (m.error !== undefined) {
+      // The last non-empty line of pulumi's error usually names the cause; the report has the tail.
+      const errorLines = m.error.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+      const first = errorLines.find((l) => /error|failed|refused/i.test(l)) ?? errorLines[0] ?? "";
+      lines.push(`  ${m.mode} ${m.status}: ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`);
+    }
+  }
   if (dir !== undefined) {
     lines.push(
       `  report:  ${path.join(dir, "report.md")}`,
