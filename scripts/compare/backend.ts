@@ -32,11 +32,14 @@ export async function labBackend(repo: string, env: NodeJS.ProcessEnv = process.
     await fs.mkdir(state, { recursive: true });
   }
   envVars.PULUMI_BACKEND_URL = backendUrl;
+  // The chosen variable is passed on explicitly, so `env` alone decides even when it is not process.env.
   if (env.PULUMI_CONFIG_PASSPHRASE !== undefined) {
+    envVars.PULUMI_CONFIG_PASSPHRASE = env.PULUMI_CONFIG_PASSPHRASE;
     return { envVars, backendUrl, passphraseSource: "PULUMI_CONFIG_PASSPHRASE" };
   }
   const given = nonEmpty(env.PULUMI_CONFIG_PASSPHRASE_FILE);
   if (given !== undefined) {
+    envVars.PULUMI_CONFIG_PASSPHRASE_FILE = given;
     return { envVars, backendUrl, passphraseSource: `PULUMI_CONFIG_PASSPHRASE_FILE (${given})` };
   }
   await fs.mkdir(state, { recursive: true });

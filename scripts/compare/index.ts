@@ -68,9 +68,9 @@ export function summaryLines(args: CompareArgs, record: RunRecord, view: Compare
   }
   for (const m of view.modes) {
     if (m.error !== undefined) {
-      // The last non-empty line of pulumi's error usually names the cause; the report has the tail.
       const errorLines = m.error.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-      const first = errorLines.find((l) => /error|failed|refused/i.test(l)) ?? errorLines[0] ?? "";
+      // Pulumi's own cause lines start with "error:"; the last one is the most specific.
+      const first = [...errorLines].reverse().find((l) => l.startsWith("error:")) ?? errorLines.find((l) => /failed|refused|canceled/i.test(l)) ?? errorLines[0] ?? "";
       lines.push(`  ${m.mode} ${m.status}: ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`);
     }
   }
@@ -122,8 +122,18 @@ function modeSummaryRow(m: ModeView): string[] {
   ];
 }
 
+/** Where the command runs; the defaults are this repository and the process environment. */
+export interface MainOptions {
+  /** The Pulumi project directory (its `Pulumi.yaml` and stack files). Default {@link REPO_ROOT}. */
+  readonly projectDir?: string;
+  /** The environment for the backend/passphrase choice and the Pulumi CLI. Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** The whole command; returns the exit code (0 ok, 1 a mode or the destroy failed, 2 usage, 3 prerequisites, 130 Ctrl-C). */
-export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+export async function main(argv: readonly string[], io: Io = processIo, options: MainOptions = {}): Promise<number> {
+  const projectDir = options.projectDir ?? REPO_ROOT;
+  const env = options.env ?? process.env;
   let args: CompareArgs;
   try {
     args = parseCompareArgs(argv);
@@ -143,8 +153,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   // Preflight: nothing has changed yet, so a failure here leaves everything as it was.
   let pulumiVersion: string;
   try {
-    pulumiVersion = await checkPulumi();
-    await checkLibvirt(LIBVIRT_URI);
+    pulumiVersion = await checkPulumi(env);
+    await checkLibvirt(LIBVIRT_URI, env);
   } catch (err) {
     if (err instanceof PreflightError) {
       io.err(err.message);
@@ -153,12 +163,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     throw err;
   }
 
-  const backend = await labBackend(REPO_ROOT);
+  const backend = await labBackend(projectDir, env);
   if (backend.generatedPassphraseFile !== undefined) {
     io.err(`compare: generated the state passphrase in ${backend.generatedPassphraseFile} (keep it)`);
   }
   const startedAt = new Date();
-  const dir = path.resolve(args.resultsDir ?? path.join(REPO_ROOT, "results"), timestampDir(startedAt));
+  const dir = path.resolve(args.resultsDir ?? path.join(projectDir, "results"), timestampDir(startedAt));
   await fs.mkdir(dir, { recursive: true });
   const log = createWriteStream(path.join(dir, "pulumi.log"), { flags: "a" });
   const progress = new TerminalProgress((line) => io.err(line), (text) => log.write(text));
@@ -167,7 +177,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       `backend ${backend.backendUrl}; passphrase from ${backend.passphraseSource}; results in ${dir}`,
   );
 
-  const settingsFile = stackSettingsFile(REPO_ROOT, args.stack, stackConfigDir(REPO_ROOT));
+  const settingsFile = stackSettingsFile(projectDir, args.stack, stackConfigDir(projectDir));
   const backupFile = path.join(dir, `Pulumi.${args.stack.split("/").pop() ?? args.stack}.yaml.orig`);
   const stop = new StopControl();
   const onSignal = (): void => {
@@ -197,7 +207,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   let accelerator = "unknown";
   try {
     const stack = await LocalWorkspace.createOrSelectStack(
-      { stackName: args.stack, workDir: REPO_ROOT },
+      { stackName: args.stack, workDir: projectDir },
       { envVars: backend.envVars, secretsProvider: "passphrase" },
     );
     const labStack: LabStack = stack;

@@ -19,6 +19,7 @@ import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/aut
 
 import type { Mode } from "../../scripts/compare/args";
 import { modeViews } from "../../scripts/compare/collect";
+import { main } from "../../scripts/compare/index";
 import { runCompare, SECRET, stackSettingsFile, StopControl, type Progress, type StepInfo } from "../../scripts/compare/orchestrate";
 import { REPO_ROOT } from "../support/stack-files";
 
@@ -44,6 +45,8 @@ config:
 
 interface Project {
   dir: string;
+  /** The environment that selects this project's backend and passphrase. */
+  env: NodeJS.ProcessEnv;
   log: string;
   settingsFile: string;
   stack: Stack;
@@ -88,6 +91,7 @@ async function project(t: { teardown(fn: () => Promise<void>): void }, stackName
   const original = await fs.readFile(settingsFile, "utf8");
   return {
     dir,
+    env: { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile },
     log,
     settingsFile,
     stack,
@@ -232,4 +236,38 @@ test.serial("real Pulumi engine, test program: a mode the program rejects stops 
   t.regex(err?.message ?? "", /- mode native: cilium-lab:nativeRoutingCidr: /);
   t.deepEqual(await p.readLog(), []);
   t.is(await fs.readFile(p.settingsFile, "utf8"), before);
+});
+
+test.serial("real Pulumi engine, test program: the command itself (`compare --modes vxlan,native --destroy`) writes results.json, report.md and throughput.svg, prints the summary, restores the stack file and exits 0", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "cli");
+  const results = path.join(p.dir, "results");
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(["--modes", "vxlan,native", "--stack", "cli", "--destroy", "--results", results], { out: (l) => out.push(l), err: (l) => err.push(l) }, { projectDir: p.dir, env: p.env });
+  if (code !== 0) {
+    const dirs = await fs.readdir(results);
+    t.log(await fs.readFile(path.join(results, dirs[0] ?? "", "results.json"), "utf8"));
+  }
+  t.is(code, 0, [...err, ...out].join("\n"));
+  const [run] = await fs.readdir(results);
+  t.regex(run ?? "", /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+  const dir = path.join(results, run ?? "");
+  t.deepEqual((await fs.readdir(dir)).sort(), ["pulumi.log", "report.md", "results.json", "throughput.svg"]);
+  const json = JSON.parse(await fs.readFile(path.join(dir, "results.json"), "utf8")) as { modes: { mode: string; status: string }[]; destroyed: boolean; configRestored: boolean };
+  t.deepEqual(json.modes.map((m) => [m.mode, m.status]), [["vxlan", "measured"], ["native", "measured"]]);
+  t.true(json.destroyed);
+  t.true(json.configRestored);
+  const report = await fs.readFile(path.join(dir, "report.md"), "utf8");
+  t.true(report.includes("| native | confirmed (requested native, observed native) | 1266.0 [1253.3–1278.7] | 1138.0 [1126.6–1149.4] | 1.11 | 1.11 |"));
+  t.true((await fs.readFile(path.join(dir, "throughput.svg"), "utf8")).startsWith("<svg"));
+  t.regex(out[1] ?? "", /^compare: done in \d+s \(stack cli\)$|^compare: done in \d+m\d\ds \(stack cli\)$/);
+  t.true(out.some((l) => /^ {2}native {2}measured {2}confirmed {2}1266\.0 +1138\.0 +1\.11$/.test(l)), out.join("\n"));
+  t.true(out.includes("  lab:     destroyed"));
+  t.true(err.some((l) => / vxlan \(1\/2\) up: done in /.test(l)), "progress on stderr");
+  t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
+  t.deepEqual((await p.readLog()).slice(-2), ["delete cilium", "delete vms"]);
 });

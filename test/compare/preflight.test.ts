@@ -60,10 +60,10 @@ test("backend: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (even empty) or _
   const repo = await fs.mkdtemp(path.join(os.tmpdir(), "clc-backend-"));
   t.teardown(() => fs.rm(repo, { recursive: true, force: true }));
   const a = await labBackend(repo, { PULUMI_BACKEND_URL: "file:///elsewhere", PULUMI_CONFIG_PASSPHRASE: "" });
-  t.deepEqual(a.envVars, { PULUMI_BACKEND_URL: "file:///elsewhere" });
+  t.deepEqual(a.envVars, { PULUMI_BACKEND_URL: "file:///elsewhere", PULUMI_CONFIG_PASSPHRASE: "" });
   t.is(a.passphraseSource, "PULUMI_CONFIG_PASSPHRASE");
   const b = await labBackend(repo, { PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secret" });
-  t.deepEqual(b.envVars, { PULUMI_BACKEND_URL: `file://${repo}/.pulumi-state` });
+  t.deepEqual(b.envVars, { PULUMI_BACKEND_URL: `file://${repo}/.pulumi-state`, PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secret" });
   t.is(b.passphraseSource, "PULUMI_CONFIG_PASSPHRASE_FILE (/run/secret)");
   await t.throwsAsync(fs.stat(path.join(repo, ".pulumi-state", "passphrase")));
 });

@@ -114,11 +114,11 @@ test("summary after Ctrl-C: INTERRUPTED, and the commands that recover the stack
     stack: "vxlan",
     startedAt: "",
     environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
-    modes: [{ mode: "vxlan" as const, status: "interrupted" as const, error: "\nupdate canceled\n" }, { mode: "native" as const, status: "not run" as const }],
+    modes: [{ mode: "vxlan" as const, status: "interrupted" as const, error: "code: 255\n stderr: Command failed with exit code 255: pulumi up\nerror: update canceled\n" }, { mode: "native" as const, status: "not run" as const }],
   };
   const lines = summaryLines({ modes: ["vxlan", "native"], stack: "vxlan", destroy: true, help: false, resultsDir: undefined }, r, view, undefined);
   t.is(lines[1], "compare: INTERRUPTED in 20m34s (stack vxlan)");
-  t.true(lines.includes("  vxlan interrupted: update canceled"), lines.join("\n"));
+  t.true(lines.includes("  vxlan interrupted: error: update canceled"), lines.join("\n"));
   t.deepEqual(lines.slice(-5), recoveryHelp("vxlan"));
   t.deepEqual(recoveryHelp("vxlan"), [
     "To recover (each command uses the same local backend and passphrase as compare):",
