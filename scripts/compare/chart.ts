@@ -13,7 +13,7 @@ import { HOST, POD, type CompareView } from "./results";
 const LEGEND = { title: "path", orient: "top", symbolType: "square", symbolStrokeColor: "black", symbolStrokeWidth: 1.5, symbolSize: 150 } as const;
 
 /** Splits a long note into lines of at most `width` characters at spaces, so the SVG stays narrow. */
-export function wrap(text: string, width = 80): string[] {
+export function wrap(text: string, width = 64): string[] {
   const lines: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
@@ -81,7 +81,7 @@ export function chartSpec(view: CompareView): TopLevelSpec {
       subtitle: notes,
       anchor: "start",
     },
-    width: Math.max(240, 170 * Math.max(1, modes.length)),
+    width: Math.max(400, 170 * Math.max(1, modes.length)),
     height: 320,
     background: "white",
     data: { values: rows },
