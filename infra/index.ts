@@ -4,31 +4,94 @@
  * The program reads like the article: config → network → nodes → k3s → Cilium → verification →
  * outputs. Each step is one folder of infra/.
  */
+import * as os from "node:os";
+
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+import { Cilium } from "./cilium/cilium";
 import { loadLabConfig } from "./config";
+import { K3sCluster } from "./k3s";
+import { labPreflightRequest, preflightLibvirt } from "./libvirt/preflight";
 import { planLab } from "./network/plan";
-import { CILIUM_VERSION, K3S_VERSION } from "./versions";
+import { LabNodes } from "./nodes";
+import { cacheRoot } from "./nodes/base-image";
+import { defaultPoolDir } from "./nodes/nodes";
+import { Verification } from "./verify";
+import { IPERF3_IMAGE } from "./versions";
+
+const stack = pulumi.getStack();
 
 // Config: the stack file chooses the routing mode and sizes; parsed once, before any resource.
 const config = loadLabConfig();
 
-// Network: one L2 libvirt NAT network per stack, with a fixed address per node.
-const plan = planLab(config, pulumi.getStack());
+// Network: one L2 libvirt NAT network per stack with a fixed address per node — planned here, and
+// the host checked (libvirt reachable, KVM, memory, free subnet and names) before anything exists.
+const plan = planLab(config, stack);
+const poolDir = defaultPoolDir(plan);
+for (const warning of preflightLibvirt(
+  labPreflightRequest(config, plan, stack, { poolDir, imageCacheDir: cacheRoot(process.env, os.homedir()) }),
+)) {
+  void pulumi.log.warn(warning);
+}
 
-// Nodes, k3s, Cilium and the iperf3 verification are added layer by layer (infra/nodes, infra/k3s,
-// infra/cilium, infra/verify).
+// Nodes: the verified base image, the network and one SSH-ready VM per node.
+const lab = new LabNodes("lab", { config, plan, stack, poolDir });
+const serverNode = lab.nodes[0];
+const serverVm = serverNode && lab.domains[serverNode.name];
+if (!serverNode || !serverVm) {
+  throw new Error("the node plan has no server node: nodeCount must be at least 2");
+}
+
+// k3s: the server on node-1, agents on the others, flannel and network policy off for Cilium.
+const k3s = new K3sCluster("k3s", {
+  nodes: lab.nodes,
+  connections: lab.connections,
+  domains: lab.domains,
+  token: lab.k3sToken,
+  k3sVersion: config.k3sVersion,
+  podCidr: config.podCidr,
+  kubeProxyReplacement: config.kubeProxyReplacement,
+  airgapDir: config.k3sAirgapDir,
+  bootTimeoutSeconds: config.bootTimeoutSeconds,
+});
+// The only Kubernetes provider: the lab's own cluster, never an ambient ~/.kube/config.
+const k8sProvider = new k8s.Provider("k8s", { kubeconfig: k3s.kubeconfig }, { dependsOn: [k3s.ready] });
+
+// Cilium: the article's Helm release, its routing mode from stack config; a mode switch updates
+// only this release (and re-runs the verification).
+const cilium = new Cilium(
+  "cilium",
+  { config, serverIp: serverNode.ip },
+  { provider: k8sProvider, deletedWith: serverVm, dependsOn: [k3s.ready] },
+);
+
+// Verification: prove the datapath from config and from every node, then iperf3 host↔host and
+// pod↔pod, interleaved; a datapath other than the one asked for fails the update.
+const verification = new Verification(
+  "verify",
+  {
+    config,
+    nodes: lab.nodes.map((node) => {
+      const connection = lab.connections[node.name];
+      if (connection === undefined) {
+        throw new Error(`no SSH connection for ${node.name}`);
+      }
+      return { ...node, connection };
+    }),
+    cilium,
+  },
+  { provider: k8sProvider, dependsOn: [cilium], deletedWith: serverVm },
+);
 
 // Outputs.
-export const lab = {
-  routingMode: config.routingMode,
-  autoDirectNodeRoutes: config.autoDirectNodeRoutes,
-  networkName: plan.networkName,
-  networkCidr: config.networkCidr,
-};
-export const nodes = plan.nodes.map(({ name, role, ip }) => ({ name, role, ip }));
+export const nodes = lab.nodes;
+export const datapath = verification.datapath;
+export const throughput = verification.throughput;
 export const versions = {
   k3s: config.k3sVersion,
   cilium: config.ciliumVersion,
-  pinnedDefaults: { k3s: K3S_VERSION, cilium: CILIUM_VERSION },
+  iperf3Image: config.iperf3Image || IPERF3_IMAGE,
+  image: config.image === "custom" ? config.imageUrl : config.image,
 };
+export const kubeconfig = k3s.kubeconfig;
