@@ -200,12 +200,20 @@ else
   fi
   step="place the air-gap binary and images"
   fix=""
+  # install.sh restarts k3s only when the binary, unit or env file changed *during* its run; here
+  # the binary (and images, imported at start only) change before it, so force the restart then.
+  changed=false
+  cmp -s "$airgap/k3s" "$K3S_BIN" || changed=true
   install -m 0755 -o root -g root "$airgap/k3s" "$K3S_BIN"
   install -d -m 0755 "$K3S_IMAGES_DIR"
   for image in "${images[@]}"; do
+    cmp -s "$image" "$K3S_IMAGES_DIR/${image##*/}" || changed=true
     install -m 0644 -o root -g root "$image" "$K3S_IMAGES_DIR/${image##*/}"
   done
-  log "placed $K3S_BIN ($version) and ${#images[@]} image tarball(s) in $K3S_IMAGES_DIR"
+  if [[ "$changed" == true ]]; then
+    envs+=(INSTALL_K3S_FORCE_RESTART=true)
+  fi
+  log "placed $K3S_BIN ($version) and ${#images[@]} image tarball(s) in $K3S_IMAGES_DIR (changed: $changed)"
 fi
 step="check the install script"
 fix="the install script is not k3s's: in online mode check --installer-url, in air-gap mode download https://get.k3s.io as install.sh."

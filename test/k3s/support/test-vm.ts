@@ -125,6 +125,30 @@ function freeSubnet(): string {
   throw new Error("no free 192.168.200-249.0/24 for the test network; remove unused libvirt networks (virsh net-list --all)");
 }
 
+// VMs still defined by this process, removed at exit even when the after hook never runs: ava
+// stops a timed-out test file with SIGTERM, which skips `after.always` hooks.
+const live = new Set<() => void>();
+let exitHooked = false;
+function destroyOnExit(destroy: () => void): void {
+  live.add(destroy);
+  if (exitHooked) {
+    return;
+  }
+  exitHooked = true;
+  const destroyAll = (): void => {
+    for (const d of [...live]) {
+      d();
+    }
+  };
+  process.on("exit", destroyAll);
+  for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+    process.once(signal, () => {
+      destroyAll();
+      process.exit(code);
+    });
+  }
+}
+
 /** Boots one test VM; rejects with the console tail if SSH never answers within `timeoutSeconds`. */
 export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: number } = {}): Promise<TestVm> {
   preflight();
@@ -169,7 +193,9 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
     defined = { network: false, domain: false };
     rmSync(poolDir, { recursive: true, force: true });
     rmSync(keyDir, { recursive: true, force: true });
+    live.delete(destroy);
   };
+  destroyOnExit(destroy);
 
   try {
     // keys: the login key (ours) and the node's host key (injected, then pinned).
