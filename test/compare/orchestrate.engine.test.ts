@@ -10,7 +10,7 @@
  * Needs `pulumi` on PATH: eval "$(bash scripts/toolchain.sh)" (what .ci/run does).
  */
 import test from "ava";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -270,4 +270,49 @@ test.serial("real Pulumi engine, test program: the command itself (`compare --mo
   t.true(err.some((l) => / vxlan \(1\/2\) up: done in /.test(l)), "progress on stderr");
   t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
   t.deepEqual((await p.readLog()).slice(-2), ["delete cilium", "delete vms"]);
+});
+
+test.serial("real Pulumi engine, test program: a real SIGINT to the command during a slow up lets that up finish, runs nothing else, restores the stack file, prints how to recover and exits 130", async (t) => {
+  if (!pulumiOnPath()) {
+    t.fail(PULUMI_MISSING);
+    return;
+  }
+  const p = await project(t, "cli-sigint", ["native"], 6000);
+  const env = { PULUMI_BACKEND_URL: p.env.PULUMI_BACKEND_URL ?? "", PULUMI_CONFIG_PASSPHRASE_FILE: p.env.PULUMI_CONFIG_PASSPHRASE_FILE ?? "" };
+  const child = spawn(
+    process.execPath,
+    ["--import=tsx", path.join(__dirname, "cli-child.ts"), JSON.stringify({ argv: ["--modes", "vxlan,native,geneve", "--stack", "cli-sigint", "--destroy", "--results", path.join(p.dir, "results")], projectDir: p.dir, env })],
+    { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  let sent = false;
+  child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on("data", (b: Buffer) => {
+    stderr += b.toString();
+    // The slow "Cilium" update of native is under way: Ctrl-C once.
+    if (!sent && stderr.includes("  update cilium (pulumi-nodejs:dynamic/compareTest:Recorded)")) {
+      sent = true;
+      child.kill("SIGINT");
+    }
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5 * 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearTimeout(timer);
+  t.true(sent, stderr);
+  t.is(code, 130, `${stderr}\n${stdout}`);
+  t.true(stderr.includes("Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored"));
+  t.regex(stderr, /native \(2\/3\) up: done in /, "the running up finished");
+  t.false(stderr.includes("geneve (3/3)"), "nothing new started");
+  t.false(stderr.includes("destroy: started"), "no destroy after Ctrl-C");
+  t.true(stdout.includes("compare: INTERRUPTED in "));
+  t.true(stdout.includes("  npm run lab -- cancel cli-sigint "));
+  t.true(stdout.includes("  npm run lab -- destroy cli-sigint "));
+  t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
+  t.deepEqual(await p.readLog(), [
+    "create vms nodeCount=3 nodeCpus=4",
+    "create cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
+    "update cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+  ]);
+  await p.stack.destroy();
 });
