@@ -118,7 +118,7 @@ for (const [label, load] of [
 test.serial("two stacks with different CIDRs are up at the same time", async (t) => {
   const p = direct(networkProvider);
   const a = await p.create(await checked(p, inputs("cl-t-net-s1", 190, 1, "cl-t-net-s1")));
-  const b = await p.create(await checked(p, inputs("cl-t-net-s2", 197, 1, "cl-t-net-s2")));
+  const b = await p.create(await checked(p, inputs("cl-t-net-s2", 191, 1, "cl-t-net-s2")));
   const active = virsh("net-list", "--name");
   t.true(active.includes("cl-t-net-s1") && active.includes("cl-t-net-s2"));
   await p.delete(a.id, a.outs ?? {});

@@ -4,8 +4,8 @@
  *
  * Names: every object these tests make starts with `cl-t-` and uses a CIDR in
  * 192.168.190.0–192.168.197.0/24, so other suites on the same host are never touched. ava runs
- * test files in parallel, so each file has its own /24s: network 190, 191, 196, 197; domain 192;
- * boot 193; preflight 194; lab-clean 195.
+ * test files in parallel, so each file has its own /24s: network 190, 191, 196; domain 192;
+ * boot 193; preflight 194; lab-clean 195; engine 197.
  */
 import type { ExecutionContext } from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
