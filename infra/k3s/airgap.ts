@@ -16,6 +16,8 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
+import * as pulumi from "@pulumi/pulumi";
+
 import { installerUrl, releaseAssetUrl } from "./args";
 
 /** The k3s images tarball name stem for the lab's nodes (x86-64 VMs). */
@@ -35,8 +37,11 @@ export interface AirgapArtifacts {
   readonly imageTarballs: readonly string[];
 }
 
-/** One error for every problem of an air-gap directory; `problems` has one line each. */
-export class AirgapDirError extends Error {
+/**
+ * One error for every problem of an air-gap directory; `problems` has one line each. A
+ * `pulumi.RunError`, so `pulumi up`/`preview` prints the message without a stack trace.
+ */
+export class AirgapDirError extends pulumi.RunError {
   override name = "AirgapDirError";
   constructor(
     readonly dir: string,

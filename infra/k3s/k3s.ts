@@ -118,8 +118,11 @@ export interface K3sClusterArgs {
   readonly bootTimeoutSeconds: number;
 }
 
-/** Thrown when the nodes, connections and domains given to {@link K3sCluster} do not fit together. */
-export class K3sArgsError extends Error {
+/**
+ * Thrown when the nodes, connections and domains given to {@link K3sCluster} do not fit together
+ * (a `pulumi.RunError`: printed without a stack trace).
+ */
+export class K3sArgsError extends pulumi.RunError {
   override name = "K3sArgsError";
 }
 
