@@ -30,7 +30,7 @@ test.serial("through the engine: up, no-op up, refresh drops a network deleted b
     `#!/usr/bin/env bash\nif [[ -e ${flag} ]]; then shift 2; exec virsh -c 'qemu:///system?socket=/nonexistent/cl-t-sock' "$@"; fi\nexec virsh "$@"\n`,
   );
   fs.chmodSync(shim, 0o755);
-  const envVars = { ...engineEnv(tempDir(t, "backend")), VIRSH_BIN: shim };
+  const envVars: Record<string, string> = { ...engineEnv(tempDir(t, "backend")), VIRSH_BIN: shim };
   // Changed between runs: reservations (an in-place update) and the gateway (a replacement).
   let hosts = 1;
   let gateway = "192.168.197.1";
@@ -51,7 +51,7 @@ test.serial("through the engine: up, no-op up, refresh drops a network deleted b
     {
       workDir: inlineWorkDir(t),
       envVars,
-      projectSettings: { name: "cilium-lab-libvirt-engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
+      projectSettings: { name: "cilium-lab-libvirt-engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL ?? "" } },
     },
   );
   const inState = async (): Promise<number> =>
