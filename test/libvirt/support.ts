@@ -170,9 +170,17 @@ export function foreignDomainXml(name: string): string {
   return `<domain type="qemu"><name>${name}</name><memory unit="MiB">64</memory><vcpu>1</vcpu><os><type arch="x86_64">hvm</type></os></domain>`;
 }
 
-/** Writes text to a 0600 file in a fresh temp directory; returns the file path. */
+const tempDirs: string[] = [];
+process.on("exit", () => {
+  for (const dir of tempDirs) {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Writes text to a 0600 file in a fresh temp directory (removed when the test process exits); returns the file path. */
 export function tempFile(name: string, content: string): string {
   const dir = fs.mkdtempSync(path.join("/tmp", "cl-t-"));
+  tempDirs.push(dir);
   const file = path.join(dir, name);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return file;
