@@ -1,0 +1,76 @@
+/**
+ * The article's `helm upgrade --set tunnel=disabled …`, as `pulumi config set routingMode native`:
+ * the whole program (infra/index.ts) under mocks, once with the vxlan stack file and once with the
+ * same stack switched to native routing. Mocks prove what the program asks the engine for; they do
+ * not prove Cilium accepts it (the values tables check keys against the charts).
+ */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+
+import test from "ava";
+
+import { REPO_ROOT } from "../support/stack-files";
+
+interface Registration {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+function record(stack: string, ...overrides: string[]): Registration[] {
+  const out = execFileSync(process.execPath, ["--import=tsx", path.join(__dirname, "record.ts"), stack, ...overrides], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return JSON.parse(out) as Registration[];
+}
+
+const key = (r: Registration): string => `${r.type} ${r.name}`;
+
+/** Per resource, the input keys whose values differ between two runs. */
+function changedInputs(a: readonly Registration[], b: readonly Registration[]): Record<string, string[]> {
+  const other = new Map(b.map((r) => [key(r), r]));
+  const changed: Record<string, string[]> = {};
+  for (const r of a) {
+    const s = other.get(key(r));
+    if (!s) {
+      continue;
+    }
+    const fields = [...new Set([...Object.keys(r.inputs), ...Object.keys(s.inputs)])].filter(
+      (f) => JSON.stringify(r.inputs[f]) !== JSON.stringify(s.inputs[f]),
+    );
+    if (fields.length > 0) {
+      changed[key(r)] = fields.sort();
+    }
+  }
+  return changed;
+}
+
+const vxlan = record("vxlan");
+const native = record("vxlan", "routingMode=native", "autoDirectNodeRoutes=true", "nativeRoutingCidr=10.0.0.0/22");
+
+test("the program registers the same 55 resources, by type and name, in vxlan and native mode", (t) => {
+  t.is(vxlan.length, 55);
+  t.deepEqual(native.map(key).sort(), vxlan.map(key).sort());
+  t.is(new Set(vxlan.map(key)).size, vxlan.length, "logical names are unique");
+});
+
+test("switching vxlan to native changes only the Cilium release's values and the verification's triggers and run names", (t) => {
+  const changed = changedInputs(vxlan, native);
+  t.deepEqual(changed["kubernetes:helm.sh/v3:Release cilium-release"], ["values"]);
+  const others = Object.keys(changed).filter((k) => k !== "kubernetes:helm.sh/v3:Release cilium-release");
+  // Everything else that changes belongs to the verification layer (its run key names the server
+  // pods and Jobs, and its commands re-run), never a VM, a disk, the network or a k3s step.
+  t.deepEqual(others.filter((k) => !/ verify-/.test(k)), []);
+  t.true(others.length > 0, "the verification must re-run after a mode switch");
+});
+
+test("the Helm release sends VXLAN's and native routing's keys as the article's flags on Cilium 1.13.4", (t) => {
+  const values = (rs: readonly Registration[]) =>
+    rs.find((r) => r.type === "kubernetes:helm.sh/v3:Release")?.inputs.values as Record<string, unknown> | undefined;
+  t.like(values(vxlan), { tunnel: "vxlan" });
+  t.false("autoDirectNodeRoutes" in (values(vxlan) ?? {}));
+  t.false("ipv4NativeRoutingCIDR" in (values(vxlan) ?? {}));
+  t.like(values(native), { tunnel: "disabled", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22" });
+});
