@@ -36,7 +36,7 @@ const NODES_LAYER = [
 
 const MISSING_COMMAND_PLUGIN = "error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1.2.1 or on your $PATH";
 
-for (const stack of ["vxlan", "native"]) {
+for (const stack of ["vxlan", "native", "geneve"]) {
   test(`pulumi preview of infra/index.ts for the ${stack} stack plans the whole nodes layer, then stops at the k3s commands: the command plugin 1.2.1 cannot be built from the Go module proxy here`, (t) => {
     const cwd = projectCopy(t);
     const env = engineEnv(tempDir(t, "backend"));
