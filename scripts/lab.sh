@@ -2,9 +2,10 @@
 # Runs a Pulumi command on one of the lab's stacks with a local file backend: no Pulumi Cloud
 # account needed. State lives in .pulumi-state/ beside this repo.
 #
-# usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel> <stack> [pulumi flags...]
+# usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]
 #   e.g. scripts/lab.sh up vxlan          (npm run lab -- up vxlan)
 #        scripts/lab.sh output native --json
+#        scripts/lab.sh config vxlan set cilium-lab:routingMode native
 #
 # Secrets (SSH keys, the k3s token, the kubeconfig) are encrypted in the state with a passphrase:
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE if you set one, else a random one
@@ -16,9 +17,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-}"
 stack="${2:-}"
 case "$cmd" in
-  up | preview | refresh | destroy | output | cancel) ;;
+  up | preview | refresh | destroy | output | cancel | config) ;;
   *)
-    echo "usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel> <stack> [pulumi flags...]" >&2
+    echo "usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]" >&2
     exit 2
     ;;
 esac
@@ -49,5 +50,6 @@ cd "$repo"
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 case "$cmd" in
   output) exec pulumi stack output --stack "$stack" "$@" ;;
+  config) exec pulumi config --stack "$stack" "$@" ;;
   *) exec pulumi "$cmd" --stack "$stack" "$@" ;;
 esac
