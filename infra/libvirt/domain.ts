@@ -83,6 +83,16 @@ export interface DomainArgs {
   readonly hostPublicKey: pulumi.Input<string>;
   /** Pulumi stack written into the ownership stamp. */
   readonly stack: pulumi.Input<string>;
+  /**
+   * Boot every create from an empty overlay: `diskPath` (a qcow2 overlay, as a Volume in mode
+   * `overlay` makes) is made anew on its own backing image just before the VM is defined. Default
+   * false: the disk boots as it is. Set it when the disk holds only what the seed puts there: a VM
+   * recreated after `refresh` dropped it, or after an interrupted run, then boots as a new machine
+   * and cloud-init runs in full. Without it the old disk says cloud-init already ran, and a file it
+   * wrote shortly before a hard power-off (`virsh destroy`) can be empty: with an empty host key,
+   * sshd never starts.
+   */
+  readonly freshDisk?: pulumi.Input<boolean>;
 }
 
 /** Plain inputs as the provider receives them. */
@@ -103,6 +113,7 @@ export interface DomainInputs {
   readonly sshPrivateKey: string;
   readonly hostPublicKey: string;
   readonly stack: string;
+  readonly freshDisk?: boolean;
   readonly providerVersion?: number;
 }
 
@@ -124,6 +135,7 @@ export interface DomainOutputs {
   readonly sshUser: string;
   readonly hostPublicKey: string;
   readonly stack: string;
+  readonly freshDisk: boolean;
   /** Whether the domain is running; a VM shut off by hand is started again by the next `up`. */
   readonly running: boolean;
   readonly providerVersion: number;
@@ -287,7 +299,13 @@ async function sshLogin(inputs: DomainInputs, secretsDir: string, timeoutSec: nu
       "-p", "22",
       "-l", inputs.sshUser,
       inputs.ip,
-      "true",
+      // Not `true`: cloud-init wrote the host keys and authorized_keys moments ago, and the guest
+      // writes such fresh files out only when their dirty pages expire (vm.dirty_expire_centisecs,
+      // 30 s by default: https://docs.kernel.org/admin-guide/sysctl/vm.html). A hard power-off
+      // (`virsh destroy`) in that window left a 0-byte ssh_host_ed25519_key here, and sshd does not
+      // start without its host key. `sync` makes "ready" mean that what the node needs to be
+      // reached again is on its disk.
+      "sync",
     ],
     { timeoutMs: (Math.min(10, timeoutSec) + 5) * 1000 },
   );
@@ -432,6 +450,7 @@ function toOutputs(inputs: DomainInputs, uuid: string, running: boolean): Domain
     sshUser: inputs.sshUser,
     hostPublicKey: normalizePublicKey(inputs.hostPublicKey),
     stack: inputs.stack,
+    freshDisk: inputs.freshDisk ?? false,
     running,
     providerVersion: PROVIDER_VERSION,
   };
@@ -457,6 +476,48 @@ async function startAndWait(inputs: DomainInputs, action: string, onFail: () => 
     const console = await consoleTail(inputs.consoleLogPath);
     await onFail();
     throw new Error(bootTimeoutMessage(inputs, notReady, leases, console, rolledBack));
+  }
+}
+
+/**
+ * Makes the qcow2 overlay at `disk` empty again: a new overlay on the same backing file, backing
+ * format and virtual size, written to `<disk>.part` (mode 0600: it will hold the guest's keys) and
+ * renamed over the old one, so a failure leaves the old disk as it was.
+ */
+export async function resetOverlay(disk: string, action: string): Promise<void> {
+  const info = await runTool("qemu-img", ["info", "-U", "--output=json", disk]);
+  if (info.code !== 0) {
+    throw toolFailure(`${action} (reading its disk ${disk})`, info, "check that the disk exists and is a qcow2 image (the node's Volume makes it). Nothing was created.");
+  }
+  const image = JSON.parse(info.stdout) as {
+    readonly format?: string;
+    readonly "virtual-size"?: number;
+    readonly "backing-filename-format"?: string;
+    readonly "full-backing-filename"?: string;
+  };
+  const backing = image["full-backing-filename"];
+  if (image.format !== "qcow2" || backing === undefined || image["virtual-size"] === undefined) {
+    throw new Error(
+      `${action} failed: freshDisk needs a qcow2 overlay, but ${disk} is ${image.format ?? "of unknown format"} without a backing file. ` +
+        "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
+    );
+  }
+  const part = `${disk}.part`;
+  await removeFile(part);
+  const create = await runTool("qemu-img", [
+    "create", "-q", "-f", "qcow2",
+    "-F", image["backing-filename-format"] ?? "qcow2",
+    "-b", backing,
+    part, String(image["virtual-size"]),
+  ]);
+  try {
+    if (create.code !== 0) {
+      throw toolFailure(`${action} (emptying its disk ${disk})`, create, `check ${backing} and the free space in ${pathMod().dirname(disk)}. Nothing was created; the old disk is untouched.`);
+    }
+    await fsp().chmod(part, 0o600);
+    await fsp().rename(part, disk);
+  } finally {
+    await removeFile(part);
   }
 }
 
@@ -496,6 +557,9 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
   }
   if (!(await virshList(uri, ["net-list", "--name"], action)).has(inputs.networkName)) {
     throw new Error(`${action} failed: libvirt network "${inputs.networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${inputs.networkName}\` or \`pulumi up --refresh\`.`);
+  }
+  if (inputs.freshDisk === true) {
+    await resetOverlay(inputs.diskPath, action);
   }
   await removeFile(inputs.consoleLogPath);
 
@@ -623,7 +687,13 @@ function checkDomain(news: Record<string, unknown>): { inputs: Record<string, un
       : undefined,
   );
   c.field("stack", (v) => (typeof v !== "string" || !STACK_PATTERN.test(v) ? `must be a Pulumi stack name, got ${JSON.stringify(v)}` : undefined));
-  const inputs = typeof news.hostPublicKey === "string" ? { ...news, hostPublicKey: normalizePublicKey(news.hostPublicKey) } : news;
+  c.field("freshDisk", (v) => (v === undefined || typeof v === "boolean" ? undefined : `must be true or false, got ${JSON.stringify(v)}`));
+  // Defaulted here so that a state holding `freshDisk: false` diffs equal to an input that omits it.
+  const inputs = {
+    ...news,
+    freshDisk: news.freshDisk ?? false,
+    ...(typeof news.hostPublicKey === "string" ? { hostPublicKey: normalizePublicKey(news.hostPublicKey) } : {}),
+  };
   return { inputs, failures: c.failures };
 }
 
@@ -642,8 +712,8 @@ export const DOMAIN_REPLACE_KEYS = [
   "consoleLogPath",
   "stack",
 ] as const;
-/** Keys that change only what the provider checks, not the VM. */
-export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey"] as const;
+/** Keys that change only what the provider checks (or does at a later create), not the running VM. */
+export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey", "freshDisk"] as const;
 
 /** The domain provider; one instance shared by every {@link Domain}. */
 export const domainProvider: pulumi.dynamic.ResourceProvider = {

@@ -212,6 +212,9 @@ export class LabNodes extends pulumi.ComponentResource {
           sshPrivateKey: this.sshPrivateKey,
           hostPublicKey,
           stack,
+          // The disk holds only what the seed and k3s put there, and k3s is reinstalled on a new
+          // VM (its commands are triggered by the Domain's id): a recreated node starts clean.
+          freshDisk: true,
         },
         { parent: this },
       );

@@ -90,6 +90,7 @@ function domainInputs(disk: string, sshPrivateKey: string): Record<string, unkno
     sshPrivateKey,
     hostPublicKey: host.pub,
     stack: STACK,
+    freshDisk: true,
     providerVersion: 1,
   };
 }

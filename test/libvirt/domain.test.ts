@@ -208,6 +208,32 @@ test.serial("killed mid-create (SIGKILL while booting), the next create removes 
   assertOnlyFixtures(t);
 });
 
+test.serial("freshDisk: create first empties the overlay on its own backing file (same size, 0600); a disk without one is refused before anything is defined", async (t) => {
+  const name = "cl-t-dom-fresh";
+  const overlay = await direct(volumeProvider).create({ uri: URI, poolDir: POOL, name: "fresh.qcow2", baseImagePath: disk, sizeGiB: 2, stack: STACK });
+  t.teardown(() => direct(volumeProvider).delete(overlay.id, overlay.outs ?? {}));
+  // What a booted guest leaves behind: data in the overlay itself.
+  sh("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 64k", overlay.id]);
+  sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0xab 0 64k", overlay.id]);
+
+  const error = await rejection(t, direct(domainProvider).create(inputs(name, { diskPath: overlay.id, freshDisk: true, bootTimeoutSeconds: 5 })));
+  t.true(error.message.startsWith(`node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within 5 s`), error.message);
+  const info = JSON.parse(sh("qemu-img", ["info", "-U", "--output=json", overlay.id])) as Record<string, unknown>;
+  t.like(info, { format: "qcow2", "virtual-size": 2 * 1024 ** 3, "full-backing-filename": disk, "backing-filename-format": "qcow2" });
+  // The old data is gone: the first 64 KiB read as the blank base's zeros (qemu-io exits 1 otherwise).
+  t.regex(sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0 0 64k", overlay.id]), /^read 65536\/65536 bytes at offset 0$/m);
+  t.is(fs.statSync(overlay.id).mode & 0o777, 0o600);
+  t.false(fs.existsSync(`${overlay.id}.part`));
+
+  const refused = await rejection(t, direct(domainProvider).create(inputs(name, { freshDisk: true })));
+  t.is(
+    refused.message,
+    `creating domain "${name}" failed: freshDisk needs a qcow2 overlay, but ${disk} is qcow2 without a backing file. ` +
+      "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
+  );
+  t.deepEqual(virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)), [], "no domain was defined");
+});
+
 test.serial("read of a defined domain; stopped by hand asks for an update; deleted by hand reads as gone and delete succeeds", async (t) => {
   const p = direct(domainProvider);
   const name = "cl-t-dom-hand";
@@ -238,6 +264,7 @@ test.serial("read of a defined domain; stopped by hand asks for an update; delet
     sshUser: "ubuntu",
     hostPublicKey: keys.pub.split(" ").slice(0, 2).join(" "),
     stack: STACK,
+    freshDisk: false,
     running: true,
     providerVersion: 1,
   };

@@ -137,6 +137,7 @@ test("Domain check: every field, never echoing the private key; the host key com
       sshPrivateKey: "hunter2",
       hostPublicKey: "ssh-dss AAAA",
       stack: "s",
+      freshDisk: "yes",
     },
   );
   t.deepEqual(bad.failures, [
@@ -157,11 +158,19 @@ test("Domain check: every field, never echoing the private key; the host key com
     { property: "sshUser", reason: 'must be a Linux user name, got "Root"' },
     { property: "sshPrivateKey", reason: "must be an OpenSSH/PEM private key (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----); value not shown" },
     { property: "hostPublicKey", reason: 'must be an OpenSSH public key line (ssh-ed25519 AAAA…), got "ssh-dss AAAA"' },
+    { property: "freshDisk", reason: 'must be true or false, got "yes"' },
   ]);
   t.false(JSON.stringify(bad.failures).includes("hunter2"));
   const good = await direct(domainProvider).check({}, { ...domainInputs(), hostPublicKey: KEY });
   t.deepEqual(good.failures, []);
   t.is(good.inputs?.hostPublicKey, KEY.split(" ").slice(0, 2).join(" "));
+});
+
+test("Domain check defaults freshDisk to false, so a state holding false diffs equal to an input without it", async (t) => {
+  const checked = await direct(domainProvider).check({}, omit(domainInputs(), "freshDisk"));
+  t.deepEqual(checked.failures, []);
+  t.is(checked.inputs?.freshDisk, false);
+  t.deepEqual(await direct(domainProvider).diff("u", domainOuts(), checked.inputs ?? {}), { changes: false, replaces: [], deleteBeforeReplace: false });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +194,7 @@ function domainInputs(): Record<string, unknown> {
     sshPrivateKey: PRIV,
     hostPublicKey: normalizePublicKey(KEY),
     stack: "vxlan",
+    freshDisk: false,
     providerVersion: 1,
   };
 }
@@ -197,6 +207,7 @@ for (const [change, expected] of [
   [{ sshPrivateKey: PRIV.replace("AAAA", "BBBB") }, { changes: false, replaces: [], deleteBeforeReplace: false }],
   [{ bootTimeoutSeconds: 900 }, { changes: true, replaces: [], deleteBeforeReplace: false }],
   [{ hostPublicKey: "ssh-ed25519 BBBB" }, { changes: true, replaces: [], deleteBeforeReplace: false }],
+  [{ freshDisk: true }, { changes: true, replaces: [], deleteBeforeReplace: false }],
   [{ providerVersion: 2 }, { changes: true, replaces: [], deleteBeforeReplace: false }],
   [{ seedPath: "/p/node-1-seed-ba9876543210.iso" }, { changes: true, replaces: ["seedPath"], deleteBeforeReplace: true }],
   [{ diskPath: UNKNOWN }, { changes: true, replaces: ["diskPath"], deleteBeforeReplace: true }],

@@ -290,6 +290,7 @@ for (const s of [THREE, TWO]) {
           "sshPrivateKey",
           "hostPublicKey",
           "stack",
+          "freshDisk",
         ]),
         {
           uri: "qemu:///system",
@@ -309,6 +310,8 @@ for (const s of [THREE, TWO]) {
           sshPrivateKey: `PRIVATE-USER-cilium-lab-${s.stack}`,
           hostPublicKey: keys.hostPublicKeys[n.name],
           stack: s.stack,
+          // A recreated VM boots an empty overlay: cloud-init runs in full again.
+          freshDisk: true,
         },
       );
       t.true(vm.secretKeys.includes("sshPrivateKey"));
