@@ -1,15 +1,15 @@
 /**
  * The whole engine end to end through the Automation API (LocalWorkspace, inline program): the
- * CLI and its engine, the Node.js language host, the dynamic-provider host and the command plugin.
- * Each test runs preview, up, a second up that must change nothing, and destroy, on a file backend
- * in a temp directory.
+ * CLI and its engine, the Node.js language host and the dynamic-provider host, on a file backend in
+ * a temp directory: preview, up, a second up that must change nothing, and destroy. The command
+ * plugin cannot be built here, so its test asserts the engine's exact refusal.
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, type PulumiFn } from "@pulumi/pulumi/automation";
+import type { PulumiFn } from "@pulumi/pulumi/automation";
 import test, { type ExecutionContext } from "ava";
 
-import { engineEnv, inlineWorkDir, pulumiOnPath, tempDir } from "./support";
+import { engineEnv, inlineStack, pulumiOnPath, tempDir } from "./support";
 
 /** A trivial dynamic resource: its id and output are derived from its input, nothing else. */
 const echoProvider: pulumi.dynamic.ResourceProvider = {
@@ -28,16 +28,7 @@ class Echo extends pulumi.dynamic.Resource {
 /** Runs preview → up → up (must be a no-op) → destroy, and returns the first up's outputs. */
 async function lifecycle(t: ExecutionContext, stackName: string, program: PulumiFn, expectedResources: number) {
   pulumiOnPath(); // fails with the fix when there is no engine, instead of an opaque spawn error
-  const workDir = inlineWorkDir(t);
-  const envVars = engineEnv(tempDir(t, "backend"));
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: "engine-test", program },
-    {
-      workDir,
-      envVars,
-      projectSettings: { name: "engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
-    },
-  );
+  const stack = await inlineStack(t, { stackName, projectName: "engine-test", program, envVars: engineEnv(tempDir(t, "backend")) });
   // The stack counts as a resource too; provider resources do not.
   const total = expectedResources + 1;
 
@@ -72,24 +63,16 @@ test("Automation API: preview, up, no-op up and destroy of a dynamic resource", 
 
 test("Automation API: a @pulumi/command local.Command is refused for want of its plugin, which the Go module proxy cannot provide here (pulumi-resource-command 1.2.1: 403)", async (t) => {
   pulumiOnPath();
-  const workDir = inlineWorkDir(t);
-  const envVars = engineEnv(tempDir(t, "backend"));
-  const stack = await LocalWorkspace.createOrSelectStack(
-    {
-      stackName: "command",
-      projectName: "engine-test",
-      program: () => {
-        const echo = new Echo("echo", "hello");
-        const cmd = new command.local.Command("say", { create: pulumi.interpolate`printf '%s from sh' ${echo.value}` });
-        return Promise.resolve({ stdout: cmd.stdout });
-      },
+  const stack = await inlineStack(t, {
+    stackName: "command",
+    projectName: "engine-test",
+    program: () => {
+      const echo = new Echo("echo", "hello");
+      const cmd = new command.local.Command("say", { create: pulumi.interpolate`printf '%s from sh' ${echo.value}` });
+      return Promise.resolve({ stdout: cmd.stdout });
     },
-    {
-      workDir,
-      envVars,
-      projectSettings: { name: "engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
-    },
-  );
+    envVars: engineEnv(tempDir(t, "backend")),
+  });
   const error = await t.throwsAsync(stack.preview());
   t.regex(error?.message ?? "", /error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1\.2\.1 or on your \$PATH/);
 });

@@ -8,6 +8,7 @@ import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, readFileSync, re
 import * as os from "node:os";
 import * as path from "node:path";
 
+import { LocalWorkspace, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import type { ExecutionContext } from "ava";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -99,6 +100,25 @@ export function inlineWorkDir(t: ExecutionContext): string {
   const dir = tempDir(t, "inline");
   symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
   return dir;
+}
+
+/**
+ * An Automation API stack running `program` inline, in its own {@link inlineWorkDir}, on the
+ * backend `envVars.PULUMI_BACKEND_URL` names (see {@link engineEnv}).
+ */
+export function inlineStack(
+  t: ExecutionContext,
+  args: { readonly stackName: string; readonly projectName: string; readonly program: PulumiFn; readonly envVars: Record<string, string> },
+): Promise<Stack> {
+  const { stackName, projectName, program, envVars } = args;
+  return LocalWorkspace.createOrSelectStack(
+    { stackName, projectName, program },
+    {
+      workDir: inlineWorkDir(t),
+      envVars,
+      projectSettings: { name: projectName, runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL ?? "" } },
+    },
+  );
 }
 
 /**

@@ -9,10 +9,8 @@ import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
-
 import { Network } from "../../infra/libvirt/network";
-import { engineEnv, inlineWorkDir, pulumiOnPath, tempDir } from "../engine/support";
+import { engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
 import { URI, assertNothingLeft, sweep, tempFile, virsh } from "./support";
 
 const PREFIX = "cl-t-eng";
@@ -46,14 +44,7 @@ test.serial("through the engine: up, no-op up, refresh drops a network deleted b
     });
     return Promise.resolve({ uuid: net.uuid, bridge: net.bridgeName });
   };
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: "cl-t-eng", projectName: "cilium-lab-libvirt-engine-test", program },
-    {
-      workDir: inlineWorkDir(t),
-      envVars,
-      projectSettings: { name: "cilium-lab-libvirt-engine-test", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL ?? "" } },
-    },
-  );
+  const stack = await inlineStack(t, { stackName: "cl-t-eng", projectName: "cilium-lab-libvirt-engine-test", program, envVars });
   const inState = async (): Promise<number> =>
     ((await stack.exportStack()).deployment as { resources?: { type: string }[] }).resources?.filter((r) => r.type === "pulumi-nodejs:dynamic/libvirt:Network").length ?? 0;
 

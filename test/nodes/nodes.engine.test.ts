@@ -20,13 +20,13 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 
-import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+import type { OutputMap } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../../infra/config";
 import { planLab } from "../../infra/network/plan";
 import { cachedImagePath } from "../../infra/nodes/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
-import { REPO_ROOT, engineEnv, inlineWorkDir, pulumiOnPath, tempDir } from "../engine/support";
+import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
 
 const execFileAsync = promisify(execFile);
 
@@ -212,10 +212,7 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   };
   const backendDir = tempDir(t, "nodes-backend");
   const envVars = engineEnv(backendDir);
-  const stack: Stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: STACK, projectName: "cl-n-engine", program },
-    { workDir: inlineWorkDir(t), envVars, projectSettings: { name: "cl-n-engine", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } } },
-  );
+  const stack = await inlineStack(t, { stackName: STACK, projectName: "cl-n-engine", program, envVars });
   let destroyed = false;
   t.teardown(async () => {
     if (!destroyed) {

@@ -10,12 +10,8 @@ import * as path from "node:path";
 import test from "ava";
 
 import { REPO_ROOT } from "../support/stack-files";
-
-interface Registration {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-}
+// Type only: importing the script's code would run it.
+import type { Registration } from "./record";
 
 function record(stack: string, ...overrides: string[]): Registration[] {
   const out = execFileSync(process.execPath, ["--import=tsx", path.join(__dirname, "record.ts"), stack, ...overrides], {

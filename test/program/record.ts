@@ -10,7 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 import { readStackConfig } from "../support/stack-files";
 
-interface Registration {
+/** One resource registration as printed (the type is shared with the tests that read the JSON). */
+export interface Registration {
   readonly type: string;
   readonly name: string;
   readonly inputs: Record<string, unknown>;
