@@ -92,7 +92,7 @@ export const KEYS = {
   bootTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description: "How long each VM may take to get its DHCP lease and answer SSH (30 to 3600; TCG needs more).",
+    description: "How long each VM may take to get its DHCP lease, answer SSH and finish cloud-init (30 to 3600; TCG needs more).",
   },
   k3sVersion: {
     type: "string",

@@ -57,7 +57,7 @@ export interface LabConfig {
   readonly imageSha256: string;
   readonly accelerator: Accelerator;
   readonly libvirtUri: string;
-  /** Per-VM budget for lease + SSH, in seconds. */
+  /** Per-VM budget for lease + SSH + cloud-init finished, in seconds. */
   readonly bootTimeoutSeconds: number;
   readonly k3sVersion: string;
   /** Empty: online install. */

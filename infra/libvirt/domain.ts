@@ -1,8 +1,8 @@
 /**
  * `Domain`: one lab VM, and the wait until it is usable. Mirrors `libvirt.Domain` of the retired
- * `@pulumi/libvirt`, plus readiness: `create` returns only when the node has its DHCP lease and
- * an SSH login with the lab key succeeds against the pinned host key, bounded by
- * `bootTimeoutSeconds` (Pulumi's `customTimeouts` never reach dynamic providers, and `cancel` is a
+ * `@pulumi/libvirt`, plus readiness: `create` returns only when the node has its DHCP lease, an
+ * SSH login with the lab key succeeds against the pinned host key, and cloud-init has finished
+ * (see {@link READY_COMMAND}), bounded by `bootTimeoutSeconds` (Pulumi's `customTimeouts` never reach dynamic providers, and `cancel` is a
  * no-op in the Node provider host, so the bound must be ours).
  *
  * Readiness check, and why a full login rather than `ssh-keyscan`: keyscan proves only which host
@@ -73,7 +73,7 @@ export interface DomainArgs {
   readonly accelerator: pulumi.Input<"kvm" | "qemu">;
   /** File the serial console is written to (truncated at each start); its tail is quoted in boot errors. Removed on delete. */
   readonly consoleLogPath: pulumi.Input<string>;
-  /** Bound of the readiness wait (lease + SSH login) in seconds; KVM boots in well under a minute, TCG needs minutes. */
+  /** Bound of the readiness wait (lease + SSH login + cloud-init finished) in seconds; KVM boots in well under a minute, TCG needs minutes. */
   readonly bootTimeoutSeconds: pulumi.Input<number>;
   /** Login user for the readiness check (cloud-init's default user of the image, `ubuntu`). */
   readonly sshUser: pulumi.Input<string>;
@@ -191,7 +191,7 @@ export function formatLeases(leases: readonly Lease[]): string {
 }
 
 /** How far a boot got, for the timeout message and its fix. */
-export type BootStage = "lease" | "wrong-lease" | "port" | "hostkey" | "auth" | "ssh" | "stopped";
+export type BootStage = "lease" | "wrong-lease" | "port" | "hostkey" | "auth" | "ssh" | "cloud-init" | "stopped";
 
 /** The stage-specific fix of a boot timeout. */
 export function bootFix(stage: BootStage, inputs: Pick<DomainInputs, "mac" | "ip" | "networkName" | "sshUser" | "accelerator">): string {
@@ -208,6 +208,8 @@ export function bootFix(stage: BootStage, inputs: Pick<DomainInputs, "mac" | "ip
       return `SSH refused the login: the seed must authorize the public half of sshPrivateKey for user "${inputs.sshUser}" (cloud-init ssh_authorized_keys).${tcg}`;
     case "ssh":
       return `SSH failed: see the last error.${tcg}`;
+    case "cloud-init":
+      return `cloud-init is still running (or hangs) on the node: \`ssh ${inputs.sshUser}@${inputs.ip} cloud-init status --long\` and the console show where.${tcg}`;
     case "stopped":
       return "the guest stopped during boot: see the console tail (kernel panic, bad disk image?).";
     default:
@@ -229,6 +231,8 @@ function stageText(stage: BootStage, last: string, inputs: Pick<DomainInputs, "m
       return `SSH login as ${inputs.sshUser} failed (${last})`;
     case "ssh":
       return `SSH to ${inputs.ip} failed (${last})`;
+    case "cloud-init":
+      return `SSH login as ${inputs.sshUser} works, but cloud-init had not finished (${last})`;
     case "stopped":
       return `the domain stopped (${last})`;
     default:
@@ -249,6 +253,28 @@ export function classifySsh(result: Pick<RunResult, "code" | "stderr">): { stage
     return { stage: "port", detail };
   }
   return { stage: "ssh", detail };
+}
+
+/** What the readiness command prints first, once logged in: tells a refused login from a slow cloud-init. */
+const LOGGED_IN = "cilium-lab: logged in";
+
+/**
+ * What the readiness login runs. Not just `true`, for two things seen on real guests:
+ * - cloud-init restarts sshd in its config stage when it applies `ssh_pwauth` (cc_set_passwords,
+ *   https://cloudinit.readthedocs.io/en/latest/reference/modules.html#set-passwords), so a login
+ *   that wins the race with it is followed by refused connections; after `cloud-init status
+ *   --wait` sshd stays up. Its result is not judged here: the k3s layer's first step reports it.
+ * - cloud-init wrote the host keys and authorized_keys moments ago, and the guest writes such fresh
+ *   files out only when their dirty pages expire (vm.dirty_expire_centisecs, 30 s by default:
+ *   https://docs.kernel.org/admin-guide/sysctl/vm.html). A hard power-off (`virsh destroy`) in
+ *   that window left a 0-byte ssh_host_ed25519_key here, and sshd does not start without it.
+ *   `sync` puts what the node needs to be reached again on its disk.
+ */
+export const READY_COMMAND = `echo '${LOGGED_IN}'; cloud-init status --wait >/dev/null 2>&1; sync`;
+
+/** Classifies a failed readiness login: logged in but {@link READY_COMMAND} did not finish, else by the `ssh` error. */
+export function classifyReadyAttempt(result: Pick<RunResult, "code" | "stdout" | "stderr">): { stage: BootStage; detail: string } {
+  return result.stdout.includes(LOGGED_IN) ? { stage: "cloud-init", detail: tail(result.stderr, 1) || `exit ${result.code}` } : classifySsh(result);
 }
 
 /** Opens a TCP connection to host:port; resolves "ok" or the error code. */
@@ -276,9 +302,10 @@ export function normalizePublicKey(line: string): string {
   return line.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
-/** One SSH login attempt with strict host key checking; never throws. */
-async function sshLogin(inputs: DomainInputs, secretsDir: string, timeoutSec: number): Promise<RunResult> {
+/** One readiness attempt (SSH login with strict host key checking, then {@link READY_COMMAND}) until `deadline`; never throws. */
+async function sshLogin(inputs: DomainInputs, secretsDir: string, deadline: number): Promise<RunResult> {
   const path = pathMod();
+  const remainingMs = Math.max(1000, deadline - Date.now());
   const [keyType = "ssh-ed25519"] = inputs.hostPublicKey.split(/\s+/);
   return runTool(
     "ssh",
@@ -293,21 +320,16 @@ async function sshLogin(inputs: DomainInputs, secretsDir: string, timeoutSec: nu
       "-o", "IdentityAgent=none",
       "-o", "PasswordAuthentication=no",
       "-o", "KbdInteractiveAuthentication=no",
-      "-o", `ConnectTimeout=${Math.max(1, Math.min(10, timeoutSec))}`,
+      "-o", `ConnectTimeout=${Math.max(1, Math.min(10, Math.floor(remainingMs / 1000)))}`,
       "-o", "LogLevel=ERROR",
       "-i", path.join(secretsDir, "id"),
       "-p", "22",
       "-l", inputs.sshUser,
       inputs.ip,
-      // Not `true`: cloud-init wrote the host keys and authorized_keys moments ago, and the guest
-      // writes such fresh files out only when their dirty pages expire (vm.dirty_expire_centisecs,
-      // 30 s by default: https://docs.kernel.org/admin-guide/sysctl/vm.html). A hard power-off
-      // (`virsh destroy`) in that window left a 0-byte ssh_host_ed25519_key here, and sshd does not
-      // start without its host key. `sync` makes "ready" mean that what the node needs to be
-      // reached again is on its disk.
-      "sync",
+      READY_COMMAND,
     ],
-    { timeoutMs: (Math.min(10, timeoutSec) + 5) * 1000 },
+    // cloud-init may take a while after sshd answers: the attempt may use the rest of the bound.
+    { timeoutMs: remainingMs },
   );
 }
 
@@ -370,11 +392,11 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
         if (tcp !== "ok") {
           last = { stage: "port", detail: tcp };
         } else {
-          const ssh = await sshLogin(inputs, secrets, Math.floor(Math.min(10_000, deadline - Date.now()) / 1000));
+          const ssh = await sshLogin(inputs, secrets, deadline);
           if (ssh.code === 0) {
             return undefined;
           }
-          last = classifySsh(ssh);
+          last = classifyReadyAttempt(ssh);
         }
       }
       if (last.stage === "auth" || last.stage === "hostkey") {
@@ -743,7 +765,7 @@ export const domainProvider: pulumi.dynamic.ResourceProvider = {
 
 /**
  * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID. `create` defines, starts
- * and waits for readiness (lease + SSH login with the pinned host key) within `bootTimeoutSeconds`,
+ * and waits for readiness (lease, SSH login with the pinned host key, cloud-init finished) within `bootTimeoutSeconds`,
  * rolling back on any failure. `delete` destroys and undefines it and removes its console log.
  */
 export class Domain extends pulumi.dynamic.Resource {

@@ -143,8 +143,9 @@ test.serial("one TCG node boots through the providers, answers SSH with the pinn
   t.false(JSON.stringify(dom.outs).includes("PRIVATE KEY"), "the private key is not in the outputs");
   t.like(dom.outs, { domainName: DOMAIN, ip: IP, mac: MAC, running: true, hostPublicKey: host.pub.split(" ").slice(0, 2).join(" ") });
 
-  // Login with the generated key and the pinned host key.
+  // Login with the generated key and the pinned host key; create returned after cloud-init finished.
   t.is(ssh(host.pub, "hostname").trim(), "node-1");
+  t.is(ssh(host.pub, "cloud-init status").trim(), "status: done", "ready means cloud-init has finished");
   const addrs = JSON.parse(ssh(host.pub, "ip -j addr")) as { ifname: string; address: string; mtu: number; addr_info: { family: string; local: string; prefixlen: number }[] }[];
   const nic = addrs.find((a) => a.addr_info.some((i) => i.family === "inet" && i.local === IP));
   t.like(nic, { address: MAC, mtu: 1500 });

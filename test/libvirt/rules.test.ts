@@ -7,7 +7,9 @@ import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/cloudini
 import { UNKNOWN, diffKeys } from "../../infra/libvirt/common";
 import {
   UNDEFINE_FLAGS,
+  READY_COMMAND,
   bootTimeoutMessage,
+  classifyReadyAttempt,
   classifySsh,
   domainProvider,
   hostKeyAlgorithms,
@@ -297,6 +299,57 @@ for (const [stderr, stage] of [
     t.is(classifySsh({ code: 255, stderr }).stage, stage);
   });
 }
+
+for (const [label, result, expected] of [
+  [
+    "logged in, then killed at the deadline while cloud-init ran",
+    { code: 124, stdout: "cilium-lab: logged in\n", stderr: "\nssh: timed out after 4000 ms" },
+    { stage: "cloud-init", detail: "ssh: timed out after 4000 ms" },
+  ],
+  ["logged in, then the session dropped without a word", { code: 255, stdout: "cilium-lab: logged in\n", stderr: "" }, { stage: "cloud-init", detail: "exit 255" }],
+  [
+    "never logged in: refused",
+    { code: 255, stdout: "", stderr: "ssh: connect to host 192.168.150.11 port 22: Connection refused" },
+    { stage: "port", detail: "ssh: connect to host 192.168.150.11 port 22: Connection refused" },
+  ],
+] as const) {
+  test(`a failed readiness attempt (${label}) is stage ${expected.stage}`, (t) => {
+    t.deepEqual(classifyReadyAttempt(result), expected);
+  });
+}
+
+test("the readiness command says it logged in, waits for cloud-init whatever its result, then syncs", (t) => {
+  t.is(READY_COMMAND, "echo 'cilium-lab: logged in'; cloud-init status --wait >/dev/null 2>&1; sync");
+});
+
+test("the boot timeout message for a cloud-init still running names the stage and how to look", (t) => {
+  const msg = bootTimeoutMessage(
+    {
+      domainName: "cilium-lab-vxlan-node-1",
+      mac: "52:54:00:1a:2b:01",
+      ip: "192.168.150.11",
+      networkName: "cilium-lab-vxlan",
+      sshUser: "lab",
+      accelerator: "qemu",
+      bootTimeoutSeconds: 900,
+      consoleLogPath: "/p/node-1-console.log",
+    },
+    { stage: "cloud-init", detail: "ssh: timed out after 4000 ms", elapsedSeconds: 900 },
+    [],
+    "",
+    "The domain was destroyed and undefined (its disk and seed are kept).",
+  );
+  t.is(
+    msg,
+    'node "cilium-lab-vxlan-node-1" (MAC 52:54:00:1a:2b:01, expected IP 192.168.150.11) was not ready within 900 s: ' +
+      "SSH login as lab works, but cloud-init had not finished (ssh: timed out after 4000 ms).\n" +
+      'DHCP leases on network "cilium-lab-vxlan": none.\n' +
+      "Last 20 lines of the serial console (/p/node-1-console.log): (empty)\n" +
+      "The domain was destroyed and undefined (its disk and seed are kept). Fix: cloud-init is still running (or hangs) on the node: " +
+      "`ssh lab@192.168.150.11 cloud-init status --long` and the console show where. " +
+      "Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress.",
+  );
+});
 
 test("the boot timeout message for a host key mismatch names everything and the fix", (t) => {
   const msg = bootTimeoutMessage(
