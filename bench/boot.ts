@@ -1,6 +1,6 @@
 /**
- * Benchmark: wall time to N SSH-ready nodes through `pulumi up` (the nodes layer, Automation API,
- * real engine) versus the same N boots done by the bare virsh script bench/virsh-boot.sh, on the
+ * Benchmark: wall time to N ready nodes (SSH answers, cloud-init finished) through `pulumi up`
+ * (the nodes layer, Automation API, real engine) versus the same N boots done by the bare virsh script bench/virsh-boot.sh, on the
  * same machine in one run. Prints one JSON line (stdout) with both times and their ratio; the goal
  * is a ratio ≤ 1.3. Progress goes to stderr; the JSON is also written to bench/out/boot-<time>.json.
  *
@@ -9,9 +9,11 @@
  *
  * Both sides boot the same test image (scripts/build-test-image.sh, or $TEST_IMAGE/$TEST_IMAGE_SHA256)
  * with 1 vCPU, 1024 MiB and an 8 GiB overlay per node, under TCG unless --accel kvm. What is timed:
- * - virsh: the script's `total_s` (network, base copy, overlays, seeds, define, start, all SSH).
+ * - virsh: the script's `total_s` (network, base copy, overlays, seeds, define, start, all SSH
+ *   with cloud-init finished).
  * - pulumi: `stack.up()` from call to return (engine start, program, image cache hit, network, base
- *   copy, overlays, seeds, domains, each Domain's wait for SSH with the pinned host key).
+ *   copy, overlays, seeds, domains, each Domain's wait for SSH with the pinned host key and
+ *   cloud-init finished).
  *   The image cache is warmed before timing, as on any host after its first stack: the download is
  *   a one-time cost the virsh script does not pay either.
  * Teardown (`pulumi destroy`, the script's cleanup) is not timed. Runs alternate which side goes

@@ -2,7 +2,8 @@
 # Baseline for the provider benchmark: boot N domains of the test image with plain virsh (NAT network
 # with DHCP host reservations, qcow2 overlays, NoCloud seeds from cloud-localds, host keys pre-set
 # through cloud-init ssh_keys) and time how long until every node answers SSH with a generated key
-# and the pinned host key. Prints one JSON line on stdout; progress on stderr. Everything it creates
+# and the pinned host key and has finished cloud-init: the same readiness as the Domain provider's
+# (its READY_COMMAND, infra/libvirt/domain.ts). Prints one JSON line on stdout; progress on stderr. Everything it creates
 # is named cl-bench-<run>-* and removed on exit; consoles and qemu logs are kept in bench/out/<run>/.
 #
 # usage: bash bench/virsh-boot.sh [count=3] [accel=tcg|kvm] [cidr=192.168.199.0/24]
@@ -261,9 +262,9 @@ deadline=$((SECONDS + boot_timeout))
 for i in $(seq 1 "$count"); do
   (
     while ((SECONDS < deadline)); do
-      if timeout 15 ssh -q -i "$work/id_ed25519" -o BatchMode=yes -o ConnectTimeout=5 \
+      if timeout $((deadline - SECONDS + 1)) ssh -q -i "$work/id_ed25519" -o BatchMode=yes -o ConnectTimeout=5 \
         -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$work/node-$i/known_hosts" -o LogLevel=ERROR \
-        "$user@${ips[i]}" true </dev/null 2>/dev/null; then
+        "$user@${ips[i]}" 'cloud-init status --wait >/dev/null 2>&1; sync' </dev/null 2>/dev/null; then
         since "$t_start" >"$work/node-$i/ssh_s"
         exit 0
       fi
