@@ -54,6 +54,7 @@ const k3s = new K3sCluster("k3s", {
   kubeProxyReplacement: config.kubeProxyReplacement,
   airgapDir: config.k3sAirgapDir,
   bootTimeoutSeconds: config.bootTimeoutSeconds,
+  iperf3Image: config.iperf3Image || IPERF3_IMAGE,
 });
 // The only Kubernetes provider: the lab's own cluster, never an ambient ~/.kube/config.
 const k8sProvider = new k8s.Provider("k8s", { kubeconfig: k3s.kubeconfig }, { dependsOn: [k3s.ready] });

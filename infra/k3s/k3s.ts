@@ -23,6 +23,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
 import { KERNEL_MODULES, SYSCTLS } from "../nodes/cloud-init";
+import { IPERF3_IMAGE } from "../versions";
 import { checkAirgapDir, type AirgapArtifacts } from "./airgap";
 import {
   AIRGAP_STAGING_DIR,
@@ -31,9 +32,11 @@ import {
   installCommand,
   kubeconfigCommand,
   prepareCommand,
+  probeCommand,
   rewriteKubeconfigServer,
   serverUrl,
   uninstallCommand,
+  upstreamProbes,
   waitCommand,
   type InstallSource,
   type K3sRole,
@@ -116,6 +119,12 @@ export interface K3sClusterArgs {
    * bounds the first SSH step's dialing and its `cloud-init status --wait`.
    */
   readonly bootTimeoutSeconds: number;
+  /**
+   * The iperf3 image the verification pulls (`cilium-lab:iperf3Image`; default: the pinned one in
+   * infra/versions.ts). In online mode each node's first step after cloud-init probes its registry,
+   * beside k3s's downloads and the k3s and Cilium registries (see upstreamProbes in args.ts).
+   */
+  readonly iperf3Image?: string;
 }
 
 /**
@@ -219,6 +228,7 @@ export class K3sCluster extends pulumi.ComponentResource {
 
     const scripts = {
       wait: nodeScript("wait-cloud-init.sh"),
+      probe: nodeScript("probe-upstreams.sh"),
       prepare: nodeScript("prepare-node.sh"),
       install: nodeScript("install-k3s.sh"),
       uninstall: nodeScript("uninstall-k3s.sh"),
@@ -259,6 +269,23 @@ export class K3sCluster extends pulumi.ComponentResource {
         },
         { ...onNode, dependsOn: [domain] },
       );
+      // online only: the node reaches every upstream the install and the first pods need (seconds,
+      // instead of a DNS or firewall failure minutes into the install).
+      const probe =
+        this.source === "online"
+          ? new command.remote.Command(
+              `${name}-probe-${node.name}`,
+              {
+                connection,
+                create: probeCommand(node.name, upstreamProbes({ k3sVersion: args.k3sVersion, iperf3Image: args.iperf3Image ?? IPERF3_IMAGE })),
+                stdin: scripts.probe.text,
+                triggers,
+                logging: "stderr",
+                addPreviousOutputInEnv: false,
+              },
+              { ...onNode, dependsOn: [wait] },
+            )
+          : undefined;
       const prepare = new command.remote.Command(
         `${name}-prepare-${node.name}`,
         {
@@ -269,7 +296,7 @@ export class K3sCluster extends pulumi.ComponentResource {
           logging: "stderr",
           addPreviousOutputInEnv: false,
         },
-        { ...onNode, dependsOn: [wait] },
+        { ...onNode, dependsOn: [wait, ...(probe ? [probe] : [])] },
       );
       const copied = copies.map(
         (c) =>

@@ -173,6 +173,25 @@ for (const s of scenarios) {
         t.is(wait.inputs.stdin, k3s.nodeScript("wait-cloud-init.sh").text);
         t.is((wait.inputs.connection as { dialErrorLimit: number }).dialErrorLimit, 60);
 
+        // online: the upstream probe, its URLs written out independently of infra/k3s/args.ts.
+        const probe = b.byName.get(`${s.name}-probe-${node.name}`);
+        if (s.source === "online") {
+          t.is(
+            probe?.inputs.create,
+            `bash -s -- --node ${node.name} --connect-timeout 5 --max-time 10 ` +
+              "--url k3s-installer=https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh " +
+              "--url k3s-binary=https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s " +
+              "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/",
+          );
+          t.is(probe?.inputs.stdin, k3s.nodeScript("probe-upstreams.sh").text);
+          t.deepEqual(probe?.inputs.triggers, [`${s.name}-vm-${node.name}-id`]);
+          t.is(probe?.inputs.logging, "stderr");
+          t.is(probe?.inputs.addPreviousOutputInEnv, false);
+          t.is(probe?.inputs.delete, undefined);
+        } else {
+          t.is(probe, undefined, "air-gap mode probes nothing");
+        }
+
         const prepare = reg(b, `${s.name}-prepare-${node.name}`);
         t.is(
           prepare.inputs.create,
@@ -230,7 +249,7 @@ for (const s of scenarios) {
   );
 }
 
-test.serial("each node runs wait → prepare → copies → install; agents install after the server; the kubeconfig read after every install", async (t) => {
+test.serial("each node runs wait → probe → prepare → copies → install; agents install after the server; the kubeconfig read after every install", async (t) => {
   const b = await build("order");
   const urn = (name: string): string => reg(b, name).urn;
   for (const node of NODES) {
@@ -239,7 +258,8 @@ test.serial("each node runs wait → prepare → copies → install; agents inst
     const vm = b.domainUrn(n);
     const deps = (name: string): string[] => [...reg(b, name).dependencies].sort();
     t.deepEqual(deps(`order-wait-${n}`), [vm]);
-    t.deepEqual(deps(`order-prepare-${n}`), [urn(`order-wait-${n}`), vm].sort());
+    t.deepEqual(deps(`order-probe-${n}`), [urn(`order-wait-${n}`), vm].sort());
+    t.deepEqual(deps(`order-prepare-${n}`), [urn(`order-wait-${n}`), urn(`order-probe-${n}`), vm].sort());
     for (const copy of ["install-script", "uninstall-script"]) {
       t.deepEqual(deps(`order-${copy}-${n}`), [urn(`order-prepare-${n}`), vm].sort());
     }
@@ -346,4 +366,32 @@ test.serial("nodes without a server first, a connection or a VM are refused with
       "- duplicate node ip 192.168.150.12\n" +
       "- no domain (VM) for node-2",
   );
+});
+
+test.serial("online, every node probes the upstreams right after cloud-init and before prepare; an iperf3Image on another registry adds that registry's /v2/ to the probe", async (t) => {
+  const b = await build("probe-mirror", { iperf3Image: "registry.lab.example:5000/perf/iperf3@sha256:" + "a".repeat(64) });
+  for (const node of NODES) {
+    const probe = reg(b, `probe-mirror-probe-${node.name}`);
+    t.true(
+      String(probe.inputs.create).endsWith(
+        "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/ " +
+          "--url registry-registry.lab.example-5000=https://registry.lab.example:5000/v2/",
+      ),
+      String(probe.inputs.create),
+    );
+    t.deepEqual([...probe.dependencies].sort(), [reg(b, `probe-mirror-wait-${node.name}`).urn, b.domainUrn(node.name)].sort());
+    t.true(reg(b, `probe-mirror-prepare-${node.name}`).dependencies.includes(probe.urn));
+    t.is(probe.deletedWith, b.domainUrn(node.name));
+  }
+});
+
+test.serial("air-gap, no node probes the internet: prepare follows the wait directly", async (t) => {
+  const b = await build("probe-airgap", { airgapDir: fakeAirgapDir(t) });
+  t.deepEqual(
+    b.registrations.filter((r) => r.name.includes("-probe-")).map((r) => r.name),
+    [],
+  );
+  for (const node of NODES) {
+    t.deepEqual([...reg(b, `probe-airgap-prepare-${node.name}`).dependencies].sort(), [reg(b, `probe-airgap-wait-${node.name}`).urn, b.domainUrn(node.name)].sort());
+  }
 });

@@ -17,6 +17,8 @@ export interface ExpectedResource {
 export function expectedK3sResources(name: string, nodes: readonly string[], airgapImages?: readonly string[]): ExpectedResource[] {
   const perNode = (node: string): ExpectedResource[] => [
     { type: "command:remote:Command", name: `${name}-wait-${node}` },
+    // online only: the upstream probe (scripts/probe-upstreams.sh) between the wait and the prepare.
+    ...(airgapImages ? [] : [{ type: "command:remote:Command", name: `${name}-probe-${node}` }]),
     { type: "command:remote:Command", name: `${name}-prepare-${node}` },
     { type: "command:remote:CopyToRemote", name: `${name}-install-script-${node}` },
     { type: "command:remote:CopyToRemote", name: `${name}-uninstall-script-${node}` },
