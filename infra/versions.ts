@@ -28,45 +28,95 @@ export const CILIUM_HELM_REPO = "https://helm.cilium.io";
  */
 export const CILIUM_SUPPORTED_MINORS = { first: 13, last: 20 } as const;
 
-/** An Ubuntu cloud image: where it is, and how its checksum is proven. */
+/** An Ubuntu cloud image: which release and serial, and where its file is named. */
 export interface UbuntuImage {
   /** Ubuntu release, e.g. `23.04`. */
   readonly release: string;
+  /** The release's codename: the directory under `releases/` on the image hosts. */
+  readonly codename: string;
   /** Kernel the image boots, as the release ships it. */
   readonly kernel: string;
-  /** The qcow2 cloud image. */
-  readonly url: string;
-  /** `SHA256SUMS` beside it; `SHA256SUMS.gpg` is its detached signature by Ubuntu's cloud-image key. */
-  readonly sha256SumsUrl: string;
+  /**
+   * The pinned serial: `releases/<codename>/release-<serial>/`. With `resolveLatest`, the floor: a
+   * later serial found in Ubuntu's own index is taken, an older one never.
+   */
+  readonly serial: string;
+  /** The qcow2 file in that directory (`SHA256SUMS` and its signature `SHA256SUMS.gpg` beside it). */
+  readonly fileName: string;
+  /**
+   * Read the released simplestreams index (see infra/nodes/simplestreams.ts) for the final serial:
+   * only for EOL releases, whose last serial can no longer change.
+   */
+  readonly resolveLatest: boolean;
 }
+
+/**
+ * Where Ubuntu's released cloud images are, in the order the lab tries them. Each is a root
+ * holding `<codename>/release-<serial>/` and `streams/v1/com.ubuntu.cloud:released:download.json`.
+ * The SHA256SUMS, its signature and the image always come from one root; its signature (gpgv,
+ * Ubuntu's key) and the image's hash make the transport irrelevant to integrity, so the last root
+ * is plain http.
+ *
+ * 1. The release host. Dated serials are removed after some months ("release-yyyyMMdd will be
+ *    removed after several months", lima-vm/lima templates/_images/ubuntu-*.yaml), and in 2026 the
+ *    host answers an old serial with `302` to `http://cloud-images-archive.ubuntu.com/...` (a 2026
+ *    public fetch log of `releases/noble/release-20260705/SHA256SUMS`; public READMEs download
+ *    `http://cloud-images-archive.ubuntu.com/releases/noble/release-20240423/...`).
+ * 2. The archive host over https: disputed (one 2026 log shows a connection reset, older lima
+ *    templates used it), so it is only one of several.
+ * 3. The archive's S3 bucket over https: a public project pins
+ *    `https://s3.us-east-1.amazonaws.com/cloud-images-archive.ubuntu.com/releases/noble/release-20251213/...`
+ *    because "Ubuntu's dated-image redirect targets an HTTP-only S3 website endpoint" (2026-10).
+ * 4. The archive host over http: where the release host's redirect points.
+ * Not verified from this project's CI (no access to Ubuntu's servers); every failed root is named
+ * in the error with its reason.
+ */
+export const UBUNTU_IMAGE_ROOTS: readonly string[] = [
+  "https://cloud-images.ubuntu.com/releases/",
+  "https://cloud-images-archive.ubuntu.com/releases/",
+  "https://s3.us-east-1.amazonaws.com/cloud-images-archive.ubuntu.com/releases/",
+  "http://cloud-images-archive.ubuntu.com/releases/",
+];
 
 /**
  * Ubuntu cloud images by `image` config value. Serials are pinned so two hosts boot the same bits.
  * The image's SHA-256 is not pinned here: it cannot be checked from our CI (no access to Ubuntu's
- * servers), so it comes from the release's signed `SHA256SUMS` at download time instead.
+ * servers), so it comes from the serial's signed `SHA256SUMS` at download time instead, and the
+ * stack keeps it (with the serial and the root it came from) from then on.
  * see https://cloud-images.ubuntu.com/releases/ (and cloud-images-archive.ubuntu.com for EOL releases)
  */
 export const UBUNTU_IMAGES = {
-  // 23.04 "lunar" is EOL (2024-01-25): its images moved to the archive host. The serial is the last
-  // one we know of; not verified from here.
+  // 23.04 "lunar" is EOL (2024-01-25): its images moved to the archive. 20231005 is the last of the
+  // 14 serials in an Oct-2023 copy of Ubuntu's released index (product com.ubuntu.cloud:server:23.04:amd64);
+  // later ones exist (a public doc downloads releases/23.04/release-20231129/), so the final serial is
+  // read from the index at create, never older than this.
   "ubuntu-23.04": {
     release: "23.04",
+    codename: "lunar",
     kernel: "6.2",
-    url: "https://cloud-images-archive.ubuntu.com/releases/lunar/release-20231005/ubuntu-23.04-server-cloudimg-amd64.img",
-    sha256SumsUrl: "https://cloud-images-archive.ubuntu.com/releases/lunar/release-20231005/SHA256SUMS",
+    serial: "20231005",
+    fileName: "ubuntu-23.04-server-cloudimg-amd64.img",
+    resolveLatest: true,
   },
+  // 24.04 "noble": listed in a 2024-08-22 copy of Ubuntu's released index (releases/streams/v1/
+  // com.ubuntu.cloud:released:download.json).
   "ubuntu-24.04": {
     release: "24.04",
+    codename: "noble",
     kernel: "6.8",
-    url: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img",
-    sha256SumsUrl: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/SHA256SUMS",
+    serial: "20240423",
+    fileName: "ubuntu-24.04-server-cloudimg-amd64.img",
+    resolveLatest: false,
   },
-  // 26.04 "resolute": URL by the archive's pattern; not verified from here.
+  // 26.04 "resolute": path pattern as lima-vm/lima templates/_images/ubuntu-26.04.yaml; known serials
+  // release-20260421, -20260520, -20260823, -20260927 (the moving `release/` alias is not used).
   "ubuntu-26.04": {
     release: "26.04",
+    codename: "resolute",
     kernel: "7.0",
-    url: "https://cloud-images.ubuntu.com/releases/resolute/release/ubuntu-26.04-server-cloudimg-amd64.img",
-    sha256SumsUrl: "https://cloud-images.ubuntu.com/releases/resolute/release/SHA256SUMS",
+    serial: "20260927",
+    fileName: "ubuntu-26.04-server-cloudimg-amd64.img",
+    resolveLatest: false,
   },
 } as const satisfies Record<string, UbuntuImage>;
 

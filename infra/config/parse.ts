@@ -147,6 +147,8 @@ function deepFreeze<T extends object>(o: T): Readonly<T> {
 const K3S_VERSION_RE = /^v\d+\.\d+\.\d+\+k3s\d+$/;
 const CILIUM_VERSION_RE = /^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 const SHA256_RE = /^[0-9a-fA-F]{64}$/;
+/** What imageUrl accepts; http:// too, because the image must match imageSha256 before it is used. */
+const IMAGE_URL_EXPECTED = "An https://, http:// or file:// URL or an absolute host path of a qcow2 image (http is safe: the download must match imageSha256)";
 const SSH_KEY_RE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
 // A container image reference: registry/path[:tag][@sha256:<64 hex>], no spaces.
@@ -324,16 +326,16 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   const nodeMemoryMiB = integer("nodeMemoryMiB", 1024, Infinity);
   const nodeDiskGiB = integer("nodeDiskGiB", 8, Infinity);
 
-  // Base image.
+  // Base image. http:// is fine: the download is checked against imageSha256 before use.
   const images = [...Object.keys(UBUNTU_IMAGES), "custom"] as ImageName[];
   const image = oneOf<ImageName>("image", images);
   const imageUrl = text("imageUrl");
   const imageSha256 = text("imageSha256");
   if (image === "custom") {
     if (imageUrl === "") {
-      problems.push(problem("imageUrl", "is required with image custom", imageUrl, "An https:// or file:// URL or an absolute host path of a qcow2 image"));
-    } else if (!/^(https:\/\/\S+|file:\/\/\/\S+|\/\S*)$/.test(imageUrl)) {
-      problems.push(problem("imageUrl", "is not an https:// or file:// URL or an absolute path", imageUrl, "An https:// or file:// URL or an absolute host path of a qcow2 image"));
+      problems.push(problem("imageUrl", "is required with image custom", imageUrl, IMAGE_URL_EXPECTED));
+    } else if (!/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S*)$/.test(imageUrl)) {
+      problems.push(problem("imageUrl", "is not an https://, http:// or file:// URL or an absolute path", imageUrl, IMAGE_URL_EXPECTED));
     }
     if (imageSha256 === "") {
       problems.push(problem("imageSha256", "is required with image custom", imageSha256, "The image's SHA-256 as 64 hex digits (sha256sum <file>)"));

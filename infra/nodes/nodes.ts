@@ -18,8 +18,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { LabConfig } from "../config";
 import { CloudInitDisk, Domain, Network, Volume } from "../libvirt";
 import type { LabPlan } from "../network/plan";
-import { UBUNTU_IMAGES } from "../versions";
-import { BaseImage, cacheRoot, UBUNTU_CLOUDIMAGE_KEYRING, type BaseImageArgs } from "./base-image";
+import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../versions";
+import { BaseImage, cacheRoot, imageFacts, UBUNTU_CLOUDIMAGE_FINGERPRINT, UBUNTU_CLOUDIMAGE_KEYRING, type BaseImageArgs } from "./base-image";
 import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
 import { LabSecrets } from "./secrets";
 
@@ -66,12 +66,36 @@ export function baseImageArgs(
   config: Pick<LabConfig, "image" | "imageUrl" | "imageSha256">,
   cacheDir: string,
   keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING,
+  signingKeyFingerprint: string = UBUNTU_CLOUDIMAGE_FINGERPRINT,
 ): BaseImageArgs {
+  const none = { release: "", codename: "", pinnedSerial: "", fileName: "", roots: [], resolveLatest: false, signingKeyFingerprint: "" };
   if (config.image === "custom") {
-    return { image: "custom", url: config.imageUrl, expectedSha256: config.imageSha256.toLowerCase(), sha256SumsUrl: "", keyringPath: "", cacheDir };
+    return { image: "custom", url: config.imageUrl, expectedSha256: config.imageSha256.toLowerCase(), keyringPath: "", cacheDir, ...none };
   }
   const pin = UBUNTU_IMAGES[config.image];
-  return { image: config.image, url: pin.url, expectedSha256: "", sha256SumsUrl: pin.sha256SumsUrl, keyringPath, cacheDir };
+  return {
+    image: config.image,
+    url: "",
+    expectedSha256: "",
+    keyringPath,
+    cacheDir,
+    release: pin.release,
+    codename: pin.codename,
+    pinnedSerial: pin.serial,
+    fileName: pin.fileName,
+    roots: [...UBUNTU_IMAGE_ROOTS],
+    resolveLatest: pin.resolveLatest,
+    signingKeyFingerprint,
+  };
+}
+
+/** What the stack's base image is, as resolved once by its create (the `versions` stack output). */
+export interface BaseImageFacts {
+  /** Ubuntu serial used (`20240423`); empty for a custom image. */
+  readonly serial: string;
+  /** The directory URL it came from (Ubuntu) or the custom image's URL/path. */
+  readonly source: string;
+  readonly sha256: string;
 }
 
 /** Arguments of {@link LabNodes}. */
@@ -98,6 +122,8 @@ export interface LabNodesArgs {
   readonly cacheDir?: string;
   /** Keyring that must have signed an Ubuntu release's SHA256SUMS. Default Ubuntu's cloud-image keyring. */
   readonly keyringPath?: string;
+  /** Fingerprint of the key whose valid signature SHA256SUMS needs. Default Ubuntu's cloud-image key. */
+  readonly signingKeyFingerprint?: string;
 }
 
 /**
@@ -124,6 +150,8 @@ export class LabNodes extends pulumi.ComponentResource {
   readonly network: Network;
   /** The base image in the host cache. */
   readonly baseImage: BaseImage;
+  /** Serial, source and SHA-256 of the base image, resolved once (also for stacks made before they were recorded). */
+  readonly baseImageFacts: pulumi.Output<BaseImageFacts>;
 
   constructor(name: string, args: LabNodesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:nodes:LabNodes", name, {}, opts);
@@ -132,7 +160,11 @@ export class LabNodes extends pulumi.ComponentResource {
     const poolDir = args.poolDir ?? defaultPoolDir(plan);
     const cacheDir = args.cacheDir ?? cacheRoot(process.env, os.homedir());
 
-    this.baseImage = new BaseImage(`${name}-image`, baseImageArgs(config, cacheDir, args.keyringPath), { parent: this });
+    this.baseImage = new BaseImage(`${name}-image`, baseImageArgs(config, cacheDir, args.keyringPath, args.signingKeyFingerprint), { parent: this });
+    const bi = this.baseImage;
+    this.baseImageFacts = pulumi
+      .all([bi.url, bi.expectedSha256, bi.serial, bi.source, bi.sha256])
+      .apply(([url, expectedSha256, serial, source, sha256]) => imageFacts({ url, expectedSha256, serial, source, sha256 }));
 
     const secrets = new LabSecrets(`${name}-secrets`, { nodes: plan.nodes.map((n) => n.name), comment: plan.networkName }, { parent: this });
     // Mocks ignore additionalSecretOutputs; wrapping makes the secrecy visible (and testable) here.
@@ -244,6 +276,7 @@ export class LabNodes extends pulumi.ComponentResource {
       sshPublicKey: this.sshPublicKey,
       hostPublicKeys: this.hostPublicKeys,
       baseImage: this.baseImage.path,
+      baseImageFacts: this.baseImageFacts,
     });
   }
 }

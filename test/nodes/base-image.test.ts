@@ -1,16 +1,11 @@
-// BaseImage for real: qcow2 files made with qemu-img (qemu-utils), served by file:// and by an HTTP
-// server on 127.0.0.1, a throwaway GnuPG key (gnupg) that signs a SHA256SUMS the way Ubuntu's
-// cloud-image key does, and gpgv checking it. Each test has its own cache directory.
+// BaseImage for real: qcow2 files made with qemu-img (qemu-utils), served by file:// and by HTTP
+// servers on 127.0.0.1, throwaway GnuPG keys (gnupg) that sign a SHA256SUMS the way Ubuntu's
+// cloud-image key does, and gpgv checking it by fingerprint. Each test has its own cache directory.
+// The source order, the upstream redirects and the simplestreams index: base-image-sources.test.ts.
 import test from "ava";
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 
 import * as pulumi from "@pulumi/pulumi";
 
@@ -26,88 +21,33 @@ import {
   type BaseImageInputs,
   type BaseImageOutputs,
 } from "../../infra/nodes/base-image";
+import { imagesDirEntries, makeQcow2, serve, sha256, throwawayKey, tmp, tool, type Route } from "./image-test-support";
 
-const execFileAsync = promisify(execFile);
 const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
 
-/** Runs a tool; a missing one fails the test with the package to install. */
-async function tool(file: string, args: readonly string[], pkg: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  try {
-    return (await execFileAsync(file, args, { env: { ...process.env, LC_ALL: "C", ...env } })).stdout;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === "ENOENT") {
-      throw new Error(`\`${file}\` not found on PATH: install Debian package ${pkg} (listed in .ci/apt-packages.txt).`);
-    }
-    throw err;
-  }
-}
-
-async function tmp(prefix: string): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), `cl-n-${prefix}-`));
-}
-
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256").update(await fs.readFile(file)).digest("hex");
-}
-
-/** A real qcow2 of about `mib` MiB on disk (fully preallocated, so progress has something to count). */
-async function makeQcow2(dir: string, name: string, mib: number): Promise<{ file: string; sha: string; size: number }> {
-  const file = path.join(dir, name);
-  await tool("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "preallocation=full", file, `${mib}M`], "qemu-utils");
-  return { file, sha: await sha256(file), size: (await fs.stat(file)).size };
-}
-
-/** Every entry under `<cache>/images`, to prove nothing (no partial, no lock) is left behind. */
-async function imagesDirEntries(cache: string): Promise<string[]> {
-  return (await fs.readdir(path.join(cache, "images")).catch(() => [] as string[])).sort();
-}
-
-interface Route {
-  readonly body?: Buffer;
-  readonly status?: number;
-  /** Announce the full length but close the connection after this many bytes. */
-  readonly truncateAt?: number;
-  /** Answer `Range` requests with 206 (default true). */
-  readonly ranges?: boolean;
-}
-
-/** An HTTP server on 127.0.0.1 serving `routes`; records each request's path and Range header. */
-async function serve(routes: Record<string, Route>): Promise<{ base: string; requests: string[]; close: () => Promise<void> }> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    const url = req.url ?? "";
-    requests.push(`${url}${req.headers.range ? ` ${req.headers.range}` : ""}`);
-    const route = routes[url];
-    if (!route?.body) {
-      res.writeHead(route?.status ?? 404).end();
-      return;
-    }
-    const body = route.body;
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
-    if (m && route.ranges !== false) {
-      const start = Number(m[1]);
-      res.writeHead(206, { "content-length": body.length - start, "content-range": `bytes ${start}-${body.length - 1}/${body.length}` });
-      res.end(body.subarray(start));
-      return;
-    }
-    res.writeHead(200, { "content-length": body.length });
-    if (route.truncateAt !== undefined) {
-      res.write(body.subarray(0, route.truncateAt), () => res.destroy());
-      return;
-    }
-    res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    base: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
+const NOT_UBUNTU = { release: "", codename: "", pinnedSerial: "", fileName: "", roots: [], resolveLatest: false, signingKeyFingerprint: "" };
 
 function customInputs(url: string, sha: string, cacheDir: string): BaseImageInputs {
-  return { image: "custom", url, expectedSha256: sha, sha256SumsUrl: "", keyringPath: "", cacheDir };
+  return { image: "custom", url, expectedSha256: sha, keyringPath: "", cacheDir, ...NOT_UBUNTU };
+}
+
+/** Ubuntu-image inputs against local roots, verified with a test key. */
+function ubuntuInputs(roots: string[], keyring: string, fingerprint: string, cacheDir: string, over: Partial<BaseImageInputs> = {}): BaseImageInputs {
+  return {
+    image: "ubuntu-24.04",
+    url: "",
+    expectedSha256: "",
+    keyringPath: keyring,
+    cacheDir,
+    release: "24.04",
+    codename: "noble",
+    pinnedSerial: "20240423",
+    fileName: "ubuntu-24.04-server-cloudimg-amd64.img",
+    roots,
+    resolveLatest: false,
+    signingKeyFingerprint: fingerprint,
+    ...over,
+  };
 }
 
 /** The provider after the engine's serialization round trip (pulumi.md §1.9). */
@@ -146,14 +86,14 @@ test("a file:// custom image is copied into the cache, and a second stack's crea
     const first = await provider.create(inputs);
     const final = cachedImagePath(cache, img.sha);
     t.is(first.id, final);
-    t.deepEqual(first.outs, { ...inputs, path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size });
+    t.deepEqual(first.outs, { ...inputs, path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "", source: inputs.url });
     t.is(await sha256(final), img.sha);
     t.is((await fs.stat(final)).mode & 0o777, 0o644);
 
     // Another stack on the same host: same cache, nothing fetched.
     const lines: string[] = [];
     const second = await ensureBaseImage(inputs, (l) => lines.push(l));
-    t.deepEqual(second, { path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: 0 });
+    t.deepEqual(second, { path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: 0, serial: "", source: inputs.url });
     t.deepEqual(lines, [`[cilium-lab] base image custom: cached at ${final} (0 bytes downloaded)`]);
     t.deepEqual(await imagesDirEntries(cache), [`${img.sha}.qcow2`]);
   } finally {
@@ -228,7 +168,7 @@ test("a qcow2 overlay with its own backing file is refused", async (t) => {
 
 // ---- HTTP ----------------------------------------------------------------------------------------
 
-test("an HTTP download reports progress every 5 % on one line each and lands in the cache", async (t) => {
+test("an HTTP download reports progress at most once per 25 % and lands in the cache", async (t) => {
   const dir = await tmp("img");
   const img = await makeQcow2(dir, "served.qcow2", 8);
   const server = await serve({ "/served.qcow2": { body: await fs.readFile(img.file) } });
@@ -236,10 +176,11 @@ test("an HTTP download reports progress every 5 % on one line each and lands in 
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(customInputs(`${server.base}/served.qcow2`, img.sha, cache), (l) => lines.push(l));
-    t.deepEqual(got, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size });
+    t.deepEqual(got, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "", source: `${server.base}/served.qcow2` });
     const percents = lines.filter((l) => l.includes("%")).map((l) => Number(/: (\d+)% \(/.exec(l)?.[1]));
-    t.deepEqual(percents, Array.from({ length: 21 }, (_, i) => i * 5));
-    t.regex(lines[1] ?? "", /^\[cilium-lab\] base image custom: 5% \(\d+\.\d MiB of \d+\.\d MiB\)$/);
+    t.deepEqual(percents, [0, 25, 50, 75, 100]);
+    t.is(lines.length, 6, "five progress lines and the fetched line");
+    t.regex(lines[1] ?? "", /^\[cilium-lab\] base image custom: 25% \(\d+\.\d MiB of \d+\.\d MiB\)$/);
     t.regex(lines[lines.length - 1] ?? "", /^\[cilium-lab\] base image custom: fetched \d+\.\d MiB in \d+\.\d s$/);
     t.deepEqual(server.requests, ["/served.qcow2"]);
   } finally {
@@ -325,45 +266,24 @@ test("a server that ignores Range gets the whole file again, and the result is s
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
-
 // ---- Ubuntu: signed SHA256SUMS ---------------------------------------------------------------------
 
-/** A throwaway signing key: its public keyring and a function that signs a file (detached). */
-async function throwawayKey(dir: string, name: string): Promise<{ keyring: string; sign: (file: string) => Promise<void>; stop: () => Promise<void> }> {
-  const home = path.join(dir, `gnupg-${name}`);
-  await fs.mkdir(home, { mode: 0o700 });
-  const gpg = (args: string[]): Promise<string> =>
-    tool("gpg", ["--batch", "--homedir", home, "--pinentry-mode", "loopback", "--passphrase", "", ...args], "gnupg");
-  await gpg(["--quick-gen-key", `cilium-lab ${name} <${name}@invalid>`, "ed25519", "sign", "never"]);
-  const keyring = path.join(dir, `${name}.gpg`);
-  await gpg(["--output", keyring, "--export"]);
-  return {
-    keyring,
-    sign: async (file) => {
-      await gpg(["--yes", "--detach-sign", "--output", `${file}.gpg`, file]);
-    },
-    stop: async () => {
-      await tool("gpgconf", ["--homedir", home, "--kill", "gpg-agent"], "gnupg").catch(() => "");
-    },
-  };
-}
-
-test("gpgv accepts a SHA256SUMS signed by a key in the given keyring and refuses a tampered one", async (t) => {
+test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampered one", async (t) => {
   const dir = await tmp("gpg");
   const key = await throwawayKey(dir, "signer");
   try {
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
     await key.sign(sums);
-    await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring));
+    await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring, sums, key.fingerprint));
 
     await fs.writeFile(sums, `${"b".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
-    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring, "https://mirror.invalid/SHA256SUMS"));
+    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring, "https://mirror.invalid/SHA256SUMS", key.fingerprint));
     t.regex(
       err?.message ?? "",
       new RegExp(
-        `^The signature of https://mirror\\.invalid/SHA256SUMS does not verify against ${key.keyring} \\(gpgv exit 1: .*BAD signature from "cilium-lab signer <signer@invalid>"\\)\\. ` +
-          "The file may have been tampered with or signed by a key that keyring lacks; nothing was downloaded\\. Fix: retry later or from another mirror; never skip the check\\.$",
+        `^The signature of https://mirror\\.invalid/SHA256SUMS does not verify as key ${key.fingerprint} from ${key.keyring} \\(gpgv exit 1: .*BAD signature from "cilium-lab signer <signer@invalid>"\\)\\. ` +
+          "The file may have been tampered with or signed by another key; nothing was downloaded from this source\\. Fix: retry later or from another mirror; never skip the check\\.$",
       ),
     );
   } finally {
@@ -380,7 +300,7 @@ test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", asy
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
     await other.sign(sums);
-    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, trusted.keyring));
+    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, trusted.keyring, sums, trusted.fingerprint));
     t.regex(err?.message ?? "", /\(gpgv exit 2: .*No public key\)/);
   } finally {
     await trusted.stop();
@@ -389,46 +309,49 @@ test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", asy
   }
 });
 
-test("a missing Ubuntu keyring names the package that ships it", async (t) => {
+test("a missing keyring names the fix", async (t) => {
   const err = await t.throwsAsync(verifySignedSums("/nonexistent/SHA256SUMS", "/nonexistent/SHA256SUMS.gpg", "/nonexistent/ubuntu-cloudimage-keyring.gpg"));
   t.is(err?.message, "Cannot verify /nonexistent/SHA256SUMS: the signing keyring /nonexistent/ubuntu-cloudimage-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.");
   t.is(UBUNTU_CLOUDIMAGE_KEYRING, "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg");
 });
 
-test("an Ubuntu-style image is verified through its signed SHA256SUMS, and a second stack needs no network", async (t) => {
-  const dir = await tmp("ubuntu");
-  const key = await throwawayKey(dir, "cloudimage");
+/** A release directory `<root>/noble/release-20240423/` with a signed SHA256SUMS and the image. */
+async function noble(dir: string, key: Awaited<ReturnType<typeof throwawayKey>>, prefix = "/releases/"): Promise<{ routes: Record<string, Route>; img: { file: string; sha: string; size: number } }> {
   const img = await makeQcow2(dir, "ubuntu-24.04-server-cloudimg-amd64.img", 2);
   const sums = path.join(dir, "SHA256SUMS");
   await fs.writeFile(sums, `${"c".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.tar.gz\n${img.sha} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
   await key.sign(sums);
-  const server = await serve({
-    "/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img": { body: await fs.readFile(img.file) },
-    "/noble/release-20240423/SHA256SUMS": { body: await fs.readFile(sums) },
-    "/noble/release-20240423/SHA256SUMS.gpg": { body: await fs.readFile(`${sums}.gpg`) },
-  });
+  const d = `${prefix}noble/release-20240423/`;
+  return {
+    img,
+    routes: {
+      [`${d}ubuntu-24.04-server-cloudimg-amd64.img`]: { body: await fs.readFile(img.file) },
+      [`${d}SHA256SUMS`]: { body: await fs.readFile(sums) },
+      [`${d}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
+    },
+  };
+}
+
+test("an Ubuntu image is verified through its signed SHA256SUMS, records serial and source, and a second stack needs no network", async (t) => {
+  const dir = await tmp("ubuntu");
+  const key = await throwawayKey(dir, "cloudimage");
+  const { routes, img } = await noble(dir, key);
+  const server = await serve(routes);
   try {
     const cache = path.join(dir, "cache");
-    const inputs: BaseImageInputs = {
-      image: "ubuntu-24.04",
-      url: `${server.base}/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img`,
-      expectedSha256: "",
-      sha256SumsUrl: `${server.base}/noble/release-20240423/SHA256SUMS`,
-      keyringPath: key.keyring,
-      cacheDir: cache,
-    };
+    const inputs = ubuntuInputs([`${server.base}/releases/`], key.keyring, key.fingerprint, cache);
+    const source = `${server.base}/releases/noble/release-20240423/`;
     const first = await ensureBaseImage(inputs, () => undefined);
-    t.deepEqual(first, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size });
+    t.deepEqual(first, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "20240423", source });
     t.deepEqual(server.requests.sort(), [
-      "/noble/release-20240423/SHA256SUMS",
-      "/noble/release-20240423/SHA256SUMS.gpg",
-      "/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img",
+      "/releases/noble/release-20240423/SHA256SUMS",
+      "/releases/noble/release-20240423/SHA256SUMS.gpg",
+      "/releases/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img",
     ]);
     await server.close();
     // The server is gone: the cached, re-verified SHA256SUMS and the cached image suffice.
     const second = await ensureBaseImage(inputs, () => undefined);
-    t.is(second.downloadedBytes, 0);
-    t.is(second.path, first.path);
+    t.deepEqual(second, { ...first, downloadedBytes: 0 });
   } finally {
     await server.close().catch(() => undefined);
     await key.stop();
@@ -436,31 +359,30 @@ test("an Ubuntu-style image is verified through its signed SHA256SUMS, and a sec
   }
 });
 
-test("a tampered SHA256SUMS stops an Ubuntu-style image before any image byte is fetched", async (t) => {
+test("a tampered SHA256SUMS stops that source before any image byte is fetched from it, and the error lists it", async (t) => {
   const dir = await tmp("ubuntu");
   const key = await throwawayKey(dir, "cloudimage");
   const sums = path.join(dir, "SHA256SUMS");
-  await fs.writeFile(sums, `${"d".repeat(64)} *img.img\n`);
+  await fs.writeFile(sums, `${"d".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
   await key.sign(sums);
-  const tampered = Buffer.from(`${"e".repeat(64)} *img.img\n`);
+  const d = "/releases/noble/release-20240423/";
   const server = await serve({
-    "/r/img.img": { body: Buffer.from("not reached") },
-    "/r/SHA256SUMS": { body: tampered },
-    "/r/SHA256SUMS.gpg": { body: await fs.readFile(`${sums}.gpg`) },
+    [`${d}ubuntu-24.04-server-cloudimg-amd64.img`]: { body: Buffer.from("not reached") },
+    [`${d}SHA256SUMS`]: { body: Buffer.from(`${"e".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`) },
+    [`${d}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
   });
   try {
     const cache = path.join(dir, "cache");
-    const inputs: BaseImageInputs = {
-      image: "ubuntu-24.04",
-      url: `${server.base}/r/img.img`,
-      expectedSha256: "",
-      sha256SumsUrl: `${server.base}/r/SHA256SUMS`,
-      keyringPath: key.keyring,
-      cacheDir: cache,
-    };
+    const inputs = ubuntuInputs([`${server.base}/releases/`], key.keyring, key.fingerprint, cache);
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
-    t.regex(err?.message ?? "", new RegExp(`^The signature of ${inputs.sha256SumsUrl} does not verify against ${key.keyring} \\(gpgv exit 1: .*BAD signature`));
-    t.false(server.requests.includes("/r/img.img"));
+    t.regex(
+      err?.message ?? "",
+      new RegExp(
+        `^Base image ubuntu-24\\.04 \\(Ubuntu 24\\.04 serial 20240423, ubuntu-24\\.04-server-cloudimg-amd64\\.img\\): every source failed:\\n` +
+          `  1\\. ${server.base}${d}: The signature of ${server.base}${d}SHA256SUMS does not verify as key ${key.fingerprint} from ${key.keyring} \\(gpgv exit 1: .*BAD signature`,
+      ),
+    );
+    t.false(server.requests.includes(`${d}ubuntu-24.04-server-cloudimg-amd64.img`));
     t.deepEqual(await fs.readdir(cache), [], "no SHA256SUMS cached, no image");
   } finally {
     await server.close();
@@ -469,20 +391,17 @@ test("a tampered SHA256SUMS stops an Ubuntu-style image before any image byte is
   }
 });
 
-test("a SHA256SUMS 404 (an EOL release that moved) says so and how to pin another image", async (t) => {
+test("an Ubuntu image on a host without its keyring fails before any download, with the fix", async (t) => {
   const dir = await tmp("ubuntu");
   const server = await serve({});
   try {
-    const inputs: BaseImageInputs = {
-      image: "ubuntu-23.04",
-      url: `${server.base}/lunar/img.img`,
-      expectedSha256: "",
-      sha256SumsUrl: `${server.base}/lunar/SHA256SUMS`,
-      keyringPath: "/nonexistent.gpg",
-      cacheDir: path.join(dir, "cache"),
-    };
+    const inputs = ubuntuInputs([`${server.base}/releases/`], "/nonexistent/ubuntu-cloudimage-keyring.gpg", "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81", path.join(dir, "cache"));
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
-    t.is(err?.message, `Downloading ${inputs.sha256SumsUrl} failed: HTTP 404 Not Found. The release may be EOL and moved; set cilium-lab:image custom with cilium-lab:imageUrl/imageSha256 to a current image.`);
+    t.is(
+      err?.message,
+      "Base image ubuntu-24.04: Ubuntu's signed SHA256SUMS cannot be checked on this host. The signing keyring /nonexistent/ubuntu-cloudimage-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.",
+    );
+    t.deepEqual(server.requests, []);
   } finally {
     await server.close();
     await fs.rm(dir, { recursive: true, force: true });
@@ -519,32 +438,78 @@ test("read keeps a cached image and reports one removed by hand as gone", async 
   }
 });
 
-const OLDS: BaseImageOutputs = {
-  ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
+/** The state commit bf709f1 wrote for a custom image and for ubuntu-24.04 (no serial, no source). */
+const OLD_CUSTOM = {
+  image: "custom",
+  url: "file:///img.qcow2",
+  expectedSha256: "a".repeat(64),
+  sha256SumsUrl: "",
+  keyringPath: "",
+  cacheDir: "/cache",
   path: `/cache/images/${"a".repeat(64)}.qcow2`,
   sha256: "a".repeat(64),
   sizeBytes: 1,
   downloadedBytes: 1,
-};
-const diffTable: { title: string; news: BaseImageInputs; expected: pulumi.dynamic.DiffResult }[] = [
-  { title: "the same inputs: no change", news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
-  { title: "another URL: replace", news: customInputs("file:///other.qcow2", "a".repeat(64), "/cache"), expected: { changes: true, replaces: ["url"] } },
-  { title: "another hash: replace", news: customInputs("file:///img.qcow2", "b".repeat(64), "/cache"), expected: { changes: true, replaces: ["expectedSha256"] } },
-  { title: "another cache: replace", news: customInputs("file:///img.qcow2", "a".repeat(64), "/other"), expected: { changes: true, replaces: ["cacheDir"] } },
-  { title: "another image label: update in place", news: { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), image: "renamed" }, expected: { changes: true, replaces: [] } },
+} as unknown as BaseImageOutputs;
+const OLD_NOBLE = {
+  image: "ubuntu-24.04",
+  url: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/ubuntu-24.04-server-cloudimg-amd64.img",
+  expectedSha256: "",
+  sha256SumsUrl: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/SHA256SUMS",
+  keyringPath: UBUNTU_CLOUDIMAGE_KEYRING,
+  cacheDir: "/cache",
+  path: `/cache/images/${"b".repeat(64)}.qcow2`,
+  sha256: "b".repeat(64),
+  sizeBytes: 1,
+  downloadedBytes: 1,
+} as unknown as BaseImageOutputs;
+const NEW_CUSTOM: BaseImageOutputs = { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), path: OLD_CUSTOM.path, sha256: "a".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "", source: "file:///img.qcow2" };
+const NOBLE_NEWS = ubuntuInputs(["https://cloud-images.ubuntu.com/releases/"], UBUNTU_CLOUDIMAGE_KEYRING, "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81", "/cache");
+
+const diffTable: { title: string; olds: BaseImageOutputs; news: BaseImageInputs; expected: pulumi.dynamic.DiffResult }[] = [
+  { title: "the same inputs: no change", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
+  { title: "another URL for the same hash: no change (same file)", olds: NEW_CUSTOM, news: customInputs("file:///other.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
+  { title: "another hash: replace", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "b".repeat(64), "/cache"), expected: { changes: true, replaces: ["expectedSha256"] } },
+  { title: "another cache: replace", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/other"), expected: { changes: true, replaces: ["cacheDir"] } },
+  { title: "another image label: no change", olds: NEW_CUSTOM, news: { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), image: "renamed" }, expected: { changes: false, replaces: [] } },
+  { title: "a custom image becomes Ubuntu 24.04: replace", olds: NEW_CUSTOM, news: NOBLE_NEWS, expected: { changes: true, replaces: ["release"] } },
+  { title: "a bf709f1 custom state under the new inputs: no change", olds: OLD_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
+  { title: "a bf709f1 ubuntu-24.04 state under the new inputs: no change", olds: OLD_NOBLE, news: NOBLE_NEWS, expected: { changes: false, replaces: [] } },
+  { title: "a bf709f1 ubuntu-24.04 state, config now ubuntu-26.04: replace", olds: OLD_NOBLE, news: { ...NOBLE_NEWS, image: "ubuntu-26.04", release: "26.04", codename: "resolute", pinnedSerial: "20260927" }, expected: { changes: true, replaces: ["release"] } },
+  { title: "a newer pin or other roots for the same release: no change (never re-resolved)", olds: { ...NOBLE_NEWS, path: "/p", sha256: "b".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "20240423", source: "https://x/" }, news: { ...NOBLE_NEWS, pinnedSerial: "20250101", roots: ["http://mirror.invalid/"] }, expected: { changes: false, replaces: [] } },
 ];
 for (const row of diffTable) {
   test(`diff: ${row.title}`, async (t) => {
-    t.deepEqual(await baseImageProvider.diff?.("id", OLDS, row.news), row.expected);
+    t.deepEqual(await baseImageProvider.diff?.("id", row.olds, row.news), row.expected);
   });
 }
 
+test("refresh and update complete a bf709f1 state's serial and source from its URL, without network, keeping its path", async (t) => {
+  const dir = await tmp("old");
+  try {
+    const file = path.join(dir, "images", `${"b".repeat(64)}.qcow2`);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, "x");
+    const olds = { ...OLD_NOBLE, cacheDir: dir, path: file } as BaseImageOutputs;
+    const read = await baseImageProvider.read?.(file, olds);
+    t.deepEqual(read, { id: file, props: { ...olds, serial: "20240423", source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/" } });
+    const updated = await baseImageProvider.update?.(file, olds, { ...NOBLE_NEWS, cacheDir: dir });
+    t.deepEqual(updated?.outs, { ...NOBLE_NEWS, cacheDir: dir, path: file, sha256: "b".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "20240423", source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/" });
+    const custom = await baseImageProvider.read?.(OLD_CUSTOM.path, { ...OLD_CUSTOM, path: file });
+    t.like(custom?.props, { serial: "", source: "file:///img.qcow2", path: file });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 const checkTable: { title: string; news: Partial<BaseImageInputs>; properties: string[] }[] = [
   { title: "a custom image", news: customInputs("https://example.invalid/x.qcow2", "a".repeat(64), "/c"), properties: [] },
-  { title: "an Ubuntu image", news: { image: "ubuntu-24.04", url: "https://x.invalid/a.img", expectedSha256: "", sha256SumsUrl: "https://x.invalid/SHA256SUMS", keyringPath: "/k.gpg", cacheDir: "/c" }, properties: [] },
+  { title: "a custom image over http", news: customInputs("http://example.invalid/x.qcow2", "a".repeat(64), "/c"), properties: [] },
+  { title: "an Ubuntu image", news: NOBLE_NEWS, properties: [] },
   { title: "a relative path", news: customInputs("images/x.qcow2", "a".repeat(64), "/c"), properties: ["url"] },
   { title: "an upper-case hash", news: customInputs("/x.qcow2", "A".repeat(64), "/c"), properties: ["expectedSha256"] },
-  { title: "no hash and no SHA256SUMS", news: customInputs("/x.qcow2", "", "/c"), properties: ["sha256SumsUrl", "keyringPath"] },
+  { title: "no hash and no release", news: customInputs("/x.qcow2", "", "/c"), properties: ["release", "pinnedSerial", "roots", "keyringPath", "signingKeyFingerprint"] },
+  { title: "an Ubuntu image with a root without a trailing slash", news: { ...NOBLE_NEWS, roots: ["https://x.invalid/releases"] }, properties: ["roots"] },
   { title: "a relative cache", news: customInputs("/x.qcow2", "a".repeat(64), "cache"), properties: ["cacheDir"] },
 ];
 for (const row of checkTable) {

@@ -213,15 +213,39 @@ for (const s of [THREE, TWO]) {
     t.deepEqual(one(mine, `${s.name}-secrets`).inputs, { nodes: s.plan.nodes.map((n) => n.name), comment: `cilium-lab-${s.stack}` });
     const image = one(mine, `${s.name}-image`).inputs;
     if (s.config.image === "custom") {
-      t.deepEqual(image, { image: "custom", url: "file:///images/test.qcow2", expectedSha256: SHA, sha256SumsUrl: "", keyringPath: "", cacheDir: s.cacheDir });
+      t.deepEqual(image, {
+        image: "custom",
+        url: "file:///images/test.qcow2",
+        expectedSha256: SHA,
+        keyringPath: "",
+        cacheDir: s.cacheDir,
+        release: "",
+        codename: "",
+        pinnedSerial: "",
+        fileName: "",
+        roots: [],
+        resolveLatest: false,
+        signingKeyFingerprint: "",
+      });
     } else {
       t.deepEqual(image, {
         image: "ubuntu-24.04",
-        url: UBUNTU_IMAGES["ubuntu-24.04"].url,
+        url: "",
         expectedSha256: "",
-        sha256SumsUrl: UBUNTU_IMAGES["ubuntu-24.04"].sha256SumsUrl,
         keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg",
         cacheDir: s.cacheDir,
+        release: "24.04",
+        codename: "noble",
+        pinnedSerial: UBUNTU_IMAGES["ubuntu-24.04"].serial,
+        fileName: "ubuntu-24.04-server-cloudimg-amd64.img",
+        roots: [
+          "https://cloud-images.ubuntu.com/releases/",
+          "https://cloud-images-archive.ubuntu.com/releases/",
+          "https://s3.us-east-1.amazonaws.com/cloud-images-archive.ubuntu.com/releases/",
+          "http://cloud-images-archive.ubuntu.com/releases/",
+        ],
+        resolveLatest: false,
+        signingKeyFingerprint: "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
       });
     }
     t.deepEqual(pick(one(mine, `${s.name}-base`).inputs, ["uri", "poolDir", "name", "baseImagePath", "sizeGiB", "mode", "stack"]), {
