@@ -94,5 +94,9 @@ export const versions = {
   cilium: config.ciliumVersion,
   iperf3Image: config.iperf3Image || IPERF3_IMAGE,
   image: config.image === "custom" ? config.imageUrl : config.image,
+  // Resolved once by the base image's create and kept by later `up`s (infra/nodes/base-image.ts).
+  imageSerial: lab.baseImageFacts.serial,
+  imageSource: lab.baseImageFacts.source,
+  imageSha256: lab.baseImageFacts.sha256,
 };
 export const kubeconfig = k3s.kubeconfig;

@@ -72,7 +72,7 @@ export const KEYS = {
   imageUrl: {
     type: "string",
     default: "",
-    description: "With image custom: https:// or file:// URL or absolute host path of a qcow2 cloud image.",
+    description: "With image custom: https://, http:// or file:// URL or absolute host path of a qcow2 cloud image (checked against imageSha256).",
   },
   imageSha256: {
     type: "string",
