@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import { Cilium } from "./cilium/cilium";
 import { loadLabConfig } from "./config";
+import { assertHostInputs } from "./config/host-inputs";
 import { K3sCluster } from "./k3s";
 import { labPreflightRequest, preflightLibvirt } from "./libvirt/preflight";
 import { planLab } from "./network/plan";
@@ -24,6 +25,11 @@ const stack = pulumi.getStack();
 
 // Config: the stack file chooses the routing mode and sizes; parsed once, before any resource.
 const config = loadLabConfig();
+// Host-side inputs the config names (air-gap directory, local chart, image file, gpgv and keyring),
+// checked here because the engine keeps what was registered before a throw: a check inside a later
+// layer would boot every VM first when `up` skips the preview (the Automation API always does).
+// gpgv and the keyring only for `up`: a preview verifies no image.
+assertHostInputs(config, { signatureTools: !pulumi.runtime.isDryRun() });
 
 // Network: one L2 libvirt NAT network per stack with a fixed address per node — planned here, and
 // the host checked (libvirt reachable, KVM, memory, free subnet and names) before anything exists.

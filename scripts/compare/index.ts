@@ -13,7 +13,7 @@ import { HELP, parseCompareArgs, UsageError, type CompareArgs } from "./args";
 import { labBackend } from "./backend";
 import { clusterEnvironment, modeViews } from "./collect";
 import { describeSet, runCompare, stackSettingsFile, StopControl, type LabStack, type RunRecord } from "./orchestrate";
-import { checkLibvirt, checkPulumi, PreflightError } from "./preflight";
+import { checkLibvirt, checkPulumi, checkStackHostInputs, PreflightError } from "./preflight";
 import { formatDuration, TerminalProgress } from "./progress";
 import { fmtMiB, fmtRatio } from "./report";
 import type { CompareView, ModeView } from "./results";
@@ -155,6 +155,7 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   try {
     pulumiVersion = await checkPulumi(env);
     await checkLibvirt(LIBVIRT_URI, env);
+    checkStackHostInputs(projectDir, args.stack, { pathEnv: env.PATH ?? "" });
   } catch (err) {
     if (err instanceof PreflightError) {
       io.err(err.message);

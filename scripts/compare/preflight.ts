@@ -1,8 +1,12 @@
 /**
- * Checks run before `compare` changes anything: the Pulumi CLI and libvirt access. Each failure
- * says what is missing and the command that fixes it.
+ * Checks run before `compare` changes anything: the Pulumi CLI, libvirt access and the host-side
+ * inputs the stack config names (air-gap directory, local chart, image file, gpgv and keyring).
+ * Each failure says what is missing and the command that fixes it.
  */
 import { execFile } from "node:child_process";
+
+import { checkHostInputs, formatHostInputProblem, type HostInputOptions } from "../../infra/config/host-inputs";
+import { loadStackConfig } from "../doctor/stack-config";
 
 /** A failed prerequisite; `message` is shown as is, exit code 3. */
 export class PreflightError extends Error {
@@ -72,4 +76,26 @@ export async function checkLibvirt(uri: string, env: NodeJS.ProcessEnv = process
     );
   }
   return r.stdout.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
+}
+
+/**
+ * The host-side inputs of the stack's config (read from its stack file as `up` will see them; the
+ * mode switches change no host-side key) are usable. The program checks them first too
+ * (infra/index.ts), but failing here, before the backend and the stack are touched, leaves
+ * everything as it was.
+ * A config the parser refuses is left to the mode planning, which reports it with every mode.
+ */
+export function checkStackHostInputs(projectDir: string, stack: string, options: HostInputOptions = {}): void {
+  const loaded = loadStackConfig(projectDir, stack);
+  if (!loaded.ok) {
+    return;
+  }
+  const problems = checkHostInputs(loaded.config, { cwd: projectDir, ...options });
+  if (problems.length > 0) {
+    throw new PreflightError(
+      `compare: stack ${stack} names ${problems.length === 1 ? "a file or tool" : "files or tools"} this host cannot provide ` +
+        `(${loaded.file.file}; nothing was changed):\n` +
+        problems.map((p) => `- ${formatHostInputProblem(p)}`).join("\n"),
+    );
+  }
 }

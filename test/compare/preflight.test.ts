@@ -1,6 +1,7 @@
 /**
  * Prerequisites checked before `compare` starts, against the real tools: virsh and libvirtd, the
- * Pulumi CLI's absence, and the backend/passphrase choice shared with scripts/lab.sh.
+ * Pulumi CLI's absence, the host-side inputs of the stack's config (real files), and the
+ * backend/passphrase choice shared with scripts/lab.sh.
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
@@ -8,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { labBackend } from "../../scripts/compare/backend";
-import { checkLibvirt, checkPulumi, PreflightError } from "../../scripts/compare/preflight";
+import { main } from "../../scripts/compare/index";
+import { checkLibvirt, checkPulumi, checkStackHostInputs, PreflightError } from "../../scripts/compare/preflight";
 
 test("libvirt access: `virsh -c qemu:///system version` answers on this host (real libvirtd)", async (t) => {
   const line = await checkLibvirt("qemu:///system").catch((err: unknown) => {
@@ -66,4 +68,70 @@ test("backend: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (even empty) or _
   t.deepEqual(b.envVars, { PULUMI_BACKEND_URL: `file://${repo}/.pulumi-state`, PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secret" });
   t.is(b.passphraseSource, "PULUMI_CONFIG_PASSPHRASE_FILE (/run/secret)");
   await t.throwsAsync(fs.stat(path.join(repo, ".pulumi-state", "passphrase")));
+});
+
+/** A project directory with Pulumi.yaml (stackConfigDir: stacks) and, if given, stacks/Pulumi.<stack>.yaml. */
+async function project(t: { teardown(fn: () => Promise<void>): void }, stackFile?: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-hostinputs-"));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(dir, "Pulumi.yaml"), "name: cilium-lab\nruntime: nodejs\nstackConfigDir: stacks\n");
+  await fs.mkdir(path.join(dir, "stacks"));
+  if (stackFile !== undefined) {
+    await fs.writeFile(path.join(dir, "stacks", "Pulumi.lab.yaml"), stackFile);
+  }
+  return dir;
+}
+
+const V = "v1.26.6%2Bk3s1";
+
+test("host-side inputs: an air-gap directory without k3s in the stack file stops compare before anything, every file named with its download URL", async (t) => {
+  const airgap = await fs.mkdtemp(path.join(os.tmpdir(), "clc-airgap-"));
+  t.teardown(() => fs.rm(airgap, { recursive: true, force: true }));
+  const dir = await project(t, `config:\n  cilium-lab:k3sAirgapDir: ${airgap}\n  cilium-lab:image: custom\n  cilium-lab:imageUrl: /etc/os-release\n  cilium-lab:imageSha256: "${"0".repeat(64)}"\n`);
+  const err = t.throws(() => checkStackHostInputs(dir, "lab"), { instanceOf: PreflightError });
+  t.is(
+    err?.message,
+    `compare: stack lab names files or tools this host cannot provide (${dir}/stacks/Pulumi.lab.yaml; nothing was changed):\n` +
+      `- cilium-lab:k3sAirgapDir "${airgap}": k3s: missing. Fix: Download https://github.com/k3s-io/k3s/releases/download/${V}/k3s (linux amd64) as ${airgap}/k3s. (Or set cilium-lab:k3sAirgapDir to "" to install from the internet.)\n` +
+      `- cilium-lab:k3sAirgapDir "${airgap}": install.sh: missing. Fix: Download https://raw.githubusercontent.com/k3s-io/k3s/${V}/install.sh (or https://get.k3s.io) as ${airgap}/install.sh.\n` +
+      `- cilium-lab:k3sAirgapDir "${airgap}": k3s-airgap-images-amd64.tar.zst: missing (.tar.gz or .tar are accepted too). Fix: Download https://github.com/k3s-io/k3s/releases/download/${V}/k3s-airgap-images-amd64.tar.zst into ${airgap}.`,
+  );
+});
+
+test("host-side inputs: a stack without a stack file gets the defaults, whose Ubuntu image needs gpgv and Ubuntu's keyring", async (t) => {
+  const dir = await project(t);
+  const err = t.throws(() => checkStackHostInputs(dir, "lab", { keyringPath: `${dir}/no-keyring.gpg`, pathEnv: "/nonexistent" }), { instanceOf: PreflightError });
+  t.is(
+    err?.message,
+    `compare: stack lab names files or tools this host cannot provide (${dir}/stacks/Pulumi.lab.yaml; nothing was changed):\n` +
+      "- cilium-lab:image \"ubuntu-23.04\": `gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv.\n" +
+      `- cilium-lab:image "ubuntu-23.04": The signing keyring ${dir}/no-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.`,
+  );
+  await fs.writeFile(path.join(dir, "keyring.gpg"), "k");
+  t.notThrows(() => checkStackHostInputs(dir, "lab", { keyringPath: path.join(dir, "keyring.gpg") }), "with both there");
+});
+
+test("host-side inputs: a relative ciliumChart resolves against the project directory, and a config the parser refuses is left to the mode planning", async (t) => {
+  const dir = await project(t, "config:\n  cilium-lab:ciliumChart: ./charts/cilium-1.13.4.tgz\n  cilium-lab:image: custom\n  cilium-lab:imageUrl: /etc/os-release\n  cilium-lab:imageSha256: \"" + "0".repeat(64) + "\"\n");
+  const err = t.throws(() => checkStackHostInputs(dir, "lab"), { instanceOf: PreflightError });
+  t.true(err?.message.includes(`- cilium-lab:ciliumChart "./charts/cilium-1.13.4.tgz": ${dir}/charts/cilium-1.13.4.tgz, resolved against ${dir} does not exist. Fix: `), err?.message);
+  const invalid = await project(t, "config:\n  cilium-lab:nodeCount: 1\n");
+  t.notThrows(() => checkStackHostInputs(invalid, "lab", { keyringPath: "/nonexistent" }));
+});
+
+test("npm run compare with a wrong k3sAirgapDir exits 3 before the backend exists: no .pulumi-state, no passphrase, the stack file untouched (real pulumi and libvirt)", async (t) => {
+  const airgap = await fs.mkdtemp(path.join(os.tmpdir(), "clc-airgap-"));
+  t.teardown(() => fs.rm(airgap, { recursive: true, force: true }));
+  const stackFile = `config:\n  cilium-lab:k3sAirgapDir: ${airgap}\n`;
+  const dir = await project(t, stackFile);
+  const err: string[] = [];
+  const env = { ...process.env };
+  delete env.PULUMI_BACKEND_URL;
+  delete env.PULUMI_CONFIG_PASSPHRASE;
+  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  const code = await main(["--stack", "lab"], { out: () => undefined, err: (l) => err.push(l) }, { projectDir: dir, env });
+  t.is(code, 3, err.join("\n"));
+  t.true(err.join("\n").startsWith(`compare: stack lab names files or tools this host cannot provide (${dir}/stacks/Pulumi.lab.yaml; nothing was changed):\n- cilium-lab:k3sAirgapDir "${airgap}": k3s: missing.`), err.join("\n"));
+  t.deepEqual((await fs.readdir(dir)).sort(), ["Pulumi.yaml", "stacks"]);
+  t.is(await fs.readFile(path.join(dir, "stacks", "Pulumi.lab.yaml"), "utf8"), stackFile);
 });

@@ -48,12 +48,13 @@ test("pulumi preview with a wrong k3sAirgapDir fails with the air-gap error befo
     t.fail(`the engine could not compile the program; does infra/ have a tsconfig.json (e.g. {"extends": "../tsconfig.json"})?\n${errors.join("\n")}`);
     return;
   }
+  // The program checks every host-side input before any resource (infra/config/host-inputs.ts), in
+  // the words of infra/k3s/airgap.ts.
   const expected =
-    `cilium-lab:k3sAirgapDir ${airgap} cannot be used to install k3s v1.26.6+k3s1 (3 problems):\n` +
-    `- k3s: not an ELF executable (it starts with "not a bi"). Download https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s (linux amd64) as ${airgap}/k3s.\n` +
-    `- install.sh: missing. Download https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh (or https://get.k3s.io) as ${airgap}/install.sh.\n` +
-    `- k3s-airgap-images-amd64.tar.zst: missing (.tar.gz or .tar are accepted too). Download https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s-airgap-images-amd64.tar.zst into ${airgap}.\n` +
-    `Or set cilium-lab:k3sAirgapDir to "" to install from the internet (the nodes then need to reach github.com).`;
+    "cilium-lab: 3 problems with files or tools on this host that the stack config names (checked before anything is created; nothing was):\n" +
+    `- cilium-lab:k3sAirgapDir "${airgap}": k3s: not an ELF executable (it starts with "not a bi"). Fix: Download https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s (linux amd64) as ${airgap}/k3s. (Or set cilium-lab:k3sAirgapDir to "" to install from the internet.)\n` +
+    `- cilium-lab:k3sAirgapDir "${airgap}": install.sh: missing. Fix: Download https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh (or https://get.k3s.io) as ${airgap}/install.sh.\n` +
+    `- cilium-lab:k3sAirgapDir "${airgap}": k3s-airgap-images-amd64.tar.zst: missing (.tar.gz or .tar are accepted too). Fix: Download https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s-airgap-images-amd64.tar.zst into ${airgap}.`;
   t.true(
     errors.some((m) => m.trim().replace(/^error: /, "") === expected),
     `expected exactly the air-gap error (no stack trace); got:\n${errors.join("\n---\n")}`,
