@@ -197,7 +197,9 @@ async function signedSumsFrom(source: string, dir: string, inputs: BaseImageInpu
       throw new Error(`${url}: ${(err as Error).message}`, { cause: err });
     }
   };
-  const [sumsBytes, sigBytes] = await Promise.all([fetchOne(sumsUrl), fetchOne(`${sumsUrl}.gpg`)]);
+  // One after the other, so the reason a source failed is always the first file's.
+  const sumsBytes = await fetchOne(sumsUrl);
+  const sigBytes = await fetchOne(`${sumsUrl}.gpg`);
   await fsp.mkdir(inputs.cacheDir, { recursive: true, mode: 0o755 });
   const tmp = await fsp.mkdtemp(path.join(inputs.cacheDir, ".sha256sums-"));
   try {

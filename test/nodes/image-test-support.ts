@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -64,10 +65,24 @@ export interface Server {
   close: () => Promise<void>;
 }
 
-/** An HTTP server on 127.0.0.1 serving `routes`; records each request's path and Range header. */
-export async function serve(routes: Record<string, Route>, fallback: Route = {}): Promise<Server> {
+/** A self-signed certificate for 127.0.0.1 (openssl), trusted by this process's default https agent. */
+export async function trustedLocalCert(dir: string): Promise<{ key: Buffer; cert: Buffer }> {
+  const key = path.join(dir, "tls.key");
+  const cert = path.join(dir, "tls.crt");
+  await tool("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], "openssl");
+  const pem = { key: await fs.readFile(key), cert: await fs.readFile(cert) };
+  // https.get without an agent uses the global agent, whose options reach tls.connect.
+  https.globalAgent.options.ca = pem.cert;
+  return pem;
+}
+
+/**
+ * An HTTP server on 127.0.0.1 serving `routes` (https with `tls`); records each request's path
+ * and Range header.
+ */
+export async function serve(routes: Record<string, Route>, fallback: Route = {}, tls?: { key: Buffer; cert: Buffer }): Promise<Server> {
   const requests: string[] = [];
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = req.url ?? "";
     requests.push(`${url}${req.headers.range ? ` ${req.headers.range}` : ""}`);
     const route = routes[url] ?? fallback;
@@ -97,11 +112,12 @@ export async function serve(routes: Record<string, Route>, fallback: Route = {})
       return;
     }
     res.end(body);
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    base: `http://127.0.0.1:${port}`,
+    base: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     requests,
     close: () =>
       new Promise<void>((resolve) => {
