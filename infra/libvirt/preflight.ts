@@ -83,12 +83,81 @@ export interface HostFacts {
   readonly disks: readonly { readonly path: string; readonly freeBytes: number; readonly unsearchable?: string }[];
 }
 
+/** The checks, in the order doctor lists them. */
+export const PREFLIGHT_CHECKS = ["host tools", "libvirt", "KVM", "CPUs", "memory", "disk", "subnet", "names"] as const;
+/** One check of the preflight. */
+export type PreflightCheck = (typeof PREFLIGHT_CHECKS)[number];
+
+/**
+ * One check's verdict, as `npm run lab -- doctor` prints it: `ok`, `fail` (the program stops) or
+ * `unchecked` (not applicable, or not possible: `detail` says why). A failed row's `detail` and
+ * `fix` are its problems' sentences split at "Fix:".
+ */
+export interface PreflightRow {
+  readonly check: PreflightCheck;
+  readonly status: "ok" | "fail" | "unchecked";
+  readonly detail: string;
+  readonly fix: string;
+}
+
 /** The preflight's verdict. */
 export interface PreflightResult {
   /** Each a sentence with the fix; any problem stops the program. */
   readonly problems: readonly string[];
   /** Worth saying, not worth stopping for (CPU overcommit). */
   readonly warnings: readonly string[];
+  /** Every check of {@link PREFLIGHT_CHECKS} with its verdict; the failed ones hold exactly `problems`. */
+  readonly rows: readonly PreflightRow[];
+}
+
+/** What a passed or skipped check found: the detail of its row. */
+function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostFacts): Omit<PreflightRow, "check" | "fix"> {
+  const unreachable = !facts.libvirt.reachable ? { status: "unchecked" as const, detail: `libvirt is not reachable at ${req.uri}` } : undefined;
+  const mib = req.nodes.reduce((sum, n) => sum + n.memoryMiB, 0);
+  switch (check) {
+    case "host tools":
+      return { status: "ok", detail: `${Object.keys(TOOLS).join(", ")} on PATH` };
+    case "libvirt":
+      return { status: "ok", detail: `${req.uri} answers` };
+    case "KVM":
+      if (req.accelerator !== "kvm") {
+        return { status: "unchecked", detail: "accelerator is qemu (TCG): KVM is not used" };
+      }
+      return facts.kvm ? { status: "ok", detail: "/dev/kvm is usable and libvirt offers the kvm domain type" } : (unreachable ?? { status: "unchecked", detail: "not read" });
+    case "CPUs":
+      return { status: "ok", detail: `${req.nodes.length} node(s) × ${Math.max(0, ...req.nodes.map((n) => n.vcpus))} vCPUs on ${facts.cpus} host CPUs` };
+    case "memory":
+      return unreachable ?? { status: "ok", detail: `${req.nodes.length} node(s) × ${req.nodes[0]?.memoryMiB ?? 0} MiB = ${mib} MiB; ${facts.memAvailableMiB} MiB available` };
+    case "disk":
+      return {
+        status: "ok",
+        detail: req.disks
+          .map((d) => `${d.path}: ${((facts.disks.find((f) => f.path === d.path)?.freeBytes ?? 0) / 1024 ** 3).toFixed(1)} GiB free, ${(d.bytes / 1024 ** 3).toFixed(1)} GiB needed`)
+          .join("; "),
+      };
+    case "subnet":
+      return unreachable ?? { status: "ok", detail: `${req.networkCidr} overlaps no host route and no other libvirt network` };
+    case "names":
+    default:
+      return unreachable ?? { status: "ok", detail: `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own` };
+  }
+}
+
+/** The rows of every check from the problems found (tagged by check). */
+function preflightRows(req: PreflightRequest, facts: HostFacts, found: readonly { check: PreflightCheck; text: string }[], warnings: readonly string[]): PreflightRow[] {
+  return PREFLIGHT_CHECKS.map((check) => {
+    const mine = found.filter((f) => f.check === check).map((f) => f.text);
+    if (mine.length === 0) {
+      const passed = passedDetail(check, req, facts);
+      const note = check === "CPUs" && warnings.length > 0 ? ` (${warnings.join(" ")})` : "";
+      return { check, ...passed, detail: `${passed.detail}${note}`, fix: "" };
+    }
+    const parts = mine.map((text) => {
+      const at = text.indexOf(" Fix: ");
+      return at === -1 ? { detail: text, fix: "" } : { detail: text.slice(0, at), fix: text.slice(at + " Fix: ".length) };
+    });
+    return { check, status: "fail", detail: parts.map((p) => p.detail).join(" "), fix: parts.map((p) => p.fix).filter((f) => f !== "").join(" ") };
+  });
 }
 
 const ours = (owner: Owner | undefined, stack: string): boolean => owner?.project === OWNER_PROJECT && owner.stack === stack;
@@ -98,18 +167,23 @@ const ownerText = (owner: Owner | undefined): string => (owner ? `${owner.projec
 export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): PreflightResult {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const found: { check: PreflightCheck; text: string }[] = [];
+  const fail = (check: PreflightCheck, text: string): void => {
+    problems.push(text);
+    found.push({ check, text });
+  };
 
   const uriProblem = checkUri(req.uri);
   if (uriProblem !== undefined) {
-    problems.push(`cilium-lab:libvirtUri ${uriProblem}. Fix: \`pulumi config set cilium-lab:libvirtUri qemu:///system\`.`);
+    fail("libvirt", `cilium-lab:libvirtUri ${uriProblem}. Fix: \`pulumi config set cilium-lab:libvirtUri qemu:///system\`.`);
   }
   for (const tool of facts.missingTools) {
-    problems.push(`\`${tool}\` not found on PATH. Fix: \`apt-get install ${TOOLS[tool].pkg}\` (or set ${TOOLS[tool].env} to its path).`);
+    fail("host tools", `\`${tool}\` not found on PATH. Fix: \`apt-get install ${TOOLS[tool].pkg}\` (or set ${TOOLS[tool].env} to its path).`);
   }
 
   if (!facts.libvirt.reachable) {
     if (!facts.missingTools.includes("virsh")) {
-      problems.push(
+      fail("libvirt", 
         `cannot reach libvirt at ${req.uri}: ${facts.libvirt.error}. Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`,
       );
     }
@@ -117,7 +191,7 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const { networks, domains } = facts.libvirt;
     const sameName = networks.find((n) => n.name === req.networkName);
     if (sameName && !ours(sameName.owner, req.stack)) {
-      problems.push(
+      fail("names", 
         `libvirt network "${req.networkName}" already exists and does not belong to stack "${req.stack}" (owner: ${ownerText(sameName.owner)}). ` +
           `Fix: remove it (\`virsh net-destroy ${req.networkName}; virsh net-undefine ${req.networkName}\`) or use another stack name.`,
       );
@@ -125,7 +199,7 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     for (const node of req.nodes) {
       const dom = domains.find((d) => d.name === node.domainName);
       if (dom && !ours(dom.owner, req.stack)) {
-        problems.push(
+        fail("names", 
           `libvirt domain "${node.domainName}" already exists and does not belong to stack "${req.stack}" (owner: ${ownerText(dom.owner)}). ` +
             `Fix: remove it (\`virsh destroy ${node.domainName}; virsh undefine ${node.domainName} --nvram\`) or use another stack name.`,
         );
@@ -134,9 +208,9 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const ourBridgeUp = sameName !== undefined && ours(sameName.owner, req.stack) && sameName.active && sameName.bridge === req.bridgeName;
     const otherNetWithBridge = networks.find((n) => n.bridge === req.bridgeName && n.name !== req.networkName);
     if (otherNetWithBridge) {
-      problems.push(`bridge "${req.bridgeName}" is used by libvirt network "${otherNetWithBridge.name}". Fix: remove that network or use another stack name.`);
+      fail("names", `bridge "${req.bridgeName}" is used by libvirt network "${otherNetWithBridge.name}". Fix: remove that network or use another stack name.`);
     } else if (facts.links.includes(req.bridgeName) && !ourBridgeUp) {
-      problems.push(
+      fail("names", 
         `bridge "${req.bridgeName}" already exists on the host and belongs to no network of this stack (\`ip link show ${req.bridgeName}\`). ` +
           `Fix: remove it (\`ip link del ${req.bridgeName}\`) if it is a leftover, or use another stack name.`,
       );
@@ -146,7 +220,7 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const others = networks.filter((n) => n.name !== req.networkName);
     const conflicts = subnetConflicts(req.networkCidr, facts.routes, others, own);
     if (conflicts.length > 0) {
-      problems.push(overlapMessage(req.networkCidr, req.networkName, conflicts, suggestFreeCidr(facts.routes, networks)));
+      fail("subnet", overlapMessage(req.networkCidr, req.networkName, conflicts, suggestFreeCidr(facts.routes, networks)));
     }
 
     // Memory for the nodes not already running as ours (a re-run's VMs already hold theirs).
@@ -154,7 +228,7 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const neededMiB = toStart.reduce((sum, n) => sum + n.memoryMiB, 0);
     if (neededMiB > facts.memAvailableMiB) {
       const each = toStart.length > 0 ? Math.floor(facts.memAvailableMiB / toStart.length / 256) * 256 : 0;
-      problems.push(
+      fail("memory", 
         `${toStart.length} node(s) need ${neededMiB} MiB of memory but the host has ${facts.memAvailableMiB} MiB available (MemAvailable). ` +
           `Fix: ${each >= 1024 ? `\`pulumi config set cilium-lab:nodeMemoryMiB ${each}\`, ` : ""}lower cilium-lab:nodeCount, or free memory.`,
       );
@@ -163,7 +237,7 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
 
   const maxCpus = Math.max(0, ...req.nodes.map((n) => n.vcpus));
   if (maxCpus > facts.cpus) {
-    problems.push(`cilium-lab:nodeCpus ${maxCpus} exceeds the host's ${facts.cpus} CPUs. Fix: \`pulumi config set cilium-lab:nodeCpus ${facts.cpus}\`.`);
+    fail("CPUs", `cilium-lab:nodeCpus ${maxCpus} exceeds the host's ${facts.cpus} CPUs. Fix: \`pulumi config set cilium-lab:nodeCpus ${facts.cpus}\`.`);
   }
   const totalCpus = req.nodes.reduce((sum, n) => sum + n.vcpus, 0);
   if (totalCpus > facts.cpus && maxCpus <= facts.cpus) {
@@ -171,14 +245,14 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
   }
 
   if (req.accelerator === "kvm" && facts.kvm && !facts.kvm.usable) {
-    problems.push(
+    fail("KVM", 
       `accelerator is kvm but KVM is not usable here: ${facts.kvm.detail}. ` +
         "Fix: `pulumi config set cilium-lab:accelerator qemu` (TCG software emulation: boots take minutes, so also raise cilium-lab:bootTimeoutSeconds, e.g. 900).",
     );
   }
 
   if (typeof parseCidr(req.networkCidr) === "string") {
-    problems.push(`cilium-lab:networkCidr ${JSON.stringify(req.networkCidr)} is not a CIDR.`);
+    fail("subnet", `cilium-lab:networkCidr ${JSON.stringify(req.networkCidr)} is not a CIDR.`);
   }
 
   for (const disk of req.disks) {
@@ -187,19 +261,19 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
       continue;
     }
     if (fact.freeBytes < disk.bytes) {
-      problems.push(
+      fail("disk", 
         `${disk.what} need ${(disk.bytes / 1024 ** 3).toFixed(1)} GiB in ${disk.path} but only ${(fact.freeBytes / 1024 ** 3).toFixed(1)} GiB are free. ` +
           "Fix: free space on that filesystem (or move the directory).",
       );
     }
     if (disk.qemuReadable && fact.unsearchable !== undefined) {
-      problems.push(
+      fail("disk", 
         `${disk.what} go to ${disk.path}, but the qemu user (libvirt-qemu) cannot traverse ${fact.unsearchable}. ` +
           "Fix: use a directory under /var/lib/libvirt, or give the parent directories o+x.",
       );
     }
   }
-  return { problems, warnings };
+  return { problems, warnings, rows: preflightRows(req, facts, found, warnings) };
 }
 
 // ---------------------------------------------------------------------------------------------
