@@ -128,6 +128,9 @@ classify() {
     28)
       if [[ "$message" == *"Resolving timed out"* ]]; then
         class=DNS what="no answer from the resolver for $host (timed out)"
+      elif [[ "$message" == *"SSL connection timeout"* ]]; then
+        # curl 7.88 reports no time_connect when --connect-timeout ends in the TLS handshake.
+        class=TLS what="the TLS handshake with $hp did not finish (timed out)"
       elif [[ "$connected" == false ]]; then
         class=TCP what="no TCP connection to $hp (timed out)"
       elif [[ "$handshaken" == false ]]; then
@@ -147,9 +150,9 @@ classify() {
 fix_for() {
   case "$1" in
     DNS) printf '%s' "the node cannot resolve names. Its resolver is the libvirt network's dnsmasq (the network's gateway), which forwards to the host's resolver: check the host's /etc/resolv.conf or 'resolvectl status', and that the lab network is active ('virsh net-info cilium-lab-<stack>'); 'npm run lab -- doctor <stack>' checks the host. Without internet access, install air-gapped (cilium-lab:k3sAirgapDir, see the README)." ;;
-    TCP) printf '%s' "the node's connections do not get through. Most often the host's firewall drops the lab network's forwarded traffic (Docker and UFW set the FORWARD policy to DROP): run 'npm run lab -- doctor <stack>'. Else a firewall between the host and the internet blocks TCP 443 to this host: allow the hosts listed in the README, set a proxy, or install air-gapped (cilium-lab:k3sAirgapDir)." ;;
+    TCP) printf '%s' "the node's connections do not get through. Most often the host's firewall drops the lab network's forwarded traffic (Docker and UFW set the FORWARD policy to DROP): run 'npm run lab -- doctor <stack>'. Else a firewall between the host and the internet blocks these connections: allow the hosts listed in the README, set a proxy, or install air-gapped (cilium-lab:k3sAirgapDir)." ;;
     TLS) printf '%s' "the TLS handshake failed: a proxy or firewall that intercepts HTTPS (its CA is not trusted by the node: add it to the image, or let these hosts through uninspected), or a wrong clock (compare 'date -u' on the node and the host)." ;;
-    HTTP) printf '%s' "the server (or a proxy) answered but not with the file: HTTP 404 from a k3s URL means cilium-lab:k3sVersion is not a published release (https://github.com/k3s-io/k3s/releases); 403, 407, 429 and 5xx usually come from a proxy or a rate limit: check the proxy, or retry later." ;;
+    HTTP) printf '%s' "the server, or a proxy on the way, answered with an error or not at all: HTTP 404 from a k3s URL means cilium-lab:k3sVersion is not a published release (https://github.com/k3s-io/k3s/releases); 403, 407, 429 and 5xx usually come from a proxy or a rate limit: check the proxy, or retry later." ;;
     *) printf '%s' "look up curl's exit code in https://curl.se/docs/manpage.html#EXIT; the line above shows curl's own message." ;;
   esac
 }
@@ -205,16 +208,18 @@ probe() {
   done
   local elapsed via=""
   elapsed="$(seconds $(($(now_us) - start)))"
-  if ((hops == 1)); then
-    via=" after a redirect to $(host_of "$hop")"
-  elif ((hops > 1)); then
-    via=" after $hops redirects to $(host_of "$hop")"
-  fi
   if [[ "$class" == ok ]]; then
+    if ((hops == 1)); then
+      via=" after a redirect to $(host_of "$hop")"
+    elif ((hops > 1)); then
+      via=" after $hops redirects to $(host_of "$hop")"
+    fi
     printf 'cilium-lab[%s]: probe %s %s: ok (%s%s, %s s)\n' "$node" "$name" "$url" "$what" "$via" "$elapsed" >"$out.line"
     printf '0' >"$out.rc"
     return 0
   fi
+  # a failure after redirects names the host that failed in `what`; say where the chain began.
+  ((hops == 0)) || [[ "$code" == 47 ]] || via=", redirected from $(host_of "$url")"
   local how="$elapsed s"
   [[ "$rc" == 0 ]] || how="curl exit $rc, $elapsed s"
   printf 'cilium-lab[%s]: probe %s %s: failed: %s: %s%s (%s)\n' "$node" "$name" "$url" "$class" "$what" "$via" "$how" >"$out.line"
