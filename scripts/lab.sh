@@ -3,6 +3,7 @@
 # account needed. State lives in .pulumi-state/ beside this repo.
 #
 # usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]
+#        scripts/lab.sh doctor [stack] [--json] [--no-probe]   (what the stack needs from this host; creates nothing)
 #   e.g. scripts/lab.sh up vxlan          (npm run lab -- up vxlan)
 #        scripts/lab.sh output native --json
 #        scripts/lab.sh config vxlan set cilium-lab:routingMode native
@@ -14,12 +15,22 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+# doctor first: it needs neither the pulumi CLI nor the state directory, and creates nothing.
+if [[ "${1:-}" == doctor ]]; then
+  shift
+  if [[ ! -x "$repo/node_modules/.bin/tsx" ]]; then
+    echo "scripts/lab.sh: doctor needs the project's node modules: run npm ci in $repo" >&2
+    exit 127
+  fi
+  exec "$repo/node_modules/.bin/tsx" "$repo/scripts/doctor.ts" "$@"
+fi
 cmd="${1:-}"
 stack="${2:-}"
 case "$cmd" in
   up | preview | refresh | destroy | output | cancel | config) ;;
   *)
     echo "usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]" >&2
+    echo "       scripts/lab.sh doctor [stack] [--json] [--no-probe]" >&2
     exit 2
     ;;
 esac
