@@ -266,6 +266,12 @@ main() {
 
   local first=0 rc
   for i in "${!urls[@]}"; do
+    if [[ ! -s "$tmp/$i.rc" ]]; then
+      # the probe itself broke (no result written): a failure too, never a silent pass.
+      printf 'cilium-lab[%s]: probe %s %s: failed: OTHER: the probe wrote no result\n' "$node" "${names[$i]}" "${urls[$i]}" >"$tmp/$i.line"
+      block 1 "probe ${names[$i]}" "$(fix_for OTHER)" "the probe wrote no result" "$(cat "$tmp/$i.err" 2>/dev/null || true)" >"$tmp/$i.block"
+      printf '1' >"$tmp/$i.rc"
+    fi
     cat "$tmp/$i.line" >&2
   done
   for i in "${!urls[@]}"; do

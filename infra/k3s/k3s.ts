@@ -6,8 +6,9 @@
  *
  * Per node (see pulumi-command's remote-nodejs example for the shape: a first wait, everything
  * else after it; https://github.com/pulumi/pulumi-command/tree/v1.2.1/examples):
- *   wait (cloud-init done) → prepare (modules, sysctls, address, staging dir) → copy the install and
- *   uninstall scripts [and the air-gap files] → install (server first; agents after it).
+ *   wait (cloud-init done) → [online: probe the upstreams, scripts/probe-upstreams.sh] → prepare
+ *   (modules, sysctls, address, staging dir) → copy the install and uninstall scripts [and the
+ *   air-gap files] → install (server first; agents after it).
  * Then, on the server, the kubeconfig read, after every install.
  *
  * Scripts run on the nodes are the files in scripts/: the small ones go on stdin
