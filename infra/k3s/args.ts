@@ -384,6 +384,10 @@ export interface UpstreamProbeInput {
  * install-k3s.sh fetches), the k3s binary (what install.sh fetches: a 302 from github.com to its
  * release-asset host), and the API root of every registry the nodes pull from (k3s's images,
  * Cilium's, the iperf3 image's), each registry once.
+ *
+ * No stack config key overrides these URLs: the install itself uses exactly them (k3s's install
+ * script from GitHub, no registry mirror configured for containerd), so probing a mirror would say
+ * nothing about the install. The script takes any `--url NAME=URL` for runs by hand.
  */
 export function upstreamProbes(input: UpstreamProbeInput): UpstreamProbe[] {
   const registries = [...new Set([K3S_IMAGES_REGISTRY, CILIUM_IMAGES_REGISTRY, imageRegistry(input.iperf3Image)])];
