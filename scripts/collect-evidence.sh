@@ -2,7 +2,9 @@
 # Prints ONE JSON document with the raw datapath facts of this machine (a lab node), or of the
 # network namespace it runs in: links, IPv4 routes and addresses (`ip -j`), the NIC's offload
 # flags (`ethtool -k`, parsed), its driver (`ethtool -i`), the kernel release, and the same link,
-# route and address lists from inside pod network namespaces (where Cilium puts the pod route MTU).
+# route and address lists from inside pod network namespaces (where Cilium puts the pod route MTU),
+# and the iptables table and chain declarations (`iptables-save` lines starting with `*` or `:`;
+# kube-proxy's KUBE-SERVICES chain must be gone when Cilium replaces kube-proxy).
 # Nothing is interpreted here: infra/verify/evidence.ts parses and judges the document.
 #
 # Usage: collect-evidence.sh <nic | node IPv4> [--pod-netns <name or glob>] [--max-pods <n>]
@@ -15,8 +17,8 @@
 #
 # Runs as root (pod namespaces and `ethtool` need it). On a node: `sudo bash -s -- <args> < this`;
 # inside a namespace: `ip netns exec <ns> bash collect-evidence.sh <nic> --pod-netns <ns>`.
-# Needs iproute2 with JSON output (`ip -j`, iproute2 >= 4.14); ethtool is optional (recorded as
-# missing). No jq: the node images don't ship it.
+# Needs iproute2 with JSON output (`ip -j`, iproute2 >= 4.14); ethtool and iptables are optional
+# (recorded as missing). No jq: the node images don't ship it.
 set -euo pipefail
 
 die() {
@@ -70,6 +72,33 @@ ethtool_features() {
       printf "%s\"%s\":{\"on\":%s,\"fixed\":%s}", (n++ ? "," : ""), name, on, fixed
     }
     END { printf "}" }'
+}
+
+# k3s's own iptables, which it uses when the node has none (k3s unpacks its binaries there).
+readonly K3S_AUX=/var/lib/rancher/k3s/data/current/bin/aux
+
+# `iptables-save`-style dumps as a JSON array of {"command", "exitCode", "output"}: the output keeps
+# the lines that declare tables (`*nat`) and chains (`:KUBE-SERVICES - [0:0]`), `COMMIT` and the
+# comments (iptables-nft warns there about legacy tables), not the rules. Every save command found:
+# the nft and legacy variants each see only their own tables.
+iptables_dumps() {
+  local out="" cmd path text code
+  for cmd in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do
+    path=$(command -v "$cmd" || true)
+    if [[ -z $path && -x $K3S_AUX/$cmd ]]; then
+      path=$K3S_AUX/$cmd
+    fi
+    [[ -n $path ]] || continue
+    code=0
+    text=$("$path" 2>&1) || code=$?
+    if ((code == 0)); then
+      text=$(printf '%s\n' "$text" | grep -E '^([*:#]|COMMIT)' || true)
+    else
+      text=$(printf '%s\n' "$text" | tail -n 5)
+    fi
+    out+="${out:+,}{\"command\":$(json_str "$path"),\"exitCode\":${code},\"output\":$(json_str "$text")}"
+  done
+  printf '[%s]' "$out"
 }
 
 main() {
@@ -154,18 +183,21 @@ main() {
   ip_json -j -4 addr show
   addrs=$REPLY
 
+  local iptables
+  iptables=$(iptables_dumps)
+
   local errs="" e
   for e in "${errors[@]+"${errors[@]}"}"; do
     errs+="${errs:+,}$(json_str "$e")"
   done
 
-  printf '{"schema":1,"collector":"collect-evidence.sh","hostname":%s,"kernel":%s,"nic":%s,"nodeIp":%s,"driver":%s,"ethtool":%s,"ethtoolError":%s,"links":%s,"routes":%s,"addrs":%s,"podNetnsGlob":%s,"pods":[%s],"errors":[%s]}\n' \
+  printf '{"schema":1,"collector":"collect-evidence.sh","hostname":%s,"kernel":%s,"nic":%s,"nodeIp":%s,"driver":%s,"ethtool":%s,"ethtoolError":%s,"links":%s,"routes":%s,"addrs":%s,"iptables":%s,"podNetnsGlob":%s,"pods":[%s],"errors":[%s]}\n' \
     "$(json_str "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)")" \
     "$(json_str "$(uname -r)")" \
     "$(json_str "$nic")" \
     "$(if [[ -n $node_ip ]]; then json_str "$node_ip"; else printf 'null'; fi)" \
     "$driver" "$ethtool_json" "$ethtool_error" \
-    "$links" "$routes" "$addrs" \
+    "$links" "$routes" "$addrs" "$iptables" \
     "$(json_str "$pod_glob")" "$pods" "$errs"
 }
 

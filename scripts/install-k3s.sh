@@ -2,15 +2,21 @@
 # Runs on a lab node as root: installs (or reconfigures/upgrades in place) the k3s server or an agent
 # with k3s's own install script, online or from the air-gap files staged next to this script.
 #
-# The k3s layer (infra/k3s) copies this file to the node and runs it with the cluster token on stdin
-# (never on a command line), e.g.:
+# The k3s layer (infra/k3s, installCommand and installStdin in args.ts) copies this file to the node
+# and runs it with a short command line: what identifies the step, the settings users change, and a
+# hash of the whole argument list (pulumi-command prints the command line in every failure), e.g.
 #   sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online \
-#     --version v1.26.6+k3s1 --installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh \
-#     --token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab \
-#     --server-url https://192.168.150.11:6443 --vm-id <libvirt domain uuid> \
-#     --script-sha256 <sha256 of this file> --timeout 900 \
-#     --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token \
-#     --env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12
+#     --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 <12 hex digits>
+# stdin: the cluster token on the first line (never on a command line), then the other arguments,
+# one per line, e.g.
+#   --installer-url / https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh /
+#   --token-file / /etc/rancher/k3s/cilium-lab-token / --staging-dir / /var/lib/cilium-lab /
+#   --server-url / https://192.168.150.11:6443 / --vm-id / <libvirt domain uuid> /
+#   --script-sha256 / <sha256 of this file> / --timeout / 900 /
+#   --env / INSTALL_K3S_VERSION=v1.26.6+k3s1 / --env / K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token /
+#   --env / K3S_URL=https://192.168.150.11:6443 / -- / agent / --node-name=node-2 / --node-ip=192.168.150.12
+# The command line's arguments and stdin's, in that order, are one list; --args-sha256 is the first
+# 12 hex digits of the SHA-256 of that list, one argument per line, and is checked.
 #
 # Everything after `--` is the k3s command and its flags, given to install.sh as arguments (it writes
 # them into the systemd unit); every `--env` is given to install.sh's environment (it persists
@@ -18,26 +24,51 @@
 # 0600 file, K3S_TOKEN_FILE, and never as K3S_TOKEN).
 # see https://docs.k3s.io/reference/env-variables and https://docs.k3s.io/installation/airgap
 #
+# --kube-proxy-replacement true|false: whether Cilium replaces kube-proxy (the server's k3s command
+# then has --disable-kube-proxy). Agents have no kube-proxy flag of their own: they take the
+# server's setting when they start, so a change restarts the service (INSTALL_K3S_FORCE_RESTART),
+# and with `true` the KUBE-* iptables rules kube-proxy left behind are removed, as kube-proxy
+# --cleanup and k3s-killall.sh do (see remove_kube_proxy_rules below).
+#
 # Air-gap layout under --staging-dir: airgap/k3s, airgap/install.sh, airgap/images/*.tar[.gz|.zst].
+# Who owns what on the node: the staging directory belongs to the prepare step (prepare-node.sh), the
+# scripts and air-gap files in it to the copy steps; this script (the install step) creates only the
+# token file, the kube-proxy state file beside it and, online, $staging/install.sh: the uninstall
+# removes those and nothing else of the staging directory.
 #
 # exit 0: install.sh succeeded (the unit is started; nodes stay NotReady until a CNI runs: this does
 # not wait for Ready). else: `cilium-lab error: node=… step="…" exit=N`, the last lines of output with
-# the token redacted, and the fix when the failure is a known one (no internet → air-gap mode).
+# the token redacted (repeated lines once, with their count), and the fix when the failure is a known
+# one (no internet → air-gap mode).
 set -Eeuo pipefail
 
 readonly K3S_BIN=/usr/local/bin/k3s
 readonly K3S_IMAGES_DIR=/var/lib/rancher/k3s/agent/images
 
+# stdin first, before anything else can read it: the token, then the arguments not on the command
+# line; then stdin is closed for every child.
+token=""
+IFS= read -r token || true
+stdin_args=()
+while IFS= read -r line || [[ -n "$line" ]]; do
+  stdin_args+=("$line")
+done
+exec </dev/null
+
+cli_args=("$@")
 node="" role="" source="" version="" installer_url="" token_file="" staging="" server_url="" vm_id=""
-script_sha256="" install_timeout=600
+script_sha256="" install_timeout=600 kube_proxy_replacement="" args_sha256=""
 envs=()
 k3s_args=()
+set -- "$@" "${stdin_args[@]}"
 while (($# > 0)); do
   case "$1" in
     --node) node="${2:?--node needs a value}"; shift 2 ;;
     --role) role="${2:?--role needs a value}"; shift 2 ;;
     --source) source="${2:?--source needs a value}"; shift 2 ;;
     --version) version="${2:?--version needs a value}"; shift 2 ;;
+    --kube-proxy-replacement) kube_proxy_replacement="${2:?--kube-proxy-replacement needs true or false}"; shift 2 ;;
+    --args-sha256) args_sha256="${2:?--args-sha256 needs a value}"; shift 2 ;;
     --installer-url) installer_url="${2:?--installer-url needs a value}"; shift 2 ;;
     --token-file) token_file="${2:?--token-file needs a value}"; shift 2 ;;
     --staging-dir) staging="${2:?--staging-dir needs a value}"; shift 2 ;;
@@ -51,15 +82,19 @@ while (($# > 0)); do
   esac
 done
 
-# the token comes first, before anything else can read stdin; then stdin is closed for every child.
-token=""
-IFS= read -r token || true
-exec </dev/null
-
 step="start"
 fix=""
 log_file=""
 log() { printf 'cilium-lab[%s]: %s\n' "${node:-?}" "$*" >&2; }
+# dedupe: copy stdin to stdout, each run of identical consecutive lines once, with ` (×N)` after it
+# when N > 1 (curl --retry prints its error once per attempt).
+dedupe() {
+  awk 'function out() { print prev (n > 1 ? " (×" n ")" : "") }
+    NR > 1 && $0 == prev { n++; next }
+    NR > 1 { out() }
+    { prev = $0; n = 1 }
+    END { if (NR > 0) out() }'
+}
 # redact: copy stdin to stdout, indented, without the token or anything shaped like a k3s secure
 # token (K10<ca hash>::<user>:<password>).
 redact() {
@@ -77,11 +112,11 @@ report() {
   shift
   printf 'cilium-lab error: node=%s role=%s step="%s" exit=%s\n' "${node:-?}" "${role:-?}" "$step" "$code" >&2
   if (($# > 0)); then
-    printf '%s\n' "$@" | redact >&2
+    printf '%s\n' "$@" | dedupe | redact >&2
   fi
   if [[ -n "$log_file" && -s "$log_file" ]]; then
     printf 'cilium-lab: last lines of output (secrets redacted):\n' >&2
-    tail -n 20 "$log_file" | redact >&2
+    dedupe <"$log_file" | tail -n 20 | redact >&2
   fi
   if [[ -n "$fix" ]]; then
     printf 'cilium-lab fix: %s\n' "$fix" >&2
@@ -114,6 +149,21 @@ fix="this is a bug in the k3s layer (infra/k3s/args.ts): the script and its call
 [[ "$role" == server || "$role" == agent ]] || fail 2 "--role must be server or agent (got '$role')"
 [[ "$source" == online || "$source" == airgap ]] || fail 2 "--source must be online or airgap (got '$source')"
 [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$ ]] || fail 2 "--version must look like v1.26.6+k3s1 (got '$version')"
+[[ "$kube_proxy_replacement" == true || "$kube_proxy_replacement" == false ]] || fail 2 "--kube-proxy-replacement must be true or false (got '$kube_proxy_replacement')"
+# the command line and stdin are one list: the hash on the command line proves they belong together.
+all_args=("${cli_args[@]}" "${stdin_args[@]}")
+without_hash=()
+for ((i = 0; i < ${#all_args[@]}; i++)); do
+  if [[ "${all_args[i]}" == --args-sha256 ]]; then
+    i=$((i + 1))
+  else
+    without_hash+=("${all_args[i]}")
+  fi
+done
+have_args_sha256="$(printf '%s\n' "${without_hash[@]}" | sha256sum)"
+have_args_sha256="${have_args_sha256:0:12}"
+[[ "$args_sha256" == "$have_args_sha256" ]] ||
+  fail 2 "the arguments on the command line and on stdin hash to $have_args_sha256, but --args-sha256 is '$args_sha256' (${#stdin_args[@]} arguments on stdin after the token)"
 [[ "$token_file" == /* && "$staging" == /* ]] || fail 2 "--token-file and --staging-dir must be absolute paths"
 [[ "$install_timeout" =~ ^[1-9][0-9]*$ ]] || fail 2 "--timeout must be whole seconds > 0 (got '$install_timeout')"
 [[ "${k3s_args[0]:-}" == "$role" ]] || fail 2 "the k3s command after -- must start with '$role' (got '${k3s_args[0]:-}')"
@@ -148,6 +198,10 @@ mv -f "$token_file.tmp" "$token_file"
 log "token written to $token_file (mode 0600)"
 
 log_file="$(mktemp /tmp/cilium-lab-install-k3s.XXXXXX)"
+
+# install.sh restarts k3s only when its binary, unit or env file changed during its run; these
+# changes happen outside it and set INSTALL_K3S_FORCE_RESTART=true (https://docs.k3s.io/reference/env-variables).
+force_restart=false
 
 # the installer and, in air-gap mode, the binary and images.
 if [[ "$source" == online ]]; then
@@ -211,7 +265,7 @@ else
     install -m 0644 -o root -g root "$image" "$K3S_IMAGES_DIR/${image##*/}"
   done
   if [[ "$changed" == true ]]; then
-    envs+=(INSTALL_K3S_FORCE_RESTART=true)
+    force_restart=true
   fi
   log "placed $K3S_BIN ($version) and ${#images[@]} image tarball(s) in $K3S_IMAGES_DIR (changed: $changed)"
 fi
@@ -237,10 +291,33 @@ if [[ "$role" == agent ]]; then
   log "ok: $server_url accepts connections"
 fi
 
-# install.sh: writes the unit and env file, (re)starts the service, returns once systemd reports it
-# started. The unit's TimeoutStartSec=0 would let a stuck start hang forever: bound it.
 unit=k3s
 [[ "$role" == server ]] || unit=k3s-agent
+
+# kube-proxy replacement: k3s runs kube-proxy inside the k3s process of every node; an agent takes
+# --disable-kube-proxy from the server's config when it starts, and its own unit does not change, so
+# install.sh would not restart it. The setting of the last successful install is kept beside the
+# token (the install step's file; k3s's uninstall removes /etc/rancher/k3s with it): when it differs,
+# force the restart. No file but a unit: installed by an older lab, which ran kube-proxy (false).
+step="check the kube-proxy setting"
+fix=""
+kpr_file="$(dirname "$token_file")/cilium-lab-kube-proxy-replacement"
+kpr_before=""
+if [[ -f "$kpr_file" ]]; then
+  kpr_before="$(cat "$kpr_file")"
+elif [[ -f "/etc/systemd/system/$unit.service" ]]; then
+  kpr_before=false
+fi
+if [[ -n "$kpr_before" && "$kpr_before" != "$kube_proxy_replacement" ]]; then
+  force_restart=true
+  log "kube-proxy replacement changes from $kpr_before to $kube_proxy_replacement: $unit restarts"
+fi
+if [[ "$force_restart" == true ]]; then
+  envs+=(INSTALL_K3S_FORCE_RESTART=true)
+fi
+
+# install.sh: writes the unit and env file, (re)starts the service, returns once systemd reports it
+# started. The unit's TimeoutStartSec=0 would let a stuck start hang forever: bound it.
 step="run install.sh ($role, $source)"
 fix=""
 log "running install.sh for k3s $version $role ($source)..."
@@ -256,11 +333,51 @@ if ((rc != 0)); then
   fi
   journal=()
   if command -v journalctl >/dev/null 2>&1; then
-    mapfile -t journal < <(journalctl -u "$unit" -n 15 --no-pager -o cat 2>/dev/null || true)
+    mapfile -t journal < <(journalctl -u "$unit" -n 15 --no-pager -o cat 2>/dev/null | dedupe || true)
   fi
   if ((${#journal[@]} > 0)); then
     fail "$rc" "install.sh exited with $rc; last lines of 'journalctl -u $unit':" "${journal[@]}"
   fi
   fail "$rc" "install.sh exited with $rc"
 fi
-log "k3s $version $role installed ($source) on VM ${vm_id:-?}; $unit is $(systemctl is-active "$unit" 2>/dev/null || echo unknown)"
+
+# kube-proxy's rules outlive it: a stopped kube-proxy leaves KUBE-SERVICES and its other chains in
+# iptables (`kube-proxy --cleanup` exists to remove them; kubernetes pkg/proxy/iptables/cleanup.go).
+# With Cilium replacing kube-proxy they would still catch service traffic before Cilium's
+# socket-level load balancing sees it. Removed like k3s-killall.sh does (`iptables-save | grep -v
+# KUBE- | … | iptables-restore`, k3s install.sh create_killall; Cilium's kube-proxy-free guide does
+# the same with `grep -v KUBE`): only lines naming KUBE-* chains go, Cilium's CILIUM_* rules stay,
+# and the kubelet re-creates its own few KUBE-* chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY).
+remove_kube_proxy_rules() {
+  local tables chains
+  for tables in iptables ip6tables; do
+    if ! command -v "$tables-save" >/dev/null 2>&1; then
+      log "$tables-save is not installed: no $tables rules of kube-proxy to remove"
+      continue
+    fi
+    # KUBE-SERVICES is kube-proxy's own chain (the kubelet's are KUBE-FIREWALL, KUBE-KUBELET-CANARY…):
+    # only when it is there. grep without -q reads everything: -q would exit early and fail
+    # $tables-save with SIGPIPE.
+    if "$tables-save" | grep '^:KUBE-SERVICES ' >/dev/null; then
+      chains="$("$tables-save" | grep -c '^:KUBE-' || true)"
+      "$tables-save" | grep -v 'KUBE-' | "$tables-restore"
+      log "removed kube-proxy's $tables rules (${chains} KUBE-* chains)"
+    fi
+  done
+}
+
+step="record the kube-proxy setting"
+printf '%s\n' "$kube_proxy_replacement" >"$kpr_file.tmp"
+chmod 0644 "$kpr_file.tmp"
+mv -f "$kpr_file.tmp" "$kpr_file"
+if [[ "$kube_proxy_replacement" == true ]]; then
+  step="remove kube-proxy's iptables rules"
+  fix="remove them by hand: sudo sh -c 'iptables-save | grep -v KUBE- | iptables-restore' (and ip6tables), then re-run 'pulumi up'."
+  remove_kube_proxy_rules
+  fix=""
+fi
+
+# `systemctl is-active` prints the state and exits non-zero for every state but active: take what it
+# printed, whatever the exit code.
+state="$(systemctl is-active "$unit" 2>/dev/null)" || true
+log "k3s $version $role installed ($source) on VM ${vm_id:-?}; $unit is ${state:-unknown}"

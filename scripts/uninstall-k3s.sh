@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Runs on a lab node as root when `pulumi destroy` removes the k3s layer but keeps the VM (when the
 # VM itself goes away, the k3s layer's `deletedWith` skips this): removes Cilium's links and
-# iptables rules, runs k3s's own uninstall script, and removes the lab's staging files.
+# iptables rules, runs k3s's own uninstall script, and removes what the install step created.
+#
+# Only what the install step (install-k3s.sh) created: the token file, the kube-proxy state file
+# beside it and, online, the downloaded $staging/install.sh. The staging directory belongs to the
+# prepare step (prepare-node.sh) and the scripts and air-gap files in it to the copy steps; those
+# resources stay in Pulumi's state when only the install is destroyed, so the next `pulumi up`
+# re-runs the install against them. Deleting them here made that install fail with
+# "bash: /var/lib/cilium-lab/install-k3s.sh: No such file or directory" (exit 127).
 #
 # The k3s layer (infra/k3s) copies this file to the node; the install command's `delete` runs it:
 #   sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node node-2 --role agent \
@@ -44,7 +51,13 @@ report() {
   fi
   if [[ -n "$log_file" && -s "$log_file" ]]; then
     printf 'cilium-lab: last lines of output:\n' >&2
-    tail -n 20 "$log_file" | sed -E -e 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g' -e 's/^/  | /' >&2
+    # each run of identical lines once, with its count.
+    awk 'function out() { print prev (n > 1 ? " (×" n ")" : "") }
+      NR > 1 && $0 == prev { n++; next }
+      NR > 1 { out() }
+      { prev = $0; n = 1 }
+      END { if (NR > 0) out() }' "$log_file" | tail -n 20 |
+      sed -E -e 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g' -e 's/^/  | /' >&2
   fi
   printf 'cilium-lab fix: %s\n' "fix the cause on the node and run 'pulumi destroy' again; to give up on this node's cleanup, 'pulumi state delete <urn of the k3s install command>'." >&2
 }
@@ -98,6 +111,6 @@ fi
 
 step="remove leftovers"
 remove_cilium_leftovers
-rm -f "$token_file"
-rm -rf "$staging"
-log "removed $token_file and $staging"
+owned=("$token_file" "$(dirname "$token_file")/cilium-lab-kube-proxy-replacement" "$staging/install.sh" "$staging/install.sh.tmp")
+rm -f "${owned[@]}"
+log "removed the install step's files (${owned[*]}); kept $staging and the copied scripts and air-gap files"

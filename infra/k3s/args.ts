@@ -12,6 +12,8 @@
  * - `--node-ip`: without it k3s advertises the address of the interface with the default route;
  *   the lab pins the lab NIC's address on every node (https://docs.k3s.io/cli/agent#node).
  */
+import { createHash } from "node:crypto";
+
 import YAML from "yaml";
 
 import { SERVICE_CIDR } from "../config";
@@ -199,24 +201,24 @@ export interface InstallInput extends K3sFlagsInput {
   readonly source: InstallSource;
   readonly version: string;
   readonly serverIp: string;
-  /** SHA-256 of the install-k3s.sh copied to the node: the script checks it, and an edit changes this command, so `pulumi up` re-runs it. */
+  /** SHA-256 of the install-k3s.sh copied to the node: the script checks it, and an edit changes the argument hash, so `pulumi up` re-runs it. */
   readonly scriptSha256: string;
-  /** The node VM's id: a new VM (same address and host key) changes this command, so k3s is installed on it. */
+  /** The node VM's id: a new VM (same address and host key) changes the argument hash, so k3s is installed on it. */
   readonly vmId: string;
 }
 
+/** How many hex digits of the argument list's SHA-256 the install command shows (48 bits: a changed list never keeps its hash by chance). */
+export const ARGS_HASH_LENGTH = 12;
+
 /**
- * Runs the copied install-k3s.sh as root; the token arrives on stdin, never on this line. The
- * script's hash and the VM's id are arguments rather than `triggers` entries on purpose: a trigger
- * change *replaces* the command, and a replacement creates the new one first and then runs the old
- * one's `delete` (the uninstall) — after the reinstall. An argument change is an update: the script
- * runs again in place, which is how k3s upgrades and reconfigures (re-run install.sh).
+ * The install's arguments that are on its command line: what identifies the step (node, role) and
+ * what a user changes on purpose (source, version, kube-proxy replacement), so `pulumi preview`
+ * shows them changing. Every role carries `--kube-proxy-replacement`: k3s agents take the
+ * kube-proxy setting from the server when they start, so a change must re-run (and restart) the
+ * agents too, after the server (they depend on its install).
  */
-export function installCommand(input: InstallInput): string {
-  const args = [
-    "sudo",
-    "bash",
-    INSTALL_SCRIPT_PATH,
+function installVisibleArguments(input: InstallInput): string[] {
+  return [
     "--node",
     input.nodeName,
     "--role",
@@ -225,6 +227,14 @@ export function installCommand(input: InstallInput): string {
     input.source,
     "--version",
     input.version,
+    "--kube-proxy-replacement",
+    String(input.kubeProxyReplacement),
+  ];
+}
+
+/** The rest of the install's arguments, sent on stdin after the token (one per line). */
+function installStdinArguments(input: InstallInput): string[] {
+  return [
     ...(input.source === "online" ? ["--installer-url", installerUrl(input.version)] : []),
     "--token-file",
     TOKEN_FILE,
@@ -241,7 +251,64 @@ export function installCommand(input: InstallInput): string {
     "--",
     ...k3sCommand(input),
   ];
-  return shellJoin(args);
+}
+
+/** Every argument install-k3s.sh gets, in the order it parses them: the command line's, then stdin's. */
+export function installArguments(input: InstallInput): string[] {
+  const args = [...installVisibleArguments(input), ...installStdinArguments(input)];
+  const bad = args.find((a) => a.includes("\n") || a === "");
+  if (bad !== undefined) {
+    // stdin carries one argument per line: a newline or an empty argument would shift them.
+    throw new Error(`install-k3s.sh argument ${JSON.stringify(bad)} is empty or contains a newline; the k3s layer sends one argument per line`);
+  }
+  return args;
+}
+
+/**
+ * The first {@link ARGS_HASH_LENGTH} hex digits of the SHA-256 of every argument followed by a
+ * newline (what `printf '%s\n' "${args[@]}" | sha256sum` prints in install-k3s.sh, which checks it).
+ */
+export function installArgumentsHash(input: InstallInput): string {
+  const text = installArguments(input)
+    .map((a) => `${a}\n`)
+    .join("");
+  return createHash("sha256").update(text).digest("hex").slice(0, ARGS_HASH_LENGTH);
+}
+
+/**
+ * The install step's `create`: runs the copied install-k3s.sh as root with a short command line,
+ * e.g. `sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online
+ * --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 1f0c2a9e4b7d`. The rest of the
+ * arguments and the token travel on stdin ({@link installStdin}).
+ *
+ * Why short: pulumi-command prints the whole command in every failure (`error: Process exited with
+ * status 6: running "<create>"`), which with the full argument list was ~600 characters, three
+ * times per failure. Why the hash: it changes whenever any argument does (the VM id, the script's
+ * hash, a k3s flag), so the create text itself shows the change in the preview diff, next to the
+ * readable settings, while stdin is a secret (the token) and shows only `[secret]`.
+ *
+ * Why not `triggers`: in pulumi-command a change of `create`, `update` or `stdin` is an *update*
+ * (the provider's Update runs `update`, else `create`, again), while only `connection` and
+ * `triggers` are `replaceOnChanges` (struct tags `provider:"replaceOnChanges"` on those two fields
+ * of CommandArgs, none on Create/Stdin: pulumi/pulumi-command provider/pkg/provider/remote/
+ * command.go and commandController.go, read at commits 09c953e0 and 1355b24c; the 1.2.1 SDK we ship
+ * adds `replaceOnChanges: ["triggers[*]"]` and nothing else, @pulumi/command/remote/command.js).
+ * A replacement creates the new command first and then runs the old one's `delete` (the
+ * uninstall), after the reinstall; an update re-runs the script in place, which is how k3s upgrades
+ * and reconfigures (re-run install.sh).
+ */
+export function installCommand(input: InstallInput): string {
+  return shellJoin(["sudo", "bash", INSTALL_SCRIPT_PATH, ...installVisibleArguments(input), "--args-sha256", installArgumentsHash(input)]);
+}
+
+/**
+ * The install step's `stdin`: the cluster token on the first line (never on a command line, never
+ * in an environment), then the arguments that are not on the command line, one per line. A secret
+ * in the program, because the token is.
+ */
+export function installStdin(token: string, input: InstallInput): string {
+  installArguments(input); // refuses arguments that cannot travel one per line
+  return [token, ...installStdinArguments(input)].map((l) => `${l}\n`).join("");
 }
 
 /** The install command's `delete`: runs the copied uninstall-k3s.sh as root. */

@@ -31,6 +31,7 @@ import {
   INSTALL_SCRIPT_PATH,
   UNINSTALL_SCRIPT_PATH,
   installCommand,
+  installStdin,
   kubeconfigCommand,
   prepareCommand,
   probeCommand,
@@ -39,6 +40,7 @@ import {
   uninstallCommand,
   upstreamProbes,
   waitCommand,
+  type InstallInput,
   type InstallSource,
   type K3sRole,
 } from "./args";
@@ -307,26 +309,28 @@ export class K3sCluster extends pulumi.ComponentResource {
             { ...onNode, dependsOn: [prepare] },
           ),
       );
+      const installInput = (vmId: string): InstallInput => ({
+        role: node.role,
+        nodeName: node.name,
+        nodeIp: node.ip,
+        podCidr: args.podCidr,
+        kubeProxyReplacement: args.kubeProxyReplacement,
+        source: this.source,
+        version: args.k3sVersion,
+        serverIp: server.ip,
+        scriptSha256: scripts.install.sha256,
+        vmId,
+      });
       const install = new command.remote.Command(
         `${name}-install-${node.name}`,
         {
           connection,
-          create: domain.id.apply((vmId) =>
-            installCommand({
-              role: node.role,
-              nodeName: node.name,
-              nodeIp: node.ip,
-              podCidr: args.podCidr,
-              kubeProxyReplacement: args.kubeProxyReplacement,
-              source: this.source,
-              version: args.k3sVersion,
-              serverIp: server.ip,
-              scriptSha256: scripts.install.sha256,
-              vmId,
-            }),
-          ),
+          // a short command line (node, role, the settings users change, a hash of every argument)
+          // and the rest of the arguments after the token on stdin: see installCommand in args.ts.
+          create: domain.id.apply((vmId) => installCommand(installInput(vmId))),
           delete: uninstallCommand(node.name, node.role),
-          stdin: token,
+          // secret, because the token is.
+          stdin: pulumi.all([token, domain.id]).apply(([t, vmId]) => installStdin(t, installInput(vmId))),
           logging: "stderr",
           addPreviousOutputInEnv: false,
         },

@@ -5,8 +5,11 @@
 import test from "ava";
 
 import {
+  installArguments,
+  installArgumentsHash,
   installCommand,
   installEnvironment,
+  installStdin,
   installerUrl,
   k3sCommand,
   kubeconfigCommand,
@@ -18,6 +21,7 @@ import {
   shellQuote,
   uninstallCommand,
   waitCommand,
+  type InstallInput,
   type InstallSource,
   type K3sRole,
 } from "../../infra/k3s/args";
@@ -92,64 +96,119 @@ test("the online installer and the release assets are fetched at the pinned tag,
 });
 
 const SHA = "ab".repeat(32);
-const installCases: [K3sRole, boolean, InstallSource, string][] = [
+/** The install step of `role` with `kpr` and `source`, the rest fixed. */
+function input(role: K3sRole, kpr: boolean, source: InstallSource): InstallInput {
+  return {
+    role,
+    ...(role === "server" ? SERVER : AGENT),
+    podCidr: POD_CIDR,
+    kubeProxyReplacement: kpr,
+    source,
+    version: "v1.26.6+k3s1",
+    serverIp: "192.168.150.11",
+    scriptSha256: SHA,
+    vmId: "uuid-1",
+  };
+}
+
+// [role, kube-proxy replacement, source, create, stdin after the token line]
+const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
   [
     "server",
     false,
     "online",
-    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 " +
-      "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
-      `--staging-dir /var/lib/cilium-lab --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
-      "--env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token -- server --node-name=node-1 --node-ip=192.168.150.11 " +
-      "--tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy --cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 " +
-      "--write-kubeconfig-mode=0600",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 aed145c41644",
+    [
+      "--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab",
+      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
+      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--", "server", "--node-name=node-1", "--node-ip=192.168.150.11", "--tls-san=192.168.150.11", "--flannel-backend=none",
+      "--disable-network-policy", "--cluster-cidr=10.0.0.0/16", "--service-cidr=10.43.0.0/16", "--write-kubeconfig-mode=0600",
+    ],
   ],
   [
     "server",
     true,
     "airgap",
-    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 " +
-      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 ` +
-      "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
-      "-- server --node-name=node-1 --node-ip=192.168.150.11 --tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy " +
-      "--cluster-cidr=10.0.0.0/16 --service-cidr=10.43.0.0/16 --write-kubeconfig-mode=0600 --disable-kube-proxy",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 ef4add380a43",
+    [
+      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab",
+      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
+      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "INSTALL_K3S_SKIP_DOWNLOAD=true", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--", "server", "--node-name=node-1", "--node-ip=192.168.150.11", "--tls-san=192.168.150.11", "--flannel-backend=none",
+      "--disable-network-policy", "--cluster-cidr=10.0.0.0/16", "--service-cidr=10.43.0.0/16", "--write-kubeconfig-mode=0600",
+      "--disable-kube-proxy",
+    ],
   ],
   [
     "agent",
     false,
     "online",
-    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 " +
-      "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh --token-file /etc/rancher/k3s/cilium-lab-token " +
-      `--staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --vm-id uuid-1 --script-sha256 ${SHA} --timeout 900 ` +
-      "--env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token --env K3S_URL=https://192.168.150.11:6443 " +
-      "-- agent --node-name=node-2 --node-ip=192.168.150.12",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 392c2977b1f5",
+    [
+      "--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab", "--server-url", "https://192.168.150.11:6443",
+      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
+      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token", "--env", "K3S_URL=https://192.168.150.11:6443",
+      "--", "agent", "--node-name=node-2", "--node-ip=192.168.150.12",
+    ],
   ],
   [
     "agent",
     true,
     "airgap",
-    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 " +
-      `--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab --server-url https://192.168.150.11:6443 --vm-id uuid-1 --script-sha256 ${SHA} ` +
-      "--timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 --env INSTALL_K3S_SKIP_DOWNLOAD=true --env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
-      "--env K3S_URL=https://192.168.150.11:6443 -- agent --node-name=node-2 --node-ip=192.168.150.12",
+    "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 27ffdbc4973a",
+    [
+      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab", "--server-url", "https://192.168.150.11:6443",
+      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
+      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "INSTALL_K3S_SKIP_DOWNLOAD=true", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--env", "K3S_URL=https://192.168.150.11:6443",
+      "--", "agent", "--node-name=node-2", "--node-ip=192.168.150.12",
+    ],
   ],
 ];
-for (const [role, kpr, source, expected] of installCases) {
-  test(`the ${role}'s install command line (kubeProxyReplacement ${kpr}, ${source}) is exactly this and carries no token`, (t) => {
-    const line = installCommand({
-      role,
-      ...(role === "server" ? SERVER : AGENT),
-      podCidr: POD_CIDR,
-      kubeProxyReplacement: kpr,
-      source,
-      version: "v1.26.6+k3s1",
-      serverIp: "192.168.150.11",
-      scriptSha256: SHA,
-      vmId: "uuid-1",
-    });
-    t.is(line, expected);
+for (const [role, kpr, source, create, rest] of installCases) {
+  test(`the ${role}'s install step (kubeProxyReplacement ${kpr}, ${source}): exactly this short command line, and on stdin the token then the other arguments`, (t) => {
+    const i = input(role, kpr, source);
+    t.is(installCommand(i), create);
+    t.is(installStdin("tok-en", i), ["tok-en", ...rest].map((l) => `${l}\n`).join(""));
+    t.false(installCommand(i).includes("tok-en"));
   });
 }
+
+test("the install command's hash is the SHA-256 of every argument (command line, then stdin), one per line, as install-k3s.sh computes it", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  for (const [role, kpr, source] of installCases) {
+    const i = input(role, kpr, source);
+    const bySha256sum = execFileSync("sha256sum", { input: installArguments(i).map((a) => `${a}\n`).join("") }).toString().slice(0, 12);
+    t.is(installArgumentsHash(i), bySha256sum);
+    t.true(installCommand(i).endsWith(` --args-sha256 ${bySha256sum}`));
+  }
+});
+
+test("every argument of the install step changes its command line, so pulumi-command updates the step in place; the token does not", (t) => {
+  const base = input("agent", false, "online");
+  const changes: [string, Partial<InstallInput>][] = [
+    // agents have no kube-proxy flag of their own, yet their step must re-run (and restart k3s).
+    ["kubeProxyReplacement", { kubeProxyReplacement: true }],
+    ["vmId", { vmId: "uuid-2" }],
+    ["scriptSha256", { scriptSha256: "cd".repeat(32) }],
+    ["serverIp", { serverIp: "192.168.150.21" }],
+    ["nodeIp", { nodeIp: "192.168.150.22" }],
+    ["version", { version: "v1.27.4+k3s1" }],
+  ];
+  for (const [what, change] of changes) {
+    t.not(installCommand({ ...base, ...change }), installCommand(base), what);
+  }
+  t.not(installStdin("a", base), installStdin("b", base));
+});
+
+test("an argument that cannot travel one per line on stdin is refused", (t) => {
+  t.throws(() => installStdin("tok", { ...input("server", false, "online"), vmId: "uuid\n--role" }), {
+    message: 'install-k3s.sh argument "uuid\\n--role" is empty or contains a newline; the k3s layer sends one argument per line',
+  });
+});
 
 test("the other node commands are exactly these", (t) => {
   t.is(waitCommand("node-2", 300), "bash -s -- --node node-2 --timeout 300");

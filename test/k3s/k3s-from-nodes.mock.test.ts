@@ -112,7 +112,10 @@ test("LabNodes' nodes, connections, Domains and token drive every k3s command: p
     }
     t.true(one(`k3s-wait-${node.name}`).dependencies.includes(domainUrn));
     const install = one(`k3s-install-${node.name}`);
-    t.is(install.inputs.stdin, TOKEN);
+    // the token first, then the install's other arguments (see installStdin in infra/k3s/args.ts).
+    const stdin = String(install.inputs.stdin).split("\n");
+    t.is(stdin[0], TOKEN);
+    t.deepEqual(stdin.slice(stdin.indexOf("--"), stdin.indexOf("--") + 4), ["--", node.role, `--node-name=${node.name}`, `--node-ip=${node.ip}`]);
     t.is(withoutSecrets(install.raw.stdin), "[secret]");
     t.false(JSON.stringify(withoutSecrets(install.raw)).includes(TOKEN));
   }

@@ -10,6 +10,7 @@
  * successful install; the scripts' failure paths run for real in node-scripts.vm.test.ts.
  */
 import test from "ava";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -124,26 +125,43 @@ function reg(b: Built, name: string): Registration {
   return r;
 }
 
-/** The install command line, written out independently of infra/k3s/args.ts. */
-function expectedInstall(scenario: string, node: (typeof NODES)[number], kpr: boolean, source: "online" | "airgap"): string {
+/**
+ * The install step's `create` and `stdin`, written out independently of infra/k3s/args.ts: a short
+ * command line (node, role, source, version, kube-proxy replacement and the hash of every argument)
+ * and, on stdin, the token and then the other arguments, one per line.
+ */
+function expectedInstall(scenario: string, node: (typeof NODES)[number], kpr: boolean, source: "online" | "airgap"): { create: string; stdin: string } {
   const sha = k3s.nodeScript("install-k3s.sh").sha256;
-  const head =
-    `sudo bash /var/lib/cilium-lab/install-k3s.sh --node ${node.name} --role ${node.role} --source ${source} --version v1.26.6+k3s1 ` +
-    (source === "online" ? "--installer-url https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh " : "") +
-    "--token-file /etc/rancher/k3s/cilium-lab-token --staging-dir /var/lib/cilium-lab " +
-    (node.role === "agent" ? "--server-url https://192.168.150.11:6443 " : "") +
-    `--vm-id ${scenario}-vm-${node.name}-id --script-sha256 ${sha} --timeout 900 --env INSTALL_K3S_VERSION=v1.26.6+k3s1 ` +
-    (source === "airgap" ? "--env INSTALL_K3S_SKIP_DOWNLOAD=true " : "") +
-    "--env K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token " +
-    (node.role === "agent" ? "--env K3S_URL=https://192.168.150.11:6443 " : "") +
-    `-- ${node.role} --node-name=${node.name} --node-ip=${node.ip}`;
-  if (node.role === "agent") {
-    return head;
-  }
-  return (
-    `${head} --tls-san=192.168.150.11 --flannel-backend=none --disable-network-policy --cluster-cidr=10.0.0.0/16 ` +
-    `--service-cidr=10.43.0.0/16 --write-kubeconfig-mode=0600${kpr ? " --disable-kube-proxy" : ""}`
-  );
+  const visible = ["--node", node.name, "--role", node.role, "--source", source, "--version", "v1.26.6+k3s1", "--kube-proxy-replacement", String(kpr)];
+  const rest = [
+    ...(source === "online" ? ["--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"] : []),
+    ...["--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab"],
+    ...(node.role === "agent" ? ["--server-url", "https://192.168.150.11:6443"] : []),
+    ...["--vm-id", `${scenario}-vm-${node.name}-id`, "--script-sha256", sha, "--timeout", "900", "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1"],
+    ...(source === "airgap" ? ["--env", "INSTALL_K3S_SKIP_DOWNLOAD=true"] : []),
+    ...["--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token"],
+    ...(node.role === "agent" ? ["--env", "K3S_URL=https://192.168.150.11:6443"] : []),
+    ...["--", node.role, `--node-name=${node.name}`, `--node-ip=${node.ip}`],
+    ...(node.role === "server"
+      ? [
+          "--tls-san=192.168.150.11",
+          "--flannel-backend=none",
+          "--disable-network-policy",
+          "--cluster-cidr=10.0.0.0/16",
+          "--service-cidr=10.43.0.0/16",
+          "--write-kubeconfig-mode=0600",
+          ...(kpr ? ["--disable-kube-proxy"] : []),
+        ]
+      : []),
+  ];
+  const hash = createHash("sha256")
+    .update([...visible, ...rest].map((a) => `${a}\n`).join(""))
+    .digest("hex")
+    .slice(0, 12);
+  return {
+    create: `sudo bash /var/lib/cilium-lab/install-k3s.sh ${visible.join(" ")} --args-sha256 ${hash}`,
+    stdin: [TOKEN, ...rest].map((l) => `${l}\n`).join(""),
+  };
 }
 
 const scenarios = [
@@ -222,12 +240,14 @@ for (const s of scenarios) {
         }
 
         const install = reg(b, `${s.name}-install-${node.name}`);
-        t.is(install.inputs.create, expectedInstall(s.name, node, s.kpr, s.source), `${node.name} create`);
+        const expected = expectedInstall(s.name, node, s.kpr, s.source);
+        t.is(install.inputs.create, expected.create, `${node.name} create`);
+        t.true((install.inputs.create as string).length < 200, "pulumi-command prints the create line in every failure: it stays short");
         t.is(
           install.inputs.delete,
           `sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node ${node.name} --role ${node.role} --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token`,
         );
-        t.is(install.inputs.stdin, TOKEN);
+        t.is(install.inputs.stdin, expected.stdin);
         t.is(install.inputs.triggers, undefined, "a trigger change would replace the install and run the old delete (uninstall) after the new install");
         // a new VM (same address and host key) re-runs every step: its id replaces the steps
         // without a delete, and is part of the install's command line (an update).

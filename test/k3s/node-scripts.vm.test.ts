@@ -6,8 +6,10 @@
  *
  * The VM's network is isolated (no internet), and no k3s binary can be obtained on our machines:
  * these tests cover waiting, preparing, every failure report of the installer (no internet, wrong
- * air-gap binary, failing install.sh, unreachable server) and the uninstall on a node without k3s.
- * A successful k3s install is covered by the mock tests only.
+ * air-gap binary, failing install.sh, unreachable server), and the install → uninstall → install
+ * cycle and the kube-proxy switch with a stand-in k3s: an air-gap `k3s` that only sleeps and an
+ * `install.sh` that writes the systemd unit, env file and uninstall script and (re)starts the unit
+ * the way k3s's install.sh does. What k3s itself does is covered by the mock tests only.
  */
 import test from "ava";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +23,7 @@ import {
   TOKEN_FILE,
   UNINSTALL_SCRIPT_PATH,
   installCommand,
+  installStdin,
   kubeconfigCommand,
   prepareCommand,
   uninstallCommand,
@@ -29,7 +32,8 @@ import {
 } from "../../infra/k3s/args";
 import { nodeScript } from "../../infra/k3s/k3s";
 import { KERNEL_MODULES, SYSCTLS } from "../../infra/nodes/cloud-init";
-import { bootTestVm, type TestVm } from "./support/test-vm";
+import { installHostIptables } from "./support/node-iptables";
+import { bootTestVm, type SshResult, type TestVm } from "./support/test-vm";
 
 const TOKEN = "cl-test-token-3f9a1c7e5b2d4086";
 const VERSION = "v1.26.6+k3s1";
@@ -46,6 +50,16 @@ test.before(async (t) => {
   t.timeout((BOOT_SECONDS + 120) * 1000, `the test VM did not boot within ${BOOT_SECONDS}s (CILIUM_LAB_TEST_BOOT_SECONDS)`);
   local = mkdtempSync(join(tmpdir(), "cl-k3s-vm-"));
   vm = await bootTestVm({ hostname: "node-1", timeoutSeconds: BOOT_SECONDS });
+  // cloud-init's set_passwords restarts sshd after the first login can already succeed (every
+  // command then got "Connection closed", exit 255): wait for cloud-init to finish, retrying.
+  const deadline = Date.now() + BOOT_SECONDS * 1000;
+  for (;;) {
+    const r = await vm.ssh("cloud-init status --wait >/dev/null 2>&1; true");
+    if (r.code === 0 || Date.now() > deadline) {
+      break;
+    }
+    await new Promise((done) => setTimeout(done, 3000));
+  }
 });
 
 test.after.always(() => {
@@ -62,9 +76,9 @@ function theVm(): TestVm {
   return vm;
 }
 
-/** The install command for node-1 (the VM) with the given overrides. */
-function install(overrides: Partial<InstallInput> = {}): string {
-  return installCommand({
+/** The install step's input for node-1 (the VM) with the given overrides. */
+function installInput(overrides: Partial<InstallInput> = {}): InstallInput {
+  return {
     role: "server",
     nodeName: "node-1",
     nodeIp: theVm().ip,
@@ -76,7 +90,13 @@ function install(overrides: Partial<InstallInput> = {}): string {
     scriptSha256: nodeScript("install-k3s.sh").sha256,
     vmId: "cl-k3stest",
     ...overrides,
-  });
+  };
+}
+
+/** Runs the install step as K3sCluster does: its `create` line, its stdin (token, then the other arguments). */
+function runInstall(overrides: Partial<InstallInput> = {}, token = TOKEN): Promise<SshResult> {
+  const input = installInput(overrides);
+  return theVm().ssh(installCommand(input), installStdin(token, input));
 }
 
 /** Writes a host file and copies it onto the VM (SFTP, as the login user, like CopyToRemote). */
@@ -151,9 +171,9 @@ test.serial("prepare-node.sh refuses a --node-ip the node does not have, listing
 test.serial("install-k3s.sh online on a node without internet fails at the download with node, step, exit code and the air-gap fix, the token only in a 0600 file", async (t) => {
   const vm = theVm();
   await vm.copy(nodeScript("install-k3s.sh").path, INSTALL_SCRIPT_PATH);
-  const line = install();
+  const line = installCommand(installInput());
   t.false(line.includes(TOKEN));
-  const r = await vm.ssh(line, `${TOKEN}\n`);
+  const r = await runInstall();
   t.log(r.stderr);
   t.not(r.code, 0);
   t.regex(r.stderr, new RegExp(`^cilium-lab error: node=node-1 role=server step="download the k3s install script" exit=${r.code}$`, "m"));
@@ -162,11 +182,27 @@ test.serial("install-k3s.sh online on a node without internet fails at the downl
   t.false(r.stderr.includes(TOKEN) || r.stdout.includes(TOKEN));
   const file = await vm.ssh(`sudo stat -c '%U %a' ${TOKEN_FILE} && sudo cat ${TOKEN_FILE}`);
   t.is(file.stdout, `root 600\n${TOKEN}\n`);
+  // curl --retry 3 prints its error once per attempt: the tail shows it once, with the count.
+  const tail = r.stderr.slice(r.stderr.indexOf("cilium-lab: last lines of output")).split("\n");
+  t.regex(r.stderr, /^ {2}\| curl: \(\d+\) .+ \(×4\)$/m);
+  t.true(
+    tail.every((l, i) => i === 0 || l !== tail[i - 1] || l === ""),
+    "no two consecutive lines of the tail are the same",
+  );
+});
+
+test.serial("install-k3s.sh refuses arguments on stdin that do not belong to its command line's --args-sha256", async (t) => {
+  const vm = theVm();
+  const r = await vm.ssh(installCommand(installInput()), installStdin(TOKEN, installInput({ nodeIp: "192.0.2.1" })));
+  t.is(r.code, 2, r.stderr);
+  t.regex(
+    r.stderr,
+    /^cilium-lab error: node=node-1 role=server step="check arguments" exit=2\n {2}\| the arguments on the command line and on stdin hash to [0-9a-f]{12}, but --args-sha256 is '[0-9a-f]{12}' \(\d+ arguments on stdin after the token\)\n/m,
+  );
 });
 
 test.serial("install-k3s.sh refuses a copy of itself that is not the one the program hashed", async (t) => {
-  const vm = theVm();
-  const r = await vm.ssh(install({ scriptSha256: "0".repeat(64) }), `${TOKEN}\n`);
+  const r = await runInstall({ scriptSha256: "0".repeat(64) });
   t.is(r.code, 1);
   t.regex(r.stderr, /^cilium-lab error: node=node-1 role=server step="verify this script" exit=1\n {2}\| \/var\/lib\/cilium-lab\/install-k3s\.sh has sha256 [0-9a-f]{64}, expected 0{64}\ncilium-lab fix: re-run 'pulumi up': the copy of install-k3s\.sh on the node is stale or damaged\.$/m);
 });
@@ -187,7 +223,7 @@ async function stageFakeAirgap(version: string): Promise<void> {
 test.serial("install-k3s.sh in air-gap mode places the binary and images, then reports a failing install.sh with its exit code and output, the token redacted", async (t) => {
   const vm = theVm();
   await stageFakeAirgap(VERSION);
-  const r = await vm.ssh(install({ source: "airgap" }), `${TOKEN}\n`);
+  const r = await runInstall({ source: "airgap" });
   t.log(r.stderr);
   t.is(r.code, 3, r.stderr);
   t.true(r.stderr.includes('cilium-lab error: node=node-1 role=server step="run install.sh (server, airgap)" exit=3\n'), r.stderr);
@@ -198,15 +234,14 @@ test.serial("install-k3s.sh in air-gap mode places the binary and images, then r
   t.is(placed.stdout, "755 root /usr/local/bin/k3s\n644 root /var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst\n");
   // a new binary or image needs a k3s restart, which install.sh alone would skip.
   t.true(r.stderr.includes("(changed: true)\n") && r.stderr.includes("  | force-restart=true\n"), r.stderr);
-  const again = await vm.ssh(install({ source: "airgap" }), `${TOKEN}\n`);
+  const again = await runInstall({ source: "airgap" });
   t.is(again.code, 3, again.stderr);
   t.true(again.stderr.includes("(changed: false)\n") && again.stderr.includes("  | force-restart=\n"), again.stderr);
 });
 
 test.serial("install-k3s.sh refuses an air-gap k3s of another release, naming both versions", async (t) => {
-  const vm = theVm();
   await stageFakeAirgap("v1.27.1+k3s1");
-  const r = await vm.ssh(install({ source: "airgap" }), `${TOKEN}\n`);
+  const r = await runInstall({ source: "airgap" });
   t.is(r.code, 1);
   t.true(
     r.stderr.includes(
@@ -223,7 +258,7 @@ test.serial("install-k3s.sh as an agent whose server does not answer gives up af
   await stageFakeAirgap(VERSION);
   const absent = vm.ip.replace(/\.\d+$/, ".99");
   const started = Date.now();
-  const r = await vm.ssh(install({ role: "agent", nodeName: "node-2", serverIp: absent, source: "airgap" }), `${TOKEN}\n`);
+  const r = await runInstall({ role: "agent", nodeName: "node-2", serverIp: absent, source: "airgap" });
   const seconds = (Date.now() - started) / 1000;
   t.is(r.code, 1, r.stderr);
   t.true(
@@ -258,19 +293,181 @@ test.serial("read-kubeconfig.sh prints k3s's kubeconfig, and only it, on stdout"
   t.is(r.stderr, "");
 });
 
-test.serial("uninstall-k3s.sh on a node without k3s removes the token file and staging directory, and succeeds again on a second run", async (t) => {
+/**
+ * A stand-in for k3s's air-gap files that installs successfully: a `k3s` that reports `VERSION` and
+ * otherwise sleeps (a service that stays active), and an `install.sh` that does what k3s's does
+ * with INSTALL_K3S_SKIP_DOWNLOAD=true, minus k3s: writes the unit (ExecStart with the k3s command),
+ * its env file (the K3S_* variables) and the uninstall script, and (re)starts the unit only when
+ * they changed or INSTALL_K3S_FORCE_RESTART=true.
+ */
+async function stageStandInAirgap(): Promise<void> {
+  await put("k3s", `#!/bin/sh\ncase "$1" in --version) echo "k3s version ${VERSION} (00000000)"; echo "go version go1.20.5" ;; *) exec sleep infinity ;; esac\n`, `${AIRGAP_STAGING_DIR}/k3s`, 0o755);
+  await put(
+    "install.sh",
+    [
+      "#!/bin/sh",
+      "# stand-in for k3s's install.sh (INSTALL_K3S_SKIP_DOWNLOAD=true only)",
+      "set -e",
+      '[ "$INSTALL_K3S_SKIP_DOWNLOAD" = true ] || { echo "[ERROR]  the stand-in installs from air-gap files only" >&2; exit 1; }',
+      'name=k3s; [ "$1" = agent ] && name=k3s-agent',
+      "unit=/etc/systemd/system/$name.service",
+      'before=$(cat "$unit" "$unit.env" 2>/dev/null | sha256sum)',
+      'env | grep "^K3S_" | sort >"$unit.env"',
+      'chmod 0600 "$unit.env"',
+      `{ printf '[Unit]\\nDescription=stand-in %s\\n[Service]\\nType=simple\\nEnvironmentFile=-%s\\nExecStart=/usr/local/bin/k3s' "$name" "$unit.env"; for a in "$@"; do printf ' %s' "$a"; done; printf '\\n[Install]\\nWantedBy=multi-user.target\\n'; } >"$unit"`,
+      `printf '#!/bin/sh\\nset -x\\nsystemctl stop %s\\nsystemctl disable %s\\nrm -f %s %s.env\\nsystemctl daemon-reload\\nrm -rf /etc/rancher/k3s /var/lib/rancher/k3s /usr/local/bin/k3s\\nrm -f "$0"\\n' "$name" "$name" "$unit" "$unit" >"/usr/local/bin/$name-uninstall.sh"`,
+      'chmod 0755 "/usr/local/bin/$name-uninstall.sh"',
+      'after=$(cat "$unit" "$unit.env" | sha256sum)',
+      "systemctl daemon-reload",
+      'systemctl enable "$name" 2>/dev/null',
+      'if [ "$before" = "$after" ] && [ "${INSTALL_K3S_FORCE_RESTART:-}" != true ]; then',
+      '  echo "[INFO]  No change detected so skipping service start"',
+      "else",
+      '  echo "[INFO]  systemd: Starting $name"',
+      '  systemctl restart "$name"',
+      "fi",
+      "",
+    ].join("\n"),
+    `${AIRGAP_STAGING_DIR}/install.sh`,
+  );
+  await put("k3s-airgap-images-amd64.tar.zst", Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), `${AIRGAP_STAGING_DIR}/images/k3s-airgap-images-amd64.tar.zst`);
+}
+
+/** Prepares the node and copies the scripts, as the prepare and copy steps do. */
+async function prepareAndCopy(): Promise<void> {
   const vm = theVm();
+  const prepared = await vm.ssh(prepareCommand({ node: "node-1", nodeIp: vm.ip, modules: KERNEL_MODULES, sysctls: SYSCTLS }), nodeScript("prepare-node.sh").text);
+  if (prepared.code !== 0) {
+    throw new Error(`prepare-node.sh failed: ${prepared.stderr}`);
+  }
+  await vm.copy(nodeScript("install-k3s.sh").path, INSTALL_SCRIPT_PATH);
   await vm.copy(nodeScript("uninstall-k3s.sh").path, UNINSTALL_SCRIPT_PATH);
-  const line = uninstallCommand("node-1", "server");
-  const first = await vm.ssh(line);
+}
+
+/** sha256sum of every file the prepare and copy steps own in the staging directory. */
+async function stagedFiles(): Promise<string> {
+  const r = await theVm().ssh(`cd ${STAGING_DIR} && find . -type f | sort | xargs sha256sum`);
+  return r.stdout;
+}
+
+/** When the unit last became active (monotonic µs: changes at every start); fails when it is not running. */
+async function invocation(unit: string): Promise<string> {
+  const r = await theVm().ssh(`sudo systemctl show -p ActiveEnterTimestampMonotonic,MainPID --value ${unit}`);
+  const [since, pid] = r.stdout.trim().split("\n");
+  if (r.code !== 0 || !/^[1-9]\d*$/.test(since ?? "") || !/^[1-9]\d*$/.test(pid ?? "")) {
+    throw new Error(`${unit} is not running (systemctl show: exit ${r.code}, ${JSON.stringify(r.stdout)} ${r.stderr})`);
+  }
+  return `${since} pid ${pid}`;
+}
+
+test.serial("install → uninstall → install with the program's own command lines and stdin: the uninstall removes only what the install created, so the next install finds the copied scripts and air-gap files and succeeds", async (t) => {
+  const vm = theVm();
+  await prepareAndCopy();
+  await stageStandInAirgap();
+  const airgap = { source: "airgap" } as const;
+
+  const first = await runInstall(airgap);
   t.is(first.code, 0, first.stderr);
-  t.true(first.stderr.includes("cilium-lab[node-1]: k3s (server) is not installed (/usr/local/bin/k3s-uninstall.sh is absent); nothing to uninstall\n"), first.stderr);
-  t.true(first.stderr.includes(`cilium-lab[node-1]: removed ${TOKEN_FILE} and ${STAGING_DIR}\n`));
-  const gone = await vm.ssh(`sudo test ! -e ${TOKEN_FILE} && test ! -e ${STAGING_DIR}`);
-  t.is(gone.code, 0);
-  // the copied script removed its own directory: a second destroy runs a fresh copy.
-  await vm.ssh(`sudo install -d -o lab -m 0700 ${STAGING_DIR}`);
-  await vm.copy(nodeScript("uninstall-k3s.sh").path, UNINSTALL_SCRIPT_PATH);
-  const second = await vm.ssh(line);
-  t.is(second.code, 0, second.stderr);
+  t.true(first.stderr.endsWith(`cilium-lab[node-1]: k3s ${VERSION} server installed (airgap) on VM cl-k3stest; k3s is active\n`), first.stderr);
+  const staged = await stagedFiles();
+  t.regex(staged, /\.\/airgap\/k3s\n/);
+  t.regex(staged, /\.\/install-k3s\.sh\n[\s\S]*\.\/uninstall-k3s\.sh\n/);
+
+  // a stopped k3s whose configuration did not change stays stopped: install.sh skips the start.
+  t.is((await vm.ssh("sudo systemctl stop k3s")).code, 0);
+  const stopped = await runInstall(airgap);
+  t.is(stopped.code, 0, stopped.stderr);
+  t.true(stopped.stderr.endsWith("; k3s is inactive\n"), stopped.stderr);
+  t.false(stopped.stderr.includes("unknown"), "systemctl is-active prints the state once, even when it exits non-zero");
+
+  const uninstall = await vm.ssh(uninstallCommand("node-1", "server"));
+  t.is(uninstall.code, 0, uninstall.stderr);
+  t.true(uninstall.stderr.includes("cilium-lab[node-1]: k3s (server) uninstalled\n"), uninstall.stderr);
+  t.true(
+    uninstall.stderr.includes(
+      `cilium-lab[node-1]: removed the install step's files (${TOKEN_FILE} /etc/rancher/k3s/cilium-lab-kube-proxy-replacement ${STAGING_DIR}/install.sh ${STAGING_DIR}/install.sh.tmp); kept ${STAGING_DIR} and the copied scripts and air-gap files\n`,
+    ),
+    uninstall.stderr,
+  );
+  t.is((await vm.ssh(`sudo test ! -e ${TOKEN_FILE} && test ! -e /etc/systemd/system/k3s.service && test ! -e /usr/local/bin/k3s`)).code, 0);
+  t.is(await stagedFiles(), staged, "the copy steps' files are unchanged");
+
+  const again = await runInstall(airgap);
+  t.is(again.code, 0, again.stderr);
+  t.true(again.stderr.endsWith("; k3s is active\n"), again.stderr);
+
+  const done = await vm.ssh(uninstallCommand("node-1", "server"));
+  t.is(done.code, 0, done.stderr);
+  const twice = await vm.ssh(uninstallCommand("node-1", "server"));
+  t.is(twice.code, 0, twice.stderr);
+  t.true(twice.stderr.includes("cilium-lab[node-1]: k3s (server) is not installed (/usr/local/bin/k3s-uninstall.sh is absent); nothing to uninstall\n"), twice.stderr);
+});
+
+test.serial("online: after an uninstall the next install runs the copied script again and stops where it stopped before (no internet), not at a missing file", async (t) => {
+  const vm = theVm();
+  await prepareAndCopy();
+  const before = await runInstall();
+  t.regex(before.stderr, /step="download the k3s install script"/);
+  const uninstall = await vm.ssh(uninstallCommand("node-1", "server"));
+  t.is(uninstall.code, 0, uninstall.stderr);
+  const after = await runInstall();
+  t.not(after.code, 127, after.stderr);
+  t.is(after.code, before.code, after.stderr);
+  t.regex(after.stderr, new RegExp(`^cilium-lab error: node=node-1 role=server step="download the k3s install script" exit=${before.code}$`, "m"));
+});
+
+test.serial("switching kubeProxyReplacement on restarts an agent whose unit did not change and removes kube-proxy's KUBE-* iptables rules, keeping Cilium's; a re-run changes nothing", async (t) => {
+  const vm = theVm();
+  await prepareAndCopy();
+  await stageStandInAirgap();
+  await installHostIptables(vm, local);
+  // the agent checks that the server's API port answers before installing: a stand-in listener.
+  const api = await vm.ssh(`sudo systemd-run --unit=cl-fake-k3s-api --collect python3 -m http.server 6443 --bind ${vm.ip} >/dev/null 2>&1`);
+  t.is(api.code, 0, api.stderr);
+  t.teardown(() => void vm.ssh("sudo systemctl stop cl-fake-k3s-api"));
+  const agent = (kpr: boolean): Partial<InstallInput> => ({ role: "agent", nodeName: "node-2", source: "airgap", kubeProxyReplacement: kpr });
+
+  const off = await runInstall(agent(false));
+  t.is(off.code, 0, off.stderr);
+  t.true(off.stderr.endsWith("; k3s-agent is active\n"), off.stderr);
+  const started = await invocation("k3s-agent");
+
+  // what kube-proxy (iptables mode) leaves behind, beside a Cilium chain.
+  const rules = [
+    "iptables -t nat -N KUBE-SERVICES",
+    "iptables -t nat -N KUBE-NODEPORTS",
+    "iptables -t nat -N KUBE-SVC-NPX46M4PTMTKRN6Y",
+    "iptables -t nat -A PREROUTING -m comment --comment 'kubernetes service portals' -j KUBE-SERVICES",
+    "iptables -t nat -A OUTPUT -m comment --comment 'kubernetes service portals' -j KUBE-SERVICES",
+    "iptables -t nat -A KUBE-SERVICES -d 10.43.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y",
+    "iptables -t filter -N KUBE-SERVICES",
+    "iptables -t filter -A OUTPUT -m conntrack --ctstate NEW -j KUBE-SERVICES",
+    "iptables -t nat -N CILIUM_POST_nat",
+    "iptables -t nat -A POSTROUTING -m comment --comment 'cilium-feeder: CILIUM_POST_nat' -j CILIUM_POST_nat",
+    "ip6tables -t nat -N KUBE-SERVICES",
+  ];
+  const added = await vm.ssh(rules.map((r) => `sudo ${r}`).join(" && "));
+  t.is(added.code, 0, added.stderr);
+
+  const on = await runInstall(agent(true));
+  t.is(on.code, 0, on.stderr);
+  t.true(on.stderr.includes("cilium-lab[node-2]: kube-proxy replacement changes from false to true: k3s-agent restarts\n"), on.stderr);
+  t.true(on.stderr.includes("cilium-lab[node-2]: removed kube-proxy's iptables rules (4 KUBE-* chains)\n"), on.stderr);
+  t.true(on.stderr.includes("cilium-lab[node-2]: removed kube-proxy's ip6tables rules (1 KUBE-* chains)\n"), on.stderr);
+  t.not(await invocation("k3s-agent"), started, "the agent restarted, so it takes the server's kube-proxy setting");
+  const saved = await vm.ssh("sudo iptables-save && sudo ip6tables-save");
+  t.notRegex(saved.stdout, /KUBE-/);
+  t.regex(saved.stdout, /^:CILIUM_POST_nat - \[0:0\]$/m);
+  t.regex(saved.stdout, /^-A POSTROUTING -m comment --comment "cilium-feeder: CILIUM_POST_nat" -j CILIUM_POST_nat$/m);
+  t.is((await vm.ssh("cat /etc/rancher/k3s/cilium-lab-kube-proxy-replacement")).stdout, "true\n");
+
+  const restarted = await invocation("k3s-agent");
+  const rerun = await runInstall(agent(true));
+  t.is(rerun.code, 0, rerun.stderr);
+  t.false(rerun.stderr.includes("restarts"), rerun.stderr);
+  t.false(rerun.stderr.includes("removed kube-proxy's"), rerun.stderr);
+  t.is(await invocation("k3s-agent"), restarted);
+
+  const uninstall = await vm.ssh(uninstallCommand("node-2", "agent"));
+  t.is(uninstall.code, 0, uninstall.stderr);
 });
