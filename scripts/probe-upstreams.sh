@@ -51,7 +51,6 @@ names=()
 urls=()
 readonly MAX_HOPS=5
 
-log() { printf 'cilium-lab[%s]: %s\n' "${node:-?}" "$*" >&2; }
 # fail <exit code> <step> <fix> [details...]: the structured failure every node script prints.
 fail() {
   local code="$1" step="$2" fix="$3"
