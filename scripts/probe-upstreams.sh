@@ -237,7 +237,7 @@ main() {
       --max-time) max_time="${2:?--max-time needs a value}"; shift 2 ;;
       --url)
         local spec="${2:?--url needs NAME=URL}"
-        [[ "$spec" =~ ^([A-Za-z0-9][A-Za-z0-9._-]*)=(https?://[^/?#[:space:]]+[^[:space:]]*)$ ]] ||
+        [[ "$spec" =~ ^([A-Za-z0-9][A-Za-z0-9._:-]*)=(https?://[^/?#[:space:]]+[^[:space:]]*)$ ]] ||
           { printf 'probe-upstreams.sh: --url takes NAME=http(s)://HOST/… (got %q)\n' "$spec" >&2; exit 2; }
         names+=("${BASH_REMATCH[1]}")
         urls+=("${BASH_REMATCH[2]}")

@@ -388,7 +388,7 @@ export function rewriteKubeconfigServer(kubeconfig: string, serverIp: string): s
 
 /** One URL the node must reach, named for the result line (`probe <name> <url>: ok …`). */
 export interface UpstreamProbe {
-  /** `[A-Za-z0-9][A-Za-z0-9._-]*`, e.g. `k3s-binary` or `registry-quay.io`. */
+  /** `[A-Za-z0-9][A-Za-z0-9._:-]*`, e.g. `k3s-binary`, `registry-quay.io` or `registry-localhost:5000`. */
   readonly name: string;
   readonly url: string;
 }
@@ -461,7 +461,8 @@ export function upstreamProbes(input: UpstreamProbeInput): UpstreamProbe[] {
   return [
     { name: "k3s-installer", url: installerUrl(input.k3sVersion) },
     { name: "k3s-binary", url: releaseAssetUrl(input.k3sVersion, "k3s") },
-    ...registries.map((r) => ({ name: `registry-${r.replace(/[^A-Za-z0-9._-]/g, "-")}`, url: registryApiUrl(r) })),
+    // the name keeps the registry host as it is (a port too): `registry-<imageRegistry(image)>`.
+    ...registries.map((r) => ({ name: `registry-${r.replace(/[^A-Za-z0-9._:-]/g, "-")}`, url: registryApiUrl(r) })),
   ];
 }
 

@@ -395,7 +395,7 @@ test.serial("online, every node probes the upstreams right after cloud-init and 
     t.true(
       String(probe.inputs.create).endsWith(
         "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/ " +
-          "--url registry-registry.lab.example-5000=https://registry.lab.example:5000/v2/",
+          "--url registry-registry.lab.example:5000=https://registry.lab.example:5000/v2/",
       ),
       String(probe.inputs.create),
     );

@@ -81,7 +81,7 @@ const probeTable: [what: string, k3sVersion: string, iperf3Image: string, expect
       ["k3s-binary", "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s"],
       ["registry-docker.io", "https://registry-1.docker.io/v2/"],
       ["registry-quay.io", "https://quay.io/v2/"],
-      ["registry-registry.lab.example-5000", "https://registry.lab.example:5000/v2/"],
+      ["registry-registry.lab.example:5000", "https://registry.lab.example:5000/v2/"],
     ],
   ],
 ];
