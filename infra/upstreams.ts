@@ -70,7 +70,7 @@ function hostEndpoints(config: UpstreamConfig, plugins: readonly PluginSpec[]): 
     );
   }
   if (plugins.length > 0) {
-    out.push({ url: GITHUB_ASSETS, from: "host", why: "GitHub redirects release downloads (the plugins) here", expect: "service", group: "GitHub release assets (host)" });
+    out.push({ url: GITHUB_ASSETS, from: "host", why: "GitHub redirects release downloads (the plugins) here", expect: "service", group: "plugin downloads: GitHub's redirect" });
   }
   if (config.image === "custom") {
     if (/^https?:\/\//.test(config.imageUrl)) {
@@ -120,12 +120,12 @@ function nodeEndpoints(config: UpstreamConfig): UpstreamEndpoint[] {
               from: "nodes",
               why: probe.name === "k3s-installer" ? `k3s's install script for ${config.k3sVersion}` : `the k3s ${config.k3sVersion} binary (a redirect to release-assets.githubusercontent.com)`,
               expect: "file",
-              group: probe.name,
+              group: probe.name === "k3s-installer" ? "k3s install script" : "k3s binary",
             }
           : { url: probe.url, from: "nodes", why: registryWhy(registry, iperf3Image, false), expect: "service", group: `registry ${registry}` },
       );
     }
-    out.push({ url: GITHUB_ASSETS, from: "nodes", why: "GitHub redirects the k3s binary download here", expect: "service", group: "GitHub release assets (nodes)" });
+    out.push({ url: GITHUB_ASSETS, from: "nodes", why: "GitHub redirects the k3s binary download here", expect: "service", group: "k3s binary: GitHub's redirect" });
   } else {
     for (const registry of [...new Set([CILIUM_IMAGES_REGISTRY, imageRegistry(iperf3Image)])]) {
       const api = registry === "docker.io" ? "https://registry-1.docker.io/v2/" : `https://${registry}/v2/`;
@@ -135,13 +135,13 @@ function nodeEndpoints(config: UpstreamConfig): UpstreamEndpoint[] {
   const registries = new Set(out.filter((e) => e.group.startsWith("registry ")).map((e) => e.group.slice("registry ".length)));
   if (registries.has("docker.io")) {
     out.push(
-      { url: "https://auth.docker.io/token", from: "nodes", why: "Docker Hub's pull tokens", expect: "service", group: "registry docker.io: tokens" },
-      { url: "https://production.cloudflare.docker.com/", from: "nodes", why: "Docker Hub's image layers", expect: "service", group: "registry docker.io: layers" },
+      { url: "https://auth.docker.io/token", from: "nodes", why: "Docker Hub's pull tokens", expect: "service", group: "registry docker.io: pull tokens" },
+      { url: "https://production.cloudflare.docker.com/", from: "nodes", why: "Docker Hub's image layers", expect: "service", group: "registry docker.io: image layers" },
     );
   }
   if (registries.has("quay.io")) {
     for (const cdn of ["cdn.quay.io", "cdn01.quay.io", "cdn02.quay.io", "cdn03.quay.io"]) {
-      out.push({ url: `https://${cdn}/`, from: "nodes", why: "quay.io's image layers", expect: "service", group: `registry quay.io: ${cdn}` });
+      out.push({ url: `https://${cdn}/`, from: "nodes", why: "quay.io's image layers", expect: "service", group: `registry quay.io: image layers (${cdn})` });
     }
   }
   return out;

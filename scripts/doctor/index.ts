@@ -122,7 +122,7 @@ export async function doctorRows(args: DoctorArgs, deps: DoctorDeps): Promise<Do
   rows.push(...hostInputRows(hostInputChecks(config, { cwd: deps.projectDir, pathEnv: deps.env.PATH ?? "", ...deps.hostInputs })));
   const pluginGroups = new Set(plugins.map((p) => `plugin ${p.name} ${p.version}`));
   const allInstalled = rows.filter((r) => r.check.startsWith("plugin ")).every((r) => r.detail.startsWith("installed"));
-  rows.push(...upstreamRows(endpoints.filter((e) => !pluginGroups.has(e.group) && !(allInstalled && e.group === "GitHub release assets (host)")), answers));
+  rows.push(...upstreamRows(endpoints.filter((e) => !pluginGroups.has(e.group) && !(allInstalled && e.group === "plugin downloads: GitHub's redirect")), answers));
   return rows;
 }
 
