@@ -39,6 +39,10 @@ done
 [[ -n "$node" && ("$role" == server || "$role" == agent) && "$staging" == /* && "$token_file" == /* ]] ||
   { echo "uninstall-k3s.sh: --node, --role server|agent, absolute --staging-dir and --token-file are required" >&2; exit 2; }
 
+# pulumi-command gives every run of the step the step's stdin, the delete included (the token and
+# the install's arguments): nothing here reads it.
+exec </dev/null
+
 step="start"
 log_file=""
 log() { printf 'cilium-lab[%s]: %s\n' "$node" "$*" >&2; }

@@ -13,8 +13,9 @@
  *
  * Scripts run on the nodes are the files in scripts/: the small ones go on stdin
  * (`bash -s -- args`), the two that need stdin for something else (the token) or must still exist
- * at destroy time are copied to the node. The token is never on a command line: it is the install
- * command's stdin, which install-k3s.sh writes into a 0600 file.
+ * at destroy time are copied to the node. The token is never on a command line: it is the first
+ * line of the install command's stdin (the install's other arguments follow it, so the command line
+ * pulumi-command prints on failure stays short), which install-k3s.sh writes into a 0600 file.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";

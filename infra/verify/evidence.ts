@@ -985,7 +985,8 @@ export function describeEvidence(evidence: DatapathEvidence): string[] {
           (n.agent.routing ? `, Routing: ${n.agent.routing.line}` : n.agent.hostRouting ? `, Host Routing: ${n.agent.hostRouting}` : "");
     lines.push(
       `${n.node} (${n.ip}): tunnel devices ${describeDevices(n)}; routes to other pod CIDRs ${n.podCidrRoutes.map(formatRoute).join("; ") || "none"}; ` +
-        `pod routes ${pods || "none (no pod namespaces)"}; ${agent}`,
+        `pod routes ${pods || "none (no pod namespaces)"}; ${agent}` +
+        (n.iptables.kubeProxyChains.length > 0 ? `; kube-proxy's ${KUBE_PROXY_CHAIN} in ${n.iptables.kubeProxyChains.join(", ")}` : ""),
     );
   }
   return lines;

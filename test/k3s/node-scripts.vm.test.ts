@@ -99,6 +99,12 @@ function runInstall(overrides: Partial<InstallInput> = {}, token = TOKEN): Promi
   return theVm().ssh(installCommand(input), installStdin(token, input));
 }
 
+/** Runs the install step's `delete` as pulumi-command does: with the step's stdin (it passes it to every run). */
+function runUninstall(overrides: Partial<InstallInput> = {}): Promise<SshResult> {
+  const input = installInput(overrides);
+  return theVm().ssh(uninstallCommand(input.nodeName, input.role), installStdin(TOKEN, input));
+}
+
 /** Writes a host file and copies it onto the VM (SFTP, as the login user, like CopyToRemote). */
 async function put(name: string, content: string | Buffer, remotePath: string, mode = 0o644): Promise<void> {
   const path = join(local, name);
@@ -380,7 +386,7 @@ test.serial("install → uninstall → install with the program's own command li
   t.true(stopped.stderr.endsWith("; k3s is inactive\n"), stopped.stderr);
   t.false(stopped.stderr.includes("unknown"), "systemctl is-active prints the state once, even when it exits non-zero");
 
-  const uninstall = await vm.ssh(uninstallCommand("node-1", "server"));
+  const uninstall = await runUninstall(airgap);
   t.is(uninstall.code, 0, uninstall.stderr);
   t.true(uninstall.stderr.includes("cilium-lab[node-1]: k3s (server) uninstalled\n"), uninstall.stderr);
   t.true(
@@ -396,19 +402,18 @@ test.serial("install → uninstall → install with the program's own command li
   t.is(again.code, 0, again.stderr);
   t.true(again.stderr.endsWith("; k3s is active\n"), again.stderr);
 
-  const done = await vm.ssh(uninstallCommand("node-1", "server"));
+  const done = await runUninstall(airgap);
   t.is(done.code, 0, done.stderr);
-  const twice = await vm.ssh(uninstallCommand("node-1", "server"));
+  const twice = await runUninstall(airgap);
   t.is(twice.code, 0, twice.stderr);
   t.true(twice.stderr.includes("cilium-lab[node-1]: k3s (server) is not installed (/usr/local/bin/k3s-uninstall.sh is absent); nothing to uninstall\n"), twice.stderr);
 });
 
 test.serial("online: after an uninstall the next install runs the copied script again and stops where it stopped before (no internet), not at a missing file", async (t) => {
-  const vm = theVm();
   await prepareAndCopy();
   const before = await runInstall();
   t.regex(before.stderr, /step="download the k3s install script"/);
-  const uninstall = await vm.ssh(uninstallCommand("node-1", "server"));
+  const uninstall = await runUninstall();
   t.is(uninstall.code, 0, uninstall.stderr);
   const after = await runInstall();
   t.not(after.code, 127, after.stderr);
@@ -468,6 +473,6 @@ test.serial("switching kubeProxyReplacement on restarts an agent whose unit did 
   t.false(rerun.stderr.includes("removed kube-proxy's"), rerun.stderr);
   t.is(await invocation("k3s-agent"), restarted);
 
-  const uninstall = await vm.ssh(uninstallCommand("node-2", "agent"));
+  const uninstall = await runUninstall(agent(true));
   t.is(uninstall.code, 0, uninstall.stderr);
 });

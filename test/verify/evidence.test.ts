@@ -398,9 +398,14 @@ test("under kube-proxy replacement each node must be free of KUBE-SERVICES in ev
     ["node-3", []],
   ]);
   t.deepEqual(refused.evidence.nodes[0]?.iptables.read, ["iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"]);
+  const message = verdictFailureMessage(refused).split("\n");
   t.true(
-    verdictFailureMessage(refused)
-      .split("\n")
+    message.some((l) => l.startsWith("- node-2 (192.168.150.12): ") && l.endsWith("; kube-proxy's KUBE-SERVICES in iptables-save filter, iptables-save nat, ip6tables-save nat")),
+    "the evidence line of node-2 shows where the chain is",
+  );
+  t.false(message.some((l) => l.startsWith("- node-1 (") && l.includes("kube-proxy's")));
+  t.true(
+    message
       .includes(
         "What to do: kube-proxy is still in the datapath of node-2 although Cilium replaces it: on each, restart k3s (`sudo systemctl restart k3s-agent`; `k3s` on the server) " +
           "so it takes `--disable-kube-proxy` from the server, remove kube-proxy's rules (`sudo sh -c 'iptables-save | grep -v KUBE- | iptables-restore'`, " +
