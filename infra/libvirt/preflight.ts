@@ -6,7 +6,9 @@
  * Checks: host tools present; the libvirt URI reachable; KVM usable when `accelerator: kvm`; memory
  * and CPUs for the nodes; `networkCidr` not overlapping a host route or another libvirt network; the
  * network, bridge and domain names not taken by objects we do not own (our metadata stamp); free
- * disk for the images; pool and cache directories reachable by the qemu user.
+ * disk for the images; pool and cache directories reachable by the qemu user; and, when the nodes
+ * download k3s (`k3sAirgapDir` empty), that the host's firewall forwards the lab bridge's traffic
+ * (infra/libvirt/forwarding.ts: Docker, UFW and firewalld can drop it).
  *
  * Synchronous on purpose (the program is CommonJS without top-level await, and this must finish
  * before resources are declared): `gatherHostFacts` runs a handful of `virsh`/`ip` commands;
@@ -20,6 +22,7 @@ import * as path from "node:path";
 import { parseCidr } from "../config/cidr";
 import { checkUri } from "./common";
 import { TOOLS, type Tool } from "./exec";
+import { checkForwarding, type ForwardingCheck } from "./forwarding";
 import { networkOf, overlapMessage, parseIpLinks, parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork, type HostRoute } from "./hostnet";
 import { OWNER_PROJECT, parseDomainXml, parseNetworkXml, type Owner } from "./xml";
 
@@ -51,6 +54,8 @@ export interface PreflightRequest {
   readonly networkCidr: string;
   readonly nodes: readonly PreflightNode[];
   readonly disks: readonly PreflightDisk[];
+  /** The nodes download k3s from the internet (`k3sAirgapDir` empty): the host must forward their traffic. */
+  readonly onlineInstall: boolean;
 }
 
 /** A libvirt domain as far as the preflight cares. */
@@ -81,10 +86,12 @@ export interface HostFacts {
   readonly cpus: number;
   /** Per requested disk path: free bytes at its nearest existing ancestor, and an ancestor others cannot search. */
   readonly disks: readonly { readonly path: string; readonly freeBytes: number; readonly unsearchable?: string }[];
+  /** Whether the host forwards the lab bridge's traffic; only gathered for an online install. */
+  readonly forwarding?: ForwardingCheck;
 }
 
 /** The checks, in the order doctor lists them. */
-export const PREFLIGHT_CHECKS = ["host tools", "libvirt", "KVM", "CPUs", "memory", "disk", "subnet", "names"] as const;
+export const PREFLIGHT_CHECKS = ["host tools", "libvirt", "KVM", "CPUs", "memory", "disk", "subnet", "names", "firewall"] as const;
 /** One check of the preflight. */
 export type PreflightCheck = (typeof PREFLIGHT_CHECKS)[number];
 
@@ -111,7 +118,7 @@ export interface PreflightResult {
 }
 
 /** What a passed or skipped check found: the detail of its row. */
-function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostFacts): Omit<PreflightRow, "check" | "fix"> {
+function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostFacts): Omit<PreflightRow, "check" | "fix"> & { readonly fix?: string } {
   const unreachable = !facts.libvirt.reachable ? { status: "unchecked" as const, detail: `libvirt is not reachable at ${req.uri}` } : undefined;
   const mib = req.nodes.reduce((sum, n) => sum + n.memoryMiB, 0);
   switch (check) {
@@ -137,6 +144,11 @@ function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostF
       };
     case "subnet":
       return unreachable ?? { status: "ok", detail: `${req.networkCidr} overlaps no host route and no other libvirt network` };
+    case "firewall":
+      if (!req.onlineInstall) {
+        return { status: "unchecked", detail: "k3sAirgapDir is set: the nodes download nothing" };
+      }
+      return facts.forwarding ?? { status: "unchecked", detail: "not read" };
     case "names":
     default:
       return unreachable ?? { status: "ok", detail: `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own` };
@@ -150,7 +162,7 @@ function preflightRows(req: PreflightRequest, facts: HostFacts, found: readonly 
     if (mine.length === 0) {
       const passed = passedDetail(check, req, facts);
       const note = check === "CPUs" && warnings.length > 0 ? ` (${warnings.join(" ")})` : "";
-      return { check, ...passed, detail: `${passed.detail}${note}`, fix: "" };
+      return { check, ...passed, detail: `${passed.detail}${note}`, fix: passed.fix ?? "" };
     }
     const parts = mine.map((text) => {
       const at = text.indexOf(" Fix: ");
@@ -272,6 +284,15 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
           "Fix: use a directory under /var/lib/libvirt, or give the parent directories o+x.",
       );
     }
+  }
+  if (req.onlineInstall && facts.forwarding?.status === "fail") {
+    fail(
+      "firewall",
+      `the nodes will not reach the internet, so k3s's download on them would fail minutes into \`up\` (\`Could not resolve host\`): ${facts.forwarding.detail}. ` +
+        `Fix: ${facts.forwarding.fix}; or install air-gapped (cilium-lab:k3sAirgapDir).`,
+    );
+  } else if (req.onlineInstall && facts.forwarding?.status === "unchecked") {
+    warnings.push(`host firewall: ${facts.forwarding.detail}${facts.forwarding.fix !== "" ? `. To check or fix: ${facts.forwarding.fix}` : ""}`);
   }
   return { problems, warnings, rows: preflightRows(req, facts, found, warnings) };
 }
@@ -395,6 +416,7 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
     memAvailableMiB: memAvailableMiB(),
     cpus: os.cpus().length,
     disks: req.disks.map((d) => diskFact(d.path)),
+    ...(req.onlineInstall ? { forwarding: checkForwarding({ bridgeName: req.bridgeName, networkCidr: req.networkCidr }) } : {}),
   };
 }
 
@@ -440,7 +462,15 @@ export const DISK_ESTIMATES = {
  * directory (base copy + overlays + seeds) and the image cache (the download).
  */
 export function labPreflightRequest(
-  config: { readonly libvirtUri: string; readonly accelerator: "kvm" | "qemu"; readonly networkCidr: string; readonly nodeCpus: number; readonly nodeMemoryMiB: number },
+  config: {
+    readonly libvirtUri: string;
+    readonly accelerator: "kvm" | "qemu";
+    readonly networkCidr: string;
+    readonly nodeCpus: number;
+    readonly nodeMemoryMiB: number;
+    /** Empty or absent: the nodes download k3s (online install). */
+    readonly k3sAirgapDir?: string;
+  },
   plan: { readonly networkName: string; readonly bridgeName: string; readonly nodes: readonly { readonly domainName: string }[] },
   stack: string,
   dirs: { readonly poolDir: string; readonly imageCacheDir: string },
@@ -462,5 +492,6 @@ export function labPreflightRequest(
       },
       { path: dirs.imageCacheDir, bytes: DISK_ESTIMATES.baseImageBytes, what: "the base image download (estimate)", qemuReadable: false },
     ],
+    onlineInstall: (config.k3sAirgapDir ?? "") === "",
   };
 }

@@ -19,6 +19,7 @@ const request = (extra: Partial<PreflightRequest> = {}): PreflightRequest => ({
   networkCidr: "192.168.194.0/24",
   nodes: [{ domainName: "cl-t-pf-vm", vcpus: 1, memoryMiB: 256 }],
   disks: [{ path: poolDir("cl-t-pf-pool"), bytes: 1024 ** 2, what: "node disks", qemuReadable: true }],
+  onlineInstall: true,
   ...extra,
 });
 
@@ -120,4 +121,32 @@ test.serial("a pool directory under /root and a disk request larger than the fil
   ]);
   t.false(fs.existsSync("/root/cl-t-pf-pool"), "the preflight creates nothing");
   t.false(fs.existsSync(`${POOL_ROOT}/cl-t-pf-pool`));
+});
+
+test.serial("an online install reads the host firewall within a second and finds this host forwarding; an air-gapped one does not read it", (t) => {
+  const started = Date.now();
+  const online = gatherHostFacts(request());
+  const ms = Date.now() - started;
+  const offline = gatherHostFacts(request({ onlineInstall: false }));
+  t.log(`gathered with the firewall check in ${ms} ms`);
+  t.is(online.forwarding?.status, "ok", online.forwarding?.detail);
+  t.true(ms < 5000);
+  t.is(offline.forwarding, undefined);
+  t.deepEqual(
+    evaluatePreflight(request({ onlineInstall: false }), offline).rows.find((r) => r.check === "firewall"),
+    { check: "firewall", status: "unchecked", detail: "k3sAirgapDir is set: the nodes download nothing", fix: "" },
+  );
+});
+
+test.serial("a host firewall that drops the lab's traffic is a preflight problem with its fix", (t) => {
+  const facts = {
+    ...gatherHostFacts(request()),
+    forwarding: { status: "fail" as const, detail: "forwarded traffic of bridge cl-t-pf-br (192.168.194.0/24) to the internet is dropped: X", fix: "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`" },
+  };
+  const { problems, rows } = evaluatePreflight(request(), facts);
+  t.deepEqual(problems, [
+    "the nodes will not reach the internet, so k3s's download on them would fail minutes into `up` (`Could not resolve host`): forwarded traffic of bridge cl-t-pf-br (192.168.194.0/24) to the internet is dropped: X. Fix: `iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`; or install air-gapped (cilium-lab:k3sAirgapDir).",
+  ]);
+  t.is(rows.find((r) => r.check === "firewall")?.fix, "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`; or install air-gapped (cilium-lab:k3sAirgapDir).");
+  t.deepEqual(evaluatePreflight(request({ onlineInstall: false }), facts).problems, [], "air-gapped nodes download nothing");
 });
