@@ -58,8 +58,9 @@ options:
 
 before anything starts it checks: \`pulumi\` on PATH (install it from
 https://www.pulumi.com/docs/install/, or on a host without internet access run
-eval "$(bash scripts/toolchain.sh)"), libvirt access (\`virsh -c qemu:///system version\`), and that
-every mode's stack config is valid.
+eval "$(bash scripts/toolchain.sh)"), libvirt access (\`virsh -c qemu:///system version\`), the
+host-side inputs the stack config names (k3sAirgapDir, ciliumChart, an image file, gpgv and Ubuntu's
+keyring), and that every mode's stack config is valid.
 
 secrets: PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE if set, else the passphrase file
 .pulumi-state/passphrase that \`npm run lab\` uses (created once, mode 0600).
