@@ -164,7 +164,7 @@ export function upstreamRows(endpoints: readonly UpstreamEndpoint[], answers: Re
     const check = `${list[0]?.from === "nodes" ? "nodes →" : "host →"} ${group}`;
     const why = list[0]?.why ?? "";
     if (answers === undefined) {
-      return unchecked(check, `not probed (--no-probe): ${list.map((e) => endpointHost(e.url)).join(", ")}; ${why}`);
+      return unchecked(check, `not probed (--no-probe): ${[...new Set(list.map((e) => endpointHost(e.url)))].join(", ")}; ${why}`);
     }
     const results = list.map((e) => {
       const a = answers.get(e.url);
