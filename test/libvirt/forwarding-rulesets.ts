@@ -90,6 +90,12 @@ ${DOCKER_RULES}
 COMMIT
 `;
 
+/** {@link DOCKER} with the check's fix applied: the two `iptables -I DOCKER-USER` rules for the lab's bridge. */
+export const DOCKER_USER_ALLOWED = DOCKER.replace(
+  "-A DOCKER-USER -j RETURN",
+  `-A DOCKER-USER -o ${LAB_BRIDGE} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A DOCKER-USER -i ${LAB_BRIDGE} -j ACCEPT\n-A DOCKER-USER -j RETURN`,
+);
+
 /** Docker, then libvirt 9 started a network: libvirt inserted its jumps at the top of FORWARD. */
 export const DOCKER_THEN_LIBVIRT9 = `${DOCKER_NAT}*filter
 :INPUT ACCEPT [0:0]

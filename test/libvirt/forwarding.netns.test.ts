@@ -6,10 +6,10 @@
 // sent) and, for libvirt's nft table, a bridge virbr0 (`iif "virbr0"` needs the device). Every
 // namespace is deleted, also on failure.
 import test from "ava";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 
 import { checkForwarding, hostRunner, type ForwardingCheck, type Runner } from "../../infra/libvirt/forwarding";
-import { DOCKER, DOCKER_THEN_LIBVIRT9, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, LIBVIRT_NFT, NFT_DROP_FORWARD, UFW } from "./forwarding-rulesets";
+import { DOCKER, DOCKER_THEN_LIBVIRT9, DOCKER_USER_ALLOWED, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, LIBVIRT_NFT, NFT_DROP_FORWARD, UFW, UFW_ROUTE_ALLOWED } from "./forwarding-rulesets";
 
 const TARGET = { bridgeName: LAB_BRIDGE, networkCidr: LAB_CIDR };
 const PREFIX = "cl-t-fw";
@@ -145,3 +145,100 @@ test.serial("the gathering inside a namespace with Docker's rules takes well und
   t.log(`check on this host: ${Date.now() - host} ms`);
   t.true(Date.now() - host < 1000);
 });
+
+// ---------------------------------------------------------------------------------------------
+// The kernel agrees: the same rulesets in a "host" namespace that routes between a "node"
+// namespace behind the lab's bridge and an "internet" namespace behind the uplink (all three made
+// here, private addresses, nothing leaves them). libvirt's rules for the lab's network are added
+// as libvirt adds them when it starts the network; then node-1 opens a TCP connection to port 443
+// on the other side. The check's verdict (run in the host namespace) must match what happened.
+
+const NODE_JS = process.execPath;
+const libvirtStartsLab = (ns: string, backend: "iptables-legacy" | "iptables-nft" | "nft"): void => {
+  const x = (...args: string[]): void => sh(["ip", "netns", "exec", ns, ...args]);
+  if (backend === "nft") {
+    // nftablesAddForwardAllowOut / nftablesAddForwardAllowRelatedIn (libvirt network_nftables.c)
+    x("/usr/sbin/nft", "insert", "rule", "ip", "libvirt_network", "guest_output", "ip", "saddr", LAB_CIDR, "iif", LAB_BRIDGE, "counter", "accept");
+    x("/usr/sbin/nft", "insert", "rule", "ip", "libvirt_network", "guest_input", "oif", LAB_BRIDGE, "ip", "daddr", LAB_CIDR, "ct", "state", "related,established", "counter", "accept");
+  } else {
+    // iptablesForwardAllowOut / iptablesForwardAllowRelatedIn (libvirt network_iptables.c)
+    x(`/usr/sbin/${backend}`, "--table", "filter", "--insert", "LIBVIRT_FWO", "--source", LAB_CIDR, "--in-interface", LAB_BRIDGE, "--jump", "ACCEPT");
+    x(`/usr/sbin/${backend}`, "--table", "filter", "--insert", "LIBVIRT_FWI", "--destination", LAB_CIDR, "--out-interface", LAB_BRIDGE, "--match", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "--jump", "ACCEPT");
+  }
+};
+
+async function kernelAndCheck(loads: readonly Load[], libvirt: "iptables-legacy" | "iptables-nft" | "nft"): Promise<{ connected: boolean; check: ForwardingCheck }> {
+  const id = `${PREFIX}-${process.pid}-${seq++}`;
+  const [host, node, inet] = [`${id}h`, `${id}n`, `${id}i`];
+  const made: string[] = [];
+  try {
+    for (const ns of [host, node, inet]) {
+      sh(["ip", "netns", "add", ns]);
+      made.push(ns);
+    }
+    const x = (ns: string, ...args: string[]): void => sh(["ip", "netns", "exec", ns, ...args]);
+    x(host, "ip", "link", "add", LAB_BRIDGE, "type", "bridge");
+    x(host, "ip", "addr", "add", "192.168.150.1/24", "dev", LAB_BRIDGE);
+    x(host, "ip", "link", "set", LAB_BRIDGE, "up");
+    x(host, "ip", "link", "add", "virbr0", "type", "bridge");
+    x(host, "ip", "link", "add", "vnet0", "type", "veth", "peer", "name", "eth0", "netns", node);
+    x(host, "ip", "link", "set", "vnet0", "master", LAB_BRIDGE, "up");
+    x(host, "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", inet);
+    x(host, "ip", "addr", "add", "10.254.0.2/24", "dev", "uplink0");
+    x(host, "ip", "link", "set", "uplink0", "up");
+    x(host, "ip", "route", "add", "default", "via", "10.254.0.1", "dev", "uplink0");
+    x(host, "sysctl", "-qw", "net.ipv4.ip_forward=1");
+    x(node, "ip", "addr", "add", "192.168.150.11/24", "dev", "eth0");
+    x(node, "ip", "link", "set", "eth0", "up");
+    x(node, "ip", "route", "add", "default", "via", "192.168.150.1");
+    x(inet, "ip", "addr", "add", "10.254.0.1/24", "dev", "eth0");
+    x(inet, "ip", "link", "set", "eth0", "up");
+    x(inet, "ip", "route", "add", "192.168.150.0/24", "via", "10.254.0.2");
+    for (const load of loads) {
+      sh(["ip", "netns", "exec", host, ...(load.with === "nft" ? ["/usr/sbin/nft", "-f", "-"] : [`/usr/sbin/${load.with}-restore`])], load.rules);
+    }
+    libvirtStartsLab(host, libvirt);
+    const server = spawn("ip", ["netns", "exec", inet, NODE_JS, "-e", "require('net').createServer((s) => s.end('hi')).listen(443, '10.254.0.1', () => console.log('up'))"], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout.once("data", () => resolve());
+        server.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+      });
+      const client =
+        "const s = require('net').connect(443, '10.254.0.1'); s.setTimeout(1500, () => process.exit(3)); s.on('data', () => process.exit(0)); s.on('error', () => process.exit(4));";
+      let connected = true;
+      try {
+        execFileSync("ip", ["netns", "exec", node, NODE_JS, "-e", client], { stdio: "ignore", timeout: 10_000 });
+      } catch {
+        connected = false;
+      }
+      return { connected, check: checkForwarding(TARGET, inNs(host)) };
+    } finally {
+      server.kill();
+    }
+  } finally {
+    for (const ns of made) {
+      sh(["ip", "netns", "del", ns]);
+    }
+  }
+}
+
+const KERNEL_CASES: readonly { name: string; loads: readonly Load[]; libvirt: "iptables-legacy" | "iptables-nft" | "nft"; connects: boolean }[] = [
+  { name: "libvirt 9 on iptables-nft", loads: [{ with: "iptables-nft", rules: LIBVIRT9 }], libvirt: "iptables-nft", connects: true },
+  { name: "libvirt 9 on iptables-legacy", loads: [{ with: "iptables-legacy", rules: LIBVIRT9 }], libvirt: "iptables-legacy", connects: true },
+  { name: "Docker, then libvirt 9 (iptables-nft)", loads: [{ with: "iptables-nft", rules: DOCKER_THEN_LIBVIRT9 }], libvirt: "iptables-nft", connects: true },
+  { name: "Docker (iptables-nft) with libvirt on nftables", loads: [{ with: "iptables-nft", rules: DOCKER }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: false },
+  { name: "Docker (iptables-legacy) with libvirt 9 on iptables-nft", loads: [{ with: "iptables-legacy", rules: DOCKER }, { with: "iptables-nft", rules: LIBVIRT9 }], libvirt: "iptables-nft", connects: false },
+  { name: "UFW (iptables-nft) with libvirt on nftables", loads: [{ with: "iptables-nft", rules: UFW }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: false },
+  { name: "an nft forward chain with policy drop, libvirt on nftables", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: NFT_DROP_FORWARD }], libvirt: "nft", connects: false },
+  { name: "Docker with the DOCKER-USER fix applied, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: DOCKER_USER_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
+  { name: "UFW with `ufw route allow in on <bridge>`, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: UFW_ROUTE_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
+];
+
+for (const c of KERNEL_CASES) {
+  test.serial(`the kernel agrees with the check: ${c.name} ${c.connects ? "forwards" : "drops"} node-1's connection`, async (t) => {
+    const { connected, check } = await kernelAndCheck(c.loads, c.libvirt);
+    t.is(connected, c.connects, "what the kernel did");
+    t.is(check.status, c.connects ? "ok" : "fail", check.detail);
+  });
+}
