@@ -423,7 +423,7 @@ function nftRules(r: Record<string, Json>, text: string): Rule[] {
     }
     const t = nftTarget(stmt);
     if (t) {
-      return [{ conds, target: t, text }];
+      return [{ conds, target: t, text: `${text}: ${key === "jump" || key === "goto" ? `${key} ${t.k === "jump" || t.k === "goto" ? t.chain : ""}` : key}` }];
     }
     if (key === "xt" || key === "limit" || key === "quota") {
       conds.push(() => "maybe");
@@ -469,7 +469,7 @@ export function parseNftJson(text: string): Table[] {
     const chain = tables.get(key(r.family, r.table))?.chains.get(typeof r.chain === "string" ? r.chain : "");
     if (chain) {
       const comment = typeof r.comment === "string" ? ` comment "${r.comment}"` : "";
-      chain.rules.push(...nftRules(r, `rule #${JSON.stringify(r.handle ?? null)} of chain ${chain.name}${comment}`));
+      chain.rules.push(...nftRules(r, `rule handle ${JSON.stringify(r.handle ?? null)} of chain ${chain.name}${comment}`));
     }
   }
   return [...tables.values()].map((t) => ({ source: "nft" as const, family: t.family, name: t.name, chains: t.chains }));

@@ -344,6 +344,6 @@ export function evaluateForwarding(target: ForwardingTarget, facts: ForwardingFa
   if (ipf) {
     return { status: "fail", detail: `bridge ${bridge} is up but net.ipv4.ip_forward is 0: the host forwards nothing`, fix: "`sysctl -w net.ipv4.ip_forward=1`" };
   }
-  const n = tables.reduce((sum, t) => sum + [...t.chains.values()].filter((c) => c.hook === "forward").length, 0);
+  const n = tables.filter((t) => !skip(t)).reduce((sum, t) => sum + [...t.chains.values()].filter((c) => c.hook === "forward").length, 0);
   return { status: "ok", detail: `${where} is accepted by every forward hook (${n} base chain${n === 1 ? "" : "s"} checked)`, fix: "" };
 }

@@ -250,3 +250,38 @@ export const NFT_DROP_FORWARD = `table inet filter {
   }
 }
 `;
+
+// firewalld 1.x (nftables backend), reduced to its forward path: the base chain filter_FORWARD
+// ("type filter hook forward priority filter + 10"; established/related and DNAT accepted, invalid
+// dropped, then the zone dispatch filter_FORWARD_POLICIES and a final
+// `reject with icmpx admin-prohibited`), as firewalld's src/firewall/core/nftables.py builds it and
+// `nft list ruleset` prints it. Every interface without a zone falls to the default zone (public);
+// with the zone's forward on (firewalld ≥ 1.0's default) forwarding within it is allowed
+// (filter_FWD_public_allow: `oifname <interface of the zone> accept`).
+const firewalld = (publicForward: boolean): string => `table inet firewalld {
+  chain filter_FORWARD {
+    type filter hook forward priority filter + 10; policy accept;
+    ct state { established, related } accept
+    ct status dnat accept
+    iifname "lo" accept
+    ct state invalid drop
+    jump filter_FORWARD_POLICIES
+    reject with icmpx admin-prohibited
+  }
+  chain filter_FORWARD_POLICIES {
+    iifname "uplink0" oifname "uplink0" jump filter_FWD_public
+    iifname "uplink0" oifname "uplink0" reject with icmpx admin-prohibited
+    jump filter_FWD_public
+    reject with icmpx admin-prohibited
+  }
+  chain filter_FWD_public {
+    jump filter_FWD_public_allow
+  }
+  chain filter_FWD_public_allow {
+${publicForward ? '    oifname "uplink0" accept\n' : ""}  }
+}
+`;
+/** firewalld with its default zone's forward on: traffic from the (zone-less) lab bridge out of the uplink is allowed. */
+export const FIREWALLD = firewalld(true);
+/** firewalld with forwarding off in the default zone (`firewall-cmd --remove-forward`, or firewalld < 1.0). */
+export const FIREWALLD_NO_FORWARD = firewalld(false);

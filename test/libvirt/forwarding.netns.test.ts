@@ -9,7 +9,7 @@ import test from "ava";
 import { execFileSync, spawn } from "node:child_process";
 
 import { checkForwarding, hostRunner, type ForwardingCheck, type Runner } from "../../infra/libvirt/forwarding";
-import { DOCKER, DOCKER_THEN_LIBVIRT9, DOCKER_USER_ALLOWED, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, LIBVIRT_NFT, NFT_DROP_FORWARD, UFW, UFW_ROUTE_ALLOWED } from "./forwarding-rulesets";
+import { DOCKER, DOCKER_THEN_LIBVIRT9, DOCKER_USER_ALLOWED, FIREWALLD, FIREWALLD_NO_FORWARD, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, LIBVIRT_NFT, NFT_DROP_FORWARD, UFW, UFW_ROUTE_ALLOWED } from "./forwarding-rulesets";
 
 const TARGET = { bridgeName: LAB_BRIDGE, networkCidr: LAB_CIDR };
 const PREFIX = "cl-t-fw";
@@ -231,6 +231,8 @@ const KERNEL_CASES: readonly { name: string; loads: readonly Load[]; libvirt: "i
   { name: "Docker (iptables-legacy) with libvirt 9 on iptables-nft", loads: [{ with: "iptables-legacy", rules: DOCKER }, { with: "iptables-nft", rules: LIBVIRT9 }], libvirt: "iptables-nft", connects: false },
   { name: "UFW (iptables-nft) with libvirt on nftables", loads: [{ with: "iptables-nft", rules: UFW }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: false },
   { name: "an nft forward chain with policy drop, libvirt on nftables", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: NFT_DROP_FORWARD }], libvirt: "nft", connects: false },
+  { name: "firewalld (default zone forwarding) with libvirt on nftables", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD }], libvirt: "nft", connects: true },
+  { name: "firewalld without zone forwarding, libvirt on nftables,", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }], libvirt: "nft", connects: false },
   { name: "Docker with the DOCKER-USER fix applied, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: DOCKER_USER_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
   { name: "UFW with `ufw route allow in on <bridge>`, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: UFW_ROUTE_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
 ];
@@ -242,3 +244,15 @@ for (const c of KERNEL_CASES) {
     t.is(check.status, c.connects ? "ok" : "fail", check.detail);
   });
 }
+
+test.serial("firewalld without zone forwarding: the fix puts the lab's bridge into libvirt's zone; before the bridge exists firewalld is not judged", async (t) => {
+  const { check } = await kernelAndCheck([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }], "nft");
+  t.deepEqual(check, {
+    status: "fail",
+    detail:
+      "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: nftables table inet firewalld (firewalld's) chain filter_FORWARD drops new connections from the nodes (rule handle 15 of chain filter_FORWARD_POLICIES: reject)",
+    fix: "`firewall-cmd --permanent --zone=libvirt --change-interface=cl-vxlan-1a2b && firewall-cmd --reload`",
+  });
+  // libvirt adds a new network's bridge to zone "libvirt" when it starts it (libvirt.zone).
+  t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }]), OK(1));
+});
