@@ -370,7 +370,8 @@ function nftMatch(m: Record<string, Json>): (p: Probe) => Tri {
     field = "state";
   } else if (ct.key === "status") {
     // The lab's flows are masqueraded, never DNATed; other status bits we do not judge.
-    return (p) => (right === "dnat" && op !== "!=" && p ? "no" : "maybe");
+    const dnat = right === "dnat" || (Array.isArray(right) && right.length === 1 && right[0] === "dnat");
+    return () => (dnat && op !== "!=" ? "no" : "maybe");
   }
   return (p) => {
     const base = pre(p);
@@ -383,16 +384,16 @@ function nftMatch(m: Record<string, Json>): (p: Probe) => Tri {
 }
 
 function nftTarget(stmt: Record<string, Json>): Target | undefined {
-  if ("accept" in stmt) {return { k: "accept" };}
-  if ("drop" in stmt || "reject" in stmt) {return { k: "drop" };}
-  if ("return" in stmt) {return { k: "return" };}
-  if ("continue" in stmt) {return { k: "continue" };}
   const jump = obj(stmt.jump);
-  if (typeof jump.target === "string") {return { k: "jump", chain: jump.target };}
   const go = obj(stmt.goto);
-  if (typeof go.target === "string") {return { k: "goto", chain: go.target };}
-  if ("queue" in stmt || "xt" in stmt) {return obj(stmt.xt).type === "match" ? undefined : { k: "maybe" };}
-  return undefined;
+  return "accept" in stmt ? { k: "accept" }
+    : "drop" in stmt || "reject" in stmt ? { k: "drop" }
+    : "return" in stmt ? { k: "return" }
+    : "continue" in stmt ? { k: "continue" }
+    : typeof jump.target === "string" ? { k: "jump", chain: jump.target }
+    : typeof go.target === "string" ? { k: "goto", chain: go.target }
+    : "queue" in stmt || ("xt" in stmt && obj(stmt.xt).type !== "match") ? { k: "maybe" }
+    : undefined;
 }
 
 // Statements that neither match nor decide (libnftables-json(5) "Statements").
