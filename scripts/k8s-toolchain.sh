@@ -120,8 +120,9 @@ else
   build "kube-apiserver $k8s_version" "$cp_dir" "$tmp/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
   got="$("$tmp/bin/kube-apiserver" --version)"
   [[ "$got" == "Kubernetes $k8s_version" ]] || die "the freshly built kube-apiserver reports '$got', expected 'Kubernetes $k8s_version': check k8s_ldflags in $0."
-  "$tmp/bin/etcd" --version | grep -qx "etcd Version: ${etcd_version#v}" ||
-    die "the freshly built etcd reports '$("$tmp/bin/etcd" --version | head -1)', expected ${etcd_version#v}."
+  got="$("$tmp/bin/etcd" --version)"
+  got="${got%%$'\n'*}"
+  [[ "$got" == "etcd Version: ${etcd_version#v}" ]] || die "the freshly built etcd reports '$got', expected ${etcd_version#v}."
   rm -rf "$cp_dest"
   mv "$tmp" "$cp_dest"
   tmp=""

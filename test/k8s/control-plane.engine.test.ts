@@ -9,7 +9,9 @@
  * lock: `flock /tmp/cilium-lab-heavy.lock npm test -- test/k8s/control-plane.engine.test.ts`.
  * These tests never skip: without the binaries they fail and say how to build them.
  */
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import * as path from "node:path";
 
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -142,17 +144,53 @@ test.serial("an inline program with an explicit Provider pinned to the built plu
   t.is((await request("GET", "/api/v1/namespaces/default/configmaps/pulumi-smoke")).status, 404);
 });
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const [how, arg, signal] of [
+  ["exits without calling stop()", "exit", undefined],
+  ["is ended by SIGTERM (how ava ends a timed-out worker)", "wait", "SIGTERM"],
+  ["is ended by SIGINT (Ctrl+C)", "wait", "SIGINT"],
+] as const) {
+  test.serial(`when the process holding a control plane ${how}, etcd, kube-apiserver and kube-controller-manager are gone and the temp dir is removed`, async (t) => {
+    t.timeout(5 * 60_000);
+    const child = spawn(process.execPath, ["--import=tsx", path.join(__dirname, "fixtures", "hold-control-plane.ts"), arg], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const held = await waitFor(
+      "the child's control plane",
+      180_000,
+      () => Promise.resolve(out.includes("\n") ? (JSON.parse(out.split("\n")[0] ?? "") as { pids: Record<string, number>; dir: string }) : undefined),
+      () => `child stderr: ${err}`,
+    );
+    const pids = Object.values(held.pids);
+    t.is(pids.length, 3);
+    if (signal !== undefined) {
+      t.deepEqual(pids.map(alive), [true, true, true]);
+      child.kill(signal);
+    }
+    await exited;
+    // KILLed processes are reaped by init, which may take a moment.
+    await waitFor("the processes to be reaped", 15_000, () => Promise.resolve(pids.some(alive) ? undefined : true)).catch(() => undefined);
+    t.deepEqual([...pids.map(alive), existsSync(held.dir)], [false, false, false, false], `child stderr: ${err}`);
+  });
+}
+
 test.serial("stop() ends etcd, kube-apiserver and kube-controller-manager by PID and removes the temp dir", async (t) => {
   const current = plane();
   const { pids, dir } = current;
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   t.deepEqual([alive(pids.etcd), alive(pids.apiserver), alive(pids.controllerManager), existsSync(dir)], [true, true, true, true]);
   await current.stop();
   t.deepEqual([alive(pids.etcd), alive(pids.apiserver), alive(pids.controllerManager), existsSync(dir)], [false, false, false, false]);

@@ -164,8 +164,25 @@ export async function startControlPlane(options: { readyTimeoutMs?: number } = {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  // On exit only synchronous work runs: KILL by PID and remove the directory.
+  // On exit only synchronous work runs: KILL by PID and remove the directory. A terminating signal
+  // (ava ends a timed-out worker with SIGTERM, Ctrl+C sends SIGINT) emits no "exit" event, so those
+  // do the same and then re-raise the signal with its default action (no other listener left).
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killAllNow();
+    unhook();
+    process.kill(process.pid, signal);
+  };
+  const unhook = (): void => {
+    process.removeListener("exit", killAllNow);
+    for (const signal of signals) {
+      process.removeListener(signal, onSignal);
+    }
+  };
   process.once("exit", killAllNow);
+  for (const signal of signals) {
+    process.on(signal, onSignal);
+  }
 
   const logTail = (name: string, lines = 30): string => {
     try {
@@ -195,7 +212,7 @@ export async function startControlPlane(options: { readyTimeoutMs?: number } = {
       process.kill(pid, "SIGKILL");
       await exited;
     }
-    process.removeListener("exit", killAllNow);
+    unhook();
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -243,6 +260,9 @@ export async function startControlPlane(options: { readyTimeoutMs?: number } = {
       "--authorization-mode=RBAC",
       "--allow-privileged=true",
       "--service-cluster-ip-range=10.43.0.0/16",
+      // The `kubernetes` Service's Endpoints may not hold a loopback address (the reconciler logs
+      // `may not be in the loopback range` every 10 s), so it writes none.
+      "--endpoint-reconciler-type=none",
       `--audit-log-path=${path.join(dir, "audit.log")}`,
     ]);
     writeFileSync(path.join(dir, "kubeconfig"), kubeconfigYaml(server, dir), { mode: 0o600 });
