@@ -74,6 +74,8 @@ plugin_version="4.24.2-0.${provider_time}-${provider_commit}"
 # The version variables the Kubernetes release build sets (k8s.io/kubernetes hack/lib/version.sh,
 # kube::version::ldflags: the same -X for k8s.io/client-go/pkg/version and k8s.io/component-base/version).
 # buildDate is the tag's time from the proxy's .info, so the build is reproducible.
+[[ "$k8s_version" == "v1.33.13" ]] ||
+  die "tools/k8s-control-plane now pins k8s.io/kubernetes $k8s_version: update buildDate below to its tag time (the \"Time\" of 'go mod download -json k8s.io/kubernetes@$k8s_version')."
 k8s_minor="${k8s_version#v1.}"
 k8s_minor="${k8s_minor%%.*}"
 k8s_ldflags="-s -w"
