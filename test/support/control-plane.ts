@@ -165,7 +165,8 @@ export async function startControlPlane(options: { readyTimeoutMs?: number } = {
     rmSync(dir, { recursive: true, force: true });
   };
   // On exit only synchronous work runs: KILL by PID and remove the directory. A terminating signal
-  // (ava ends a timed-out worker with SIGTERM, Ctrl+C sends SIGINT) emits no "exit" event, so those
+  // (ava ends a timed-out worker with SIGTERM: ava 7 lib/api.js calls worker.exit(), lib/fork.js
+  // then worker.kill(); Ctrl+C sends SIGINT) emits no "exit" event, so those
   // do the same and then re-raise the signal with its default action (no other listener left).
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   const onSignal = (signal: NodeJS.Signals): void => {
