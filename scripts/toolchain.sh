@@ -21,7 +21,8 @@
 #                                @pulumi/pulumi from the program's directory, so one copy serves
 #                                every checkout)
 #   pulumi-home/                 PULUMI_HOME: plugin cache, no credentials needed (file backend)
-# Not built: pulumi-resource-command and pulumi-resource-kubernetes. The proxy serves no module
+# Not built here: pulumi-resource-command and pulumi-resource-kubernetes (scripts/k8s-toolchain.sh builds
+# the one kubernetes provider commit the proxy serves, under its own version). The proxy serves no module
 # version of github.com/pulumi/pulumi-command/provider for 1.2.1 nor of
 # github.com/pulumi/pulumi-kubernetes/provider/v4 for 4.34.2 (403 "This module version is not
 # available"), and a plugin must not be installed under a version it is not.
