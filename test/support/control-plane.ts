@@ -145,8 +145,13 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Starts etcd, kube-apiserver and kube-controller-manager and waits until /readyz answers `ok`. */
-export async function startControlPlane(options: { readyTimeoutMs?: number } = {}): Promise<ControlPlane> {
+/**
+ * Starts etcd, kube-apiserver and kube-controller-manager and waits until /readyz answers `ok`.
+ * `apiPort`: serve on this port instead of a free one — after `stop()` of another control plane,
+ * a new cluster behind the same URL (new CA, empty etcd), as a reinstalled k3s or a replaced
+ * server VM gives (test/k8s/recovery.engine.test.ts).
+ */
+export async function startControlPlane(options: { readyTimeoutMs?: number; apiPort?: number } = {}): Promise<ControlPlane> {
   const bin = controlPlaneBinaries();
   const dir = mkdtempSync(path.join(os.tmpdir(), "cilium-lab-control-plane-"));
   const children = new Map<string, ChildProcess>();
@@ -230,7 +235,7 @@ export async function startControlPlane(options: { readyTimeoutMs?: number } = {
 
   try {
     makeCertificates(dir);
-    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), options.apiPort ?? (await freePort())];
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
     // etcd flags: https://etcd.io/docs/v3.5/op-guide/configuration/ (--unsafe-no-fsync: test data only).
