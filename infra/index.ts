@@ -10,6 +10,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import { Cilium } from "./cilium/cilium";
+import { CiliumReady } from "./cilium/ready";
+import { readyTimeoutSeconds } from "./cilium/ready-check";
+import { RELEASE_NAME, RELEASE_NAMESPACE } from "./cilium/release";
 import { loadLabConfig } from "./config";
 import { assertHostInputs } from "./config/host-inputs";
 import { K3sCluster } from "./k3s";
@@ -73,6 +76,24 @@ const cilium = new Cilium(
   { provider: k8sProvider, deletedWith: serverVm, dependsOn: [k3s.ready] },
 );
 
+// Cilium ready: Helm's wait lets `deployed` through before the agents, operator and Hubble are
+// ready (infra/cilium/ready-check.ts); this waits until they are, within a bound set by the
+// accelerator, and refuses a release Helm left not `deployed` (a killed `up`).
+const ciliumReady = new CiliumReady(
+  "cilium-ready",
+  {
+    kubeconfig: k3s.kubeconfig,
+    namespace: RELEASE_NAMESPACE,
+    releaseName: RELEASE_NAME,
+    releaseStatus: cilium.status,
+    nodeCount: lab.nodes.length,
+    hubble: config.hubble,
+    timeoutSeconds: readyTimeoutSeconds(config.accelerator),
+    stack,
+  },
+  { dependsOn: [cilium.release], deletedWith: serverVm },
+);
+
 // Verification: prove the datapath from config and from every node, then iperf3 host↔host and
 // pod↔pod, interleaved; a datapath other than the one asked for fails the update.
 const verification = new Verification(
@@ -88,7 +109,7 @@ const verification = new Verification(
     }),
     cilium,
   },
-  { provider: k8sProvider, dependsOn: [cilium], deletedWith: serverVm },
+  { provider: k8sProvider, dependsOn: [cilium, ciliumReady], deletedWith: serverVm },
 );
 
 // Outputs.

@@ -43,8 +43,10 @@ export interface CiliumArgs {
 }
 
 /**
- * The Cilium Helm release `cilium` in `kube-system`, waited on until the agent DaemonSet, the
- * operator and the Hubble Deployments are ready.
+ * The Cilium Helm release `cilium` in `kube-system`. Helm's wait does NOT mean Cilium is ready: Helm
+ * 3.18 (`pkg/kube/ready.go`) counts a Deployment ready at `replicas − maxUnavailable` ready pods and
+ * the agent DaemonSet at `desired − maxUnavailable`, which Cilium's chart makes 0 for the operator and
+ * Hubble and for the agents on 2 nodes. `CiliumReady` (./ready.ts) waits for that after the release.
  *
  * Options: `provider` (required: the lab cluster's `kubernetes.Provider`), `deletedWith` (the server
  * VM: deleting the VM takes the release with it, so `pulumi destroy` does not try to uninstall from
@@ -98,7 +100,9 @@ export class Cilium extends pulumi.ComponentResource {
         // Full values on every upgrade, against the new chart's defaults: never the previous
         // release's values (the article's --reuse-values would carry 1.13 keys into 1.14+).
         resetValues: true,
-        // Wait for readiness; a release that never gets ready fails `pulumi up` with Helm's reason.
+        // Helm's wait: it catches objects the apiserver refuses and a rollout with more than
+        // maxUnavailable pods missing, not an agent, operator or Hubble that never gets ready
+        // (see the class comment); CiliumReady waits for those.
         skipAwait: false,
         timeout: releaseTimeoutSeconds(config.accelerator),
         // No rollback or purge on failure: a failed install or mode switch stays as it is, with the

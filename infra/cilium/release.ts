@@ -22,8 +22,12 @@ export const RELEASE_NAMESPACE = "kube-system";
 export const MAX_HISTORY = 5;
 
 /**
- * How long Helm waits for every object of the release to be ready (agent DaemonSet on every node,
- * operator and Hubble Deployments), in seconds, on install and on each upgrade.
+ * How long Helm waits on install and on each upgrade, in seconds. Helm's wait is weaker than "ready":
+ * it lets a Deployment through at `replicas − maxUnavailable` ready pods and a DaemonSet at
+ * `desired − maxUnavailable` (Helm 3.18 `pkg/kube/ready.go`), i.e. with 0 operator, 0 Hubble and on
+ * 2 nodes 0 agent pods for Cilium's chart. `CiliumReady` (./ready.ts, `readyTimeoutSeconds`) waits
+ * for every agent, the operator and Hubble afterwards; this bound matters only when Helm's own
+ * counts are not met.
  *
  * Helm's default (pulumi-kubernetes `defaultTimeoutSeconds`) is 300 s. A first install pulls the
  * agent, operator and Hubble images on every node at once and the agents then load their BPF

@@ -1,0 +1,274 @@
+/**
+ * `CiliumReady`: the gate between the Cilium release and anything that needs Cilium working
+ * (the Verification). Helm's wait lets `deployed` through with 0 operator, 0 Hubble and on 2 nodes 0
+ * agent pods ready (see ready-check.ts), so this resource waits, within a bound set by the
+ * accelerator, until every lab node runs an updated, Ready and available agent, the operator
+ * Deployment is rolled out with a ready replica, and with `hubble` relay and UI are too. On timeout
+ * it fails with what is not ready, its pods' status, the objects' last events and log tails.
+ *
+ * It also refuses a release that is not `deployed` (K3): after a killed `up`, Helm leaves the release
+ * `pending-upgrade`; `pulumi refresh` copies that into the Release's state, and the next `up` would
+ * report success without upgrading. How the gate learns the status, and why a no-op `up` stays a
+ * no-op: its inputs carry the Release's own outputs `status.status` and `status.revision`. A refresh
+ * that reads a new status (or an upgrade that makes a new revision) changes those inputs, so `diff`
+ * reports a change and `update` checks again; with the same status and revision `diff` reports none
+ * and `preview` shows the gate unchanged, without contacting the cluster. When it does check, it
+ * also reads Helm's storage Secrets' labels (`sh.helm.release.v1.<name>.v<N>`: `status`, `version`;
+ * metadata only, never the release payload), so a newer stuck revision than the one in state is
+ * refused too, and the refusal names the last deployed revision to roll back to.
+ *
+ * Talks to the apiserver with plain `https` and the kubeconfig's client certificate (a secret input,
+ * never logged or put in an error): @kubernetes/client-node 1.x+ is an ES module only
+ * (`"type": "module"`, npm registry), which the serialized provider's `require` cannot load on
+ * Node 20. Dynamic providers are serialized closures, so modules are required inside the methods.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import {
+  daemonSetProblems,
+  deploymentProblems,
+  describePod,
+  lastEvents,
+  newestRevision,
+  releaseRefusal,
+  timeoutMessage,
+  watchedObjects,
+  type EventLike,
+  type HelmRevision,
+  type NotReadyReport,
+} from "./ready-check";
+
+/** The provider's inputs; also its state. */
+export interface CiliumReadyInputs {
+  /** Kubeconfig YAML of the lab cluster. Secret. */
+  readonly kubeconfig: string;
+  readonly namespace: string;
+  readonly releaseName: string;
+  /** The Release's `status.status`: `deployed`, or what Helm left (`pending-upgrade`, `failed`…). */
+  readonly releaseStatus: string;
+  /** The Release's `status.revision`. */
+  readonly releaseRevision: number;
+  /** Lab nodes: the agent DaemonSet must run on each. */
+  readonly nodeCount: number;
+  /** Whether relay and UI are deployed and waited for. */
+  readonly hubble: boolean;
+  /** The bound, in seconds. */
+  readonly timeoutSeconds: number;
+  /** The stack, for the recovery command in messages. */
+  readonly stack: string;
+}
+
+/** Inputs whose change makes the gate check again. The timeout and stack name only shape a check. */
+export const RECHECK_INPUTS = ["kubeconfig", "namespace", "releaseName", "releaseStatus", "releaseRevision", "nodeCount", "hubble"] as const;
+
+/** A minimal apiserver client from a kubeconfig (current context; inline CA and client certificate or token). */
+function apiClient(kubeconfig: string): (path: string, accept?: string) => Promise<{ status: number; body: unknown; text: string }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const https = require("node:https") as typeof import("node:https");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require("yaml") as typeof import("yaml");
+  type Named<T> = { name?: string } & T;
+  const doc = YAML.parse(kubeconfig) as {
+    "current-context"?: string;
+    contexts?: Named<{ context?: { cluster?: string; user?: string } }>[];
+    clusters?: Named<{ cluster?: { server?: string; "certificate-authority-data"?: string } }>[];
+    users?: Named<{ user?: { "client-certificate-data"?: string; "client-key-data"?: string; token?: string } }>[];
+  };
+  const context = (doc.contexts ?? []).find((c) => c.name === doc["current-context"])?.context ?? doc.contexts?.[0]?.context;
+  const cluster = (doc.clusters ?? []).find((c) => c.name === context?.cluster)?.cluster;
+  const user = (doc.users ?? []).find((u) => u.name === context?.user)?.user ?? {};
+  if (cluster?.server === undefined) {
+    // Never the kubeconfig itself in a message: it holds the client key.
+    throw new Error("the kubeconfig has no server for its current context (the lab's kubeconfig comes from the k3s server's /etc/rancher/k3s/k3s.yaml)");
+  }
+  const b64 = (s: string | undefined): Buffer | undefined => (s === undefined ? undefined : Buffer.from(s, "base64"));
+  const server = cluster.server.replace(/\/+$/, "");
+  return (path, accept = "application/json") =>
+    new Promise((resolve, reject) => {
+      const req = https.request(
+        `${server}${path}`,
+        {
+          method: "GET",
+          ca: b64(cluster["certificate-authority-data"]),
+          cert: b64(user["client-certificate-data"]),
+          key: b64(user["client-key-data"]),
+          headers: { Accept: accept, ...(user.token ? { Authorization: `Bearer ${user.token}` } : {}) },
+          timeout: 30_000,
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => {
+            let body: unknown = undefined;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              // logs are text
+            }
+            resolve({ status: res.statusCode ?? 0, body, text });
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`GET ${server}${path} timed out after 30 s`)));
+      req.on("error", (error) => reject(new Error(`GET ${server}${path} failed: ${error.message}`, { cause: error })));
+      req.end();
+    });
+}
+
+type Api = ReturnType<typeof apiClient>;
+type Obj = { metadata?: { name?: string; generation?: number; labels?: Record<string, string> }; spec?: { selector?: { matchLabels?: Record<string, string> }; replicas?: number }; status?: Record<string, unknown> };
+
+/** Helm's stored revisions of a release, from its storage Secrets' labels (metadata only). */
+async function helmRevisions(api: Api, namespace: string, name: string): Promise<HelmRevision[]> {
+  const selector = encodeURIComponent(`owner=helm,name=${name}`);
+  // PartialObjectMetadataList: labels without the Secrets' data (https://kubernetes.io/docs/reference/using-api/api-concepts/#receiving-resources-as-tables … "metadata only").
+  const res = await api(`/api/v1/namespaces/${namespace}/secrets?labelSelector=${selector}`, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+  if (res.status !== 200) {
+    throw new Error(`listing Helm's release Secrets in ${namespace} answered ${res.status}: ${res.text.slice(0, 300)}`);
+  }
+  return ((res.body as { items?: Obj[] }).items ?? []).map((s) => ({ revision: Number(s.metadata?.labels?.version ?? 0), status: s.metadata?.labels?.status ?? "unknown" }));
+}
+
+/** The refusal for the release in the inputs or a newer stuck stored revision; undefined when deployed. */
+async function checkRelease(api: Api, inputs: CiliumReadyInputs): Promise<string | undefined> {
+  const revisions = await helmRevisions(api, inputs.namespace, inputs.releaseName);
+  const newest = newestRevision(revisions);
+  const fromState = { namespace: inputs.namespace, name: inputs.releaseName, status: inputs.releaseStatus, revision: inputs.releaseRevision };
+  const stateRefusal = releaseRefusal(fromState, revisions, inputs.stack);
+  if (stateRefusal !== undefined || newest === undefined || newest.revision <= inputs.releaseRevision) {
+    return stateRefusal;
+  }
+  return releaseRefusal({ ...fromState, ...newest }, revisions, inputs.stack);
+}
+
+/** What is not ready now (empty when everything is). With `detail`, also pods, events and logs. */
+async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): Promise<NotReadyReport[]> {
+  const ns = inputs.namespace;
+  const reports: NotReadyReport[] = [];
+  for (const { kind, name } of watchedObjects(inputs.hubble)) {
+    const res = await api(`/apis/apps/v1/namespaces/${ns}/${kind === "DaemonSet" ? "daemonsets" : "deployments"}/${name}`);
+    if (res.status !== 200 && res.status !== 404) {
+      throw new Error(`reading ${kind} ${ns}/${name} answered ${res.status}: ${res.text.slice(0, 300)}`);
+    }
+    const obj = res.status === 200 ? (res.body as Obj) : undefined;
+    const problems = obj === undefined ? ["not found (the chart did not create it: is this Cilium's chart, with these values?)"] : kind === "DaemonSet" ? daemonSetProblems(obj, inputs.nodeCount) : deploymentProblems(obj);
+    if (problems.length === 0) {
+      continue;
+    }
+    if (!detail || obj === undefined) {
+      reports.push({ kind, name, problems, pods: [], events: [], logs: [] });
+      continue;
+    }
+    const selector = encodeURIComponent(Object.entries(obj.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(","));
+    const pods = (((await api(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)).body as { items?: (Obj & { spec?: { nodeName?: string } })[] } | undefined)?.items ?? []).slice(0, 5);
+    const events: EventLike[] = [];
+    for (const involved of [name, ...pods.map((p) => p.metadata?.name ?? "")]) {
+      const list = await api(`/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${involved}`)}`);
+      events.push(...((list.body as { items?: EventLike[] } | undefined)?.items ?? []));
+    }
+    const logs: string[] = [];
+    for (const pod of pods) {
+      const podName = pod.metadata?.name ?? "";
+      const log = await api(`/api/v1/namespaces/${ns}/pods/${podName}/log?tailLines=20`, "text/plain");
+      const reason = (log.body as { message?: string } | undefined)?.message ?? log.text.trim().slice(0, 300);
+      logs.push(log.status === 200 ? `log of ${podName} (last 20 lines):\n${log.text.trimEnd() || "(empty)"}` : `logs of ${podName} unavailable: ${reason}`);
+    }
+    reports.push({ kind, name, problems, pods: pods.map(describePod), events: lastEvents(events, 5), logs });
+  }
+  return reports;
+}
+
+/** Refuses a release that is not deployed, then waits until Cilium is ready or the bound passes. */
+async function gate(inputs: CiliumReadyInputs): Promise<void> {
+  const api = apiClient(inputs.kubeconfig);
+  const refusal = await checkRelease(api, inputs);
+  if (refusal !== undefined) {
+    throw new Error(refusal);
+  }
+  const deadline = Date.now() + inputs.timeoutSeconds * 1000;
+  for (;;) {
+    if ((await notReady(api, inputs, false)).length === 0) {
+      return;
+    }
+    if (Date.now() >= deadline) {
+      const reports = await notReady(api, inputs, true);
+      if (reports.length === 0) {
+        return;
+      }
+      throw new Error(timeoutMessage(inputs.namespace, inputs.timeoutSeconds, reports));
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/** The provider; one module-level instance so its serialized text is cached. */
+export const ciliumReadyProvider: pulumi.dynamic.ResourceProvider<CiliumReadyInputs, CiliumReadyInputs> = {
+  diff(_id: string, olds: CiliumReadyInputs, news: CiliumReadyInputs) {
+    const changed = RECHECK_INPUTS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+    return Promise.resolve({ changes: changed.length > 0, replaces: [], deleteBeforeReplace: false });
+  },
+  async create(inputs: CiliumReadyInputs) {
+    await gate(inputs);
+    return { id: `${inputs.namespace}/${inputs.releaseName}`, outs: inputs };
+  },
+  async update(_id: string, _olds: CiliumReadyInputs, news: CiliumReadyInputs) {
+    await gate(news);
+    return { outs: news };
+  },
+  read(id: string, props?: CiliumReadyInputs) {
+    // A refresh keeps the state: the gate is a check, with nothing of its own in the cluster. The
+    // Release's refreshed status reaches the gate through its inputs on the next `up`.
+    return Promise.resolve({ id, props });
+  },
+  delete() {
+    return Promise.resolve();
+  },
+};
+
+/** Arguments of {@link CiliumReady}. */
+export interface CiliumReadyArgs {
+  /** The lab cluster's kubeconfig. Secret: it is marked secret here whatever the caller passes. */
+  readonly kubeconfig: pulumi.Input<string>;
+  /** The Helm release's namespace and name (`kube-system`, `cilium`). */
+  readonly namespace: string;
+  readonly releaseName: string;
+  /** The Release's `status` output: `status` and `revision` are read. */
+  readonly releaseStatus: pulumi.Input<{ readonly status: string; readonly revision: number }>;
+  /** Number of lab nodes; each must run a Ready agent. */
+  readonly nodeCount: number;
+  /** `hubble` stack config: wait for relay and UI too. */
+  readonly hubble: boolean;
+  /** The bound in seconds: `readyTimeoutSeconds(config.accelerator)` in the program, short in tests. */
+  readonly timeoutSeconds: number;
+  /** The stack name, for the recovery command. */
+  readonly stack: string;
+}
+
+/** Cilium counted ready only when it is (see the module comment). */
+export class CiliumReady extends pulumi.dynamic.Resource {
+  declare readonly releaseStatus: pulumi.Output<string>;
+  declare readonly releaseRevision: pulumi.Output<number>;
+
+  constructor(name: string, args: CiliumReadyArgs, opts?: pulumi.CustomResourceOptions) {
+    const status = pulumi.output(args.releaseStatus);
+    super(
+      ciliumReadyProvider,
+      name,
+      {
+        kubeconfig: pulumi.secret(args.kubeconfig),
+        namespace: args.namespace,
+        releaseName: args.releaseName,
+        releaseStatus: status.apply((s) => s.status),
+        releaseRevision: status.apply((s) => s.revision),
+        nodeCount: args.nodeCount,
+        hubble: args.hubble,
+        timeoutSeconds: args.timeoutSeconds,
+        stack: args.stack,
+      },
+      { ...opts, additionalSecretOutputs: ["kubeconfig", ...(opts?.additionalSecretOutputs ?? [])] },
+      "lab",
+      "CiliumReady",
+    );
+  }
+}
