@@ -46,9 +46,9 @@ function changedInputs(a: readonly Registration[], b: readonly Registration[]): 
 const vxlan = record("vxlan");
 const native = record("vxlan", "routingMode=native", "autoDirectNodeRoutes=true", "nativeRoutingCidr=10.0.0.0/22");
 
-test("the program registers the same 58 resources, by type and name, in vxlan and native mode", (t) => {
-  // three of them the upstream probes of the nodes (k3s-probe-node-N, online mode).
-  t.is(vxlan.length, 58);
+test("the program registers the same 59 resources, by type and name, in vxlan and native mode", (t) => {
+  // three of them the upstream probes of the nodes (k3s-probe-node-N, online mode), one the Cilium readiness gate.
+  t.is(vxlan.length, 59);
   t.deepEqual(native.map(key).sort(), vxlan.map(key).sort());
   t.is(new Set(vxlan.map(key)).size, vxlan.length, "logical names are unique");
 });
@@ -70,4 +70,27 @@ test("the Helm release sends VXLAN's and native routing's keys as the article's 
   t.false("autoDirectNodeRoutes" in (values(vxlan) ?? {}));
   t.false("ipv4NativeRoutingCIDR" in (values(vxlan) ?? {}));
   t.like(values(native), { tunnel: "disabled", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22" });
+});
+
+test("after the release the program waits for Cilium on every node: the readiness gate gets the release's status and revision, 3 nodes, hubble, and 600 s under kvm (1800 s under qemu, without hubble when it is off)", (t) => {
+  const gate = (rs: readonly Registration[]) => rs.find((r) => r.name === "cilium-ready");
+  const unknown = { __pulumiUnknown: true };
+  const expected = {
+    type: "pulumi-nodejs:dynamic/lab:CiliumReady",
+    name: "cilium-ready",
+    inputs: {
+      hubble: true,
+      kubeconfig: unknown,
+      namespace: "kube-system",
+      nodeCount: 3,
+      releaseName: "cilium",
+      releaseRevision: unknown,
+      releaseStatus: unknown,
+      stack: "vxlan",
+      timeoutSeconds: 600,
+    },
+  };
+  t.deepEqual(gate(vxlan), expected);
+  t.deepEqual(gate(native), expected, "a mode switch reaches the gate through the release's new revision, not its own inputs");
+  t.deepEqual(gate(record("vxlan", "accelerator=qemu", "hubble=false")), { ...expected, inputs: { ...expected.inputs, hubble: false, timeoutSeconds: 1800 } });
 });
