@@ -170,7 +170,8 @@ async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): P
     const logs: string[] = [];
     for (const pod of pods) {
       const podName = pod.metadata?.name ?? "";
-      const log = await api(`/api/v1/namespaces/${ns}/pods/${podName}/log?tailLines=20`, "text/plain");
+      // The log endpoint answers text/plain but refuses `Accept: text/plain` (it negotiates serializers); `*/*` as curl sends.
+      const log = await api(`/api/v1/namespaces/${ns}/pods/${podName}/log?tailLines=20`, "*/*");
       const reason = (log.body as { message?: string } | undefined)?.message ?? log.text.trim().slice(0, 300);
       logs.push(log.status === 200 ? `log of ${podName} (last 20 lines):\n${log.text.trimEnd() || "(empty)"}` : `logs of ${podName} unavailable: ${reason}`);
     }
