@@ -134,6 +134,33 @@ function kubeconfigYaml(server: string, dir: string): string {
   ].join("\n");
 }
 
+/** Writes the admission configuration for a cluster-wide Pod Security default `level`; returns its path. */
+function podSecurityAdmissionConfig(dir: string, level: "restricted"): string {
+  const file = path.join(dir, "admission.yaml");
+  writeFileSync(
+    file,
+    [
+      "apiVersion: apiserver.config.k8s.io/v1",
+      "kind: AdmissionConfiguration",
+      "plugins:",
+      "- name: PodSecurity",
+      "  configuration:",
+      "    apiVersion: pod-security.admission.config.k8s.io/v1",
+      "    kind: PodSecurityConfiguration",
+      "    defaults:",
+      `      enforce: ${level}`,
+      '      enforce-version: "latest"',
+      `      audit: ${level}`,
+      '      audit-version: "latest"',
+      `      warn: ${level}`,
+      '      warn-version: "latest"',
+      "    exemptions: {usernames: [], runtimeClasses: [], namespaces: []}",
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function alive(pid: number): boolean {
@@ -150,8 +177,13 @@ function alive(pid: number): boolean {
  * `apiPort`: serve on this port instead of a free one — after `stop()` of another control plane,
  * a new cluster behind the same URL (new CA, empty etcd), as a reinstalled k3s or a replaced
  * server VM gives (test/k8s/recovery.engine.test.ts).
+ *
+ * `podSecurity: "restricted"`: a cluster-wide Pod Security default of `enforce: restricted` (and
+ * audit, warn), through `--admission-control-config-file` with a `PodSecurity` plugin configuration
+ * (https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/,
+ * `pod-security.admission.config.k8s.io/v1` `PodSecurityConfiguration`), as hardened clusters set it.
  */
-export async function startControlPlane(options: { readyTimeoutMs?: number; apiPort?: number } = {}): Promise<ControlPlane> {
+export async function startControlPlane(options: { readyTimeoutMs?: number; apiPort?: number; podSecurity?: "restricted" } = {}): Promise<ControlPlane> {
   const bin = controlPlaneBinaries();
   const dir = mkdtempSync(path.join(os.tmpdir(), "cilium-lab-control-plane-"));
   const children = new Map<string, ChildProcess>();
@@ -270,6 +302,7 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
       // `may not be in the loopback range` every 10 s), so it writes none.
       "--endpoint-reconciler-type=none",
       `--audit-log-path=${path.join(dir, "audit.log")}`,
+      ...(options.podSecurity === undefined ? [] : [`--admission-control-config-file=${podSecurityAdmissionConfig(dir, options.podSecurity)}`]),
     ]);
     writeFileSync(path.join(dir, "kubeconfig"), kubeconfigYaml(server, dir), { mode: 0o600 });
     // --secure-port=0: the controller-manager serves no HTTPS of its own (nothing here scrapes it).
