@@ -3,6 +3,7 @@
 # account needed. State lives in .pulumi-state/ beside this repo.
 #
 # usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]
+#        scripts/lab.sh recover <stack>   (roll a stuck Cilium release back after a killed `up`, then refresh)
 #        scripts/lab.sh doctor [stack] [--json] [--no-probe]   (what the stack needs from this host; creates nothing)
 #   e.g. scripts/lab.sh up vxlan          (npm run lab -- up vxlan)
 #        scripts/lab.sh output native --json
@@ -27,9 +28,10 @@ fi
 cmd="${1:-}"
 stack="${2:-}"
 case "$cmd" in
-  up | preview | refresh | destroy | output | cancel | config) ;;
+  up | preview | refresh | destroy | output | cancel | config | recover) ;;
   *)
     echo "usage: scripts/lab.sh <up|preview|refresh|destroy|output|cancel|config> <stack> [pulumi flags...]" >&2
+    echo "       scripts/lab.sh recover <stack>" >&2
     echo "       scripts/lab.sh doctor [stack] [--json] [--no-probe]" >&2
     exit 2
     ;;
@@ -59,7 +61,14 @@ fi
 
 cd "$repo"
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+# A new cluster behind the stack's server URL (k3s reinstalled, node-1's VM replaced): drop the
+# Kubernetes objects that went with the old one from state first, or `up`/`refresh` fail on them
+# (scripts/recover.ts explains when, and why nothing is dropped from a cluster that still exists).
+if [[ "$cmd" == up || "$cmd" == refresh ]]; then
+  "$repo/node_modules/.bin/tsx" "$repo/scripts/recover.ts" prepare "$stack" "$cmd" "$@"
+fi
 case "$cmd" in
+  recover) exec "$repo/node_modules/.bin/tsx" "$repo/scripts/recover.ts" recover "$stack" ;;
   output) exec pulumi stack output --stack "$stack" "$@" ;;
   config) exec pulumi config --stack "$stack" "$@" ;;
   *) exec pulumi "$cmd" --stack "$stack" "$@" ;;
