@@ -172,7 +172,11 @@ async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): P
       const podName = pod.metadata?.name ?? "";
       // The log endpoint answers text/plain but refuses `Accept: text/plain` (it negotiates serializers); `*/*` as curl sends.
       const log = await api(`/api/v1/namespaces/${ns}/pods/${podName}/log?tailLines=20`, "*/*");
-      const reason = (log.body as { message?: string } | undefined)?.message ?? log.text.trim().slice(0, 300);
+      // A pod without a node has no log: kube-apiserver v1.33 answers 204 No Content (seen against the test control plane).
+      const reason =
+        log.status === 204
+          ? `the pod is not on a node yet (${pod.spec?.nodeName === undefined ? "unscheduled" : `node ${pod.spec.nodeName}`}; the apiserver answered 204 No Content)`
+          : ((log.body as { message?: string } | undefined)?.message ?? (`${log.status} ${log.text.trim().slice(0, 300)}`));
       logs.push(log.status === 200 ? `log of ${podName} (last 20 lines):\n${log.text.trimEnd() || "(empty)"}` : `logs of ${podName} unavailable: ${reason}`);
     }
     reports.push({ kind, name, problems, pods: pods.map(describePod), events: lastEvents(events, 5), logs });

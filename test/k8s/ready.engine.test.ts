@@ -155,7 +155,7 @@ test.serial("with no pod ready, Helm reports the release deployed but up fails a
   t.true(message.includes("- Deployment kube-system/hubble-relay: availableReplicas 0 of 1 updated; readyReplicas 0, want at least 1"), message);
   t.true(message.includes("- Deployment kube-system/hubble-ui: availableReplicas 0 of 1 updated; readyReplicas 0, want at least 1"), message);
   t.regex(message, /pod cilium-operator-[a-z0-9]+-[a-z0-9]+ on no node: phase Pending/);
-  t.regex(message, /logs of cilium-[a-z0-9]+ unavailable: pod cilium-[a-z0-9]+ does not have a host assigned/);
+  t.regex(message, /logs of cilium-[a-z0-9]+ unavailable: the pod is not on a node yet \(unscheduled; the apiserver answered 204 No Content\)/);
   t.regex(message, /Fix: read the pod status and events above/);
   // Bounded: the 20 s wait plus install and engine start-up, not Helm's 600 s.
   t.true(seconds >= 20 && seconds < 20 + 120, `up took ${seconds} s`);
