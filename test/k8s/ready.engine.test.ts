@@ -184,6 +184,9 @@ test.serial("with every agent, the operator, relay and UI ready, up succeeds; a 
     const up = await theStack().up({ color: "never" });
     t.is(up.summary.result, "succeeded");
     t.like(up.outputs.status?.value, { status: "deployed", revision: 1 });
+    // The counts the gate accepted are the controllers' own, from the pods' written status.
+    const ds = (await plane().request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")).body as { status: Record<string, number> };
+    t.like(ds.status, { desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberReady: 2, numberAvailable: 2 });
     const preview = await theStack().preview({ color: "never" });
     t.deepEqual(Object.keys(preview.changeSummary).sort(), ["same"], JSON.stringify(preview.changeSummary));
     variant.routingMode = "native";
