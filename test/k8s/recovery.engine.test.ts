@@ -14,7 +14,7 @@
  * Run under the heavy lock: `flock /tmp/cilium-lab-heavy.lock npm test -- test/k8s/recovery.engine.test.ts`.
  */
 import { type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 import test, { type ExecutionContext } from "ava";
@@ -162,6 +162,34 @@ async function newCluster(p: Project, port?: number): Promise<{ cp: ControlPlane
   return { cp, fresh };
 }
 
+/** PIDs of every process below `root` (from /proc's PPid), deepest last. */
+function descendants(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (/^\d+$/.test(entry)) {
+      try {
+        const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1];
+        if (ppid !== undefined) {
+          parents.set(Number(entry), Number(ppid));
+        }
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    for (const [child, parent] of parents) {
+      if (parent === pid) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
 const port = (cp: ControlPlane): number => Number(new URL(cp.server).port);
 
 test.serial(
@@ -225,13 +253,30 @@ test.serial(
 
     // An upgrade whose wait never ends (1 operator replica, maxUnavailable 0, no node), killed hard.
     configure(t, p, { operatorReplicas: "1" });
-    const child = spawn("bash", [path.join(p.dir, "scripts", "lab.sh"), "up", STACK, "--yes", "--skip-preview"], { cwd: p.dir, env: p.env, detached: true, stdio: "ignore" });
+    const child = spawn("bash", [path.join(p.dir, "scripts", "lab.sh"), "up", STACK, "--yes", "--skip-preview"], { cwd: p.dir, env: p.env, stdio: "ignore" });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     await waitFor("Helm revision 2 pending-upgrade", 5 * 60_000, async () => ((await revisions(cp)).some((r) => r.version === 2 && r.status === "pending-upgrade") ? true : undefined));
     await new Promise((r) => setTimeout(r, 3000));
-    process.kill(-(child.pid ?? 0), "SIGKILL"); // the whole process group: lab.sh, the CLI, the language host and the plugins
+    // SIGKILL to the engine and every process under it, by PID: the CLI starts each plugin in a
+    // process group of its own, so a group kill would leave the Kubernetes plugin waiting on (and
+    // later finishing) the upgrade.
+    const tree = descendants(child.pid ?? 0);
+    t.true(tree.length >= 3, `processes under lab.sh: ${tree.join(" ")}`);
+    for (const pid of [child.pid ?? 0, ...tree]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     await exited;
     t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"], [2, "pending-upgrade"]]);
+
+    // The stuck release is seen, not hidden: `up` fails until it is recovered.
+    const stuck = lab(p, ["up", STACK, "--yes", "--skip-preview"]);
+    t.not(stuck.status, 0);
+    t.regex(stuck.stdout + stuck.stderr, /the stack is currently locked/);
+    t.log(`up before recover:\n${(stuck.stdout + stuck.stderr).split("\n").filter((l) => /error/i.test(l)).join("\n")}`);
 
     const recovered = labOk(t, p, ["recover", STACK]);
     t.regex(recovered, /revision 2 was pending-upgrade; rolled back to revision 1 as revision 3 \(deployed\)/);
