@@ -66,6 +66,11 @@ const k3s = new K3sCluster("k3s", {
   iperf3Image: config.iperf3Image || IPERF3_IMAGE,
 });
 // The only Kubernetes provider: the lab's own cluster, never an ambient ~/.kube/config.
+// No `deleteUnreachable` input, on purpose: it would let any refresh while node-1 is merely down
+// drop the cluster's objects from state. scripts/lab.sh sets PULUMI_K8S_DELETE_UNREACHABLE (which
+// the provider reads only when the input is unset) for a refresh of just those objects, when the
+// cluster behind the URL is provably new or its server VM gone (scripts/recover.ts; README
+// "Recovery and host notes"). The Release ignores it on delete either way (pulumi-kubernetes Delete).
 const k8sProvider = new k8s.Provider("k8s", { kubeconfig: k3s.kubeconfig }, { dependsOn: [k3s.ready] });
 
 // Cilium: the article's Helm release, its routing mode from stack config; a mode switch updates
