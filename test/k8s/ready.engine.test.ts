@@ -13,7 +13,7 @@
  *
  * Run under the heavy lock: `flock /tmp/cilium-lab-heavy.lock npm test -- test/k8s/ready.engine.test.ts`.
  */
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -187,6 +187,17 @@ test.serial("with every agent, the operator, relay and UI ready, up succeeds; a 
     // The counts the gate accepted are the controllers' own, from the pods' written status.
     const ds = (await plane().request("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium")).body as { status: Record<string, number> };
     t.like(ds.status, { desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberReady: 2, numberAvailable: 2 });
+    // The kubeconfig (with its client key) is a secret in the gate's inputs and outputs (exportStack
+    // shows secrets decrypted, with the secret signature), and no file of the backend holds the key.
+    const state = (await theStack().exportStack()).deployment as { resources?: { type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[] };
+    const gate = (state.resources ?? []).find((r) => r.type === "pulumi-nodejs:dynamic/lab:CiliumReady");
+    const secretSig = "4dabf18193072939515e22adb298388d";
+    t.deepEqual([(gate?.inputs?.kubeconfig as Record<string, unknown> | undefined)?.[secretSig], (gate?.outputs?.kubeconfig as Record<string, unknown> | undefined)?.[secretSig]], ["1b47061264138c4ac30d75fd1eb44270", "1b47061264138c4ac30d75fd1eb44270"]);
+    const clientKey = /client-key-data: (\S+)/.exec(plane().kubeconfig)?.[1] ?? "";
+    t.true(clientKey.length > 100);
+    const files = readdirSync(dirs[0] ?? "", { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+    t.true(files.length > 0);
+    t.deepEqual(files.filter((f) => readFileSync(f).toString("latin1").includes(clientKey)), [], "no backend file holds the client key");
     const preview = await theStack().preview({ color: "never" });
     t.deepEqual(Object.keys(preview.changeSummary).sort(), ["same"], JSON.stringify(preview.changeSummary));
     variant.routingMode = "native";
