@@ -25,7 +25,7 @@
  *     revision as `helm rollback` does (see rollback() below), then refreshes the stack.
  */
 import { execFileSync } from "node:child_process";
-import { realpathSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import * as path from "node:path";
 
 import { RELEASE_NAME, RELEASE_NAMESPACE } from "../infra/cilium/release";
@@ -128,7 +128,50 @@ async function prepare(stack: string, flags: string[], command: string): Promise
   dropFromState(stack, dropped, `${[...goneWith].join(", ")} no longer exists`);
 }
 
+/**
+ * Processes that could still write the release: a `pulumi … --stack <stack>` CLI working in this
+ * project, or a plugin orphaned by a killed CLI (parent PID 1) working in this project. The CLI starts
+ * each plugin in a process group of its own, so killing the CLI's group leaves the Kubernetes plugin
+ * waiting on the upgrade; were the rollback to make the release ready, that plugin would then record
+ * the stuck revision as `deployed` after all (seen in test/k8s/recovery.engine.test.ts). Linux /proc.
+ */
+export function liveEngineProcesses(projectDir: string, stack: string): { pid: number; command: string }[] {
+  const found: { pid: number; command: string }[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return found;
+  }
+  const project = realpathSync(projectDir);
+  for (const entry of entries) {
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) !== project) {
+        continue;
+      }
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+      const exe = path.basename(argv[0] ?? "");
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1];
+      const cli = exe === "pulumi" && argv.some((a, i) => (a === "--stack" && argv[i + 1] === stack) || a === `--stack=${stack}`);
+      const orphanedPlugin = exe.startsWith("pulumi-") && ppid === "1";
+      if (cli || orphanedPlugin) {
+        found.push({ pid: Number(entry), command: [exe, ...argv.slice(1)].join(" ").slice(0, 200) });
+      }
+    } catch {
+      // not ours to read, or exited meanwhile
+    }
+  }
+  return found;
+}
+
 async function recover(stack: string): Promise<void> {
+  const live = liveEngineProcesses(process.cwd(), stack);
+  if (live.length > 0) {
+    throw new Error(
+      `an engine for stack ${stack} is still running here, and could still change the release:\n${live.map((p) => `  ${p.pid} ${p.command}\n`).join("")}` +
+        `Let it finish, or stop each by its PID (kill ${live.map((p) => p.pid).join(" ")}), then run recover again.`,
+    );
+  }
   const kubeconfig = stackKubeconfig(stack);
   if (kubeconfig === undefined) {
     throw new Error(`stack ${stack} has no kubeconfig output: it was never deployed, so there is no release to recover. Run: npm run lab -- up ${stack}`);

@@ -241,7 +241,7 @@ test.serial(
 );
 
 test.serial(
-  "K3: an `up` SIGKILLed during the Release's wait leaves Helm's revision pending-upgrade; `lab.sh recover` rolls back to the last deployed revision without helm, refreshes, and the next `up` upgrades cleanly; `destroy` then leaves the apiserver's listings equal to a fresh cluster's, Events aside",
+  "K3: an `up` SIGKILLed during the Release's wait leaves Helm's revision pending-upgrade; `lab.sh recover` refuses while the orphaned Kubernetes plugin still runs, then rolls back to the last deployed revision without helm, refreshes, and the next `up` upgrades cleanly; `destroy` then leaves the apiserver's listings equal to a fresh cluster's, Events aside",
   async (t) => {
     t.timeout(40 * 60_000);
     const p = makeProject(t);
@@ -260,16 +260,27 @@ test.serial(
     // SIGKILL to the engine and every process under it, by PID: the CLI starts each plugin in a
     // process group of its own, so a group kill would leave the Kubernetes plugin waiting on (and
     // later finishing) the upgrade.
+    // lab.sh execs the CLI, so child.pid is the CLI. Kill it alone first: recover must refuse while
+    // the orphaned plugin could still record the upgrade.
     const tree = descendants(child.pid ?? 0);
-    t.true(tree.length >= 3, `processes under lab.sh: ${tree.join(" ")}`);
-    for (const pid of [child.pid ?? 0, ...tree]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
+    const killTree = (): void => {
+      for (const pid of tree) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
       }
-    }
+    };
+    t.teardown(killTree);
+    t.true(tree.length >= 3, `processes under lab.sh: ${tree.join(" ")}`);
+    process.kill(child.pid ?? 0, "SIGKILL");
     await exited;
+    const refused = lab(p, ["recover", STACK]);
+    t.is(refused.status, 1, refused.stdout + refused.stderr);
+    t.regex(refused.stderr, /an engine for stack rec is still running here, and could still change the release:\n(.|\n)*\n {2}\d+ pulumi-resource-kubernetes (.|\n)*Let it finish, or stop each by its PID/);
+    killTree();
+    await waitFor("the engine's processes to be gone", 15_000, () => Promise.resolve(tree.some((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } }) ? undefined : true));
     t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"], [2, "pending-upgrade"]]);
 
     // The stuck release is seen, not hidden: `up` fails until it is recovered.
