@@ -43,8 +43,9 @@ die() {
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH. Install Go >= 1.24.7 and re-run."
 command -v node >/dev/null 2>&1 || die "node is not on PATH; it writes the plugin's embedded schema."
-command -v pulumi >/dev/null 2>&1 && [[ -n "${PULUMI_HOME:-}" ]] ||
+if ! command -v pulumi >/dev/null 2>&1 || [[ -z "${PULUMI_HOME:-}" ]]; then
   die "pulumi is not on PATH or PULUMI_HOME is unset: run 'eval \"\$(bash scripts/toolchain.sh)\"' first (the plugin is installed into that PULUMI_HOME)."
+fi
 
 # modver <wrapper dir> <module path>: the version the wrapper's go.mod requires.
 modver() {
