@@ -151,6 +151,30 @@ export function releaseRefusal(
   );
 }
 
+/**
+ * The release check the gate runs: `release` is what the stack's state holds (the Release's
+ * `status.status`/`status.revision`), `revisions` what Helm stores in the cluster. Refuses a state
+ * that is not `deployed` — unless Helm already stores a newer deployed revision (rolled back or
+ * upgraded outside this `up`, e.g. `helm rollback` by hand), where the state is only stale and a
+ * refresh fixes it — and a newer stored revision that is not deployed. Undefined when it passes.
+ */
+export function releaseCheck(
+  release: { readonly namespace: string; readonly name: string; readonly status: string; readonly revision: number },
+  revisions: readonly HelmRevision[],
+  stack: string,
+): string | undefined {
+  const newest = newestRevision(revisions);
+  const newer = newest !== undefined && newest.revision > release.revision ? newest : undefined;
+  if (release.status !== "deployed" && newer?.status === "deployed") {
+    return (
+      `Helm release ${release.namespace}/${release.name} is deployed at revision ${newer.revision} in the cluster, but this stack's state still holds ` +
+      `revision ${release.revision} with status "${release.status}" (Helm was rolled back or upgraded outside \`up\`): ` +
+      `run \`npm run lab -- refresh ${stack}\`, then \`pulumi up\` again.`
+    );
+  }
+  return releaseRefusal(newer === undefined ? release : { ...release, ...newer }, revisions, stack);
+}
+
 /** The newest stored revision, or undefined when Helm stores none. */
 export function newestRevision(revisions: readonly HelmRevision[]): HelmRevision | undefined {
   return [...revisions].sort((a, b) => b.revision - a.revision)[0];

@@ -29,8 +29,7 @@ import {
   deploymentProblems,
   describePod,
   lastEvents,
-  newestRevision,
-  releaseRefusal,
+  releaseCheck,
   timeoutMessage,
   watchedObjects,
   type EventLike,
@@ -130,16 +129,10 @@ async function helmRevisions(api: Api, namespace: string, name: string): Promise
   return ((res.body as { items?: Obj[] }).items ?? []).map((s) => ({ revision: Number(s.metadata?.labels?.version ?? 0), status: s.metadata?.labels?.status ?? "unknown" }));
 }
 
-/** The refusal for the release in the inputs or a newer stuck stored revision; undefined when deployed. */
+/** The refusal for the release in the inputs or a newer stuck stored revision (see `releaseCheck`); undefined when deployed. */
 async function checkRelease(api: Api, inputs: CiliumReadyInputs): Promise<string | undefined> {
   const revisions = await helmRevisions(api, inputs.namespace, inputs.releaseName);
-  const newest = newestRevision(revisions);
-  const fromState = { namespace: inputs.namespace, name: inputs.releaseName, status: inputs.releaseStatus, revision: inputs.releaseRevision };
-  const stateRefusal = releaseRefusal(fromState, revisions, inputs.stack);
-  if (stateRefusal !== undefined || newest === undefined || newest.revision <= inputs.releaseRevision) {
-    return stateRefusal;
-  }
-  return releaseRefusal({ ...fromState, ...newest }, revisions, inputs.stack);
+  return releaseCheck({ namespace: inputs.namespace, name: inputs.releaseName, status: inputs.releaseStatus, revision: inputs.releaseRevision }, revisions, inputs.stack);
 }
 
 /** What is not ready now (empty when everything is). With `detail`, also pods, events and logs. */

@@ -11,6 +11,7 @@ import {
   describePod,
   lastEvents,
   readyTimeoutSeconds,
+  releaseCheck,
   releaseRefusal,
   timeoutMessage,
   watchedObjects,
@@ -145,3 +146,25 @@ test("the timeout message lists each object with its problems, pods, events and 
       "fix the cause, and run `pulumi up` again: it waits again. Under accelerator qemu (TCG) a slow first start can exceed the bound; run `pulumi up` again to keep waiting.",
   );
 });
+
+for (const [title, state, revisions, expected] of [
+  ["state and Helm agree on a deployed revision", release("deployed", 2), [{ revision: 1, status: "superseded" }, { revision: 2, status: "deployed" }], undefined],
+  [
+    "state says deployed, but Helm stores a newer stuck revision: that one is refused",
+    release("deployed", 2),
+    [{ revision: 2, status: "deployed" }, { revision: 3, status: "pending-upgrade" }],
+    'Helm release kube-system/cilium is at revision 3 with status "pending-upgrade", not "deployed": an earlier `up` was interrupted (or failed) while Helm worked on it, ' +
+      "and Cilium may run a mix of old and new settings. Roll it back to revision 2, the last deployed one: `npm run lab -- recover lab`, then run `pulumi up` again.",
+  ],
+  [
+    "state still holds the stuck revision after a rollback outside up: refresh, not another rollback",
+    release("pending-upgrade", 3),
+    [{ revision: 2, status: "superseded" }, { revision: 3, status: "pending-upgrade" }, { revision: 4, status: "deployed" }],
+    'Helm release kube-system/cilium is deployed at revision 4 in the cluster, but this stack\'s state still holds revision 3 with status "pending-upgrade" ' +
+      "(Helm was rolled back or upgraded outside `up`): run `npm run lab -- refresh lab`, then `pulumi up` again.",
+  ],
+] as const) {
+  test(`release check against Helm's storage: ${title}`, (t) => {
+    t.is(releaseCheck(state, revisions, "lab"), expected);
+  });
+}
