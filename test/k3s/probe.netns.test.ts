@@ -21,7 +21,7 @@ import { createInterface } from "node:readline";
 
 import { PROBE_CONNECT_TIMEOUT_SECONDS, PROBE_MAX_TIME_SECONDS, probeCommand, type UpstreamProbe } from "../../infra/k3s/args";
 import { nodeScript } from "../../infra/k3s/k3s";
-import { run, sh } from "../verify/support";
+import { prerequisites, run, sh } from "../verify/support";
 
 const NS = `clp-${randomBytes(3).toString("hex")}`;
 const NETNS_ETC = `/etc/netns/${NS}`;
@@ -41,31 +41,16 @@ let setupError: string | undefined;
 const requests: { server: string; url: string; range: string | null }[] = [];
 
 /** Each missing tool with its package: the test FAILS with this list, it is never skipped. */
-async function prerequisites(): Promise<string[]> {
-  const problems: string[] = [];
-  if (process.getuid?.() !== 0) {
-    problems.push("network namespaces need root: run the tests as root (CI does)");
-  }
-  for (const [bin, flag, pkg] of [
-    ["ip", "-V", "iproute2"],
-    ["iptables", "--version", "iptables"],
-    ["curl", "--version", "curl"],
-    ["openssl", "version", "openssl"],
-    ["bash", "--version", "bash"],
-  ] as const) {
-    const ok = await run(bin, [flag], { timeoutMs: 10_000 }).then(
-      (r) => r.code === 0,
-      () => false,
-    );
-    if (!ok) {
-      problems.push(`${bin} is missing: apt-get install ${pkg} (listed in .ci/apt-packages.txt)`);
-    }
-  }
-  return problems;
-}
+const PROBE_TOOLS = [
+  ["ip", "-V", "iproute2"],
+  ["iptables", "--version", "iptables"],
+  ["curl", "--version", "curl"],
+  ["openssl", "version", "openssl"],
+  ["bash", "--version", "bash"],
+] as const;
 
 test.before(async () => {
-  const problems = await prerequisites();
+  const problems = await prerequisites(true, PROBE_TOOLS);
   if (problems.length > 0) {
     setupError = problems.join("; ");
     return;

@@ -48,18 +48,24 @@ export async function sh(file: string, args: readonly string[], timeoutMs = 30_0
   return r.stdout;
 }
 
+/** A tool a real test runs: its binary, a flag that makes it exit 0, and its Debian package. */
+export type RequiredTool = readonly [bin: string, flag: string, pkg: string];
+
+/** The tools of the verification's real tests (namespaces, iperf3, the collectors). */
+export const VERIFY_TOOLS: readonly RequiredTool[] = [
+  ["ip", "-V", "iproute2"],
+  ["iperf3", "--version", "iperf3"],
+  ["ethtool", "--version", "ethtool"],
+  ["bash", "--version", "bash"],
+];
+
 /** What the real tests need; each problem says how to fix it, so the test FAILS with it. */
-export async function prerequisites(needRoot: boolean): Promise<string[]> {
+export async function prerequisites(needRoot: boolean, tools: readonly RequiredTool[] = VERIFY_TOOLS): Promise<string[]> {
   const problems: string[] = [];
   if (needRoot && typeof process.getuid === "function" && process.getuid() !== 0) {
     problems.push("network namespaces need root: run the tests as root (CI does)");
   }
-  for (const [bin, flag, pkg] of [
-    ["ip", "-V", "iproute2"],
-    ["iperf3", "--version", "iperf3"],
-    ["ethtool", "--version", "ethtool"],
-    ["bash", "--version", "bash"],
-  ] as const) {
+  for (const [bin, flag, pkg] of tools) {
     const ok = await run(bin, [flag], { timeoutMs: 10_000 }).then(
       (r) => r.code === 0,
       () => false,
