@@ -51,11 +51,15 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   if (process.env.TEST_IMAGE && process.env.TEST_IMAGE_SHA256) {
     return { image: process.env.TEST_IMAGE, sha256: process.env.TEST_IMAGE_SHA256 };
   }
-  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/build-test-image.sh")], { maxBuffer: 1 << 20 });
+  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/build-test-image.sh")], {
+    maxBuffer: 1 << 20,
+  });
   const image = /^TEST_IMAGE=(.+)$/m.exec(stdout)?.[1];
   const sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(stdout)?.[1];
   if (!image || !sha256) {
-    throw new Error(`scripts/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`);
+    throw new Error(
+      `scripts/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`,
+    );
   }
   return { image, sha256 };
 }
@@ -82,7 +86,12 @@ function virshBoot(nodes: number, accel: string, image: string): Promise<{ total
 }
 
 /** `pulumi up` of the nodes layer; resolves with the up's wall time, after destroying again. */
-async function pulumiBoot(nodes: number, accel: "kvm" | "qemu", img: { image: string; sha256: string }, cacheDir: string): Promise<number> {
+async function pulumiBoot(
+  nodes: number,
+  accel: "kvm" | "qemu",
+  img: { image: string; sha256: string },
+  cacheDir: string,
+): Promise<number> {
   const work = mkdtempSync(path.join(os.tmpdir(), "cl-n-bench-"));
   symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"), "dir");
   const backend = path.join(work, "backend");
@@ -112,7 +121,11 @@ async function pulumiBoot(nodes: number, accel: "kvm" | "qemu", img: { image: st
   };
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: STACK, projectName: "cl-n-bench", program },
-    { workDir: work, envVars, projectSettings: { name: "cl-n-bench", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } } },
+    {
+      workDir: work,
+      envVars,
+      projectSettings: { name: "cl-n-bench", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
+    },
   );
   try {
     const t0 = process.hrtime.bigint();
@@ -145,7 +158,17 @@ async function main(): Promise<void> {
   const img = await testImage();
   const cacheDir = cacheRoot(process.env, os.homedir());
   log(`warming the image cache ${cacheDir} (not timed)`);
-  await ensureBaseImage({ image: "custom", url: `file://${img.image}`, expectedSha256: img.sha256, sha256SumsUrl: "", keyringPath: "", cacheDir }, () => undefined);
+  await ensureBaseImage(
+    {
+      image: "custom",
+      url: `file://${img.image}`,
+      expectedSha256: img.sha256,
+      sha256SumsUrl: "",
+      keyringPath: "",
+      cacheDir,
+    },
+    () => undefined,
+  );
 
   const virshS: number[] = [];
   const pulumiS: number[] = [];
@@ -180,7 +203,10 @@ async function main(): Promise<void> {
   };
   const line = JSON.stringify(result);
   mkdirSync(path.join(REPO, "bench/out"), { recursive: true });
-  writeFileSync(path.join(REPO, "bench/out", `boot-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), `${line}\n`);
+  writeFileSync(
+    path.join(REPO, "bench/out", `boot-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
+    `${line}\n`,
+  );
   process.stdout.write(`${line}\n`);
   log(`ratio pulumi/virsh = ${result.ratio_of_medians} (goal ≤ ${result.goal})`);
 }

@@ -49,7 +49,10 @@ export interface PluginSpec {
 }
 
 /** The config keys that decide the list. */
-export type UpstreamConfig = Pick<LabConfig, "image" | "imageUrl" | "k3sAirgapDir" | "k3sVersion" | "ciliumChart" | "ciliumVersion" | "iperf3Image">;
+export type UpstreamConfig = Pick<
+  LabConfig,
+  "image" | "imageUrl" | "k3sAirgapDir" | "k3sVersion" | "ciliumChart" | "ciliumVersion" | "iperf3Image"
+>;
 
 /** The plugin file name Pulumi downloads for linux x86-64 (`standardAssetName`). */
 export function pluginAsset(p: PluginSpec): string {
@@ -64,17 +67,47 @@ function hostEndpoints(config: UpstreamConfig, plugins: readonly PluginSpec[]): 
     const group = `plugin ${p.name} ${p.version}`;
     const why = `the ${p.name} ${p.version} resource plugin, downloaded by the first \`up\` unless \`pulumi plugin ls\` lists it`;
     out.push(
-      { url: `https://github.com/pulumi/pulumi-${p.name}/releases/download/v${p.version}/${pluginAsset(p)}`, from: "host", why, expect: "file", group },
-      { url: `https://api.github.com/repos/pulumi/pulumi-${p.name}/releases/tags/v${p.version}`, from: "host", why: `${why} (GitHub's API, tried second)`, expect: "file", group },
-      { url: `https://get.pulumi.com/releases/plugins/${pluginAsset(p)}`, from: "host", why: `${why} (tried last)`, expect: "file", group },
+      {
+        url: `https://github.com/pulumi/pulumi-${p.name}/releases/download/v${p.version}/${pluginAsset(p)}`,
+        from: "host",
+        why,
+        expect: "file",
+        group,
+      },
+      {
+        url: `https://api.github.com/repos/pulumi/pulumi-${p.name}/releases/tags/v${p.version}`,
+        from: "host",
+        why: `${why} (GitHub's API, tried second)`,
+        expect: "file",
+        group,
+      },
+      {
+        url: `https://get.pulumi.com/releases/plugins/${pluginAsset(p)}`,
+        from: "host",
+        why: `${why} (tried last)`,
+        expect: "file",
+        group,
+      },
     );
   }
   if (plugins.length > 0) {
-    out.push({ url: GITHUB_ASSETS, from: "host", why: "GitHub redirects release downloads (the plugins) here", expect: "service", group: "plugin downloads: GitHub's redirect" });
+    out.push({
+      url: GITHUB_ASSETS,
+      from: "host",
+      why: "GitHub redirects release downloads (the plugins) here",
+      expect: "service",
+      group: "plugin downloads: GitHub's redirect",
+    });
   }
   if (config.image === "custom") {
     if (/^https?:\/\//.test(config.imageUrl)) {
-      out.push({ url: config.imageUrl, from: "host", why: "the custom base image (imageUrl), downloaded once into the image cache", expect: "file", group: "base image" });
+      out.push({
+        url: config.imageUrl,
+        from: "host",
+        why: "the custom base image (imageUrl), downloaded once into the image cache",
+        expect: "file",
+        group: "base image",
+      });
     }
   } else {
     const pin = UBUNTU_IMAGES[config.image];
@@ -90,7 +123,13 @@ function hostEndpoints(config: UpstreamConfig, plugins: readonly PluginSpec[]): 
     });
     if (pin.resolveLatest) {
       indexUrls(UBUNTU_IMAGE_ROOTS).forEach((url, i, all) => {
-        out.push({ url, from: "host", why: `Ubuntu's released-images index: the final serial of an EOL release (source ${i + 1} of ${all.length})`, expect: "file", group: "Ubuntu image index" });
+        out.push({
+          url,
+          from: "host",
+          why: `Ubuntu's released-images index: the final serial of an EOL release (source ${i + 1} of ${all.length})`,
+          expect: "file",
+          group: "Ubuntu image index",
+        });
       });
     }
   }
@@ -118,30 +157,71 @@ function nodeEndpoints(config: UpstreamConfig): UpstreamEndpoint[] {
           ? {
               url: probe.url,
               from: "nodes",
-              why: probe.name === "k3s-installer" ? `k3s's install script for ${config.k3sVersion}` : `the k3s ${config.k3sVersion} binary (a redirect to release-assets.githubusercontent.com)`,
+              why:
+                probe.name === "k3s-installer"
+                  ? `k3s's install script for ${config.k3sVersion}`
+                  : `the k3s ${config.k3sVersion} binary (a redirect to release-assets.githubusercontent.com)`,
               expect: "file",
               group: probe.name === "k3s-installer" ? "k3s install script" : "k3s binary",
             }
-          : { url: probe.url, from: "nodes", why: registryWhy(registry, iperf3Image, false), expect: "service", group: `registry ${registry}` },
+          : {
+              url: probe.url,
+              from: "nodes",
+              why: registryWhy(registry, iperf3Image, false),
+              expect: "service",
+              group: `registry ${registry}`,
+            },
       );
     }
-    out.push({ url: GITHUB_ASSETS, from: "nodes", why: "GitHub redirects the k3s binary download here", expect: "service", group: "k3s binary: GitHub's redirect" });
+    out.push({
+      url: GITHUB_ASSETS,
+      from: "nodes",
+      why: "GitHub redirects the k3s binary download here",
+      expect: "service",
+      group: "k3s binary: GitHub's redirect",
+    });
   } else {
     for (const registry of [...new Set([CILIUM_IMAGES_REGISTRY, imageRegistry(iperf3Image)])]) {
       const api = registry === "docker.io" ? "https://registry-1.docker.io/v2/" : `https://${registry}/v2/`;
-      out.push({ url: api, from: "nodes", why: registryWhy(registry, iperf3Image, true), expect: "service", group: `registry ${registry}` });
+      out.push({
+        url: api,
+        from: "nodes",
+        why: registryWhy(registry, iperf3Image, true),
+        expect: "service",
+        group: `registry ${registry}`,
+      });
     }
   }
-  const registries = new Set(out.filter((e) => e.group.startsWith("registry ")).map((e) => e.group.slice("registry ".length)));
+  const registries = new Set(
+    out.filter((e) => e.group.startsWith("registry ")).map((e) => e.group.slice("registry ".length)),
+  );
   if (registries.has("docker.io")) {
     out.push(
-      { url: "https://auth.docker.io/token", from: "nodes", why: "Docker Hub's pull tokens", expect: "service", group: "registry docker.io: pull tokens" },
-      { url: "https://production.cloudflare.docker.com/", from: "nodes", why: "Docker Hub's image layers", expect: "service", group: "registry docker.io: image layers" },
+      {
+        url: "https://auth.docker.io/token",
+        from: "nodes",
+        why: "Docker Hub's pull tokens",
+        expect: "service",
+        group: "registry docker.io: pull tokens",
+      },
+      {
+        url: "https://production.cloudflare.docker.com/",
+        from: "nodes",
+        why: "Docker Hub's image layers",
+        expect: "service",
+        group: "registry docker.io: image layers",
+      },
     );
   }
   if (registries.has("quay.io")) {
     for (const cdn of ["cdn.quay.io", "cdn01.quay.io", "cdn02.quay.io", "cdn03.quay.io"]) {
-      out.push({ url: `https://${cdn}/`, from: "nodes", why: "quay.io's image layers", expect: "service", group: `registry quay.io: image layers (${cdn})` });
+      out.push({
+        url: `https://${cdn}/`,
+        from: "nodes",
+        why: "quay.io's image layers",
+        expect: "service",
+        group: `registry quay.io: image layers (${cdn})`,
+      });
     }
   }
   return out;

@@ -9,7 +9,9 @@ main(process.argv.slice(2), (text) => process.stdout.write(`${text}\n`)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`doctor: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `doctor: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = 1;
   },
 );

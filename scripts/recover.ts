@@ -33,11 +33,21 @@ import { type Kube, kubeFromKubeconfig, rollback, stuckRelease } from "./recover
 
 function pulumi(args: string[], env: NodeJS.ProcessEnv = process.env, inherit = false): string {
   try {
-    return execFileSync("pulumi", args, { env, encoding: "utf8", stdio: ["ignore", inherit ? "inherit" : "pipe", inherit ? "inherit" : "pipe"], maxBuffer: 256 * 1024 * 1024 }) ?? "";
+    return (
+      execFileSync("pulumi", args, {
+        env,
+        encoding: "utf8",
+        stdio: ["ignore", inherit ? "inherit" : "pipe", inherit ? "inherit" : "pipe"],
+        maxBuffer: 256 * 1024 * 1024,
+      }) ?? ""
+    );
   } catch (error) {
     const e = error as { status?: number; stderr?: string };
     // Never echo stdout: it may hold the kubeconfig.
-    throw new Error(`pulumi ${args.filter((a) => a !== "--show-secrets").join(" ")} exited ${e.status ?? "?"}: ${(e.stderr ?? "").trim()}`, { cause: error });
+    throw new Error(
+      `pulumi ${args.filter((a) => a !== "--show-secrets").join(" ")} exited ${e.status ?? "?"}: ${(e.stderr ?? "").trim()}`,
+      { cause: error },
+    );
   }
 }
 
@@ -61,7 +71,9 @@ interface StateResource {
 }
 
 function stateResources(stack: string): StateResource[] {
-  const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as { deployment?: { resources?: StateResource[] } };
+  const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as {
+    deployment?: { resources?: StateResource[] };
+  };
   return state.deployment?.resources ?? [];
 }
 
@@ -74,18 +86,31 @@ function dropFromState(stack: string, urns: string[], why: string): void {
   if (urns.length === 0) {
     return;
   }
-  process.stderr.write(`scripts/lab.sh: ${why}; dropping ${urns.length} Kubernetes resource(s) from state (they went with the old cluster):\n${urns.map((u) => `  ${u}\n`).join("")}`);
+  process.stderr.write(
+    `scripts/lab.sh: ${why}; dropping ${urns.length} Kubernetes resource(s) from state (they went with the old cluster):\n${urns.map((u) => `  ${u}\n`).join("")}`,
+  );
   // PULUMI_K8S_DELETE_UNREACHABLE: Read of an unreachable cluster's object answers "deleted", so the
   // refresh drops it (pulumi-kubernetes provider/pkg/provider/provider.go Read, `deleteUnreachable`).
   // The Provider in infra/index.ts sets no `deleteUnreachable` input, so this variable decides.
-  pulumi(["refresh", "--stack", stack, "--yes", "--skip-preview", ...urns.flatMap((u) => ["--target", u])], { ...process.env, PULUMI_K8S_DELETE_UNREACHABLE: "true" }, true);
+  pulumi(
+    ["refresh", "--stack", stack, "--yes", "--skip-preview", ...urns.flatMap((u) => ["--target", u])],
+    { ...process.env, PULUMI_K8S_DELETE_UNREACHABLE: "true" },
+    true,
+  );
 }
 
 /** What the stored kubeconfig finds behind its URL. */
 export type ClusterIdentity = "same" | "new" | "down";
 
 /** Node's TLS verification errors that mean "signed by a CA other than the stored one". */
-const UNKNOWN_CA = new Set(["SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_SIGNATURE_FAILURE", "UNABLE_TO_GET_ISSUER_CERT"]);
+const UNKNOWN_CA = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+]);
 
 export async function clusterIdentity(kube: Kube): Promise<ClusterIdentity> {
   try {
@@ -109,17 +134,39 @@ async function prepare(stack: string, flags: string[], command: string): Promise
   }
   const k8s = kubernetesResources(stateResources(stack));
   if (identity === "new") {
-    dropFromState(stack, k8s.map((r) => r.urn), `the cluster at ${kube.server} is a new cluster (its certificate is not signed by the CA in the stack's kubeconfig: a reinstalled k3s or a replaced server VM)`);
+    dropFromState(
+      stack,
+      k8s.map((r) => r.urn),
+      `the cluster at ${kube.server} is a new cluster (its certificate is not signed by the CA in the stack's kubeconfig: a reinstalled k3s or a replaced server VM)`,
+    );
     return;
   }
-  const refreshes = command === "refresh" || flags.includes("--refresh") || flags.includes("-r") || flags.some((f) => f.startsWith("--refresh="));
+  const refreshes =
+    command === "refresh" ||
+    flags.includes("--refresh") ||
+    flags.includes("-r") ||
+    flags.some((f) => f.startsWith("--refresh="));
   if (!refreshes || k8s.length === 0) {
     return;
   }
   // Down: only a refresh can tell whether the server VM still exists. Refresh everything else first;
   // a Kubernetes resource whose deletedWith (the server VM) is then gone went with that VM.
-  process.stderr.write(`scripts/lab.sh: the cluster at ${kube.server} does not answer; refreshing the rest of the stack first to see whether its server VM still exists\n`);
-  pulumi(["refresh", "--stack", stack, "--yes", "--skip-preview", "--clear-pending-creates", ...k8s.flatMap((r) => ["--exclude", r.urn])], process.env, true);
+  process.stderr.write(
+    `scripts/lab.sh: the cluster at ${kube.server} does not answer; refreshing the rest of the stack first to see whether its server VM still exists\n`,
+  );
+  pulumi(
+    [
+      "refresh",
+      "--stack",
+      stack,
+      "--yes",
+      "--skip-preview",
+      "--clear-pending-creates",
+      ...k8s.flatMap((r) => ["--exclude", r.urn]),
+    ],
+    process.env,
+    true,
+  );
   const present = new Set(stateResources(stack).map((r) => r.urn));
   const gone = k8s.filter((r) => r.deletedWith !== undefined && r.deletedWith !== "" && !present.has(r.deletedWith));
   const goneWith = new Set(gone.map((r) => r.deletedWith));
@@ -149,10 +196,13 @@ export function liveEngineProcesses(projectDir: string, stack: string): { pid: n
       if (readlinkSync(`/proc/${entry}/cwd`) !== project) {
         continue;
       }
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8")
+        .split("\0")
+        .filter((a) => a !== "");
       const exe = path.basename(argv[0] ?? "");
       const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1];
-      const cli = exe === "pulumi" && argv.some((a, i) => (a === "--stack" && argv[i + 1] === stack) || a === `--stack=${stack}`);
+      const cli =
+        exe === "pulumi" && argv.some((a, i) => (a === "--stack" && argv[i + 1] === stack) || a === `--stack=${stack}`);
       const orphanedPlugin = exe.startsWith("pulumi-") && ppid === "1";
       if (cli || orphanedPlugin) {
         found.push({ pid: Number(entry), command: [exe, ...argv.slice(1)].join(" ").slice(0, 200) });
@@ -174,19 +224,25 @@ async function recover(stack: string): Promise<void> {
   }
   const kubeconfig = stackKubeconfig(stack);
   if (kubeconfig === undefined) {
-    throw new Error(`stack ${stack} has no kubeconfig output: it was never deployed, so there is no release to recover. Run: npm run lab -- up ${stack}`);
+    throw new Error(
+      `stack ${stack} has no kubeconfig output: it was never deployed, so there is no release to recover. Run: npm run lab -- up ${stack}`,
+    );
   }
   const kube = kubeFromKubeconfig(kubeconfig);
   const identity = await clusterIdentity(kube);
   if (identity !== "same") {
     throw new Error(
       `the cluster at ${kube.server} ${identity === "new" ? "is a new cluster (its certificate is not signed by the stack's CA)" : "does not answer"}: there is no stuck release on it to recover. ` +
-        (identity === "new" ? `Run: npm run lab -- up ${stack}` : `Start node-1's VM (virsh start), or run: npm run lab -- up ${stack} --refresh`),
+        (identity === "new"
+          ? `Run: npm run lab -- up ${stack}`
+          : `Start node-1's VM (virsh start), or run: npm run lab -- up ${stack} --refresh`),
     );
   }
   const stuck = await stuckRelease(kube, RELEASE_NAMESPACE, RELEASE_NAME);
   if (stuck === undefined) {
-    process.stdout.write(`recover: Helm release ${RELEASE_NAMESPACE}/${RELEASE_NAME} is not stuck (no pending revision); nothing rolled back.\n`);
+    process.stdout.write(
+      `recover: Helm release ${RELEASE_NAMESPACE}/${RELEASE_NAME} is not stuck (no pending revision); nothing rolled back.\n`,
+    );
   } else {
     const done = await rollback(kube, stuck);
     process.stdout.write(`recover: ${done}\n`);

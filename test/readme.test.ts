@@ -14,7 +14,9 @@ test("the README's configuration table is the one generated from the key table",
 });
 
 test("every npm script the README tells users to run exists in package.json", (t) => {
-  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
   const named = [...readme.matchAll(/npm run ([a-z:-]+)/g)].map((m) => m[1] ?? "");
   t.true(named.length > 0);
   for (const script of new Set(named)) {

@@ -6,7 +6,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig, RoutingMode } from "../config";
-import { MAX_HISTORY, RELEASE_NAME, RELEASE_NAMESPACE, chartSource, releaseDigest, releaseTimeoutSeconds } from "./release";
+import {
+  MAX_HISTORY,
+  RELEASE_NAME,
+  RELEASE_NAMESPACE,
+  chartSource,
+  releaseDigest,
+  releaseTimeoutSeconds,
+} from "./release";
 import { ciliumDatapath, ciliumValues, type CiliumDatapath, type CiliumValues } from "./values";
 
 /** The stack config Cilium depends on. */

@@ -61,7 +61,9 @@ export function daemonSetProblems(ds: DaemonSetLike, nodeCount: number): string[
   const observed = s.observedGeneration ?? 0;
   const problems: string[] = [];
   if (observed < generation) {
-    problems.push(`observedGeneration ${observed} < generation ${generation} (the controller has not seen the current spec)`);
+    problems.push(
+      `observedGeneration ${observed} < generation ${generation} (the controller has not seen the current spec)`,
+    );
   }
   const counts: [string, number][] = [
     ["desiredNumberScheduled", s.desiredNumberScheduled ?? 0],
@@ -94,7 +96,9 @@ export function deploymentProblems(d: DeploymentLike): string[] {
   const ready = s.readyReplicas ?? 0;
   const problems: string[] = [];
   if (observed < generation) {
-    problems.push(`observedGeneration ${observed} < generation ${generation} (the controller has not seen the current spec)`);
+    problems.push(
+      `observedGeneration ${observed} < generation ${generation} (the controller has not seen the current spec)`,
+    );
   }
   if (updated < want) {
     problems.push(`updatedReplicas ${updated}, want ${want}`);
@@ -112,11 +116,18 @@ export function deploymentProblems(d: DeploymentLike): string[] {
 }
 
 /** The objects the gate waits for: the agent DaemonSet `cilium`, `cilium-operator`, and with Hubble `hubble-relay` and `hubble-ui`. */
-export function watchedObjects(hubble: boolean): { readonly kind: "DaemonSet" | "Deployment"; readonly name: string }[] {
+export function watchedObjects(
+  hubble: boolean,
+): { readonly kind: "DaemonSet" | "Deployment"; readonly name: string }[] {
   return [
     { kind: "DaemonSet", name: "cilium" },
     { kind: "Deployment", name: "cilium-operator" },
-    ...(hubble ? ([{ kind: "Deployment", name: "hubble-relay" }, { kind: "Deployment", name: "hubble-ui" }] as const) : []),
+    ...(hubble
+      ? ([
+          { kind: "Deployment", name: "hubble-relay" },
+          { kind: "Deployment", name: "hubble-ui" },
+        ] as const)
+      : []),
   ];
 }
 
@@ -143,7 +154,10 @@ export function releaseRefusal(
   const lastDeployed = [...revisions]
     .filter((r) => r.revision < release.revision && (r.status === "deployed" || r.status === "superseded"))
     .sort((a, b) => b.revision - a.revision)[0];
-  const target = lastDeployed === undefined ? "the last deployed revision (none is stored: the first install never completed)" : `revision ${lastDeployed.revision}, the last deployed one`;
+  const target =
+    lastDeployed === undefined
+      ? "the last deployed revision (none is stored: the first install never completed)"
+      : `revision ${lastDeployed.revision}, the last deployed one`;
   return (
     `Helm release ${release.namespace}/${release.name} is at revision ${release.revision} with status "${release.status}", not "deployed": ` +
     `an earlier \`up\` was interrupted (or failed) while Helm worked on it, and Cilium may run a mix of old and new settings. ` +
@@ -186,11 +200,19 @@ export interface PodLike {
   readonly spec?: { readonly nodeName?: string };
   readonly status?: {
     readonly phase?: string;
-    readonly conditions?: readonly { readonly type?: string; readonly status?: string; readonly reason?: string; readonly message?: string }[];
+    readonly conditions?: readonly {
+      readonly type?: string;
+      readonly status?: string;
+      readonly reason?: string;
+      readonly message?: string;
+    }[];
     readonly containerStatuses?: readonly {
       readonly name?: string;
       readonly ready?: boolean;
-      readonly state?: { readonly waiting?: { readonly reason?: string; readonly message?: string }; readonly terminated?: { readonly reason?: string; readonly exitCode?: number } };
+      readonly state?: {
+        readonly waiting?: { readonly reason?: string; readonly message?: string };
+        readonly terminated?: { readonly reason?: string; readonly exitCode?: number };
+      };
     }[];
   };
 }
@@ -198,11 +220,19 @@ export interface PodLike {
 /** One line per pod: name, node, phase, conditions, and each container's waiting/terminated reason. */
 export function describePod(pod: PodLike): string {
   const s = pod.status ?? {};
-  const conditions = (s.conditions ?? []).map((c) => `${c.type ?? "?"}=${c.status ?? "?"}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ""})` : ""}`);
+  const conditions = (s.conditions ?? []).map(
+    (c) => `${c.type ?? "?"}=${c.status ?? "?"}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ""})` : ""}`,
+  );
   const containers = (s.containerStatuses ?? []).map((c) => {
     const waiting = c.state?.waiting;
     const terminated = c.state?.terminated;
-    const state = waiting ? `waiting ${waiting.reason ?? ""}${waiting.message ? `: ${waiting.message}` : ""}` : terminated ? `terminated ${terminated.reason ?? ""} (exit ${terminated.exitCode ?? "?"})` : c.ready ? "ready" : "running, not ready";
+    const state = waiting
+      ? `waiting ${waiting.reason ?? ""}${waiting.message ? `: ${waiting.message}` : ""}`
+      : terminated
+        ? `terminated ${terminated.reason ?? ""} (exit ${terminated.exitCode ?? "?"})`
+        : c.ready
+          ? "ready"
+          : "running, not ready";
     return `${c.name ?? "?"} ${state}`;
   });
   return (
@@ -229,7 +259,10 @@ export function lastEvents(events: readonly EventLike[], n: number): string[] {
   return [...events]
     .sort((a, b) => (when(a) < when(b) ? -1 : when(a) > when(b) ? 1 : 0))
     .slice(-n)
-    .map((e) => `${when(e) || "?"} ${e.type ?? "?"} ${e.reason ?? "?"} ${e.involvedObject?.kind ?? "?"}/${e.involvedObject?.name ?? "?"}: ${e.message ?? ""}${(e.count ?? 1) > 1 ? ` (×${e.count})` : ""}`);
+    .map(
+      (e) =>
+        `${when(e) || "?"} ${e.type ?? "?"} ${e.reason ?? "?"} ${e.involvedObject?.kind ?? "?"}/${e.involvedObject?.name ?? "?"}: ${e.message ?? ""}${(e.count ?? 1) > 1 ? ` (×${e.count})` : ""}`,
+    );
 }
 
 /** What the gate found about one object that is not ready, for the timeout message. */

@@ -58,10 +58,20 @@ export interface CiliumReadyInputs {
 }
 
 /** Inputs whose change makes the gate check again. The timeout and stack name only shape a check. */
-export const RECHECK_INPUTS = ["kubeconfig", "namespace", "releaseName", "releaseStatus", "releaseRevision", "nodeCount", "hubble"] as const;
+export const RECHECK_INPUTS = [
+  "kubeconfig",
+  "namespace",
+  "releaseName",
+  "releaseStatus",
+  "releaseRevision",
+  "nodeCount",
+  "hubble",
+] as const;
 
 /** A minimal apiserver client from a kubeconfig (current context; inline CA and client certificate or token). */
-function apiClient(kubeconfig: string): (path: string, accept?: string) => Promise<{ status: number; body: unknown; text: string }> {
+function apiClient(
+  kubeconfig: string,
+): (path: string, accept?: string) => Promise<{ status: number; body: unknown; text: string }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const https = require("node:https") as typeof import("node:https");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -73,12 +83,15 @@ function apiClient(kubeconfig: string): (path: string, accept?: string) => Promi
     clusters?: Named<{ cluster?: { server?: string; "certificate-authority-data"?: string } }>[];
     users?: Named<{ user?: { "client-certificate-data"?: string; "client-key-data"?: string; token?: string } }>[];
   };
-  const context = (doc.contexts ?? []).find((c) => c.name === doc["current-context"])?.context ?? doc.contexts?.[0]?.context;
+  const context =
+    (doc.contexts ?? []).find((c) => c.name === doc["current-context"])?.context ?? doc.contexts?.[0]?.context;
   const cluster = (doc.clusters ?? []).find((c) => c.name === context?.cluster)?.cluster;
   const user = (doc.users ?? []).find((u) => u.name === context?.user)?.user ?? {};
   if (cluster?.server === undefined) {
     // Never the kubeconfig itself in a message: it holds the client key.
-    throw new Error("the kubeconfig has no server for its current context (the lab's kubeconfig comes from the k3s server's /etc/rancher/k3s/k3s.yaml)");
+    throw new Error(
+      "the kubeconfig has no server for its current context (the lab's kubeconfig comes from the k3s server's /etc/rancher/k3s/k3s.yaml)",
+    );
   }
   const b64 = (s: string | undefined): Buffer | undefined => (s === undefined ? undefined : Buffer.from(s, "base64"));
   const server = cluster.server.replace(/\/+$/, "");
@@ -116,23 +129,42 @@ function apiClient(kubeconfig: string): (path: string, accept?: string) => Promi
 }
 
 type Api = ReturnType<typeof apiClient>;
-type Obj = { metadata?: { name?: string; generation?: number; labels?: Record<string, string> }; spec?: { selector?: { matchLabels?: Record<string, string> }; replicas?: number }; status?: Record<string, unknown> };
+type Obj = {
+  metadata?: { name?: string; generation?: number; labels?: Record<string, string> };
+  spec?: { selector?: { matchLabels?: Record<string, string> }; replicas?: number };
+  status?: Record<string, unknown>;
+};
 
 /** Helm's stored revisions of a release, from its storage Secrets' labels (metadata only). */
 async function helmRevisions(api: Api, namespace: string, name: string): Promise<HelmRevision[]> {
   const selector = encodeURIComponent(`owner=helm,name=${name}`);
   // PartialObjectMetadataList: labels without the Secrets' data (https://kubernetes.io/docs/reference/using-api/api-concepts/#receiving-resources-as-tables … "metadata only").
-  const res = await api(`/api/v1/namespaces/${namespace}/secrets?labelSelector=${selector}`, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+  const res = await api(
+    `/api/v1/namespaces/${namespace}/secrets?labelSelector=${selector}`,
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+  );
   if (res.status !== 200) {
     throw new Error(`listing Helm's release Secrets in ${namespace} answered ${res.status}: ${res.text.slice(0, 300)}`);
   }
-  return ((res.body as { items?: Obj[] }).items ?? []).map((s) => ({ revision: Number(s.metadata?.labels?.version ?? 0), status: s.metadata?.labels?.status ?? "unknown" }));
+  return ((res.body as { items?: Obj[] }).items ?? []).map((s) => ({
+    revision: Number(s.metadata?.labels?.version ?? 0),
+    status: s.metadata?.labels?.status ?? "unknown",
+  }));
 }
 
 /** The refusal for the release in the inputs or a newer stuck stored revision (see `releaseCheck`); undefined when deployed. */
 async function checkRelease(api: Api, inputs: CiliumReadyInputs): Promise<string | undefined> {
   const revisions = await helmRevisions(api, inputs.namespace, inputs.releaseName);
-  return releaseCheck({ namespace: inputs.namespace, name: inputs.releaseName, status: inputs.releaseStatus, revision: inputs.releaseRevision }, revisions, inputs.stack);
+  return releaseCheck(
+    {
+      namespace: inputs.namespace,
+      name: inputs.releaseName,
+      status: inputs.releaseStatus,
+      revision: inputs.releaseRevision,
+    },
+    revisions,
+    inputs.stack,
+  );
 }
 
 /** What is not ready now (empty when everything is). With `detail`, also pods, events and logs. */
@@ -140,12 +172,19 @@ async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): P
   const ns = inputs.namespace;
   const reports: NotReadyReport[] = [];
   for (const { kind, name } of watchedObjects(inputs.hubble)) {
-    const res = await api(`/apis/apps/v1/namespaces/${ns}/${kind === "DaemonSet" ? "daemonsets" : "deployments"}/${name}`);
+    const res = await api(
+      `/apis/apps/v1/namespaces/${ns}/${kind === "DaemonSet" ? "daemonsets" : "deployments"}/${name}`,
+    );
     if (res.status !== 200 && res.status !== 404) {
       throw new Error(`reading ${kind} ${ns}/${name} answered ${res.status}: ${res.text.slice(0, 300)}`);
     }
     const obj = res.status === 200 ? (res.body as Obj) : undefined;
-    const problems = obj === undefined ? ["not found (the chart did not create it: is this Cilium's chart, with these values?)"] : kind === "DaemonSet" ? daemonSetProblems(obj, inputs.nodeCount) : deploymentProblems(obj);
+    const problems =
+      obj === undefined
+        ? ["not found (the chart did not create it: is this Cilium's chart, with these values?)"]
+        : kind === "DaemonSet"
+          ? daemonSetProblems(obj, inputs.nodeCount)
+          : deploymentProblems(obj);
     if (problems.length === 0) {
       continue;
     }
@@ -153,11 +192,22 @@ async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): P
       reports.push({ kind, name, problems, pods: [], events: [], logs: [] });
       continue;
     }
-    const selector = encodeURIComponent(Object.entries(obj.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(","));
-    const pods = (((await api(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)).body as { items?: (Obj & { spec?: { nodeName?: string } })[] } | undefined)?.items ?? []).slice(0, 5);
+    const selector = encodeURIComponent(
+      Object.entries(obj.spec?.selector?.matchLabels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(","),
+    );
+    const pods = (
+      (
+        (await api(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)).body as
+          { items?: (Obj & { spec?: { nodeName?: string } })[] } | undefined
+      )?.items ?? []
+    ).slice(0, 5);
     const events: EventLike[] = [];
     for (const involved of [name, ...pods.map((p) => p.metadata?.name ?? "")]) {
-      const list = await api(`/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${involved}`)}`);
+      const list = await api(
+        `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${involved}`)}`,
+      );
       events.push(...((list.body as { items?: EventLike[] } | undefined)?.items ?? []));
     }
     const logs: string[] = [];
@@ -169,8 +219,13 @@ async function notReady(api: Api, inputs: CiliumReadyInputs, detail: boolean): P
       const reason =
         log.status === 204
           ? `the pod is not on a node yet (${pod.spec?.nodeName === undefined ? "unscheduled" : `node ${pod.spec.nodeName}`}; the apiserver answered 204 No Content)`
-          : ((log.body as { message?: string } | undefined)?.message ?? (`${log.status} ${log.text.trim().slice(0, 300)}`));
-      logs.push(log.status === 200 ? `log of ${podName} (last 20 lines):\n${log.text.trimEnd() || "(empty)"}` : `logs of ${podName} unavailable: ${reason}`);
+          : ((log.body as { message?: string } | undefined)?.message ??
+            `${log.status} ${log.text.trim().slice(0, 300)}`);
+      logs.push(
+        log.status === 200
+          ? `log of ${podName} (last 20 lines):\n${log.text.trimEnd() || "(empty)"}`
+          : `logs of ${podName} unavailable: ${reason}`,
+      );
     }
     reports.push({ kind, name, problems, pods: pods.map(describePod), events: lastEvents(events, 5), logs });
   }

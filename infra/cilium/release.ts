@@ -93,5 +93,7 @@ function stableJson(value: unknown): string {
  * creation) after a mode switch or a chart upgrade, and not otherwise.
  */
 export function releaseDigest(source: ChartSource, values: unknown): string {
-  return `sha256:${createHash("sha256").update(stableJson({ chart: source, values })).digest("hex")}`;
+  return `sha256:${createHash("sha256")
+    .update(stableJson({ chart: source, values }))
+    .digest("hex")}`;
 }

@@ -42,7 +42,9 @@ const SUPPORTED = `1.${CILIUM_SUPPORTED_MINORS.first}.0 to 1.${CILIUM_SUPPORTED_
 export function parseCiliumVersion(text: string): CiliumVersion {
   const m = VERSION_RE.exec(text);
   if (!m) {
-    throw new CiliumValuesError(`Cilium chart version ${JSON.stringify(text)} is not a release version (1.<minor>.<patch>, such as 1.13.4).`);
+    throw new CiliumValuesError(
+      `Cilium chart version ${JSON.stringify(text)} is not a release version (1.<minor>.<patch>, such as 1.13.4).`,
+    );
   }
   const minor = Number(m[1]);
   const patch = Number(m[2]);
@@ -76,7 +78,13 @@ export function hasBooleanKubeProxyReplacement(version: CiliumVersion): boolean 
 /** The stack config the values depend on. */
 export type CiliumValuesConfig = Pick<
   LabConfig,
-  "routingMode" | "autoDirectNodeRoutes" | "podCidr" | "podCidrMaskSize" | "nativeRoutingCidr" | "kubeProxyReplacement" | "hubble"
+  | "routingMode"
+  | "autoDirectNodeRoutes"
+  | "podCidr"
+  | "podCidrMaskSize"
+  | "nativeRoutingCidr"
+  | "kubeProxyReplacement"
+  | "hubble"
 >;
 
 /** The datapath keys of charts below 1.14. */
@@ -106,7 +114,10 @@ export type CiliumValues = {
   readonly hubble: { readonly relay: { readonly enabled: boolean }; readonly ui: { readonly enabled: boolean } };
   readonly ipam: {
     readonly mode: "cluster-pool";
-    readonly operator: { readonly clusterPoolIPv4PodCIDRList: readonly string[]; readonly clusterPoolIPv4MaskSize: number };
+    readonly operator: {
+      readonly clusterPoolIPv4PodCIDRList: readonly string[];
+      readonly clusterPoolIPv4MaskSize: number;
+    };
   };
   readonly kubeProxyReplacement: "disabled" | "strict" | boolean;
   readonly rollOutCiliumPods: true;
@@ -174,14 +185,22 @@ function deepFreeze<T>(o: T): T {
 export function ciliumValues(config: CiliumValuesConfig, ciliumVersion: string, serverIp: string): CiliumValues {
   const version = parseCiliumVersion(ciliumVersion);
   if (parseIpv4(serverIp) === undefined) {
-    throw new CiliumValuesError(`k8sServiceHost must be the k3s server's IPv4 address on the lab network (got ${JSON.stringify(serverIp)}).`);
+    throw new CiliumValuesError(
+      `k8sServiceHost must be the k3s server's IPv4 address on the lab network (got ${JSON.stringify(serverIp)}).`,
+    );
   }
   const pool = parseCidr(config.podCidr);
   if (typeof pool === "string") {
     throw new CiliumValuesError(`podCidr ${JSON.stringify(config.podCidr)} ${pool}.`);
   }
-  if (!Number.isInteger(config.podCidrMaskSize) || config.podCidrMaskSize <= pool.prefix || config.podCidrMaskSize > 28) {
-    throw new CiliumValuesError(`podCidrMaskSize ${config.podCidrMaskSize} must be longer than podCidr's /${pool.prefix} and at most 28.`);
+  if (
+    !Number.isInteger(config.podCidrMaskSize) ||
+    config.podCidrMaskSize <= pool.prefix ||
+    config.podCidrMaskSize > 28
+  ) {
+    throw new CiliumValuesError(
+      `podCidrMaskSize ${config.podCidrMaskSize} must be longer than podCidr's /${pool.prefix} and at most 28.`,
+    );
   }
 
   const native = config.routingMode === "native";

@@ -21,7 +21,7 @@ export function parseIpv4(text: string): number | undefined {
     return undefined;
   }
   const octets = m.slice(1).map(Number);
-  if (octets.some((o, i) => o > 255 || (m[i + 1] ?? "").length > 1 && (m[i + 1] ?? "").startsWith("0"))) {
+  if (octets.some((o, i) => o > 255 || ((m[i + 1] ?? "").length > 1 && (m[i + 1] ?? "").startsWith("0")))) {
     return undefined;
   }
   return octets.reduce((acc, o) => acc * 256 + o, 0);

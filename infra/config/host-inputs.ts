@@ -35,7 +35,10 @@ import { PROJECT } from "./keys";
 import type { LabConfig } from "./parse";
 
 /** The config values the host-side checks read. */
-export type HostInputConfig = Pick<LabConfig, "k3sAirgapDir" | "k3sVersion" | "ciliumChart" | "ciliumVersion" | "image" | "imageUrl">;
+export type HostInputConfig = Pick<
+  LabConfig,
+  "k3sAirgapDir" | "k3sVersion" | "ciliumChart" | "ciliumVersion" | "image" | "imageUrl"
+>;
 
 /** One unusable host-side input: which key names it, its value, what is wrong and how to fix it. */
 export interface HostInputProblem {
@@ -94,7 +97,11 @@ function checkAirgap(config: HostInputConfig): HostInputCheck {
   }
   try {
     const found = checkAirgapDir(config.k3sAirgapDir, config.k3sVersion);
-    return { ...base, ok: `k3s, install.sh and ${found.imageTarballs.length} image tarball(s) for ${config.k3sVersion}`, problems: [] };
+    return {
+      ...base,
+      ok: `k3s, install.sh and ${found.imageTarballs.length} image tarball(s) for ${config.k3sVersion}`,
+      problems: [],
+    };
   } catch (err) {
     if (!(err instanceof AirgapDirError)) {
       throw err;
@@ -132,7 +139,7 @@ function tarField(block: Buffer, start: number, length: number): string {
  */
 export function chartYamlFromTgz(file: string): string | undefined {
   const tar = gunzipSync(readFileSync(file));
-  for (let off = 0; off + 512 <= tar.length; ) {
+  for (let off = 0; off + 512 <= tar.length;) {
     const block = tar.subarray(off, off + 512);
     if (block.every((b) => b === 0)) {
       return undefined;
@@ -151,11 +158,18 @@ export function chartYamlFromTgz(file: string): string | undefined {
 function checkChart(config: HostInputConfig, cwd: string): HostInputCheck {
   const base = { input: "ciliumChart", key: "ciliumChart", value: config.ciliumChart } as const;
   if (config.ciliumChart === "") {
-    return { ...base, skipped: `empty: Helm downloads chart ${config.ciliumVersion} from ${CILIUM_HELM_REPO}`, problems: [] };
+    return {
+      ...base,
+      skipped: `empty: Helm downloads chart ${config.ciliumVersion} from ${CILIUM_HELM_REPO}`,
+      problems: [],
+    };
   }
   const v = config.ciliumVersion;
   const pull = `Fetch it with \`helm pull cilium/cilium --version ${v} --destination ./charts\` and set ${PROJECT}:ciliumChart ./charts/cilium-${v}.tgz, or set it to "" to use ${CILIUM_HELM_REPO}.`;
-  const problem = (what: string, fix: string = pull): HostInputCheck => ({ ...base, problems: [{ key: "ciliumChart", value: config.ciliumChart, problem: what, fix }] });
+  const problem = (what: string, fix: string = pull): HostInputCheck => ({
+    ...base,
+    problems: [{ key: "ciliumChart", value: config.ciliumChart, problem: what, fix }],
+  });
   try {
     chartSource(v, config.ciliumChart, cwd);
   } catch (err) {
@@ -171,7 +185,9 @@ function checkChart(config: HostInputConfig, cwd: string): HostInputCheck {
       try {
         chartYaml = readFileSync(path.join(abs, "Chart.yaml"), "utf8");
       } catch (err) {
-        return problem(`${where} is a directory without a readable Chart.yaml (${(err as NodeJS.ErrnoException).code ?? "error"}): not a Helm chart`);
+        return problem(
+          `${where} is a directory without a readable Chart.yaml (${(err as NodeJS.ErrnoException).code ?? "error"}): not a Helm chart`,
+        );
       }
     } else if (st.isFile()) {
       accessSync(abs, constants.R_OK);
@@ -229,22 +245,50 @@ function checkImageFile(config: HostInputConfig): HostInputCheck {
   try {
     file = isFileUrl ? fileURLToPath(config.imageUrl) : config.imageUrl;
   } catch (err) {
-    return { ...base, problems: [{ key: "imageUrl", value: config.imageUrl, problem: `is not a usable file:// URL (${(err as Error).message})`, fix }] };
+    return {
+      ...base,
+      problems: [
+        {
+          key: "imageUrl",
+          value: config.imageUrl,
+          problem: `is not a usable file:// URL (${(err as Error).message})`,
+          fix,
+        },
+      ],
+    };
   }
   try {
     const st = statSync(file);
     if (!st.isFile()) {
-      return { ...base, problems: [{ key: "imageUrl", value: config.imageUrl, problem: `${file} is not a regular file`, fix }] };
+      return {
+        ...base,
+        problems: [{ key: "imageUrl", value: config.imageUrl, problem: `${file} is not a regular file`, fix }],
+      };
     }
     accessSync(file, constants.R_OK);
     return { ...base, ok: `${file}, ${(st.size / 1024 ** 2).toFixed(0)} MiB`, problems: [] };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
-    return { ...base, problems: [{ key: "imageUrl", value: config.imageUrl, problem: `${file} ${code === "ENOENT" ? "does not exist" : `cannot be read (${code})`}`, fix }] };
+    return {
+      ...base,
+      problems: [
+        {
+          key: "imageUrl",
+          value: config.imageUrl,
+          problem: `${file} ${code === "ENOENT" ? "does not exist" : `cannot be read (${code})`}`,
+          fix,
+        },
+      ],
+    };
   }
 }
 
-function checkSignatureTools(config: HostInputConfig, keyringPath: string, pathEnv: string, wanted: boolean): HostInputCheck {
+function checkSignatureTools(
+  config: HostInputConfig,
+  keyringPath: string,
+  pathEnv: string,
+  wanted: boolean,
+): HostInputCheck {
   const base = { input: "gpgv and Ubuntu's keyring", key: "image", value: config.image } as const;
   if (config.image === "custom") {
     return { ...base, skipped: "image custom: checked against imageSha256, no signature", problems: [] };
@@ -265,7 +309,12 @@ export function hostInputChecks(config: HostInputConfig, options: HostInputOptio
     checkAirgap(config),
     checkChart(config, options.cwd ?? process.cwd()),
     checkImageFile(config),
-    checkSignatureTools(config, options.keyringPath ?? UBUNTU_CLOUDIMAGE_KEYRING, options.pathEnv ?? process.env.PATH ?? "", options.signatureTools ?? true),
+    checkSignatureTools(
+      config,
+      options.keyringPath ?? UBUNTU_CLOUDIMAGE_KEYRING,
+      options.pathEnv ?? process.env.PATH ?? "",
+      options.signatureTools ?? true,
+    ),
   ];
 }
 

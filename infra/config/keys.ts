@@ -26,8 +26,7 @@ export const KEYS = {
   routingMode: {
     type: "string",
     default: "vxlan",
-    description:
-      "Cilium datapath: vxlan or geneve (tunnel) or native (native routing with auto direct node routes).",
+    description: "Cilium datapath: vxlan or geneve (tunnel) or native (native routing with auto direct node routes).",
   },
   autoDirectNodeRoutes: {
     type: "string",
@@ -67,12 +66,14 @@ export const KEYS = {
   image: {
     type: "string",
     default: "ubuntu-23.04",
-    description: "Base image: ubuntu-23.04 (the article's), ubuntu-24.04, ubuntu-26.04 or custom (imageUrl + imageSha256).",
+    description:
+      "Base image: ubuntu-23.04 (the article's), ubuntu-24.04, ubuntu-26.04 or custom (imageUrl + imageSha256).",
   },
   imageUrl: {
     type: "string",
     default: "",
-    description: "With image custom: https://, http:// or file:// URL or absolute host path of a qcow2 cloud image (checked against imageSha256).",
+    description:
+      "With image custom: https://, http:// or file:// URL or absolute host path of a qcow2 cloud image (checked against imageSha256).",
   },
   imageSha256: {
     type: "string",
@@ -82,17 +83,20 @@ export const KEYS = {
   accelerator: {
     type: "string",
     default: "kvm",
-    description: "kvm, or qemu (TCG software emulation: slow, for hosts without KVM; throughput is not representative).",
+    description:
+      "kvm, or qemu (TCG software emulation: slow, for hosts without KVM; throughput is not representative).",
   },
   libvirtUri: {
     type: "string",
     default: "qemu:///system",
-    description: "libvirt connection URI; only qemu:///system (NAT networks with DHCP reservations need the system daemon).",
+    description:
+      "libvirt connection URI; only qemu:///system (NAT networks with DHCP reservations need the system daemon).",
   },
   bootTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description: "How long each VM may take to get its DHCP lease, answer SSH and finish cloud-init (30 to 3600; TCG needs more).",
+    description:
+      "How long each VM may take to get its DHCP lease, answer SSH and finish cloud-init (30 to 3600; TCG needs more).",
   },
   k3sVersion: {
     type: "string",
@@ -113,7 +117,8 @@ export const KEYS = {
   ciliumChart: {
     type: "string",
     default: "",
-    description: "Empty: the chart from https://helm.cilium.io. Else a local chart .tgz or directory (air-gapped hosts).",
+    description:
+      "Empty: the chart from https://helm.cilium.io. Else a local chart .tgz or directory (air-gapped hosts).",
   },
   kubeProxyReplacement: {
     type: "boolean",
@@ -124,7 +129,8 @@ export const KEYS = {
   iperf3Image: {
     type: "string",
     default: "",
-    description: "Empty: the pinned iperf3 image. Else an image reference (by digest, for repeatable runs) for mirrors and air-gapped hosts.",
+    description:
+      "Empty: the pinned iperf3 image. Else an image reference (by digest, for repeatable runs) for mirrors and air-gapped hosts.",
   },
   iperf3Seconds: { type: "integer", default: 10, description: "iperf3 -t: measured seconds per run (1 to 300)." },
   iperf3Runs: {

@@ -148,11 +148,13 @@ const K3S_VERSION_RE = /^v\d+\.\d+\.\d+\+k3s\d+$/;
 const CILIUM_VERSION_RE = /^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 const SHA256_RE = /^[0-9a-fA-F]{64}$/;
 /** What imageUrl accepts; http:// too, because the image must match imageSha256 before it is used. */
-const IMAGE_URL_EXPECTED = "An https://, http:// or file:// URL or an absolute host path of a qcow2 image (http is safe: the download must match imageSha256)";
+const IMAGE_URL_EXPECTED =
+  "An https://, http:// or file:// URL or an absolute host path of a qcow2 image (http is safe: the download must match imageSha256)";
 const SSH_KEY_RE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
 // A container image reference: registry/path[:tag][@sha256:<64 hex>], no spaces.
-const IMAGE_REF_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+const IMAGE_REF_RE =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
 
 /**
  * Parses the raw stack config (keys without the `cilium-lab:` prefix, values as the Pulumi SDK
@@ -246,9 +248,19 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   const maskSize = integer("podCidrMaskSize", 1, 28, "An integer longer than podCidr's prefix, at most 28");
   if (podCidr && !Number.isNaN(maskSize) && maskSize <= podCidr.prefix) {
     problems.push(
-      problem("podCidrMaskSize", `must be longer than podCidr's prefix /${podCidr.prefix}`, maskSize, `An integer from ${podCidr.prefix + 1} to 28`),
+      problem(
+        "podCidrMaskSize",
+        `must be longer than podCidr's prefix /${podCidr.prefix}`,
+        maskSize,
+        `An integer from ${podCidr.prefix + 1} to 28`,
+      ),
     );
-  } else if (podCidr && !Number.isNaN(maskSize) && !Number.isNaN(nodeCount) && 2 ** (maskSize - podCidr.prefix) < nodeCount) {
+  } else if (
+    podCidr &&
+    !Number.isNaN(maskSize) &&
+    !Number.isNaN(nodeCount) &&
+    2 ** (maskSize - podCidr.prefix) < nodeCount
+  ) {
     problems.push(
       problem(
         "podCidrMaskSize",
@@ -260,7 +272,14 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   }
   const service = parseCidr(SERVICE_CIDR) as Cidr;
   if (podCidr && cidrsOverlap(podCidr, service)) {
-    problems.push(problem("podCidr", `overlaps the k3s service CIDR ${SERVICE_CIDR}`, text("podCidr"), "A CIDR outside 10.43.0.0/16, such as 10.0.0.0/16"));
+    problems.push(
+      problem(
+        "podCidr",
+        `overlaps the k3s service CIDR ${SERVICE_CIDR}`,
+        text("podCidr"),
+        "A CIDR outside 10.43.0.0/16, such as 10.0.0.0/16",
+      ),
+    );
   }
 
   const nativeText = text("nativeRoutingCidr");
@@ -270,7 +289,9 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   }
   if (native && podCidr && nativeText !== "" && routingMode !== undefined) {
     if (routingMode !== "native") {
-      warnings.push(`${PROJECT}:nativeRoutingCidr is ${nativeText} but routingMode is ${routingMode}: it is used only by native routing.`);
+      warnings.push(
+        `${PROJECT}:nativeRoutingCidr is ${nativeText} but routingMode is ${routingMode}: it is used only by native routing.`,
+      );
     } else if (!Number.isNaN(maskSize) && !Number.isNaN(nodeCount) && maskSize > podCidr.prefix) {
       const blocks = podBlocks(podCidr, maskSize, nodeCount);
       const last = blocks[blocks.length - 1];
@@ -296,7 +317,14 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   const network = cidr("networkCidr", "192.168.150.0/24");
   if (network) {
     if (network.prefix < 16 || network.prefix > 28) {
-      problems.push(problem("networkCidr", "must be a /16 to /28", text("networkCidr"), "An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24"));
+      problems.push(
+        problem(
+          "networkCidr",
+          "must be a /16 to /28",
+          text("networkCidr"),
+          "An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24",
+        ),
+      );
     } else if (!Number.isNaN(nodeCount) && NODE_HOST_OFFSET + nodeCount > cidrSize(network) - 2) {
       problems.push(
         problem(
@@ -315,7 +343,12 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
     for (const [what, other] of clashes) {
       if (other && cidrsOverlap(network, other)) {
         problems.push(
-          problem("networkCidr", `overlaps ${what === "podCidr" || what === "nativeRoutingCidr" ? `${what} ${formatCidr(other)}` : what}`, text("networkCidr"), "A node network disjoint from pod and service CIDRs, such as 192.168.150.0/24"),
+          problem(
+            "networkCidr",
+            `overlaps ${what === "podCidr" || what === "nativeRoutingCidr" ? `${what} ${formatCidr(other)}` : what}`,
+            text("networkCidr"),
+            "A node network disjoint from pod and service CIDRs, such as 192.168.150.0/24",
+          ),
         );
       }
     }
@@ -335,17 +368,33 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
     if (imageUrl === "") {
       problems.push(problem("imageUrl", "is required with image custom", imageUrl, IMAGE_URL_EXPECTED));
     } else if (!/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S*)$/.test(imageUrl)) {
-      problems.push(problem("imageUrl", "is not an https://, http:// or file:// URL or an absolute path", imageUrl, IMAGE_URL_EXPECTED));
+      problems.push(
+        problem(
+          "imageUrl",
+          "is not an https://, http:// or file:// URL or an absolute path",
+          imageUrl,
+          IMAGE_URL_EXPECTED,
+        ),
+      );
     }
     if (imageSha256 === "") {
-      problems.push(problem("imageSha256", "is required with image custom", imageSha256, "The image's SHA-256 as 64 hex digits (sha256sum <file>)"));
+      problems.push(
+        problem(
+          "imageSha256",
+          "is required with image custom",
+          imageSha256,
+          "The image's SHA-256 as 64 hex digits (sha256sum <file>)",
+        ),
+      );
     } else if (!SHA256_RE.test(imageSha256)) {
       problems.push(problem("imageSha256", "is not a SHA-256", imageSha256, "64 hex digits (sha256sum <file>)"));
     }
   } else if (image !== undefined) {
     for (const key of ["imageUrl", "imageSha256"] as const) {
       if (text(key) !== "") {
-        problems.push(problem(key, `is only used with image custom, not ${image}`, text(key), `Remove it, or set image custom`));
+        problems.push(
+          problem(key, `is only used with image custom, not ${image}`, text(key), `Remove it, or set image custom`),
+        );
       }
     }
   }
@@ -365,11 +414,20 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   // Software versions.
   const k3sVersion = text("k3sVersion");
   if (!K3S_VERSION_RE.test(k3sVersion)) {
-    problems.push(problem("k3sVersion", "is not a k3s release", k3sVersion, "A k3s release such as v1.26.6+k3s1 (vX.Y.Z+k3sN)"));
+    problems.push(
+      problem("k3sVersion", "is not a k3s release", k3sVersion, "A k3s release such as v1.26.6+k3s1 (vX.Y.Z+k3sN)"),
+    );
   }
   const k3sAirgapDir = text("k3sAirgapDir");
   if (k3sAirgapDir !== "" && !k3sAirgapDir.startsWith("/")) {
-    problems.push(problem("k3sAirgapDir", "must be an absolute host path", k3sAirgapDir, "Empty (online install) or an absolute directory such as /srv/k3s-airgap"));
+    problems.push(
+      problem(
+        "k3sAirgapDir",
+        "must be an absolute host path",
+        k3sAirgapDir,
+        "Empty (online install) or an absolute directory such as /srv/k3s-airgap",
+      ),
+    );
   }
   const ciliumVersion = text("ciliumVersion");
   const cv = CILIUM_VERSION_RE.exec(ciliumVersion);
@@ -377,11 +435,25 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   if (!cv) {
     problems.push(problem("ciliumVersion", "is not a Cilium release version", ciliumVersion, range));
   } else if (Number(cv[1]) < CILIUM_SUPPORTED_MINORS.first || Number(cv[1]) > CILIUM_SUPPORTED_MINORS.last) {
-    problems.push(problem("ciliumVersion", "is outside the versions whose Helm values this lab renders and tests", ciliumVersion, range));
+    problems.push(
+      problem(
+        "ciliumVersion",
+        "is outside the versions whose Helm values this lab renders and tests",
+        ciliumVersion,
+        range,
+      ),
+    );
   }
   const ciliumChart = text("ciliumChart");
   if (ciliumChart !== "" && !ciliumChart.startsWith("/") && !ciliumChart.startsWith("./")) {
-    problems.push(problem("ciliumChart", "must be a local path", ciliumChart, "Empty (Cilium's Helm repository) or an absolute or ./relative path to a chart .tgz or directory"));
+    problems.push(
+      problem(
+        "ciliumChart",
+        "must be a local path",
+        ciliumChart,
+        "Empty (Cilium's Helm repository) or an absolute or ./relative path to a chart .tgz or directory",
+      ),
+    );
   }
   const kubeProxyReplacement = boolean("kubeProxyReplacement");
   const hubble = boolean("hubble");
@@ -389,9 +461,18 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
   // iperf3.
   const iperf3Image = text("iperf3Image");
   if (iperf3Image !== "" && !IMAGE_REF_RE.test(iperf3Image)) {
-    problems.push(problem("iperf3Image", "is not a container image reference", iperf3Image, "Empty (the pinned image) or a reference such as registry.example/iperf3@sha256:<64 hex>"));
+    problems.push(
+      problem(
+        "iperf3Image",
+        "is not a container image reference",
+        iperf3Image,
+        "Empty (the pinned image) or a reference such as registry.example/iperf3@sha256:<64 hex>",
+      ),
+    );
   } else if (iperf3Image !== "" && !iperf3Image.includes("@sha256:")) {
-    warnings.push(`${PROJECT}:iperf3Image ${iperf3Image} is not pinned by digest: two runs may measure different binaries.`);
+    warnings.push(
+      `${PROJECT}:iperf3Image ${iperf3Image} is not pinned by digest: two runs may measure different binaries.`,
+    );
   }
   const iperf3Seconds = integer("iperf3Seconds", 1, 300);
   const iperf3Runs = integer("iperf3Runs", 1, 20);
@@ -400,10 +481,25 @@ export function parseLabConfig(raw: Readonly<Record<string, string | undefined>>
 
   const sshAuthorizedKey = text("sshAuthorizedKey").trim();
   if (sshAuthorizedKey !== "" && !SSH_KEY_RE.test(sshAuthorizedKey)) {
-    problems.push(problem("sshAuthorizedKey", "is not one OpenSSH public key line", text("sshAuthorizedKey"), "Empty, or the contents of ~/.ssh/id_ed25519.pub (type, base64 key, optional comment)"));
+    problems.push(
+      problem(
+        "sshAuthorizedKey",
+        "is not one OpenSSH public key line",
+        text("sshAuthorizedKey"),
+        "Empty, or the contents of ~/.ssh/id_ed25519.pub (type, base64 key, optional comment)",
+      ),
+    );
   }
 
-  if (problems.length > 0 || routingMode === undefined || image === undefined || accelerator === undefined || !podCidr || !native || !network) {
+  if (
+    problems.length > 0 ||
+    routingMode === undefined ||
+    image === undefined ||
+    accelerator === undefined ||
+    !podCidr ||
+    !native ||
+    !network
+  ) {
     throw new LabConfigError(problems);
   }
 

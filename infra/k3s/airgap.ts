@@ -83,7 +83,13 @@ function describeStart(bytes: Buffer): string {
 }
 
 /** e_machine values a wrong download would have. */
-const ELF_MACHINES: Record<number, string> = { 0x03: "x86 (32-bit)", 0x28: "arm", 0xb7: "arm64", 0x16: "s390x", 0x3e: "x86-64" };
+const ELF_MACHINES: Record<number, string> = {
+  0x03: "x86 (32-bit)",
+  0x28: "arm",
+  0xb7: "arm64",
+  0x16: "s390x",
+  0x3e: "x86-64",
+};
 
 /** Why `path` is not a linux x86-64 ELF executable, or undefined when it is one. */
 function notAnAmd64Executable(path: string): string | undefined {
@@ -128,7 +134,9 @@ function notATarball(path: string, name: string): string | undefined {
   if (name.endsWith(".tar.gz")) {
     return h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b ? undefined : `not a gzip file (${describeStart(h)})`;
   }
-  return h.length >= 262 && h.toString("latin1", 257, 262) === "ustar" ? undefined : `not a tar archive (${describeStart(h)})`;
+  return h.length >= 262 && h.toString("latin1", 257, 262) === "ustar"
+    ? undefined
+    : `not a tar archive (${describeStart(h)})`;
 }
 
 /** The image tarball suffix of a file name, if it has one. */
@@ -160,7 +168,9 @@ export function checkAirgapDir(dir: string, version: string): AirgapArtifacts {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) {
-      throw new AirgapDirError(dir, version, [`${dir} is not a directory. Create it and put k3s, install.sh and ${K3S_IMAGES_STEM}.tar.zst in it: ${fixK3s} ${fixScript} ${fixImages}`]);
+      throw new AirgapDirError(dir, version, [
+        `${dir} is not a directory. Create it and put k3s, install.sh and ${K3S_IMAGES_STEM}.tar.zst in it: ${fixK3s} ${fixScript} ${fixImages}`,
+      ]);
     }
     names = readdirSync(dir).sort();
   } catch (err) {
@@ -196,11 +206,15 @@ export function checkAirgapDir(dir: string, version: string): AirgapArtifacts {
 
   const k3sImages = names.filter((n) => IMAGE_SUFFIXES.some((s) => n === `${K3S_IMAGES_STEM}${s}`));
   const otherArch = names.filter((n) => n.startsWith("k3s-airgap-images-") && imageSuffix(n) && !k3sImages.includes(n));
-  const extras = names.filter((n) => imageSuffix(n) && !k3sImages.includes(n) && !otherArch.includes(n) && isFile(join(dir, n)));
+  const extras = names.filter(
+    (n) => imageSuffix(n) && !k3sImages.includes(n) && !otherArch.includes(n) && isFile(join(dir, n)),
+  );
   if (k3sImages.length === 0) {
     problems.push(`${K3S_IMAGES_STEM}.tar.zst: missing (.tar.gz or .tar are accepted too). ${fixImages}`);
   } else if (k3sImages.length > 1) {
-    problems.push(`${k3sImages.join(", ")}: the same images ${k3sImages.length} times. Keep one of them (k3s would import each).`);
+    problems.push(
+      `${k3sImages.join(", ")}: the same images ${k3sImages.length} times. Keep one of them (k3s would import each).`,
+    );
   }
   for (const name of otherArch) {
     problems.push(`${name}: images for another architecture (the lab's nodes are amd64). Remove it. ${fixImages}`);
@@ -208,12 +222,16 @@ export function checkAirgapDir(dir: string, version: string): AirgapArtifacts {
   for (const name of [...k3sImages, ...extras]) {
     const path = join(dir, name);
     if (!isFile(path)) {
-      problems.push(`${name}: not a regular file. ${name === k3sImages[0] ? fixImages : "Remove it or replace it with an image tarball."}`);
+      problems.push(
+        `${name}: not a regular file. ${name === k3sImages[0] ? fixImages : "Remove it or replace it with an image tarball."}`,
+      );
       continue;
     }
     const why = notATarball(path, name);
     if (why) {
-      problems.push(`${name}: ${why}. ${k3sImages.includes(name) ? fixImages : `Re-export it (e.g. docker save <image> | zstd > ${name}) or remove it.`}`);
+      problems.push(
+        `${name}: ${why}. ${k3sImages.includes(name) ? fixImages : `Re-export it (e.g. docker save <image> | zstd > ${name}) or remove it.`}`,
+      );
     }
   }
 

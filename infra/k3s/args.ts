@@ -259,7 +259,9 @@ export function installArguments(input: InstallInput): string[] {
   const bad = args.find((a) => a.includes("\n") || a === "");
   if (bad !== undefined) {
     // stdin carries one argument per line: a newline or an empty argument would shift them.
-    throw new Error(`install-k3s.sh argument ${JSON.stringify(bad)} is empty or contains a newline; the k3s layer sends one argument per line`);
+    throw new Error(
+      `install-k3s.sh argument ${JSON.stringify(bad)} is empty or contains a newline; the k3s layer sends one argument per line`,
+    );
   }
   return args;
 }
@@ -298,7 +300,14 @@ export function installArgumentsHash(input: InstallInput): string {
  * and reconfigures (re-run install.sh).
  */
 export function installCommand(input: InstallInput): string {
-  return shellJoin(["sudo", "bash", INSTALL_SCRIPT_PATH, ...installVisibleArguments(input), "--args-sha256", installArgumentsHash(input)]);
+  return shellJoin([
+    "sudo",
+    "bash",
+    INSTALL_SCRIPT_PATH,
+    ...installVisibleArguments(input),
+    "--args-sha256",
+    installArgumentsHash(input),
+  ]);
 }
 
 /**
@@ -354,11 +363,15 @@ export function rewriteKubeconfigServer(kubeconfig: string, serverIp: string): s
     throw new KubeconfigError("the kubeconfig read from the k3s server is not YAML", { cause: err });
   }
   if (doc.errors.length > 0) {
-    throw new KubeconfigError(`the kubeconfig read from the k3s server is not valid YAML (${doc.errors[0]?.code ?? "parse error"})`);
+    throw new KubeconfigError(
+      `the kubeconfig read from the k3s server is not valid YAML (${doc.errors[0]?.code ?? "parse error"})`,
+    );
   }
   const clusters = doc.get("clusters");
   if (!YAML.isSeq(clusters) || clusters.items.length === 0) {
-    throw new KubeconfigError("the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?");
+    throw new KubeconfigError(
+      "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?",
+    );
   }
   clusters.items.forEach((item, i) => {
     const server = YAML.isMap(item) ? item.getIn(["cluster", "server"]) : undefined;
@@ -369,7 +382,10 @@ export function rewriteKubeconfigServer(kubeconfig: string, serverIp: string): s
     try {
       url = new URL(server);
     } catch (err) {
-      throw new KubeconfigError(`the kubeconfig's clusters[${i}].cluster.server ${JSON.stringify(server)} is not a URL`, { cause: err });
+      throw new KubeconfigError(
+        `the kubeconfig's clusters[${i}].cluster.server ${JSON.stringify(server)} is not a URL`,
+        { cause: err },
+      );
     }
     if (LOOPBACK_HOSTS.has(url.hostname)) {
       url.hostname = serverIp;

@@ -151,7 +151,9 @@ export function checkNodes(
   }
   const servers = nodes.filter((n) => n.role === "server").map((n) => n.name);
   if (servers.length !== 1 || nodes[0]?.role !== "server") {
-    problems.push(`exactly one server, first in the list, is required (servers: ${servers.join(", ") || "none"}; first: ${nodes[0]?.name ?? "none"})`);
+    problems.push(
+      `exactly one server, first in the list, is required (servers: ${servers.join(", ") || "none"}; first: ${nodes[0]?.name ?? "none"})`,
+    );
   }
   const seen = new Set<string>();
   for (const key of ["name", "ip"] as const) {
@@ -165,7 +167,9 @@ export function checkNodes(
   }
   for (const n of nodes) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n.name)) {
-      problems.push(`node name ${JSON.stringify(n.name)} is not a valid Kubernetes node name (lower-case letters, digits, '-')`);
+      problems.push(
+        `node name ${JSON.stringify(n.name)} is not a valid Kubernetes node name (lower-case letters, digits, '-')`,
+      );
     }
     if (!connectionNames.includes(n.name)) {
       problems.push(`no SSH connection for ${n.name}`);
@@ -190,7 +194,9 @@ function airgapCopies(artifacts: AirgapArtifacts): Copy[] {
     { name: "airgap-k3s", source: artifacts.k3sBinary, remotePath: `${AIRGAP_STAGING_DIR}/k3s` },
     { name: "airgap-installer", source: artifacts.installScript, remotePath: `${AIRGAP_STAGING_DIR}/install.sh` },
     ...artifacts.imageTarballs.map((path) => ({
-      name: `airgap-image-${basename(path).replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}`,
+      name: `airgap-image-${basename(path)
+        .replace(/[^A-Za-z0-9]+/g, "-")
+        .toLowerCase()}`,
       source: path,
       remotePath: `${AIRGAP_STAGING_DIR}/images/${basename(path)}`,
     })),
@@ -264,7 +270,9 @@ export class K3sCluster extends pulumi.ComponentResource {
       const wait = new command.remote.Command(
         `${name}-wait-${node.name}`,
         {
-          connection: pulumi.output(connection).apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
+          connection: pulumi
+            .output(connection)
+            .apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
           create: waitCommand(node.name, args.bootTimeoutSeconds),
           stdin: scripts.wait.text,
           triggers,
@@ -281,7 +289,10 @@ export class K3sCluster extends pulumi.ComponentResource {
               `${name}-probe-${node.name}`,
               {
                 connection,
-                create: probeCommand(node.name, upstreamProbes({ k3sVersion: args.k3sVersion, iperf3Image: args.iperf3Image ?? IPERF3_IMAGE })),
+                create: probeCommand(
+                  node.name,
+                  upstreamProbes({ k3sVersion: args.k3sVersion, iperf3Image: args.iperf3Image ?? IPERF3_IMAGE }),
+                ),
                 stdin: scripts.probe.text,
                 triggers,
                 logging: "stderr",

@@ -144,7 +144,8 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
     let tmp: string | undefined;
     try {
       tmp = await privateTempDir(".tmp-seed-", dir);
-      const write = (name: string, content: string): Promise<void> => fs.writeFile(path.join(tmp ?? "", name), content, { mode: 0o600 });
+      const write = (name: string, content: string): Promise<void> =>
+        fs.writeFile(path.join(tmp ?? "", name), content, { mode: 0o600 });
       await write("user-data", inputs.userData);
       await write("meta-data", inputs.metaData);
       const args = ["seed.iso", "user-data", "meta-data"];
@@ -156,7 +157,9 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
       // genisoimage; keep those copies of the secrets inside our private directory too.
       const result = await runTool("cloud-localds", args, { cwd: tmp, env: { TMPDIR: tmp } });
       if (result.code !== 0) {
-        throw Object.assign(toolFailure(what, result, "check the cloud-localds message above"), { noSpace: isNoSpace(result.stderr) });
+        throw Object.assign(toolFailure(what, result, "check the cloud-localds message above"), {
+          noSpace: isNoSpace(result.stderr),
+        });
       }
       await fs.chmod(path.join(tmp, "seed.iso"), 0o600);
       await fs.rename(path.join(tmp, "seed.iso"), file);
@@ -195,7 +198,10 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
   });
 }
 
-function checkSeed(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+function checkSeed(news: Record<string, unknown>): {
+  inputs: Record<string, unknown>;
+  failures: { property: string; reason: string }[];
+} {
   const c = new Checker(news);
   c.field("uri", checkUri);
   c.field("name", str(/^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$/, "a file name stem ([A-Za-z0-9._-])"));
@@ -217,7 +223,9 @@ function checkSeed(news: Record<string, unknown>): { inputs: Record<string, unkn
       : undefined,
   );
   c.field("metaData", (v) =>
-    typeof v !== "string" || !/^instance-id:\s*\S+/m.test(v) ? "must be NoCloud meta-data YAML with an instance-id: line" : undefined,
+    typeof v !== "string" || !/^instance-id:\s*\S+/m.test(v)
+      ? "must be NoCloud meta-data YAML with an instance-id: line"
+      : undefined,
   );
   c.field("networkConfig", (v) =>
     v === undefined || v === "" || (typeof v === "string" && /^(version|network):/m.test(v))
@@ -229,7 +237,15 @@ function checkSeed(news: Record<string, unknown>): { inputs: Record<string, unkn
 }
 
 /** Keys whose change replaces the seed. */
-export const SEED_REPLACE_KEYS = ["poolDir", "pool", "name", "userDataSha256", "metaDataSha256", "networkConfigSha256", "stack"] as const;
+export const SEED_REPLACE_KEYS = [
+  "poolDir",
+  "pool",
+  "name",
+  "userDataSha256",
+  "metaDataSha256",
+  "networkConfigSha256",
+  "stack",
+] as const;
 
 /** The seed provider; one instance shared by every {@link CloudInitDisk}. */
 export const cloudInitDiskProvider: pulumi.dynamic.ResourceProvider = {
@@ -266,7 +282,11 @@ export const cloudInitDiskProvider: pulumi.dynamic.ResourceProvider = {
   async delete(id: string, props: CloudInitDiskOutputs) {
     await removeFile(id);
     await refreshPool(props.uri, props.pool);
-    await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack, props.pool !== "" && props.pool !== undefined);
+    await removePoolDirIfEmpty(
+      props.poolDir || pathMod().dirname(id),
+      props.stack,
+      props.pool !== "" && props.pool !== undefined,
+    );
   },
 };
 

@@ -60,7 +60,9 @@ export class Checker {
 /** A non-empty string matching `pattern`, described as `what`. */
 export function str(pattern: RegExp, what: string): (v: unknown) => string | undefined {
   return (v) =>
-    typeof v !== "string" || !pattern.test(v) ? `must be ${what}, got ${typeof v === "string" ? JSON.stringify(v) : typeof v}` : undefined;
+    typeof v !== "string" || !pattern.test(v)
+      ? `must be ${what}, got ${typeof v === "string" ? JSON.stringify(v) : typeof v}`
+      : undefined;
 }
 
 /** An integer in `[min, max]`. */
@@ -173,17 +175,28 @@ async function readMarker(dir: string): Promise<PoolMarker | undefined> {
 /**
  * The directory to use from `poolDir` or, with `pool`, the target path of that libvirt dir pool.
  */
-export async function resolvePoolDir(uri: string, poolDir: string | undefined, pool: string | undefined): Promise<string> {
+export async function resolvePoolDir(
+  uri: string,
+  poolDir: string | undefined,
+  pool: string | undefined,
+): Promise<string> {
   if (poolDir !== undefined && poolDir !== "") {
     return pathMod().resolve(poolDir);
   }
   const result = await virsh(uri, ["pool-dumpxml", pool ?? ""]);
   if (result.code !== 0) {
-    throw toolFailure(`looking up libvirt storage pool "${pool ?? ""}"`, result, `define the pool (virsh pool-define-as ${pool ?? "<pool>"} dir --target <dir>) or pass poolDir instead`, uri);
+    throw toolFailure(
+      `looking up libvirt storage pool "${pool ?? ""}"`,
+      result,
+      `define the pool (virsh pool-define-as ${pool ?? "<pool>"} dir --target <dir>) or pass poolDir instead`,
+      uri,
+    );
   }
   const target = parsePoolTargetPath(result.stdout);
   if (target === undefined) {
-    throw new Error(`libvirt storage pool "${pool ?? ""}" has no target path (not a dir pool). Fix: use a dir pool or pass poolDir.`);
+    throw new Error(
+      `libvirt storage pool "${pool ?? ""}" has no target path (not a dir pool). Fix: use a dir pool or pass poolDir.`,
+    );
   }
   return target;
 }

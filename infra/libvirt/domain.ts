@@ -47,7 +47,15 @@ import {
   virshOk,
   type RunResult,
 } from "./exec";
-import { OWNER_PROJECT, domainXml, parseDomainXml, parseLeases, parseNetworkXml, type Lease, type ParsedDomain } from "./xml";
+import {
+  OWNER_PROJECT,
+  domainXml,
+  parseDomainXml,
+  parseLeases,
+  parseNetworkXml,
+  type Lease,
+  type ParsedDomain,
+} from "./xml";
 
 /** Inputs of {@link Domain}. */
 export interface DomainArgs {
@@ -187,15 +195,23 @@ export async function consoleTail(path: string, lines = CONSOLE_TAIL_LINES): Pro
 
 /** Leases of a network as message text. */
 export function formatLeases(leases: readonly Lease[]): string {
-  return leases.length === 0 ? "none" : leases.map((l) => `${l.mac} → ${l.ip} (${l.hostname}, expires ${l.expiry})`).join("; ");
+  return leases.length === 0
+    ? "none"
+    : leases.map((l) => `${l.mac} → ${l.ip} (${l.hostname}, expires ${l.expiry})`).join("; ");
 }
 
 /** How far a boot got, for the timeout message and its fix. */
 export type BootStage = "lease" | "wrong-lease" | "port" | "hostkey" | "auth" | "ssh" | "cloud-init" | "stopped";
 
 /** The stage-specific fix of a boot timeout. */
-export function bootFix(stage: BootStage, inputs: Pick<DomainInputs, "mac" | "ip" | "networkName" | "sshUser" | "accelerator">): string {
-  const tcg = inputs.accelerator === "qemu" ? " Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress." : "";
+export function bootFix(
+  stage: BootStage,
+  inputs: Pick<DomainInputs, "mac" | "ip" | "networkName" | "sshUser" | "accelerator">,
+): string {
+  const tcg =
+    inputs.accelerator === "qemu"
+      ? " Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress."
+      : "";
   switch (stage) {
     case "lease":
     case "wrong-lease":
@@ -243,13 +259,21 @@ function stageText(stage: BootStage, last: string, inputs: Pick<DomainInputs, "m
 /** Classifies an `ssh` failure from its stderr. */
 export function classifySsh(result: Pick<RunResult, "code" | "stderr">): { stage: BootStage; detail: string } {
   const detail = tail(result.stderr, 2) || `ssh exit ${result.code}`;
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no matching host key type|host key mismatch/i.test(result.stderr)) {
+  if (
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no matching host key type|host key mismatch/i.test(
+      result.stderr,
+    )
+  ) {
     return { stage: "hostkey", detail };
   }
   if (/Permission denied|Too many authentication failures|Authentication failed/i.test(result.stderr)) {
     return { stage: "auth", detail };
   }
-  if (/Connection refused|Connection timed out|No route to host|Connection reset|closed by remote host|kex_exchange_identification/i.test(result.stderr)) {
+  if (
+    /Connection refused|Connection timed out|No route to host|Connection reset|closed by remote host|kex_exchange_identification/i.test(
+      result.stderr,
+    )
+  ) {
     return { stage: "port", detail };
   }
   return { stage: "ssh", detail };
@@ -273,8 +297,13 @@ const LOGGED_IN = "cilium-lab: logged in";
 export const READY_COMMAND = `echo '${LOGGED_IN}'; cloud-init status --wait >/dev/null 2>&1; sync`;
 
 /** Classifies a failed readiness login: logged in but {@link READY_COMMAND} did not finish, else by the `ssh` error. */
-export function classifyReadyAttempt(result: Pick<RunResult, "code" | "stdout" | "stderr">): { stage: BootStage; detail: string } {
-  return result.stdout.includes(LOGGED_IN) ? { stage: "cloud-init", detail: tail(result.stderr, 1) || `exit ${result.code}` } : classifySsh(result);
+export function classifyReadyAttempt(result: Pick<RunResult, "code" | "stdout" | "stderr">): {
+  stage: BootStage;
+  detail: string;
+} {
+  return result.stdout.includes(LOGGED_IN)
+    ? { stage: "cloud-init", detail: tail(result.stderr, 1) || `exit ${result.code}` }
+    : classifySsh(result);
 }
 
 /** Opens a TCP connection to host:port; resolves "ok" or the error code. */
@@ -310,21 +339,36 @@ async function sshLogin(inputs: DomainInputs, secretsDir: string, deadline: numb
   return runTool(
     "ssh",
     [
-      "-F", "/dev/null",
-      "-o", "BatchMode=yes",
-      "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${path.join(secretsDir, "known_hosts")}`,
-      "-o", "GlobalKnownHostsFile=/dev/null",
-      "-o", `HostKeyAlgorithms=${hostKeyAlgorithms(keyType)}`,
-      "-o", "IdentitiesOnly=yes",
-      "-o", "IdentityAgent=none",
-      "-o", "PasswordAuthentication=no",
-      "-o", "KbdInteractiveAuthentication=no",
-      "-o", `ConnectTimeout=${Math.max(1, Math.min(10, Math.floor(remainingMs / 1000)))}`,
-      "-o", "LogLevel=ERROR",
-      "-i", path.join(secretsDir, "id"),
-      "-p", "22",
-      "-l", inputs.sshUser,
+      "-F",
+      "/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${path.join(secretsDir, "known_hosts")}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      `HostKeyAlgorithms=${hostKeyAlgorithms(keyType)}`,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "IdentityAgent=none",
+      "-o",
+      "PasswordAuthentication=no",
+      "-o",
+      "KbdInteractiveAuthentication=no",
+      "-o",
+      `ConnectTimeout=${Math.max(1, Math.min(10, Math.floor(remainingMs / 1000)))}`,
+      "-o",
+      "LogLevel=ERROR",
+      "-i",
+      path.join(secretsDir, "id"),
+      "-p",
+      "22",
+      "-l",
+      inputs.sshUser,
       inputs.ip,
       READY_COMMAND,
     ],
@@ -367,7 +411,11 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
   try {
     const key = inputs.sshPrivateKey.endsWith("\n") ? inputs.sshPrivateKey : `${inputs.sshPrivateKey}\n`;
     await fs.writeFile(path.join(secrets, "id"), key, { mode: 0o600 });
-    await fs.writeFile(path.join(secrets, "known_hosts"), `${inputs.ip} ${normalizePublicKey(inputs.hostPublicKey)}\n`, { mode: 0o600 });
+    await fs.writeFile(
+      path.join(secrets, "known_hosts"),
+      `${inputs.ip} ${normalizePublicKey(inputs.hostPublicKey)}\n`,
+      { mode: 0o600 },
+    );
     const started = Date.now();
     const elapsed = (): number => Math.round((Date.now() - started) / 1000);
     let last: NotReady = { stage: "lease", detail: "no lease yet" };
@@ -416,13 +464,22 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
 
 /** The user-facing boot timeout error (no secrets: only names, addresses, leases and console text). */
 export function bootTimeoutMessage(
-  inputs: Pick<DomainInputs, "domainName" | "mac" | "ip" | "networkName" | "sshUser" | "accelerator" | "bootTimeoutSeconds" | "consoleLogPath">,
+  inputs: Pick<
+    DomainInputs,
+    "domainName" | "mac" | "ip" | "networkName" | "sshUser" | "accelerator" | "bootTimeoutSeconds" | "consoleLogPath"
+  >,
   notReady: NotReady,
   leases: readonly Lease[],
   console: string,
   rolledBack: string,
 ): string {
-  const lines = console === "" ? " (empty)" : `\n${console.split("\n").map((l) => `| ${l}`).join("\n")}`;
+  const lines =
+    console === ""
+      ? " (empty)"
+      : `\n${console
+          .split("\n")
+          .map((l) => `| ${l}`)
+          .join("\n")}`;
   const within =
     notReady.stage === "stopped"
       ? ""
@@ -439,7 +496,12 @@ export function bootTimeoutMessage(
 
 /** Maps a define/start failure to its fix (KVM missing, file permissions). */
 export function startFix(stderr: string, accelerator: string): string {
-  if (accelerator === "kvm" && /domaintype=kvm|requires KVM|KVM is not available|kvm.*(not supported|unavailable|No such file)|Could not access KVM/i.test(stderr)) {
+  if (
+    accelerator === "kvm" &&
+    /domaintype=kvm|requires KVM|KVM is not available|kvm.*(not supported|unavailable|No such file)|Could not access KVM/i.test(
+      stderr,
+    )
+  ) {
     return "KVM is not usable on this host: set `pulumi config set cilium-lab:accelerator qemu` (TCG; slow, raise cilium-lab:bootTimeoutSeconds).";
   }
   if (/Permission denied/i.test(stderr)) {
@@ -479,19 +541,31 @@ function toOutputs(inputs: DomainInputs, uuid: string, running: boolean): Domain
 }
 
 /** Starts a defined domain and waits until it is ready; throws the boot error (after `onFail`). */
-async function startAndWait(inputs: DomainInputs, action: string, onFail: () => Promise<void>, rolledBack: string): Promise<void> {
+async function startAndWait(
+  inputs: DomainInputs,
+  action: string,
+  onFail: () => Promise<void>,
+  rolledBack: string,
+): Promise<void> {
   const deadline = Date.now() + inputs.bootTimeoutSeconds * 1000;
   const start = await virsh(inputs.uri, ["start", inputs.domainName]);
   if (start.code !== 0) {
     await onFail();
-    throw toolFailure(`${action} (starting it)`, start, `${startFix(start.stderr, inputs.accelerator)} ${rolledBack}`, inputs.uri);
+    throw toolFailure(
+      `${action} (starting it)`,
+      start,
+      `${startFix(start.stderr, inputs.accelerator)} ${rolledBack}`,
+      inputs.uri,
+    );
   }
   let notReady: NotReady | undefined;
   try {
     notReady = await waitReady(inputs, deadline);
   } catch (error) {
     await onFail();
-    throw new Error(`${action} failed while waiting for the node: ${(error as Error).message}. ${rolledBack}`, { cause: error });
+    throw new Error(`${action} failed while waiting for the node: ${(error as Error).message}. ${rolledBack}`, {
+      cause: error,
+    });
   }
   if (notReady !== undefined) {
     const leases = await leasesOf(inputs.uri, inputs.networkName);
@@ -509,7 +583,11 @@ async function startAndWait(inputs: DomainInputs, action: string, onFail: () => 
 export async function resetOverlay(disk: string, action: string): Promise<void> {
   const info = await runTool("qemu-img", ["info", "-U", "--output=json", disk]);
   if (info.code !== 0) {
-    throw toolFailure(`${action} (reading its disk ${disk})`, info, "check that the disk exists and is a qcow2 image (the node's Volume makes it). Nothing was created.");
+    throw toolFailure(
+      `${action} (reading its disk ${disk})`,
+      info,
+      "check that the disk exists and is a qcow2 image (the node's Volume makes it). Nothing was created.",
+    );
   }
   const image = JSON.parse(info.stdout) as {
     readonly format?: string;
@@ -527,14 +605,24 @@ export async function resetOverlay(disk: string, action: string): Promise<void> 
   const part = `${disk}.part`;
   await removeFile(part);
   const create = await runTool("qemu-img", [
-    "create", "-q", "-f", "qcow2",
-    "-F", image["backing-filename-format"] ?? "qcow2",
-    "-b", backing,
-    part, String(image["virtual-size"]),
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-F",
+    image["backing-filename-format"] ?? "qcow2",
+    "-b",
+    backing,
+    part,
+    String(image["virtual-size"]),
   ]);
   try {
     if (create.code !== 0) {
-      throw toolFailure(`${action} (emptying its disk ${disk})`, create, `check ${backing} and the free space in ${pathMod().dirname(disk)}. Nothing was created; the old disk is untouched.`);
+      throw toolFailure(
+        `${action} (emptying its disk ${disk})`,
+        create,
+        `check ${backing} and the free space in ${pathMod().dirname(disk)}. Nothing was created; the old disk is untouched.`,
+      );
     }
     await fsp().chmod(part, 0o600);
     await fsp().rename(part, disk);
@@ -561,12 +649,24 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
     await removeDomain(uri, name, `${action} (removing the leftover of an interrupted run)`);
   }
   await requireFile(inputs.diskPath, "disk", action, "the node's Volume creates it; run `pulumi up --refresh`.");
-  await requireFile(inputs.seedPath, "cloud-init seed", action, "the node's CloudInitDisk creates it; run `pulumi up --refresh`.");
-  await requireFile(pathMod().dirname(inputs.consoleLogPath), "console log directory", action, "use a directory that exists (the stack's pool directory).");
+  await requireFile(
+    inputs.seedPath,
+    "cloud-init seed",
+    action,
+    "the node's CloudInitDisk creates it; run `pulumi up --refresh`.",
+  );
+  await requireFile(
+    pathMod().dirname(inputs.consoleLogPath),
+    "console log directory",
+    action,
+    "use a directory that exists (the stack's pool directory).",
+  );
 
   const networks = await virshList(uri, ["net-list", "--all", "--name"], action);
   if (!networks.has(inputs.networkName)) {
-    throw new Error(`${action} failed: libvirt network "${inputs.networkName}" does not exist. Nothing was created. Fix: create the Network first (pass Network.networkName).`);
+    throw new Error(
+      `${action} failed: libvirt network "${inputs.networkName}" does not exist. Nothing was created. Fix: create the Network first (pass Network.networkName).`,
+    );
   }
   const net = parseNetworkXml(await virshOk(uri, ["net-dumpxml", inputs.networkName], action, "check libvirtd"));
   const reservation = net.hosts.find((h) => h.mac === inputs.mac);
@@ -578,7 +678,9 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
     );
   }
   if (!(await virshList(uri, ["net-list", "--name"], action)).has(inputs.networkName)) {
-    throw new Error(`${action} failed: libvirt network "${inputs.networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${inputs.networkName}\` or \`pulumi up --refresh\`.`);
+    throw new Error(
+      `${action} failed: libvirt network "${inputs.networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${inputs.networkName}\` or \`pulumi up --refresh\`.`,
+    );
   }
   if (inputs.freshDisk === true) {
     await resetOverlay(inputs.diskPath, action);
@@ -672,19 +774,29 @@ async function updateDomain(id: string, olds: DomainOutputs, news: DomainInputs)
   let running = await isRunning(news.uri, id, action);
   if (!running) {
     // Stopped by hand: start it and wait; on failure leave it defined (it is in the state) and say so.
-    await startAndWait(news, action, async () => {
-      await virsh(news.uri, ["destroy", id]);
-    }, "The domain was stopped again and is still defined.");
+    await startAndWait(
+      news,
+      action,
+      async () => {
+        await virsh(news.uri, ["destroy", id]);
+      },
+      "The domain was stopped again and is still defined.",
+    );
     running = true;
   }
   return { outs: { ...toOutputs(news, id, running), uuid: olds.uuid || id } };
 }
 
-function checkDomain(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+function checkDomain(news: Record<string, unknown>): {
+  inputs: Record<string, unknown>;
+  failures: { property: string; reason: string }[];
+} {
   const c = new Checker(news);
   c.field("uri", (v) => checkUri(v));
   c.field("domainName", (v) =>
-    typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v) ? `must be a libvirt domain name ([A-Za-z0-9_.-], at most 64), got ${JSON.stringify(v)}` : undefined,
+    typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v)
+      ? `must be a libvirt domain name ([A-Za-z0-9_.-], at most 64), got ${JSON.stringify(v)}`
+      : undefined,
   );
   c.field("vcpus", int(1, 256));
   c.field("memoryMiB", int(128, 1024 * 1024));
@@ -692,11 +804,25 @@ function checkDomain(news: Record<string, unknown>): { inputs: Record<string, un
     c.field(k, absPath);
   }
   c.field("networkName", (v) => (typeof v !== "string" || v === "" ? "must be a libvirt network name" : undefined));
-  c.field("mac", (v) => (typeof v !== "string" || !MAC_PATTERN.test(v) ? `must be a lower-case unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(v)}` : undefined));
-  c.field("ip", (v) => (typeof v !== "string" || parseIpv4(v) === undefined ? `must be an IPv4 address, got ${JSON.stringify(v)}` : undefined));
-  c.field("accelerator", (v) => (v === "kvm" || v === "qemu" ? undefined : `must be kvm or qemu (TCG), got ${JSON.stringify(v)}`));
+  c.field("mac", (v) =>
+    typeof v !== "string" || !MAC_PATTERN.test(v)
+      ? `must be a lower-case unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(v)}`
+      : undefined,
+  );
+  c.field("ip", (v) =>
+    typeof v !== "string" || parseIpv4(v) === undefined
+      ? `must be an IPv4 address, got ${JSON.stringify(v)}`
+      : undefined,
+  );
+  c.field("accelerator", (v) =>
+    v === "kvm" || v === "qemu" ? undefined : `must be kvm or qemu (TCG), got ${JSON.stringify(v)}`,
+  );
   c.field("bootTimeoutSeconds", int(5, 7200));
-  c.field("sshUser", (v) => (typeof v !== "string" || !/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? `must be a Linux user name, got ${JSON.stringify(v)}` : undefined));
+  c.field("sshUser", (v) =>
+    typeof v !== "string" || !/^[a-z_][a-z0-9_-]{0,31}$/.test(v)
+      ? `must be a Linux user name, got ${JSON.stringify(v)}`
+      : undefined,
+  );
   // Never quote the private key, not even partly.
   c.field("sshPrivateKey", (v) =>
     typeof v !== "string" || !/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----/.test(v)
@@ -704,12 +830,19 @@ function checkDomain(news: Record<string, unknown>): { inputs: Record<string, un
       : undefined,
   );
   c.field("hostPublicKey", (v) =>
-    typeof v !== "string" || !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*(\s.*)?$/.test(v.trim())
+    typeof v !== "string" ||
+    !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*(\s.*)?$/.test(v.trim())
       ? `must be an OpenSSH public key line (ssh-ed25519 AAAA…), got ${JSON.stringify(v)}`
       : undefined,
   );
-  c.field("stack", (v) => (typeof v !== "string" || !STACK_PATTERN.test(v) ? `must be a Pulumi stack name, got ${JSON.stringify(v)}` : undefined));
-  c.field("freshDisk", (v) => (v === undefined || typeof v === "boolean" ? undefined : `must be true or false, got ${JSON.stringify(v)}`));
+  c.field("stack", (v) =>
+    typeof v !== "string" || !STACK_PATTERN.test(v)
+      ? `must be a Pulumi stack name, got ${JSON.stringify(v)}`
+      : undefined,
+  );
+  c.field("freshDisk", (v) =>
+    v === undefined || typeof v === "boolean" ? undefined : `must be true or false, got ${JSON.stringify(v)}`,
+  );
   // Defaulted here so that a state holding `freshDisk: false` diffs equal to an input that omits it.
   const inputs = {
     ...news,

@@ -108,7 +108,12 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         if (e.code === "ENOENT") {
           resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
         } else if (e.killed === true) {
-          resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${options.timeoutMs ?? 120_000} ms` });
+          resolve({
+            argv,
+            code: 124,
+            stdout,
+            stderr: `${stderr}\n${file}: timed out after ${options.timeoutMs ?? 120_000} ms`,
+          });
         } else {
           resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
         }
@@ -166,7 +171,9 @@ export function commandError(result: RunResult): Error {
  */
 export function toolFailure(action: string, result: RunResult, fix: string, uri?: string): Error {
   const cause = commandError(result);
-  const tool = Object.entries(TOOLS).find(([name, spec]) => result.argv[0] === name || result.argv[0] === process.env[spec.env]);
+  const tool = Object.entries(TOOLS).find(
+    ([name, spec]) => result.argv[0] === name || result.argv[0] === process.env[spec.env],
+  );
   if (result.code === 127) {
     const [name, spec] = tool ?? [result.argv[0] ?? "?", { env: "", pkg: "" }];
     return new Error(
@@ -182,9 +189,12 @@ export function toolFailure(action: string, result: RunResult, fix: string, uri?
       { cause },
     );
   }
-  return new Error(`${action} failed: ${tail(result.stderr, 3) || `exit ${result.code}`} (\`${formatArgv(result.argv)}\` exit ${result.code}). Fix: ${fix}`, {
-    cause,
-  });
+  return new Error(
+    `${action} failed: ${tail(result.stderr, 3) || `exit ${result.code}`} (\`${formatArgv(result.argv)}\` exit ${result.code}). Fix: ${fix}`,
+    {
+      cause,
+    },
+  );
 }
 
 /** Runs virsh and throws {@link toolFailure} on a non-zero exit; returns stdout. */

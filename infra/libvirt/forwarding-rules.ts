@@ -31,7 +31,13 @@ export interface Probe {
   readonly state: "new" | "established";
 }
 
-type Target = { k: "accept" } | { k: "drop" } | { k: "return" } | { k: "continue" } | { k: "maybe" } | { k: "jump" | "goto"; chain: string };
+type Target =
+  | { k: "accept" }
+  | { k: "drop" }
+  | { k: "return" }
+  | { k: "continue" }
+  | { k: "maybe" }
+  | { k: "jump" | "goto"; chain: string };
 
 export interface Rule {
   readonly conds: readonly ((p: Probe) => Tri)[];
@@ -69,7 +75,8 @@ const SPECIAL: readonly [number, number][] = [
   ["224.0.0.0", 3],
 ].map(([a, n]) => [parseIpv4(a as string) ?? 0, n as number]);
 
-const inPrefix = (addr: number, base: number, len: number): boolean => len === 0 || Math.floor(addr / 2 ** (32 - len)) === Math.floor(base / 2 ** (32 - len));
+const inPrefix = (addr: number, base: number, len: number): boolean =>
+  len === 0 || Math.floor(addr / 2 ** (32 - len)) === Math.floor(base / 2 ** (32 - len));
 
 /** Does `addr` fall in `lo..hi`, or in the prefix `text` (`a.b.c.d[/n]`)? */
 function addrIn(addr: Addr, lo: number, hi: number): Tri {
@@ -113,7 +120,8 @@ function ifaceMatch(actual: string | null, pattern: string, bridge: string): Tri
   return "maybe";
 }
 
-const portMatch = (port: number | undefined, lo: number, hi: number): Tri => (port === undefined ? (lo === 0 && hi >= 65535 ? "yes" : "maybe") : port >= lo && port <= hi ? "yes" : "no");
+const portMatch = (port: number | undefined, lo: number, hi: number): Tri =>
+  port === undefined ? (lo === 0 && hi >= 65535 ? "yes" : "maybe") : port >= lo && port <= hi ? "yes" : "no";
 
 function portSpec(p: number | undefined, spec: string): Tri {
   return or(
@@ -148,9 +156,45 @@ function tokenize(line: string): string[] {
 }
 
 // Targets that let the packet go on to the next rule (iptables-extensions(8)).
-const NON_TERMINATING = new Set(["LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "TRACE", "NOTRACK", "TCPMSS", "CHECKSUM", "CLASSIFY", "DSCP", "TOS", "AUDIT", "SET", "CONNSECMARK", "SECMARK", "TEE", "IDLETIMER", "LED", "RATEEST", "HMARK"]);
+const NON_TERMINATING = new Set([
+  "LOG",
+  "NFLOG",
+  "ULOG",
+  "MARK",
+  "CONNMARK",
+  "CT",
+  "TRACE",
+  "NOTRACK",
+  "TCPMSS",
+  "CHECKSUM",
+  "CLASSIFY",
+  "DSCP",
+  "TOS",
+  "AUDIT",
+  "SET",
+  "CONNSECMARK",
+  "SECMARK",
+  "TEE",
+  "IDLETIMER",
+  "LED",
+  "RATEEST",
+  "HMARK",
+]);
 // Options that take no value.
-const FLAGS = new Set(["--syn", "-f", "--fragment", "--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out", "--rcheck", "--update", "--set", "--remove", "--rsource", "--rdest"]);
+const FLAGS = new Set([
+  "--syn",
+  "-f",
+  "--fragment",
+  "--physdev-is-bridged",
+  "--physdev-is-in",
+  "--physdev-is-out",
+  "--rcheck",
+  "--update",
+  "--set",
+  "--remove",
+  "--rsource",
+  "--rdest",
+]);
 
 function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[], text: string): Rule {
   const conds: ((p: Probe) => Tri)[] = [];
@@ -214,7 +258,13 @@ function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[]
       case "--dst-type":
       case "--src-type":
         // addrtype: the probes' addresses are plain unicast, never local to the host.
-        add(() => (v.split(",").every((x) => x === "LOCAL" || x === "BROADCAST" || x === "MULTICAST") ? "no" : v === "UNICAST" ? "yes" : "maybe"));
+        add(() =>
+          v.split(",").every((x) => x === "LOCAL" || x === "BROADCAST" || x === "MULTICAST")
+            ? "no"
+            : v === "UNICAST"
+              ? "yes"
+              : "maybe",
+        );
         i++;
         break;
       case "-m":
@@ -229,9 +279,17 @@ function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[]
       case "--goto": {
         const jump = t === "-j" || t === "--jump";
         target =
-          v === "ACCEPT" ? { k: "accept" } : v === "DROP" || v === "REJECT" ? { k: "drop" } : v === "RETURN" ? { k: "return" }
-          : chainNames.has(v) ? { k: jump ? "jump" : "goto", chain: v }
-          : NON_TERMINATING.has(v) ? { k: "continue" } : { k: "maybe" };
+          v === "ACCEPT"
+            ? { k: "accept" }
+            : v === "DROP" || v === "REJECT"
+              ? { k: "drop" }
+              : v === "RETURN"
+                ? { k: "return" }
+                : chainNames.has(v)
+                  ? { k: jump ? "jump" : "goto", chain: v }
+                  : NON_TERMINATING.has(v)
+                    ? { k: "continue" }
+                    : { k: "maybe" };
         i = tokens.length; // the rest are target options
         break;
       }
@@ -283,7 +341,8 @@ export function parseIptablesSave(text: string, source: "iptables-legacy" | "ipt
 // nft -j
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-const obj = (j: Json | undefined): Record<string, Json> => (j !== null && typeof j === "object" && !Array.isArray(j) ? j : {});
+const obj = (j: Json | undefined): Record<string, Json> =>
+  j !== null && typeof j === "object" && !Array.isArray(j) ? j : {};
 
 /** One right-hand value against a field of the probe. */
 function valueMatch(field: string, p: Probe, right: Json): Tri {
@@ -330,7 +389,9 @@ function valueMatch(field: string, p: Probe, right: Json): Tri {
         return portMatch(port, right, right);
       }
       const range = o.range;
-      return Array.isArray(range) && typeof range[0] === "number" && typeof range[1] === "number" ? portMatch(port, range[0], range[1]) : "maybe";
+      return Array.isArray(range) && typeof range[0] === "number" && typeof range[1] === "number"
+        ? portMatch(port, range[0], range[1])
+        : "maybe";
     }
     case "state":
       return typeof right === "string" ? stateMatch(p.state, [right]) : "maybe";
@@ -386,18 +447,46 @@ function nftMatch(m: Record<string, Json>): (p: Probe) => Tri {
 function nftTarget(stmt: Record<string, Json>): Target | undefined {
   const jump = obj(stmt.jump);
   const go = obj(stmt.goto);
-  return "accept" in stmt ? { k: "accept" }
-    : "drop" in stmt || "reject" in stmt ? { k: "drop" }
-    : "return" in stmt ? { k: "return" }
-    : "continue" in stmt ? { k: "continue" }
-    : typeof jump.target === "string" ? { k: "jump", chain: jump.target }
-    : typeof go.target === "string" ? { k: "goto", chain: go.target }
-    : "queue" in stmt || ("xt" in stmt && obj(stmt.xt).type !== "match") ? { k: "maybe" }
-    : undefined;
+  return "accept" in stmt
+    ? { k: "accept" }
+    : "drop" in stmt || "reject" in stmt
+      ? { k: "drop" }
+      : "return" in stmt
+        ? { k: "return" }
+        : "continue" in stmt
+          ? { k: "continue" }
+          : typeof jump.target === "string"
+            ? { k: "jump", chain: jump.target }
+            : typeof go.target === "string"
+              ? { k: "goto", chain: go.target }
+              : "queue" in stmt || ("xt" in stmt && obj(stmt.xt).type !== "match")
+                ? { k: "maybe" }
+                : undefined;
 }
 
 // Statements that neither match nor decide (libnftables-json(5) "Statements").
-const NEUTRAL = new Set(["counter", "log", "mangle", "notrack", "set", "map", "ct helper", "ct timeout", "ct expectation", "masquerade", "snat", "dnat", "redirect", "tproxy", "flow", "fwd", "dup", "secmark", "synproxy", "meter"]);
+const NEUTRAL = new Set([
+  "counter",
+  "log",
+  "mangle",
+  "notrack",
+  "set",
+  "map",
+  "ct helper",
+  "ct timeout",
+  "ct expectation",
+  "masquerade",
+  "snat",
+  "dnat",
+  "redirect",
+  "tproxy",
+  "flow",
+  "fwd",
+  "dup",
+  "secmark",
+  "synproxy",
+  "meter",
+]);
 
 function nftRules(r: Record<string, Json>, text: string): Rule[] {
   const exprs = Array.isArray(r.expr) ? r.expr : [];
@@ -424,7 +513,13 @@ function nftRules(r: Record<string, Json>, text: string): Rule[] {
     }
     const t = nftTarget(stmt);
     if (t) {
-      return [{ conds, target: t, text: `${text}: ${key === "jump" || key === "goto" ? `${key} ${t.k === "jump" || t.k === "goto" ? t.chain : ""}` : key}` }];
+      return [
+        {
+          conds,
+          target: t,
+          text: `${text}: ${key === "jump" || key === "goto" ? `${key} ${t.k === "jump" || t.k === "goto" ? t.chain : ""}` : key}`,
+        },
+      ];
     }
     if (key === "xt" || key === "limit" || key === "quota") {
       conds.push(() => "maybe");
@@ -445,7 +540,14 @@ export function parseNftJson(text: string): Table[] {
   }
   const items = obj(doc).nftables;
   const list = Array.isArray(items) ? items.map(obj) : [];
-  const tables = new Map<string, { family: string; name: string; chains: Map<string, { name: string; rules: Rule[]; hook?: string; policy?: "accept" | "drop" }> }>();
+  const tables = new Map<
+    string,
+    {
+      family: string;
+      name: string;
+      chains: Map<string, { name: string; rules: Rule[]; hook?: string; policy?: "accept" | "drop" }>;
+    }
+  >();
   const key = (f: Json | undefined, t: Json | undefined): string => JSON.stringify([f ?? null, t ?? null]);
   for (const item of list) {
     const t = obj(item.table);
@@ -470,10 +572,17 @@ export function parseNftJson(text: string): Table[] {
     const chain = tables.get(key(r.family, r.table))?.chains.get(typeof r.chain === "string" ? r.chain : "");
     if (chain) {
       const comment = typeof r.comment === "string" ? ` comment "${r.comment}"` : "";
-      chain.rules.push(...nftRules(r, `rule handle ${JSON.stringify(r.handle ?? null)} of chain ${chain.name}${comment}`));
+      chain.rules.push(
+        ...nftRules(r, `rule handle ${JSON.stringify(r.handle ?? null)} of chain ${chain.name}${comment}`),
+      );
     }
   }
-  return [...tables.values()].map((t) => ({ source: "nft" as const, family: t.family, name: t.name, chains: t.chains }));
+  return [...tables.values()].map((t) => ({
+    source: "nft" as const,
+    family: t.family,
+    name: t.name,
+    chains: t.chains,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +655,11 @@ function walkChain(table: Table, chain: Chain, p: Probe, depth: number): Outcome
  * Walks a probe through a base chain. `drop` alone: surely dropped; `accept` alone: surely
  * accepted; anything else: unsure, with `unsure` naming the rule it hangs on.
  */
-export function walkBaseChain(table: Table, chain: Chain, p: Probe): { accept: boolean; drop: string | undefined; unsure: string | undefined } {
+export function walkBaseChain(
+  table: Table,
+  chain: Chain,
+  p: Probe,
+): { accept: boolean; drop: string | undefined; unsure: string | undefined } {
   const o = walkChain(table, chain, p, 0);
   if (o.through) {
     if (chain.policy === "drop") {

@@ -69,7 +69,10 @@ export interface ForwardingFacts {
 }
 
 /** Runs a read-only command; injectable so tests can run it inside a network namespace. */
-export type Runner = (file: string, args: readonly string[]) => { readonly ok: boolean; readonly stdout: string; readonly stderr: string; readonly missing: boolean };
+export type Runner = (
+  file: string,
+  args: readonly string[],
+) => { readonly ok: boolean; readonly stdout: string; readonly stderr: string; readonly missing: boolean };
 
 /** The default runner: C locale, 5 s timeout each, nothing written. */
 export const hostRunner: Runner = (file, args) => {
@@ -120,7 +123,9 @@ export function gatherForwardingFacts(target: ForwardingTarget, run: Runner = ho
     iptablesLegacy: read(systemTool("iptables-legacy-save"), []),
     iptablesNft: read(systemTool("iptables-nft-save"), []),
     nftJson: read(systemTool("nft"), ["-j", "list", "ruleset"]),
-    ...(version.ok ? { iptablesBackend: /nf_tables/.test(version.stdout) ? ("nft" as const) : ("legacy" as const) } : {}),
+    ...(version.ok
+      ? { iptablesBackend: /nf_tables/.test(version.stdout) ? ("nft" as const) : ("legacy" as const) }
+      : {}),
     ...(uplink !== undefined ? { uplink } : {}),
     bridgeUp: run(systemTool("ip"), ["link", "show", "dev", target.bridgeName]).ok,
     ...((): { ipForward?: string } => {
@@ -143,10 +148,54 @@ const LIBVIRT_CHAINS = ["LIBVIRT_FWO", "LIBVIRT_FWI", "LIBVIRT_FWX"];
 function probes(bridge: string, node: number, uplink: string | undefined): Probe[] {
   const up = uplink ?? null;
   return [
-    { dir: "out", bridge, iif: bridge, oif: up, saddr: node, daddr: "internet", proto: "tcp", sport: undefined, dport: 443, state: "new" },
-    { dir: "out", bridge, iif: bridge, oif: up, saddr: node, daddr: "internet", proto: "udp", sport: undefined, dport: 53, state: "new" },
-    { dir: "in", bridge, iif: up, oif: bridge, saddr: "internet", daddr: node, proto: "tcp", sport: 443, dport: undefined, state: "established" },
-    { dir: "in", bridge, iif: up, oif: bridge, saddr: "internet", daddr: node, proto: "udp", sport: 53, dport: undefined, state: "established" },
+    {
+      dir: "out",
+      bridge,
+      iif: bridge,
+      oif: up,
+      saddr: node,
+      daddr: "internet",
+      proto: "tcp",
+      sport: undefined,
+      dport: 443,
+      state: "new",
+    },
+    {
+      dir: "out",
+      bridge,
+      iif: bridge,
+      oif: up,
+      saddr: node,
+      daddr: "internet",
+      proto: "udp",
+      sport: undefined,
+      dport: 53,
+      state: "new",
+    },
+    {
+      dir: "in",
+      bridge,
+      iif: up,
+      oif: bridge,
+      saddr: "internet",
+      daddr: node,
+      proto: "tcp",
+      sport: 443,
+      dport: undefined,
+      state: "established",
+    },
+    {
+      dir: "in",
+      bridge,
+      iif: up,
+      oif: bridge,
+      saddr: "internet",
+      daddr: node,
+      proto: "udp",
+      sport: 53,
+      dport: undefined,
+      state: "established",
+    },
   ];
 }
 
@@ -163,14 +212,21 @@ function libvirtIptablesRules(bridge: string, cidr: string): Record<string, stri
  * The tables as they will be once libvirt has started the lab's network, under one hypothesis
  * about libvirt's backend: `iptables` (libvirt < 10.4, or firewall_backend=iptables) or `nft`.
  */
-function withLibvirt(tables: readonly Table[], backend: "iptables" | "nft", target: ForwardingTarget, iptablesBackend: "legacy" | "nft"): Table[] {
+function withLibvirt(
+  tables: readonly Table[],
+  backend: "iptables" | "nft",
+  target: ForwardingTarget,
+  iptablesBackend: "legacy" | "nft",
+): Table[] {
   if (backend === "nft") {
     return [...tables]; // its own table's forward chain has policy accept: nothing of it drops the lab
   }
   const ours = libvirtIptablesRules(target.bridgeName, target.networkCidr);
   const hasChains = tables.some((t) => t.chains.has("LIBVIRT_FWO"));
   return tables.map((t) => {
-    const isTarget = hasChains ? t.chains.has("LIBVIRT_FWO") : t.source === `iptables-${iptablesBackend}` && t.name === "filter";
+    const isTarget = hasChains
+      ? t.chains.has("LIBVIRT_FWO")
+      : t.source === `iptables-${iptablesBackend}` && t.name === "filter";
     if (!isTarget) {
       return t;
     }
@@ -228,11 +284,19 @@ function judge(tables: readonly Table[], ps: readonly Probe[], skip: (t: Table) 
   return out;
 }
 
-const label = (t: Table): string => (t.source === "nft" ? `nftables table ${t.family} ${t.name}` : `${t.source} table ${t.name}`);
-const iptablesBin = (t: Table, backend: "legacy" | "nft" | undefined): string => (t.source === `iptables-${backend ?? "nft"}` ? "iptables" : t.source);
+const label = (t: Table): string =>
+  t.source === "nft" ? `nftables table ${t.family} ${t.name}` : `${t.source} table ${t.name}`;
+const iptablesBin = (t: Table, backend: "legacy" | "nft" | undefined): string =>
+  t.source === `iptables-${backend ?? "nft"}` ? "iptables" : t.source;
 
 /** The fix for drops in one table, in the words of the tool that owns it. */
-function fixFor(t: Table, chain: Chain, dirs: ReadonlySet<string>, bridge: string, backend: "legacy" | "nft" | undefined): string {
+function fixFor(
+  t: Table,
+  chain: Chain,
+  dirs: ReadonlySet<string>,
+  bridge: string,
+  backend: "legacy" | "nft" | undefined,
+): string {
   const bin = iptablesBin(t, backend);
   if (t.source !== "nft" && t.chains.has("DOCKER-USER")) {
     // Docker's docs, "Packet filtering and firewalls" (docs.docker.com/engine/network/packet-filtering-firewalls/):
@@ -262,9 +326,19 @@ function fixFor(t: Table, chain: Chain, dirs: ReadonlySet<string>, bridge: strin
 }
 
 const owner = (t: Table): string =>
-  t.chains.has("DOCKER-USER") ? " (Docker's)" : t.chains.has("ufw-user-forward") ? " (UFW's)" : t.name === "firewalld" ? " (firewalld's)" : "";
+  t.chains.has("DOCKER-USER")
+    ? " (Docker's)"
+    : t.chains.has("ufw-user-forward")
+      ? " (UFW's)"
+      : t.name === "firewalld"
+        ? " (firewalld's)"
+        : "";
 
-function describe(vs: readonly Verdict[], target: ForwardingTarget, backend: "legacy" | "nft" | undefined): { detail: string; fix: string } {
+function describe(
+  vs: readonly Verdict[],
+  target: ForwardingTarget,
+  backend: "legacy" | "nft" | undefined,
+): { detail: string; fix: string } {
   const groups = new Map<string, Verdict[]>();
   for (const v of vs) {
     const key = `${label(v.table)}\u0000${v.chain.name}`;
@@ -278,8 +352,12 @@ function describe(vs: readonly Verdict[], target: ForwardingTarget, backend: "le
       continue;
     }
     const dirs = new Set(group.map((v) => v.dir));
-    const what = [dirs.has("out") ? "new connections from the nodes" : "", dirs.has("in") ? "the replies to them" : ""].filter((s) => s !== "").join(" and ");
-    parts.push(`${label(first.table)}${owner(first.table)} chain ${first.chain.name} drops ${what} (${first.drop ?? first.unsure ?? ""})`);
+    const what = [dirs.has("out") ? "new connections from the nodes" : "", dirs.has("in") ? "the replies to them" : ""]
+      .filter((s) => s !== "")
+      .join(" and ");
+    parts.push(
+      `${label(first.table)}${owner(first.table)} chain ${first.chain.name} drops ${what} (${first.drop ?? first.unsure ?? ""})`,
+    );
     fixes.push(fixFor(first.table, first.chain, dirs, target.bridgeName, backend));
   }
   return { detail: parts.join("; "), fix: [...new Set(fixes)].join("; then ") };
@@ -299,10 +377,18 @@ export function evaluateForwarding(target: ForwardingTarget, facts: ForwardingFa
   const howToCheck =
     "run the preflight as root, or look yourself: `sudo iptables-save | grep -E '^:FORWARD|DOCKER-USER|LIBVIRT_FW'` and `sudo nft list ruleset | grep -B3 'hook forward'`";
   if (facts.permissionDenied !== undefined && facts.iptablesNft === undefined && facts.nftJson === undefined) {
-    return { status: "unchecked", detail: `forwarding for bridge ${bridge} not checked (needs root): ${facts.permissionDenied}`, fix: howToCheck };
+    return {
+      status: "unchecked",
+      detail: `forwarding for bridge ${bridge} not checked (needs root): ${facts.permissionDenied}`,
+      fix: howToCheck,
+    };
   }
   if (facts.iptablesLegacy === undefined && facts.iptablesNft === undefined && facts.nftJson === undefined) {
-    return { status: "unchecked", detail: `forwarding for bridge ${bridge} not checked: none of iptables-legacy-save, iptables-nft-save, nft could read the rules`, fix: "`apt-get install iptables nftables`" };
+    return {
+      status: "unchecked",
+      detail: `forwarding for bridge ${bridge} not checked: none of iptables-legacy-save, iptables-nft-save, nft could read the rules`,
+      fix: "`apt-get install iptables nftables`",
+    };
   }
   const node = cidr.base + 11 < cidr.base + 2 ** (32 - cidr.prefix) ? cidr.base + 11 : cidr.base + 1;
   const ps = probes(bridge, node, facts.uplink);
@@ -311,10 +397,12 @@ export function evaluateForwarding(target: ForwardingTarget, facts: ForwardingFa
   // libvirt adds the bridge to firewalld's zone "libvirt" when it starts the network (libvirt.zone:
   // "libvirt will add the bridge devices for all new virtual networks to this zone"): before that,
   // firewalld's verdict on our bridge says nothing.
-  const skip = (t: Table): boolean => !facts.bridgeUp && t.source === "nft" && t.family === "inet" && t.name === "firewalld";
+  const skip = (t: Table): boolean =>
+    !facts.bridgeUp && t.source === "nft" && t.family === "inet" && t.name === "firewalld";
   const hasIptChains = tables.some((t) => t.source !== "nft" && t.chains.has("LIBVIRT_FWO"));
   const hasNftTable = tables.some((t) => t.source === "nft" && t.name === "libvirt_network");
-  const hypotheses: ("iptables" | "nft")[] = hasIptChains && !hasNftTable ? ["iptables"] : hasNftTable && !hasIptChains ? ["nft"] : ["iptables", "nft"];
+  const hypotheses: ("iptables" | "nft")[] =
+    hasIptChains && !hasNftTable ? ["iptables"] : hasNftTable && !hasIptChains ? ["nft"] : ["iptables", "nft"];
   const results = hypotheses.map((h) => judge(withLibvirt(tables, h, target, backend ?? "nft"), ps, skip));
   const drops = results.map((vs) => vs.filter((v) => v.drop !== undefined));
   const where = `forwarded traffic of bridge ${bridge} (${target.networkCidr}) to the internet`;
@@ -342,8 +430,18 @@ export function evaluateForwarding(target: ForwardingTarget, facts: ForwardingFa
   }
   const ipf = facts.bridgeUp && facts.ipForward === "0";
   if (ipf) {
-    return { status: "fail", detail: `bridge ${bridge} is up but net.ipv4.ip_forward is 0: the host forwards nothing`, fix: "`sysctl -w net.ipv4.ip_forward=1`" };
+    return {
+      status: "fail",
+      detail: `bridge ${bridge} is up but net.ipv4.ip_forward is 0: the host forwards nothing`,
+      fix: "`sysctl -w net.ipv4.ip_forward=1`",
+    };
   }
-  const n = tables.filter((t) => !skip(t)).reduce((sum, t) => sum + [...t.chains.values()].filter((c) => c.hook === "forward").length, 0);
-  return { status: "ok", detail: `${where} is accepted by every forward hook (${n} base chain${n === 1 ? "" : "s"} checked)`, fix: "" };
+  const n = tables
+    .filter((t) => !skip(t))
+    .reduce((sum, t) => sum + [...t.chains.values()].filter((c) => c.hook === "forward").length, 0);
+  return {
+    status: "ok",
+    detail: `${where} is accepted by every forward hook (${n} base chain${n === 1 ? "" : "s"} checked)`,
+    fix: "",
+  };
 }

@@ -67,7 +67,12 @@ export interface OwnNetwork {
  * Everything `cidr` overlaps, one line each: host routes (except those on our own bridge) and libvirt
  * networks (except our own network of the same name and stack).
  */
-export function subnetConflicts(cidr: string, routes: readonly HostRoute[], networks: readonly HostNetwork[], own: OwnNetwork): string[] {
+export function subnetConflicts(
+  cidr: string,
+  routes: readonly HostRoute[],
+  networks: readonly HostNetwork[],
+  own: OwnNetwork,
+): string[] {
   const lab = parseCidr(cidr);
   if (typeof lab === "string") {
     return [];
@@ -79,7 +84,9 @@ export function subnetConflicts(cidr: string, routes: readonly HostRoute[], netw
     }
     const dst = parseCidr(route.dst) as Cidr;
     if (cidrsOverlap(lab, dst)) {
-      lines.push(`host route ${route.dst} dev ${route.dev || "?"}${route.table !== "main" ? ` table ${route.table}` : ""}`);
+      lines.push(
+        `host route ${route.dst} dev ${route.dev || "?"}${route.table !== "main" ? ` table ${route.table}` : ""}`,
+      );
     }
   }
   for (const net of networks) {
@@ -114,7 +121,12 @@ export function suggestFreeCidr(routes: readonly HostRoute[], networks: readonly
 }
 
 /** The subnet-overlap error text (shared by the provider and the preflight). */
-export function overlapMessage(cidr: string, networkName: string, conflicts: readonly string[], suggestion: string | undefined): string {
+export function overlapMessage(
+  cidr: string,
+  networkName: string,
+  conflicts: readonly string[],
+  suggestion: string | undefined,
+): string {
   return (
     `networkCidr ${cidr} of libvirt network "${networkName}" overlaps ${conflicts.join("; ")}. ` +
     `Fix: choose a free range, e.g. \`pulumi config set cilium-lab:networkCidr ${suggestion ?? "<free /24>"}\` (each stack needs its own).`

@@ -23,8 +23,24 @@ import {
   str,
 } from "./common";
 import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "./exec";
-import { networkOf, overlapMessage, parseIpLinks, parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "./hostnet";
-import { OWNER_PROJECT, dhcpHostXml, networkXml, parseDomainXml, parseNetworkXml, type DhcpHost, type ParsedNetwork } from "./xml";
+import {
+  networkOf,
+  overlapMessage,
+  parseIpLinks,
+  parseIpRoutes,
+  subnetConflicts,
+  suggestFreeCidr,
+  type HostNetwork,
+} from "./hostnet";
+import {
+  OWNER_PROJECT,
+  dhcpHostXml,
+  networkXml,
+  parseDomainXml,
+  parseNetworkXml,
+  type DhcpHost,
+  type ParsedNetwork,
+} from "./xml";
 
 /** A DHCP reservation. */
 export interface NetworkHostArgs {
@@ -148,7 +164,12 @@ export async function listHostNetworks(uri: string, action: string): Promise<Hos
       continue; // undefined between list and dump
     }
     const net = parseNetworkXml(result.stdout);
-    nets.push({ name: net.name, owner: net.owner, bridge: net.bridge, cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)) });
+    nets.push({
+      name: net.name,
+      owner: net.owner,
+      bridge: net.bridge,
+      cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)),
+    });
   }
   return nets;
 }
@@ -208,7 +229,9 @@ async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs:
     stack: inputs.stack,
   });
   if (conflicts.length > 0) {
-    throw new Error(`${action} failed: ${overlapMessage(inputs.cidr, name, conflicts, suggestFreeCidr(hostRoutes, networks))} Nothing was changed.`);
+    throw new Error(
+      `${action} failed: ${overlapMessage(inputs.cidr, name, conflicts, suggestFreeCidr(hostRoutes, networks))} Nothing was changed.`,
+    );
   }
 
   const prefix = Number(inputs.cidr.split("/")[1]);
@@ -327,11 +350,20 @@ function inCidr(ip: string, c: Cidr): boolean {
   return n !== undefined && n > c.base && n < cidrLast(c);
 }
 
-function checkNetwork(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+function checkNetwork(news: Record<string, unknown>): {
+  inputs: Record<string, unknown>;
+  failures: { property: string; reason: string }[];
+} {
   const c = new Checker(news);
   c.field("uri", checkUri);
-  c.field("networkName", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a libvirt network name ([A-Za-z0-9_.-], at most 64)"));
-  c.field("bridgeName", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "a Linux interface name of at most 15 characters (IFNAMSIZ - 1)"));
+  c.field(
+    "networkName",
+    str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a libvirt network name ([A-Za-z0-9_.-], at most 64)"),
+  );
+  c.field(
+    "bridgeName",
+    str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "a Linux interface name of at most 15 characters (IFNAMSIZ - 1)"),
+  );
   c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
   c.field("mtu", (v) => (v === undefined ? undefined : int(576, 9000)(v)));
   let cidr: Cidr | undefined;
@@ -346,7 +378,11 @@ function checkNetwork(news: Record<string, unknown>): { inputs: Record<string, u
     cidr = parsed;
     return undefined;
   });
-  c.field("gateway", (v) => (typeof v !== "string" || (cidr && !inCidr(v, cidr)) || parseIpv4(String(v)) === undefined ? `must be a host address inside cidr, got ${JSON.stringify(v)}` : undefined));
+  c.field("gateway", (v) =>
+    typeof v !== "string" || (cidr && !inCidr(v, cidr)) || parseIpv4(String(v)) === undefined
+      ? `must be a host address inside cidr, got ${JSON.stringify(v)}`
+      : undefined,
+  );
   if (!isUnknown(news.hosts)) {
     if (!Array.isArray(news.hosts)) {
       c.fail("hosts", "must be a list of {mac, ip, hostname}");
@@ -358,7 +394,10 @@ function checkNetwork(news: Record<string, unknown>): { inputs: Record<string, u
           c.fail(`${where}.mac`, `must be a unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(h.mac)}`);
         }
         if (typeof h.ip !== "string" || (cidr && !inCidr(h.ip, cidr)) || h.ip === news.gateway) {
-          c.fail(`${where}.ip`, `must be a host address inside cidr other than the gateway, got ${JSON.stringify(h.ip)}`);
+          c.fail(
+            `${where}.ip`,
+            `must be a host address inside cidr other than the gateway, got ${JSON.stringify(h.ip)}`,
+          );
         }
         if (typeof h.hostname !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h.hostname)) {
           c.fail(`${where}.hostname`, `must be a DNS label, got ${JSON.stringify(h.hostname)}`);
@@ -373,7 +412,10 @@ function checkNetwork(news: Record<string, unknown>): { inputs: Record<string, u
       });
     }
   }
-  const inputs = Array.isArray(news.hosts) && !isUnknown(news.hosts) ? { ...news, hosts: sortHosts(news.hosts as DhcpHost[]) } : news;
+  const inputs =
+    Array.isArray(news.hosts) && !isUnknown(news.hosts)
+      ? { ...news, hosts: sortHosts(news.hosts as DhcpHost[]) }
+      : news;
   return { inputs, failures: c.failures };
 }
 

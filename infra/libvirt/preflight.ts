@@ -23,7 +23,16 @@ import { parseCidr } from "../config/cidr";
 import { checkUri } from "./common";
 import { TOOLS, type Tool } from "./exec";
 import { checkForwarding, type ForwardingCheck } from "./forwarding";
-import { networkOf, overlapMessage, parseIpLinks, parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork, type HostRoute } from "./hostnet";
+import {
+  networkOf,
+  overlapMessage,
+  parseIpLinks,
+  parseIpRoutes,
+  subnetConflicts,
+  suggestFreeCidr,
+  type HostNetwork,
+  type HostRoute,
+} from "./hostnet";
 import { OWNER_PROJECT, parseDomainXml, parseNetworkXml, type Owner } from "./xml";
 
 /** A node as the preflight needs it. */
@@ -76,7 +85,11 @@ export interface HostFacts {
   readonly missingTools: readonly Tool[];
   /** libvirt as seen through the URI; `error` when unreachable. */
   readonly libvirt:
-    | { readonly reachable: true; readonly networks: readonly HostNetworkState[]; readonly domains: readonly HostDomain[] }
+    | {
+        readonly reachable: true;
+        readonly networks: readonly HostNetworkState[];
+        readonly domains: readonly HostDomain[];
+      }
     | { readonly reachable: false; readonly error: string };
   readonly routes: readonly HostRoute[];
   readonly links: readonly string[];
@@ -91,7 +104,17 @@ export interface HostFacts {
 }
 
 /** The checks, in the order doctor lists them. */
-export const PREFLIGHT_CHECKS = ["host tools", "libvirt", "KVM", "CPUs", "memory", "disk", "subnet", "names", "firewall"] as const;
+export const PREFLIGHT_CHECKS = [
+  "host tools",
+  "libvirt",
+  "KVM",
+  "CPUs",
+  "memory",
+  "disk",
+  "subnet",
+  "names",
+  "firewall",
+] as const;
 /** One check of the preflight. */
 export type PreflightCheck = (typeof PREFLIGHT_CHECKS)[number];
 
@@ -118,8 +141,14 @@ export interface PreflightResult {
 }
 
 /** What a passed or skipped check found: the detail of its row. */
-function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostFacts): Omit<PreflightRow, "check" | "fix"> & { readonly fix?: string } {
-  const unreachable = !facts.libvirt.reachable ? { status: "unchecked" as const, detail: `libvirt is not reachable at ${req.uri}` } : undefined;
+function passedDetail(
+  check: PreflightCheck,
+  req: PreflightRequest,
+  facts: HostFacts,
+): Omit<PreflightRow, "check" | "fix"> & { readonly fix?: string } {
+  const unreachable = !facts.libvirt.reachable
+    ? { status: "unchecked" as const, detail: `libvirt is not reachable at ${req.uri}` }
+    : undefined;
   const mib = req.nodes.reduce((sum, n) => sum + n.memoryMiB, 0);
   switch (check) {
     case "host tools":
@@ -130,20 +159,38 @@ function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostF
       if (req.accelerator !== "kvm") {
         return { status: "unchecked", detail: "accelerator is qemu (TCG): KVM is not used" };
       }
-      return facts.kvm ? { status: "ok", detail: "/dev/kvm is usable and libvirt offers the kvm domain type" } : (unreachable ?? { status: "unchecked", detail: "not read" });
+      return facts.kvm
+        ? { status: "ok", detail: "/dev/kvm is usable and libvirt offers the kvm domain type" }
+        : (unreachable ?? { status: "unchecked", detail: "not read" });
     case "CPUs":
-      return { status: "ok", detail: `${req.nodes.length} node(s) × ${Math.max(0, ...req.nodes.map((n) => n.vcpus))} vCPUs on ${facts.cpus} host CPUs` };
+      return {
+        status: "ok",
+        detail: `${req.nodes.length} node(s) × ${Math.max(0, ...req.nodes.map((n) => n.vcpus))} vCPUs on ${facts.cpus} host CPUs`,
+      };
     case "memory":
-      return unreachable ?? { status: "ok", detail: `${req.nodes.length} node(s) × ${req.nodes[0]?.memoryMiB ?? 0} MiB = ${mib} MiB; ${facts.memAvailableMiB} MiB available` };
+      return (
+        unreachable ?? {
+          status: "ok",
+          detail: `${req.nodes.length} node(s) × ${req.nodes[0]?.memoryMiB ?? 0} MiB = ${mib} MiB; ${facts.memAvailableMiB} MiB available`,
+        }
+      );
     case "disk":
       return {
         status: "ok",
         detail: req.disks
-          .map((d) => `${d.path}: ${((facts.disks.find((f) => f.path === d.path)?.freeBytes ?? 0) / 1024 ** 3).toFixed(1)} GiB free, ${(d.bytes / 1024 ** 3).toFixed(1)} GiB needed`)
+          .map(
+            (d) =>
+              `${d.path}: ${((facts.disks.find((f) => f.path === d.path)?.freeBytes ?? 0) / 1024 ** 3).toFixed(1)} GiB free, ${(d.bytes / 1024 ** 3).toFixed(1)} GiB needed`,
+          )
           .join("; "),
       };
     case "subnet":
-      return unreachable ?? { status: "ok", detail: `${req.networkCidr} overlaps no host route and no other libvirt network` };
+      return (
+        unreachable ?? {
+          status: "ok",
+          detail: `${req.networkCidr} overlaps no host route and no other libvirt network`,
+        }
+      );
     case "firewall":
       if (!req.onlineInstall) {
         return { status: "unchecked", detail: "k3sAirgapDir is set: the nodes download nothing" };
@@ -151,12 +198,22 @@ function passedDetail(check: PreflightCheck, req: PreflightRequest, facts: HostF
       return facts.forwarding ?? { status: "unchecked", detail: "not read" };
     case "names":
     default:
-      return unreachable ?? { status: "ok", detail: `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own` };
+      return (
+        unreachable ?? {
+          status: "ok",
+          detail: `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own`,
+        }
+      );
   }
 }
 
 /** The rows of every check from the problems found (tagged by check). */
-function preflightRows(req: PreflightRequest, facts: HostFacts, found: readonly { check: PreflightCheck; text: string }[], warnings: readonly string[]): PreflightRow[] {
+function preflightRows(
+  req: PreflightRequest,
+  facts: HostFacts,
+  found: readonly { check: PreflightCheck; text: string }[],
+  warnings: readonly string[],
+): PreflightRow[] {
   return PREFLIGHT_CHECKS.map((check) => {
     const mine = found.filter((f) => f.check === check).map((f) => f.text);
     if (mine.length === 0) {
@@ -166,14 +223,26 @@ function preflightRows(req: PreflightRequest, facts: HostFacts, found: readonly 
     }
     const parts = mine.map((text) => {
       const at = text.indexOf(" Fix: ");
-      return at === -1 ? { detail: text, fix: "" } : { detail: text.slice(0, at), fix: text.slice(at + " Fix: ".length) };
+      return at === -1
+        ? { detail: text, fix: "" }
+        : { detail: text.slice(0, at), fix: text.slice(at + " Fix: ".length) };
     });
-    return { check, status: "fail", detail: parts.map((p) => p.detail).join(" "), fix: parts.map((p) => p.fix).filter((f) => f !== "").join(" ") };
+    return {
+      check,
+      status: "fail",
+      detail: parts.map((p) => p.detail).join(" "),
+      fix: parts
+        .map((p) => p.fix)
+        .filter((f) => f !== "")
+        .join(" "),
+    };
   });
 }
 
-const ours = (owner: Owner | undefined, stack: string): boolean => owner?.project === OWNER_PROJECT && owner.stack === stack;
-const ownerText = (owner: Owner | undefined): string => (owner ? `${owner.project} stack "${owner.stack}"` : "none: not created by cilium-lab");
+const ours = (owner: Owner | undefined, stack: string): boolean =>
+  owner?.project === OWNER_PROJECT && owner.stack === stack;
+const ownerText = (owner: Owner | undefined): string =>
+  owner ? `${owner.project} stack "${owner.stack}"` : "none: not created by cilium-lab";
 
 /** Judges the facts; pure. */
 export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): PreflightResult {
@@ -187,15 +256,22 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
 
   const uriProblem = checkUri(req.uri);
   if (uriProblem !== undefined) {
-    fail("libvirt", `cilium-lab:libvirtUri ${uriProblem}. Fix: \`pulumi config set cilium-lab:libvirtUri qemu:///system\`.`);
+    fail(
+      "libvirt",
+      `cilium-lab:libvirtUri ${uriProblem}. Fix: \`pulumi config set cilium-lab:libvirtUri qemu:///system\`.`,
+    );
   }
   for (const tool of facts.missingTools) {
-    fail("host tools", `\`${tool}\` not found on PATH. Fix: \`apt-get install ${TOOLS[tool].pkg}\` (or set ${TOOLS[tool].env} to its path).`);
+    fail(
+      "host tools",
+      `\`${tool}\` not found on PATH. Fix: \`apt-get install ${TOOLS[tool].pkg}\` (or set ${TOOLS[tool].env} to its path).`,
+    );
   }
 
   if (!facts.libvirt.reachable) {
     if (!facts.missingTools.includes("virsh")) {
-      fail("libvirt", 
+      fail(
+        "libvirt",
         `cannot reach libvirt at ${req.uri}: ${facts.libvirt.error}. Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`,
       );
     }
@@ -203,7 +279,8 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const { networks, domains } = facts.libvirt;
     const sameName = networks.find((n) => n.name === req.networkName);
     if (sameName && !ours(sameName.owner, req.stack)) {
-      fail("names", 
+      fail(
+        "names",
         `libvirt network "${req.networkName}" already exists and does not belong to stack "${req.stack}" (owner: ${ownerText(sameName.owner)}). ` +
           `Fix: remove it (\`virsh net-destroy ${req.networkName}; virsh net-undefine ${req.networkName}\`) or use another stack name.`,
       );
@@ -211,18 +288,27 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     for (const node of req.nodes) {
       const dom = domains.find((d) => d.name === node.domainName);
       if (dom && !ours(dom.owner, req.stack)) {
-        fail("names", 
+        fail(
+          "names",
           `libvirt domain "${node.domainName}" already exists and does not belong to stack "${req.stack}" (owner: ${ownerText(dom.owner)}). ` +
             `Fix: remove it (\`virsh destroy ${node.domainName}; virsh undefine ${node.domainName} --nvram\`) or use another stack name.`,
         );
       }
     }
-    const ourBridgeUp = sameName !== undefined && ours(sameName.owner, req.stack) && sameName.active && sameName.bridge === req.bridgeName;
+    const ourBridgeUp =
+      sameName !== undefined &&
+      ours(sameName.owner, req.stack) &&
+      sameName.active &&
+      sameName.bridge === req.bridgeName;
     const otherNetWithBridge = networks.find((n) => n.bridge === req.bridgeName && n.name !== req.networkName);
     if (otherNetWithBridge) {
-      fail("names", `bridge "${req.bridgeName}" is used by libvirt network "${otherNetWithBridge.name}". Fix: remove that network or use another stack name.`);
+      fail(
+        "names",
+        `bridge "${req.bridgeName}" is used by libvirt network "${otherNetWithBridge.name}". Fix: remove that network or use another stack name.`,
+      );
     } else if (facts.links.includes(req.bridgeName) && !ourBridgeUp) {
-      fail("names", 
+      fail(
+        "names",
         `bridge "${req.bridgeName}" already exists on the host and belongs to no network of this stack (\`ip link show ${req.bridgeName}\`). ` +
           `Fix: remove it (\`ip link del ${req.bridgeName}\`) if it is a leftover, or use another stack name.`,
       );
@@ -232,15 +318,21 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
     const others = networks.filter((n) => n.name !== req.networkName);
     const conflicts = subnetConflicts(req.networkCidr, facts.routes, others, own);
     if (conflicts.length > 0) {
-      fail("subnet", overlapMessage(req.networkCidr, req.networkName, conflicts, suggestFreeCidr(facts.routes, networks)));
+      fail(
+        "subnet",
+        overlapMessage(req.networkCidr, req.networkName, conflicts, suggestFreeCidr(facts.routes, networks)),
+      );
     }
 
     // Memory for the nodes not already running as ours (a re-run's VMs already hold theirs).
-    const toStart = req.nodes.filter((n) => !domains.some((d) => d.name === n.domainName && d.running && ours(d.owner, req.stack)));
+    const toStart = req.nodes.filter(
+      (n) => !domains.some((d) => d.name === n.domainName && d.running && ours(d.owner, req.stack)),
+    );
     const neededMiB = toStart.reduce((sum, n) => sum + n.memoryMiB, 0);
     if (neededMiB > facts.memAvailableMiB) {
       const each = toStart.length > 0 ? Math.floor(facts.memAvailableMiB / toStart.length / 256) * 256 : 0;
-      fail("memory", 
+      fail(
+        "memory",
         `${toStart.length} node(s) need ${neededMiB} MiB of memory but the host has ${facts.memAvailableMiB} MiB available (MemAvailable). ` +
           `Fix: ${each >= 1024 ? `\`pulumi config set cilium-lab:nodeMemoryMiB ${each}\`, ` : ""}lower cilium-lab:nodeCount, or free memory.`,
       );
@@ -249,15 +341,21 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
 
   const maxCpus = Math.max(0, ...req.nodes.map((n) => n.vcpus));
   if (maxCpus > facts.cpus) {
-    fail("CPUs", `cilium-lab:nodeCpus ${maxCpus} exceeds the host's ${facts.cpus} CPUs. Fix: \`pulumi config set cilium-lab:nodeCpus ${facts.cpus}\`.`);
+    fail(
+      "CPUs",
+      `cilium-lab:nodeCpus ${maxCpus} exceeds the host's ${facts.cpus} CPUs. Fix: \`pulumi config set cilium-lab:nodeCpus ${facts.cpus}\`.`,
+    );
   }
   const totalCpus = req.nodes.reduce((sum, n) => sum + n.vcpus, 0);
   if (totalCpus > facts.cpus && maxCpus <= facts.cpus) {
-    warnings.push(`the nodes have ${totalCpus} vCPUs in total on a host with ${facts.cpus} CPUs: they share CPUs, so boots and iperf3 results are slower and noisier.`);
+    warnings.push(
+      `the nodes have ${totalCpus} vCPUs in total on a host with ${facts.cpus} CPUs: they share CPUs, so boots and iperf3 results are slower and noisier.`,
+    );
   }
 
   if (req.accelerator === "kvm" && facts.kvm && !facts.kvm.usable) {
-    fail("KVM", 
+    fail(
+      "KVM",
       `accelerator is kvm but KVM is not usable here: ${facts.kvm.detail}. ` +
         "Fix: `pulumi config set cilium-lab:accelerator qemu` (TCG software emulation: boots take minutes, so also raise cilium-lab:bootTimeoutSeconds, e.g. 900).",
     );
@@ -273,13 +371,15 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
       continue;
     }
     if (fact.freeBytes < disk.bytes) {
-      fail("disk", 
+      fail(
+        "disk",
         `${disk.what} need ${(disk.bytes / 1024 ** 3).toFixed(1)} GiB in ${disk.path} but only ${(fact.freeBytes / 1024 ** 3).toFixed(1)} GiB are free. ` +
           "Fix: free space on that filesystem (or move the directory).",
       );
     }
     if (disk.qemuReadable && fact.unsearchable !== undefined) {
-      fail("disk", 
+      fail(
+        "disk",
         `${disk.what} go to ${disk.path}, but the qemu user (libvirt-qemu) cannot traverse ${fact.unsearchable}. ` +
           "Fix: use a directory under /var/lib/libvirt, or give the parent directories o+x.",
       );
@@ -292,7 +392,9 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
         `Fix: ${facts.forwarding.fix}; or install air-gapped (cilium-lab:k3sAirgapDir).`,
     );
   } else if (req.onlineInstall && facts.forwarding?.status === "unchecked") {
-    warnings.push(`host firewall: ${facts.forwarding.detail}${facts.forwarding.fix !== "" ? `. To check or fix: ${facts.forwarding.fix}` : ""}`);
+    warnings.push(
+      `host firewall: ${facts.forwarding.detail}${facts.forwarding.fix !== "" ? `. To check or fix: ${facts.forwarding.fix}` : ""}`,
+    );
   }
   return { problems, warnings, rows: preflightRows(req, facts, found, warnings) };
 }
@@ -305,7 +407,10 @@ function toolPathSync(tool: Tool): string {
   return override !== undefined && override !== "" ? override : tool;
 }
 
-function runSync(file: string, args: readonly string[]): { ok: boolean; stdout: string; stderr: string; missing: boolean } {
+function runSync(
+  file: string,
+  args: readonly string[],
+): { ok: boolean; stdout: string; stderr: string; missing: boolean } {
   try {
     const stdout = execFileSync(file, args, {
       encoding: "utf8",
@@ -329,7 +434,11 @@ function lines(text: string): string[] {
 }
 
 function lastLine(text: string): string {
-  return lines(text).map((l) => l.replace(/^error: /, "")).slice(-1)[0] ?? "unknown error";
+  return (
+    lines(text)
+      .map((l) => l.replace(/^error: /, ""))
+      .slice(-1)[0] ?? "unknown error"
+  );
 }
 
 function memAvailableMiB(): number {
@@ -360,10 +469,15 @@ function kvmFact(uri: string): { usable: boolean; detail: string } {
   try {
     fs.accessSync("/dev/kvm", fs.constants.R_OK | fs.constants.W_OK);
   } catch (error) {
-    return { usable: false, detail: `/dev/kvm is missing or not accessible (${(error as NodeJS.ErrnoException).code ?? "error"})` };
+    return {
+      usable: false,
+      detail: `/dev/kvm is missing or not accessible (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    };
   }
   const caps = runSync(toolPathSync("virsh"), ["-c", uri, "domcapabilities", "--virttype", "kvm"]);
-  return caps.ok ? { usable: true, detail: "" } : { usable: false, detail: `libvirt has no kvm domain type (${lastLine(caps.stderr)})` };
+  return caps.ok
+    ? { usable: true, detail: "" }
+    : { usable: false, detail: `libvirt has no kvm domain type (${lastLine(caps.stderr)})` };
 }
 
 /** Reads the host (a few `virsh`/`ip` calls, /proc/meminfo, statfs). */
@@ -374,7 +488,9 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
   });
   const virshBin = toolPathSync("virsh");
   let libvirt: HostFacts["libvirt"];
-  const netNames = missingTools.includes("virsh") ? undefined : runSync(virshBin, ["-c", req.uri, "net-list", "--all", "--name"]);
+  const netNames = missingTools.includes("virsh")
+    ? undefined
+    : runSync(virshBin, ["-c", req.uri, "net-list", "--all", "--name"]);
   if (!netNames?.ok) {
     libvirt = { reachable: false, error: netNames ? lastLine(netNames.stderr) : "virsh not installed" };
   } else {
@@ -399,7 +515,11 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
     for (const node of req.nodes) {
       if (allDomains.has(node.domainName)) {
         const xml = runSync(virshBin, ["-c", req.uri, "dumpxml", node.domainName]);
-        domains.push({ name: node.domainName, owner: xml.ok ? parseDomainXml(xml.stdout).owner : undefined, running: running.has(node.domainName) });
+        domains.push({
+          name: node.domainName,
+          owner: xml.ok ? parseDomainXml(xml.stdout).owner : undefined,
+          running: running.has(node.domainName),
+        });
       }
     }
     libvirt = { reachable: true, networks, domains };
@@ -416,7 +536,9 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
     memAvailableMiB: memAvailableMiB(),
     cpus: os.cpus().length,
     disks: req.disks.map((d) => diskFact(d.path)),
-    ...(req.onlineInstall ? { forwarding: checkForwarding({ bridgeName: req.bridgeName, networkCidr: req.networkCidr }) } : {}),
+    ...(req.onlineInstall
+      ? { forwarding: checkForwarding({ bridgeName: req.bridgeName, networkCidr: req.networkCidr }) }
+      : {}),
   };
 }
 
@@ -471,7 +593,11 @@ export function labPreflightRequest(
     /** Empty or absent: the nodes download k3s (online install). */
     readonly k3sAirgapDir?: string;
   },
-  plan: { readonly networkName: string; readonly bridgeName: string; readonly nodes: readonly { readonly domainName: string }[] },
+  plan: {
+    readonly networkName: string;
+    readonly bridgeName: string;
+    readonly nodes: readonly { readonly domainName: string }[];
+  },
   stack: string,
   dirs: { readonly poolDir: string; readonly imageCacheDir: string },
 ): PreflightRequest {
@@ -482,7 +608,11 @@ export function labPreflightRequest(
     networkName: plan.networkName,
     bridgeName: plan.bridgeName,
     networkCidr: config.networkCidr,
-    nodes: plan.nodes.map((n) => ({ domainName: n.domainName, vcpus: config.nodeCpus, memoryMiB: config.nodeMemoryMiB })),
+    nodes: plan.nodes.map((n) => ({
+      domainName: n.domainName,
+      vcpus: config.nodeCpus,
+      memoryMiB: config.nodeMemoryMiB,
+    })),
     disks: [
       {
         path: dirs.poolDir,
@@ -490,7 +620,12 @@ export function labPreflightRequest(
         what: `the base image copy and ${plan.nodes.length} node disks (estimate)`,
         qemuReadable: true,
       },
-      { path: dirs.imageCacheDir, bytes: DISK_ESTIMATES.baseImageBytes, what: "the base image download (estimate)", qemuReadable: false },
+      {
+        path: dirs.imageCacheDir,
+        bytes: DISK_ESTIMATES.baseImageBytes,
+        what: "the base image download (estimate)",
+        qemuReadable: false,
+      },
     ],
     onlineInstall: (config.k3sAirgapDir ?? "") === "",
   };

@@ -169,7 +169,7 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
   const base = inputs.baseImagePath ?? "";
   const what = `creating volume "${inputs.name}" in ${dir}`;
   const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name, mode) : undefined;
-  const needed = (mode === "copy" && info ? info["actual-size"] ?? info["virtual-size"] ?? 0 : 0) + 1024 ** 2;
+  const needed = (mode === "copy" && info ? (info["actual-size"] ?? info["virtual-size"] ?? 0) : 0) + 1024 ** 2;
   return inPoolDir(dir, inputs.stack, async () => {
     const free = await freeBytes(dir);
     if (free < needed) {
@@ -194,7 +194,9 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
       for (const args of steps) {
         const result = await runTool("qemu-img", args);
         if (result.code !== 0) {
-          throw Object.assign(toolFailure(what, result, `check ${base || dir} and the qemu-img message above`), { noSpace: isNoSpace(result.stderr) });
+          throw Object.assign(toolFailure(what, result, `check ${base || dir} and the qemu-img message above`), {
+            noSpace: isNoSpace(result.stderr),
+          });
         }
       }
       // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
@@ -237,10 +239,17 @@ async function deleteVolume(id: string, props: VolumeOutputs): Promise<void> {
   await removeFile(`${id}.part`);
   await removeFile(id);
   await refreshPool(props.uri, props.pool);
-  await removePoolDirIfEmpty(props.poolDir || pathMod().dirname(id), props.stack, props.pool !== "" && props.pool !== undefined);
+  await removePoolDirIfEmpty(
+    props.poolDir || pathMod().dirname(id),
+    props.stack,
+    props.pool !== "" && props.pool !== undefined,
+  );
 }
 
-function checkVolume(news: Record<string, unknown>): { inputs: Record<string, unknown>; failures: { property: string; reason: string }[] } {
+function checkVolume(news: Record<string, unknown>): {
+  inputs: Record<string, unknown>;
+  failures: { property: string; reason: string }[];
+} {
   const c = new Checker(news);
   c.field("uri", checkUri);
   c.field("name", (v) =>
@@ -266,7 +275,11 @@ function checkVolume(news: Record<string, unknown>): { inputs: Record<string, un
     c.field("baseImagePath", absPath);
   }
   c.field("sizeGiB", int(1, 65536));
-  c.field("mode", (v) => (v === undefined || v === "overlay" || v === "copy" ? undefined : `must be overlay or copy, got ${JSON.stringify(v)}`));
+  c.field("mode", (v) =>
+    v === undefined || v === "overlay" || v === "copy"
+      ? undefined
+      : `must be overlay or copy, got ${JSON.stringify(v)}`,
+  );
   if (news.mode === "copy" && (news.baseImagePath === undefined || news.baseImagePath === "")) {
     c.fail("baseImagePath", "mode copy needs a baseImagePath to copy");
   }
@@ -283,7 +296,12 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider = {
     return Promise.resolve(checkVolume(news));
   },
   diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-    const normalized = { ...news, mode: news.mode ?? "overlay", baseImagePath: news.baseImagePath ?? "", pool: news.pool ?? "" };
+    const normalized = {
+      ...news,
+      mode: news.mode ?? "overlay",
+      baseImagePath: news.baseImagePath ?? "",
+      pool: news.pool ?? "",
+    };
     // With `pool`, the stored poolDir is the pool's resolved target, not an input.
     const keys = normalized.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS;
     return Promise.resolve(diffKeys(olds, normalized, keys, ["uri"]));
@@ -320,7 +338,15 @@ export class Volume extends pulumi.dynamic.Resource {
     super(
       volumeProvider,
       name,
-      { path: undefined, poolDir: undefined, pool: undefined, baseImagePath: undefined, mode: undefined, ...args, providerVersion: PROVIDER_VERSION },
+      {
+        path: undefined,
+        poolDir: undefined,
+        pool: undefined,
+        baseImagePath: undefined,
+        mode: undefined,
+        ...args,
+        providerVersion: PROVIDER_VERSION,
+      },
       opts,
       "libvirt",
       "Volume",

@@ -222,7 +222,7 @@ export function netmaskToPrefix(netmask: string): number | undefined {
     return undefined;
   }
   const bits = parts.map((p) => p.toString(2).padStart(8, "0")).join("");
-  return /^1*0*$/.test(bits) ? bits.indexOf("0") === -1 ? 32 : bits.indexOf("0") : undefined;
+  return /^1*0*$/.test(bits) ? (bits.indexOf("0") === -1 ? 32 : bits.indexOf("0")) : undefined;
 }
 
 /** What we read back from `virsh net-dumpxml`. */
@@ -255,7 +255,8 @@ export function parseNetworkXml(xml: string): ParsedNetwork {
     }
     const prefixAttr = attr(ip, "prefix");
     const netmask = attr(ip, "netmask");
-    const prefix = prefixAttr !== undefined ? Number(prefixAttr) : netmask !== undefined ? netmaskToPrefix(netmask) : 24;
+    const prefix =
+      prefixAttr !== undefined ? Number(prefixAttr) : netmask !== undefined ? netmaskToPrefix(netmask) : 24;
     ips.push({ address, prefix: prefix ?? 24 });
     const dhcpEl = child(ip, "dhcp");
     if (dhcpEl) {

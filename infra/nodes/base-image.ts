@@ -42,7 +42,12 @@ import {
 } from "./image-sources";
 import { pickSerial, productId, productSerials } from "./simplestreams";
 
-export { UBUNTU_CLOUDIMAGE_FINGERPRINT, UBUNTU_CLOUDIMAGE_KEYRING, checkGpgvAndKeyring, verifySignedSums } from "./gpgv";
+export {
+  UBUNTU_CLOUDIMAGE_FINGERPRINT,
+  UBUNTU_CLOUDIMAGE_KEYRING,
+  checkGpgvAndKeyring,
+  verifySignedSums,
+} from "./gpgv";
 export { fetchResumable, type LineLogger } from "./image-sources";
 
 /** The cache root: `$CILIUM_LAB_CACHE`, else `$XDG_CACHE_HOME/cilium-lab`, else `~/.cache/cilium-lab`. */
@@ -107,7 +112,9 @@ export interface BaseImageOutputs extends BaseImageInputs {
 }
 
 /** Serial, source and hash of a state, also of one written by bf709f1 (derived from its `url`, no network). */
-export function imageFacts(outs: Partial<Pick<BaseImageOutputs, "url" | "expectedSha256" | "serial" | "source" | "sha256">>): { serial: string; source: string; sha256: string } {
+export function imageFacts(
+  outs: Partial<Pick<BaseImageOutputs, "url" | "expectedSha256" | "serial" | "source" | "sha256">>,
+): { serial: string; source: string; sha256: string } {
   const url = outs.url ?? "";
   const custom = (outs.expectedSha256 ?? "") !== "";
   const legacySerial = custom ? "" : (/\/release-([^/]+)\/[^/]*$/.exec(url)?.[1] ?? "");
@@ -136,7 +143,10 @@ export function parseSha256Sums(text: string, fileName: string): string | undefi
  * first index (root order) that lists the release — never older than the pin. An index that cannot
  * be read leaves the pin, said in a log line.
  */
-export async function resolveSerial(inputs: Pick<BaseImageInputs, "image" | "release" | "pinnedSerial" | "fileName" | "roots" | "resolveLatest">, log: LineLogger): Promise<string> {
+export async function resolveSerial(
+  inputs: Pick<BaseImageInputs, "image" | "release" | "pinnedSerial" | "fileName" | "roots" | "resolveLatest">,
+  log: LineLogger,
+): Promise<string> {
   const { image, release, pinnedSerial, fileName, roots } = inputs;
   if (!inputs.resolveLatest) {
     return pinnedSerial;
@@ -156,10 +166,14 @@ export async function resolveSerial(inputs: Pick<BaseImageInputs, "image" | "rel
       continue;
     }
     const serial = pickSerial(serials, pinnedSerial);
-    log(`[cilium-lab] base image ${image}: serial ${serial} (newest of ${serials.length} in ${url}; pinned ${pinnedSerial})`);
+    log(
+      `[cilium-lab] base image ${image}: serial ${serial} (newest of ${serials.length} in ${url}; pinned ${pinnedSerial})`,
+    );
     return serial;
   }
-  log(`[cilium-lab] base image ${image}: Ubuntu's image index could not be read (${misses.join("; ")}); using the pinned serial ${pinnedSerial}`);
+  log(
+    `[cilium-lab] base image ${image}: Ubuntu's image index could not be read (${misses.join("; ")}); using the pinned serial ${pinnedSerial}`,
+  );
   return pinnedSerial;
 }
 
@@ -206,7 +220,13 @@ async function signedSumsFrom(source: string, dir: string, inputs: BaseImageInpu
     await fsp.writeFile(path.join(tmp, "SHA256SUMS"), sumsBytes, { mode: 0o644 });
     await fsp.writeFile(path.join(tmp, "SHA256SUMS.gpg"), sigBytes, { mode: 0o644 });
     await fsp.writeFile(path.join(tmp, "source"), `${source}\n`, { mode: 0o644 });
-    await verifySignedSums(path.join(tmp, "SHA256SUMS"), path.join(tmp, "SHA256SUMS.gpg"), inputs.keyringPath, sumsUrl, inputs.signingKeyFingerprint);
+    await verifySignedSums(
+      path.join(tmp, "SHA256SUMS"),
+      path.join(tmp, "SHA256SUMS.gpg"),
+      inputs.keyringPath,
+      sumsUrl,
+      inputs.signingKeyFingerprint,
+    );
     const sha = parseSha256Sums(sumsBytes.toString("utf8"), inputs.fileName);
     if (!sha) {
       throw new Error(`${sumsUrl} (signature verified) lists no ${inputs.fileName}`);
@@ -248,7 +268,9 @@ async function withLock<T>(lockPath: string, fn: () => Promise<T>, waitMs = 30 *
         continue;
       }
       if (Date.now() > deadline) {
-        throw new Error(`Waited ${Math.round(waitMs / 1000)} s for ${lockPath} (held by pid ${holder}, another download of the same image). Fix: wait for it, or remove the lock file if that process is gone.`);
+        throw new Error(
+          `Waited ${Math.round(waitMs / 1000)} s for ${lockPath} (held by pid ${holder}, another download of the same image). Fix: wait for it, or remove the lock file if that process is gone.`,
+        );
       }
       await new Promise((r) => setTimeout(r, 2000));
     }
@@ -269,7 +291,9 @@ export async function checkQcow2(file: string, url: string): Promise<void> {
     rethrowMissingTool(err, "qemu-img", "qemu-utils");
   }
   if (result.code !== 0) {
-    throw new Error(`qemu-img info ${file} failed (exit ${result.code}: ${tail(result.stderr)}); ${url} is not a usable disk image.`);
+    throw new Error(
+      `qemu-img info ${file} failed (exit ${result.code}: ${tail(result.stderr)}); ${url} is not a usable disk image.`,
+    );
   }
   const info = JSON.parse(result.stdout) as { format?: string; "backing-filename"?: string };
   if (info.format !== "qcow2") {
@@ -279,12 +303,17 @@ export async function checkQcow2(file: string, url: string): Promise<void> {
     );
   }
   if (info["backing-filename"] !== undefined) {
-    throw new Error(`${url} is a qcow2 overlay with its own backing file (${info["backing-filename"]}); a base image must stand alone. Fix: qemu-img convert -O qcow2 it into a standalone image.`);
+    throw new Error(
+      `${url} is a qcow2 overlay with its own backing file (${info["backing-filename"]}); a base image must stand alone. Fix: qemu-img convert -O qcow2 it into a standalone image.`,
+    );
   }
 }
 
 /** The part of the outputs a create produces. */
-export type EnsuredImage = Pick<BaseImageOutputs, "path" | "sha256" | "sizeBytes" | "downloadedBytes"> & { readonly serial: string; readonly source: string };
+export type EnsuredImage = Pick<BaseImageOutputs, "path" | "sha256" | "sizeBytes" | "downloadedBytes"> & {
+  readonly serial: string;
+  readonly source: string;
+};
 
 /** Fetches `url` into the cache as `<expected>.qcow2` unless it is there; checks hash and format. */
 async function fetchInto(
@@ -310,7 +339,9 @@ async function fetchInto(
       const fix = custom
         ? `Fix: if ${url} is the image you want, set cilium-lab:imageSha256 to its hash (sha256sum <file>); otherwise correct cilium-lab:imageUrl.`
         : `The file served differs from the one Ubuntu's signed SHA256SUMS lists; retry later or from another mirror.`;
-      throw new Error(`sha256 mismatch for ${url}: got ${got.sha256}, expected ${expected}. The download was deleted. ${fix}`);
+      throw new Error(
+        `sha256 mismatch for ${url}: got ${got.sha256}, expected ${expected}. The download was deleted. ${fix}`,
+      );
     }
     try {
       await checkQcow2(partial, url);
@@ -332,7 +363,9 @@ async function ensureUbuntuImage(inputs: BaseImageInputs, log: LineLogger): Prom
   const hostProblems = checkGpgvAndKeyring(inputs.keyringPath);
   if (hostProblems.length > 0) {
     // A host problem: no other source would help.
-    throw new Error(`Base image ${inputs.image}: Ubuntu's signed SHA256SUMS cannot be checked on this host. ${hostProblems.join(" ")}`);
+    throw new Error(
+      `Base image ${inputs.image}: Ubuntu's signed SHA256SUMS cannot be checked on this host. ${hostProblems.join(" ")}`,
+    );
   }
   const serial = await resolveSerial(inputs, log);
   const dir = sumsCacheDir(inputs.cacheDir, inputs.codename, serial);
@@ -364,7 +397,10 @@ async function ensureUbuntuImage(inputs: BaseImageInputs, log: LineLogger): Prom
  * Makes the image available in the cache and returns where, with what it cost and where it came
  * from. The whole procedure of the module comment; safe to run concurrently (file lock).
  */
-export async function ensureBaseImage(inputs: EnsureInputs, log: LineLogger = (line) => process.stderr.write(`${line}\n`)): Promise<EnsuredImage> {
+export async function ensureBaseImage(
+  inputs: EnsureInputs,
+  log: LineLogger = (line) => process.stderr.write(`${line}\n`),
+): Promise<EnsuredImage> {
   if (inputs.expectedSha256 !== "") {
     const got = await fetchInto(inputs, inputs.url, inputs.expectedSha256.toLowerCase(), true, log);
     return { ...got, serial: "", source: inputs.url };
@@ -377,39 +413,64 @@ export async function ensureBaseImage(inputs: EnsureInputs, log: LineLogger = (l
 }
 
 /** A custom image needs only these; an Ubuntu image all of {@link BaseImageInputs}. */
-export type EnsureInputs = Pick<BaseImageInputs, "image" | "url" | "expectedSha256" | "cacheDir"> & Partial<BaseImageInputs>;
+export type EnsureInputs = Pick<BaseImageInputs, "image" | "url" | "expectedSha256" | "cacheDir"> &
+  Partial<BaseImageInputs>;
 
 /** Problems with the inputs (empty when valid). */
 export function checkBaseImageInputs(news: Partial<BaseImageInputs>): pulumi.dynamic.CheckFailure[] {
   const failures: pulumi.dynamic.CheckFailure[] = [];
   const sha = news.expectedSha256 ?? "";
   if (sha !== "" && !SHA256_RE.test(sha)) {
-    failures.push({ property: "expectedSha256", reason: `expectedSha256 must be 64 lower-case hex digits or empty (got ${JSON.stringify(sha)})` });
+    failures.push({
+      property: "expectedSha256",
+      reason: `expectedSha256 must be 64 lower-case hex digits or empty (got ${JSON.stringify(sha)})`,
+    });
   }
   if (sha !== "") {
     const url = news.url ?? "";
     if (!/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S*)$/.test(url)) {
-      failures.push({ property: "url", reason: `url must be an https://, http://, file:// URL or an absolute path (got ${JSON.stringify(url)})` });
+      failures.push({
+        property: "url",
+        reason: `url must be an https://, http://, file:// URL or an absolute path (got ${JSON.stringify(url)})`,
+      });
     }
   } else {
     if (!/^\d+\.\d+$/.test(news.release ?? "")) {
-      failures.push({ property: "release", reason: `without expectedSha256 the image must be an Ubuntu release like 24.04 (got ${JSON.stringify(news.release)})` });
+      failures.push({
+        property: "release",
+        reason: `without expectedSha256 the image must be an Ubuntu release like 24.04 (got ${JSON.stringify(news.release)})`,
+      });
     }
     if (!/^[a-z]+$/.test(news.codename ?? "") || !/^\d{8}(\.\d+)?$/.test(news.pinnedSerial ?? "") || !news.fileName) {
-      failures.push({ property: "pinnedSerial", reason: "an Ubuntu image needs codename, pinnedSerial (yyyyMMdd) and fileName" });
+      failures.push({
+        property: "pinnedSerial",
+        reason: "an Ubuntu image needs codename, pinnedSerial (yyyyMMdd) and fileName",
+      });
     }
     if (!news.roots || news.roots.length === 0 || news.roots.some((r) => !/^https?:\/\/\S+\/$/.test(r))) {
-      failures.push({ property: "roots", reason: `roots must be http(s) URLs ending in / (got ${JSON.stringify(news.roots)})` });
+      failures.push({
+        property: "roots",
+        reason: `roots must be http(s) URLs ending in / (got ${JSON.stringify(news.roots)})`,
+      });
     }
     if (!news.keyringPath) {
-      failures.push({ property: "keyringPath", reason: "without expectedSha256 a keyring to verify SHA256SUMS.gpg with is required" });
+      failures.push({
+        property: "keyringPath",
+        reason: "without expectedSha256 a keyring to verify SHA256SUMS.gpg with is required",
+      });
     }
     if (!/^[0-9A-Fa-f]{40}$/.test(news.signingKeyFingerprint ?? "")) {
-      failures.push({ property: "signingKeyFingerprint", reason: `signingKeyFingerprint must be 40 hex digits (got ${JSON.stringify(news.signingKeyFingerprint)})` });
+      failures.push({
+        property: "signingKeyFingerprint",
+        reason: `signingKeyFingerprint must be 40 hex digits (got ${JSON.stringify(news.signingKeyFingerprint)})`,
+      });
     }
   }
   if (!news.cacheDir || !path.isAbsolute(news.cacheDir)) {
-    failures.push({ property: "cacheDir", reason: `cacheDir must be an absolute path (got ${JSON.stringify(news.cacheDir)})` });
+    failures.push({
+      property: "cacheDir",
+      reason: `cacheDir must be an absolute path (got ${JSON.stringify(news.cacheDir)})`,
+    });
   }
   return failures;
 }
@@ -427,9 +488,18 @@ export function imageIdentity(p: Partial<Pick<BaseImageInputs, "image" | "expect
 }
 
 /** The resolved outputs kept from `olds`, missing ones (bf709f1 states) derived without network. */
-function keptOutputs(olds: BaseImageOutputs): Pick<BaseImageOutputs, "path" | "sha256" | "sizeBytes" | "downloadedBytes" | "serial" | "source"> {
+function keptOutputs(
+  olds: BaseImageOutputs,
+): Pick<BaseImageOutputs, "path" | "sha256" | "sizeBytes" | "downloadedBytes" | "serial" | "source"> {
   const facts = imageFacts(olds);
-  return { path: olds.path, sha256: olds.sha256, sizeBytes: olds.sizeBytes, downloadedBytes: olds.downloadedBytes, serial: facts.serial, source: facts.source };
+  return {
+    path: olds.path,
+    sha256: olds.sha256,
+    sizeBytes: olds.sizeBytes,
+    downloadedBytes: olds.downloadedBytes,
+    serial: facts.serial,
+    source: facts.source,
+  };
 }
 
 /** The provider; one module-level instance (pulumi.md §1.4). */
@@ -490,7 +560,9 @@ export const baseImageProvider: pulumi.dynamic.ResourceProvider<BaseImageInputs,
 };
 
 /** Arguments of {@link BaseImage}: the inputs, each possibly an Output. */
-export type BaseImageArgs = { readonly [K in keyof Omit<BaseImageInputs, "sha256SumsUrl">]: pulumi.Input<BaseImageInputs[K]> };
+export type BaseImageArgs = {
+  readonly [K in keyof Omit<BaseImageInputs, "sha256SumsUrl">]: pulumi.Input<BaseImageInputs[K]>;
+};
 
 /** A verified base image in the host cache (see the module comment). */
 export class BaseImage extends pulumi.dynamic.Resource {
@@ -509,7 +581,15 @@ export class BaseImage extends pulumi.dynamic.Resource {
     super(
       baseImageProvider,
       name,
-      { path: undefined, sha256: undefined, sizeBytes: undefined, downloadedBytes: undefined, serial: undefined, source: undefined, ...args },
+      {
+        path: undefined,
+        sha256: undefined,
+        sizeBytes: undefined,
+        downloadedBytes: undefined,
+        serial: undefined,
+        source: undefined,
+        ...args,
+      },
       opts,
       "libvirt",
       "BaseImage",

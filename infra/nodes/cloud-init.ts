@@ -121,7 +121,9 @@ export function renderUserData(input: UserDataInput): string {
     ssh_deletekeys: true,
     ssh_genkeytypes: ["ed25519"],
     ssh_keys: {
-      ed25519_private: input.hostKey.privateKey.endsWith("\n") ? input.hostKey.privateKey : `${input.hostKey.privateKey}\n`,
+      ed25519_private: input.hostKey.privateKey.endsWith("\n")
+        ? input.hostKey.privateKey
+        : `${input.hostKey.privateKey}\n`,
       ed25519_public: input.hostKey.publicKey,
     },
     write_files: [

@@ -40,7 +40,8 @@ export function parseValidSigs(status: string): ValidSig[] {
     if (fields[0] === "[GNUPG:]" && fields[1] === "VALIDSIG" && fields[2] !== undefined) {
       const fingerprint = fields[2].toUpperCase();
       // The primary-key fingerprint is the last field when present (11 fields after the keyword).
-      const primaryFingerprint = fields.length >= 12 ? (fields[fields.length - 1] ?? fingerprint).toUpperCase() : fingerprint;
+      const primaryFingerprint =
+        fields.length >= 12 ? (fields[fields.length - 1] ?? fingerprint).toUpperCase() : fingerprint;
       sigs.push({ fingerprint, primaryFingerprint });
     }
   }
@@ -78,7 +79,9 @@ export function runTool(
 /** Throws "`tool` not found on PATH; install <package>" when `err` is ENOENT from spawn. */
 export function rethrowMissingTool(err: unknown, tool: string, pkg: string): never {
   if ((err as NodeJS.ErrnoException)?.code === "ENOENT") {
-    throw new Error(`\`${tool}\` not found on PATH; install Debian package \`${pkg}\` (apt-get install -y ${pkg}).`, { cause: err });
+    throw new Error(`\`${tool}\` not found on PATH; install Debian package \`${pkg}\` (apt-get install -y ${pkg}).`, {
+      cause: err,
+    });
   }
   throw err;
 }
@@ -96,7 +99,10 @@ const KEYRING_FIX =
  * Host check, cheap and synchronous (for preflight): `gpgv` on PATH and the keyring readable.
  * Returns one problem per line with its fix; empty when both are there.
  */
-export function checkGpgvAndKeyring(keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING, pathEnv: string = process.env.PATH ?? ""): string[] {
+export function checkGpgvAndKeyring(
+  keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING,
+  pathEnv: string = process.env.PATH ?? "",
+): string[] {
   const problems: string[] = [];
   const onPath = pathEnv.split(path.delimiter).some((dir) => {
     if (dir === "") {
@@ -110,14 +116,18 @@ export function checkGpgvAndKeyring(keyringPath: string = UBUNTU_CLOUDIMAGE_KEYR
     }
   });
   if (!onPath) {
-    problems.push("`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv.");
+    problems.push(
+      "`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv.",
+    );
   }
   try {
     fs.accessSync(keyringPath, fs.constants.R_OK);
   } catch {
     problems.push(
       `The signing keyring ${keyringPath} is missing or unreadable. ` +
-        (keyringPath === UBUNTU_CLOUDIMAGE_KEYRING ? KEYRING_FIX : "Fix: point keyringPath at an existing OpenPGP keyring."),
+        (keyringPath === UBUNTU_CLOUDIMAGE_KEYRING
+          ? KEYRING_FIX
+          : "Fix: point keyringPath at an existing OpenPGP keyring."),
     );
   }
   return problems;
@@ -139,20 +149,30 @@ export async function verifySignedSums(
   try {
     await fsp.access(keyringPath, fs.constants.R_OK);
   } catch (err) {
-    const fix = keyringPath === UBUNTU_CLOUDIMAGE_KEYRING ? KEYRING_FIX : "Fix: point keyringPath at an existing OpenPGP keyring.";
-    throw new Error(`Cannot verify ${label}: the signing keyring ${keyringPath} is missing or unreadable. ${fix}`, { cause: err });
+    const fix =
+      keyringPath === UBUNTU_CLOUDIMAGE_KEYRING
+        ? KEYRING_FIX
+        : "Fix: point keyringPath at an existing OpenPGP keyring.";
+    throw new Error(`Cannot verify ${label}: the signing keyring ${keyringPath} is missing or unreadable. ${fix}`, {
+      cause: err,
+    });
   }
   const home = await fsp.mkdtemp(path.join(os.tmpdir(), "cilium-lab-gpgv-"));
   try {
     let result: { code: number; stdout: string; stderr: string };
     try {
-      result = await runTool("gpgv", ["--status-fd", "1", "--keyring", path.resolve(keyringPath), sigPath, sumsPath], { GNUPGHOME: home });
+      result = await runTool("gpgv", ["--status-fd", "1", "--keyring", path.resolve(keyringPath), sigPath, sumsPath], {
+        GNUPGHOME: home,
+      });
     } catch (err) {
       rethrowMissingTool(err, "gpgv", "gpgv");
     }
     if (!signedBy(result.stdout, fingerprint)) {
       const others = parseValidSigs(result.stdout).map((s) => s.fingerprint);
-      const found = others.length > 0 ? `valid signatures only by ${others.join(", ")}` : `gpgv exit ${result.code}: ${tail(result.stderr)}`;
+      const found =
+        others.length > 0
+          ? `valid signatures only by ${others.join(", ")}`
+          : `gpgv exit ${result.code}: ${tail(result.stderr)}`;
       throw new Error(
         `The signature of ${label} does not verify as key ${normalizeFingerprint(fingerprint)} from ${keyringPath} (${found}). ` +
           "The file may have been tampered with or signed by another key; nothing was downloaded from this source. " +

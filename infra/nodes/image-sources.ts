@@ -61,7 +61,9 @@ export function sourceKind(url: string): "http" | "file" {
   if (url.startsWith("file://") || path.isAbsolute(url)) {
     return "file";
   }
-  throw new Error(`Base image URL ${url} is not an https://, http://, file:// URL or an absolute path. Fix: set cilium-lab:imageUrl to one.`);
+  throw new Error(
+    `Base image URL ${url} is not an https://, http://, file:// URL or an absolute path. Fix: set cilium-lab:imageUrl to one.`,
+  );
 }
 
 /** A response and the URL that finally answered (after redirects). */
@@ -199,7 +201,13 @@ async function hashPrefix(file: string): Promise<{ hash: ReturnType<typeof creat
  * Fetches `url` into `partial`, continuing after the bytes already there; hashes as it goes.
  * Errors name the URL, what happened and the fix; `hint` is appended to HTTP status errors.
  */
-export async function fetchResumable(url: string, partial: string, label: string, log: LineLogger, hint = ""): Promise<FetchResult> {
+export async function fetchResumable(
+  url: string,
+  partial: string,
+  label: string,
+  log: LineLogger,
+  hint = "",
+): Promise<FetchResult> {
   let { hash, size: offset } = await hashPrefix(partial);
   const started = Date.now();
   let fetched = 0;
@@ -212,7 +220,10 @@ export async function fetchResumable(url: string, partial: string, label: string
     try {
       st = await fsp.stat(file);
     } catch (err) {
-      throw new Error(`Base image ${url} cannot be read: ${(err as Error).message}. Fix: check cilium-lab:imageUrl (the file must exist on this host).`, { cause: err });
+      throw new Error(
+        `Base image ${url} cannot be read: ${(err as Error).message}. Fix: check cilium-lab:imageUrl (the file must exist on this host).`,
+        { cause: err },
+      );
     }
     total = st.size;
     if (offset > total) {
@@ -226,7 +237,10 @@ export async function fetchResumable(url: string, partial: string, label: string
     try {
       answer = await httpGet(url, offset > 0 ? { range: `bytes=${offset}-` } : {});
     } catch (err) {
-      throw new Error(`Downloading base image ${url} failed: ${networkReason(err)}. Fix: check this host's access to ${new URL(url).host}, then run again.`, { cause: err });
+      throw new Error(
+        `Downloading base image ${url} failed: ${networkReason(err)}. Fix: check this host's access to ${new URL(url).host}, then run again.`,
+        { cause: err },
+      );
     }
     const { res, finalUrl } = answer;
     const status = res.statusCode ?? 0;
@@ -236,7 +250,9 @@ export async function fetchResumable(url: string, partial: string, label: string
       if (!m || Number(m[1]) !== offset) {
         res.resume();
         await fsp.rm(partial, { force: true });
-        throw new Error(`Downloading base image ${url} failed: the server answered a resume at byte ${offset} with Content-Range "${res.headers["content-range"] ?? ""}". The partial file was deleted; run again to start over.`);
+        throw new Error(
+          `Downloading base image ${url} failed: the server answered a resume at byte ${offset} with Content-Range "${res.headers["content-range"] ?? ""}". The partial file was deleted; run again to start over.`,
+        );
       }
       total = Number(m[3]);
     } else if (status === 200) {
@@ -251,9 +267,13 @@ export async function fetchResumable(url: string, partial: string, label: string
       res.resume();
       if (status === 416 && offset > 0) {
         await fsp.rm(partial, { force: true });
-        throw new Error(`Downloading base image ${url} failed: HTTP 416 for a resume at byte ${offset} (the partial file is larger than the image). The partial file was deleted; run again to start over.`);
+        throw new Error(
+          `Downloading base image ${url} failed: HTTP 416 for a resume at byte ${offset} (the partial file is larger than the image). The partial file was deleted; run again to start over.`,
+        );
       }
-      throw new Error(`Downloading base image ${url} failed: ${statusText(res, url, finalUrl)}.${hint ? ` ${hint}` : ""}`);
+      throw new Error(
+        `Downloading base image ${url} failed: ${statusText(res, url, finalUrl)}.${hint ? ` ${hint}` : ""}`,
+      );
     }
     source = res;
   }
@@ -288,6 +308,8 @@ export async function fetchResumable(url: string, partial: string, label: string
     );
   }
   const seconds = (Date.now() - started) / 1000;
-  log(`[cilium-lab] ${label}: fetched ${mib(fetched)} in ${seconds.toFixed(1)} s${offset > 0 ? ` (resumed at ${mib(offset)})` : ""}`);
+  log(
+    `[cilium-lab] ${label}: fetched ${mib(fetched)} in ${seconds.toFixed(1)} s${offset > 0 ? ` (resumed at ${mib(offset)})` : ""}`,
+  );
   return { fetched, size, sha256: hash.digest("hex") };
 }

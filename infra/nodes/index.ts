@@ -1,7 +1,24 @@
 /**
  * The nodes layer: VMs ready for SSH, with the stack's generated keys and k3s token.
  */
-export { LabNodes, baseImageArgs, defaultPoolDir, DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT, type BaseImageFacts, type LabNode, type LabNodesArgs, type SshConnection } from "./nodes";
-export { BaseImage, cacheRoot, checkGpgvAndKeyring, UBUNTU_CLOUDIMAGE_FINGERPRINT, UBUNTU_CLOUDIMAGE_KEYRING, type BaseImageArgs } from "./base-image";
+export {
+  LabNodes,
+  baseImageArgs,
+  defaultPoolDir,
+  DIAL_ERROR_LIMIT,
+  PER_DIAL_TIMEOUT,
+  type BaseImageFacts,
+  type LabNode,
+  type LabNodesArgs,
+  type SshConnection,
+} from "./nodes";
+export {
+  BaseImage,
+  cacheRoot,
+  checkGpgvAndKeyring,
+  UBUNTU_CLOUDIMAGE_FINGERPRINT,
+  UBUNTU_CLOUDIMAGE_KEYRING,
+  type BaseImageArgs,
+} from "./base-image";
 export { LabSecrets, type LabSecretsArgs } from "./secrets";
 export { LAB_USER } from "./cloud-init";

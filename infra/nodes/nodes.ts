@@ -19,7 +19,14 @@ import type { LabConfig } from "../config";
 import { CloudInitDisk, Domain, Network, Volume } from "../libvirt";
 import type { LabPlan } from "../network/plan";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../versions";
-import { BaseImage, cacheRoot, imageFacts, UBUNTU_CLOUDIMAGE_FINGERPRINT, UBUNTU_CLOUDIMAGE_KEYRING, type BaseImageArgs } from "./base-image";
+import {
+  BaseImage,
+  cacheRoot,
+  imageFacts,
+  UBUNTU_CLOUDIMAGE_FINGERPRINT,
+  UBUNTU_CLOUDIMAGE_KEYRING,
+  type BaseImageArgs,
+} from "./base-image";
 import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
 import { LabSecrets } from "./secrets";
 
@@ -68,9 +75,24 @@ export function baseImageArgs(
   keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING,
   signingKeyFingerprint: string = UBUNTU_CLOUDIMAGE_FINGERPRINT,
 ): BaseImageArgs {
-  const none = { release: "", codename: "", pinnedSerial: "", fileName: "", roots: [], resolveLatest: false, signingKeyFingerprint: "" };
+  const none = {
+    release: "",
+    codename: "",
+    pinnedSerial: "",
+    fileName: "",
+    roots: [],
+    resolveLatest: false,
+    signingKeyFingerprint: "",
+  };
   if (config.image === "custom") {
-    return { image: "custom", url: config.imageUrl, expectedSha256: config.imageSha256.toLowerCase(), keyringPath: "", cacheDir, ...none };
+    return {
+      image: "custom",
+      url: config.imageUrl,
+      expectedSha256: config.imageSha256.toLowerCase(),
+      keyringPath: "",
+      cacheDir,
+      ...none,
+    };
   }
   const pin = UBUNTU_IMAGES[config.image];
   return {
@@ -160,13 +182,23 @@ export class LabNodes extends pulumi.ComponentResource {
     const poolDir = args.poolDir ?? defaultPoolDir(plan);
     const cacheDir = args.cacheDir ?? cacheRoot(process.env, os.homedir());
 
-    this.baseImage = new BaseImage(`${name}-image`, baseImageArgs(config, cacheDir, args.keyringPath, args.signingKeyFingerprint), { parent: this });
+    this.baseImage = new BaseImage(
+      `${name}-image`,
+      baseImageArgs(config, cacheDir, args.keyringPath, args.signingKeyFingerprint),
+      { parent: this },
+    );
     const bi = this.baseImage;
     this.baseImageFacts = pulumi
       .all([bi.url, bi.expectedSha256, bi.serial, bi.source, bi.sha256])
-      .apply(([url, expectedSha256, serial, source, sha256]) => imageFacts({ url, expectedSha256, serial, source, sha256 }));
+      .apply(([url, expectedSha256, serial, source, sha256]) =>
+        imageFacts({ url, expectedSha256, serial, source, sha256 }),
+      );
 
-    const secrets = new LabSecrets(`${name}-secrets`, { nodes: plan.nodes.map((n) => n.name), comment: plan.networkName }, { parent: this });
+    const secrets = new LabSecrets(
+      `${name}-secrets`,
+      { nodes: plan.nodes.map((n) => n.name), comment: plan.networkName },
+      { parent: this },
+    );
     // Mocks ignore additionalSecretOutputs; wrapping makes the secrecy visible (and testable) here.
     this.sshPrivateKey = pulumi.secret(secrets.sshPrivateKey);
     this.k3sToken = pulumi.secret(secrets.k3sToken);
@@ -190,7 +222,15 @@ export class LabNodes extends pulumi.ComponentResource {
 
     const base = new Volume(
       `${name}-base`,
-      { uri, poolDir, name: "base.qcow2", baseImagePath: this.baseImage.path, sizeGiB: config.nodeDiskGiB, mode: "copy", stack },
+      {
+        uri,
+        poolDir,
+        name: "base.qcow2",
+        baseImagePath: this.baseImage.path,
+        sizeGiB: config.nodeDiskGiB,
+        mode: "copy",
+        stack,
+      },
       { parent: this },
     );
 
@@ -217,7 +257,9 @@ export class LabNodes extends pulumi.ComponentResource {
       // The instance-id is a hash prefix of the (secret) user-data: it reveals nothing of the keys,
       // so it stays readable in previews.
       const metaData = pulumi.unsecret(
-        userData.apply((ud) => renderMetaData({ instanceId: instanceIdFor(node.domainName, ud, networkConfig), hostname: node.name })),
+        userData.apply((ud) =>
+          renderMetaData({ instanceId: instanceIdFor(node.domainName, ud, networkConfig), hostname: node.name }),
+        ),
       );
       const seed = new CloudInitDisk(
         `${name}-seed-${node.name}`,
@@ -253,8 +295,9 @@ export class LabNodes extends pulumi.ComponentResource {
       domains[node.name] = domain;
       // Built from the Domain's outputs, so a command using it waits for the VM to be SSH-ready.
       connections[node.name] = pulumi.secret(
-        pulumi.all([domain.ip, domain.hostPublicKey, this.sshPrivateKey]).apply(
-          ([host, hostKey, privateKey]): SshConnection => ({
+        pulumi
+          .all([domain.ip, domain.hostPublicKey, this.sshPrivateKey])
+          .apply(([host, hostKey, privateKey]): SshConnection => ({
             host,
             port: 22,
             user: LAB_USER,
@@ -262,8 +305,7 @@ export class LabNodes extends pulumi.ComponentResource {
             hostKey,
             dialErrorLimit: DIAL_ERROR_LIMIT,
             perDialTimeout: PER_DIAL_TIMEOUT,
-          }),
-        ),
+          })),
       );
     }
 
@@ -285,7 +327,9 @@ export class LabNodes extends pulumi.ComponentResource {
 function hostKeyOf(keys: Readonly<Record<string, string>>, node: string): string {
   const key = keys[node];
   if (key === undefined) {
-    throw new Error(`LabSecrets has no host key for ${node} (has: ${Object.keys(keys).join(", ")}); run \`pulumi up\` again to add it.`);
+    throw new Error(
+      `LabSecrets has no host key for ${node} (has: ${Object.keys(keys).join(", ")}); run \`pulumi up\` again to add it.`,
+    );
   }
   return key;
 }

@@ -53,25 +53,40 @@ export function checkLabSecretsInputs(news: Partial<LabSecretsInputs>): pulumi.d
   const failures: pulumi.dynamic.CheckFailure[] = [];
   const nodes = news.nodes;
   if (!Array.isArray(nodes) || nodes.length === 0) {
-    failures.push({ property: "nodes", reason: `nodes must list at least one node name (got ${JSON.stringify(nodes)})` });
+    failures.push({
+      property: "nodes",
+      reason: `nodes must list at least one node name (got ${JSON.stringify(nodes)})`,
+    });
   } else {
     const bad = nodes.filter((n) => typeof n !== "string" || !NODE_NAME.test(n));
     if (bad.length > 0) {
-      failures.push({ property: "nodes", reason: `node names must be DNS labels such as node-1 (got ${JSON.stringify(bad)})` });
+      failures.push({
+        property: "nodes",
+        reason: `node names must be DNS labels such as node-1 (got ${JSON.stringify(bad)})`,
+      });
     }
     const dupes = nodes.filter((n, i) => nodes.indexOf(n) !== i);
     if (dupes.length > 0) {
-      failures.push({ property: "nodes", reason: `node names must be unique (duplicated: ${JSON.stringify([...new Set(dupes)])})` });
+      failures.push({
+        property: "nodes",
+        reason: `node names must be unique (duplicated: ${JSON.stringify([...new Set(dupes)])})`,
+      });
     }
   }
   if (typeof news.comment !== "string" || /[\r\n]/.test(news.comment)) {
-    failures.push({ property: "comment", reason: `comment must be one line of text (got ${JSON.stringify(news.comment)})` });
+    failures.push({
+      property: "comment",
+      reason: `comment must be one line of text (got ${JSON.stringify(news.comment)})`,
+    });
   }
   return failures;
 }
 
 /** True when the state lacks a host key for some wanted node or holds one for a removed node. */
-export function hostKeysDiffer(olds: Pick<LabSecretsOutputs, "hostPublicKeys" | "hostPrivateKeys">, nodes: readonly string[]): boolean {
+export function hostKeysDiffer(
+  olds: Pick<LabSecretsOutputs, "hostPublicKeys" | "hostPrivateKeys">,
+  nodes: readonly string[],
+): boolean {
   const want = [...nodes].sort();
   const havePub = Object.keys(olds.hostPublicKeys ?? {}).sort();
   const havePriv = Object.keys(olds.hostPrivateKeys ?? {}).sort();
@@ -118,7 +133,9 @@ export const labSecretsProvider: pulumi.dynamic.ResourceProvider<LabSecretsInput
 
   create(inputs: LabSecretsInputs) {
     const user = generateEd25519KeyPair(inputs.comment);
-    const hosts = mergeHostKeys({}, inputs.nodes, (node) => generateEd25519KeyPair(hostKeyComment(inputs.comment, node)));
+    const hosts = mergeHostKeys({}, inputs.nodes, (node) =>
+      generateEd25519KeyPair(hostKeyComment(inputs.comment, node)),
+    );
     const outs: LabSecretsOutputs = {
       nodes: [...inputs.nodes],
       comment: inputs.comment,

@@ -60,7 +60,8 @@ export function productSerials(indexText: string, product: string, fileName: str
   if (products === null || typeof products !== "object") {
     throw new Error(`no "products" object (format ${JSON.stringify((doc as { format?: unknown })?.format)})`);
   }
-  const entry = (products as Record<string, unknown>)[product] as { versions?: Record<string, { items?: Record<string, { path?: unknown }> }> } | undefined;
+  const entry = (products as Record<string, unknown>)[product] as
+    { versions?: Record<string, { items?: Record<string, { path?: unknown }> }> } | undefined;
   if (entry === undefined) {
     return undefined;
   }

@@ -85,7 +85,9 @@ function parseJsonDocument(text: string, what: string): Json {
     );
   }
   if (!isObject(doc)) {
-    throw new EvidenceParseError(`${what}: expected a JSON object, got ${Array.isArray(doc) ? "an array" : typeof doc}`);
+    throw new EvidenceParseError(
+      `${what}: expected a JSON object, got ${Array.isArray(doc) ? "an array" : typeof doc}`,
+    );
   }
   return doc;
 }
@@ -159,15 +161,13 @@ export function parseIpRoutes(value: unknown): IpRoute[] {
   if (!Array.isArray(value)) {
     return [];
   }
-  return value.filter(isObject).map(
-    (r): IpRoute => ({
-      dst: str(r.dst) ?? "?",
-      gateway: str(r.gateway),
-      dev: str(r.dev),
-      protocol: str(r.protocol),
-      mtu: routeMtu(r.metrics),
-    }),
-  );
+  return value.filter(isObject).map((r): IpRoute => ({
+    dst: str(r.dst) ?? "?",
+    gateway: str(r.gateway),
+    dev: str(r.dev),
+    protocol: str(r.protocol),
+    mtu: routeMtu(r.metrics),
+  }));
 }
 
 /** Parses `ip -j -4 addr show` output (already JSON-decoded). */
@@ -179,14 +179,18 @@ export function parseIpAddrs(value: unknown): IpAddrs[] {
     const infos = Array.isArray(a.addr_info) ? a.addr_info.filter(isObject) : [];
     return {
       name: str(a.ifname) ?? "?",
-      addrs: infos.filter((i) => i.family === "inet" || i.family === undefined).map((i) => `${str(i.local) ?? "?"}/${num(i.prefixlen) ?? "?"}`),
+      addrs: infos
+        .filter((i) => i.family === "inet" || i.family === undefined)
+        .map((i) => `${str(i.local) ?? "?"}/${num(i.prefixlen) ?? "?"}`),
     };
   });
 }
 
 /** `ip route` text of a route, as the evidence shows it: `10.0.1.0/24 via 192.168.150.12 dev eth0 mtu 1450`. */
 export function formatRoute(r: IpRoute): string {
-  return [r.dst, r.gateway ? `via ${r.gateway}` : "", r.dev ? `dev ${r.dev}` : "", r.mtu !== null ? `mtu ${r.mtu}` : ""].filter((p) => p !== "").join(" ");
+  return [r.dst, r.gateway ? `via ${r.gateway}` : "", r.dev ? `dev ${r.dev}` : "", r.mtu !== null ? `mtu ${r.mtu}` : ""]
+    .filter((p) => p !== "")
+    .join(" ");
 }
 
 // ─── node facts (scripts/collect-evidence.sh) ───────────────────────────────────────────────
@@ -287,7 +291,9 @@ export interface NodeFacts {
 export function parseNodeFacts(text: string, label: string): NodeFacts {
   const doc = parseJsonDocument(text, `evidence from ${label} (scripts/collect-evidence.sh)`);
   if (doc.schema !== 1 || doc.collector !== "collect-evidence.sh") {
-    throw new EvidenceParseError(`evidence from ${label}: not a collect-evidence.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`);
+    throw new EvidenceParseError(
+      `evidence from ${label}: not a collect-evidence.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`,
+    );
   }
   const offloads: Record<string, Offload> = {};
   if (isObject(doc.ethtool)) {
@@ -369,7 +375,9 @@ function nodeLines(value: unknown): NodeLine[] {
 export function parseClusterFacts(text: string): ClusterFacts {
   const doc = parseJsonDocument(text, "Cilium state from the k3s server (scripts/collect-cilium-state.sh)");
   if (doc.schema !== 1 || doc.collector !== "collect-cilium-state.sh") {
-    throw new EvidenceParseError(`Cilium state: not a collect-cilium-state.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`);
+    throw new EvidenceParseError(
+      `Cilium state: not a collect-cilium-state.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`,
+    );
   }
   const cm = isObject(doc.configMap) && isObject(doc.configMap.data) ? doc.configMap.data : {};
   const configMap: Record<string, string> = {};
@@ -419,7 +427,12 @@ export interface AgentStatus {
   /** Agent version from the `Cilium:` line, e.g. `1.13.4`. */
   readonly version: string | null;
   /** `Routing:` line (1.16+): `Network: Tunnel [vxlan] Host: Legacy`; `null` on older agents. */
-  readonly routing: { readonly network: "Tunnel" | "Native"; readonly protocol: string | null; readonly host: string | null; readonly line: string } | null;
+  readonly routing: {
+    readonly network: "Tunnel" | "Native";
+    readonly protocol: string | null;
+    readonly host: string | null;
+    readonly line: string;
+  } | null;
   /** `Host Routing:` (1.13–1.15): `Legacy` or `BPF`. */
   readonly hostRouting: string | null;
   readonly kubeProxyReplacement: string | null;
@@ -439,7 +452,8 @@ function statusField(output: string, key: string): string | null {
 export function parseAgentStatus(facts: AgentFacts): AgentStatus {
   const out = facts.output;
   const cilium = /^Cilium:[ \t]+(\S+)[ \t]+v?(\d+\.\d+\.\d+)/m.exec(out);
-  const routing = /^Routing:[ \t]+(Network:[ \t]+(Tunnel|Native)(?:[ \t]+\[([^\]]+)\])?(?:[ \t]+Host:[ \t]+(\S+))?)/m.exec(out);
+  const routing =
+    /^Routing:[ \t]+(Network:[ \t]+(Tunnel|Native)(?:[ \t]+\[([^\]]+)\])?(?:[ \t]+Host:[ \t]+(\S+))?)/m.exec(out);
   const state = cilium?.[1] ?? statusField(out, "Cilium")?.split(/\s+/)[0] ?? null;
   const tail = out.trimEnd().split("\n").slice(-5).join("\n");
   return {
@@ -508,7 +522,12 @@ export interface NodeEvidence {
     readonly offloads: Readonly<Record<string, string>> | null;
     readonly ethtoolError: string | null;
   };
-  readonly tunnelDevices: readonly { readonly name: string; readonly kind: string | null; readonly mtu: number | null; readonly port: number | null }[];
+  readonly tunnelDevices: readonly {
+    readonly name: string;
+    readonly kind: string | null;
+    readonly mtu: number | null;
+    readonly port: number | null;
+  }[];
   /** MTUs of cilium_host / cilium_net (recorded: Cilium gives them the base MTU). */
   readonly ciliumDevices: readonly { readonly name: string; readonly mtu: number | null }[];
   /** Routes on the node whose destination is another node's pod CIDR. */
@@ -547,7 +566,10 @@ export interface DatapathEvidence {
 }
 
 /** Reads the routing mode out of `cilium-config` with the key names of `ciliumVersion`. */
-export function configuredMode(configMap: Readonly<Record<string, string>>, ciliumVersion: string): { mode: ObservedMode; readAs: string } {
+export function configuredMode(
+  configMap: Readonly<Record<string, string>>,
+  ciliumVersion: string,
+): { mode: ObservedMode; readAs: string } {
   const fromTunnelKey = (t: string | undefined): { mode: ObservedMode; readAs: string } => {
     if (t === undefined || t === "") {
       return { mode: "vxlan", readAs: "tunnel unset (the agent's default: vxlan)" };
@@ -632,7 +654,9 @@ export function buildEvidence(input: {
     }
     const others = input.cluster.nodes.filter((n) => n.name !== node);
     const podCidrRoutes = others.flatMap((o) =>
-      o.podCidrs.flatMap((cidr) => facts.routes.filter((r) => isPodCidrRoute(r, cidr)).map((r) => ({ ...r, owner: o.name }))),
+      o.podCidrs.flatMap((cidr) =>
+        facts.routes.filter((r) => isPodCidrRoute(r, cidr)).map((r) => ({ ...r, owner: o.name })),
+      ),
     );
     const agentFacts = input.cluster.agents.find((a) => a.node === node);
     return {
@@ -640,11 +664,19 @@ export function buildEvidence(input: {
       ip,
       hostname: facts.hostname,
       kernel: facts.kernel,
-      nic: { name: facts.nic, mtu: nicLink?.mtu ?? null, driver: facts.driver, offloads, ethtoolError: facts.ethtoolError },
+      nic: {
+        name: facts.nic,
+        mtu: nicLink?.mtu ?? null,
+        driver: facts.driver,
+        offloads,
+        ethtoolError: facts.ethtoolError,
+      },
       tunnelDevices: facts.links
         .filter((l) => l.name === TUNNEL_DEVICES.vxlan || l.name === TUNNEL_DEVICES.geneve)
         .map((l) => ({ name: l.name, kind: l.kind, mtu: l.mtu, port: l.port })),
-      ciliumDevices: facts.links.filter((l) => l.name === "cilium_host" || l.name === "cilium_net").map((l) => ({ name: l.name, mtu: l.mtu })),
+      ciliumDevices: facts.links
+        .filter((l) => l.name === "cilium_host" || l.name === "cilium_net")
+        .map((l) => ({ name: l.name, mtu: l.mtu })),
       podCidrRoutes,
       pods: facts.pods.map((p): PodEvidence => {
         // Cilium's CNI gives a pod `default via <router> dev eth0 mtu <route MTU>` (and a link route to
@@ -673,12 +705,20 @@ export function buildEvidence(input: {
             .filter(([, chains]) => chains.includes(KUBE_PROXY_CHAIN))
             .map(([table]) => `${baseName(d.command)} ${table}`),
         ),
-        errors: facts.iptables.filter((d) => d.exitCode !== 0).map((d) => `${baseName(d.command)} exited ${d.exitCode}: ${d.error ?? ""}`.trimEnd()),
+        errors: facts.iptables
+          .filter((d) => d.exitCode !== 0)
+          .map((d) => `${baseName(d.command)} exited ${d.exitCode}: ${d.error ?? ""}`.trimEnd()),
       },
       collectorErrors: facts.errors,
     };
   });
-  return { ciliumVersion: input.ciliumVersion, measuredPods, configured: { configMap, mode, readAs }, cluster: input.cluster.nodes, nodes };
+  return {
+    ciliumVersion: input.ciliumVersion,
+    measuredPods,
+    configured: { configMap, mode, readAs },
+    cluster: input.cluster.nodes,
+    nodes,
+  };
 }
 
 // ─── verdict ────────────────────────────────────────────────────────────────────────────────
@@ -785,7 +825,9 @@ function agentMode(a: AgentStatus | null): ObservedMode | null {
 function describeDevices(n: NodeEvidence): string {
   return n.tunnelDevices.length === 0
     ? "none"
-    : n.tunnelDevices.map((d) => `${d.name} (${d.kind ?? "?"}, mtu ${d.mtu ?? "?"}${d.port !== null ? `, port ${d.port}` : ""})`).join(", ");
+    : n.tunnelDevices
+        .map((d) => `${d.name} (${d.kind ?? "?"}, mtu ${d.mtu ?? "?"}${d.port !== null ? `, port ${d.port}` : ""})`)
+        .join(", ");
 }
 
 /** Judges the evidence against the request. Every check is kept; `reasons` lists the failed ones. */
@@ -799,7 +841,13 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
   const cm = evidence.configured.configMap;
 
   // Configured side.
-  add("cilium-config", "routing mode", modeWord(want), `${modeWord(evidence.configured.mode)} (${evidence.configured.readAs})`, evidence.configured.mode === want);
+  add(
+    "cilium-config",
+    "routing mode",
+    modeWord(want),
+    `${modeWord(evidence.configured.mode)} (${evidence.configured.readAs})`,
+    evidence.configured.mode === want,
+  );
   const adnr = cm["auto-direct-node-routes"] ?? "false";
   add(
     "cilium-config",
@@ -811,9 +859,21 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
   const nativeCidr = parseCidr(requested.nativeRoutingCidr);
   if (!tunnel) {
     const got = cm["ipv4-native-routing-cidr"];
-    add("cilium-config", "ipv4-native-routing-cidr", requested.nativeRoutingCidr, got ?? "unset", got === requested.nativeRoutingCidr);
+    add(
+      "cilium-config",
+      "ipv4-native-routing-cidr",
+      requested.nativeRoutingCidr,
+      got ?? "unset",
+      got === requested.nativeRoutingCidr,
+    );
   }
-  const judged = new Set(["tunnel", "routing-mode", "tunnel-protocol", "auto-direct-node-routes", "ipv4-native-routing-cidr"]);
+  const judged = new Set([
+    "tunnel",
+    "routing-mode",
+    "tunnel-protocol",
+    "auto-direct-node-routes",
+    "ipv4-native-routing-cidr",
+  ]);
   for (const [k, v] of Object.entries(requested.configMap ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     if (!judged.has(k)) {
       add("cilium-config", k, v, cm[k] ?? "unset", cm[k] === v);
@@ -823,7 +883,13 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
   // Cluster: coverage and pod CIDRs.
   const collected = new Set(evidence.nodes.map((n) => n.node));
   for (const c of evidence.cluster) {
-    add("cluster", `evidence from node ${c.name}`, "collected", collected.has(c.name) ? "collected" : "missing", collected.has(c.name));
+    add(
+      "cluster",
+      `evidence from node ${c.name}`,
+      "collected",
+      collected.has(c.name) ? "collected" : "missing",
+      collected.has(c.name),
+    );
     if (c.podCidrs.length === 0) {
       add("cluster", `pod CIDR of ${c.name}`, "allocated", `none (${c.podCidrSource})`, false);
     }
@@ -858,7 +924,13 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
     if (a === null) {
       add(n.node, "agent status", "a Cilium agent pod reporting Ok", "no Cilium agent pod on this node", false);
     } else {
-      add(n.node, "agent status", "Cilium: Ok", a.ok ? `Cilium: Ok (${a.command})` : (a.error ?? `Cilium: ${a.state ?? "no Cilium: line"}`), a.ok);
+      add(
+        n.node,
+        "agent status",
+        "Cilium: Ok",
+        a.ok ? `Cilium: Ok (${a.command})` : (a.error ?? `Cilium: ${a.state ?? "no Cilium: line"}`),
+        a.ok,
+      );
       if (a.version !== null) {
         add(n.node, "agent version", requested.ciliumVersion, a.version, a.version === requested.ciliumVersion);
       }
@@ -878,7 +950,13 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
           : ipt.read.length === 0
             ? `not read: no iptables-save on the node${ipt.errors.length > 0 ? ` (${ipt.errors.join("; ")})` : ""}`
             : `none (${ipt.read.join(", ")})`;
-      add(n.node, KUBE_PROXY_CHECK, `no ${KUBE_PROXY_CHAIN} chain (Cilium replaces kube-proxy)`, actual, ipt.read.length > 0 && ipt.kubeProxyChains.length === 0);
+      add(
+        n.node,
+        KUBE_PROXY_CHECK,
+        `no ${KUBE_PROXY_CHAIN} chain (Cilium replaces kube-proxy)`,
+        actual,
+        ipt.read.length > 0 && ipt.kubeProxyChains.length === 0,
+      );
     }
 
     const expectedDevice = tunnel ? TUNNEL_DEVICES[want] : "none";
@@ -894,7 +972,9 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
         add(scope, "route MTU", "a known NIC MTU", `NIC ${n.nic.name} has no MTU`, false);
         continue;
       }
-      const expected = tunnel ? `mtu ${nicMtu - TUNNEL_OVERHEAD} (NIC mtu ${nicMtu} − ${TUNNEL_OVERHEAD})` : `no mtu below the NIC's ${nicMtu}`;
+      const expected = tunnel
+        ? `mtu ${nicMtu - TUNNEL_OVERHEAD} (NIC mtu ${nicMtu} − ${TUNNEL_OVERHEAD})`
+        : `no mtu below the NIC's ${nicMtu}`;
       const ok =
         p.routes.length > 0 &&
         p.routes.every((r) => (tunnel ? r.mtu === nicMtu - TUNNEL_OVERHEAD : r.mtu === null || r.mtu >= nicMtu));
@@ -907,9 +987,21 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
         const direct = routes.find((r) => r.gateway !== null && r.gateway === o.internalIp);
         const found = routes.length === 0 ? "no route" : routes.map(formatRoute).join("; ");
         if (!tunnel && requested.autoDirectNodeRoutes) {
-          add(n.node, `direct route to ${o.name}'s pod CIDR ${cidr}`, `${cidr} via ${o.internalIp ?? "?"} dev ${n.nic.name}`, found, direct !== undefined && direct.dev === n.nic.name);
+          add(
+            n.node,
+            `direct route to ${o.name}'s pod CIDR ${cidr}`,
+            `${cidr} via ${o.internalIp ?? "?"} dev ${n.nic.name}`,
+            found,
+            direct !== undefined && direct.dev === n.nic.name,
+          );
         } else if (tunnel) {
-          add(n.node, `route to ${o.name}'s pod CIDR ${cidr}`, "not a direct route via the node IP (traffic goes through the tunnel)", found, direct === undefined);
+          add(
+            n.node,
+            `route to ${o.name}'s pod CIDR ${cidr}`,
+            "not a direct route via the node IP (traffic goes through the tunnel)",
+            found,
+            direct === undefined,
+          );
         }
       }
     }
@@ -917,15 +1009,21 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
   add("cluster", "pods whose route MTU was read", "at least 1", String(podsSeen), podsSeen > 0);
   for (const m of evidence.measuredPods) {
     const seen = evidence.nodes.some((n) => n.node === m.node && n.pods.some((p) => p.pod === m.name && p.wired));
-    add(m.node, `routes of measured pod ${m.name} (${m.ip})`, "read", seen ? "read" : "not found among the pod network namespaces", seen);
+    add(
+      m.node,
+      `routes of measured pod ${m.name} (${m.ip})`,
+      "read",
+      seen ? "read" : "not found among the pod network namespaces",
+      seen,
+    );
   }
 
   // Observed, per side.
   const nodesMode = agreeing(evidence.nodes.map(nodeMode));
   const agentModes = evidence.nodes.map((n) => agentMode(n.agent)).filter((m): m is ObservedMode => m !== null);
-  const mtus = [...new Set(evidence.nodes.flatMap((n) => n.pods.filter((p) => p.wired).flatMap((p) => p.routes.map((r) => r.mtu))))].sort(
-    (x, y) => (x ?? Infinity) - (y ?? Infinity),
-  );
+  const mtus = [
+    ...new Set(evidence.nodes.flatMap((n) => n.pods.filter((p) => p.wired).flatMap((p) => p.routes.map((r) => r.mtu)))),
+  ].sort((x, y) => (x ?? Infinity) - (y ?? Infinity));
   const withCidrs = evidence.cluster.filter((c) => c.podCidrs.length > 0 && c.internalIp !== null);
   const directNodeRoutes =
     withCidrs.length < 2 || evidence.nodes.length === 0
@@ -933,7 +1031,11 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
       : evidence.nodes.every((n) =>
           withCidrs
             .filter((o) => o.name !== n.node)
-            .every((o) => o.podCidrs.every((cidr) => n.podCidrRoutes.some((r) => r.owner === o.name && r.dst === cidr && r.gateway === o.internalIp))),
+            .every((o) =>
+              o.podCidrs.every((cidr) =>
+                n.podCidrRoutes.some((r) => r.owner === o.name && r.dst === cidr && r.gateway === o.internalIp),
+              ),
+            ),
         );
   const observed: ObservedDatapath = {
     routingMode: evidence.nodes.length > 0 ? nodesMode : evidence.configured.mode,
@@ -949,7 +1051,9 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
     const flags =
       off === null
         ? `offloads unknown (${n.nic.ethtoolError ?? "ethtool gave nothing"})`
-        : ["generic-receive-offload", "tx-udp_tnl-segmentation", "rx-udp_tunnel-port-offload"].map((f) => `${f} ${off[f] ?? "?"}`).join(", ");
+        : ["generic-receive-offload", "tx-udp_tnl-segmentation", "rx-udp_tunnel-port-offload"]
+            .map((f) => `${f} ${off[f] ?? "?"}`)
+            .join(", ");
     return `${n.node}: kernel ${n.kernel}; NIC ${n.nic.name} mtu ${n.nic.mtu ?? "?"} (${n.nic.driver ?? "driver ?"}): ${flags}`;
   });
 
@@ -971,7 +1075,9 @@ export function describeEvidence(evidence: DatapathEvidence): string[] {
     .join(" ");
   const lines = [`cilium-config (chart ${evidence.ciliumVersion}): ${cm === "" ? "no routing keys" : cm}`];
   for (const c of evidence.cluster) {
-    lines.push(`node ${c.name}: InternalIP ${c.internalIp ?? "?"}, pod CIDRs ${c.podCidrs.join(", ") || "none"} (${c.podCidrSource})`);
+    lines.push(
+      `node ${c.name}: InternalIP ${c.internalIp ?? "?"}, pod CIDRs ${c.podCidrs.join(", ") || "none"} (${c.podCidrSource})`,
+    );
   }
   for (const n of evidence.nodes) {
     const pods = n.pods
@@ -982,11 +1088,17 @@ export function describeEvidence(evidence: DatapathEvidence): string[] {
       n.agent === null
         ? "no agent"
         : `${n.agent.command}: Cilium ${n.agent.state ?? "?"} ${n.agent.version ?? ""}`.trimEnd() +
-          (n.agent.routing ? `, Routing: ${n.agent.routing.line}` : n.agent.hostRouting ? `, Host Routing: ${n.agent.hostRouting}` : "");
+          (n.agent.routing
+            ? `, Routing: ${n.agent.routing.line}`
+            : n.agent.hostRouting
+              ? `, Host Routing: ${n.agent.hostRouting}`
+              : "");
     lines.push(
       `${n.node} (${n.ip}): tunnel devices ${describeDevices(n)}; routes to other pod CIDRs ${n.podCidrRoutes.map(formatRoute).join("; ") || "none"}; ` +
         `pod routes ${pods || "none (no pod namespaces)"}; ${agent}` +
-        (n.iptables.kubeProxyChains.length > 0 ? `; kube-proxy's ${KUBE_PROXY_CHAIN} in ${n.iptables.kubeProxyChains.join(", ")}` : ""),
+        (n.iptables.kubeProxyChains.length > 0
+          ? `; kube-proxy's ${KUBE_PROXY_CHAIN} in ${n.iptables.kubeProxyChains.join(", ")}`
+          : ""),
     );
   }
   return lines;
@@ -1050,7 +1162,13 @@ export function unreadableEvidence(request: RequestedDatapath, problems: readonl
     request,
     observedBy: unknown,
     reasons: problems.map((p) => `evidence: ${p}`),
-    checks: problems.map((p) => ({ scope: "evidence", check: "collector output", expected: "a readable document", actual: p, ok: false })),
+    checks: problems.map((p) => ({
+      scope: "evidence",
+      check: "collector output",
+      expected: "a readable document",
+      actual: p,
+      ok: false,
+    })),
     notes: [],
     evidence: {
       ciliumVersion: request.ciliumVersion,

@@ -26,7 +26,8 @@ export const UNITS = {
   mibPerSecond: "MiB/s = bytes/s / 2^20, what the article's `iperf3 -f M` prints as MBytes/sec",
   gbitPerSecond: "Gbit/s = bits/s / 10^9",
   retransmits: "TCP retransmits counted by the sender: end.sum_sent.retransmits",
-  cpuPercent: "% of one machine's CPU time during the run: end.cpu_utilization_percent (host_total on the client, remote_total on the server)",
+  cpuPercent:
+    "% of one machine's CPU time during the run: end.cpu_utilization_percent (host_total on the client, remote_total on the server)",
   ratio: "pod-to-pod / host-to-host, dimensionless",
 } as const;
 
@@ -129,7 +130,10 @@ export function parseIperf3Json(text: string, label: string): Iperf3Result {
     );
   }
   if (!isObject(doc)) {
-    throw new Iperf3OutputError(`iperf3 ${label}: the output is JSON but not an iperf3 document. Output ends with: ${tail}`, tail);
+    throw new Iperf3OutputError(
+      `iperf3 ${label}: the output is JSON but not an iperf3 document. Output ends with: ${tail}`,
+      tail,
+    );
   }
   if (typeof doc.error === "string" && doc.error !== "") {
     throw new Iperf3OutputError(`iperf3 ${label} failed: ${doc.error}. Output ends with: ${tail}`, tail);
@@ -181,11 +185,41 @@ export function parseIperf3Json(text: string, label: string): Iperf3Result {
  * so df ≤ 19; larger df use the largest tabulated df not above them (a slightly wider, safe interval).
  */
 export const T_975: ReadonlyMap<number, number> = new Map([
-  [1, 12.706], [2, 4.303], [3, 3.182], [4, 2.776], [5, 2.571], [6, 2.447], [7, 2.365], [8, 2.306],
-  [9, 2.262], [10, 2.228], [11, 2.201], [12, 2.179], [13, 2.16], [14, 2.145], [15, 2.131],
-  [16, 2.12], [17, 2.11], [18, 2.101], [19, 2.093], [20, 2.086], [21, 2.08], [22, 2.074],
-  [23, 2.069], [24, 2.064], [25, 2.06], [26, 2.056], [27, 2.052], [28, 2.048], [29, 2.045],
-  [30, 2.042], [40, 2.021], [50, 2.009], [60, 2.0], [80, 1.99], [100, 1.984],
+  [1, 12.706],
+  [2, 4.303],
+  [3, 3.182],
+  [4, 2.776],
+  [5, 2.571],
+  [6, 2.447],
+  [7, 2.365],
+  [8, 2.306],
+  [9, 2.262],
+  [10, 2.228],
+  [11, 2.201],
+  [12, 2.179],
+  [13, 2.16],
+  [14, 2.145],
+  [15, 2.131],
+  [16, 2.12],
+  [17, 2.11],
+  [18, 2.101],
+  [19, 2.093],
+  [20, 2.086],
+  [21, 2.08],
+  [22, 2.074],
+  [23, 2.069],
+  [24, 2.064],
+  [25, 2.06],
+  [26, 2.056],
+  [27, 2.052],
+  [28, 2.048],
+  [29, 2.045],
+  [30, 2.042],
+  [40, 2.021],
+  [50, 2.009],
+  [60, 2.0],
+  [80, 1.99],
+  [100, 1.984],
 ]);
 
 /** t(0.975, df) from {@link T_975}. */
@@ -230,7 +264,9 @@ export interface Stats {
 /** The median of sorted values. */
 function medianOfSorted(sorted: readonly number[]): number {
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Median, min, max, mean, sample standard deviation and 95 % CI (Student t) of `values`. */
@@ -252,7 +288,16 @@ export function describe(values: readonly number[], unit: string): Stats {
     const half = (tCritical975(n - 1) * stdev) / Math.sqrt(n);
     ci95 = { low: mean - half, high: mean + half };
   }
-  return { unit, n, median: medianOfSorted(sorted), min: sorted[0] as number, max: sorted[n - 1] as number, mean, stdev, ci95 };
+  return {
+    unit,
+    n,
+    median: medianOfSorted(sorted),
+    min: sorted[0] as number,
+    max: sorted[n - 1] as number,
+    mean,
+    stdev,
+    ci95,
+  };
 }
 
 /** The same statistics in another unit: every field is linear in the values, so it scales exactly. */
@@ -339,8 +384,16 @@ export function summarizePath(path: PathName, runs: readonly RunRecord[]): PathS
   if (mine.length === 0) {
     throw new RangeError(`no ${path} runs to summarise`);
   }
-  const bits = describe(mine.map((r) => r.bitsPerSecond), "bit/s");
-  const retransmits = mine.every((r) => r.retransmits !== null) ? describe(mine.map((r) => r.retransmits as number), "retransmits") : null;
+  const bits = describe(
+    mine.map((r) => r.bitsPerSecond),
+    "bit/s",
+  );
+  const retransmits = mine.every((r) => r.retransmits !== null)
+    ? describe(
+        mine.map((r) => r.retransmits as number),
+        "retransmits",
+      )
+    : null;
   return {
     path,
     runs: mine.length,
@@ -348,8 +401,14 @@ export function summarizePath(path: PathName, runs: readonly RunRecord[]): PathS
     mibPerSecond: scaleStats(bits, 1 / 8 / 1048576, "MiB/s"),
     gbitPerSecond: scaleStats(bits, 1e-9, "Gbit/s"),
     retransmits,
-    clientCpuPercent: describe(mine.map((r) => r.clientCpuPercent), "%"),
-    serverCpuPercent: describe(mine.map((r) => r.serverCpuPercent), "%"),
+    clientCpuPercent: describe(
+      mine.map((r) => r.clientCpuPercent),
+      "%",
+    ),
+    serverCpuPercent: describe(
+      mine.map((r) => r.serverCpuPercent),
+      "%",
+    ),
     tcpMss: [...new Set(mine.map((r) => r.tcpMss).filter((m): m is number => m !== null))].sort((a, b) => a - b),
   };
 }
@@ -362,12 +421,20 @@ export const ARTICLE = {
 } as const;
 
 /** The article's pod/host ratio for a routing mode; `null` for Geneve, which it did not measure. */
-export function articleRatio(routingMode: "vxlan" | "geneve" | "native"): { readonly ratio: number; readonly source: string } | null {
+export function articleRatio(
+  routingMode: "vxlan" | "geneve" | "native",
+): { readonly ratio: number; readonly source: string } | null {
   switch (routingMode) {
     case "vxlan":
-      return { ratio: ARTICLE.vxlanMiBPerSecond / ARTICLE.hostMiBPerSecond, source: "VXLAN 493 MiB/s / host 1138 MiB/s" };
+      return {
+        ratio: ARTICLE.vxlanMiBPerSecond / ARTICLE.hostMiBPerSecond,
+        source: "VXLAN 493 MiB/s / host 1138 MiB/s",
+      };
     case "native":
-      return { ratio: ARTICLE.nativeMiBPerSecond / ARTICLE.hostMiBPerSecond, source: "native 1266 MiB/s / host 1138 MiB/s" };
+      return {
+        ratio: ARTICLE.nativeMiBPerSecond / ARTICLE.hostMiBPerSecond,
+        source: "native 1266 MiB/s / host 1138 MiB/s",
+      };
     case "geneve":
       return null;
     default:
@@ -411,11 +478,21 @@ export function pairedRatio(runs: readonly RunRecord[], routingMode: "vxlan" | "
     );
   }
   if (host.some((h) => h.bitsPerSecond <= 0)) {
-    throw new RangeError(`a host-to-host run measured 0 bit/s: no ratio can be formed (runs ${host.map((h) => h.bitsPerSecond).join(", ")})`);
+    throw new RangeError(
+      `a host-to-host run measured 0 bit/s: no ratio can be formed (runs ${host.map((h) => h.bitsPerSecond).join(", ")})`,
+    );
   }
   const perRun = host.map((h, i) => (pod[i] as RunRecord).bitsPerSecond / h.bitsPerSecond);
   const paired = describe(perRun, "pod/host");
-  const ratioOfMedians = describe(pod.map((r) => r.bitsPerSecond), "bit/s").median / describe(host.map((r) => r.bitsPerSecond), "bit/s").median;
+  const ratioOfMedians =
+    describe(
+      pod.map((r) => r.bitsPerSecond),
+      "bit/s",
+    ).median /
+    describe(
+      host.map((r) => r.bitsPerSecond),
+      "bit/s",
+    ).median;
   const ref = articleRatio(routingMode);
   return {
     method: RATIO_METHOD,
@@ -451,8 +528,18 @@ export interface ThroughputSettings {
 /** A row of the article's table, measured. */
 export interface TableRow {
   readonly row: "host-to-host" | "pod-to-pod";
-  readonly mibPerSecond: { readonly median: number; readonly min: number; readonly max: number; readonly ci95: Interval | null };
-  readonly gbitPerSecond: { readonly median: number; readonly min: number; readonly max: number; readonly ci95: Interval | null };
+  readonly mibPerSecond: {
+    readonly median: number;
+    readonly min: number;
+    readonly max: number;
+    readonly ci95: Interval | null;
+  };
+  readonly gbitPerSecond: {
+    readonly median: number;
+    readonly min: number;
+    readonly max: number;
+    readonly ci95: Interval | null;
+  };
   /** The article's figure for this row and mode, MiB/s; `null` for Geneve pod-to-pod. */
   readonly articleMiBPerSecond: number | null;
 }
@@ -487,7 +574,12 @@ export const TCG_WARNING =
 
 function row(name: TableRow["row"], s: PathSummary, article: number | null): TableRow {
   const pick = (st: Stats) => ({ median: st.median, min: st.min, max: st.max, ci95: st.ci95 });
-  return { row: name, mibPerSecond: pick(s.mibPerSecond), gbitPerSecond: pick(s.gbitPerSecond), articleMiBPerSecond: article };
+  return {
+    row: name,
+    mibPerSecond: pick(s.mibPerSecond),
+    gbitPerSecond: pick(s.gbitPerSecond),
+    articleMiBPerSecond: article,
+  };
 }
 
 /** Builds the `throughput` output from every run. */
@@ -500,7 +592,11 @@ export function summarizeThroughput(input: {
   const hostToHost = summarizePath("host", input.runs);
   const podToPod = summarizePath("pod", input.runs);
   const podArticle =
-    input.routingMode === "vxlan" ? ARTICLE.vxlanMiBPerSecond : input.routingMode === "native" ? ARTICLE.nativeMiBPerSecond : null;
+    input.routingMode === "vxlan"
+      ? ARTICLE.vxlanMiBPerSecond
+      : input.routingMode === "native"
+        ? ARTICLE.nativeMiBPerSecond
+        : null;
   const representative = input.accelerator === "kvm";
   return {
     units: UNITS,

@@ -34,7 +34,10 @@ export const NAMESPACE = "cilium-lab-iperf3";
 export const CONNECT_TIMEOUT_MS = 10000;
 
 /** The iperf3 part of the stack config. */
-export type Iperf3Config = Pick<LabConfig, "iperf3Image" | "iperf3Seconds" | "iperf3Runs" | "iperf3Streams" | "iperf3OmitSeconds">;
+export type Iperf3Config = Pick<
+  LabConfig,
+  "iperf3Image" | "iperf3Seconds" | "iperf3Runs" | "iperf3Streams" | "iperf3OmitSeconds"
+>;
 
 /** The resolved iperf3 settings. */
 export interface Iperf3Settings {
@@ -70,7 +73,9 @@ export interface NodeRef {
  */
 export function pickPair(nodes: readonly NodeRef[]): { readonly server: NodeRef; readonly client: NodeRef } {
   if (nodes.length < 2) {
-    throw new RangeError(`iperf3 needs two nodes to measure between; got ${nodes.length} (${nodes.map((n) => n.name).join(", ")})`);
+    throw new RangeError(
+      `iperf3 needs two nodes to measure between; got ${nodes.length} (${nodes.map((n) => n.name).join(", ")})`,
+    );
   }
   const client = nodes[nodes.length - 1] as NodeRef;
   const server = (nodes.length >= 3 ? nodes[1] : nodes[0]) as NodeRef;
@@ -206,7 +211,12 @@ export function namespaceArgs(): k8s.core.v1.NamespaceArgs {
 }
 
 /** An iperf3 server pod on `node`; `path: host` runs it in the node's network namespace. */
-export function serverPodArgs(input: { readonly path: PathName; readonly node: string; readonly image: string; readonly key: string }): k8s.core.v1.PodArgs {
+export function serverPodArgs(input: {
+  readonly path: PathName;
+  readonly node: string;
+  readonly image: string;
+  readonly key: string;
+}): k8s.core.v1.PodArgs {
   return {
     metadata: {
       name: serverPodName(input.path, input.key),
@@ -261,7 +271,14 @@ export function clientJobArgs(input: {
           terminationGracePeriodSeconds: 2,
           enableServiceLinks: false,
           automountServiceAccountToken: false,
-          containers: [{ name: "iperf3", image: input.settings.image, command: ["iperf3"], args: clientArgs(input.target, input.settings) }],
+          containers: [
+            {
+              name: "iperf3",
+              image: input.settings.image,
+              command: ["iperf3"],
+              args: clientArgs(input.target, input.settings),
+            },
+          ],
         },
       },
     },

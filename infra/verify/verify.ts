@@ -140,13 +140,24 @@ export function parseServerAddresses(text: string, hostPod: string, podPod: stri
   } catch (err) {
     throw new Error(`wait-iperf3-servers.sh printed no JSON document: ${text.slice(-300)}`, { cause: err });
   }
-  const pods = typeof doc === "object" && doc !== null && Array.isArray((doc as { pods?: unknown }).pods) ? (doc as { pods: unknown[] }).pods : [];
+  const pods =
+    typeof doc === "object" && doc !== null && Array.isArray((doc as { pods?: unknown }).pods)
+      ? (doc as { pods: unknown[] }).pods
+      : [];
   const find = (name: string) => {
-    const p = pods.find((x): x is Record<string, unknown> => typeof x === "object" && x !== null && (x as { name?: unknown }).name === name);
+    const p = pods.find(
+      (x): x is Record<string, unknown> =>
+        typeof x === "object" && x !== null && (x as { name?: unknown }).name === name,
+    );
     if (p === undefined || typeof p.podIP !== "string" || p.podIP === "") {
       throw new Error(`wait-iperf3-servers.sh did not report pod ${name}'s IP: ${text.slice(-300)}`);
     }
-    return { name, podIP: p.podIP, hostIP: typeof p.hostIP === "string" ? p.hostIP : "", node: typeof p.node === "string" ? p.node : "" };
+    return {
+      name,
+      podIP: p.podIP,
+      hostIP: typeof p.hostIP === "string" ? p.hostIP : "",
+      node: typeof p.node === "string" ? p.node : "",
+    };
   };
   return { host: find(hostPod), pod: find(podPod) };
 }
@@ -205,20 +216,29 @@ export class Verification extends pulumi.ComponentResource {
     const k8sOpts = { parent: this, provider, deletedWith: opts?.deletedWith };
     const cmdOpts = { parent: this, deletedWith: opts?.deletedWith };
     const asError = (err: unknown): Error =>
-      pulumi.ResourceError.isInstance(err) ? err : new pulumi.ResourceError(err instanceof Error ? err.message : String(err), this, true);
+      pulumi.ResourceError.isInstance(err)
+        ? err
+        : new pulumi.ResourceError(err instanceof Error ? err.message : String(err), this, true);
 
     // 1. The servers, once Cilium is ready.
-    const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, namespaceArgs(), { ...k8sOpts, dependsOn: opts?.dependsOn });
+    const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, namespaceArgs(), {
+      ...k8sOpts,
+      dependsOn: opts?.dependsOn,
+    });
     const hostServerName = serverPodName("host", key);
     const podServerName = serverPodName("pod", key);
     const serverPods = (["host", "pod"] as const).map(
       (p) =>
-        new k8s.core.v1.Pod(`${name}-server-${p}`, serverPodArgs({ path: p, node: server.name, image: settings.image, key }), {
-          ...k8sOpts,
-          dependsOn: [namespace],
-          // The hostNetwork server binds port 5201 on the node: the old one must go first.
-          deleteBeforeReplace: true,
-        }),
+        new k8s.core.v1.Pod(
+          `${name}-server-${p}`,
+          serverPodArgs({ path: p, node: server.name, image: settings.image, key }),
+          {
+            ...k8sOpts,
+            dependsOn: [namespace],
+            // The hostNetwork server binds port 5201 on the node: the old one must go first.
+            deleteBeforeReplace: true,
+          },
+        ),
     );
 
     // 2. Both listen.
@@ -284,34 +304,36 @@ export class Verification extends pulumi.ComponentResource {
       ciliumVersion: config.ciliumVersion,
       configMap: cilium.datapath.configMap,
     };
-    this.datapath = pulumi.all([clusterState.stdout, servers, pulumi.all(nodeEvidence.map((c) => c.stdout))]).apply(([state, srv, texts]) => {
-      // A document that cannot be read proves nothing: the verdict refuses, naming it.
-      const problems: string[] = [];
-      const attempt = <T>(f: () => T): T | undefined => {
-        try {
-          return f();
-        } catch (err) {
-          problems.push(err instanceof Error ? err.message : String(err));
-          return undefined;
+    this.datapath = pulumi
+      .all([clusterState.stdout, servers, pulumi.all(nodeEvidence.map((c) => c.stdout))])
+      .apply(([state, srv, texts]) => {
+        // A document that cannot be read proves nothing: the verdict refuses, naming it.
+        const problems: string[] = [];
+        const attempt = <T>(f: () => T): T | undefined => {
+          try {
+            return f();
+          } catch (err) {
+            problems.push(err instanceof Error ? err.message : String(err));
+            return undefined;
+          }
+        };
+        if ("error" in srv) {
+          problems.push(srv.error);
         }
-      };
-      if ("error" in srv) {
-        problems.push(srv.error);
-      }
-      const cluster = attempt(() => parseClusterFacts(state));
-      const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
-      if (cluster === undefined || "error" in srv || problems.length > 0) {
-        return unreadableEvidence(request, problems);
-      }
-      const evidence = buildEvidence({
-        ciliumVersion: config.ciliumVersion,
-        cluster,
-        nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
-        expectedKeys: Object.keys(cilium.datapath.configMap),
-        measuredPods: [{ name: srv.value.pod.name, node: server.name, ip: srv.value.pod.podIP }],
+        const cluster = attempt(() => parseClusterFacts(state));
+        const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
+        if (cluster === undefined || "error" in srv || problems.length > 0) {
+          return unreadableEvidence(request, problems);
+        }
+        const evidence = buildEvidence({
+          ciliumVersion: config.ciliumVersion,
+          cluster,
+          nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
+          expectedKeys: Object.keys(cilium.datapath.configMap),
+          measuredPods: [{ name: srv.value.pod.name, node: server.name, ip: srv.value.pod.podIP }],
+        });
+        return datapathOutput(request, evidence);
       });
-      return datapathOutput(request, evidence);
-    });
     // Everything after this point depends on `proven`: a refused datapath rejects it, so no Job is
     // ever created and `pulumi up` fails with the verdict and the evidence.
     const proven = this.datapath.apply((d) => {
@@ -363,7 +385,16 @@ export class Verification extends pulumi.ComponentResource {
     this.throughput = pulumi.all([serverPodIp, pulumi.all(readers.map((r) => r.stdout))]).apply(([podIp, logs]) => {
       try {
         const runs: RunRecord[] = schedule.map((step, i) =>
-          runRecord(step.path, step.run, step.order, step.job, parseIperf3Json(logs[i] ?? "", `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`)),
+          runRecord(
+            step.path,
+            step.run,
+            step.order,
+            step.job,
+            parseIperf3Json(
+              logs[i] ?? "",
+              `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`,
+            ),
+          ),
         );
         return summarizeThroughput({
           runs,

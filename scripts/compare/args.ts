@@ -87,7 +87,13 @@ const STACK_NAME = /^(?:[A-Za-z0-9_.-]+\/){0,2}[A-Za-z0-9_.-]+$/;
  * exact message for the first problem.
  */
 export function parseCompareArgs(argv: readonly string[]): CompareArgs {
-  const { tokens } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   let modes: readonly Mode[] = MODES;
   let stack = DEFAULT_STACK;
   let destroy = false;
@@ -118,7 +124,9 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
       case "results": {
         const value = token.value;
         if (value === undefined || (!token.inlineValue && value.startsWith("-"))) {
-          const example = { modes: "--modes vxlan,native", stack: "--stack vxlan", results: "--results /tmp/out" }[name];
+          const example = { modes: "--modes vxlan,native", stack: "--stack vxlan", results: "--results /tmp/out" }[
+            name
+          ];
           throw new UsageError(`compare: ${rawName} needs a value, e.g. ${example}`);
         }
         if (name === "modes") {
@@ -137,7 +145,9 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
         break;
       }
       default:
-        throw new UsageError(`compare: unknown option ${rawName} (options: --modes, --stack, --destroy, --results, --help)`);
+        throw new UsageError(
+          `compare: unknown option ${rawName} (options: --modes, --stack, --destroy, --results, --help)`,
+        );
     }
   }
   return { modes, stack, destroy, help, resultsDir };

@@ -10,7 +10,14 @@ import { compile } from "vega-lite";
 
 import { HOST, POD, type CompareView } from "./results";
 
-const LEGEND = { title: "path", orient: "top", symbolType: "square", symbolStrokeColor: "black", symbolStrokeWidth: 1.5, symbolSize: 150 } as const;
+const LEGEND = {
+  title: "path",
+  orient: "top",
+  symbolType: "square",
+  symbolStrokeColor: "black",
+  symbolStrokeWidth: 1.5,
+  symbolSize: 150,
+} as const;
 
 /** Splits a long note into lines of at most `width` characters at spaces, so the SVG stays narrow. */
 export function wrap(text: string, width = 64): string[] {
@@ -54,7 +61,14 @@ export function chartRows(view: CompareView): ChartRow[] {
       [HOST, t.hostToHost],
     ] as const) {
       const s = p.mibPerSecond;
-      rows.push({ mode: m.mode, path, median: s.median, min: s.min, max: s.max, label: `${path === POD ? "pod" : "host"} ${Math.round(s.median)}` });
+      rows.push({
+        mode: m.mode,
+        path,
+        median: s.median,
+        min: s.min,
+        max: s.max,
+        label: `${path === POD ? "pod" : "host"} ${Math.round(s.median)}`,
+      });
     }
   }
   return rows;
@@ -71,8 +85,16 @@ export function chartSpec(view: CompareView): TopLevelSpec {
   if (view.environment.tcg) {
     notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
   }
-  notes.push(`bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`);
-  const x = { field: "mode", type: "nominal", sort: modes, title: "Cilium routing mode", axis: { labelAngle: 0 } } as const;
+  notes.push(
+    `bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`,
+  );
+  const x = {
+    field: "mode",
+    type: "nominal",
+    sort: modes,
+    title: "Cilium routing mode",
+    axis: { labelAngle: 0 },
+  } as const;
   const xOffset = { field: "path", type: "nominal", sort: [POD, HOST] } as const;
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
@@ -100,11 +122,22 @@ export function chartSpec(view: CompareView): TopLevelSpec {
             legend: LEGEND,
           },
           // Black outlines on both paths; encoded (not only a mark property) so the legend symbols get them too.
-          stroke: { field: "path", type: "nominal", scale: { domain: [POD, HOST], range: ["black", "black"] }, legend: LEGEND },
+          stroke: {
+            field: "path",
+            type: "nominal",
+            scale: { domain: [POD, HOST], range: ["black", "black"] },
+            legend: LEGEND,
+          },
           strokeDash: {
             field: "path",
             type: "nominal",
-            scale: { domain: [POD, HOST], range: [[1, 0], [5, 3]] },
+            scale: {
+              domain: [POD, HOST],
+              range: [
+                [1, 0],
+                [5, 3],
+              ],
+            },
             // The same legend as `fill`, so Vega-Lite merges them into one (fill + dash per path).
             legend: LEGEND,
           },

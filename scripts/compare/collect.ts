@@ -17,7 +17,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** The `throughput` output, if it has the verification layer's shape (paths, ratio, runs). */
 export function throughputOf(outputs: Readonly<Record<string, unknown>> | undefined): ThroughputOutput | undefined {
   const t = outputs?.throughput;
-  if (isObject(t) && isObject(t.podToPod) && isObject(t.hostToHost) && isObject(t.ratio) && Array.isArray(t.runs) && isObject(t.settings)) {
+  if (
+    isObject(t) &&
+    isObject(t.podToPod) &&
+    isObject(t.hostToHost) &&
+    isObject(t.ratio) &&
+    Array.isArray(t.runs) &&
+    isObject(t.settings)
+  ) {
     return t as unknown as ThroughputOutput;
   }
   return undefined;
@@ -119,7 +126,9 @@ export function environmentFromEvidence(nodes: readonly NodeEvidence[]): {
     const v = perNode(
       nodes.map((n) => ({
         node: n.node,
-        value: n.nic.offloads?.[flag] ?? (n.nic.ethtoolError !== null ? `ethtool failed: ${n.nic.ethtoolError}` : "not reported"),
+        value:
+          n.nic.offloads?.[flag] ??
+          (n.nic.ethtoolError !== null ? `ethtool failed: ${n.nic.ethtoolError}` : "not reported"),
       })),
     );
     if (v !== undefined) {
@@ -150,7 +159,9 @@ export function clusterEnvironment(input: {
       versions[key] = v;
     }
   }
-  const iperf3 = measured.map((r) => throughputOf(r.outputs)?.runs[0]?.iperf3Version).find((v) => typeof v === "string");
+  const iperf3 = measured
+    .map((r) => throughputOf(r.outputs)?.runs[0]?.iperf3Version)
+    .find((v) => typeof v === "string");
   if (iperf3) {
     versions.iperf3 = iperf3;
   }
@@ -164,7 +175,10 @@ export function clusterEnvironment(input: {
   const nodeKernel = fromEvidence.kernel;
   const { mtu, offloads } = fromEvidence;
   return {
-    kernel: nodeKernel !== undefined ? `nodes: ${nodeKernel}; host: ${host.kernel}` : `host: ${host.kernel} (no node evidence in the outputs)`,
+    kernel:
+      nodeKernel !== undefined
+        ? `nodes: ${nodeKernel}; host: ${host.kernel}`
+        : `host: ${host.kernel} (no node evidence in the outputs)`,
     cpuModel: `host: ${host.cpuModel} (${host.cpus} CPUs); the VMs see what the accelerator gives them`,
     accelerator: input.accelerator,
     tcg: input.accelerator === "qemu",

@@ -38,7 +38,9 @@ const processIo: Io = {
 
 /** `stackConfigDir` of a project's `Pulumi.yaml` (the Automation API does not model it). */
 export function stackConfigDir(projectDir: string): string | undefined {
-  const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: unknown } | null;
+  const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    stackConfigDir?: unknown;
+  } | null;
   return typeof doc?.stackConfigDir === "string" ? doc.stackConfigDir : undefined;
 }
 
@@ -54,9 +56,18 @@ export function recoveryHelp(stack: string): string[] {
 }
 
 /** The terminal summary: a line per mode, where the files are, what state the lab is in. */
-export function summaryLines(args: CompareArgs, record: RunRecord, view: CompareView, dir: string | undefined): string[] {
+export function summaryLines(
+  args: CompareArgs,
+  record: RunRecord,
+  view: CompareView,
+  dir: string | undefined,
+): string[] {
   const lines: string[] = [];
-  const verdict = record.interrupted ? "INTERRUPTED" : record.modes.every((m) => m.status === "measured") && record.notRun.length === 0 ? "done" : "FAILED";
+  const verdict = record.interrupted
+    ? "INTERRUPTED"
+    : record.modes.every((m) => m.status === "measured") && record.notRun.length === 0
+      ? "done"
+      : "FAILED";
   lines.push("", `compare: ${verdict} in ${formatDuration(record.seconds)} (stack ${record.stack})`);
   const table: string[][] = [["mode", "status", "datapath", "pod↔pod MiB/s", "host↔host MiB/s", "pod/host"]];
   for (const m of view.modes) {
@@ -68,9 +79,16 @@ export function summaryLines(args: CompareArgs, record: RunRecord, view: Compare
   }
   for (const m of view.modes) {
     if (m.error !== undefined) {
-      const errorLines = m.error.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+      const errorLines = m.error
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
       // Pulumi's own cause lines start with "error:"; the last one is the most specific.
-      const first = [...errorLines].reverse().find((l) => l.startsWith("error:")) ?? errorLines.find((l) => /failed|refused|canceled/i.test(l)) ?? errorLines[0] ?? "";
+      const first =
+        [...errorLines].reverse().find((l) => l.startsWith("error:")) ??
+        errorLines.find((l) => /failed|refused|canceled/i.test(l)) ??
+        errorLines[0] ??
+        "";
       lines.push(`  ${m.mode} ${m.status}: ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`);
     }
   }
@@ -82,12 +100,16 @@ export function summaryLines(args: CompareArgs, record: RunRecord, view: Compare
     );
   }
   if (view.environment.tcg) {
-    lines.push("  note:    measured under TCG (accelerator qemu): the throughput is not representative of a real network");
+    lines.push(
+      "  note:    measured under TCG (accelerator qemu): the throughput is not representative of a real network",
+    );
   }
   if (record.configRestored) {
     lines.push(`  config:  ${record.settingsFile} restored as it was`);
   } else {
-    lines.push(`  config:  NOT restored (${record.restoreError ?? "unknown error"}); copy ${record.backupFile ?? "the original"} back to ${record.settingsFile}`);
+    lines.push(
+      `  config:  NOT restored (${record.restoreError ?? "unknown error"}); copy ${record.backupFile ?? "the original"} back to ${record.settingsFile}`,
+    );
   }
   const last = [...record.modes].reverse().find((m) => m.status === "measured");
   if (record.destroyed === true) {
@@ -172,7 +194,10 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   const dir = path.resolve(args.resultsDir ?? path.join(projectDir, "results"), timestampDir(startedAt));
   await fs.mkdir(dir, { recursive: true });
   const log = createWriteStream(path.join(dir, "pulumi.log"), { flags: "a" });
-  const progress = new TerminalProgress((line) => io.err(line), (text) => log.write(text));
+  const progress = new TerminalProgress(
+    (line) => io.err(line),
+    (text) => log.write(text),
+  );
   progress.line(
     `stack ${args.stack}, modes ${args.modes.join(" → ")}${args.destroy ? ", then destroy" : ""}; pulumi ${pulumiVersion}; ` +
       `backend ${backend.backendUrl}; passphrase from ${backend.passphraseSource}; results in ${dir}`,
@@ -184,9 +209,13 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   const onSignal = (): void => {
     const n = stop.request();
     if (n === 1) {
-      progress.line("Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored");
+      progress.line(
+        "Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored",
+      );
     } else if (n === 2) {
-      progress.line("Ctrl-C again: interrupting pulumi; it stops at the next safe point and records pending operations in the state");
+      progress.line(
+        "Ctrl-C again: interrupting pulumi; it stops at the next safe point and records pending operations in the state",
+      );
     } else {
       // Third time: leave now, but never with a mode the user did not choose in their stack file.
       try {
@@ -212,7 +241,15 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
       { envVars: backend.envVars, secretsProvider: "passphrase" },
     );
     const labStack: LabStack = stack;
-    record = await runCompare({ stack: labStack, settingsFile, modes: args.modes, destroy: args.destroy, progress, stop, backupFile });
+    record = await runCompare({
+      stack: labStack,
+      settingsFile,
+      modes: args.modes,
+      destroy: args.destroy,
+      progress,
+      stop,
+      backupFile,
+    });
     accelerator = record.planned[0]?.config.accelerator ?? accelerator;
   } catch (err) {
     // Only failures before any change land here (reading the stack, an invalid mode config).
@@ -227,7 +264,10 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   progress.close();
 
   const view: CompareView = {
-    source: { kind: "cluster", label: `cluster run: stack ${args.stack}, ${accelerator === "qemu" ? "TCG (not representative)" : accelerator}` },
+    source: {
+      kind: "cluster",
+      label: `cluster run: stack ${args.stack}, ${accelerator === "qemu" ? "TCG (not representative)" : accelerator}`,
+    },
     stack: args.stack,
     startedAt: record.startedAt,
     environment: clusterEnvironment({ runs: record.modes, accelerator, pulumiVersion }),
@@ -252,7 +292,9 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
     return 130;
   }
   const ok =
-    view.modes.every((m) => m.status === "measured") && record.configRestored && (args.destroy ? record.destroyed === true : true);
+    view.modes.every((m) => m.status === "measured") &&
+    record.configRestored &&
+    (args.destroy ? record.destroyed === true : true);
   return ok ? 0 : 1;
 }
 
@@ -262,7 +304,9 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`compare: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `compare: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       process.exitCode = 1;
     },
   );

@@ -57,7 +57,10 @@ export function labKeys(config: Readonly<Record<string, { value: string }>>): Re
  * in `remove` when the user had none. So vxlan after native runs without native's
  * nativeRoutingCidr, exactly as a vxlan-only run would.
  */
-export function modeSwitch(mode: Mode, user: Readonly<Record<string, string>>): { set: Record<string, string>; remove: string[] } {
+export function modeSwitch(
+  mode: Mode,
+  user: Readonly<Record<string, string>>,
+): { set: Record<string, string>; remove: string[] } {
   const set = modeConfig(mode, user);
   const remove: string[] = [];
   for (const key of SWITCHED_KEYS) {

@@ -9,13 +9,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 
-import type {
-  ConfigMap,
-  DestroyOptions,
-  EngineEvent,
-  OutputMap,
-  UpOptions,
-} from "@pulumi/pulumi/automation";
+import type { ConfigMap, DestroyOptions, EngineEvent, OutputMap, UpOptions } from "@pulumi/pulumi/automation";
 
 import { PROJECT } from "../../infra/config";
 import type { Mode } from "./args";
@@ -251,7 +245,11 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
         const outStart = Date.now();
         progress.step(step);
         const outputs = redactOutputs(await stack.outputs());
-        progress.stepDone(step, { ok: true, seconds: secondsSince(outStart), detail: `${Object.keys(outputs).length} outputs` });
+        progress.stepDone(step, {
+          ok: true,
+          seconds: secondsSince(outStart),
+          detail: `${Object.keys(outputs).length} outputs`,
+        });
         runs.push({
           mode: plan.mode,
           status: "measured",
@@ -286,7 +284,11 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
       try {
         const result = await stack.destroy(callbacks);
         destroyed = true;
-        progress.stepDone(step, { ok: true, seconds: secondsSince(start), detail: describeChanges(result.summary.resourceChanges) });
+        progress.stepDone(step, {
+          ok: true,
+          seconds: secondsSince(start),
+          detail: describeChanges(result.summary.resourceChanges),
+        });
       } catch (err) {
         destroyed = { error: errorText(err) };
         progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: firstLine(destroyed.error) });
@@ -316,7 +318,9 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
     destroyed,
     interrupted: stop.stopping,
     configRestored: restoreError === undefined,
-    ...(restoreError !== undefined ? { restoreError, ...(args.backupFile !== undefined ? { backupFile: args.backupFile } : {}) } : {}),
+    ...(restoreError !== undefined
+      ? { restoreError, ...(args.backupFile !== undefined ? { backupFile: args.backupFile } : {}) }
+      : {}),
     settingsFile,
     startedAt,
     seconds: secondsSince(t0),

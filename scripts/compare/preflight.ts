@@ -21,7 +21,12 @@ export interface CommandResult {
 }
 
 /** Runs `file args…` with a timeout; never throws. */
-export function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<CommandResult> {
+export function run(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 30_000,
+): Promise<CommandResult> {
   return new Promise((resolve) => {
     execFile(file, [...args], { env, timeout: timeoutMs, encoding: "utf8" }, (err, stdout, stderr) => {
       if (err === null) {
@@ -29,7 +34,11 @@ export function run(file: string, args: readonly string[], env: NodeJS.ProcessEn
         return;
       }
       const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
-      resolve({ code: typeof code === "number" || typeof code === "string" ? code : err.killed ? "ETIMEDOUT" : 1, stdout, stderr });
+      resolve({
+        code: typeof code === "number" || typeof code === "string" ? code : err.killed ? "ETIMEDOUT" : 1,
+        stdout,
+        stderr,
+      });
     });
   });
 }
@@ -75,7 +84,12 @@ export async function checkLibvirt(uri: string, env: NodeJS.ProcessEnv = process
         "or as a member of the libvirt group.",
     );
   }
-  return r.stdout.split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
+  return (
+    r.stdout
+      .split("\n")
+      .find((l) => l.trim() !== "")
+      ?.trim() ?? ""
+  );
 }
 
 /**

@@ -114,7 +114,11 @@ export class TerminalProgress implements Progress {
       const d = e.diagnosticEvent;
       if (d.severity === "warning" || d.severity === "error") {
         // Pulumi's diagnostics carry colour codes (`<{%reset%}>`); strip them for a plain terminal line.
-        const text = d.message.replace(/<\{%[^%]*%\}>/g, "").trim().split("\n")[0] ?? "";
+        const text =
+          d.message
+            .replace(/<\{%[^%]*%\}>/g, "")
+            .trim()
+            .split("\n")[0] ?? "";
         this.line(`  ${d.severity}: ${text}`);
       }
     }
@@ -130,7 +134,10 @@ export class TerminalProgress implements Progress {
       return;
     }
     const names = [...this.inFlight.values()];
-    const flying = names.length === 0 ? "" : `; in flight: ${names.slice(0, 3).join(", ")}${names.length > 3 ? ` and ${names.length - 3} more` : ""}`;
+    const flying =
+      names.length === 0
+        ? ""
+        : `; in flight: ${names.slice(0, 3).join(", ")}${names.length > 3 ? ` and ${names.length - 3} more` : ""}`;
     this.line(
       `${stepLabel(this.current.step)}: still running, ${formatDuration((t - this.current.start) / 1000)} in this step, ` +
         `${this.done} resources done${flying}`,

@@ -6,7 +6,14 @@
  * receiver-side bit/s per run, statistics per path, the paired pod/host ratio); this file only
  * formats it.
  */
-import { ARTICLE, articleRatio, type PathSummary, type RunRecord, type Stats, type ThroughputOutput } from "../../infra/verify/iperf3";
+import {
+  ARTICLE,
+  articleRatio,
+  type PathSummary,
+  type RunRecord,
+  type Stats,
+  type ThroughputOutput,
+} from "../../infra/verify/iperf3";
 import { HOST, POD, type CompareView, type DatapathView, type ModeView } from "./results";
 
 /** The article's page, for the comparison section. */
@@ -111,7 +118,15 @@ export function evidenceSection(d: DatapathView): string[] {
 /** The table of one measured mode. */
 export function modeTable(t: ThroughputOutput): string[] {
   const lines = [
-    row(["path", "median MiB/s [min–max]", "95 % CI of the mean, MiB/s", "median Gbit/s [min–max]", "runs, MiB/s", "retransmits total (per run)", "CPU client / server"]),
+    row([
+      "path",
+      "median MiB/s [min–max]",
+      "95 % CI of the mean, MiB/s",
+      "median Gbit/s [min–max]",
+      "runs, MiB/s",
+      "retransmits total (per run)",
+      "CPU client / server",
+    ]),
     row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
   ];
   for (const [name, p, path] of [
@@ -124,14 +139,26 @@ export function modeTable(t: ThroughputOutput): string[] {
         medianRange(p.mibPerSecond, fmtMiB),
         ci95(p.mibPerSecond, fmtMiB),
         medianRange(p.gbitPerSecond, fmtGbit),
-        pathRuns(t, path).map((r) => fmtMiB(r.mibPerSecond)).join(", "),
+        pathRuns(t, path)
+          .map((r) => fmtMiB(r.mibPerSecond))
+          .join(", "),
         retransmits(pathRuns(t, path)),
         cpu(p),
       ]),
     );
   }
   const r = t.ratio;
-  lines.push(row(["pod/host ratio (paired per run)", medianRange(r.paired, fmtRatio), ci95(r.paired, fmtRatio), "—", r.perRun.map(fmtRatio).join(", "), "—", "—"]));
+  lines.push(
+    row([
+      "pod/host ratio (paired per run)",
+      medianRange(r.paired, fmtRatio),
+      ci95(r.paired, fmtRatio),
+      "—",
+      r.perRun.map(fmtRatio).join(", "),
+      "—",
+      "—",
+    ]),
+  );
   return lines;
 }
 
@@ -140,7 +167,11 @@ function modeSection(m: ModeView): string[] {
   const out = [`### ${m.mode} — ${m.status === "measured" ? datapathSummary(m) : m.status.toUpperCase()}`, ""];
   const t = m.throughput;
   if (m.status !== "measured" || t === undefined) {
-    out.push(m.status === "not run" ? "Not run (an earlier mode failed or the run was interrupted)." : "No numbers for this mode.");
+    out.push(
+      m.status === "not run"
+        ? "Not run (an earlier mode failed or the run was interrupted)."
+        : "No numbers for this mode.",
+    );
     if (m.error !== undefined) {
       out.push("", "```text", m.error.trim().split("\n").slice(-15).join("\n"), "```");
     }
@@ -186,7 +217,14 @@ function articleSection(view: CompareView): string[] {
       "measure Geneve. Compare the ratios, not the MiB/s: absolute throughput depends on the host's CPU and NIC, the ratio on the datapath. " +
       "One run per path cannot separate 1.11 from 1.0 (the article's per-second host values spread 1047–1211 MiB/s).",
     "",
-    row(["mode", "pod/host here: median [min–max] (paired)", "95 % CI", "article", "difference (median − article)", "article inside the CI"]),
+    row([
+      "mode",
+      "pod/host here: median [min–max] (paired)",
+      "95 % CI",
+      "article",
+      "difference (median − article)",
+      "article inside the CI",
+    ]),
     row(["---", "---:", "---:", "---:", "---:", "---"]),
   ];
   for (const m of view.modes) {
@@ -224,7 +262,12 @@ function environmentSection(view: CompareView): string[] {
   const out = ["## Environment", "", row(["what", "value"]), row(["---", "---"])];
   out.push(row(["kernel", env.kernel]));
   out.push(row(["CPU model", env.cpuModel]));
-  out.push(row(["accelerator", env.tcg ? `${env.accelerator} — TCG software emulation: throughput NOT representative` : env.accelerator]));
+  out.push(
+    row([
+      "accelerator",
+      env.tcg ? `${env.accelerator} — TCG software emulation: throughput NOT representative` : env.accelerator,
+    ]),
+  );
   for (const [name, v] of Object.entries(env.versions)) {
     out.push(row([`version: ${name}`, v]));
   }
@@ -241,7 +284,14 @@ function environmentSection(view: CompareView): string[] {
 /** The summary table: one row per mode. */
 function summaryTable(view: CompareView): string[] {
   const out = [
-    row(["mode", "datapath", "pod↔pod MiB/s median [min–max]", "host↔host MiB/s median [min–max]", "pod/host (paired median)", "article pod/host"]),
+    row([
+      "mode",
+      "datapath",
+      "pod↔pod MiB/s median [min–max]",
+      "host↔host MiB/s median [min–max]",
+      "pod/host (paired median)",
+      "article pod/host",
+    ]),
     row(["---", "---", "---:", "---:", "---:", "---:"]),
   ];
   for (const m of view.modes) {
@@ -274,7 +324,11 @@ function methodLine(view: CompareView): string {
 
 /** Renders the whole report. Pure: the same view gives the same text. */
 export function renderReport(view: CompareView): string {
-  const out: string[] = [`# cilium-lab compare: ${view.modes.map((m) => m.mode).join(" vs ")}`, "", `> **${view.source.label}**`];
+  const out: string[] = [
+    `# cilium-lab compare: ${view.modes.map((m) => m.mode).join(" vs ")}`,
+    "",
+    `> **${view.source.label}**`,
+  ];
   if (view.environment.tcg) {
     out.push(
       ">",

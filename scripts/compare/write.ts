@@ -11,7 +11,10 @@ import type { CompareView } from "./results";
 
 /** `2026-11-24T10:15:03.123Z` → `2026-11-24T10-15-03Z`: sortable, no colons (safe on every filesystem). */
 export function timestampDir(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/:/g, "-");
 }
 
 /** The files written, by name. */

@@ -11,14 +11,30 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { hostInputChecks, type HostInputOptions } from "../../infra/config/host-inputs";
-import { evaluatePreflight, gatherHostFacts, labPreflightRequest, type HostFacts, type PreflightRequest } from "../../infra/libvirt/preflight";
+import {
+  evaluatePreflight,
+  gatherHostFacts,
+  labPreflightRequest,
+  type HostFacts,
+  type PreflightRequest,
+} from "../../infra/libvirt/preflight";
 import { planLab } from "../../infra/network/plan";
 import { cacheRoot } from "../../infra/nodes/base-image";
 import { defaultPoolDir } from "../../infra/nodes/nodes";
 import { upstreamEndpoints, type PluginSpec } from "../../infra/upstreams";
 import { run } from "../compare/preflight";
 import { probe, type ProbeAnswer } from "./probe";
-import { configRow, hostInputRows, pluginDownload, pluginRow, preflightDoctorRows, pulumiRow, upstreamRows, type CommandResult, type DoctorRow } from "./rows";
+import {
+  configRow,
+  hostInputRows,
+  pluginDownload,
+  pluginRow,
+  preflightDoctorRows,
+  pulumiRow,
+  upstreamRows,
+  type CommandResult,
+  type DoctorRow,
+} from "./rows";
 import { loadStackConfig } from "./stack-config";
 
 /** The repository: its Pulumi.yaml, stacks/ and package.json. */
@@ -63,7 +79,9 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
 
 /** The resource plugins the program needs: package.json's exact @pulumi/command and @pulumi/kubernetes versions. */
 export function requiredPlugins(projectDir: string): PluginSpec[] {
-  const pkg = JSON.parse(readFileSync(path.join(projectDir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(projectDir, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+  };
   return ["command", "kubernetes"].flatMap((name) => {
     const version = pkg.dependencies?.[`@pulumi/${name}`];
     return version === undefined ? [] : [{ name, version: version.replace(/^[\^~=]/, "") }];
@@ -98,7 +116,14 @@ export async function doctorRows(args: DoctorArgs, deps: DoctorDeps): Promise<Do
   const rows: DoctorRow[] = [configRow(args.stack, loaded)];
   const plugins = requiredPlugins(deps.projectDir);
   const endpoints = loaded.ok ? upstreamEndpoints(loaded.config, plugins) : [];
-  const answers = args.probe && loaded.ok ? new Map(await Promise.all([...new Set(endpoints.map((e) => e.url))].map(async (url) => [url, await deps.probe(url)] as const))) : undefined;
+  const answers =
+    args.probe && loaded.ok
+      ? new Map(
+          await Promise.all(
+            [...new Set(endpoints.map((e) => e.url))].map(async (url) => [url, await deps.probe(url)] as const),
+          ),
+        )
+      : undefined;
 
   const pulumiEnv = { ...deps.env, PULUMI_SKIP_UPDATE_CHECK: "true" } as NodeJS.ProcessEnv;
   const version = await deps.run("pulumi", ["version"], pulumiEnv);
@@ -109,7 +134,12 @@ export async function doctorRows(args: DoctorArgs, deps: DoctorDeps): Promise<Do
   }
 
   if (!loaded.ok) {
-    rows.push({ check: "host and upstreams", status: "unchecked", detail: "the stack config does not parse (see above)", fix: "" });
+    rows.push({
+      check: "host and upstreams",
+      status: "unchecked",
+      detail: "the stack config does not parse (see above)",
+      fix: "",
+    });
     return rows;
   }
   const config = loaded.config;
@@ -119,10 +149,21 @@ export async function doctorRows(args: DoctorArgs, deps: DoctorDeps): Promise<Do
     imageCacheDir: cacheRoot(deps.env, os.homedir()),
   });
   rows.push(...preflightDoctorRows(evaluatePreflight(req, deps.hostFacts(req)).rows, args.stack));
-  rows.push(...hostInputRows(hostInputChecks(config, { cwd: deps.projectDir, pathEnv: deps.env.PATH ?? "", ...deps.hostInputs })));
+  rows.push(
+    ...hostInputRows(
+      hostInputChecks(config, { cwd: deps.projectDir, pathEnv: deps.env.PATH ?? "", ...deps.hostInputs }),
+    ),
+  );
   const pluginGroups = new Set(plugins.map((p) => `plugin ${p.name} ${p.version}`));
   const allInstalled = rows.filter((r) => r.check.startsWith("plugin ")).every((r) => r.detail.startsWith("installed"));
-  rows.push(...upstreamRows(endpoints.filter((e) => !pluginGroups.has(e.group) && !(allInstalled && e.group === "plugin downloads: GitHub's redirect")), answers));
+  rows.push(
+    ...upstreamRows(
+      endpoints.filter(
+        (e) => !pluginGroups.has(e.group) && !(allInstalled && e.group === "plugin downloads: GitHub's redirect"),
+      ),
+      answers,
+    ),
+  );
   return rows;
 }
 
@@ -139,12 +180,21 @@ export function renderRows(rows: readonly DoctorRow[], title: string): string {
     }
   }
   const failed = rows.filter((r) => r.status === "fail").length;
-  lines.push("", failed === 0 ? "doctor: nothing failed." : `doctor: ${failed} check${failed === 1 ? "" : "s"} failed; fix ${failed === 1 ? "it" : "them"} before \`npm run lab -- up\`.`);
+  lines.push(
+    "",
+    failed === 0
+      ? "doctor: nothing failed."
+      : `doctor: ${failed} check${failed === 1 ? "" : "s"} failed; fix ${failed === 1 ? "it" : "them"} before \`npm run lab -- up\`.`,
+  );
   return lines.join("\n");
 }
 
 /** The command; returns the exit code. */
-export async function main(argv: readonly string[], out: (text: string) => void, deps: DoctorDeps = hostDeps()): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out: (text: string) => void,
+  deps: DoctorDeps = hostDeps(),
+): Promise<number> {
   let args: DoctorArgs;
   try {
     args = parseDoctorArgs(argv);
@@ -157,6 +207,13 @@ export async function main(argv: readonly string[], out: (text: string) => void,
     return 0;
   }
   const rows = await doctorRows(args, deps);
-  out(args.json ? JSON.stringify(rows, null, 2) : renderRows(rows, `cilium-lab doctor: stack ${args.stack ?? "(none: defaults)"}; upstreams ${args.probe ? "probed from this host" : "not probed"}`));
+  out(
+    args.json
+      ? JSON.stringify(rows, null, 2)
+      : renderRows(
+          rows,
+          `cilium-lab doctor: stack ${args.stack ?? "(none: defaults)"}; upstreams ${args.probe ? "probed from this host" : "not probed"}`,
+        ),
+  );
   return rows.some((r) => r.status === "fail") ? 1 : 0;
 }

@@ -64,14 +64,21 @@ export function probe(url: string, timeoutMs: number = PROBE_TIMEOUT_MS): Promis
     const req = lib.get(u, { headers: { "user-agent": "cilium-lab-doctor", range: "bytes=0-0" } }, (res) => {
       res.resume();
       const location = res.headers.location;
-      finish({ answered: true, status: res.statusCode ?? 0, ...(location !== undefined ? { location: new URL(location, u).href } : {}), seconds: seconds() });
+      finish({
+        answered: true,
+        status: res.statusCode ?? 0,
+        ...(location !== undefined ? { location: new URL(location, u).href } : {}),
+        seconds: seconds(),
+      });
       req.destroy();
     });
     const timer = setTimeout(() => {
       finish({ answered: false, reason: `no answer from ${u.host} within ${timeoutMs / 1000} s`, seconds: seconds() });
       req.destroy();
     }, timeoutMs);
-    req.on("error", (err: NodeJS.ErrnoException) => finish({ answered: false, reason: failureReason(err, u.host, timeoutMs), seconds: seconds() }));
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      finish({ answered: false, reason: failureReason(err, u.host, timeoutMs), seconds: seconds() }),
+    );
   });
 }
 

@@ -31,17 +31,33 @@ const unchecked = (check: string, detail: string): DoctorRow => ({ check, status
 
 /** The stack config row. */
 export function configRow(stack: string | undefined, loaded: StackConfigResult): DoctorRow {
-  const where = stack === undefined ? "no stack named: the defaults" : loaded.file.exists ? loaded.file.file : `${loaded.file.file} does not exist yet: the defaults`;
-  const secrets = loaded.file.secretKeys.length > 0 ? `; secret keys not read here (no passphrase): ${loaded.file.secretKeys.join(", ")}` : "";
+  const where =
+    stack === undefined
+      ? "no stack named: the defaults"
+      : loaded.file.exists
+        ? loaded.file.file
+        : `${loaded.file.file} does not exist yet: the defaults`;
+  const secrets =
+    loaded.file.secretKeys.length > 0
+      ? `; secret keys not read here (no passphrase): ${loaded.file.secretKeys.join(", ")}`
+      : "";
   if (!loaded.ok) {
-    return fail("stack config", `${where}: ${loaded.problems.join(" ")}`, `npm run lab -- config ${stack ?? "<stack>"} set cilium-lab:<key> <value> (or edit the stack file)`);
+    return fail(
+      "stack config",
+      `${where}: ${loaded.problems.join(" ")}`,
+      `npm run lab -- config ${stack ?? "<stack>"} set cilium-lab:<key> <value> (or edit the stack file)`,
+    );
   }
   const c = loaded.config;
   const warnings = loaded.warnings.length > 0 ? `; warnings: ${loaded.warnings.join(" ")}` : "";
-  return ok("stack config", `${where}: ${c.routingMode}, ${c.nodeCount} nodes × ${c.nodeCpus} vCPUs × ${c.nodeMemoryMiB} MiB, image ${c.image}, accelerator ${c.accelerator}${secrets}${warnings}`);
+  return ok(
+    "stack config",
+    `${where}: ${c.routingMode}, ${c.nodeCount} nodes × ${c.nodeCpus} vCPUs × ${c.nodeMemoryMiB} MiB, image ${c.image}, accelerator ${c.accelerator}${secrets}${warnings}`,
+  );
 }
 
-const INSTALL_PULUMI = 'Install it (https://www.pulumi.com/docs/install/), or on a host without internet access build it from Go modules: eval "$(bash scripts/toolchain.sh)"';
+const INSTALL_PULUMI =
+  'Install it (https://www.pulumi.com/docs/install/), or on a host without internet access build it from Go modules: eval "$(bash scripts/toolchain.sh)"';
 
 /** The Pulumi CLI row, from `pulumi version`. */
 export function pulumiRow(version: CommandResult): DoctorRow {
@@ -49,7 +65,11 @@ export function pulumiRow(version: CommandResult): DoctorRow {
     return fail("Pulumi CLI", "pulumi is not on PATH", INSTALL_PULUMI);
   }
   if (version.code !== 0) {
-    return fail("Pulumi CLI", `\`pulumi version\` failed (exit ${version.code}): ${(version.stderr || version.stdout).trim().split("\n").slice(-1)[0] ?? ""}`, INSTALL_PULUMI);
+    return fail(
+      "Pulumi CLI",
+      `\`pulumi version\` failed (exit ${version.code}): ${(version.stderr || version.stdout).trim().split("\n").slice(-1)[0] ?? ""}`,
+      INSTALL_PULUMI,
+    );
   }
   return ok("Pulumi CLI", `pulumi ${version.stdout.trim()}`);
 }
@@ -88,9 +108,16 @@ export function pluginRow(
   }
   const installed = installedPlugins(ls);
   if (installed === undefined) {
-    return unchecked(check, `\`pulumi plugin ls --json\` failed (exit ${ls.code}): ${(ls.stderr || ls.stdout).trim().split("\n").slice(-1)[0] ?? ""}`);
+    return unchecked(
+      check,
+      `\`pulumi plugin ls --json\` failed (exit ${ls.code}): ${(ls.stderr || ls.stdout).trim().split("\n").slice(-1)[0] ?? ""}`,
+    );
   }
-  if (installed.some((p) => p.kind === "resource" && p.name === plugin.name && p.version.replace(/^v/, "") === plugin.version)) {
+  if (
+    installed.some(
+      (p) => p.kind === "resource" && p.name === plugin.name && p.version.replace(/^v/, "") === plugin.version,
+    )
+  ) {
     return ok(check, "installed (pulumi plugin ls)");
   }
   const copy =
@@ -99,21 +126,34 @@ export function pluginRow(
     `or put ${pluginAsset(plugin)} on a reachable server and set PULUMI_PLUGIN_DOWNLOAD_URL_OVERRIDES.`;
   const off = (env.PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION ?? "").toLowerCase();
   if (off === "true" || off === "1") {
-    return fail(check, "not installed, and PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION is set: `up` cannot download it", `${copy} Or unset PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION on a host with internet access.`);
+    return fail(
+      check,
+      "not installed, and PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION is set: `up` cannot download it",
+      `${copy} Or unset PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION on a host with internet access.`,
+    );
   }
   if (download === undefined) {
-    return unchecked(check, "not installed; the first `up` downloads it from github.com or get.pulumi.com (not probed: --no-probe)");
+    return unchecked(
+      check,
+      "not installed; the first `up` downloads it from github.com or get.pulumi.com (not probed: --no-probe)",
+    );
   }
   if (download.reachable) {
     return ok(check, `not installed; the first \`up\` downloads it, probed from this host: ${download.detail}`);
   }
-  return fail(check, `not installed, and no download source answered, probed from this host: ${download.detail}`, `Allow this host to reach github.com, release-assets.githubusercontent.com or get.pulumi.com (HTTPS), or: ${copy}`);
+  return fail(
+    check,
+    `not installed, and no download source answered, probed from this host: ${download.detail}`,
+    `Allow this host to reach github.com, release-assets.githubusercontent.com or get.pulumi.com (HTTPS), or: ${copy}`,
+  );
 }
 
 /** The preflight's rows, named `host <check>`; without a stack the names cannot be checked. */
 export function preflightDoctorRows(rows: readonly PreflightRow[], stack: string | undefined): DoctorRow[] {
   return rows.map((r) =>
-    r.check === "names" && stack === undefined ? unchecked("libvirt names", "no stack named: the network and domain names come from it") : { check: r.check === "names" ? "libvirt names" : r.check, status: r.status, detail: r.detail, fix: r.fix },
+    r.check === "names" && stack === undefined
+      ? unchecked("libvirt names", "no stack named: the network and domain names come from it")
+      : { check: r.check === "names" ? "libvirt names" : r.check, status: r.status, detail: r.detail, fix: r.fix },
   );
 }
 
@@ -131,7 +171,11 @@ export function hostInputRows(checks: readonly HostInputCheck[]): DoctorRow[] {
 }
 
 /** The fix when a group of endpoints cannot be reached. */
-export function upstreamFix(group: string, endpoints: readonly UpstreamEndpoint[], failedHosts: readonly string[]): string {
+export function upstreamFix(
+  group: string,
+  endpoints: readonly UpstreamEndpoint[],
+  failedHosts: readonly string[],
+): string {
   const hosts = failedHosts.join(", ");
   const from = endpoints[0]?.from === "nodes" ? "the lab network (NAT through this host)" : "this host";
   const allow = `Allow ${from} to reach ${hosts} (HTTPS; check the proxy, firewall allowlist and DNS)`;
@@ -155,7 +199,10 @@ export function upstreamFix(group: string, endpoints: readonly UpstreamEndpoint[
  * through it too). A group passes when one of its entries answers as needed. `answers` is
  * undefined when probing was turned off.
  */
-export function upstreamRows(endpoints: readonly UpstreamEndpoint[], answers: ReadonlyMap<string, ProbeAnswer> | undefined): DoctorRow[] {
+export function upstreamRows(
+  endpoints: readonly UpstreamEndpoint[],
+  answers: ReadonlyMap<string, ProbeAnswer> | undefined,
+): DoctorRow[] {
   const groups = new Map<string, UpstreamEndpoint[]>();
   for (const e of endpoints) {
     groups.set(e.group, [...(groups.get(e.group) ?? []), e]);
@@ -164,7 +211,10 @@ export function upstreamRows(endpoints: readonly UpstreamEndpoint[], answers: Re
     const check = `${list[0]?.from === "nodes" ? "nodes →" : "host →"} ${group}`;
     const why = list[0]?.why ?? "";
     if (answers === undefined) {
-      return unchecked(check, `not probed (--no-probe): ${[...new Set(list.map((e) => endpointHost(e.url)))].join(", ")}; ${why}`);
+      return unchecked(
+        check,
+        `not probed (--no-probe): ${[...new Set(list.map((e) => endpointHost(e.url)))].join(", ")}; ${why}`,
+      );
     }
     const results = list.map((e) => {
       const a = answers.get(e.url);
@@ -181,7 +231,11 @@ export function upstreamRows(endpoints: readonly UpstreamEndpoint[], answers: Re
 }
 
 /** Whether each plugin's download sources answer, from the probes. */
-export function pluginDownload(plugin: PluginSpec, endpoints: readonly UpstreamEndpoint[], answers: ReadonlyMap<string, ProbeAnswer> | undefined): PluginDownload | undefined {
+export function pluginDownload(
+  plugin: PluginSpec,
+  endpoints: readonly UpstreamEndpoint[],
+  answers: ReadonlyMap<string, ProbeAnswer> | undefined,
+): PluginDownload | undefined {
   if (answers === undefined) {
     return undefined;
   }
@@ -190,5 +244,8 @@ export function pluginDownload(plugin: PluginSpec, endpoints: readonly UpstreamE
     const a = answers.get(e.url);
     return { e, ...(a === undefined ? { ok: false, text: "not probed" } : judge(e, a)) };
   });
-  return { reachable: results.some((r) => r.ok), detail: results.map((r) => `${endpointHost(r.e.url)} ${r.text}`).join("; ") };
+  return {
+    reachable: results.some((r) => r.ok),
+    detail: results.map((r) => `${endpointHost(r.e.url)} ${r.text}`).join("; "),
+  };
 }

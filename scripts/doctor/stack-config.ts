@@ -14,7 +14,9 @@ import { LabConfigError, parseLabConfig, PROJECT, type LabConfig } from "../../i
 
 /** `stackConfigDir` of a project's `Pulumi.yaml`, or "" (stack files beside it). */
 export function projectStackConfigDir(projectDir: string): string {
-  const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: unknown } | null;
+  const doc = YAML.parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    stackConfigDir?: unknown;
+  } | null;
   return typeof doc?.stackConfigDir === "string" ? doc.stackConfigDir : "";
 }
 
@@ -62,12 +64,18 @@ export function readStackFile(projectDir: string, stack: string): StackFileConfi
 
 /** The parsed config, or the parser's problem lines. */
 export type StackConfigResult =
-  | { readonly ok: true; readonly file: StackFileConfig; readonly config: LabConfig; readonly warnings: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly file: StackFileConfig;
+      readonly config: LabConfig;
+      readonly warnings: readonly string[];
+    }
   | { readonly ok: false; readonly file: StackFileConfig; readonly problems: readonly string[] };
 
 /** Reads and parses a stack's config with the program's own parser (no stack: every default). */
 export function loadStackConfig(projectDir: string, stack: string | undefined): StackConfigResult {
-  const file: StackFileConfig = stack === undefined ? { file: "", exists: false, raw: {}, secretKeys: [] } : readStackFile(projectDir, stack);
+  const file: StackFileConfig =
+    stack === undefined ? { file: "", exists: false, raw: {}, secretKeys: [] } : readStackFile(projectDir, stack);
   try {
     const { config, warnings } = parseLabConfig(file.raw);
     return { ok: true, file, config, warnings };

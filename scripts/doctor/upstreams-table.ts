@@ -24,12 +24,21 @@ export const TABLE_CONFIGS: readonly { readonly title: string; readonly config: 
 
 /** The Markdown table: one row per host and side (host or nodes), a ✓ per config that contacts it. */
 export function upstreamsTable(plugins: readonly PluginSpec[] = requiredPlugins(REPO_ROOT)): string {
-  const rows = new Map<string, { host: string; from: string; ports: Set<string>; what: Set<string>; configs: Set<number> }>();
+  const rows = new Map<
+    string,
+    { host: string; from: string; ports: Set<string>; what: Set<string>; configs: Set<number> }
+  >();
   TABLE_CONFIGS.forEach(({ config }, i) => {
     for (const e of upstreamEndpoints(config, plugins)) {
       const host = endpointHost(e.url);
       const key = `${e.from} ${host}`;
-      const row = rows.get(key) ?? { host, from: e.from, ports: new Set<string>(), what: new Set<string>(), configs: new Set<number>() };
+      const row = rows.get(key) ?? {
+        host,
+        from: e.from,
+        ports: new Set<string>(),
+        what: new Set<string>(),
+        configs: new Set<number>(),
+      };
       const u = new URL(e.url);
       row.ports.add(u.port !== "" ? u.port : u.protocol === "http:" ? "80" : "443");
       row.what.add(e.group.replace(/ \([^)]*\)$/, ""));
@@ -40,7 +49,8 @@ export function upstreamsTable(plugins: readonly PluginSpec[] = requiredPlugins(
   const header = `| host | port | contacted by | for | ${TABLE_CONFIGS.map((c) => c.title).join(" | ")} |`;
   const rule = `|---|---|---|---|${TABLE_CONFIGS.map(() => "---").join("|")}|`;
   const lines = [...rows.values()].map(
-    (r) => `| \`${r.host}\` | ${[...r.ports].join(", ")} | ${r.from === "host" ? "this host" : "the nodes"} | ${[...r.what].join("; ")} | ${TABLE_CONFIGS.map((_, i) => (r.configs.has(i) ? "✓" : "")).join(" | ")} |`,
+    (r) =>
+      `| \`${r.host}\` | ${[...r.ports].join(", ")} | ${r.from === "host" ? "this host" : "the nodes"} | ${[...r.what].join("; ")} | ${TABLE_CONFIGS.map((_, i) => (r.configs.has(i) ? "✓" : "")).join(" | ")} |`,
   );
   return [header, rule, ...lines].join("\n");
 }

@@ -24,7 +24,12 @@ import { parse, parseAllDocuments } from "yaml";
 export interface Kube {
   readonly server: string;
   /** Resolves with status and parsed body for 2xx/404; rejects with the transport error (its `code`) or the API's message. */
-  readonly request: (method: string, apiPath: string, body?: unknown, contentType?: string) => Promise<{ status: number; body: unknown }>;
+  readonly request: (
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    contentType?: string,
+  ) => Promise<{ status: number; body: unknown }>;
 }
 
 interface KubeconfigDoc {
@@ -55,7 +60,11 @@ export function kubeFromKubeconfig(yamlText: string): Kube {
           ca: b64(cluster["certificate-authority-data"]),
           cert: b64(user["client-certificate-data"]),
           key: b64(user["client-key-data"]),
-          headers: { Accept: "application/json", ...(user.token ? { Authorization: `Bearer ${user.token}` } : {}), ...(payload === undefined ? {} : { "Content-Type": contentType }) },
+          headers: {
+            Accept: "application/json",
+            ...(user.token ? { Authorization: `Bearer ${user.token}` } : {}),
+            ...(payload === undefined ? {} : { "Content-Type": contentType }),
+          },
           timeout: 15_000,
         },
         (res) => {
@@ -73,12 +82,20 @@ export function kubeFromKubeconfig(yamlText: string): Kube {
             if ((status >= 200 && status < 300) || status === 404) {
               resolve({ status, body: parsed });
             } else {
-              reject(new Error(`${method} ${server}${apiPath} answered ${status}: ${(parsed as { message?: string }).message ?? text}`));
+              reject(
+                new Error(
+                  `${method} ${server}${apiPath} answered ${status}: ${(parsed as { message?: string }).message ?? text}`,
+                ),
+              );
             }
           });
         },
       );
-      req.on("timeout", () => req.destroy(Object.assign(new Error(`${method} ${server}${apiPath}: no answer in 15 s`), { code: "ETIMEDOUT" })));
+      req.on("timeout", () =>
+        req.destroy(
+          Object.assign(new Error(`${method} ${server}${apiPath}: no answer in 15 s`), { code: "ETIMEDOUT" }),
+        ),
+      );
       req.on("error", reject);
       req.end(payload);
     });
@@ -91,7 +108,14 @@ export interface HelmRelease {
   namespace: string;
   version: number;
   manifest: string;
-  info: { status: string; description?: string; first_deployed?: string; last_deployed?: string; notes?: string; [k: string]: unknown };
+  info: {
+    status: string;
+    description?: string;
+    first_deployed?: string;
+    last_deployed?: string;
+    notes?: string;
+    [k: string]: unknown;
+  };
   labels?: Record<string, string>;
   [k: string]: unknown;
 }
@@ -111,7 +135,9 @@ export function decodeRelease(secretData: string): HelmRelease {
 }
 
 export function encodeRelease(release: HelmRelease): string {
-  return Buffer.from(gzipSync(Buffer.from(JSON.stringify(release)), { level: 9 }).toString("base64")).toString("base64");
+  return Buffer.from(gzipSync(Buffer.from(JSON.stringify(release)), { level: 9 }).toString("base64")).toString(
+    "base64",
+  );
 }
 
 export interface StuckRelease {
@@ -124,9 +150,14 @@ export interface StuckRelease {
 
 /** The release's revisions when the latest is `pending-*`; undefined when it is not stuck (or absent). */
 export async function stuckRelease(kube: Kube, namespace: string, name: string): Promise<StuckRelease | undefined> {
-  const list = await kube.request("GET", `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(`owner=helm,name=${name}`)}`);
+  const list = await kube.request(
+    "GET",
+    `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(`owner=helm,name=${name}`)}`,
+  );
   const items = ((list.body as { items?: Secret[] }).items ?? []).filter((s) => s.data?.release !== undefined);
-  const revisions = items.map((secret) => ({ secret, release: decodeRelease(secret.data?.release ?? "") })).sort((a, b) => a.release.version - b.release.version);
+  const revisions = items
+    .map((secret) => ({ secret, release: decodeRelease(secret.data?.release ?? "") }))
+    .sort((a, b) => a.release.version - b.release.version);
   const latest = revisions[revisions.length - 1]?.release;
   if (latest === undefined || !latest.info.status.startsWith("pending-")) {
     return undefined;
@@ -149,15 +180,20 @@ function manifestObjects(manifest: string): ManifestObject[] {
 /** REST path of an object, from the apiserver's discovery (kind → plural, namespaced). */
 async function objectPath(kube: Kube, o: ManifestObject, defaultNamespace: string): Promise<string> {
   const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
-  const list = (await kube.request("GET", base)).body as { resources?: { name: string; kind: string; namespaced: boolean }[] };
+  const list = (await kube.request("GET", base)).body as {
+    resources?: { name: string; kind: string; namespaced: boolean }[];
+  };
   const r = list.resources?.find((x) => x.kind === o.kind && !x.name.includes("/"));
   if (r === undefined) {
     throw new Error(`the apiserver serves no ${o.kind} in ${o.apiVersion}`);
   }
-  return r.namespaced ? `${base}/namespaces/${o.metadata.namespace ?? defaultNamespace}/${r.name}/${o.metadata.name}` : `${base}/${r.name}/${o.metadata.name}`;
+  return r.namespaced
+    ? `${base}/namespaces/${o.metadata.namespace ?? defaultNamespace}/${r.name}/${o.metadata.name}`
+    : `${base}/${r.name}/${o.metadata.name}`;
 }
 
-const key = (o: ManifestObject, ns: string): string => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ns}/${o.metadata.name}`;
+const key = (o: ManifestObject, ns: string): string =>
+  `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ns}/${o.metadata.name}`;
 
 /** Rolls `s` back to its last `deployed` revision (see the module comment); returns what it did. */
 export async function rollback(kube: Kube, s: StuckRelease): Promise<string> {
@@ -173,9 +209,14 @@ export async function rollback(kube: Kube, s: StuckRelease): Promise<string> {
   const keep = new Set(targetObjects.map((o) => key(o, s.namespace)));
   for (const o of targetObjects) {
     const p = await objectPath(kube, o, s.namespace);
-    await kube.request("PATCH", `${p}?fieldManager=helm&force=true`, o, "application/apply-patch+yaml").catch((error: unknown) => {
-      throw new Error(`${where}: applying ${o.kind} ${o.metadata.name} of revision ${target.version} failed: ${(error as Error).message}`, { cause: error });
-    });
+    await kube
+      .request("PATCH", `${p}?fieldManager=helm&force=true`, o, "application/apply-patch+yaml")
+      .catch((error: unknown) => {
+        throw new Error(
+          `${where}: applying ${o.kind} ${o.metadata.name} of revision ${target.version} failed: ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
   }
   for (const o of manifestObjects(s.stuck.manifest).filter((x) => !keep.has(key(x, s.namespace)))) {
     await kube.request("DELETE", `${await objectPath(kube, o, s.namespace)}?propagationPolicy=Background`);
@@ -184,7 +225,13 @@ export async function rollback(kube: Kube, s: StuckRelease): Promise<string> {
   const now = new Date().toISOString();
   const secretsPath = `/api/v1/namespaces/${s.namespace}/secrets`;
   const write = async (secret: Secret | undefined, release: HelmRelease): Promise<void> => {
-    const labels: Record<string, string> = { ...(secret?.metadata.labels ?? {}), name: s.name, owner: "helm", status: release.info.status, version: String(release.version) };
+    const labels: Record<string, string> = {
+      ...(secret?.metadata.labels ?? {}),
+      name: s.name,
+      owner: "helm",
+      status: release.info.status,
+      version: String(release.version),
+    };
     if (secret === undefined) {
       labels.createdAt = String(Math.floor(Date.now() / 1000));
     } else {
@@ -195,16 +242,29 @@ export async function rollback(kube: Kube, s: StuckRelease): Promise<string> {
       apiVersion: "v1",
       kind: "Secret",
       type: "helm.sh/release.v1",
-      metadata: { name, namespace: s.namespace, labels, ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) },
+      metadata: {
+        name,
+        namespace: s.namespace,
+        labels,
+        ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      },
       data: { release: encodeRelease(release) },
     };
-    await (secret === undefined ? kube.request("POST", secretsPath, body) : kube.request("PUT", `${secretsPath}/${name}`, body));
+    await (secret === undefined
+      ? kube.request("POST", secretsPath, body)
+      : kube.request("PUT", `${secretsPath}/${name}`, body));
   };
   const version = s.stuck.version + 1;
   await write(undefined, {
     ...target,
     version,
-    info: { ...target.info, status: "deployed", description: `Rollback to ${target.version}`, first_deployed: s.stuck.info.first_deployed ?? target.info.first_deployed, last_deployed: now },
+    info: {
+      ...target.info,
+      status: "deployed",
+      description: `Rollback to ${target.version}`,
+      first_deployed: s.stuck.info.first_deployed ?? target.info.first_deployed,
+      last_deployed: now,
+    },
   });
   for (const r of s.revisions) {
     if (r.release.version === s.stuck.version || r.release.info.status === "deployed") {

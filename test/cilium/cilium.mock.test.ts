@@ -79,7 +79,8 @@ function record(): Recorder {
   };
   return {
     options,
-    outputsRegistered: (urn) => (done.has(urn) ? Promise.resolve() : new Promise((resolve) => waiters.set(urn, resolve))),
+    outputsRegistered: (urn) =>
+      done.has(urn) ? Promise.resolve() : new Promise((resolve) => waiters.set(urn, resolve)),
   };
 }
 
@@ -147,7 +148,15 @@ async function build(stack: string, config: LabConfig, preview = false): Promise
       return { kubeconfig: "apiVersion: v1\nkind: Config\n" };
     }
     if (type === "kubernetes:helm.sh/v3:Release") {
-      const status = { name: "cilium", namespace: "kube-system", chart: "cilium", revision: 1, status: "deployed", version: config.ciliumVersion, appVersion: config.ciliumVersion };
+      const status = {
+        name: "cilium",
+        namespace: "kube-system",
+        chart: "cilium",
+        revision: 1,
+        status: "deployed",
+        version: config.ciliumVersion,
+        appVersion: config.ciliumVersion,
+      };
       return { ...given, status };
     }
     return given;
@@ -189,101 +198,121 @@ function release(b: Built): Registration {
   return r[0];
 }
 
-const IPAM = { mode: "cluster-pool", operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 } };
+const IPAM = {
+  mode: "cluster-pool",
+  operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 },
+};
 
-test.serial("the vxlan stack registers one Cilium component and one Helm release cilium in kube-system with exact inputs", async (t) => {
-  const b = await build("vxlan", stackConfig("vxlan"));
-  t.deepEqual(
-    b.registrations.map((r) => [r.type, r.name]),
-    [
-      ["lab:test:ServerVm", "node-1"],
-      ["lab:test:K3sCluster", "k3s"],
-      ["pulumi:providers:kubernetes", "lab-k8s"],
-      ["lab:cilium:Cilium", "cilium"],
-      ["kubernetes:helm.sh/v3:Release", "cilium-release"],
-    ],
-  );
-  t.deepEqual(release(b).inputs, {
-    name: "cilium",
-    namespace: "kube-system",
-    chart: "cilium",
-    version: "1.13.4",
-    repositoryOpts: { repo: "https://helm.cilium.io" },
-    values: {
-      k8sServiceHost: "192.168.150.11",
-      k8sServicePort: 6443,
-      operator: { replicas: 1, rollOutPods: true },
-      hubble: { relay: { enabled: true }, ui: { enabled: true } },
-      tunnel: "vxlan",
-      ipam: IPAM,
-      kubeProxyReplacement: "disabled",
-      rollOutCiliumPods: true,
-    },
-    resetValues: true,
-    skipAwait: false,
-    timeout: 600,
-    atomic: false,
-    cleanupOnFail: false,
-    maxHistory: 5,
-    compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
-  });
-});
+test.serial(
+  "the vxlan stack registers one Cilium component and one Helm release cilium in kube-system with exact inputs",
+  async (t) => {
+    const b = await build("vxlan", stackConfig("vxlan"));
+    t.deepEqual(
+      b.registrations.map((r) => [r.type, r.name]),
+      [
+        ["lab:test:ServerVm", "node-1"],
+        ["lab:test:K3sCluster", "k3s"],
+        ["pulumi:providers:kubernetes", "lab-k8s"],
+        ["lab:cilium:Cilium", "cilium"],
+        ["kubernetes:helm.sh/v3:Release", "cilium-release"],
+      ],
+    );
+    t.deepEqual(release(b).inputs, {
+      name: "cilium",
+      namespace: "kube-system",
+      chart: "cilium",
+      version: "1.13.4",
+      repositoryOpts: { repo: "https://helm.cilium.io" },
+      values: {
+        k8sServiceHost: "192.168.150.11",
+        k8sServicePort: 6443,
+        operator: { replicas: 1, rollOutPods: true },
+        hubble: { relay: { enabled: true }, ui: { enabled: true } },
+        tunnel: "vxlan",
+        ipam: IPAM,
+        kubeProxyReplacement: "disabled",
+        rollOutCiliumPods: true,
+      },
+      resetValues: true,
+      skipAwait: false,
+      timeout: 600,
+      atomic: false,
+      cleanupOnFail: false,
+      maxHistory: 5,
+      compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
+    });
+  },
+);
 
-test.serial("the native stack's release differs from vxlan only in values: the article's tunnel disabled, auto direct routes and 10.0.0.0/22", async (t) => {
-  const b = await build("native", stackConfig("native"));
-  t.deepEqual(release(b).inputs, {
-    name: "cilium",
-    namespace: "kube-system",
-    chart: "cilium",
-    version: "1.13.4",
-    repositoryOpts: { repo: "https://helm.cilium.io" },
-    values: {
-      k8sServiceHost: "192.168.151.11",
-      k8sServicePort: 6443,
-      operator: { replicas: 1, rollOutPods: true },
-      hubble: { relay: { enabled: true }, ui: { enabled: true } },
-      tunnel: "disabled",
-      autoDirectNodeRoutes: true,
-      ipv4NativeRoutingCIDR: "10.0.0.0/22",
-      ipam: IPAM,
-      kubeProxyReplacement: "disabled",
-      rollOutCiliumPods: true,
-    },
-    resetValues: true,
-    skipAwait: false,
-    timeout: 600,
-    atomic: false,
-    cleanupOnFail: false,
-    maxHistory: 5,
-    compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
-  });
-});
+test.serial(
+  "the native stack's release differs from vxlan only in values: the article's tunnel disabled, auto direct routes and 10.0.0.0/22",
+  async (t) => {
+    const b = await build("native", stackConfig("native"));
+    t.deepEqual(release(b).inputs, {
+      name: "cilium",
+      namespace: "kube-system",
+      chart: "cilium",
+      version: "1.13.4",
+      repositoryOpts: { repo: "https://helm.cilium.io" },
+      values: {
+        k8sServiceHost: "192.168.151.11",
+        k8sServicePort: 6443,
+        operator: { replicas: 1, rollOutPods: true },
+        hubble: { relay: { enabled: true }, ui: { enabled: true } },
+        tunnel: "disabled",
+        autoDirectNodeRoutes: true,
+        ipv4NativeRoutingCIDR: "10.0.0.0/22",
+        ipam: IPAM,
+        kubeProxyReplacement: "disabled",
+        rollOutCiliumPods: true,
+      },
+      resetValues: true,
+      skipAwait: false,
+      timeout: 600,
+      atomic: false,
+      cleanupOnFail: false,
+      maxHistory: 5,
+      compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
+    });
+  },
+);
 
-test.serial("the release uses the explicit provider, is a child of the component, is deleted with the server VM, waits for k3s and is deleted before it is replaced", async (t) => {
-  const b = await build("vxlan", stackConfig("vxlan"));
-  const r = release(b);
-  t.is(r.parent, b.urns.cilium);
-  t.is(r.provider, `${b.urns.provider}::lab-k8s-id`);
-  t.is(r.deletedWith, b.urns.vm);
-  t.deepEqual(r.dependencies, [b.urns.k3s]);
-  t.true(r.deleteBeforeReplace);
-  t.is(b.urns.cilium, "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium");
-});
+test.serial(
+  "the release uses the explicit provider, is a child of the component, is deleted with the server VM, waits for k3s and is deleted before it is replaced",
+  async (t) => {
+    const b = await build("vxlan", stackConfig("vxlan"));
+    const r = release(b);
+    t.is(r.parent, b.urns.cilium);
+    t.is(r.provider, `${b.urns.provider}::lab-k8s-id`);
+    t.is(r.deletedWith, b.urns.vm);
+    t.deepEqual(r.dependencies, [b.urns.k3s]);
+    t.true(r.deleteBeforeReplace);
+    t.is(b.urns.cilium, "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium");
+  },
+);
 
-test.serial("the component exposes the values, datapath evidence, digest and Helm status verification needs", async (t) => {
-  const b = await build("native", stackConfig("native"));
-  t.is(b.cilium.routingMode, "native");
-  t.is(b.cilium.ciliumVersion, "1.13.4");
-  t.deepEqual(b.cilium.values, release(b).inputs.values);
-  t.deepEqual(b.cilium.datapath, {
-    routingMode: "native",
-    tunnelDevice: null,
-    routeMtuOverhead: 0,
-    configMap: { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.0.0.0/22", "kube-proxy-replacement": "disabled" },
-  });
-  t.regex(b.cilium.digest, /^sha256:[0-9a-f]{64}$/);
-  t.like(await promiseOf(b.cilium.status), { revision: 1, status: "deployed", version: "1.13.4" });
-});
+test.serial(
+  "the component exposes the values, datapath evidence, digest and Helm status verification needs",
+  async (t) => {
+    const b = await build("native", stackConfig("native"));
+    t.is(b.cilium.routingMode, "native");
+    t.is(b.cilium.ciliumVersion, "1.13.4");
+    t.deepEqual(b.cilium.values, release(b).inputs.values);
+    t.deepEqual(b.cilium.datapath, {
+      routingMode: "native",
+      tunnelDevice: null,
+      routeMtuOverhead: 0,
+      configMap: {
+        tunnel: "disabled",
+        "auto-direct-node-routes": "true",
+        "ipv4-native-routing-cidr": "10.0.0.0/22",
+        "kube-proxy-replacement": "disabled",
+      },
+    });
+    t.regex(b.cilium.digest, /^sha256:[0-9a-f]{64}$/);
+    t.like(await promiseOf(b.cilium.status), { revision: 1, status: "deployed", version: "1.13.4" });
+  },
+);
 
 /** Names, types, parents, providers and options of every registration, and the release's inputs without values. */
 function shape(b: Built): unknown {
@@ -293,29 +322,49 @@ function shape(b: Built): unknown {
   });
 }
 
-test.serial("switching a stack from vxlan to native changes only the release's values: same names, types, options and other inputs", async (t) => {
-  const before = await build("vxlan", stackConfig("vxlan"));
-  const after = await build("vxlan", stackConfig("vxlan", { routingMode: "native" }));
-  t.deepEqual(shape(after), shape(before));
-  const valuesBefore = release(before).inputs.values as Record<string, unknown>;
-  const valuesAfter = release(after).inputs.values as Record<string, unknown>;
-  t.deepEqual(valuesAfter, { ...valuesBefore, tunnel: "disabled", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/16" });
-  t.not(after.cilium.digest, before.cilium.digest);
-});
+test.serial(
+  "switching a stack from vxlan to native changes only the release's values: same names, types, options and other inputs",
+  async (t) => {
+    const before = await build("vxlan", stackConfig("vxlan"));
+    const after = await build("vxlan", stackConfig("vxlan", { routingMode: "native" }));
+    t.deepEqual(shape(after), shape(before));
+    const valuesBefore = release(before).inputs.values as Record<string, unknown>;
+    const valuesAfter = release(after).inputs.values as Record<string, unknown>;
+    t.deepEqual(valuesAfter, {
+      ...valuesBefore,
+      tunnel: "disabled",
+      autoDirectNodeRoutes: true,
+      ipv4NativeRoutingCIDR: "10.0.0.0/16",
+    });
+    t.not(after.cilium.digest, before.cilium.digest);
+  },
+);
 
-test.serial("upgrading a stack from chart 1.13.4 to 1.20.0 changes only version and values, and carries no 1.13 key", async (t) => {
-  const before = await build("native", stackConfig("native"));
-  const after = await build("native", stackConfig("native", { ciliumVersion: "1.20.0" }));
-  const strip = (b: Built): unknown => (shape(b) as { inputs: Record<string, unknown> }[]).map((r) => ({ ...r, inputs: { ...r.inputs, version: undefined } }));
-  t.deepEqual(strip(after), strip(before));
-  t.is(release(after).inputs.version, "1.20.0");
-  t.is(release(after).inputs.resetValues, true);
-  t.false("reuseValues" in release(after).inputs);
-  const values = release(after).inputs.values as Record<string, unknown>;
-  t.false("tunnel" in values);
-  t.deepEqual(values.ipam, IPAM);
-  t.like(values, { routingMode: "native", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22", kubeProxyReplacement: false });
-});
+test.serial(
+  "upgrading a stack from chart 1.13.4 to 1.20.0 changes only version and values, and carries no 1.13 key",
+  async (t) => {
+    const before = await build("native", stackConfig("native"));
+    const after = await build("native", stackConfig("native", { ciliumVersion: "1.20.0" }));
+    const strip = (b: Built): unknown =>
+      (shape(b) as { inputs: Record<string, unknown> }[]).map((r) => ({
+        ...r,
+        inputs: { ...r.inputs, version: undefined },
+      }));
+    t.deepEqual(strip(after), strip(before));
+    t.is(release(after).inputs.version, "1.20.0");
+    t.is(release(after).inputs.resetValues, true);
+    t.false("reuseValues" in release(after).inputs);
+    const values = release(after).inputs.values as Record<string, unknown>;
+    t.false("tunnel" in values);
+    t.deepEqual(values.ipam, IPAM);
+    t.like(values, {
+      routingMode: "native",
+      autoDirectNodeRoutes: true,
+      ipv4NativeRoutingCIDR: "10.0.0.0/22",
+      kubeProxyReplacement: false,
+    });
+  },
+);
 
 test.serial("a local chart goes to Helm as an absolute path without version or repository", async (t) => {
   const b = await build("vxlan", stackConfig("vxlan", { ciliumChart: "./charts/cilium-1.13.4.tgz" }));
@@ -330,16 +379,28 @@ test.serial("under TCG (accelerator qemu) Helm waits 1800 s", async (t) => {
   t.like(release(b).inputs, { timeout: 1800, values: { routingMode: undefined, tunnel: "geneve" } });
 });
 
-test.serial("in a first preview, with the kubeconfig and Helm status unknown, the release is registered with its full known values", async (t) => {
-  const b = await build("native", stackConfig("native"), true);
-  t.like(release(b).inputs, { name: "cilium", namespace: "kube-system", chart: "cilium", version: "1.13.4", values: { tunnel: "disabled", ipv4NativeRoutingCIDR: "10.0.0.0/22" } });
-  t.is(b.cilium.routingMode, "native");
-  t.regex(b.cilium.digest, /^sha256:/);
-});
+test.serial(
+  "in a first preview, with the kubeconfig and Helm status unknown, the release is registered with its full known values",
+  async (t) => {
+    const b = await build("native", stackConfig("native"), true);
+    t.like(release(b).inputs, {
+      name: "cilium",
+      namespace: "kube-system",
+      chart: "cilium",
+      version: "1.13.4",
+      values: { tunnel: "disabled", ipv4NativeRoutingCIDR: "10.0.0.0/22" },
+    });
+    t.is(b.cilium.routingMode, "native");
+    t.regex(b.cilium.digest, /^sha256:/);
+  },
+);
 
 test.serial("without a Kubernetes provider the component refuses to build, naming the option to pass", async (t) => {
   await pulumi.runtime.setMocks(
-    { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs as Record<string, unknown> }), call: (a) => a.inputs as Record<string, unknown> },
+    {
+      newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs as Record<string, unknown> }),
+      call: (a) => a.inputs as Record<string, unknown>,
+    },
     "cilium-lab",
     "vxlan",
     false,

@@ -33,7 +33,10 @@ test("every map key is listed with its children; lists and scalars are leaves; d
     { path: "ipam" },
     { path: "ipam.operator" },
     { path: "ipam.operator.clusterPoolIPv4PodCIDRList" },
-    { path: "kubeProxyReplacement", note: 'commented out: only in a comment at values.yaml l.14 (#kubeProxyReplacement: "disabled"); no chart default' },
+    {
+      path: "kubeProxyReplacement",
+      note: 'commented out: only in a comment at values.yaml l.14 (#kubeProxyReplacement: "disabled"); no chart default',
+    },
     { path: "rollOutCiliumPods" },
     { path: "tolerations" },
   ]);
@@ -44,9 +47,15 @@ test("the key file names its source and checksum and reads back to the same keys
   t.true(text.includes("# Source: example-chart-1.0.0.tgz → values.yaml\n"));
   t.regex(text, /\n# Size: \d+ bytes; sha256: [0-9a-f]{64}\n/);
   const keys = parseKeyFile(text);
-  t.deepEqual([...keys.keys()], extractHelmKeys(VALUES).map((k) => k.path));
+  t.deepEqual(
+    [...keys.keys()],
+    extractHelmKeys(VALUES).map((k) => k.path),
+  );
   t.is(keys.get("hubble.relay.enabled"), "");
-  t.is(keys.get("kubeProxyReplacement"), 'commented out: only in a comment at values.yaml l.14 (#kubeProxyReplacement: "disabled"); no chart default');
+  t.is(
+    keys.get("kubeProxyReplacement"),
+    'commented out: only in a comment at values.yaml l.14 (#kubeProxyReplacement: "disabled"); no chart default',
+  );
 });
 
 test("a values file that is not a mapping is refused", (t) => {

@@ -5,11 +5,17 @@ import { ciliumValues } from "../../infra/cilium/values";
 import { parseLabConfig } from "../../infra/config";
 
 test("without ciliumChart the chart is cilium from https://helm.cilium.io at ciliumVersion", (t) => {
-  t.deepEqual(chartSource("1.13.4", "", "/srv/lab"), { chart: "cilium", version: "1.13.4", repositoryOpts: { repo: "https://helm.cilium.io" } });
+  t.deepEqual(chartSource("1.13.4", "", "/srv/lab"), {
+    chart: "cilium",
+    version: "1.13.4",
+    repositoryOpts: { repo: "https://helm.cilium.io" },
+  });
 });
 
 test("a local chart is made absolute against the project directory and sent without version or repository", (t) => {
-  t.deepEqual(chartSource("1.13.4", "./charts/cilium-1.13.4.tgz", "/srv/lab"), { chart: "/srv/lab/charts/cilium-1.13.4.tgz" });
+  t.deepEqual(chartSource("1.13.4", "./charts/cilium-1.13.4.tgz", "/srv/lab"), {
+    chart: "/srv/lab/charts/cilium-1.13.4.tgz",
+  });
   t.deepEqual(chartSource("1.20.0", "/opt/charts/cilium", "/srv/lab"), { chart: "/opt/charts/cilium" });
 });
 

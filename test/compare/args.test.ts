@@ -9,7 +9,13 @@ import { DEFAULT_STACK, HELP, MODES, parseCompareArgs, UsageError } from "../../
 import { REPO_ROOT } from "../support/stack-files";
 
 test("no arguments: every mode in the article's order, the default stack, no destroy", (t) => {
-  t.deepEqual(parseCompareArgs([]), { modes: ["vxlan", "geneve", "native"], stack: DEFAULT_STACK, destroy: false, help: false, resultsDir: undefined });
+  t.deepEqual(parseCompareArgs([]), {
+    modes: ["vxlan", "geneve", "native"],
+    stack: DEFAULT_STACK,
+    destroy: false,
+    help: false,
+    resultsDir: undefined,
+  });
   t.deepEqual(MODES, ["vxlan", "geneve", "native"]);
 });
 
@@ -33,7 +39,10 @@ const errors: [string[], string][] = [
   [["--modes", "vxlan,native,vxlan"], 'compare: mode "vxlan" is listed twice in --modes'],
   [["--modes", ","], "compare: --modes is empty (choose one or more of vxlan, geneve, native, comma-separated)"],
   [["--modes="], "compare: --modes is empty (choose one or more of vxlan, geneve, native, comma-separated)"],
-  [["--modes", "vxlan,,native"], 'compare: --modes "vxlan,,native" has an empty entry (comma-separated, e.g. vxlan,native)'],
+  [
+    ["--modes", "vxlan,,native"],
+    'compare: --modes "vxlan,,native" has an empty entry (comma-separated, e.g. vxlan,native)',
+  ],
   [["--modes"], "compare: --modes needs a value, e.g. --modes vxlan,native"],
   [["--modes", "--destroy"], "compare: --modes needs a value, e.g. --modes vxlan,native"],
   [["--stack"], "compare: --stack needs a value, e.g. --stack vxlan"],
@@ -55,20 +64,30 @@ for (const [argv, message] of errors) {
 }
 
 /** Runs the real command the way `npm run compare -- …` does (tsx, this repository). */
-function compare(argv: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import=tsx", path.join(REPO_ROOT, "scripts", "compare", "index.ts"), ...argv], {
-    cwd: REPO_ROOT,
-    env,
-    encoding: "utf8",
-    timeout: 60_000,
-  });
+function compare(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(
+    process.execPath,
+    ["--import=tsx", path.join(REPO_ROOT, "scripts", "compare", "index.ts"), ...argv],
+    {
+      cwd: REPO_ROOT,
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 test("the command: an unknown mode exits 2 before anything starts, naming the mode, and points to --help", (t) => {
   const r = compare(["--modes", "vxlan,ipip"]);
   t.is(r.status, 2);
-  t.is(r.stderr, 'compare: unknown mode "ipip" in --modes (choose from vxlan, geneve, native)\nRun `npm run compare -- --help` for usage.\n');
+  t.is(
+    r.stderr,
+    'compare: unknown mode "ipip" in --modes (choose from vxlan, geneve, native)\nRun `npm run compare -- --help` for usage.\n',
+  );
   t.is(r.stdout, "");
 });
 

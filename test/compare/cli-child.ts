@@ -5,7 +5,11 @@
  */
 import { main } from "../../scripts/compare/index";
 
-const { argv, projectDir, env } = JSON.parse(process.argv[2] ?? "{}") as { argv: string[]; projectDir: string; env: Record<string, string> };
+const { argv, projectDir, env } = JSON.parse(process.argv[2] ?? "{}") as {
+  argv: string[];
+  projectDir: string;
+  env: Record<string, string>;
+};
 main(argv, undefined, { projectDir, env: { ...process.env, ...env } }).then(
   (code) => {
     process.exitCode = code;

@@ -70,7 +70,13 @@ class Recorded extends pulumi.dynamic.Resource {
 export function engineTestProgram(log: string, slowModes: readonly string[] = [], slowMs = 0): PulumiFn {
   return () => {
     const config = loadLabConfig();
-    const vms = new Recorded("vms", { role: "vms", log, delayMs: 0, nodeCount: config.nodeCount, nodeCpus: config.nodeCpus });
+    const vms = new Recorded("vms", {
+      role: "vms",
+      log,
+      delayMs: 0,
+      nodeCount: config.nodeCount,
+      nodeCpus: config.nodeCpus,
+    });
     const cilium = new Recorded(
       "cilium",
       {
@@ -84,7 +90,11 @@ export function engineTestProgram(log: string, slowModes: readonly string[] = []
       { dependsOn: [vms] },
     );
     return Promise.resolve({
-      lab: { routingMode: config.routingMode, autoDirectNodeRoutes: config.autoDirectNodeRoutes, networkCidr: config.networkCidr },
+      lab: {
+        routingMode: config.routingMode,
+        autoDirectNodeRoutes: config.autoDirectNodeRoutes,
+        networkCidr: config.networkCidr,
+      },
       versions: { k3s: config.k3sVersion, cilium: config.ciliumVersion },
       // Only after the "Helm release" is in place, as the real verification waits for Cilium.
       datapath: cilium.id.apply(() => cannedDatapath(config.routingMode)),

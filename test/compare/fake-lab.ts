@@ -8,7 +8,13 @@ import { promises as fs } from "node:fs";
 import type { ConfigMap, DestroyOptions, OutputMap, UpOptions } from "@pulumi/pulumi/automation";
 
 import type { DatapathOutput } from "../../infra/verify/evidence";
-import { runRecord, summarizeThroughput, type Iperf3Result, type RunRecord, type ThroughputOutput } from "../../infra/verify/iperf3";
+import {
+  runRecord,
+  summarizeThroughput,
+  type Iperf3Result,
+  type RunRecord,
+  type ThroughputOutput,
+} from "../../infra/verify/iperf3";
 import type { LabStack } from "../../scripts/compare/orchestrate";
 
 /** MiB/s the stand-in "measures": the article's figures (Geneve: a little below VXLAN). */
@@ -36,7 +42,10 @@ function result(mibps: number, retransmits: number): Iperf3Result {
 }
 
 /** The `throughput` output for a mode: three interleaved runs at ±1 % around {@link CANNED_MIBPS}. */
-export function cannedThroughput(mode: "vxlan" | "geneve" | "native", accelerator: "kvm" | "qemu" = "kvm"): ThroughputOutput {
+export function cannedThroughput(
+  mode: "vxlan" | "geneve" | "native",
+  accelerator: "kvm" | "qemu" = "kvm",
+): ThroughputOutput {
   const base = CANNED_MIBPS[mode] ?? { pod: 1, host: 1 };
   const runs: RunRecord[] = [];
   let order = 0;
@@ -63,7 +72,9 @@ export function cannedThroughput(mode: "vxlan" | "geneve" | "native", accelerato
 }
 
 /** A confirmed `datapath` output for a mode (one check), in the verification layer's shape. */
-export function cannedDatapath(mode: "vxlan" | "geneve" | "native"): Pick<DatapathOutput, "requested" | "observed" | "verdict" | "checks" | "reasons"> {
+export function cannedDatapath(
+  mode: "vxlan" | "geneve" | "native",
+): Pick<DatapathOutput, "requested" | "observed" | "verdict" | "checks" | "reasons"> {
   return {
     requested: mode,
     observed: mode,
@@ -106,7 +117,10 @@ export class FakeLabStack implements LabStack {
   }
 
   async setAllConfig(config: ConfigMap): Promise<void> {
-    this.calls.push({ op: "setAllConfig", config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v.value])) });
+    this.calls.push({
+      op: "setAllConfig",
+      config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v.value])),
+    });
     this.config = { ...this.config, ...config };
     await this.write();
   }
@@ -132,7 +146,18 @@ export class FakeLabStack implements LabStack {
       autoDirectNodeRoutes: this.config["cilium-lab:autoDirectNodeRoutes"]?.value,
       nativeRoutingCidr: this.config["cilium-lab:nativeRoutingCidr"]?.value,
     });
-    opts?.onEvent?.({ sequence: 1, timestamp: 0, resourcePreEvent: { metadata: { op: "update", urn: "urn:pulumi:s::cilium-lab::lab:cilium:Cilium::cilium", type: "lab:cilium:Cilium", provider: "" } } });
+    opts?.onEvent?.({
+      sequence: 1,
+      timestamp: 0,
+      resourcePreEvent: {
+        metadata: {
+          op: "update",
+          urn: "urn:pulumi:s::cilium-lab::lab:cilium:Cilium::cilium",
+          type: "lab:cilium:Cilium",
+          provider: "",
+        },
+      },
+    });
     const special = this.behaviour.get(mode);
     if (special !== undefined) {
       await special(opts);

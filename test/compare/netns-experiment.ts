@@ -23,7 +23,13 @@ import {
   type DatapathOutput,
   type RequestedDatapath,
 } from "../../infra/verify/evidence";
-import { parseIperf3Json, runRecord, summarizeThroughput, type PathName, type RunRecord } from "../../infra/verify/iperf3";
+import {
+  parseIperf3Json,
+  runRecord,
+  summarizeThroughput,
+  type PathName,
+  type RunRecord,
+} from "../../infra/verify/iperf3";
 import { environmentFromEvidence, hostFacts } from "../../scripts/compare/collect";
 import type { CompareView, EnvironmentView, ModeView } from "../../scripts/compare/results";
 import { VerifyLab, type Pair } from "../verify/netns-lab";
@@ -65,7 +71,12 @@ export async function buildPairs(lab: VerifyLab): Promise<Pairs> {
 
 /** The request a stack would make for `mode` on these pairs (the article's Cilium 1.13.4). */
 function request(mode: NamespaceMode): RequestedDatapath {
-  return { routingMode: mode, autoDirectNodeRoutes: mode === "native", nativeRoutingCidr: "10.99.0.0/16", ciliumVersion: "1.13.4" };
+  return {
+    routingMode: mode,
+    autoDirectNodeRoutes: mode === "native",
+    nativeRoutingCidr: "10.99.0.0/16",
+    ciliumVersion: "1.13.4",
+  };
 }
 
 /** The datapath output for a pair: the real collector on both sides, the real verdict. */
@@ -74,7 +85,9 @@ export async function namespaceDatapath(lab: VerifyLab, pair: Pair, mode: Namesp
   const nodes = [pair.a, pair.b].map((s) => ({ name: s.ns, ip: s.nodeIp, podCidr: s.podCidr }));
   // Stand-in for what collect-cilium-state.sh reads from a cluster: Cilium 1.13.4's cilium-config for the mode.
   const configMap: Record<string, string> =
-    mode === "native" ? { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.99.0.0/16" } : { tunnel: "vxlan" };
+    mode === "native"
+      ? { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.99.0.0/16" }
+      : { tunnel: "vxlan" };
   const evidence = buildEvidence({
     ciliumVersion: "1.13.4",
     cluster: parseClusterFacts(clusterStateDoc(configMap, nodes, (n) => agentStatus113(n))),
@@ -139,7 +152,12 @@ export async function namespaceEnvironment(views: readonly ModeView[]): Promise<
     cpuModel: `host: ${host.cpuModel} (${host.cpus} CPUs, shared with other work: absolute numbers are noisy)`,
     accelerator: "none: network namespaces on one host, no VMs",
     tcg: false,
-    versions: { iperf3, iproute2: (await sh("ip", ["-V"])).trim(), node: process.version, os: `${os.type()} ${os.release()}` },
+    versions: {
+      iperf3,
+      iproute2: (await sh("ip", ["-V"])).trim(),
+      node: process.version,
+      os: `${os.type()} ${os.release()}`,
+    },
     mtu: fromEvidence.mtu,
     offloads: fromEvidence.offloads,
   };

@@ -22,7 +22,11 @@ config:
   cilium-lab:networkCidr: 192.168.150.0/24
   cilium-lab:nodeCpus: "4"
 `;
-const USER_CONFIG = { "cilium-lab:routingMode": "vxlan", "cilium-lab:networkCidr": "192.168.150.0/24", "cilium-lab:nodeCpus": "4" };
+const USER_CONFIG = {
+  "cilium-lab:routingMode": "vxlan",
+  "cilium-lab:networkCidr": "192.168.150.0/24",
+  "cilium-lab:nodeCpus": "4",
+};
 
 class RecordingProgress implements Progress {
   readonly steps: string[] = [];
@@ -39,7 +43,9 @@ class RecordingProgress implements Progress {
   output(): void {}
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<{ stack: FakeLabStack; file: string; dir: string }> {
+async function setup(t: {
+  teardown(fn: () => Promise<void>): void;
+}): Promise<{ stack: FakeLabStack; file: string; dir: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, "Pulumi.vxlan.yaml");
@@ -47,7 +53,12 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<{ 
   return { stack: new FakeLabStack("vxlan", file, USER_CONFIG), file, dir };
 }
 
-function run(stack: FakeLabStack, file: string, modes: Mode[], extra: { destroy?: boolean; stop?: StopControl; progress?: RecordingProgress; backupFile?: string } = {}) {
+function run(
+  stack: FakeLabStack,
+  file: string,
+  modes: Mode[],
+  extra: { destroy?: boolean; stop?: StopControl; progress?: RecordingProgress; backupFile?: string } = {},
+) {
   return runCompare({
     stack,
     settingsFile: file,
@@ -64,7 +75,9 @@ test("mocked cluster layers: modes run in the order given, each switching only t
   const progress = new RecordingProgress();
   const record = await run(stack, file, ["vxlan", "geneve", "native"], { progress });
   t.deepEqual(
-    stack.calls.map((c) => (c.op === "up" ? `up ${c.routingMode} adnr=${c.autoDirectNodeRoutes} nrc=${c.nativeRoutingCidr ?? "-"}` : c.op)),
+    stack.calls.map((c) =>
+      c.op === "up" ? `up ${c.routingMode} adnr=${c.autoDirectNodeRoutes} nrc=${c.nativeRoutingCidr ?? "-"}` : c.op,
+    ),
     [
       "setAllConfig",
       "up vxlan adnr=false nrc=-",
@@ -82,15 +95,42 @@ test("mocked cluster layers: modes run in the order given, each switching only t
     [
       { "cilium-lab:routingMode": "vxlan", "cilium-lab:autoDirectNodeRoutes": "false" },
       { "cilium-lab:routingMode": "geneve", "cilium-lab:autoDirectNodeRoutes": "false" },
-      { "cilium-lab:routingMode": "native", "cilium-lab:autoDirectNodeRoutes": "true", "cilium-lab:nativeRoutingCidr": "10.0.0.0/22" },
+      {
+        "cilium-lab:routingMode": "native",
+        "cilium-lab:autoDirectNodeRoutes": "true",
+        "cilium-lab:nativeRoutingCidr": "10.0.0.0/22",
+      },
     ],
   );
-  t.deepEqual(record.modes.map((m) => [m.mode, m.status]), [["vxlan", "measured"], ["geneve", "measured"], ["native", "measured"]]);
-  t.deepEqual(record.modes.map((m) => m.resourceChanges), [{ create: 40 }, { update: 3, same: 37 }, { update: 3, same: 37 }]);
+  t.deepEqual(
+    record.modes.map((m) => [m.mode, m.status]),
+    [
+      ["vxlan", "measured"],
+      ["geneve", "measured"],
+      ["native", "measured"],
+    ],
+  );
+  t.deepEqual(
+    record.modes.map((m) => m.resourceChanges),
+    [{ create: 40 }, { update: 3, same: 37 }, { update: 3, same: 37 }],
+  );
   const views = modeViews(record);
-  t.deepEqual(views.map((v) => v.throughput?.routingMode), ["vxlan", "geneve", "native"]);
-  t.deepEqual(views.map((v) => v.datapath?.verdict), ["confirmed", "confirmed", "confirmed"]);
-  t.deepEqual(progress.steps.slice(0, 6), ["start config vxlan 1/3", "done config vxlan", "start up vxlan 1/3", "done up vxlan", "start outputs vxlan 1/3", "done outputs vxlan"]);
+  t.deepEqual(
+    views.map((v) => v.throughput?.routingMode),
+    ["vxlan", "geneve", "native"],
+  );
+  t.deepEqual(
+    views.map((v) => v.datapath?.verdict),
+    ["confirmed", "confirmed", "confirmed"],
+  );
+  t.deepEqual(progress.steps.slice(0, 6), [
+    "start config vxlan 1/3",
+    "done config vxlan",
+    "start up vxlan 1/3",
+    "done up vxlan",
+    "start outputs vxlan 1/3",
+    "done outputs vxlan",
+  ]);
   t.deepEqual(progress.steps.slice(-2), ["start restore", "done restore"]);
   t.is(progress.events.length, 3, "engine events reach the progress display");
 });
@@ -101,7 +141,14 @@ test("mocked cluster layers: each mode's keys are relative to the user's config:
   t.deepEqual(
     stack.calls.filter((c) => c.op === "setAllConfig" || c.op === "removeAllConfig" || c.op === "up"),
     [
-      { op: "setAllConfig", config: { "cilium-lab:routingMode": "native", "cilium-lab:autoDirectNodeRoutes": "true", "cilium-lab:nativeRoutingCidr": "10.0.0.0/22" } },
+      {
+        op: "setAllConfig",
+        config: {
+          "cilium-lab:routingMode": "native",
+          "cilium-lab:autoDirectNodeRoutes": "true",
+          "cilium-lab:nativeRoutingCidr": "10.0.0.0/22",
+        },
+      },
       { op: "up", routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/22" },
       { op: "setAllConfig", config: { "cilium-lab:routingMode": "vxlan", "cilium-lab:autoDirectNodeRoutes": "false" } },
       { op: "removeAllConfig", keys: ["cilium-lab:nativeRoutingCidr"] },
@@ -139,7 +186,12 @@ test("mocked cluster layers: secret outputs never reach the record (replaced by 
     environment: { kernel: "k", cpuModel: "c", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
     modes: modeViews(record),
   });
-  t.true(report.includes("| native | confirmed (requested native, observed native) | 1266.0 [1253.3–1278.7] | 1138.0 [1126.6–1149.4] | 1.11 | 1.11 |"), report);
+  t.true(
+    report.includes(
+      "| native | confirmed (requested native, observed native) | 1266.0 [1253.3–1278.7] | 1138.0 [1126.6–1149.4] | 1.11 | 1.11 |",
+    ),
+    report,
+  );
 });
 
 test("mocked cluster layers: the user's stack file is restored byte for byte (comments, other keys), and the backup copy removed", async (t) => {
@@ -153,10 +205,20 @@ test("mocked cluster layers: the user's stack file is restored byte for byte (co
 
 test("mocked cluster layers: a failed up stops the run, later modes are not run, the config is restored, and --destroy still destroys", async (t) => {
   const { stack, file } = await setup(t);
-  stack.behaviour.set("geneve", () => Promise.reject(new Error("error: update failed\nDatapath verification failed: requested geneve tunnel, observed vxlan tunnel")));
+  stack.behaviour.set("geneve", () =>
+    Promise.reject(
+      new Error("error: update failed\nDatapath verification failed: requested geneve tunnel, observed vxlan tunnel"),
+    ),
+  );
   const progress = new RecordingProgress();
   const record = await run(stack, file, ["vxlan", "geneve", "native"], { destroy: true, progress });
-  t.deepEqual(record.modes.map((m) => [m.mode, m.status]), [["vxlan", "measured"], ["geneve", "failed"]]);
+  t.deepEqual(
+    record.modes.map((m) => [m.mode, m.status]),
+    [
+      ["vxlan", "measured"],
+      ["geneve", "failed"],
+    ],
+  );
   t.deepEqual(record.notRun, ["native"]);
   t.regex(record.modes[1]?.error ?? "", /Datapath verification failed/);
   t.is(record.destroyed, true);
@@ -164,7 +226,10 @@ test("mocked cluster layers: a failed up stops the run, later modes are not run,
   t.is(await fs.readFile(file, "utf8"), USER_FILE);
   t.false(record.interrupted);
   const views = modeViews(record);
-  t.deepEqual(views.map((v) => v.status), ["measured", "failed", "not run"]);
+  t.deepEqual(
+    views.map((v) => v.status),
+    ["measured", "failed", "not run"],
+  );
   t.true(progress.steps.includes("failed up geneve"));
 });
 
@@ -179,7 +244,10 @@ test("mocked cluster layers: Ctrl-C once lets the running up finish, starts noth
   });
   const record = await run(stack, file, ["vxlan", "native"], { destroy: true, stop });
   t.false(aborted, "one Ctrl-C does not abort the operation");
-  t.deepEqual(record.modes.map((m) => [m.mode, m.status]), [["vxlan", "measured"]]);
+  t.deepEqual(
+    record.modes.map((m) => [m.mode, m.status]),
+    [["vxlan", "measured"]],
+  );
   t.deepEqual(record.notRun, ["native"]);
   t.true(record.interrupted);
   t.is(record.destroyed, false, "no new long operation after Ctrl-C");
@@ -196,7 +264,10 @@ test("mocked cluster layers: Ctrl-C twice aborts the running up through its sign
     return opts?.signal?.aborted ? Promise.reject(new Error("update canceled")) : Promise.resolve();
   });
   const record = await run(stack, file, ["native", "vxlan"], { stop });
-  t.deepEqual(record.modes.map((m) => [m.mode, m.status]), [["native", "interrupted"]]);
+  t.deepEqual(
+    record.modes.map((m) => [m.mode, m.status]),
+    [["native", "interrupted"]],
+  );
   t.is(record.modes[0]?.error, "update canceled");
   t.deepEqual(record.notRun, ["vxlan"]);
   t.is(await fs.readFile(file, "utf8"), USER_FILE);
@@ -210,7 +281,10 @@ test("mocked cluster layers: a mode the program would reject fails before any ch
   // A native-routing CIDR that cannot hold node 3's pod block: native is invalid, tunnels are fine.
   const stack = new FakeLabStack("x", file, { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/23" });
   const err = await t.throwsAsync(run(stack, file, ["vxlan", "native"]));
-  t.regex(err?.message ?? "", /^compare: the stack config would be invalid for one mode \(fix the stack's config with `pulumi config set cilium-lab:<key> <value>`, or leave the mode out of --modes\):\n- mode native: cilium-lab:nativeRoutingCidr: /);
+  t.regex(
+    err?.message ?? "",
+    /^compare: the stack config would be invalid for one mode \(fix the stack's config with `pulumi config set cilium-lab:<key> <value>`, or leave the mode out of --modes\):\n- mode native: cilium-lab:nativeRoutingCidr: /,
+  );
   t.deepEqual(stack.calls, [], "nothing was changed");
   t.is(await fs.readFile(file, "utf8"), USER_FILE);
 });

@@ -23,26 +23,54 @@ for (const [seconds, text] of [
 }
 
 test("resource labels: the URN's name and the type", (t) => {
-  t.is(resourceLabel("urn:pulumi:vxlan::cilium-lab::lab:nodes:Vm$pulumi-nodejs:dynamic/libvirt:Domain::node-1", "pulumi-nodejs:dynamic/libvirt:Domain"), "node-1 (pulumi-nodejs:dynamic/libvirt:Domain)");
+  t.is(
+    resourceLabel(
+      "urn:pulumi:vxlan::cilium-lab::lab:nodes:Vm$pulumi-nodejs:dynamic/libvirt:Domain::node-1",
+      "pulumi-nodejs:dynamic/libvirt:Domain",
+    ),
+    "node-1 (pulumi-nodejs:dynamic/libvirt:Domain)",
+  );
 });
 
 const pre = (op: string, name: string, type = "kubernetes:helm.sh/v3:Release"): EngineEvent =>
-  ({ sequence: 1, timestamp: 0, resourcePreEvent: { metadata: { op, urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } } }) as EngineEvent;
-const out = (name: string, type = "kubernetes:helm.sh/v3:Release"): EngineEvent =>
-  ({ sequence: 2, timestamp: 0, resOutputsEvent: { metadata: { op: "update", urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } } });
+  ({
+    sequence: 1,
+    timestamp: 0,
+    resourcePreEvent: { metadata: { op, urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" } },
+  }) as EngineEvent;
+const out = (name: string, type = "kubernetes:helm.sh/v3:Release"): EngineEvent => ({
+  sequence: 2,
+  timestamp: 0,
+  resOutputsEvent: {
+    metadata: { op: "update", urn: `urn:pulumi:s::cilium-lab::${type}::${name}`, type, provider: "" },
+  },
+});
 
 test("progress lines: step start and end with elapsed time, changed resources (not `same`), warnings, and a heartbeat naming what is in flight", (t) => {
   let now = 0;
   const lines: string[] = [];
   const logged: string[] = [];
-  const p = new TerminalProgress((l) => lines.push(l), (x) => logged.push(x), 0, () => now);
+  const p = new TerminalProgress(
+    (l) => lines.push(l),
+    (x) => logged.push(x),
+    0,
+    () => now,
+  );
   const step = { kind: "up", mode: "native", index: 3, total: 3 } as const;
   p.step(step);
   now = 5_000;
   p.event(pre("same", "node-1", "lab:nodes:Vm"));
   p.event(out("node-1", "lab:nodes:Vm"));
   p.event(pre("update", "cilium"));
-  p.event({ sequence: 3, timestamp: 0, diagnosticEvent: { message: "<{%reset%}>cilium-lab:nativeRoutingCidr is set but unused<{%reset%}>\n", color: "raw", severity: "warning" } });
+  p.event({
+    sequence: 3,
+    timestamp: 0,
+    diagnosticEvent: {
+      message: "<{%reset%}>cilium-lab:nativeRoutingCidr is set but unused<{%reset%}>\n",
+      color: "raw",
+      severity: "warning",
+    },
+  });
   p.output("Updating (native)\n");
   now = 95_000;
   (p as unknown as { heartbeat(s: number): void }).heartbeat(30);
@@ -78,8 +106,22 @@ function record(over: Partial<RunRecord>): RunRecord {
 test("summary: a line per mode with medians and the paired ratio, the files, the restored config, and the lab left running in the last mode", (t) => {
   const r = record({
     modes: [
-      { mode: "vxlan", status: "measured", set: { routingMode: "vxlan", autoDirectNodeRoutes: "false" }, startedAt: "", seconds: 1, outputs: { throughput: cannedThroughput("vxlan"), datapath: cannedDatapath("vxlan") } },
-      { mode: "native", status: "measured", set: { routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/22" }, startedAt: "", seconds: 1, outputs: { throughput: cannedThroughput("native"), datapath: cannedDatapath("native") } },
+      {
+        mode: "vxlan",
+        status: "measured",
+        set: { routingMode: "vxlan", autoDirectNodeRoutes: "false" },
+        startedAt: "",
+        seconds: 1,
+        outputs: { throughput: cannedThroughput("vxlan"), datapath: cannedDatapath("vxlan") },
+      },
+      {
+        mode: "native",
+        status: "measured",
+        set: { routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/22" },
+        startedAt: "",
+        seconds: 1,
+        outputs: { throughput: cannedThroughput("native"), datapath: cannedDatapath("native") },
+      },
     ],
   });
   const view = {
@@ -88,11 +130,26 @@ test("summary: a line per mode with medians and the paired ratio, the files, the
     startedAt: "",
     environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
     modes: [
-      { mode: "vxlan" as const, status: "measured" as const, throughput: cannedThroughput("vxlan"), datapath: cannedDatapath("vxlan") },
-      { mode: "native" as const, status: "measured" as const, throughput: cannedThroughput("native"), datapath: cannedDatapath("native") },
+      {
+        mode: "vxlan" as const,
+        status: "measured" as const,
+        throughput: cannedThroughput("vxlan"),
+        datapath: cannedDatapath("vxlan"),
+      },
+      {
+        mode: "native" as const,
+        status: "measured" as const,
+        throughput: cannedThroughput("native"),
+        datapath: cannedDatapath("native"),
+      },
     ],
   };
-  const lines = summaryLines({ modes: ["vxlan", "native"], stack: "vxlan", destroy: false, help: false, resultsDir: undefined }, r, view, "/repo/results/T");
+  const lines = summaryLines(
+    { modes: ["vxlan", "native"], stack: "vxlan", destroy: false, help: false, resultsDir: undefined },
+    r,
+    view,
+    "/repo/results/T",
+  );
   t.deepEqual(lines, [
     "",
     "compare: done in 20m34s (stack vxlan)",
@@ -108,15 +165,31 @@ test("summary: a line per mode with medians and the paired ratio, the files, the
 });
 
 test("summary after Ctrl-C: INTERRUPTED, and the commands that recover the stack", (t) => {
-  const r = record({ interrupted: true, notRun: ["native"], modes: [{ mode: "vxlan", status: "interrupted", set: {}, startedAt: "", seconds: 1, error: "update canceled" }] });
+  const r = record({
+    interrupted: true,
+    notRun: ["native"],
+    modes: [{ mode: "vxlan", status: "interrupted", set: {}, startedAt: "", seconds: 1, error: "update canceled" }],
+  });
   const view = {
     source: { kind: "cluster" as const, label: "x" },
     stack: "vxlan",
     startedAt: "",
     environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
-    modes: [{ mode: "vxlan" as const, status: "interrupted" as const, error: "code: 255\n stderr: Command failed with exit code 255: pulumi up\nerror: update canceled\n" }, { mode: "native" as const, status: "not run" as const }],
+    modes: [
+      {
+        mode: "vxlan" as const,
+        status: "interrupted" as const,
+        error: "code: 255\n stderr: Command failed with exit code 255: pulumi up\nerror: update canceled\n",
+      },
+      { mode: "native" as const, status: "not run" as const },
+    ],
   };
-  const lines = summaryLines({ modes: ["vxlan", "native"], stack: "vxlan", destroy: true, help: false, resultsDir: undefined }, r, view, undefined);
+  const lines = summaryLines(
+    { modes: ["vxlan", "native"], stack: "vxlan", destroy: true, help: false, resultsDir: undefined },
+    r,
+    view,
+    undefined,
+  );
   t.is(lines[1], "compare: INTERRUPTED in 20m34s (stack vxlan)");
   t.true(lines.includes("  vxlan interrupted: error: update canceled"), lines.join("\n"));
   t.deepEqual(lines.slice(-5), recoveryHelp("vxlan"));

@@ -11,7 +11,15 @@ import { renderReport } from "../../scripts/compare/report";
 import type { CompareView } from "../../scripts/compare/results";
 import { cannedDatapath, cannedThroughput } from "./fake-lab";
 
-const ENV = { kernel: "nodes: 6.2.0-39-generic; host: Linux 6.1.0", cpuModel: "host: x", accelerator: "qemu", tcg: true, versions: { cilium: "1.13.4" }, mtu: { "node-1 enp1s0 (virtio_net)": 1500 }, offloads: { "NIC generic-receive-offload": "on" } };
+const ENV = {
+  kernel: "nodes: 6.2.0-39-generic; host: Linux 6.1.0",
+  cpuModel: "host: x",
+  accelerator: "qemu",
+  tcg: true,
+  versions: { cilium: "1.13.4" },
+  mtu: { "node-1 enp1s0 (virtio_net)": 1500 },
+  offloads: { "NIC generic-receive-offload": "on" },
+};
 
 function view(): CompareView {
   return {
@@ -20,21 +28,43 @@ function view(): CompareView {
     startedAt: "2026-11-24T10:00:00.000Z",
     environment: ENV,
     modes: [
-      { mode: "vxlan", status: "measured", throughput: cannedThroughput("vxlan", "qemu"), datapath: cannedDatapath("vxlan") },
+      {
+        mode: "vxlan",
+        status: "measured",
+        throughput: cannedThroughput("vxlan", "qemu"),
+        datapath: cannedDatapath("vxlan"),
+      },
       {
         mode: "geneve",
         status: "measured",
         throughput: cannedThroughput("geneve", "qemu"),
-        datapath: { ...cannedDatapath("geneve"), observed: "vxlan", verdict: "refused", reasons: ["node-2: tunnel device: expected cilium_geneve, found cilium_vxlan"], checks: [{ scope: "node-2", check: "tunnel device", expected: "cilium_geneve", actual: "cilium_vxlan", ok: false }] },
+        datapath: {
+          ...cannedDatapath("geneve"),
+          observed: "vxlan",
+          verdict: "refused",
+          reasons: ["node-2: tunnel device: expected cilium_geneve, found cilium_vxlan"],
+          checks: [
+            { scope: "node-2", check: "tunnel device", expected: "cilium_geneve", actual: "cilium_vxlan", ok: false },
+          ],
+        },
       },
-      { mode: "native", status: "failed", error: "Updating (vxlan):\nerror: Datapath verification failed: requested native routing, observed vxlan tunnel" },
+      {
+        mode: "native",
+        status: "failed",
+        error:
+          "Updating (vxlan):\nerror: Datapath verification failed: requested native routing, observed vxlan tunnel",
+      },
     ],
   };
 }
 
 test("TCG: the report says at the top, per mode and in the environment that the throughput is not representative", (t) => {
   const report = renderReport(view());
-  t.true(report.includes("> **Measured under TCG (software emulation, accelerator `qemu`): the throughput is NOT representative of any real network.**"));
+  t.true(
+    report.includes(
+      "> **Measured under TCG (software emulation, accelerator `qemu`): the throughput is NOT representative of any real network.**",
+    ),
+  );
   t.true(report.includes("**Not representative:** Measured with accelerator: qemu (TCG, software-emulated CPUs)"));
   t.true(report.includes("| accelerator | qemu — TCG software emulation: throughput NOT representative |"));
   t.true(report.includes("| MTU: node-1 enp1s0 (virtio_net) | 1500 |"));
@@ -43,19 +73,37 @@ test("TCG: the report says at the top, per mode and in the environment that the 
 
 test("a refused datapath is said above the numbers, with the failed check; a failed mode shows pulumi's error; Geneve has no article figure", (t) => {
   const report = renderReport(view());
-  t.true(report.includes("### geneve — refused (requested geneve, observed vxlan)\n\n**The datapath is not confirmed: these numbers cannot be attributed to geneve.**"));
+  t.true(
+    report.includes(
+      "### geneve — refused (requested geneve, observed vxlan)\n\n**The datapath is not confirmed: these numbers cannot be attributed to geneve.**",
+    ),
+  );
   t.true(report.includes("- FAILED: node-2: tunnel device: expected cilium_geneve, found cilium_vxlan"));
   t.true(report.includes("| node-2 | tunnel device | cilium_geneve | cilium_vxlan | ✗ |"));
-  t.true(report.includes("### native — FAILED\n\nNo numbers for this mode.\n\n```text\nUpdating (vxlan):\nerror: Datapath verification failed: requested native routing, observed vxlan tunnel\n```"));
+  t.true(
+    report.includes(
+      "### native — FAILED\n\nNo numbers for this mode.\n\n```text\nUpdating (vxlan):\nerror: Datapath verification failed: requested native routing, observed vxlan tunnel\n```",
+    ),
+  );
   t.true(report.includes("| native | failed | — | — | — | 1.11 |"));
-  t.true(report.includes("| geneve | refused (requested geneve, observed vxlan) | 480.0 [475.2–484.8] | 1138.0 [1126.6–1149.4] | 0.42 | not measured |"));
-  t.true(report.includes("| geneve | 0.42 [0.42–0.42] | 0.42–0.42 | not measured |  |  |"), "geneve: no article ratio, no difference");
+  t.true(
+    report.includes(
+      "| geneve | refused (requested geneve, observed vxlan) | 480.0 [475.2–484.8] | 1138.0 [1126.6–1149.4] | 0.42 | not measured |",
+    ),
+  );
+  t.true(
+    report.includes("| geneve | 0.42 [0.42–0.42] | 0.42–0.42 | not measured |  |  |"),
+    "geneve: no article ratio, no difference",
+  );
   t.true(report.includes("the article did not measure this mode."));
 });
 
 test("the chart has bars only for measured modes and carries the TCG note", async (t) => {
   const v = view();
-  t.deepEqual(chartRows(v).map((r) => `${r.mode} ${r.label}`), ["vxlan pod 493", "vxlan host 1138", "geneve pod 480", "geneve host 1138"]);
+  t.deepEqual(
+    chartRows(v).map((r) => `${r.mode} ${r.label}`),
+    ["vxlan pod 493", "vxlan host 1138", "geneve pod 480", "geneve host 1138"],
+  );
   const svg = await renderChart(v);
   t.true(svg.includes("measured under TCG software emulation: not representative of a"));
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;

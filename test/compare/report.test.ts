@@ -82,7 +82,10 @@ interface Doc {
 }
 
 const docs = (raw: RawRun[], mode: string, p: "host" | "pod"): Doc[] =>
-  raw.filter((r) => r.mode === mode && r.path === p).sort((a, b) => a.run - b.run).map((r) => JSON.parse(r.json) as Doc);
+  raw
+    .filter((r) => r.mode === mode && r.path === p)
+    .sort((a, b) => a.run - b.run)
+    .map((r) => JSON.parse(r.json) as Doc);
 
 const median3 = (v: number[]): number => [...v].sort((a, b) => a - b)[1] as number;
 /** t(0.975, 2) = 4.303 (NIST e-Handbook table 1.3.6.7.2), for n = 3. */
@@ -165,14 +168,21 @@ test("report.md: the datapath evidence is the real collector's, judged by the re
     t.true(n > 3);
     t.true(report.includes(`Datapath evidence: ${n} of ${n} checks passed (verdict confirmed).`));
   }
-  t.true(report.includes("- seen by cilium-config: vxlan; by the agents: unknown; on the nodes (tunnel devices): vxlan"));
+  t.true(
+    report.includes("- seen by cilium-config: vxlan; by the agents: unknown; on the nodes (tunnel devices): vxlan"),
+  );
   t.true(report.includes("- pod route MTUs: 1450; direct routes to every other node's pod CIDR: no"));
-  t.true(report.includes("- seen by cilium-config: native; by the agents: unknown; on the nodes (tunnel devices): native"));
+  t.true(
+    report.includes("- seen by cilium-config: native; by the agents: unknown; on the nodes (tunnel devices): native"),
+  );
   t.true(report.includes("- pod route MTUs: none; direct routes to every other node's pod CIDR: yes"));
   for (const c of vxlan?.datapath?.checks ?? []) {
     t.true(report.includes(`| ${c.scope} | ${c.check} | ${c.expected} | ${c.actual} | ✓ |`), `${c.scope} ${c.check}`);
   }
-  t.true(report.includes("TCP MSS seen: pod↔pod 1398, host↔host 1448 bytes"), "vxlan: MSS 1398 through the mtu 1450 route");
+  t.true(
+    report.includes("TCP MSS seen: pod↔pod 1398, host↔host 1448 bytes"),
+    "vxlan: MSS 1398 through the mtu 1450 route",
+  );
   t.true(report.includes("TCP MSS seen: pod↔pod 1448, host↔host 1448 bytes"), "native: MSS 1448 at 1500");
 });
 
@@ -180,8 +190,16 @@ test("report.md: labelled as namespace data at the top, units spelled out, envir
   const { report } = measured(t);
   t.true(report.startsWith(`# cilium-lab compare: vxlan vs native\n\n> **${NAMESPACE_LABEL}**\n`));
   t.true(report.includes("namespace data, not a cluster run"));
-  t.true(report.includes("MiB/s as `iperf3 -f M` prints them (1 MiB/s = 1,048,576 bytes/s = 8.388608 Mbit/s), Gbit/s = 10⁹ bit/s"));
-  t.true(report.includes(`| kernel | namespaces (every one shares the host's kernel): ${os.release()}; host: Linux ${os.release()} |`));
+  t.true(
+    report.includes(
+      "MiB/s as `iperf3 -f M` prints them (1 MiB/s = 1,048,576 bytes/s = 8.388608 Mbit/s), Gbit/s = 10⁹ bit/s",
+    ),
+  );
+  t.true(
+    report.includes(
+      `| kernel | namespaces (every one shares the host's kernel): ${os.release()}; host: Linux ${os.release()} |`,
+    ),
+  );
   t.regex(report, /\| CPU model \| host: .+ \(\d+ CPUs/);
   t.regex(report, /\| version: iperf3 \| iperf 3\.\d+/);
   t.regex(report, /\| MTU: clv-[0-9a-f]{4}-va clv-[0-9a-f]{4}va0 \(veth\) \| 1500 \|/);
@@ -217,14 +235,17 @@ function findAll(node: unknown, name: string, out: XmlNode[] = []): XmlNode[] {
 
 /** The `<g>` group whose class names a Vega-Lite layer, e.g. `bars_marks`. */
 function layer(doc: unknown, name: string): XmlNode {
-  const g = findAll(doc, "g").find((n) => typeof n["@_class"] === "string" && n["@_class"].split(" ").includes(`${name}_marks`));
+  const g = findAll(doc, "g").find(
+    (n) => typeof n["@_class"] === "string" && n["@_class"].split(" ").includes(`${name}_marks`),
+  );
   if (g === undefined) {
     throw new Error(`no <g class="… ${name}_marks"> in the SVG`);
   }
   return g;
 }
 
-const asArray = (v: unknown): XmlNode[] => (v === undefined ? [] : Array.isArray(v) ? (v as XmlNode[]) : [v as XmlNode]);
+const asArray = (v: unknown): XmlNode[] =>
+  v === undefined ? [] : Array.isArray(v) ? (v as XmlNode[]) : [v as XmlNode];
 
 test("throughput.svg parses as XML and has exactly one bar per mode and path, each labelled with its path and median (recomputed from the raw JSON)", (t) => {
   const { raw, svg } = measured(t);
@@ -235,10 +256,15 @@ test("throughput.svg parses as XML and has exactly one bar per mode and path, ea
   const expected: string[] = [];
   for (const mode of ["vxlan", "native"]) {
     for (const p of ["pod", "host"] as const) {
-      expected.push(`${p} ${Math.round(median3(docs(raw, mode, p).map((x) => x.end.sum_received.bits_per_second / 8 / 1048576)))}`);
+      expected.push(
+        `${p} ${Math.round(median3(docs(raw, mode, p).map((x) => x.end.sum_received.bits_per_second / 8 / 1048576)))}`,
+      );
     }
   }
-  t.deepEqual(bars.map((b) => b["@_aria-label"]), expected);
+  t.deepEqual(
+    bars.map((b) => b["@_aria-label"]),
+    expected,
+  );
   const labels = asArray(layer(doc, "labels").text).map((n) => (typeof n === "object" ? n["#text"] : n));
   t.deepEqual(labels, expected, "direct value labels on the bars");
 });
@@ -256,14 +282,23 @@ test("throughput.svg: one min–max error bar (rule plus two caps) per bar, said
   const host = bars.filter((b) => String(b["@_aria-label"]).startsWith("host "));
   t.deepEqual([...new Set(pod.map((b) => b["@_fill"]))], ["#3a3a3a"]);
   t.deepEqual([...new Set(host.map((b) => b["@_fill"]))], ["#ffffff"]);
-  t.true(host.every((b) => b["@_stroke-dasharray"] === "5,3"), "host bars: dashed outline");
-  t.true(pod.every((b) => b["@_stroke-dasharray"] === undefined || b["@_stroke-dasharray"] === "1,0"), "pod bars: solid outline");
+  t.true(
+    host.every((b) => b["@_stroke-dasharray"] === "5,3"),
+    "host bars: dashed outline",
+  );
+  t.true(
+    pod.every((b) => b["@_stroke-dasharray"] === undefined || b["@_stroke-dasharray"] === "1,0"),
+    "pod bars: solid outline",
+  );
 });
 
 test("the committed README sample (docs/sample) is namespace data, labelled as such, and its SVG parses with one bar per mode and path", async (t) => {
   const report = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "report.md"), "utf8");
   const svg = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "throughput.svg"), "utf8");
-  t.true(report.startsWith(`# cilium-lab compare: vxlan vs native\n\n> **${NAMESPACE_LABEL}**\n`), "regenerate: CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.test.ts");
+  t.true(
+    report.startsWith(`# cilium-lab compare: vxlan vs native\n\n> **${NAMESPACE_LABEL}**\n`),
+    "regenerate: CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.test.ts",
+  );
   t.is(XMLValidator.validate(svg), true);
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;
   t.is(asArray(layer(doc, "bars").path).length, 4);

@@ -10,7 +10,11 @@ test("Pulumi.yaml declares exactly the keys the parser knows, with the same type
   const declared = readProjectFile().config;
   t.deepEqual(Object.keys(declared), KEY_NAMES);
   for (const key of KEY_NAMES) {
-    t.deepEqual(declared[key], { type: KEYS[key].type, description: KEYS[key].description, default: KEYS[key].default }, key);
+    t.deepEqual(
+      declared[key],
+      { type: KEYS[key].type, description: KEYS[key].description, default: KEYS[key].default },
+      key,
+    );
   }
 });
 
@@ -24,13 +28,28 @@ test("Pulumi.yaml runs infra/index.ts with TypeScript and keeps stack files in s
 
 test("the vxlan stack is the article's VXLAN tunnel on 192.168.150.0/24", (t) => {
   const { config, warnings } = parseLabConfig(readStackConfig("vxlan"));
-  t.like(config, { routingMode: "vxlan", autoDirectNodeRoutes: false, networkCidr: "192.168.150.0/24", nativeRoutingCidr: "10.0.0.0/16", ciliumVersion: "1.13.4", k3sVersion: "v1.26.6+k3s1", nodeCount: 3 });
+  t.like(config, {
+    routingMode: "vxlan",
+    autoDirectNodeRoutes: false,
+    networkCidr: "192.168.150.0/24",
+    nativeRoutingCidr: "10.0.0.0/16",
+    ciliumVersion: "1.13.4",
+    k3sVersion: "v1.26.6+k3s1",
+    nodeCount: 3,
+  });
   t.deepEqual(warnings, []);
 });
 
 test("the native stack is the article's native routing with auto direct node routes and 10.0.0.0/22", (t) => {
   const { config, warnings } = parseLabConfig(readStackConfig("native"));
-  t.like(config, { routingMode: "native", autoDirectNodeRoutes: true, nativeRoutingCidr: "10.0.0.0/22", networkCidr: "192.168.151.0/24", podCidr: "10.0.0.0/16", ciliumVersion: "1.13.4" });
+  t.like(config, {
+    routingMode: "native",
+    autoDirectNodeRoutes: true,
+    nativeRoutingCidr: "10.0.0.0/22",
+    networkCidr: "192.168.151.0/24",
+    podCidr: "10.0.0.0/16",
+    ciliumVersion: "1.13.4",
+  });
   t.is(warnings.length, 1);
 });
 
@@ -41,10 +60,17 @@ test("the geneve stack is a Geneve tunnel on its own network", (t) => {
 
 test("each stack file sets exactly the keys it means to and disables the default Kubernetes provider", (t) => {
   t.deepEqual(readStackConfig("vxlan"), { routingMode: "vxlan", networkCidr: "192.168.150.0/24" });
-  t.deepEqual(readStackConfig("native"), { routingMode: "native", autoDirectNodeRoutes: "true", nativeRoutingCidr: "10.0.0.0/22", networkCidr: "192.168.151.0/24" });
+  t.deepEqual(readStackConfig("native"), {
+    routingMode: "native",
+    autoDirectNodeRoutes: "true",
+    nativeRoutingCidr: "10.0.0.0/22",
+    networkCidr: "192.168.151.0/24",
+  });
   t.deepEqual(readStackConfig("geneve"), { routingMode: "geneve", networkCidr: "192.168.152.0/24" });
   for (const stack of ["vxlan", "native", "geneve"]) {
-    const doc = YAML.parse(readFileSync(path.join(REPO_ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    const doc = YAML.parse(readFileSync(path.join(REPO_ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as {
+      config: Record<string, unknown>;
+    };
     t.deepEqual(doc.config["pulumi:disable-default-providers"], ["kubernetes"], stack);
   }
 });

@@ -24,7 +24,8 @@ import {
 
 const DEFAULTS = parseLabConfig({}).config;
 const V = "v1.26.6%2Bk3s1";
-const PULL = 'Fetch it with `helm pull cilium/cilium --version 1.13.4 --destination ./charts` and set cilium-lab:ciliumChart ./charts/cilium-1.13.4.tgz, or set it to "" to use https://helm.cilium.io.';
+const PULL =
+  'Fetch it with `helm pull cilium/cilium --version 1.13.4 --destination ./charts` and set cilium-lab:ciliumChart ./charts/cilium-1.13.4.tgz, or set it to "" to use https://helm.cilium.io.';
 
 /** A temp directory removed after the test. */
 function scratch(t: ExecutionContext): string {
@@ -87,7 +88,10 @@ test("a local chart passes as a directory and as a .tgz packed by tar, each of c
   const src = chart(dir, "apiVersion: v2\nname: cilium\nversion: 1.13.4\n", "cilium-1.13.4.tgz");
   const opts = { ...tools(t), cwd: dir };
   t.is(hostInputChecks(config({ ciliumChart: src }), opts)[1]?.ok, `chart cilium 1.13.4 (${src})`);
-  t.is(hostInputChecks(config({ ciliumChart: "./cilium-1.13.4.tgz" }), opts)[1]?.ok, `chart cilium 1.13.4 (${dir}/cilium-1.13.4.tgz)`);
+  t.is(
+    hostInputChecks(config({ ciliumChart: "./cilium-1.13.4.tgz" }), opts)[1]?.ok,
+    `chart cilium 1.13.4 (${dir}/cilium-1.13.4.tgz)`,
+  );
 });
 
 /** Each unusable input: the config, files to create under the test's directory, the exact problems. */
@@ -125,7 +129,12 @@ const CASES: {
         problem: 'k3s: not an ELF executable (it starts with "not a bi")',
         fix: `Download https://github.com/k3s-io/k3s/releases/download/${V}/k3s (linux amd64) as ${dir}/k3s. (Or set cilium-lab:k3sAirgapDir to "" to install from the internet.)`,
       },
-      { key: "k3sAirgapDir", value: dir, problem: "install.sh: missing", fix: `Download https://raw.githubusercontent.com/k3s-io/k3s/${V}/install.sh (or https://get.k3s.io) as ${dir}/install.sh.` },
+      {
+        key: "k3sAirgapDir",
+        value: dir,
+        problem: "install.sh: missing",
+        fix: `Download https://raw.githubusercontent.com/k3s-io/k3s/${V}/install.sh (or https://get.k3s.io) as ${dir}/install.sh.`,
+      },
       {
         key: "k3sAirgapDir",
         value: dir,
@@ -137,7 +146,14 @@ const CASES: {
   {
     title: "a relative chart path that does not exist, resolved against the project directory",
     setup: () => ({ ciliumChart: "./charts/cilium-1.13.4.tgz" }),
-    expected: (dir) => [{ key: "ciliumChart", value: "./charts/cilium-1.13.4.tgz", problem: `${dir}/charts/cilium-1.13.4.tgz, resolved against ${dir} does not exist`, fix: PULL }],
+    expected: (dir) => [
+      {
+        key: "ciliumChart",
+        value: "./charts/cilium-1.13.4.tgz",
+        problem: `${dir}/charts/cilium-1.13.4.tgz, resolved against ${dir} does not exist`,
+        fix: PULL,
+      },
+    ],
   },
   {
     title: "a chart archive named for another version than ciliumVersion",
@@ -172,17 +188,38 @@ const CASES: {
       writeFileSync(path.join(dir, "cilium-1.13.4.tgz"), "<html>404</html>");
       return { ciliumChart: `${dir}/cilium-1.13.4.tgz` };
     },
-    expected: (dir) => [{ key: "ciliumChart", value: `${dir}/cilium-1.13.4.tgz`, problem: `${dir}/cilium-1.13.4.tgz is not a gzipped chart archive (.tgz)`, fix: PULL }],
+    expected: (dir) => [
+      {
+        key: "ciliumChart",
+        value: `${dir}/cilium-1.13.4.tgz`,
+        problem: `${dir}/cilium-1.13.4.tgz is not a gzipped chart archive (.tgz)`,
+        fix: PULL,
+      },
+    ],
   },
   {
     title: "a directory without Chart.yaml",
     setup: (dir) => ({ ciliumChart: dir }),
-    expected: (dir) => [{ key: "ciliumChart", value: dir, problem: `${dir} is a directory without a readable Chart.yaml (ENOENT): not a Helm chart`, fix: PULL }],
+    expected: (dir) => [
+      {
+        key: "ciliumChart",
+        value: dir,
+        problem: `${dir} is a directory without a readable Chart.yaml (ENOENT): not a Helm chart`,
+        fix: PULL,
+      },
+    ],
   },
   {
     title: "a chart directory of another chart",
     setup: (dir) => ({ ciliumChart: chart(dir, "apiVersion: v2\nname: tetragon\nversion: 1.13.4\n") }),
-    expected: (dir) => [{ key: "ciliumChart", value: `${dir}/src/cilium`, problem: `${dir}/src/cilium is chart "tetragon", not cilium`, fix: PULL }],
+    expected: (dir) => [
+      {
+        key: "ciliumChart",
+        value: `${dir}/src/cilium`,
+        problem: `${dir}/src/cilium is chart "tetragon", not cilium`,
+        fix: PULL,
+      },
+    ],
   },
   {
     title: "a file:// image that does not exist",
@@ -219,10 +256,23 @@ for (const c of CASES) {
 }
 
 test("an Ubuntu image without gpgv on PATH and without Ubuntu's keyring: both named, each with its package", (t) => {
-  const problems = checkHostInputs(DEFAULTS, { pathEnv: "/nonexistent", keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg.missing" });
+  const problems = checkHostInputs(DEFAULTS, {
+    pathEnv: "/nonexistent",
+    keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg.missing",
+  });
   t.deepEqual(problems, [
-    { key: "image", value: "ubuntu-23.04", problem: "`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS", fix: "apt-get install -y gpgv." },
-    { key: "image", value: "ubuntu-23.04", problem: "The signing keyring /usr/share/keyrings/ubuntu-cloudimage-keyring.gpg.missing is missing or unreadable", fix: "point keyringPath at an existing OpenPGP keyring." },
+    {
+      key: "image",
+      value: "ubuntu-23.04",
+      problem: "`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS",
+      fix: "apt-get install -y gpgv.",
+    },
+    {
+      key: "image",
+      value: "ubuntu-23.04",
+      problem: "The signing keyring /usr/share/keyrings/ubuntu-cloudimage-keyring.gpg.missing is missing or unreadable",
+      fix: "point keyringPath at an existing OpenPGP keyring.",
+    },
   ]);
 });
 
@@ -234,8 +284,16 @@ test("the real gpgv of this host is found on the real PATH", (t) => {
 
 test("every problem of every input in ONE error, a pulumi.RunError (printed without a stack trace), one line each", (t) => {
   const dir = scratch(t);
-  const bad = config({ k3sAirgapDir: `${dir}/none`, ciliumChart: "./nope", image: "custom", imageUrl: `${dir}/disk.img`, imageSha256: "a".repeat(64) });
-  const err = t.throws(() => assertHostInputs(bad, { cwd: dir, pathEnv: "/nonexistent" }), { instanceOf: HostInputsError });
+  const bad = config({
+    k3sAirgapDir: `${dir}/none`,
+    ciliumChart: "./nope",
+    image: "custom",
+    imageUrl: `${dir}/disk.img`,
+    imageSha256: "a".repeat(64),
+  });
+  const err = t.throws(() => assertHostInputs(bad, { cwd: dir, pathEnv: "/nonexistent" }), {
+    instanceOf: HostInputsError,
+  });
   t.true(pulumi.RunError.isInstance(err));
   const problems = checkHostInputs(bad, { cwd: dir, pathEnv: "/nonexistent" });
   t.deepEqual(err?.problems, problems);

@@ -75,20 +75,60 @@ test("every key's default in the parser equals the default it declares", (t) => 
 
 const accepted: [string, Record<string, string>, Partial<LabConfig>][] = [
   ["routingMode geneve", { routingMode: "geneve" }, { routingMode: "geneve" }],
-  ["routingMode native turns auto direct node routes on", { routingMode: "native" }, { routingMode: "native", autoDirectNodeRoutes: true }],
+  [
+    "routingMode native turns auto direct node routes on",
+    { routingMode: "native" },
+    { routingMode: "native", autoDirectNodeRoutes: true },
+  ],
   ["autoDirectNodeRoutes false with a tunnel", { autoDirectNodeRoutes: "false" }, {}],
-  ["a /20 pod pool with /26 blocks", { podCidr: "10.10.0.0/20", podCidrMaskSize: "26" }, { podCidr: "10.10.0.0/20", podCidrMaskSize: 26, nativeRoutingCidr: "10.10.0.0/20" }],
-  ["nativeRoutingCidr covering the whole pool", { routingMode: "native", nativeRoutingCidr: "10.0.0.0/8" }, { routingMode: "native", autoDirectNodeRoutes: true, nativeRoutingCidr: "10.0.0.0/8" }],
-  ["a /28 network with four nodes", { networkCidr: "192.168.7.16/28", nodeCount: "4" }, { networkCidr: "192.168.7.16/28", nodeCount: 4 }],
-  ["a /16 network with nine nodes", { networkCidr: "172.20.0.0/16", nodeCount: "9" }, { networkCidr: "172.20.0.0/16", nodeCount: 9 }],
+  [
+    "a /20 pod pool with /26 blocks",
+    { podCidr: "10.10.0.0/20", podCidrMaskSize: "26" },
+    { podCidr: "10.10.0.0/20", podCidrMaskSize: 26, nativeRoutingCidr: "10.10.0.0/20" },
+  ],
+  [
+    "nativeRoutingCidr covering the whole pool",
+    { routingMode: "native", nativeRoutingCidr: "10.0.0.0/8" },
+    { routingMode: "native", autoDirectNodeRoutes: true, nativeRoutingCidr: "10.0.0.0/8" },
+  ],
+  [
+    "a /28 network with four nodes",
+    { networkCidr: "192.168.7.16/28", nodeCount: "4" },
+    { networkCidr: "192.168.7.16/28", nodeCount: 4 },
+  ],
+  [
+    "a /16 network with nine nodes",
+    { networkCidr: "172.20.0.0/16", nodeCount: "9" },
+    { networkCidr: "172.20.0.0/16", nodeCount: 9 },
+  ],
   ["two nodes", { nodeCount: "2" }, { nodeCount: 2 }],
-  ["minimum VM sizes", { nodeCpus: "1", nodeMemoryMiB: "1024", nodeDiskGiB: "8" }, { nodeCpus: 1, nodeMemoryMiB: 1024, nodeDiskGiB: 8 }],
+  [
+    "minimum VM sizes",
+    { nodeCpus: "1", nodeMemoryMiB: "1024", nodeDiskGiB: "8" },
+    { nodeCpus: 1, nodeMemoryMiB: 1024, nodeDiskGiB: 8 },
+  ],
   ["ubuntu-24.04", { image: "ubuntu-24.04" }, { image: "ubuntu-24.04" }],
   ["ubuntu-26.04", { image: "ubuntu-26.04" }, { image: "ubuntu-26.04" }],
-  ["a custom image by file:// URL, hash lower-cased", { image: "custom", imageUrl: "file:///var/tmp/img.qcow2", imageSha256: "A".repeat(64) }, { image: "custom", imageUrl: "file:///var/tmp/img.qcow2", imageSha256: SHA }],
-  ["a custom image by https URL", { image: "custom", imageUrl: "https://mirror.example/img.qcow2", imageSha256: SHA }, { image: "custom", imageUrl: "https://mirror.example/img.qcow2", imageSha256: SHA }],
-  ["a custom image by host path", { image: "custom", imageUrl: "/srv/img.qcow2", imageSha256: SHA }, { image: "custom", imageUrl: "/srv/img.qcow2", imageSha256: SHA }],
-  ["a custom image by http URL (its hash proves it)", { image: "custom", imageUrl: "http://mirror.example/img.qcow2", imageSha256: SHA }, { image: "custom", imageUrl: "http://mirror.example/img.qcow2", imageSha256: SHA }],
+  [
+    "a custom image by file:// URL, hash lower-cased",
+    { image: "custom", imageUrl: "file:///var/tmp/img.qcow2", imageSha256: "A".repeat(64) },
+    { image: "custom", imageUrl: "file:///var/tmp/img.qcow2", imageSha256: SHA },
+  ],
+  [
+    "a custom image by https URL",
+    { image: "custom", imageUrl: "https://mirror.example/img.qcow2", imageSha256: SHA },
+    { image: "custom", imageUrl: "https://mirror.example/img.qcow2", imageSha256: SHA },
+  ],
+  [
+    "a custom image by host path",
+    { image: "custom", imageUrl: "/srv/img.qcow2", imageSha256: SHA },
+    { image: "custom", imageUrl: "/srv/img.qcow2", imageSha256: SHA },
+  ],
+  [
+    "a custom image by http URL (its hash proves it)",
+    { image: "custom", imageUrl: "http://mirror.example/img.qcow2", imageSha256: SHA },
+    { image: "custom", imageUrl: "http://mirror.example/img.qcow2", imageSha256: SHA },
+  ],
   ["accelerator qemu", { accelerator: "qemu" }, { accelerator: "qemu" }],
   ["a TCG-sized boot timeout", { bootTimeoutSeconds: "1200" }, { bootTimeoutSeconds: 1200 }],
   ["a newer k3s", { k3sVersion: "v1.36.2+k3s1" }, { k3sVersion: "v1.36.2+k3s1" }],
@@ -96,9 +136,21 @@ const accepted: [string, Record<string, string>, Partial<LabConfig>][] = [
   ["Cilium 1.20.0", { ciliumVersion: "1.20.0" }, { ciliumVersion: "1.20.0" }],
   ["Cilium 1.14.19", { ciliumVersion: "1.14.19" }, { ciliumVersion: "1.14.19" }],
   ["a local chart", { ciliumChart: "./charts/cilium-1.13.4.tgz" }, { ciliumChart: "./charts/cilium-1.13.4.tgz" }],
-  ["kube-proxy replacement and no Hubble", { kubeProxyReplacement: "true", hubble: "false" }, { kubeProxyReplacement: true, hubble: false }],
-  ["an iperf3 image by digest", { iperf3Image: `registry.local:5000/net/iperf3@sha256:${"b".repeat(64)}` }, { iperf3Image: `registry.local:5000/net/iperf3@sha256:${"b".repeat(64)}` }],
-  ["iperf3 limits", { iperf3Seconds: "300", iperf3Runs: "20", iperf3Streams: "16", iperf3OmitSeconds: "0" }, { iperf3Seconds: 300, iperf3Runs: 20, iperf3Streams: 16, iperf3OmitSeconds: 0 }],
+  [
+    "kube-proxy replacement and no Hubble",
+    { kubeProxyReplacement: "true", hubble: "false" },
+    { kubeProxyReplacement: true, hubble: false },
+  ],
+  [
+    "an iperf3 image by digest",
+    { iperf3Image: `registry.local:5000/net/iperf3@sha256:${"b".repeat(64)}` },
+    { iperf3Image: `registry.local:5000/net/iperf3@sha256:${"b".repeat(64)}` },
+  ],
+  [
+    "iperf3 limits",
+    { iperf3Seconds: "300", iperf3Runs: "20", iperf3Streams: "16", iperf3OmitSeconds: "0" },
+    { iperf3Seconds: 300, iperf3Runs: 20, iperf3Streams: 16, iperf3OmitSeconds: 0 },
+  ],
   ["an extra SSH key", { sshAuthorizedKey: KEY }, { sshAuthorizedKey: KEY }],
 ];
 for (const [title, raw, changes] of accepted) {
@@ -108,18 +160,46 @@ for (const [title, raw, changes] of accepted) {
 }
 
 const refused: [string, Record<string, string>, string][] = [
-  ["an unknown routing mode", { routingMode: "nativ" }, 'cilium-lab:routingMode: is not supported (got "nativ"). Accepted: vxlan, geneve, native.'],
-  ["autoDirectNodeRoutes yes", { autoDirectNodeRoutes: "yes" }, 'cilium-lab:autoDirectNodeRoutes: is not supported (got "yes"). Accepted: auto, true, false.'],
+  [
+    "an unknown routing mode",
+    { routingMode: "nativ" },
+    'cilium-lab:routingMode: is not supported (got "nativ"). Accepted: vxlan, geneve, native.',
+  ],
+  [
+    "autoDirectNodeRoutes yes",
+    { autoDirectNodeRoutes: "yes" },
+    'cilium-lab:autoDirectNodeRoutes: is not supported (got "yes"). Accepted: auto, true, false.',
+  ],
   [
     "auto direct node routes with VXLAN",
     { autoDirectNodeRoutes: "true" },
     'cilium-lab:autoDirectNodeRoutes: cannot be true with routingMode vxlan: Cilium\'s agent refuses to start ("auto-direct-node-routes cannot be used with tunneling") (got "true"). Use true only with routingMode native, or auto.',
   ],
-  ["a pod CIDR that is not one", { podCidr: "10.0.0/16" }, 'cilium-lab:podCidr: is not an IPv4 CIDR (got "10.0.0/16"). An IPv4 CIDR such as 10.0.0.0/16.'],
-  ["a pod CIDR with host bits", { podCidr: "10.0.1.0/16" }, 'cilium-lab:podCidr: has host bits set (did you mean 10.0.0.0/16?) (got "10.0.1.0/16"). An IPv4 CIDR such as 10.0.0.0/16.'],
-  ["a pod CIDR over the service CIDR", { podCidr: "10.0.0.0/8" }, 'cilium-lab:podCidr: overlaps the k3s service CIDR 10.43.0.0/16 (got "10.0.0.0/8"). A CIDR outside 10.43.0.0/16, such as 10.0.0.0/16.'],
-  ["a mask no longer than the pool", { podCidrMaskSize: "16" }, "cilium-lab:podCidrMaskSize: must be longer than podCidr's prefix /16 (got 16). An integer from 17 to 28."],
-  ["a mask over 28", { podCidrMaskSize: "29" }, "cilium-lab:podCidrMaskSize: is out of range (got 29). An integer longer than podCidr's prefix, at most 28."],
+  [
+    "a pod CIDR that is not one",
+    { podCidr: "10.0.0/16" },
+    'cilium-lab:podCidr: is not an IPv4 CIDR (got "10.0.0/16"). An IPv4 CIDR such as 10.0.0.0/16.',
+  ],
+  [
+    "a pod CIDR with host bits",
+    { podCidr: "10.0.1.0/16" },
+    'cilium-lab:podCidr: has host bits set (did you mean 10.0.0.0/16?) (got "10.0.1.0/16"). An IPv4 CIDR such as 10.0.0.0/16.',
+  ],
+  [
+    "a pod CIDR over the service CIDR",
+    { podCidr: "10.0.0.0/8" },
+    'cilium-lab:podCidr: overlaps the k3s service CIDR 10.43.0.0/16 (got "10.0.0.0/8"). A CIDR outside 10.43.0.0/16, such as 10.0.0.0/16.',
+  ],
+  [
+    "a mask no longer than the pool",
+    { podCidrMaskSize: "16" },
+    "cilium-lab:podCidrMaskSize: must be longer than podCidr's prefix /16 (got 16). An integer from 17 to 28.",
+  ],
+  [
+    "a mask over 28",
+    { podCidrMaskSize: "29" },
+    "cilium-lab:podCidrMaskSize: is out of range (got 29). An integer longer than podCidr's prefix, at most 28.",
+  ],
   [
     "a pool too small for the nodes",
     { podCidr: "10.0.0.0/23", podCidrMaskSize: "24" },
@@ -130,9 +210,21 @@ const refused: [string, Record<string, string>, string][] = [
     { routingMode: "native", nativeRoutingCidr: "10.0.0.0/23" },
     'cilium-lab:nativeRoutingCidr: does not contain the pod blocks of all 3 nodes (10.0.0.0/24, 10.0.1.0/24, 10.0.2.0/24); traffic to the others would be masqueraded (got "10.0.0.0/23"). A CIDR containing 10.0.0.0/16\'s first 3 /24 blocks, or empty for podCidr.',
   ],
-  ["a native-routing CIDR that is not one", { nativeRoutingCidr: "ten" }, 'cilium-lab:nativeRoutingCidr: is not an IPv4 CIDR (got "ten"). An IPv4 CIDR such as 10.0.0.0/22.'],
-  ["a /14 network", { networkCidr: "172.16.0.0/14" }, 'cilium-lab:networkCidr: must be a /16 to /28 (got "172.16.0.0/14"). An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24.'],
-  ["a /29 network", { networkCidr: "192.168.1.8/29" }, 'cilium-lab:networkCidr: must be a /16 to /28 (got "192.168.1.8/29"). An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24.'],
+  [
+    "a native-routing CIDR that is not one",
+    { nativeRoutingCidr: "ten" },
+    'cilium-lab:nativeRoutingCidr: is not an IPv4 CIDR (got "ten"). An IPv4 CIDR such as 10.0.0.0/22.',
+  ],
+  [
+    "a /14 network",
+    { networkCidr: "172.16.0.0/14" },
+    'cilium-lab:networkCidr: must be a /16 to /28 (got "172.16.0.0/14"). An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24.',
+  ],
+  [
+    "a /29 network",
+    { networkCidr: "192.168.1.8/29" },
+    'cilium-lab:networkCidr: must be a /16 to /28 (got "192.168.1.8/29"). An IPv4 CIDR from /16 to /28, such as 192.168.150.0/24.',
+  ],
   [
     "a /28 network with five nodes",
     { networkCidr: "192.168.7.16/28", nodeCount: "5" },
@@ -150,38 +242,134 @@ const refused: [string, Record<string, string>, string][] = [
   ],
   ["one node", { nodeCount: "1" }, "cilium-lab:nodeCount: is out of range (got 1). An integer from 2 to 9."],
   ["ten nodes", { nodeCount: "10" }, "cilium-lab:nodeCount: is out of range (got 10). An integer from 2 to 9."],
-  ["a fractional node count", { nodeCount: "2.5" }, 'cilium-lab:nodeCount: must be an integer (got "2.5"). An integer from 2 to 9.'],
+  [
+    "a fractional node count",
+    { nodeCount: "2.5" },
+    'cilium-lab:nodeCount: must be an integer (got "2.5"). An integer from 2 to 9.',
+  ],
   ["zero CPUs", { nodeCpus: "0" }, "cilium-lab:nodeCpus: is out of range (got 0). An integer of at least 1."],
-  ["512 MiB of memory", { nodeMemoryMiB: "512" }, "cilium-lab:nodeMemoryMiB: is out of range (got 512). An integer of at least 1024."],
+  [
+    "512 MiB of memory",
+    { nodeMemoryMiB: "512" },
+    "cilium-lab:nodeMemoryMiB: is out of range (got 512). An integer of at least 1024.",
+  ],
   ["a 4 GiB disk", { nodeDiskGiB: "4" }, "cilium-lab:nodeDiskGiB: is out of range (got 4). An integer of at least 8."],
-  ["an unknown image", { image: "ubuntu-22.04" }, 'cilium-lab:image: is not supported (got "ubuntu-22.04"). Accepted: ubuntu-23.04, ubuntu-24.04, ubuntu-26.04, custom.'],
-  ["a custom image without hash", { image: "custom", imageUrl: "/srv/x.qcow2" }, 'cilium-lab:imageSha256: is required with image custom (got ""). The image\'s SHA-256 as 64 hex digits (sha256sum <file>).'],
-  ["a custom image by ftp URL", { image: "custom", imageUrl: "ftp://x/y.img", imageSha256: SHA }, 'cilium-lab:imageUrl: is not an https://, http:// or file:// URL or an absolute path (got "ftp://x/y.img"). An https://, http:// or file:// URL or an absolute host path of a qcow2 image (http is safe: the download must match imageSha256).'],
-  ["a short hash", { image: "custom", imageUrl: "/srv/x.qcow2", imageSha256: "abc" }, 'cilium-lab:imageSha256: is not a SHA-256 (got "abc"). 64 hex digits (sha256sum <file>).'],
-  ["an image URL with an Ubuntu image", { imageUrl: "/srv/x.qcow2" }, 'cilium-lab:imageUrl: is only used with image custom, not ubuntu-23.04 (got "/srv/x.qcow2"). Remove it, or set image custom.'],
-  ["accelerator tcg", { accelerator: "tcg" }, 'cilium-lab:accelerator: is not supported (got "tcg"). Accepted: kvm, qemu.'],
-  ["the session daemon", { libvirtUri: "qemu:///session" }, 'cilium-lab:libvirtUri: is not supported: the session daemon cannot create NAT networks with DHCP reservations (got "qemu:///session"). Accepted: qemu:///system.'],
+  [
+    "an unknown image",
+    { image: "ubuntu-22.04" },
+    'cilium-lab:image: is not supported (got "ubuntu-22.04"). Accepted: ubuntu-23.04, ubuntu-24.04, ubuntu-26.04, custom.',
+  ],
+  [
+    "a custom image without hash",
+    { image: "custom", imageUrl: "/srv/x.qcow2" },
+    'cilium-lab:imageSha256: is required with image custom (got ""). The image\'s SHA-256 as 64 hex digits (sha256sum <file>).',
+  ],
+  [
+    "a custom image by ftp URL",
+    { image: "custom", imageUrl: "ftp://x/y.img", imageSha256: SHA },
+    'cilium-lab:imageUrl: is not an https://, http:// or file:// URL or an absolute path (got "ftp://x/y.img"). An https://, http:// or file:// URL or an absolute host path of a qcow2 image (http is safe: the download must match imageSha256).',
+  ],
+  [
+    "a short hash",
+    { image: "custom", imageUrl: "/srv/x.qcow2", imageSha256: "abc" },
+    'cilium-lab:imageSha256: is not a SHA-256 (got "abc"). 64 hex digits (sha256sum <file>).',
+  ],
+  [
+    "an image URL with an Ubuntu image",
+    { imageUrl: "/srv/x.qcow2" },
+    'cilium-lab:imageUrl: is only used with image custom, not ubuntu-23.04 (got "/srv/x.qcow2"). Remove it, or set image custom.',
+  ],
+  [
+    "accelerator tcg",
+    { accelerator: "tcg" },
+    'cilium-lab:accelerator: is not supported (got "tcg"). Accepted: kvm, qemu.',
+  ],
+  [
+    "the session daemon",
+    { libvirtUri: "qemu:///session" },
+    'cilium-lab:libvirtUri: is not supported: the session daemon cannot create NAT networks with DHCP reservations (got "qemu:///session"). Accepted: qemu:///system.',
+  ],
   [
     "a remote libvirt",
     { libvirtUri: "qemu+ssh://lab/system" },
     'cilium-lab:libvirtUri: is not supported: remote libvirt URIs are not supported yet (images and seeds are written to local paths) (got "qemu+ssh://lab/system"). Accepted: qemu:///system.',
   ],
-  ["a 10 s boot timeout", { bootTimeoutSeconds: "10" }, "cilium-lab:bootTimeoutSeconds: is out of range (got 10). An integer from 30 to 3600."],
-  ["a k3s version without suffix", { k3sVersion: "v1.26.6" }, 'cilium-lab:k3sVersion: is not a k3s release (got "v1.26.6"). A k3s release such as v1.26.6+k3s1 (vX.Y.Z+k3sN).'],
-  ["a relative air-gap dir", { k3sAirgapDir: "airgap" }, 'cilium-lab:k3sAirgapDir: must be an absolute host path (got "airgap"). Empty (online install) or an absolute directory such as /srv/k3s-airgap.'],
-  ["Cilium 1.12", { ciliumVersion: "1.12.19" }, 'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.12.19"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
-  ["Cilium 1.21", { ciliumVersion: "1.21.0" }, 'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.21.0"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
-  ["a Cilium version with a leading zero", { ciliumVersion: "1.13.04" }, 'cilium-lab:ciliumVersion: is not a Cilium release version (got "1.13.04"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
-  ["a v-prefixed Cilium version", { ciliumVersion: "v1.13.4" }, 'cilium-lab:ciliumVersion: is not a Cilium release version (got "v1.13.4"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.'],
-  ["a chart from a URL", { ciliumChart: "https://helm.cilium.io" }, 'cilium-lab:ciliumChart: must be a local path (got "https://helm.cilium.io"). Empty (Cilium\'s Helm repository) or an absolute or ./relative path to a chart .tgz or directory.'],
-  ["kubeProxyReplacement strict", { kubeProxyReplacement: "strict" }, 'cilium-lab:kubeProxyReplacement: must be a boolean (got "strict"). Accepted: true, false.'],
-  ["an iperf3 image with spaces", { iperf3Image: "iperf3 latest" }, 'cilium-lab:iperf3Image: is not a container image reference (got "iperf3 latest"). Empty (the pinned image) or a reference such as registry.example/iperf3@sha256:<64 hex>.'],
-  ["a 301 s iperf3 run", { iperf3Seconds: "301" }, "cilium-lab:iperf3Seconds: is out of range (got 301). An integer from 1 to 300."],
+  [
+    "a 10 s boot timeout",
+    { bootTimeoutSeconds: "10" },
+    "cilium-lab:bootTimeoutSeconds: is out of range (got 10). An integer from 30 to 3600.",
+  ],
+  [
+    "a k3s version without suffix",
+    { k3sVersion: "v1.26.6" },
+    'cilium-lab:k3sVersion: is not a k3s release (got "v1.26.6"). A k3s release such as v1.26.6+k3s1 (vX.Y.Z+k3sN).',
+  ],
+  [
+    "a relative air-gap dir",
+    { k3sAirgapDir: "airgap" },
+    'cilium-lab:k3sAirgapDir: must be an absolute host path (got "airgap"). Empty (online install) or an absolute directory such as /srv/k3s-airgap.',
+  ],
+  [
+    "Cilium 1.12",
+    { ciliumVersion: "1.12.19" },
+    'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.12.19"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.',
+  ],
+  [
+    "Cilium 1.21",
+    { ciliumVersion: "1.21.0" },
+    'cilium-lab:ciliumVersion: is outside the versions whose Helm values this lab renders and tests (got "1.21.0"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.',
+  ],
+  [
+    "a Cilium version with a leading zero",
+    { ciliumVersion: "1.13.04" },
+    'cilium-lab:ciliumVersion: is not a Cilium release version (got "1.13.04"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.',
+  ],
+  [
+    "a v-prefixed Cilium version",
+    { ciliumVersion: "v1.13.4" },
+    'cilium-lab:ciliumVersion: is not a Cilium release version (got "v1.13.4"). A Cilium chart version from 1.13.0 to 1.20.x, such as 1.13.4 or 1.20.0.',
+  ],
+  [
+    "a chart from a URL",
+    { ciliumChart: "https://helm.cilium.io" },
+    'cilium-lab:ciliumChart: must be a local path (got "https://helm.cilium.io"). Empty (Cilium\'s Helm repository) or an absolute or ./relative path to a chart .tgz or directory.',
+  ],
+  [
+    "kubeProxyReplacement strict",
+    { kubeProxyReplacement: "strict" },
+    'cilium-lab:kubeProxyReplacement: must be a boolean (got "strict"). Accepted: true, false.',
+  ],
+  [
+    "an iperf3 image with spaces",
+    { iperf3Image: "iperf3 latest" },
+    'cilium-lab:iperf3Image: is not a container image reference (got "iperf3 latest"). Empty (the pinned image) or a reference such as registry.example/iperf3@sha256:<64 hex>.',
+  ],
+  [
+    "a 301 s iperf3 run",
+    { iperf3Seconds: "301" },
+    "cilium-lab:iperf3Seconds: is out of range (got 301). An integer from 1 to 300.",
+  ],
   ["zero runs", { iperf3Runs: "0" }, "cilium-lab:iperf3Runs: is out of range (got 0). An integer from 1 to 20."],
-  ["17 streams", { iperf3Streams: "17" }, "cilium-lab:iperf3Streams: is out of range (got 17). An integer from 1 to 16."],
-  ["11 omitted seconds", { iperf3OmitSeconds: "11" }, "cilium-lab:iperf3OmitSeconds: is out of range (got 11). An integer from 0 to 10."],
-  ["a private key as the SSH key", { sshAuthorizedKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }, 'cilium-lab:sshAuthorizedKey: is not one OpenSSH public key line (got "-----BEGIN OPENSSH PRIVATE KEY-----"). Empty, or the contents of ~/.ssh/id_ed25519.pub (type, base64 key, optional comment).'],
-  ["an unknown key, naming the nearest", { routingmod: "native" }, 'cilium-lab:routingmod: unknown key (got "native"). Did you mean `cilium-lab:routingMode`? Remove it with `pulumi config rm cilium-lab:routingmod`.'],
+  [
+    "17 streams",
+    { iperf3Streams: "17" },
+    "cilium-lab:iperf3Streams: is out of range (got 17). An integer from 1 to 16.",
+  ],
+  [
+    "11 omitted seconds",
+    { iperf3OmitSeconds: "11" },
+    "cilium-lab:iperf3OmitSeconds: is out of range (got 11). An integer from 0 to 10.",
+  ],
+  [
+    "a private key as the SSH key",
+    { sshAuthorizedKey: "-----BEGIN OPENSSH PRIVATE KEY-----" },
+    'cilium-lab:sshAuthorizedKey: is not one OpenSSH public key line (got "-----BEGIN OPENSSH PRIVATE KEY-----"). Empty, or the contents of ~/.ssh/id_ed25519.pub (type, base64 key, optional comment).',
+  ],
+  [
+    "an unknown key, naming the nearest",
+    { routingmod: "native" },
+    'cilium-lab:routingmod: unknown key (got "native"). Did you mean `cilium-lab:routingMode`? Remove it with `pulumi config rm cilium-lab:routingmod`.',
+  ],
 ];
 for (const [title, raw, message] of refused) {
   test(`refuses ${title}`, (t) => {
@@ -214,12 +402,16 @@ test("warns when the native-routing CIDR covers the nodes but not the whole pod 
 
 test("warns that a native-routing CIDR is unused in tunnel mode", (t) => {
   const { warnings } = parseLabConfig({ nativeRoutingCidr: "10.0.0.0/22" });
-  t.deepEqual(warnings, ["cilium-lab:nativeRoutingCidr is 10.0.0.0/22 but routingMode is vxlan: it is used only by native routing."]);
+  t.deepEqual(warnings, [
+    "cilium-lab:nativeRoutingCidr is 10.0.0.0/22 but routingMode is vxlan: it is used only by native routing.",
+  ]);
 });
 
 test("warns that an iperf3 image without a digest is not repeatable", (t) => {
   const { warnings } = parseLabConfig({ iperf3Image: "networkstatic/iperf3:latest" });
-  t.deepEqual(warnings, ["cilium-lab:iperf3Image networkstatic/iperf3:latest is not pinned by digest: two runs may measure different binaries."]);
+  t.deepEqual(warnings, [
+    "cilium-lab:iperf3Image networkstatic/iperf3:latest is not pinned by digest: two runs may measure different binaries.",
+  ]);
 });
 
 test("accepts native routing without auto direct node routes, warning that pods on different nodes cannot reach each other", (t) => {

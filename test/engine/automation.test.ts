@@ -28,7 +28,12 @@ class Echo extends pulumi.dynamic.Resource {
 /** Runs preview → up → up (must be a no-op) → destroy, and returns the first up's outputs. */
 async function lifecycle(t: ExecutionContext, stackName: string, program: PulumiFn, expectedResources: number) {
   pulumiOnPath(); // fails with the fix when there is no engine, instead of an opaque spawn error
-  const stack = await inlineStack(t, { stackName, projectName: "engine-test", program, envVars: engineEnv(tempDir(t, "backend")) });
+  const stack = await inlineStack(t, {
+    stackName,
+    projectName: "engine-test",
+    program,
+    envVars: engineEnv(tempDir(t, "backend")),
+  });
   // The stack counts as a resource too; provider resources do not.
   const total = expectedResources + 1;
 
@@ -74,5 +79,8 @@ test("Automation API: a @pulumi/command local.Command is refused for want of its
     envVars: engineEnv(tempDir(t, "backend")),
   });
   const error = await t.throwsAsync(stack.preview());
-  t.regex(error?.message ?? "", /error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1\.2\.1 or on your \$PATH/);
+  t.regex(
+    error?.message ?? "",
+    /error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1\.2\.1 or on your \$PATH/,
+  );
 });

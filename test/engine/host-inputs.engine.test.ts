@@ -29,7 +29,10 @@ function labObjects(): string[] {
       .split("\n")
       .map((l) => l.trim())
       .filter((l) => l === `cilium-lab-${STACK}` || l.startsWith(`cilium-lab-${STACK}-`));
-  return [...virsh(["net-list", "--all", "--name"]).map((n) => `network ${n}`), ...virsh(["list", "--all", "--name"]).map((d) => `domain ${d}`)];
+  return [
+    ...virsh(["net-list", "--all", "--name"]).map((n) => `network ${n}`),
+    ...virsh(["list", "--all", "--name"]).map((d) => `domain ${d}`),
+  ];
 }
 
 test("up --skip-preview (Automation API stack.up()) with a wrong k3sAirgapDir fails with the air-gap problems and creates nothing: no resource in the state, no libvirt network or domain (real engine, real libvirt)", async (t) => {
@@ -42,11 +45,16 @@ test("up --skip-preview (Automation API stack.up()) with a wrong k3sAirgapDir fa
 
   const cwd = projectCopy(t);
   const env = engineEnv(tempDir(t, "backend"));
-  const stack = await LocalWorkspace.createOrSelectStack({ stackName: STACK, workDir: cwd }, { envVars: env, secretsProvider: "passphrase" });
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: STACK, workDir: cwd },
+    { envVars: env, secretsProvider: "passphrase" },
+  );
   t.teardown(async () => {
     // Only a program that does not check first leaves anything: remove it.
     await stack.destroy({ color: "never" }).catch(() => undefined);
-    execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab-clean.sh"), "--stack", STACK, "--yes"], { stdio: "ignore" });
+    execFileSync("bash", [path.join(REPO_ROOT, "scripts", "lab-clean.sh"), "--stack", STACK, "--yes"], {
+      stdio: "ignore",
+    });
   });
   await stack.setAllConfig({
     "cilium-lab:k3sAirgapDir": { value: airgap },
@@ -73,13 +81,22 @@ test("up --skip-preview (Automation API stack.up()) with a wrong k3sAirgapDir fa
     `- cilium-lab:k3sAirgapDir "${airgap}": install.sh: missing. Fix: Download https://raw.githubusercontent.com/k3s-io/k3s/${V}/install.sh (or https://get.k3s.io) as ${airgap}/install.sh.\n` +
     `- cilium-lab:k3sAirgapDir "${airgap}": k3s-airgap-images-amd64.tar.zst: missing (.tar.gz or .tar are accepted too). Fix: Download https://github.com/k3s-io/k3s/releases/download/${V}/k3s-airgap-images-amd64.tar.zst into ${airgap}.`;
   // The CLI indents diagnostics: compare line by line.
-  const flat = text.split("\n").map((l) => l.trim()).join("\n");
+  const flat = text
+    .split("\n")
+    .map((l) => l.trim())
+    .join("\n");
   t.true(flat.includes(expected), `the up must fail with exactly the host-input error:\n${text}`);
   t.false(/^\s+at .*\(.*:\d+:\d+\)$/m.test(text), `printed with a stack trace:\n${text}`);
 
   const state = await stack.exportStack();
-  const resources = ((state.deployment as { resources?: { type: string; urn: string }[] }).resources ?? []).filter((r) => r.type !== "pulumi:pulumi:Stack");
-  t.deepEqual(resources.map((r) => r.urn), [], "no resource may be registered");
+  const resources = ((state.deployment as { resources?: { type: string; urn: string }[] }).resources ?? []).filter(
+    (r) => r.type !== "pulumi:pulumi:Stack",
+  );
+  t.deepEqual(
+    resources.map((r) => r.urn),
+    [],
+    "no resource may be registered",
+  );
   t.deepEqual(labObjects(), [], "no libvirt object of the stack may exist");
   t.log(`up failed after ${seconds.toFixed(1)} s`);
 });

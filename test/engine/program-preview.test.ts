@@ -34,7 +34,8 @@ const NODES_LAYER = [
   ]),
 ].sort();
 
-const MISSING_COMMAND_PLUGIN = "error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1.2.1 or on your $PATH";
+const MISSING_COMMAND_PLUGIN =
+  "error: no resource plugin 'pulumi-resource-command' found in the workspace at version v1.2.1 or on your $PATH";
 
 for (const stack of ["vxlan", "native", "geneve"]) {
   test(`pulumi preview of infra/index.ts for the ${stack} stack plans the whole nodes layer, then stops at the k3s commands: the command plugin 1.2.1 cannot be built from the Go module proxy here`, (t) => {
@@ -44,15 +45,26 @@ for (const stack of ["vxlan", "native", "geneve"]) {
     // CI's /dev/kvm cannot run guests, and the host preflight checks that KVM works when asked for:
     // the copy runs under TCG, as the tests' VMs do.
     pulumi(["config", "set", "--stack", stack, "cilium-lab:accelerator", "qemu"], { cwd, env });
-    const error = t.throws(() => pulumi(["preview", "--stack", stack, "--non-interactive", "--color", "never"], { cwd, env }));
+    const error = t.throws(() =>
+      pulumi(["preview", "--stack", stack, "--non-interactive", "--color", "never"], { cwd, env }),
+    );
     const out = error?.message ?? "";
 
     // The engine plans in parallel and stops at the first command's provider, so how many of the
     // later VMs make it into the plan varies; everything planned must belong to the nodes layer,
     // and the resources that depend on nothing (image, secrets, network) are always there.
     const planned = plannedCreates(out).filter((line) => !line.startsWith("pulumi:pulumi:Stack"));
-    t.deepEqual(planned.filter((line) => !NODES_LAYER.includes(line)), [], out);
-    for (const first of ["lab:nodes:LabNodes lab", "pulumi-nodejs:dynamic/lab:LabSecrets lab-secrets", "pulumi-nodejs:dynamic/libvirt:BaseImage lab-image", "pulumi-nodejs:dynamic/libvirt:Network lab-network"]) {
+    t.deepEqual(
+      planned.filter((line) => !NODES_LAYER.includes(line)),
+      [],
+      out,
+    );
+    for (const first of [
+      "lab:nodes:LabNodes lab",
+      "pulumi-nodejs:dynamic/lab:LabSecrets lab-secrets",
+      "pulumi-nodejs:dynamic/libvirt:BaseImage lab-image",
+      "pulumi-nodejs:dynamic/libvirt:Network lab-network",
+    ]) {
       t.true(planned.includes(first), `${first} is not in the plan:\n${out}`);
     }
     const errors = [...out.matchAll(/^\s*(error: .*)$/gm)].map((m) => m[1]);

@@ -4,7 +4,17 @@
  * to get one.
  */
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
@@ -108,7 +118,12 @@ export function inlineWorkDir(t: ExecutionContext): string {
  */
 export function inlineStack(
   t: ExecutionContext,
-  args: { readonly stackName: string; readonly projectName: string; readonly program: PulumiFn; readonly envVars: Record<string, string> },
+  args: {
+    readonly stackName: string;
+    readonly projectName: string;
+    readonly program: PulumiFn;
+    readonly envVars: Record<string, string>;
+  },
 ): Promise<Stack> {
   const { stackName, projectName, program, envVars } = args;
   return LocalWorkspace.createOrSelectStack(
@@ -141,9 +156,16 @@ export function projectCopy(t: ExecutionContext): string {
 /** Runs the pulumi CLI; on a non-zero exit the error carries its stdout and stderr. */
 export function pulumi(args: string[], options: { cwd: string; env: Record<string, string> }): string {
   try {
-    return execFileSync(pulumiOnPath(), args, { ...options, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+    return execFileSync(pulumiOnPath(), args, {
+      ...options,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch (error) {
     const e = error as { status?: number; stdout?: string; stderr?: string };
-    throw new Error(`pulumi ${args.join(" ")} exited ${e.status ?? "?"}\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`);
+    throw new Error(
+      `pulumi ${args.join(" ")} exited ${e.status ?? "?"}\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`,
+    );
   }
 }

@@ -23,13 +23,22 @@ test("pulumi-language-nodejs and pulumi-resource-pulumi-nodejs sit beside the re
   // refuses them (pulumi/pulumi#11703).
   const dir = pulumiBinDir();
   for (const name of ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]) {
-    t.notThrows(() => accessSync(path.join(dir, name), constants.X_OK), `${name} is missing or not executable in ${dir}`);
+    t.notThrows(
+      () => accessSync(path.join(dir, name), constants.X_OK),
+      `${name} is missing or not executable in ${dir}`,
+    );
   }
 });
 
 test("pulumi plugin ls lists only the kubernetes plugin of provider commit f47bc2d6f199 under its own version: the Go module proxy serves no build of command 1.2.1 or kubernetes 4.34.2 (403), so nothing is installed under those", (t) => {
   const env = engineEnv(tempDir(t, "plugins"));
-  const installed = (JSON.parse(pulumi(["plugin", "ls", "--json"], { cwd: REPO_ROOT, env })) as { name: string; kind: string; version: string }[])
+  const installed = (
+    JSON.parse(pulumi(["plugin", "ls", "--json"], { cwd: REPO_ROOT, env })) as {
+      name: string;
+      kind: string;
+      version: string;
+    }[]
+  )
     .filter((p) => p.kind === "resource")
     .map((p) => `${p.name} ${p.version}`);
   // The SDKs still ask for exactly these versions: the day the proxy serves them, scripts/toolchain.sh
@@ -37,5 +46,9 @@ test("pulumi plugin ls lists only the kubernetes plugin of provider commit f47bc
   t.is(npmPluginVersion("@pulumi/command"), "1.2.1");
   t.is(npmPluginVersion("@pulumi/kubernetes"), "4.34.2");
   // scripts/k8s-toolchain.sh installs the one kubernetes build the proxy serves, under its own version.
-  t.deepEqual(installed, ["kubernetes 4.24.2-0.20260115033456-f47bc2d6f199"], `PULUMI_HOME=${env.PULUMI_HOME ?? "(unset: ~/.pulumi)"}`);
+  t.deepEqual(
+    installed,
+    ["kubernetes 4.24.2-0.20260115033456-f47bc2d6f199"],
+    `PULUMI_HOME=${env.PULUMI_HOME ?? "(unset: ~/.pulumi)"}`,
+  );
 });

@@ -155,7 +155,11 @@ test("fake but well-shaped artifacts pass: k3s images first, then the extra imag
     dir,
     k3sBinary: join(dir, "k3s"),
     installScript: join(dir, "install.sh"),
-    imageTarballs: [join(dir, "k3s-airgap-images-amd64.tar.zst"), join(dir, "cilium-1.13.4.tar.gz"), join(dir, "iperf3.tar")],
+    imageTarballs: [
+      join(dir, "k3s-airgap-images-amd64.tar.zst"),
+      join(dir, "cilium-1.13.4.tar.gz"),
+      join(dir, "iperf3.tar"),
+    ],
   });
 });
 

@@ -50,7 +50,10 @@ const flagCases: [K3sRole, boolean, string[]][] = [
 ];
 for (const [role, kpr, expected] of flagCases) {
   test(`the ${role} runs k3s with exactly these flags when kubeProxyReplacement is ${kpr}`, (t) => {
-    t.deepEqual(k3sCommand({ role, ...(role === "server" ? SERVER : AGENT), podCidr: POD_CIDR, kubeProxyReplacement: kpr }), expected);
+    t.deepEqual(
+      k3sCommand({ role, ...(role === "server" ? SERVER : AGENT), podCidr: POD_CIDR, kubeProxyReplacement: kpr }),
+      expected,
+    );
   });
 }
 
@@ -60,16 +63,31 @@ test("k3s's --cluster-cidr follows the lab's podCidr", (t) => {
 });
 
 const envCases: [K3sRole, InstallSource, [string, string][]][] = [
-  ["server", "online", [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"]]],
+  [
+    "server",
+    "online",
+    [
+      ["INSTALL_K3S_VERSION", "v1.26.6+k3s1"],
+      ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"],
+    ],
+  ],
   [
     "server",
     "airgap",
-    [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["INSTALL_K3S_SKIP_DOWNLOAD", "true"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"]],
+    [
+      ["INSTALL_K3S_VERSION", "v1.26.6+k3s1"],
+      ["INSTALL_K3S_SKIP_DOWNLOAD", "true"],
+      ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"],
+    ],
   ],
   [
     "agent",
     "online",
-    [["INSTALL_K3S_VERSION", "v1.26.6+k3s1"], ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"], ["K3S_URL", "https://192.168.150.11:6443"]],
+    [
+      ["INSTALL_K3S_VERSION", "v1.26.6+k3s1"],
+      ["K3S_TOKEN_FILE", "/etc/rancher/k3s/cilium-lab-token"],
+      ["K3S_URL", "https://192.168.150.11:6443"],
+    ],
   ],
   [
     "agent",
@@ -119,12 +137,32 @@ const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 aed145c41644",
     [
-      "--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
-      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab",
-      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
-      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--", "server", "--node-name=node-1", "--node-ip=192.168.150.11", "--tls-san=192.168.150.11", "--flannel-backend=none",
-      "--disable-network-policy", "--cluster-cidr=10.0.0.0/16", "--service-cidr=10.43.0.0/16", "--write-kubeconfig-mode=0600",
+      "--installer-url",
+      "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+      "--token-file",
+      "/etc/rancher/k3s/cilium-lab-token",
+      "--staging-dir",
+      "/var/lib/cilium-lab",
+      "--vm-id",
+      "uuid-1",
+      "--script-sha256",
+      SHA,
+      "--timeout",
+      "900",
+      "--env",
+      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
+      "--env",
+      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--",
+      "server",
+      "--node-name=node-1",
+      "--node-ip=192.168.150.11",
+      "--tls-san=192.168.150.11",
+      "--flannel-backend=none",
+      "--disable-network-policy",
+      "--cluster-cidr=10.0.0.0/16",
+      "--service-cidr=10.43.0.0/16",
+      "--write-kubeconfig-mode=0600",
     ],
   ],
   [
@@ -133,11 +171,32 @@ const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 ef4add380a43",
     [
-      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab",
-      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
-      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "INSTALL_K3S_SKIP_DOWNLOAD=true", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--", "server", "--node-name=node-1", "--node-ip=192.168.150.11", "--tls-san=192.168.150.11", "--flannel-backend=none",
-      "--disable-network-policy", "--cluster-cidr=10.0.0.0/16", "--service-cidr=10.43.0.0/16", "--write-kubeconfig-mode=0600",
+      "--token-file",
+      "/etc/rancher/k3s/cilium-lab-token",
+      "--staging-dir",
+      "/var/lib/cilium-lab",
+      "--vm-id",
+      "uuid-1",
+      "--script-sha256",
+      SHA,
+      "--timeout",
+      "900",
+      "--env",
+      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
+      "--env",
+      "INSTALL_K3S_SKIP_DOWNLOAD=true",
+      "--env",
+      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--",
+      "server",
+      "--node-name=node-1",
+      "--node-ip=192.168.150.11",
+      "--tls-san=192.168.150.11",
+      "--flannel-backend=none",
+      "--disable-network-policy",
+      "--cluster-cidr=10.0.0.0/16",
+      "--service-cidr=10.43.0.0/16",
+      "--write-kubeconfig-mode=0600",
       "--disable-kube-proxy",
     ],
   ],
@@ -147,11 +206,30 @@ const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 392c2977b1f5",
     [
-      "--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
-      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab", "--server-url", "https://192.168.150.11:6443",
-      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
-      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token", "--env", "K3S_URL=https://192.168.150.11:6443",
-      "--", "agent", "--node-name=node-2", "--node-ip=192.168.150.12",
+      "--installer-url",
+      "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+      "--token-file",
+      "/etc/rancher/k3s/cilium-lab-token",
+      "--staging-dir",
+      "/var/lib/cilium-lab",
+      "--server-url",
+      "https://192.168.150.11:6443",
+      "--vm-id",
+      "uuid-1",
+      "--script-sha256",
+      SHA,
+      "--timeout",
+      "900",
+      "--env",
+      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
+      "--env",
+      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--env",
+      "K3S_URL=https://192.168.150.11:6443",
+      "--",
+      "agent",
+      "--node-name=node-2",
+      "--node-ip=192.168.150.12",
     ],
   ],
   [
@@ -160,11 +238,30 @@ const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 27ffdbc4973a",
     [
-      "--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab", "--server-url", "https://192.168.150.11:6443",
-      "--vm-id", "uuid-1", "--script-sha256", SHA, "--timeout", "900",
-      "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1", "--env", "INSTALL_K3S_SKIP_DOWNLOAD=true", "--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--env", "K3S_URL=https://192.168.150.11:6443",
-      "--", "agent", "--node-name=node-2", "--node-ip=192.168.150.12",
+      "--token-file",
+      "/etc/rancher/k3s/cilium-lab-token",
+      "--staging-dir",
+      "/var/lib/cilium-lab",
+      "--server-url",
+      "https://192.168.150.11:6443",
+      "--vm-id",
+      "uuid-1",
+      "--script-sha256",
+      SHA,
+      "--timeout",
+      "900",
+      "--env",
+      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
+      "--env",
+      "INSTALL_K3S_SKIP_DOWNLOAD=true",
+      "--env",
+      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
+      "--env",
+      "K3S_URL=https://192.168.150.11:6443",
+      "--",
+      "agent",
+      "--node-name=node-2",
+      "--node-ip=192.168.150.12",
     ],
   ],
 ];
@@ -181,7 +278,13 @@ test("the install command's hash is the SHA-256 of every argument (command line,
   const { execFileSync } = await import("node:child_process");
   for (const [role, kpr, source] of installCases) {
     const i = input(role, kpr, source);
-    const bySha256sum = execFileSync("sha256sum", { input: installArguments(i).map((a) => `${a}\n`).join("") }).toString().slice(0, 12);
+    const bySha256sum = execFileSync("sha256sum", {
+      input: installArguments(i)
+        .map((a) => `${a}\n`)
+        .join(""),
+    })
+      .toString()
+      .slice(0, 12);
     t.is(installArgumentsHash(i), bySha256sum);
     t.true(installCommand(i).endsWith(` --args-sha256 ${bySha256sum}`));
   }
@@ -206,14 +309,20 @@ test("every argument of the install step changes its command line, so pulumi-com
 
 test("an argument that cannot travel one per line on stdin is refused", (t) => {
   t.throws(() => installStdin("tok", { ...input("server", false, "online"), vmId: "uuid\n--role" }), {
-    message: 'install-k3s.sh argument "uuid\\n--role" is empty or contains a newline; the k3s layer sends one argument per line',
+    message:
+      'install-k3s.sh argument "uuid\\n--role" is empty or contains a newline; the k3s layer sends one argument per line',
   });
 });
 
 test("the other node commands are exactly these", (t) => {
   t.is(waitCommand("node-2", 300), "bash -s -- --node node-2 --timeout 300");
   t.is(
-    prepareCommand({ node: "node-1", nodeIp: "192.168.150.11", modules: ["br_netfilter", "overlay"], sysctls: [["net.ipv4.ip_forward", "1"]] }),
+    prepareCommand({
+      node: "node-1",
+      nodeIp: "192.168.150.11",
+      modules: ["br_netfilter", "overlay"],
+      sysctls: [["net.ipv4.ip_forward", "1"]],
+    }),
     "sudo bash -s -- --node node-1 --node-ip 192.168.150.11 --staging-dir /var/lib/cilium-lab --module br_netfilter --module overlay --sysctl net.ipv4.ip_forward=1",
   );
   t.is(
@@ -226,7 +335,10 @@ test("the other node commands are exactly these", (t) => {
 const quoteCases: [string, string][] = [
   ["--node-ip=192.168.150.11", "--node-ip=192.168.150.11"],
   ["v1.26.6+k3s1", "v1.26.6+k3s1"],
-  ["https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"],
+  [
+    "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+    "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
+  ],
   ["", "''"],
   ["two words", "'two words'"],
   ["it's", `'it'\\''s'`],
@@ -270,7 +382,10 @@ users:
 `;
 
 test("the kubeconfig is rewritten from 127.0.0.1 to the server's lab address and otherwise unchanged", (t) => {
-  t.is(rewriteKubeconfigServer(K3S_YAML, "192.168.150.11"), K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"));
+  t.is(
+    rewriteKubeconfigServer(K3S_YAML, "192.168.150.11"),
+    K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"),
+  );
 });
 
 test("rewriting a kubeconfig that already points at the server changes nothing", (t) => {
@@ -279,9 +394,21 @@ test("rewriting a kubeconfig that already points at the server changes nothing",
 });
 
 const badKubeconfigs: [string, string, string][] = [
-  ["no clusters", "apiVersion: v1\nkind: Config\n", "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?"],
-  ["an empty file", "", "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?"],
-  ["no server", "clusters:\n- cluster: {}\n  name: default\n", "the kubeconfig read from the k3s server has no clusters[0].cluster.server"],
+  [
+    "no clusters",
+    "apiVersion: v1\nkind: Config\n",
+    "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?",
+  ],
+  [
+    "an empty file",
+    "",
+    "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?",
+  ],
+  [
+    "no server",
+    "clusters:\n- cluster: {}\n  name: default\n",
+    "the kubeconfig read from the k3s server has no clusters[0].cluster.server",
+  ],
   [
     "a foreign server",
     K3S_YAML.replace("https://127.0.0.1:6443", "https://10.9.9.9:6443"),

@@ -15,7 +15,8 @@ import type * as NodesModule from "../../infra/nodes/nodes";
 import { RecordingMonitor, installMonitor, withoutSecrets, type Registration } from "./support/recording-monitor";
 
 const TOKEN = "TOKEN-from-LabSecrets-5e1f";
-const K3S_YAML = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n  name: default\nkind: Config\n";
+const K3S_YAML =
+  "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n  name: default\nkind: Config\n";
 
 /** Outputs the nodes layer's dynamic providers compute (the rest of the state echoes the inputs). */
 function computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
@@ -79,7 +80,13 @@ test("LabNodes' nodes, connections, Domains and token drive every k3s command: p
   const config = parseLabConfig({ image: "ubuntu-24.04", accelerator: "qemu" }).config;
   const plan = planLab(config, "vxlan");
   // the lines infra/index.ts gets (see the k3s layer's report).
-  const labNodes = new LabNodes("nodes", { config, plan, stack: "vxlan", cacheDir: "/cache", keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg" });
+  const labNodes = new LabNodes("nodes", {
+    config,
+    plan,
+    stack: "vxlan",
+    cacheDir: "/cache",
+    keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg",
+  });
   const k3s = new K3sCluster("k3s", {
     nodes: labNodes.nodes,
     connections: labNodes.connections,
@@ -106,7 +113,11 @@ test("LabNodes' nodes, connections, Domains and token drive every k3s command: p
       const connection = r.inputs.connection as Record<string, unknown>;
       t.is(connection.host, node.ip, `${r.name} host`);
       t.is(connection.user, "lab", `${r.name} user`);
-      t.is(connection.hostKey, `ssh-ed25519 HOSTKEY${node.name} root@${node.name}`, `${r.name} pins the node's host key`);
+      t.is(
+        connection.hostKey,
+        `ssh-ed25519 HOSTKEY${node.name} root@${node.name}`,
+        `${r.name} pins the node's host key`,
+      );
       t.is(withoutSecrets(r.raw.connection), "[secret]");
       t.is(r.deletedWith, domainUrn, `${r.name} deletedWith`);
     }
@@ -115,7 +126,12 @@ test("LabNodes' nodes, connections, Domains and token drive every k3s command: p
     // the token first, then the install's other arguments (see installStdin in infra/k3s/args.ts).
     const stdin = String(install.inputs.stdin).split("\n");
     t.is(stdin[0], TOKEN);
-    t.deepEqual(stdin.slice(stdin.indexOf("--"), stdin.indexOf("--") + 4), ["--", node.role, `--node-name=${node.name}`, `--node-ip=${node.ip}`]);
+    t.deepEqual(stdin.slice(stdin.indexOf("--"), stdin.indexOf("--") + 4), [
+      "--",
+      node.role,
+      `--node-name=${node.name}`,
+      `--node-ip=${node.ip}`,
+    ]);
     t.is(withoutSecrets(install.raw.stdin), "[secret]");
     t.false(JSON.stringify(withoutSecrets(install.raw)).includes(TOKEN));
   }

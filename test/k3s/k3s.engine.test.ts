@@ -17,15 +17,28 @@ import test from "ava";
 import { engineEnv, projectCopy, pulumi, pulumiOnPath, tempDir } from "../engine/support";
 
 /** `pulumi preview --json`, which exits non-zero on a program error: returns the parsed output. */
-function previewJson(cwd: string, env: Record<string, string>): { steps?: { op: string; urn: string }[]; diagnostics?: { message: string; severity: string }[] } {
+function previewJson(
+  cwd: string,
+  env: Record<string, string>,
+): { steps?: { op: string; urn: string }[]; diagnostics?: { message: string; severity: string }[] } {
   try {
-    return JSON.parse(execFileSync(pulumiOnPath(), ["preview", "--stack", "vxlan", "--json", "--non-interactive"], { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 })) as never;
+    return JSON.parse(
+      execFileSync(pulumiOnPath(), ["preview", "--stack", "vxlan", "--json", "--non-interactive"], {
+        cwd,
+        env,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    ) as never;
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string };
     try {
       return JSON.parse(e.stdout ?? "") as never;
     } catch {
-      throw new Error(`pulumi preview printed no JSON\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`, { cause: error });
+      throw new Error(`pulumi preview printed no JSON\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`, {
+        cause: error,
+      });
     }
   }
 }
@@ -45,7 +58,9 @@ test("pulumi preview with a wrong k3sAirgapDir fails with the air-gap error befo
   if (errors.some((m) => m.includes("TSError"))) {
     // seen with Pulumi.yaml `main: infra/index.ts`: the engine runs ts-node in infra/, finds no
     // tsconfig.json there and compiles with TypeScript's defaults (no ES2022 lib: `new Error(m, { cause })` fails).
-    t.fail(`the engine could not compile the program; does infra/ have a tsconfig.json (e.g. {"extends": "../tsconfig.json"})?\n${errors.join("\n")}`);
+    t.fail(
+      `the engine could not compile the program; does infra/ have a tsconfig.json (e.g. {"extends": "../tsconfig.json"})?\n${errors.join("\n")}`,
+    );
     return;
   }
   // The program checks every host-side input before any resource (infra/config/host-inputs.ts), in

@@ -40,7 +40,10 @@ const monitor = new RecordingMonitor({
     const inputs = a.inputs as Record<string, unknown>;
     // the server's k3s.yaml, as read-kubeconfig.sh prints it; other commands print nothing on stdout.
     const stdout = a.name.endsWith("-kubeconfig") ? K3S_YAML : "";
-    return { id: `${a.name}-id`, state: a.type === "command:remote:Command" ? { ...inputs, stdout, stderr: "" } : inputs };
+    return {
+      id: `${a.name}-id`,
+      state: a.type === "command:remote:Command" ? { ...inputs, stdout, stderr: "" } : inputs,
+    };
   },
   call: (a) => a.inputs as Record<string, unknown>,
 });
@@ -89,9 +92,19 @@ interface Built {
 
 /** Builds one K3sCluster named `name` on its own stand-in VMs and waits until it is fully registered. */
 async function build(name: string, overrides: Partial<K3sModule.K3sClusterArgs> = {}): Promise<Built> {
-  const domains = Object.fromEntries(NODES.map((n) => [n.name, new StandIn("lab:test:Domain", `${name}-vm-${n.name}`)]));
+  const domains = Object.fromEntries(
+    NODES.map((n) => [n.name, new StandIn("lab:test:Domain", `${name}-vm-${n.name}`)]),
+  );
   const connections = Object.fromEntries(
-    NODES.map((n) => [n.name, { host: n.ip, user: "lab", privateKey: pulumi.secret(PRIVATE_KEY), hostKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name} root@${n.name}` }]),
+    NODES.map((n) => [
+      n.name,
+      {
+        host: n.ip,
+        user: "lab",
+        privateKey: pulumi.secret(PRIVATE_KEY),
+        hostKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name} root@${n.name}`,
+      },
+    ]),
   );
   const cluster = new k3s.K3sCluster(name, {
     nodes: NODES,
@@ -107,7 +120,9 @@ async function build(name: string, overrides: Partial<K3sModule.K3sClusterArgs> 
   });
   const urn = await promiseOf(cluster.urn);
   await monitor.outputsRegistered(urn);
-  const registrations = monitor.registrations.filter((r) => r.type !== "lab:test:Domain" && (r.name === name || r.name.startsWith(`${name}-`)));
+  const registrations = monitor.registrations.filter(
+    (r) => r.type !== "lab:test:Domain" && (r.name === name || r.name.startsWith(`${name}-`)),
+  );
   const byName = new Map(registrations.map((r) => [r.name, r]));
   return {
     cluster,
@@ -130,14 +145,41 @@ function reg(b: Built, name: string): Registration {
  * command line (node, role, source, version, kube-proxy replacement and the hash of every argument)
  * and, on stdin, the token and then the other arguments, one per line.
  */
-function expectedInstall(scenario: string, node: (typeof NODES)[number], kpr: boolean, source: "online" | "airgap"): { create: string; stdin: string } {
+function expectedInstall(
+  scenario: string,
+  node: (typeof NODES)[number],
+  kpr: boolean,
+  source: "online" | "airgap",
+): { create: string; stdin: string } {
   const sha = k3s.nodeScript("install-k3s.sh").sha256;
-  const visible = ["--node", node.name, "--role", node.role, "--source", source, "--version", "v1.26.6+k3s1", "--kube-proxy-replacement", String(kpr)];
+  const visible = [
+    "--node",
+    node.name,
+    "--role",
+    node.role,
+    "--source",
+    source,
+    "--version",
+    "v1.26.6+k3s1",
+    "--kube-proxy-replacement",
+    String(kpr),
+  ];
   const rest = [
-    ...(source === "online" ? ["--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"] : []),
+    ...(source === "online"
+      ? ["--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"]
+      : []),
     ...["--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab"],
     ...(node.role === "agent" ? ["--server-url", "https://192.168.150.11:6443"] : []),
-    ...["--vm-id", `${scenario}-vm-${node.name}-id`, "--script-sha256", sha, "--timeout", "900", "--env", "INSTALL_K3S_VERSION=v1.26.6+k3s1"],
+    ...[
+      "--vm-id",
+      `${scenario}-vm-${node.name}-id`,
+      "--script-sha256",
+      sha,
+      "--timeout",
+      "900",
+      "--env",
+      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
+    ],
     ...(source === "airgap" ? ["--env", "INSTALL_K3S_SKIP_DOWNLOAD=true"] : []),
     ...["--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token"],
     ...(node.role === "agent" ? ["--env", "K3S_URL=https://192.168.150.11:6443"] : []),
@@ -177,10 +219,17 @@ for (const s of scenarios) {
     async (t) => {
       const airgapDir = s.source === "airgap" ? fakeAirgapDir(t) : "";
       const b = await build(s.name, { kubeProxyReplacement: s.kpr, airgapDir });
-      const images = s.source === "airgap" ? [join(airgapDir, "k3s-airgap-images-amd64.tar.zst"), join(airgapDir, "iperf3.tar.zst")] : undefined;
+      const images =
+        s.source === "airgap"
+          ? [join(airgapDir, "k3s-airgap-images-amd64.tar.zst"), join(airgapDir, "iperf3.tar.zst")]
+          : undefined;
       t.deepEqual(
         b.registrations.map((r) => `${r.type}::${r.name}`).sort(),
-        expectedK3sResources(s.name, NODES.map((n) => n.name), images)
+        expectedK3sResources(
+          s.name,
+          NODES.map((n) => n.name),
+          images,
+        )
           .map((r) => `${r.type}::${r.name}`)
           .sort(),
       );
@@ -227,8 +276,16 @@ for (const s of scenarios) {
             ? ([
                 ["airgap-k3s", join(airgapDir, "k3s"), "/var/lib/cilium-lab/airgap/k3s"],
                 ["airgap-installer", join(airgapDir, "install.sh"), "/var/lib/cilium-lab/airgap/install.sh"],
-                ["airgap-image-k3s-airgap-images-amd64-tar-zst", join(airgapDir, "k3s-airgap-images-amd64.tar.zst"), "/var/lib/cilium-lab/airgap/images/k3s-airgap-images-amd64.tar.zst"],
-                ["airgap-image-iperf3-tar-zst", join(airgapDir, "iperf3.tar.zst"), "/var/lib/cilium-lab/airgap/images/iperf3.tar.zst"],
+                [
+                  "airgap-image-k3s-airgap-images-amd64-tar-zst",
+                  join(airgapDir, "k3s-airgap-images-amd64.tar.zst"),
+                  "/var/lib/cilium-lab/airgap/images/k3s-airgap-images-amd64.tar.zst",
+                ],
+                [
+                  "airgap-image-iperf3-tar-zst",
+                  join(airgapDir, "iperf3.tar.zst"),
+                  "/var/lib/cilium-lab/airgap/images/iperf3.tar.zst",
+                ],
               ] as [string, string, string][])
             : []),
         ];
@@ -242,13 +299,20 @@ for (const s of scenarios) {
         const install = reg(b, `${s.name}-install-${node.name}`);
         const expected = expectedInstall(s.name, node, s.kpr, s.source);
         t.is(install.inputs.create, expected.create, `${node.name} create`);
-        t.true((install.inputs.create as string).length < 200, "pulumi-command prints the create line in every failure: it stays short");
+        t.true(
+          (install.inputs.create as string).length < 200,
+          "pulumi-command prints the create line in every failure: it stays short",
+        );
         t.is(
           install.inputs.delete,
           `sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node ${node.name} --role ${node.role} --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token`,
         );
         t.is(install.inputs.stdin, expected.stdin);
-        t.is(install.inputs.triggers, undefined, "a trigger change would replace the install and run the old delete (uninstall) after the new install");
+        t.is(
+          install.inputs.triggers,
+          undefined,
+          "a trigger change would replace the install and run the old delete (uninstall) after the new install",
+        );
         // a new VM (same address and host key) re-runs every step: its id replaces the steps
         // without a delete, and is part of the install's command line (an update).
         for (const r of [wait, prepare, ...copies.map(([what]) => reg(b, `${s.name}-${what}-${node.name}`))]) {
@@ -269,81 +333,99 @@ for (const s of scenarios) {
   );
 }
 
-test.serial("each node runs wait → probe → prepare → copies → install; agents install after the server; the kubeconfig read after every install", async (t) => {
-  const b = await build("order");
-  const urn = (name: string): string => reg(b, name).urn;
-  for (const node of NODES) {
-    const n = node.name;
-    // (every step also depends on the VM through its id: triggers or the install's command line.)
-    const vm = b.domainUrn(n);
-    const deps = (name: string): string[] => [...reg(b, name).dependencies].sort();
-    t.deepEqual(deps(`order-wait-${n}`), [vm]);
-    t.deepEqual(deps(`order-probe-${n}`), [urn(`order-wait-${n}`), vm].sort());
-    t.deepEqual(deps(`order-prepare-${n}`), [urn(`order-wait-${n}`), urn(`order-probe-${n}`), vm].sort());
-    for (const copy of ["install-script", "uninstall-script"]) {
-      t.deepEqual(deps(`order-${copy}-${n}`), [urn(`order-prepare-${n}`), vm].sort());
+test.serial(
+  "each node runs wait → probe → prepare → copies → install; agents install after the server; the kubeconfig read after every install",
+  async (t) => {
+    const b = await build("order");
+    const urn = (name: string): string => reg(b, name).urn;
+    for (const node of NODES) {
+      const n = node.name;
+      // (every step also depends on the VM through its id: triggers or the install's command line.)
+      const vm = b.domainUrn(n);
+      const deps = (name: string): string[] => [...reg(b, name).dependencies].sort();
+      t.deepEqual(deps(`order-wait-${n}`), [vm]);
+      t.deepEqual(deps(`order-probe-${n}`), [urn(`order-wait-${n}`), vm].sort());
+      t.deepEqual(deps(`order-prepare-${n}`), [urn(`order-wait-${n}`), urn(`order-probe-${n}`), vm].sort());
+      for (const copy of ["install-script", "uninstall-script"]) {
+        t.deepEqual(deps(`order-${copy}-${n}`), [urn(`order-prepare-${n}`), vm].sort());
+      }
+      t.deepEqual(
+        deps(`order-install-${n}`),
+        [
+          urn(`order-prepare-${n}`),
+          urn(`order-install-script-${n}`),
+          urn(`order-uninstall-script-${n}`),
+          ...(node.role === "agent" ? [urn("order-install-node-1")] : []),
+          vm,
+        ].sort(),
+      );
     }
     t.deepEqual(
-      deps(`order-install-${n}`),
-      [
-        urn(`order-prepare-${n}`),
-        urn(`order-install-script-${n}`),
-        urn(`order-uninstall-script-${n}`),
-        ...(node.role === "agent" ? [urn("order-install-node-1")] : []),
-        vm,
-      ].sort(),
+      [...reg(b, "order-kubeconfig").dependencies].sort(),
+      [...NODES.map((n) => urn(`order-install-${n.name}`)), b.domainUrn("node-1")].sort(),
     );
-  }
-  t.deepEqual([...reg(b, "order-kubeconfig").dependencies].sort(), [...NODES.map((n) => urn(`order-install-${n.name}`)), b.domainUrn("node-1")].sort());
-  t.is(await promiseOf(b.cluster.ready.urn), urn("order-kubeconfig"));
-});
+    t.is(await promiseOf(b.cluster.ready.urn), urn("order-kubeconfig"));
+  },
+);
 
-test.serial("every command is deleted with its node's VM, so destroying the VMs skips the uninstall; all are children of the component", async (t) => {
-  const b = await build("deleted");
-  const componentUrn = reg(b, "deleted").urn;
-  for (const r of b.registrations.filter((x) => x.type.startsWith("command:"))) {
-    const node = r.name === "deleted-kubeconfig" ? "node-1" : (/-(node-\d+)$/.exec(r.name)?.[1] ?? "?");
-    t.is(r.deletedWith, b.domainUrn(node), r.name);
-    t.is(r.parent, componentUrn, r.name);
-  }
-});
-
-test.serial("a Kubernetes provider built from the kubeconfig depends on the kubeconfig read, which runs after every install", async (t) => {
-  const b = await build("k8s");
-  const provider = new k8s.Provider("k8s-from-k3s", { kubeconfig: b.cluster.kubeconfig });
-  await promiseOf(provider.urn);
-  const registered = monitor.registrations.find((r) => r.name === "k8s-from-k3s");
-  t.truthy(registered);
-  t.true(registered?.dependencies.includes(reg(b, "k8s-kubeconfig").urn));
-  t.deepEqual(withoutSecrets(registered?.raw.kubeconfig), "[secret]");
-});
-
-test.serial("the kubeconfig is a secret pointing at the server's lab address; the token is secret even when given in plain text, and appears in no input outside a secret", async (t) => {
-  const b = await build("secrets", { token: TOKEN });
-  t.true(await pulumi.isSecret(b.cluster.kubeconfig));
-  t.is(await promiseOf(b.cluster.kubeconfig), K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"));
-  t.is(b.cluster.serverIp, "192.168.150.11");
-  t.is(b.cluster.serverUrl, "https://192.168.150.11:6443");
-  for (const install of b.cluster.installs) {
-    t.true(await pulumi.isSecret(install.stdin));
-  }
-  t.deepEqual(reg(b, "secrets-kubeconfig").additionalSecretOutputs.includes("stdout"), true);
-  for (const node of NODES) {
-    const install = reg(b, `secrets-install-${node.name}`);
-    t.deepEqual(withoutSecrets(install.raw.stdin), "[secret]");
-    t.true(install.additionalSecretOutputs.includes("stdin"));
-  }
-  for (const r of b.registrations) {
-    const plain = JSON.stringify(withoutSecrets(r.raw));
-    t.false(plain.includes(TOKEN), `${r.name} carries the token outside a secret`);
-    t.false(plain.includes("OPENSSH PRIVATE KEY"), `${r.name} carries the private key outside a secret`);
-    if (r.type === "command:remote:Command" || r.type === "command:remote:CopyToRemote") {
-      const connection = r.inputs.connection as { hostKey?: string; user?: string };
-      t.regex(connection.hostKey ?? "", /^ssh-ed25519 /, `${r.name} pins the host key`);
-      t.is(withoutSecrets(r.raw.connection), "[secret]");
+test.serial(
+  "every command is deleted with its node's VM, so destroying the VMs skips the uninstall; all are children of the component",
+  async (t) => {
+    const b = await build("deleted");
+    const componentUrn = reg(b, "deleted").urn;
+    for (const r of b.registrations.filter((x) => x.type.startsWith("command:"))) {
+      const node = r.name === "deleted-kubeconfig" ? "node-1" : (/-(node-\d+)$/.exec(r.name)?.[1] ?? "?");
+      t.is(r.deletedWith, b.domainUrn(node), r.name);
+      t.is(r.parent, componentUrn, r.name);
     }
-  }
-});
+  },
+);
+
+test.serial(
+  "a Kubernetes provider built from the kubeconfig depends on the kubeconfig read, which runs after every install",
+  async (t) => {
+    const b = await build("k8s");
+    const provider = new k8s.Provider("k8s-from-k3s", { kubeconfig: b.cluster.kubeconfig });
+    await promiseOf(provider.urn);
+    const registered = monitor.registrations.find((r) => r.name === "k8s-from-k3s");
+    t.truthy(registered);
+    t.true(registered?.dependencies.includes(reg(b, "k8s-kubeconfig").urn));
+    t.deepEqual(withoutSecrets(registered?.raw.kubeconfig), "[secret]");
+  },
+);
+
+test.serial(
+  "the kubeconfig is a secret pointing at the server's lab address; the token is secret even when given in plain text, and appears in no input outside a secret",
+  async (t) => {
+    const b = await build("secrets", { token: TOKEN });
+    t.true(await pulumi.isSecret(b.cluster.kubeconfig));
+    t.is(
+      await promiseOf(b.cluster.kubeconfig),
+      K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"),
+    );
+    t.is(b.cluster.serverIp, "192.168.150.11");
+    t.is(b.cluster.serverUrl, "https://192.168.150.11:6443");
+    for (const install of b.cluster.installs) {
+      t.true(await pulumi.isSecret(install.stdin));
+    }
+    t.deepEqual(reg(b, "secrets-kubeconfig").additionalSecretOutputs.includes("stdout"), true);
+    for (const node of NODES) {
+      const install = reg(b, `secrets-install-${node.name}`);
+      t.deepEqual(withoutSecrets(install.raw.stdin), "[secret]");
+      t.true(install.additionalSecretOutputs.includes("stdin"));
+    }
+    for (const r of b.registrations) {
+      const plain = JSON.stringify(withoutSecrets(r.raw));
+      t.false(plain.includes(TOKEN), `${r.name} carries the token outside a secret`);
+      t.false(plain.includes("OPENSSH PRIVATE KEY"), `${r.name} carries the private key outside a secret`);
+      if (r.type === "command:remote:Command" || r.type === "command:remote:CopyToRemote") {
+        const connection = r.inputs.connection as { hostKey?: string; user?: string };
+        t.regex(connection.hostKey ?? "", /^ssh-ed25519 /, `${r.name} pins the host key`);
+        t.is(withoutSecrets(r.raw.connection), "[secret]");
+      }
+    }
+  },
+);
 
 test.serial("a wrong air-gap directory fails the program before any SSH step, with the air-gap error", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "cl-k3s-airgap-bad-"));
@@ -351,10 +433,15 @@ test.serial("a wrong air-gap directory fails the program before any SSH step, wi
   writeFileSync(join(dir, "k3s"), "not a binary\n");
   const { AirgapDirError } = await import("../../infra/k3s/airgap");
   const err = await t.throwsAsync(() => build("bad-airgap", { airgapDir: dir }), { instanceOf: AirgapDirError });
-  t.regex(err?.message ?? "", /^cilium-lab:k3sAirgapDir .* cannot be used to install k3s v1\.26\.6\+k3s1 \(3 problems\):\n- k3s: not an ELF executable/);
+  t.regex(
+    err?.message ?? "",
+    /^cilium-lab:k3sAirgapDir .* cannot be used to install k3s v1\.26\.6\+k3s1 \(3 problems\):\n- k3s: not an ELF executable/,
+  );
   await new Promise((r) => setTimeout(r, 100));
   t.deepEqual(
-    monitor.registrations.filter((r) => r.name.startsWith("bad-airgap-") && r.type.startsWith("command:")).map((r) => r.name),
+    monitor.registrations
+      .filter((r) => r.name.startsWith("bad-airgap-") && r.type.startsWith("command:"))
+      .map((r) => r.name),
     [],
   );
 });
@@ -388,22 +475,30 @@ test.serial("nodes without a server first, a connection or a VM are refused with
   );
 });
 
-test.serial("online, every node probes the upstreams right after cloud-init and before prepare; an iperf3Image on another registry adds that registry's /v2/ to the probe", async (t) => {
-  const b = await build("probe-mirror", { iperf3Image: "registry.lab.example:5000/perf/iperf3@sha256:" + "a".repeat(64) });
-  for (const node of NODES) {
-    const probe = reg(b, `probe-mirror-probe-${node.name}`);
-    t.true(
-      String(probe.inputs.create).endsWith(
-        "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/ " +
-          "--url registry-registry.lab.example:5000=https://registry.lab.example:5000/v2/",
-      ),
-      String(probe.inputs.create),
-    );
-    t.deepEqual([...probe.dependencies].sort(), [reg(b, `probe-mirror-wait-${node.name}`).urn, b.domainUrn(node.name)].sort());
-    t.true(reg(b, `probe-mirror-prepare-${node.name}`).dependencies.includes(probe.urn));
-    t.is(probe.deletedWith, b.domainUrn(node.name));
-  }
-});
+test.serial(
+  "online, every node probes the upstreams right after cloud-init and before prepare; an iperf3Image on another registry adds that registry's /v2/ to the probe",
+  async (t) => {
+    const b = await build("probe-mirror", {
+      iperf3Image: "registry.lab.example:5000/perf/iperf3@sha256:" + "a".repeat(64),
+    });
+    for (const node of NODES) {
+      const probe = reg(b, `probe-mirror-probe-${node.name}`);
+      t.true(
+        String(probe.inputs.create).endsWith(
+          "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/ " +
+            "--url registry-registry.lab.example:5000=https://registry.lab.example:5000/v2/",
+        ),
+        String(probe.inputs.create),
+      );
+      t.deepEqual(
+        [...probe.dependencies].sort(),
+        [reg(b, `probe-mirror-wait-${node.name}`).urn, b.domainUrn(node.name)].sort(),
+      );
+      t.true(reg(b, `probe-mirror-prepare-${node.name}`).dependencies.includes(probe.urn));
+      t.is(probe.deletedWith, b.domainUrn(node.name));
+    }
+  },
+);
 
 test.serial("air-gap, no node probes the internet: prepare follows the wait directly", async (t) => {
   const b = await build("probe-airgap", { airgapDir: fakeAirgapDir(t) });
@@ -412,6 +507,9 @@ test.serial("air-gap, no node probes the internet: prepare follows the wait dire
     [],
   );
   for (const node of NODES) {
-    t.deepEqual([...reg(b, `probe-airgap-prepare-${node.name}`).dependencies].sort(), [reg(b, `probe-airgap-wait-${node.name}`).urn, b.domainUrn(node.name)].sort());
+    t.deepEqual(
+      [...reg(b, `probe-airgap-prepare-${node.name}`).dependencies].sort(),
+      [reg(b, `probe-airgap-wait-${node.name}`).urn, b.domainUrn(node.name)].sort(),
+    );
   }
 });

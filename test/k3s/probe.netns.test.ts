@@ -19,7 +19,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-import { PROBE_CONNECT_TIMEOUT_SECONDS, PROBE_MAX_TIME_SECONDS, probeCommand, type UpstreamProbe } from "../../infra/k3s/args";
+import {
+  PROBE_CONNECT_TIMEOUT_SECONDS,
+  PROBE_MAX_TIME_SECONDS,
+  probeCommand,
+  type UpstreamProbe,
+} from "../../infra/k3s/args";
 import { nodeScript } from "../../infra/k3s/k3s";
 import { prerequisites, run, sh } from "../verify/support";
 
@@ -57,8 +62,21 @@ test.before(async () => {
   }
   certDir = mkdtempSync(join(tmpdir(), "cl-probe-cert-"));
   await sh("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(certDir, "key.pem"), "-out", join(certDir, "cert.pem"),
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    join(certDir, "key.pem"),
+    "-out",
+    join(certDir, "cert.pem"),
   ]);
   await sh("ip", ["netns", "add", NS]);
   await sh("ip", ["-n", NS, "link", "set", "lo", "up"]);
@@ -69,9 +87,13 @@ test.before(async () => {
   mkdirSync(NETNS_ETC, { recursive: true });
   writeFileSync(join(NETNS_ETC, "resolv.conf"), "nameserver 127.0.0.1\n");
 
-  const child = spawn("ip", ["netns", "exec", NS, process.execPath, join(__dirname, "support", "probe-servers.mjs"), certDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    "ip",
+    ["netns", "exec", NS, process.execPath, join(__dirname, "support", "probe-servers.mjs"), certDir],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   servers = child;
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -107,7 +129,19 @@ async function probe(probes: readonly UpstreamProbe[]): Promise<{ code: number; 
   const r = await run(
     "ip",
     // HOME without a .bashrc: bash reads ~/.bashrc when its stdin is a socket, as node's pipes are.
-    ["netns", "exec", NS, "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", `HOME=${certDir}`, "LC_ALL=C", "bash", "-c", probeCommand("node-1", probes)],
+    [
+      "netns",
+      "exec",
+      NS,
+      "env",
+      "-i",
+      "PATH=/usr/local/bin:/usr/bin:/bin",
+      `HOME=${certDir}`,
+      "LC_ALL=C",
+      "bash",
+      "-c",
+      probeCommand("node-1", probes),
+    ],
     { input: SCRIPT, timeoutMs: 60_000 },
   );
   return { code: r.code, lines: r.stderr.split("\n").filter((l) => l !== ""), seconds: (Date.now() - start) / 1000 };
@@ -139,19 +173,28 @@ test("the probe passes a node that reaches every upstream: 200, a 302 to another
   t.is(r.code, 0, r.lines.join("\n"));
   assertLines(t, r.lines, [
     line("cilium-lab[node-1]: probe k3s-installer http://127.0.0.1/install.sh: ok (HTTP 200, {T})"),
-    line("cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/releases/k3s: ok (HTTP 206 after a redirect to 127.0.0.2, {T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/releases/k3s: ok (HTTP 206 after a redirect to 127.0.0.2, {T})",
+    ),
     line("cilium-lab[node-1]: probe registry-test http://127.0.0.1/v2/: ok (HTTP 401, {T})"),
   ]);
   t.true(r.seconds < 5, `took ${r.seconds} s`);
   const asset = requests.find((q) => q.server === "assets");
-  t.deepEqual(asset, { server: "assets", method: "GET", url: "/asset?X-Amz-Signature=0123abcd&response-content-disposition=attachment", range: "bytes=0-0" });
+  t.deepEqual(asset, {
+    server: "assets",
+    method: "GET",
+    url: "/asset?X-Amz-Signature=0123abcd&response-content-disposition=attachment",
+    range: "bytes=0-0",
+  });
 });
 
 test("a name the resolver does not know (NXDOMAIN, under .invalid) is a DNS failure: curl exit 6, the DNS fix, exit 6", async (t) => {
   const r = await probe([{ name: "k3s-installer", url: "https://k3s.probe.invalid/install.sh" }]);
   t.is(r.code, 6);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-installer https://k3s.probe.invalid/install.sh: failed: DNS: could not resolve k3s.probe.invalid (curl exit 6, {T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-installer https://k3s.probe.invalid/install.sh: failed: DNS: could not resolve k3s.probe.invalid (curl exit 6, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe k3s-installer" exit=6',
     "  | DNS: could not resolve k3s.probe.invalid",
     "  | curl: (6) Could not resolve host: k3s.probe.invalid",
@@ -163,7 +206,9 @@ test("a resolver that never answers is a DNS failure too, after the 5 s connect 
   const r = await probe([{ name: "registry-test", url: "https://silent.probe.invalid/v2/" }]);
   t.is(r.code, 28);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe registry-test https://silent.probe.invalid/v2/: failed: DNS: no answer from the resolver for silent.probe.invalid (timed out) (curl exit 28, {T})"),
+    line(
+      "cilium-lab[node-1]: probe registry-test https://silent.probe.invalid/v2/: failed: DNS: no answer from the resolver for silent.probe.invalid (timed out) (curl exit 28, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe registry-test" exit=28',
     "  | DNS: no answer from the resolver for silent.probe.invalid (timed out)",
     /^ {2}\| curl: \(28\) Resolving timed out after 5\d{3} milliseconds$/,
@@ -175,7 +220,9 @@ test("a closed port is a TCP failure: connection refused, curl exit 7, the firew
   const r = await probe([{ name: "k3s-binary", url: "http://127.0.0.1:81/k3s" }]);
   t.is(r.code, 7);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-binary http://127.0.0.1:81/k3s: failed: TCP: could not connect to 127.0.0.1:81 (curl exit 7, {T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-binary http://127.0.0.1:81/k3s: failed: TCP: could not connect to 127.0.0.1:81 (curl exit 7, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe k3s-binary" exit=7',
     "  | TCP: could not connect to 127.0.0.1:81",
     /^ {2}\| curl: \(7\) Failed to connect to 127\.0\.0\.1 port 81 after \d+ ms: (Couldn't connect to server|Connection refused)$/,
@@ -187,20 +234,27 @@ test("SYNs a firewall drops are a TCP failure after the 5 s connect timeout (cur
   const r = await probe([{ name: "k3s-binary", url: "http://127.0.0.1:84/k3s" }]);
   t.is(r.code, 28);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-binary http://127.0.0.1:84/k3s: failed: TCP: no TCP connection to 127.0.0.1:84 (timed out) (curl exit 28, {T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-binary http://127.0.0.1:84/k3s: failed: TCP: no TCP connection to 127.0.0.1:84 (timed out) (curl exit 28, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe k3s-binary" exit=28',
     "  | TCP: no TCP connection to 127.0.0.1:84 (timed out)",
     /^ {2}\| curl: \(28\) (Failed to connect to 127\.0\.0\.1 port 84 after 5\d{3} ms: Timeout was reached|Connection timed out after 5\d{3} milliseconds)$/,
     `cilium-lab fix: ${FIX.TCP}`,
   ]);
-  t.true(r.seconds >= PROBE_CONNECT_TIMEOUT_SECONDS && r.seconds < PROBE_CONNECT_TIMEOUT_SECONDS + 3, `took ${r.seconds} s`);
+  t.true(
+    r.seconds >= PROBE_CONNECT_TIMEOUT_SECONDS && r.seconds < PROBE_CONNECT_TIMEOUT_SECONDS + 3,
+    `took ${r.seconds} s`,
+  );
 });
 
 test("a server that accepts the connection and never answers is an HTTP failure after the 10 s limit (curl exit 28)", async (t) => {
   const r = await probe([{ name: "k3s-installer", url: "http://127.0.0.1:82/install.sh" }]);
   t.is(r.code, 28);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-installer http://127.0.0.1:82/install.sh: failed: HTTP: 127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out) (curl exit 28, {T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-installer http://127.0.0.1:82/install.sh: failed: HTTP: 127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out) (curl exit 28, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe k3s-installer" exit=28',
     "  | HTTP: 127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out)",
     /^ {2}\| curl: \(28\) Operation timed out after \d+ milliseconds with 0 bytes received$/,
@@ -217,9 +271,15 @@ test("TLS failures are their own class: a self-signed certificate (curl exit 60)
   ]);
   t.is(r.code, 60, "the first failed URL's exit code");
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe self-signed https://127.0.0.1/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:443 failed (curl exit 60, {T})"),
-    line("cilium-lab[node-1]: probe plain-http https://127.0.0.1:80/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:80 failed (curl exit 35, {T})"),
-    line("cilium-lab[node-1]: probe stalled https://127.0.0.1:82/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:82 did not finish (timed out) (curl exit 28, {T})"),
+    line(
+      "cilium-lab[node-1]: probe self-signed https://127.0.0.1/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:443 failed (curl exit 60, {T})",
+    ),
+    line(
+      "cilium-lab[node-1]: probe plain-http https://127.0.0.1:80/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:80 failed (curl exit 35, {T})",
+    ),
+    line(
+      "cilium-lab[node-1]: probe stalled https://127.0.0.1:82/install.sh: failed: TLS: the TLS handshake with 127.0.0.1:82 did not finish (timed out) (curl exit 28, {T})",
+    ),
     'cilium-lab error: node=node-1 step="probe self-signed" exit=60',
     "  | TLS: the TLS handshake with 127.0.0.1:443 failed",
     /^ {2}\| curl: \(60\) SSL certificate problem: self.signed certificate$/,
@@ -242,7 +302,9 @@ test("HTTP errors fail the probe with exit 22: a 404, and a 401 anywhere but a r
   ]);
   t.is(r.code, 22);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/missing: failed: HTTP: 127.0.0.1 answered HTTP 404 ({T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/missing: failed: HTTP: 127.0.0.1 answered HTTP 404 ({T})",
+    ),
     line("cilium-lab[node-1]: probe private http://127.0.0.1/private: failed: HTTP: 127.0.0.1 answered HTTP 401 ({T})"),
     'cilium-lab error: node=node-1 step="probe k3s-binary" exit=22',
     "  | HTTP: 127.0.0.1 answered HTTP 404",
@@ -260,8 +322,12 @@ test("a redirect to a host the node cannot reach names that host, not the first 
   ]);
   t.is(r.code, 6);
   assertLines(t, r.lines, [
-    line("cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/to-nowhere: failed: DNS: could not resolve assets.probe.invalid, redirected from 127.0.0.1 (curl exit 6, {T})"),
-    line("cilium-lab[node-1]: probe loop http://127.0.0.1/loop: failed: HTTP: more than 5 redirects from 127.0.0.1 ({T})"),
+    line(
+      "cilium-lab[node-1]: probe k3s-binary http://127.0.0.1/to-nowhere: failed: DNS: could not resolve assets.probe.invalid, redirected from 127.0.0.1 (curl exit 6, {T})",
+    ),
+    line(
+      "cilium-lab[node-1]: probe loop http://127.0.0.1/loop: failed: HTTP: more than 5 redirects from 127.0.0.1 ({T})",
+    ),
     'cilium-lab error: node=node-1 step="probe k3s-binary" exit=6',
     "  | DNS: could not resolve assets.probe.invalid",
     "  | redirects: http://127.0.0.1/to-nowhere -> http://assets.probe.invalid/k3s",
@@ -286,8 +352,18 @@ test("every URL is probed in parallel: seven URLs, four of them slow failures, f
   ]);
   t.is(r.code, 28);
   t.deepEqual(
-    r.lines.filter((l) => l.startsWith("cilium-lab[node-1]: probe ")).map((l) => /^cilium-lab\[node-1\]: probe (\S+) \S+: (ok|failed: [A-Z]+)/.exec(l)?.slice(1).join(" ")),
-    ["ok ok", "silent failed: HTTP", "dropped failed: TCP", "no-dns-answer failed: DNS", "tls-stall failed: TLS", "refused failed: TCP", "registry ok"],
+    r.lines
+      .filter((l) => l.startsWith("cilium-lab[node-1]: probe "))
+      .map((l) => /^cilium-lab\[node-1\]: probe (\S+) \S+: (ok|failed: [A-Z]+)/.exec(l)?.slice(1).join(" ")),
+    [
+      "ok ok",
+      "silent failed: HTTP",
+      "dropped failed: TCP",
+      "no-dns-answer failed: DNS",
+      "tls-stall failed: TLS",
+      "refused failed: TCP",
+      "registry ok",
+    ],
   );
   t.true(r.seconds < PROBE_MAX_TIME_SECONDS + 3, `took ${r.seconds} s; sequential would take over 30 s`);
 });

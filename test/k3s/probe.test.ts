@@ -41,10 +41,12 @@ for (const [image, registry] of registries) {
 }
 
 test("a registry's probe URL is its /v2/ API root; Docker Hub's is registry-1.docker.io", (t) => {
-  t.deepEqual(
-    ["docker.io", "quay.io", "registry.lab.example:5000", "localhost:5000"].map(registryApiUrl),
-    ["https://registry-1.docker.io/v2/", "https://quay.io/v2/", "https://registry.lab.example:5000/v2/", "https://localhost:5000/v2/"],
-  );
+  t.deepEqual(["docker.io", "quay.io", "registry.lab.example:5000", "localhost:5000"].map(registryApiUrl), [
+    "https://registry-1.docker.io/v2/",
+    "https://quay.io/v2/",
+    "https://registry.lab.example:5000/v2/",
+    "https://localhost:5000/v2/",
+  ]);
   t.is(K3S_IMAGES_REGISTRY, "docker.io");
   t.is(CILIUM_IMAGES_REGISTRY, "quay.io");
 });
@@ -102,40 +104,162 @@ test("the probe command runs the script from stdin as the login user with the 5 
       "--url k3s-binary=https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s " +
       "--url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/",
   );
-  t.is(probeCommand("node-1", [{ name: "odd", url: "https://h.example/a b?c='d'" }]), `bash -s -- --node node-1 --connect-timeout 5 --max-time 10 --url 'odd=https://h.example/a b?c='\\''d'\\'''`);
+  t.is(
+    probeCommand("node-1", [{ name: "odd", url: "https://h.example/a b?c='d'" }]),
+    `bash -s -- --node node-1 --connect-timeout 5 --max-time 10 --url 'odd=https://h.example/a b?c='\\''d'\\'''`,
+  );
 });
 
 // [curl exit, HTTP status, URL, time_connect, time_appconnect, curl's message] → [class, exit code, what]
 const GH = "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh";
 const classification: [string, [number, string, string, string, string, string], [string, number, string]][] = [
   ["a 200 is ok", [0, "200", GH, "0.02", "0.05", ""], ["ok", 0, "HTTP 200"]],
-  ["the 206 of a ranged GET is ok", [0, "206", "https://release-assets.githubusercontent.com/x?sig=1", "0.02", "0.05", ""], ["ok", 0, "HTTP 206"]],
-  ["a registry's 401 on /v2/ is ok (it wants a token: reachable)", [0, "401", "https://registry-1.docker.io/v2/", "0.02", "0.05", ""], ["ok", 0, "HTTP 401"]],
-  ["a 401 elsewhere is an HTTP failure", [0, "401", "https://quay.io/v2/cilium/cilium/manifests/v1", "0.02", "0.05", ""], ["HTTP", 22, "quay.io answered HTTP 401"]],
-  ["a 302 is a redirect to follow", [0, "302", "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s", "0.02", "0.05", ""], ["redirect", 0, "HTTP 302"]],
-  ["a 404 is an HTTP failure (exit 22, as curl --fail)", [0, "404", GH, "0.02", "0.05", ""], ["HTTP", 22, "raw.githubusercontent.com answered HTTP 404"]],
-  ["a 503 is an HTTP failure", [0, "503", GH, "0.02", "0.05", ""], ["HTTP", 22, "raw.githubusercontent.com answered HTTP 503"]],
-  ["exit 5 is DNS (the proxy's name)", [5, "000", GH, "0", "0", "curl: (5) Could not resolve proxy: proxy.lab.invalid"], ["DNS", 5, "could not resolve the proxy for raw.githubusercontent.com"]],
-  ["exit 6 is DNS", [6, "000", GH, "0", "0", "curl: (6) Could not resolve host: raw.githubusercontent.com"], ["DNS", 6, "could not resolve raw.githubusercontent.com"]],
-  ["exit 28 while resolving is DNS, not TCP", [28, "000", GH, "0", "0", "curl: (28) Resolving timed out after 5000 milliseconds"], ["DNS", 28, "no answer from the resolver for raw.githubusercontent.com (timed out)"]],
-  ["exit 7 is TCP (refused or unreachable)", [7, "000", GH, "0", "0", "curl: (7) Failed to connect to raw.githubusercontent.com port 443 after 3 ms: Couldn't connect to server"], ["TCP", 7, "could not connect to raw.githubusercontent.com:443"]],
-  ["exit 28 before the TCP connection is TCP", [28, "000", GH, "0.000000", "0.000000", "curl: (28) Failed to connect to raw.githubusercontent.com port 443 after 5002 ms: Timeout was reached"], ["TCP", 28, "no TCP connection to raw.githubusercontent.com:443 (timed out)"]],
-  ["exit 28 in the TLS handshake (curl's message) is TLS", [28, "000", GH, "0", "0", "curl: (28) SSL connection timeout"], ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"]],
-  ["exit 28 after TCP but before the TLS handshake finished is TLS", [28, "000", GH, "0.011", "0", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"], ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"]],
-  ["exit 28 after the handshake without an answer is HTTP", [28, "000", GH, "0.011", "0.04", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"], ["HTTP", 28, "raw.githubusercontent.com:443 accepted the connection but sent no HTTP answer (timed out)"]],
-  ["exit 28 on plain HTTP after connecting is HTTP", [28, "000", "http://127.0.0.1:82/", "0.0001", "0", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"], ["HTTP", 28, "127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out)"]],
-  ["exit 28 after a 200 status (a slow body) is ok", [28, "200", "http://mirror.lab.example:8080/k3s", "0.01", "0", "curl: (28) Operation timed out after 10000 milliseconds with 1048576 bytes received"], ["ok", 0, "HTTP 200"]],
-  ["exit 35 is TLS", [35, "000", GH, "0.01", "0", "curl: (35) OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number"], ["TLS", 35, "the TLS handshake with raw.githubusercontent.com:443 failed"]],
-  ["exit 60 is TLS (certificate not trusted: an intercepting proxy, a wrong clock)", [60, "000", GH, "0.01", "0", "curl: (60) SSL certificate problem: self-signed certificate in certificate chain"], ["TLS", 60, "the TLS handshake with raw.githubusercontent.com:443 failed"]],
-  ["exit 56 is TCP (connection reset)", [56, "000", GH, "0.01", "0.02", "curl: (56) Recv failure: Connection reset by peer"], ["TCP", 56, "the connection to raw.githubusercontent.com:443 broke (reset or closed)"]],
-  ["exit 52 is HTTP (empty reply)", [52, "000", "http://127.0.0.1:8080/", "0.01", "0", "curl: (52) Empty reply from server"], ["HTTP", 52, "127.0.0.1:8080 closed the connection without an HTTP answer"]],
-  ["exit 7 names the port and drops userinfo", [7, "000", "http://user@mirror.lab.example:8080/k3s", "0", "0", ""], ["TCP", 7, "could not connect to mirror.lab.example:8080"]],
-  ["any other exit code is OTHER with curl's code", [3, "000", "https://bad url/", "0", "0", "curl: (3) URL using bad/illegal format or missing URL"], ["OTHER", 3, "curl failed for bad url"]],
+  [
+    "the 206 of a ranged GET is ok",
+    [0, "206", "https://release-assets.githubusercontent.com/x?sig=1", "0.02", "0.05", ""],
+    ["ok", 0, "HTTP 206"],
+  ],
+  [
+    "a registry's 401 on /v2/ is ok (it wants a token: reachable)",
+    [0, "401", "https://registry-1.docker.io/v2/", "0.02", "0.05", ""],
+    ["ok", 0, "HTTP 401"],
+  ],
+  [
+    "a 401 elsewhere is an HTTP failure",
+    [0, "401", "https://quay.io/v2/cilium/cilium/manifests/v1", "0.02", "0.05", ""],
+    ["HTTP", 22, "quay.io answered HTTP 401"],
+  ],
+  [
+    "a 302 is a redirect to follow",
+    [0, "302", "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s", "0.02", "0.05", ""],
+    ["redirect", 0, "HTTP 302"],
+  ],
+  [
+    "a 404 is an HTTP failure (exit 22, as curl --fail)",
+    [0, "404", GH, "0.02", "0.05", ""],
+    ["HTTP", 22, "raw.githubusercontent.com answered HTTP 404"],
+  ],
+  [
+    "a 503 is an HTTP failure",
+    [0, "503", GH, "0.02", "0.05", ""],
+    ["HTTP", 22, "raw.githubusercontent.com answered HTTP 503"],
+  ],
+  [
+    "exit 5 is DNS (the proxy's name)",
+    [5, "000", GH, "0", "0", "curl: (5) Could not resolve proxy: proxy.lab.invalid"],
+    ["DNS", 5, "could not resolve the proxy for raw.githubusercontent.com"],
+  ],
+  [
+    "exit 6 is DNS",
+    [6, "000", GH, "0", "0", "curl: (6) Could not resolve host: raw.githubusercontent.com"],
+    ["DNS", 6, "could not resolve raw.githubusercontent.com"],
+  ],
+  [
+    "exit 28 while resolving is DNS, not TCP",
+    [28, "000", GH, "0", "0", "curl: (28) Resolving timed out after 5000 milliseconds"],
+    ["DNS", 28, "no answer from the resolver for raw.githubusercontent.com (timed out)"],
+  ],
+  [
+    "exit 7 is TCP (refused or unreachable)",
+    [
+      7,
+      "000",
+      GH,
+      "0",
+      "0",
+      "curl: (7) Failed to connect to raw.githubusercontent.com port 443 after 3 ms: Couldn't connect to server",
+    ],
+    ["TCP", 7, "could not connect to raw.githubusercontent.com:443"],
+  ],
+  [
+    "exit 28 before the TCP connection is TCP",
+    [
+      28,
+      "000",
+      GH,
+      "0.000000",
+      "0.000000",
+      "curl: (28) Failed to connect to raw.githubusercontent.com port 443 after 5002 ms: Timeout was reached",
+    ],
+    ["TCP", 28, "no TCP connection to raw.githubusercontent.com:443 (timed out)"],
+  ],
+  [
+    "exit 28 in the TLS handshake (curl's message) is TLS",
+    [28, "000", GH, "0", "0", "curl: (28) SSL connection timeout"],
+    ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"],
+  ],
+  [
+    "exit 28 after TCP but before the TLS handshake finished is TLS",
+    [28, "000", GH, "0.011", "0", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"],
+    ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"],
+  ],
+  [
+    "exit 28 after the handshake without an answer is HTTP",
+    [28, "000", GH, "0.011", "0.04", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"],
+    ["HTTP", 28, "raw.githubusercontent.com:443 accepted the connection but sent no HTTP answer (timed out)"],
+  ],
+  [
+    "exit 28 on plain HTTP after connecting is HTTP",
+    [
+      28,
+      "000",
+      "http://127.0.0.1:82/",
+      "0.0001",
+      "0",
+      "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received",
+    ],
+    ["HTTP", 28, "127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out)"],
+  ],
+  [
+    "exit 28 after a 200 status (a slow body) is ok",
+    [
+      28,
+      "200",
+      "http://mirror.lab.example:8080/k3s",
+      "0.01",
+      "0",
+      "curl: (28) Operation timed out after 10000 milliseconds with 1048576 bytes received",
+    ],
+    ["ok", 0, "HTTP 200"],
+  ],
+  [
+    "exit 35 is TLS",
+    [35, "000", GH, "0.01", "0", "curl: (35) OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number"],
+    ["TLS", 35, "the TLS handshake with raw.githubusercontent.com:443 failed"],
+  ],
+  [
+    "exit 60 is TLS (certificate not trusted: an intercepting proxy, a wrong clock)",
+    [60, "000", GH, "0.01", "0", "curl: (60) SSL certificate problem: self-signed certificate in certificate chain"],
+    ["TLS", 60, "the TLS handshake with raw.githubusercontent.com:443 failed"],
+  ],
+  [
+    "exit 56 is TCP (connection reset)",
+    [56, "000", GH, "0.01", "0.02", "curl: (56) Recv failure: Connection reset by peer"],
+    ["TCP", 56, "the connection to raw.githubusercontent.com:443 broke (reset or closed)"],
+  ],
+  [
+    "exit 52 is HTTP (empty reply)",
+    [52, "000", "http://127.0.0.1:8080/", "0.01", "0", "curl: (52) Empty reply from server"],
+    ["HTTP", 52, "127.0.0.1:8080 closed the connection without an HTTP answer"],
+  ],
+  [
+    "exit 7 names the port and drops userinfo",
+    [7, "000", "http://user@mirror.lab.example:8080/k3s", "0", "0", ""],
+    ["TCP", 7, "could not connect to mirror.lab.example:8080"],
+  ],
+  [
+    "any other exit code is OTHER with curl's code",
+    [3, "000", "https://bad url/", "0", "0", "curl: (3) URL using bad/illegal format or missing URL"],
+    ["OTHER", 3, "curl failed for bad url"],
+  ],
 ];
 
 test("curl's outcomes are classified as ok, redirect, DNS, TCP, TLS, HTTP or OTHER, each with its message and exit code", (t) => {
   const calls = classification
-    .map(([, args]) => `classify ${args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(" ")}; printf '%s|%s|%s\\n' "$class" "$code" "$what"`)
+    .map(
+      ([, args]) =>
+        `classify ${args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(" ")}; printf '%s|%s|%s\\n' "$class" "$code" "$what"`,
+    )
     .join("\n");
   const out = execFileSync("bash", ["-c", `set -euo pipefail; source '${SCRIPT}'\n${calls}`], { encoding: "utf8" });
   const got = out.trimEnd().split("\n");
@@ -146,7 +270,11 @@ test("curl's outcomes are classified as ok, redirect, DNS, TCP, TLS, HTTP or OTH
 });
 
 test("each failure class has its own fix: DNS the libvirt/host resolver, TCP the host firewall's FORWARD DROP and `npm run lab -- doctor`, TLS an intercepting proxy or the clock, HTTP the k3s version or a proxy", (t) => {
-  const out = execFileSync("bash", ["-c", `source '${SCRIPT}'; for c in DNS TCP TLS HTTP OTHER; do printf '%s\\n' "$(fix_for "$c")"; done`], { encoding: "utf8" });
+  const out = execFileSync(
+    "bash",
+    ["-c", `source '${SCRIPT}'; for c in DNS TCP TLS HTTP OTHER; do printf '%s\\n' "$(fix_for "$c")"; done`],
+    { encoding: "utf8" },
+  );
   const [dns = "", tcp = "", tls = "", http = "", other = ""] = out.trimEnd().split("\n");
   t.regex(dns, /libvirt network's dnsmasq.*resolv\.conf.*npm run lab -- doctor <stack>.*k3sAirgapDir/);
   t.regex(tcp, /FORWARD policy to DROP.*npm run lab -- doctor <stack>/);
@@ -159,10 +287,26 @@ test("each failure class has its own fix: DNS the libvirt/host resolver, TCP the
 const usage: [string, string[], string][] = [
   ["no --url", ["--node", "node-1"], "probe-upstreams.sh: at least one --url NAME=URL is required"],
   ["no --node", ["--url", "a=https://h.example/"], "probe-upstreams.sh: --node is required"],
-  ["a --url without a name", ["--node", "node-1", "--url", "https://h.example/"], "probe-upstreams.sh: --url takes NAME=http(s)://HOST/… (got https://h.example/)"],
-  ["a --url that is not http(s)", ["--node", "node-1", "--url", "a=ftp://h.example/"], "probe-upstreams.sh: --url takes NAME=http(s)://HOST/… (got a=ftp://h.example/)"],
-  ["a zero --max-time", ["--node", "node-1", "--max-time", "0", "--url", "a=https://h.example/"], "probe-upstreams.sh: --connect-timeout and --max-time take whole seconds > 0 (got '5', '0')"],
-  ["an unknown argument", ["--node", "node-1", "--retries", "3"], "probe-upstreams.sh: unknown argument --retries (usage: --node NAME [--connect-timeout S] [--max-time S] --url NAME=URL…)"],
+  [
+    "a --url without a name",
+    ["--node", "node-1", "--url", "https://h.example/"],
+    "probe-upstreams.sh: --url takes NAME=http(s)://HOST/… (got https://h.example/)",
+  ],
+  [
+    "a --url that is not http(s)",
+    ["--node", "node-1", "--url", "a=ftp://h.example/"],
+    "probe-upstreams.sh: --url takes NAME=http(s)://HOST/… (got a=ftp://h.example/)",
+  ],
+  [
+    "a zero --max-time",
+    ["--node", "node-1", "--max-time", "0", "--url", "a=https://h.example/"],
+    "probe-upstreams.sh: --connect-timeout and --max-time take whole seconds > 0 (got '5', '0')",
+  ],
+  [
+    "an unknown argument",
+    ["--node", "node-1", "--retries", "3"],
+    "probe-upstreams.sh: unknown argument --retries (usage: --node NAME [--connect-timeout S] [--max-time S] --url NAME=URL…)",
+  ],
 ];
 for (const [what, args, message] of usage) {
   test(`the script refuses ${what} with exit 2 before probing anything`, (t) => {

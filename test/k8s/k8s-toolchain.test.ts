@@ -31,12 +31,26 @@ test("the plugin version is the provider commit tools/pulumi-kubernetes pins, st
 
 test("run again, scripts/k8s-toolchain.sh prints the same export lines from its cache within 10 s and builds nothing", (t) => {
   const started = Date.now();
-  const result = spawnSync("bash", [path.join(REPO_ROOT, "scripts", "k8s-toolchain.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const result = spawnSync("bash", [path.join(REPO_ROOT, "scripts", "k8s-toolchain.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const seconds = (Date.now() - started) / 1000;
   t.is(result.status, 0, result.stderr);
   t.deepEqual(
-    result.stderr.split("\n").filter((l) => / (reusing|building) /.test(l)).map((l) => l.replace(/^\[k8s-toolchain +\d+s\] /, "").replace(/ \S*\//, " ").replace(/_[0-9a-f]{12}$/, "")),
-    ["reusing k8s-control-plane-v1.33.13_etcd-v3.5.21", "reusing pulumi-kubernetes-4.24.2-0.20260115033456-f47bc2d6f199"],
+    result.stderr
+      .split("\n")
+      .filter((l) => / (reusing|building) /.test(l))
+      .map((l) =>
+        l
+          .replace(/^\[k8s-toolchain +\d+s\] /, "")
+          .replace(/ \S*\//, " ")
+          .replace(/_[0-9a-f]{12}$/, ""),
+      ),
+    [
+      "reusing k8s-control-plane-v1.33.13_etcd-v3.5.21",
+      "reusing pulumi-kubernetes-4.24.2-0.20260115033456-f47bc2d6f199",
+    ],
   );
   const out = result.stdout;
   const bin = controlPlaneBinaries();

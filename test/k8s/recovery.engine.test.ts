@@ -75,16 +75,30 @@ function makeProject(t: ExecutionContext): Project {
   symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
   symlinkSync(path.join(REPO_ROOT, "scripts"), path.join(dir, "scripts"), "dir");
   mkdirSync(path.join(dir, "stacks"));
-  writeFileSync(path.join(dir, "Pulumi.yaml"), "name: recovery-test\nruntime: nodejs\nmain: index.js\nstackConfigDir: stacks\n");
+  writeFileSync(
+    path.join(dir, "Pulumi.yaml"),
+    "name: recovery-test\nruntime: nodejs\nmain: index.js\nstackConfigDir: stacks\n",
+  );
   writeFileSync(path.join(dir, "index.js"), PROGRAM);
   const backend = path.join(dir, ".pulumi-state");
   mkdirSync(backend);
-  return { dir, env: engineEnv(backend), kubeconfigFile: path.join(dir, "kubeconfig.yaml"), vmFile: path.join(dir, "node-1.vm") };
+  return {
+    dir,
+    env: engineEnv(backend),
+    kubeconfigFile: path.join(dir, "kubeconfig.yaml"),
+    vmFile: path.join(dir, "node-1.vm"),
+  };
 }
 
 /** `bash scripts/lab.sh <args>` in the project, as `npm run lab -- <args>` runs it. */
 function lab(p: Project, args: string[]): SpawnSyncReturns<string> {
-  return spawnSync("bash", [path.join(p.dir, "scripts", "lab.sh"), ...args], { cwd: p.dir, env: p.env, encoding: "utf8", timeout: 15 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+  return spawnSync("bash", [path.join(p.dir, "scripts", "lab.sh"), ...args], {
+    cwd: p.dir,
+    env: p.env,
+    encoding: "utf8",
+    timeout: 15 * 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 function labOk(t: ExecutionContext, p: Project, args: string[]): string {
@@ -111,12 +125,21 @@ interface Revision {
 
 /** Helm's storage for release kube-system/cilium, oldest first. */
 async function revisions(cp: ControlPlane): Promise<Revision[]> {
-  const list = await cp.request("GET", `/api/v1/namespaces/kube-system/secrets?labelSelector=${encodeURIComponent("owner=helm,name=cilium")}`);
-  const items = (list.body as { items: { metadata: { labels: Record<string, string> }; data: { release: string } }[] }).items;
+  const list = await cp.request(
+    "GET",
+    `/api/v1/namespaces/kube-system/secrets?labelSelector=${encodeURIComponent("owner=helm,name=cilium")}`,
+  );
+  const items = (list.body as { items: { metadata: { labels: Record<string, string> }; data: { release: string } }[] })
+    .items;
   return items
     .map((s) => {
       const r = decodeRelease(s.data.release);
-      return { version: r.version, status: r.info.status, description: r.info.description, labelStatus: s.metadata.labels.status };
+      return {
+        version: r.version,
+        status: r.info.status,
+        description: r.info.description,
+        labelStatus: s.metadata.labels.status,
+      };
     })
     .sort((a, b) => a.version - b.version);
 }
@@ -124,16 +147,24 @@ async function revisions(cp: ControlPlane): Promise<Revision[]> {
 /** Every listable object's name (group/resource ns/name), Events aside: what a cluster holds. */
 async function listings(cp: ControlPlane): Promise<string[]> {
   const groupVersions = ["/api/v1"];
-  const groups = (await cp.request("GET", "/apis")).body as { groups: { preferredVersion: { groupVersion: string } }[] };
+  const groups = (await cp.request("GET", "/apis")).body as {
+    groups: { preferredVersion: { groupVersion: string } }[];
+  };
   groupVersions.push(...groups.groups.map((g) => `/apis/${g.preferredVersion.groupVersion}`));
   const names: string[] = [];
   for (const gv of groupVersions) {
-    const resources = ((await cp.request("GET", gv)).body as { resources: { name: string; verbs: string[] }[] }).resources;
+    const resources = ((await cp.request("GET", gv)).body as { resources: { name: string; verbs: string[] }[] })
+      .resources;
     for (const r of resources) {
       if (r.name.includes("/") || !r.verbs.includes("list") || r.name === "events") {
         continue;
       }
-      const items = ((await cp.request("GET", `${gv}/${r.name}`)).body as { items?: { metadata: { namespace?: string; name: string } }[] }).items ?? [];
+      const items =
+        (
+          (await cp.request("GET", `${gv}/${r.name}`)).body as {
+            items?: { metadata: { namespace?: string; name: string } }[];
+          }
+        ).items ?? [];
       names.push(...items.map((i) => `${gv}/${r.name} ${i.metadata.namespace ?? ""}/${i.metadata.name}`));
     }
   }
@@ -198,9 +229,19 @@ test.serial(
     t.timeout(40 * 60_000);
     const p = makeProject(t);
     let { cp } = await newCluster(p);
-    configure(t, p, { pluginVersion: k8sPluginVersion(), chart: CHART, kubeconfigFile: p.kubeconfigFile, vmFile: p.vmFile, routingMode: "vxlan", operatorReplicas: "0" });
+    configure(t, p, {
+      pluginVersion: k8sPluginVersion(),
+      chart: CHART,
+      kubeconfigFile: p.kubeconfigFile,
+      vmFile: p.vmFile,
+      routingMode: "vxlan",
+      operatorReplicas: "0",
+    });
     labOk(t, p, ["up", STACK, "--yes", "--skip-preview"]);
-    t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"]]);
+    t.deepEqual(
+      (await revisions(cp)).map((r) => [r.version, r.status]),
+      [[1, "deployed"]],
+    );
 
     // k3s reinstalled: same URL, new CA, empty cluster. The old code failed here on the Release's
     // delete: `can't delete Helm Release with unreachable cluster ... x509`.
@@ -210,14 +251,20 @@ test.serial(
     t.is(cp.server, url);
     const upOut = labOk(t, p, ["up", STACK, "--yes", "--skip-preview"]);
     t.regex(upOut, /is a new cluster \(its certificate is not signed by the CA in the stack's kubeconfig/);
-    t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"]]);
+    t.deepEqual(
+      (await revisions(cp)).map((r) => [r.version, r.status]),
+      [[1, "deployed"]],
+    );
     t.is((await cp.request("GET", "/api/v1/namespaces/default/configmaps/lab-beside")).status, 200);
 
     // The README's refresh path, again on a new cluster behind the same URL.
     await cp.stop();
     ({ cp } = await newCluster(p, port(cp)));
     labOk(t, p, ["up", STACK, "--refresh", "--yes", "--skip-preview"]);
-    t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"]]);
+    t.deepEqual(
+      (await revisions(cp)).map((r) => [r.version, r.status]),
+      [[1, "deployed"]],
+    );
     t.is((await cp.request("GET", "/api/v1/namespaces/default/configmaps/lab-beside")).status, 200);
 
     // The cluster does not answer but its server VM exists (a stopped VM): nothing is dropped, the
@@ -226,7 +273,12 @@ test.serial(
     const down = lab(p, ["refresh", STACK, "--yes", "--skip-preview"]);
     t.not(down.status, 0);
     t.regex(down.stdout + down.stderr, /unreachable cluster/);
-    const state = (): string => spawnSync("bash", [path.join(p.dir, "scripts", "lab.sh"), "output", STACK, "--json"], { cwd: p.dir, env: p.env, encoding: "utf8" }).stdout;
+    const state = (): string =>
+      spawnSync("bash", [path.join(p.dir, "scripts", "lab.sh"), "output", STACK, "--json"], {
+        cwd: p.dir,
+        env: p.env,
+        encoding: "utf8",
+      }).stdout;
     t.regex(state(), /releaseStatus/);
 
     // node-1's VM deleted by hand: the README's refresh drops what went with it, then `up` rebuilds.
@@ -235,7 +287,10 @@ test.serial(
     t.regex(refreshed, /no longer exists; dropping 2 Kubernetes resource\(s\) from state/);
     ({ cp } = await newCluster(p, Number(new URL(url).port)));
     labOk(t, p, ["up", STACK, "--yes", "--skip-preview"]);
-    t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"]]);
+    t.deepEqual(
+      (await revisions(cp)).map((r) => [r.version, r.status]),
+      [[1, "deployed"]],
+    );
     labOk(t, p, ["destroy", STACK, "--yes", "--skip-preview"]);
   },
 );
@@ -248,14 +303,28 @@ test.serial(
     const { cp, fresh } = await newCluster(p);
     // No deletedWith here: destroy must delete the release and its objects through the provider
     // (the lab's deletedWith server VM skips those deletes because the cluster goes with the VM).
-    configure(t, p, { pluginVersion: k8sPluginVersion(), chart: CHART, kubeconfigFile: p.kubeconfigFile, vmFile: p.vmFile, routingMode: "vxlan", operatorReplicas: "0", deletedWithVm: "false" });
+    configure(t, p, {
+      pluginVersion: k8sPluginVersion(),
+      chart: CHART,
+      kubeconfigFile: p.kubeconfigFile,
+      vmFile: p.vmFile,
+      routingMode: "vxlan",
+      operatorReplicas: "0",
+      deletedWithVm: "false",
+    });
     labOk(t, p, ["up", STACK, "--yes", "--skip-preview"]);
 
     // An upgrade whose wait never ends (1 operator replica, maxUnavailable 0, no node), killed hard.
     configure(t, p, { operatorReplicas: "1" });
-    const child = spawn("bash", [path.join(p.dir, "scripts", "lab.sh"), "up", STACK, "--yes", "--skip-preview"], { cwd: p.dir, env: p.env, stdio: "ignore" });
+    const child = spawn("bash", [path.join(p.dir, "scripts", "lab.sh"), "up", STACK, "--yes", "--skip-preview"], {
+      cwd: p.dir,
+      env: p.env,
+      stdio: "ignore",
+    });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await waitFor("Helm revision 2 pending-upgrade", 5 * 60_000, async () => ((await revisions(cp)).some((r) => r.version === 2 && r.status === "pending-upgrade") ? true : undefined));
+    await waitFor("Helm revision 2 pending-upgrade", 5 * 60_000, async () =>
+      (await revisions(cp)).some((r) => r.version === 2 && r.status === "pending-upgrade") ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 3000));
     // SIGKILL to the engine and every process under it, by PID: the CLI starts each plugin in a
     // process group of its own, so a group kill would leave the Kubernetes plugin waiting on (and
@@ -278,41 +347,85 @@ test.serial(
     await exited;
     const refused = lab(p, ["recover", STACK]);
     t.is(refused.status, 1, refused.stdout + refused.stderr);
-    t.regex(refused.stderr, /an engine for stack rec is still running here, and could still change the release:\n(.|\n)*\n {2}\d+ pulumi-resource-kubernetes (.|\n)*Let it finish, or stop each by its PID/);
+    t.regex(
+      refused.stderr,
+      /an engine for stack rec is still running here, and could still change the release:\n(.|\n)*\n {2}\d+ pulumi-resource-kubernetes (.|\n)*Let it finish, or stop each by its PID/,
+    );
     killTree();
-    await waitFor("the engine's processes to be gone", 15_000, () => Promise.resolve(tree.some((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } }) ? undefined : true));
-    t.deepEqual((await revisions(cp)).map((r) => [r.version, r.status]), [[1, "deployed"], [2, "pending-upgrade"]]);
+    await waitFor("the engine's processes to be gone", 15_000, () =>
+      Promise.resolve(
+        tree.some((pid) => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        })
+          ? undefined
+          : true,
+      ),
+    );
+    t.deepEqual(
+      (await revisions(cp)).map((r) => [r.version, r.status]),
+      [
+        [1, "deployed"],
+        [2, "pending-upgrade"],
+      ],
+    );
 
     // The stuck release is seen, not hidden: `up` fails until it is recovered.
     const stuck = lab(p, ["up", STACK, "--yes", "--skip-preview"]);
     t.not(stuck.status, 0);
     t.regex(stuck.stdout + stuck.stderr, /the stack is currently locked/);
-    t.log(`up before recover:\n${(stuck.stdout + stuck.stderr).split("\n").filter((l) => /error/i.test(l)).join("\n")}`);
+    t.log(
+      `up before recover:\n${(stuck.stdout + stuck.stderr)
+        .split("\n")
+        .filter((l) => /error/i.test(l))
+        .join("\n")}`,
+    );
 
     const recovered = labOk(t, p, ["recover", STACK]);
     t.regex(recovered, /revision 2 was pending-upgrade; rolled back to revision 1 as revision 3 \(deployed\)/);
     t.deepEqual(
       (await revisions(cp)).map((r) => [r.version, r.status, r.labelStatus]),
-      [[1, "superseded", "superseded"], [2, "superseded", "superseded"], [3, "deployed", "deployed"]],
+      [
+        [1, "superseded", "superseded"],
+        [2, "superseded", "superseded"],
+        [3, "deployed", "deployed"],
+      ],
     );
     t.is((await revisions(cp))[2]?.description, "Rollback to 1");
-    const operator = (await cp.request("GET", "/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator")).body as { spec: { replicas: number } };
+    const operator = (await cp.request("GET", "/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator"))
+      .body as { spec: { replicas: number } };
     t.is(operator.spec.replicas, 0);
 
     // A clean `up`: Helm accepts the upgrade again (no "another operation is in progress").
     configure(t, p, { operatorReplicas: "0", routingMode: "native" });
     labOk(t, p, ["up", STACK, "--yes", "--skip-preview"]);
     const revs = await revisions(cp);
-    t.deepEqual(revs[revs.length - 1], { version: 4, status: "deployed", description: "Upgrade complete", labelStatus: "deployed" });
-    const config = (await cp.request("GET", "/api/v1/namespaces/kube-system/configmaps/cilium-config")).body as { data: Record<string, string> };
+    t.deepEqual(revs[revs.length - 1], {
+      version: 4,
+      status: "deployed",
+      description: "Upgrade complete",
+      labelStatus: "deployed",
+    });
+    const config = (await cp.request("GET", "/api/v1/namespaces/kube-system/configmaps/cilium-config")).body as {
+      data: Record<string, string>;
+    };
     t.is(config.data["routing-mode"], "native");
 
     labOk(t, p, ["destroy", STACK, "--yes", "--skip-preview"]);
     // Pods and ReplicaSets go by the controller-manager's garbage collection, a moment after.
-    const after = await waitFor("the listings to equal the fresh cluster's", 120_000, async () => {
-      const now = await listings(cp);
-      return JSON.stringify(now) === JSON.stringify(fresh) ? now : undefined;
-    }, async () => `now: ${JSON.stringify(await listings(cp))}\nfresh: ${JSON.stringify(fresh)}`).catch(async () => listings(cp));
+    const after = await waitFor(
+      "the listings to equal the fresh cluster's",
+      120_000,
+      async () => {
+        const now = await listings(cp);
+        return JSON.stringify(now) === JSON.stringify(fresh) ? now : undefined;
+      },
+      async () => `now: ${JSON.stringify(await listings(cp))}\nfresh: ${JSON.stringify(fresh)}`,
+    ).catch(async () => listings(cp));
     t.deepEqual(after, fresh);
   },
 );

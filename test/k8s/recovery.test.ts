@@ -18,7 +18,14 @@ import { decodeRelease, encodeRelease, type HelmRelease, kubeFromKubeconfig } fr
 import { freePort } from "../support/control-plane";
 import { REPO_ROOT, tempDir } from "../engine/support";
 
-const release: HelmRelease = { name: "cilium", namespace: "kube-system", version: 3, manifest: "---\nkind: ConfigMap\n", info: { status: "deployed", description: "Rollback to 1" }, config: { a: 1 } };
+const release: HelmRelease = {
+  name: "cilium",
+  namespace: "kube-system",
+  version: 3,
+  manifest: "---\nkind: ConfigMap\n",
+  info: { status: "deployed", description: "Rollback to 1" },
+  config: { a: 1 },
+};
 
 test("a release is stored as Helm writes it: the Secret's data is base64 of base64 of gzip of the release's JSON, and reads back equal", (t) => {
   const data = encodeRelease(release);
@@ -38,10 +45,22 @@ test("only resources managed through a kubernetes provider are the cluster's: no
   const k8sProvider = "urn:pulumi:vxlan::cilium-lab::pulumi:providers:kubernetes::k8s::1234";
   const resources = [
     { urn: "urn:pulumi:vxlan::cilium-lab::pulumi:providers:kubernetes::k8s", type: "pulumi:providers:kubernetes" },
-    { urn: "urn:pulumi:vxlan::cilium-lab::lab:nodes:LabNodes$libvirt:index/domain:Domain::node-1", type: "libvirt:index/domain:Domain", provider: "urn:pulumi:vxlan::cilium-lab::pulumi:providers:libvirt::default::9" },
+    {
+      urn: "urn:pulumi:vxlan::cilium-lab::lab:nodes:LabNodes$libvirt:index/domain:Domain::node-1",
+      type: "libvirt:index/domain:Domain",
+      provider: "urn:pulumi:vxlan::cilium-lab::pulumi:providers:libvirt::default::9",
+    },
     { urn: "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium::cilium", type: "lab:cilium:Cilium" },
-    { urn: "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium$kubernetes:helm.sh/v3:Release::cilium-release", type: "kubernetes:helm.sh/v3:Release", provider: k8sProvider },
-    { urn: "urn:pulumi:vxlan::cilium-lab::kubernetes:core/v1:Namespace::verify", type: "kubernetes:core/v1:Namespace", provider: k8sProvider },
+    {
+      urn: "urn:pulumi:vxlan::cilium-lab::lab:cilium:Cilium$kubernetes:helm.sh/v3:Release::cilium-release",
+      type: "kubernetes:helm.sh/v3:Release",
+      provider: k8sProvider,
+    },
+    {
+      urn: "urn:pulumi:vxlan::cilium-lab::kubernetes:core/v1:Namespace::verify",
+      type: "kubernetes:core/v1:Namespace",
+      provider: k8sProvider,
+    },
   ];
   t.deepEqual(
     kubernetesResources(resources).map((r) => r.type),
@@ -56,10 +75,41 @@ function openssl(dir: string, args: string[]): void {
 /** A CA named like k3s's (same subject for both clusters) and a 127.0.0.1 serving cert it signed. */
 function makeCluster(dir: string, name: string): { ca: Buffer; cert: Buffer; key: Buffer } {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(dir, ["req", "-x509", ...ec, "-keyout", `${name}-ca.key`, "-out", `${name}-ca.crt`, "-days", "1", "-subj", "/CN=k3s-server-ca"]);
+  openssl(dir, [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    `${name}-ca.key`,
+    "-out",
+    `${name}-ca.crt`,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=k3s-server-ca",
+  ]);
   openssl(dir, ["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=k3s"]);
-  writeFileSync(path.join(dir, `${name}.ext`), "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n");
-  openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", `${name}-ca.crt`, "-CAkey", `${name}-ca.key`, "-CAcreateserial", "-days", "1", "-out", `${name}.crt`, "-extfile", `${name}.ext`]);
+  writeFileSync(
+    path.join(dir, `${name}.ext`),
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+  );
+  openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${name}-ca.crt`,
+    "-CAkey",
+    `${name}-ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-out",
+    `${name}.crt`,
+    "-extfile",
+    `${name}.ext`,
+  ]);
   const read = (f: string): Buffer => readFileSync(path.join(dir, f));
   return { ca: read(`${name}-ca.crt`), cert: read(`${name}.crt`), key: read(`${name}.key`) };
 }
@@ -88,7 +138,9 @@ test("the cluster behind the stored URL is `same` when its certificate is signed
   const dir = tempDir(t, "recover-tls");
   const old = makeCluster(dir, "old");
   const current = makeCluster(dir, "new");
-  const server = https.createServer({ cert: current.cert, key: current.key }, (_req, res) => res.end('{"gitVersion":"v1.33.13"}'));
+  const server = https.createServer({ cert: current.cert, key: current.key }, (_req, res) =>
+    res.end('{"gitVersion":"v1.33.13"}'),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.teardown(() => server.close());
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -107,7 +159,10 @@ test("scripts/recover.ts without a stack and lab.sh recover without a stack exit
   const tsx = path.join(REPO_ROOT, "node_modules", ".bin", "tsx");
   const direct = spawnSync(tsx, [path.join(REPO_ROOT, "scripts", "recover.ts"), "recover"], { encoding: "utf8" });
   t.is(direct.status, 2);
-  t.regex(direct.stderr, /usage: tsx scripts\/recover.ts prepare <stack> <up\|refresh> \[pulumi flags...\] \| recover <stack>/);
+  t.regex(
+    direct.stderr,
+    /usage: tsx scripts\/recover.ts prepare <stack> <up\|refresh> \[pulumi flags...\] \| recover <stack>/,
+  );
   const lab = spawnSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "recover"], { encoding: "utf8" });
   t.is(lab.status, 2);
   t.regex(lab.stderr, /name a stack/);

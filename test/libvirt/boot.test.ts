@@ -13,7 +13,19 @@ import { cloudInitDiskProvider } from "../../infra/libvirt/cloudinit";
 import { domainProvider } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { volumeProvider } from "../../infra/libvirt/volume";
-import { URI, assertNothingLeft, poolDir, rejection, roundTrip, sh, sweep, tempFile, testImage, virsh, type AnyProvider } from "./support";
+import {
+  URI,
+  assertNothingLeft,
+  poolDir,
+  rejection,
+  roundTrip,
+  sh,
+  sweep,
+  tempFile,
+  testImage,
+  virsh,
+  type AnyProvider,
+} from "./support";
 
 const PREFIX = "cl-t-boot";
 const STACK = "cl-t-boot";
@@ -41,7 +53,11 @@ const userData =
   `ssh_authorized_keys:\n  - ${user.pub}\n` +
   "ssh_deletekeys: true\n" +
   "ssh_keys:\n" +
-  `  ed25519_private: |\n${host.priv.trim().split("\n").map((l) => `    ${l}`).join("\n")}\n` +
+  `  ed25519_private: |\n${host.priv
+    .trim()
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n")}\n` +
   `  ed25519_public: ${host.pub}\n`;
 
 let p: { net: AnyProvider; vol: AnyProvider; seed: AnyProvider; dom: AnyProvider };
@@ -99,97 +115,168 @@ function domainInputs(disk: string, sshPrivateKey: string): Record<string, unkno
 function ssh(hostKey: string, command: string): string {
   const knownHosts = tempFile("known_hosts", `${IP} ${hostKey}\n`);
   return sh("ssh", [
-    "-F", "/dev/null",
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${knownHosts}`,
-    "-o", "GlobalKnownHostsFile=/dev/null",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "ConnectTimeout=10",
-    "-i", user.file,
+    "-F",
+    "/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "ConnectTimeout=10",
+    "-i",
+    user.file,
     `${USER}@${IP}`,
     command,
   ]);
 }
 
-test.serial("one TCG node boots through the providers, answers SSH with the pinned host key, and delete leaves nothing", async (t) => {
-  const image = testImage();
-  network = await p.net.create({
-    uri: URI,
-    networkName: NET,
-    bridgeName: "cl-t-boot0",
-    cidr: "192.168.193.0/24",
-    gateway: "192.168.193.1",
-    hosts: [{ mac: MAC, ip: IP, hostname: "node-1" }],
-    stack: STACK,
-  });
-  baseCopy = await p.vol.create({ uri: URI, poolDir: POOL, name: "base.qcow2", baseImagePath: image.path, mode: "copy", sizeGiB: 3, stack: STACK });
-  const overlay = await p.vol.create({ uri: URI, poolDir: POOL, name: "node-1.qcow2", baseImagePath: baseCopy.id, sizeGiB: 8, stack: STACK });
-  seed = await p.seed.create({
-    uri: URI,
-    poolDir: POOL,
-    name: "node-1-seed",
-    userData,
-    metaData: "instance-id: cl-t-boot-1\nlocal-hostname: node-1\n",
-    networkConfig: `version: 2\nethernets:\n  nic0:\n    match:\n      macaddress: "${MAC}"\n    dhcp4: true\n`,
-    stack: STACK,
-  });
+test.serial(
+  "one TCG node boots through the providers, answers SSH with the pinned host key, and delete leaves nothing",
+  async (t) => {
+    const image = testImage();
+    network = await p.net.create({
+      uri: URI,
+      networkName: NET,
+      bridgeName: "cl-t-boot0",
+      cidr: "192.168.193.0/24",
+      gateway: "192.168.193.1",
+      hosts: [{ mac: MAC, ip: IP, hostname: "node-1" }],
+      stack: STACK,
+    });
+    baseCopy = await p.vol.create({
+      uri: URI,
+      poolDir: POOL,
+      name: "base.qcow2",
+      baseImagePath: image.path,
+      mode: "copy",
+      sizeGiB: 3,
+      stack: STACK,
+    });
+    const overlay = await p.vol.create({
+      uri: URI,
+      poolDir: POOL,
+      name: "node-1.qcow2",
+      baseImagePath: baseCopy.id,
+      sizeGiB: 8,
+      stack: STACK,
+    });
+    seed = await p.seed.create({
+      uri: URI,
+      poolDir: POOL,
+      name: "node-1-seed",
+      userData,
+      metaData: "instance-id: cl-t-boot-1\nlocal-hostname: node-1\n",
+      networkConfig: `version: 2\nethernets:\n  nic0:\n    match:\n      macaddress: "${MAC}"\n    dhcp4: true\n`,
+      stack: STACK,
+    });
 
-  const news = (await p.dom.check({}, domainInputs(overlay.id, user.priv))).inputs ?? {};
-  const started = Date.now();
-  const dom = await p.dom.create(news);
-  t.log(`boot to SSH login under TCG: ${Math.round((Date.now() - started) / 1000)} s`);
-  t.regex(dom.id, /^[0-9a-f-]{36}$/);
-  t.false(JSON.stringify(dom.outs).includes("PRIVATE KEY"), "the private key is not in the outputs");
-  t.like(dom.outs, { domainName: DOMAIN, ip: IP, mac: MAC, running: true, hostPublicKey: host.pub.split(" ").slice(0, 2).join(" ") });
+    const news = (await p.dom.check({}, domainInputs(overlay.id, user.priv))).inputs ?? {};
+    const started = Date.now();
+    const dom = await p.dom.create(news);
+    t.log(`boot to SSH login under TCG: ${Math.round((Date.now() - started) / 1000)} s`);
+    t.regex(dom.id, /^[0-9a-f-]{36}$/);
+    t.false(JSON.stringify(dom.outs).includes("PRIVATE KEY"), "the private key is not in the outputs");
+    t.like(dom.outs, {
+      domainName: DOMAIN,
+      ip: IP,
+      mac: MAC,
+      running: true,
+      hostPublicKey: host.pub.split(" ").slice(0, 2).join(" "),
+    });
 
-  // Login with the generated key and the pinned host key; create returned after cloud-init finished.
-  t.is(ssh(host.pub, "hostname").trim(), "node-1");
-  t.is(ssh(host.pub, "cloud-init status").trim(), "status: done", "ready means cloud-init has finished");
-  const addrs = JSON.parse(ssh(host.pub, "ip -j addr")) as { ifname: string; address: string; mtu: number; addr_info: { family: string; local: string; prefixlen: number }[] }[];
-  const nic = addrs.find((a) => a.addr_info.some((i) => i.family === "inet" && i.local === IP));
-  t.like(nic, { address: MAC, mtu: 1500 });
-  t.deepEqual(nic?.addr_info.filter((i) => i.family === "inet").map((i) => `${i.local}/${i.prefixlen}`), [`${IP}/24`]);
-  t.regex(ssh(host.pub, "ip -4 route show default"), /^default via 192\.168\.193\.1 dev /, "the gateway is the libvirt bridge");
-  // Another host key in known_hosts is refused: the pin is real (reliability D5).
-  t.throws(() => ssh(stranger.pub, "true"), { message: /Host key verification failed/ });
+    // Login with the generated key and the pinned host key; create returned after cloud-init finished.
+    t.is(ssh(host.pub, "hostname").trim(), "node-1");
+    t.is(ssh(host.pub, "cloud-init status").trim(), "status: done", "ready means cloud-init has finished");
+    const addrs = JSON.parse(ssh(host.pub, "ip -j addr")) as {
+      ifname: string;
+      address: string;
+      mtu: number;
+      addr_info: { family: string; local: string; prefixlen: number }[];
+    }[];
+    const nic = addrs.find((a) => a.addr_info.some((i) => i.family === "inet" && i.local === IP));
+    t.like(nic, { address: MAC, mtu: 1500 });
+    t.deepEqual(
+      nic?.addr_info.filter((i) => i.family === "inet").map((i) => `${i.local}/${i.prefixlen}`),
+      [`${IP}/24`],
+    );
+    t.regex(
+      ssh(host.pub, "ip -4 route show default"),
+      /^default via 192\.168\.193\.1 dev /,
+      "the gateway is the libvirt bridge",
+    );
+    // Another host key in known_hosts is refused: the pin is real (reliability D5).
+    t.throws(() => ssh(stranger.pub, "true"), { message: /Host key verification failed/ });
 
-  // Refresh yields the same state; re-apply is a no-op.
-  t.deepEqual(await p.dom.read(dom.id, dom.outs ?? {}), { id: dom.id, props: dom.outs });
-  t.deepEqual(await p.dom.diff(dom.id, dom.outs ?? {}, news), { changes: false, replaces: [], deleteBeforeReplace: false });
+    // Refresh yields the same state; re-apply is a no-op.
+    t.deepEqual(await p.dom.read(dom.id, dom.outs ?? {}), { id: dom.id, props: dom.outs });
+    t.deepEqual(await p.dom.diff(dom.id, dom.outs ?? {}, news), {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
 
-  await p.dom.delete(dom.id, dom.outs ?? {});
-  await p.vol.delete(overlay.id, overlay.outs ?? {});
-  t.deepEqual(virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)), []);
-  t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
-});
+    await p.dom.delete(dom.id, dom.outs ?? {});
+    await p.vol.delete(overlay.id, overlay.outs ?? {});
+    t.deepEqual(
+      virsh("list", "--all", "--name")
+        .split("\n")
+        .filter((n) => n.startsWith(PREFIX)),
+      [],
+    );
+    t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
+  },
+);
 
-test.serial("no SSH: a key the seed does not authorize gives the readiness error with the console tail, and the domain is rolled back", async (t) => {
-  if (!seed) {
-    return t.fail("needs the network, base and seed of the previous test");
-  }
-  const overlay = await p.vol.create({ uri: URI, poolDir: POOL, name: "node-1b.qcow2", baseImagePath: baseCopy.id, sizeGiB: 8, stack: STACK });
-  const started = Date.now();
-  const error = await rejection(t, p.dom.create(domainInputs(overlay.id, stranger.priv)));
-  t.log(`gave up after ${Math.round((Date.now() - started) / 1000)} s; the error's first lines:\n${error.message.split("\n").slice(0, 3).join("\n")}`);
-  const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  t.regex(
-    error.message,
-    new RegExp(
-      `^node "${DOMAIN}" \\(MAC ${MAC}, expected IP ${escaped(IP)}\\) was not ready \\(gave up after \\d+ s of ${BOOT_TIMEOUT} s: sshd answered but kept refusing for 60 s\\): ` +
-        `SSH login as ${USER} failed \\([^\\n]*Permission denied \\(publickey[^\\n]*\\)\\.\\n` +
-        `DHCP leases on network "${NET}": ${MAC} → ${escaped(IP)} \\([^,]+, expires [^)]+\\)\\.\\n` +
-        `Last 20 lines of the serial console \\(${escaped(path.join(POOL, "node-1-console.log"))}\\):\\n(\\| [^\\n]*\\n){1,20}` +
-        "The domain was destroyed and undefined \\(its disk and seed are kept\\)\\. " +
-        `Fix: SSH refused the login: the seed must authorize the public half of sshPrivateKey for user "${USER}" \\(cloud-init ssh_authorized_keys\\)\\.`,
-    ),
-  );
-  t.regex(error.message, /\| .*node-1/, "the console tail is the guest's");
-  t.false(error.message.includes("PRIVATE KEY"));
-  t.deepEqual(virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)), [], "rolled back");
-  t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
-  await p.vol.delete(overlay.id, overlay.outs ?? {});
-});
+test.serial(
+  "no SSH: a key the seed does not authorize gives the readiness error with the console tail, and the domain is rolled back",
+  async (t) => {
+    if (!seed) {
+      return t.fail("needs the network, base and seed of the previous test");
+    }
+    const overlay = await p.vol.create({
+      uri: URI,
+      poolDir: POOL,
+      name: "node-1b.qcow2",
+      baseImagePath: baseCopy.id,
+      sizeGiB: 8,
+      stack: STACK,
+    });
+    const started = Date.now();
+    const error = await rejection(t, p.dom.create(domainInputs(overlay.id, stranger.priv)));
+    t.log(
+      `gave up after ${Math.round((Date.now() - started) / 1000)} s; the error's first lines:\n${error.message.split("\n").slice(0, 3).join("\n")}`,
+    );
+    const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    t.regex(
+      error.message,
+      new RegExp(
+        `^node "${DOMAIN}" \\(MAC ${MAC}, expected IP ${escaped(IP)}\\) was not ready \\(gave up after \\d+ s of ${BOOT_TIMEOUT} s: sshd answered but kept refusing for 60 s\\): ` +
+          `SSH login as ${USER} failed \\([^\\n]*Permission denied \\(publickey[^\\n]*\\)\\.\\n` +
+          `DHCP leases on network "${NET}": ${MAC} → ${escaped(IP)} \\([^,]+, expires [^)]+\\)\\.\\n` +
+          `Last 20 lines of the serial console \\(${escaped(path.join(POOL, "node-1-console.log"))}\\):\\n(\\| [^\\n]*\\n){1,20}` +
+          "The domain was destroyed and undefined \\(its disk and seed are kept\\)\\. " +
+          `Fix: SSH refused the login: the seed must authorize the public half of sshPrivateKey for user "${USER}" \\(cloud-init ssh_authorized_keys\\)\\.`,
+      ),
+    );
+    t.regex(error.message, /\| .*node-1/, "the console tail is the guest's");
+    t.false(error.message.includes("PRIVATE KEY"));
+    t.deepEqual(
+      virsh("list", "--all", "--name")
+        .split("\n")
+        .filter((n) => n.startsWith(PREFIX)),
+      [],
+      "rolled back",
+    );
+    t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
+    await p.vol.delete(overlay.id, overlay.outs ?? {});
+  },
+);
 
 test.serial("after both boots, deleting seed, base and network leaves nothing of the suite", async (t) => {
   await p.seed.delete(seed.id, seed.outs ?? {});

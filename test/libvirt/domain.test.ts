@@ -60,7 +60,13 @@ test.before(async () => {
     hosts: [{ mac: MAC1, ip: IP1, hostname: "node-1" }],
     stack: STACK,
   });
-  const v = await direct(volumeProvider).create({ uri: URI, poolDir: POOL, name: "blank.qcow2", sizeGiB: 1, stack: STACK });
+  const v = await direct(volumeProvider).create({
+    uri: URI,
+    poolDir: POOL,
+    name: "blank.qcow2",
+    sizeGiB: 1,
+    stack: STACK,
+  });
   const s = await direct(cloudInitDiskProvider).create({
     uri: URI,
     poolDir: POOL,
@@ -110,11 +116,17 @@ function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs {
 /** Only our shared fixtures may remain: the network, the blank disk and the seed. */
 function assertOnlyFixtures(t: Parameters<typeof assertNothingLeft>[0]): void {
   t.deepEqual(
-    virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)),
+    virsh("list", "--all", "--name")
+      .split("\n")
+      .filter((n) => n.startsWith(PREFIX)),
     [],
     "no domain of ours is left",
   );
-  t.deepEqual(fs.readdirSync(POOL).sort(), [".cilium-lab-pool.json", path.basename(disk), path.basename(seedPath)].sort(), "no console log is left");
+  t.deepEqual(
+    fs.readdirSync(POOL).sort(),
+    [".cilium-lab-pool.json", path.basename(disk), path.basename(seedPath)].sort(),
+    "no console log is left",
+  );
 }
 
 const noLease = (name: string, timeout: number): string =>
@@ -125,17 +137,23 @@ const noLease = (name: string, timeout: number): string =>
   `Fix: the guest never asked for (or got) its reserved address: check the console for boot or cloud-init errors, that the seed's network-config enables DHCP on the NIC with MAC ${MAC1}, and \`virsh net-dumpxml ${NET}\` for the reservation. ` +
   "Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress.";
 
-test.serial("no lease: create waits bootTimeoutSeconds, names node, MAC, IP, leases and console, and rolls back", async (t) => {
-  const started = Date.now();
-  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nolease")));
-  t.is(error.message, noLease("cl-t-dom-nolease", 8));
-  t.true(Date.now() - started >= 8000, "it waited the full timeout");
-  t.false(error.message.includes("PRIVATE KEY"), "the private key never appears in errors");
-  assertOnlyFixtures(t);
-});
+test.serial(
+  "no lease: create waits bootTimeoutSeconds, names node, MAC, IP, leases and console, and rolls back",
+  async (t) => {
+    const started = Date.now();
+    const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nolease")));
+    t.is(error.message, noLease("cl-t-dom-nolease", 8));
+    t.true(Date.now() - started >= 8000, "it waited the full timeout");
+    t.false(error.message.includes("PRIVATE KEY"), "the private key never appears in errors");
+    assertOnlyFixtures(t);
+  },
+);
 
 test.serial("a MAC without a DHCP reservation fails at once, before anything is defined", async (t) => {
-  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nores", { mac: "52:54:00:c1:c0:09" })));
+  const error = await rejection(
+    t,
+    direct(domainProvider).create(inputs("cl-t-dom-nores", { mac: "52:54:00:c1:c0:09" })),
+  );
   t.is(
     error.message,
     `creating domain "cl-t-dom-nores" failed: network "${NET}" has no DHCP reservation 52:54:00:c1:c0:09 → ${IP1} (it has: ${MAC1} → ${IP1}), so the node would never get its address. ` +
@@ -160,7 +178,10 @@ test.serial("a foreign domain with our name is refused by name and left untouche
 });
 
 test.serial("a missing disk is named with the fix, and nothing is defined", async (t) => {
-  const error = await rejection(t, direct(domainProvider).create(inputs("cl-t-dom-nodisk", { diskPath: path.join(POOL, "missing.qcow2") })));
+  const error = await rejection(
+    t,
+    direct(domainProvider).create(inputs("cl-t-dom-nodisk", { diskPath: path.join(POOL, "missing.qcow2") })),
+  );
   t.is(
     error.message,
     `creating domain "cl-t-dom-nodisk" failed: disk ${path.join(POOL, "missing.qcow2")} does not exist. Nothing was created. Fix: the node's Volume creates it; run \`pulumi up --refresh\`.`,
@@ -180,108 +201,170 @@ test.serial("libvirtd down: create, read and delete fail naming the socket; read
   assertOnlyFixtures(t);
 });
 
-test.serial("killed mid-create (SIGKILL while booting), the next create removes our leftover and carries on", async (t) => {
-  const name = "cl-t-dom-kill";
-  const script = tempFile(
-    "create.ts",
-    `import { domainProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/domain"))};\n` +
-      `void domainProvider.create!(${JSON.stringify(inputs(name, { bootTimeoutSeconds: 600 }))});\n`,
-  );
-  const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: REPO_ROOT, detached: true, stdio: "ignore" });
-  const deadline = Date.now() + 60_000;
-  while (!virshTry("list", "--name").stdout.includes(name)) {
-    if (Date.now() > deadline) {
-      process.kill(-(child.pid ?? 0), "SIGKILL");
-      return t.fail("the child never started the domain");
+test.serial(
+  "killed mid-create (SIGKILL while booting), the next create removes our leftover and carries on",
+  async (t) => {
+    const name = "cl-t-dom-kill";
+    const script = tempFile(
+      "create.ts",
+      `import { domainProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/domain"))};\n` +
+        `void domainProvider.create!(${JSON.stringify(inputs(name, { bootTimeoutSeconds: 600 }))});\n`,
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: "ignore",
+    });
+    const deadline = Date.now() + 60_000;
+    while (!virshTry("list", "--name").stdout.includes(name)) {
+      if (Date.now() > deadline) {
+        process.kill(-(child.pid ?? 0), "SIGKILL");
+        return t.fail("the child never started the domain");
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  process.kill(-(child.pid ?? 0), "SIGKILL");
-  const leftover = virsh("domuuid", name).trim();
-  t.true(fs.existsSync(path.join(POOL, `${name}-console.log`)), "the killed run left a running domain and its console log");
+    process.kill(-(child.pid ?? 0), "SIGKILL");
+    const leftover = virsh("domuuid", name).trim();
+    t.true(
+      fs.existsSync(path.join(POOL, `${name}-console.log`)),
+      "the killed run left a running domain and its console log",
+    );
 
-  // The re-run gets past "already exists": it removes the stamped leftover and runs its own
-  // create, which then times out on the blank disk exactly like a first run.
-  const error = await rejection(t, direct(domainProvider).create(inputs(name)));
-  t.is(error.message, noLease(name, 8));
-  t.false(virshTry("domuuid", leftover).status === 0, "the leftover is gone");
-  assertOnlyFixtures(t);
-});
+    // The re-run gets past "already exists": it removes the stamped leftover and runs its own
+    // create, which then times out on the blank disk exactly like a first run.
+    const error = await rejection(t, direct(domainProvider).create(inputs(name)));
+    t.is(error.message, noLease(name, 8));
+    t.false(virshTry("domuuid", leftover).status === 0, "the leftover is gone");
+    assertOnlyFixtures(t);
+  },
+);
 
-test.serial("freshDisk: create first empties the overlay on its own backing file (same size, 0600); a disk without one is refused before anything is defined", async (t) => {
-  const name = "cl-t-dom-fresh";
-  const overlay = await direct(volumeProvider).create({ uri: URI, poolDir: POOL, name: "fresh.qcow2", baseImagePath: disk, sizeGiB: 2, stack: STACK });
-  t.teardown(() => direct(volumeProvider).delete(overlay.id, overlay.outs ?? {}));
-  // What a booted guest leaves behind: data in the overlay itself.
-  sh("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 64k", overlay.id]);
-  sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0xab 0 64k", overlay.id]);
+test.serial(
+  "freshDisk: create first empties the overlay on its own backing file (same size, 0600); a disk without one is refused before anything is defined",
+  async (t) => {
+    const name = "cl-t-dom-fresh";
+    const overlay = await direct(volumeProvider).create({
+      uri: URI,
+      poolDir: POOL,
+      name: "fresh.qcow2",
+      baseImagePath: disk,
+      sizeGiB: 2,
+      stack: STACK,
+    });
+    t.teardown(() => direct(volumeProvider).delete(overlay.id, overlay.outs ?? {}));
+    // What a booted guest leaves behind: data in the overlay itself.
+    sh("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 64k", overlay.id]);
+    sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0xab 0 64k", overlay.id]);
 
-  const error = await rejection(t, direct(domainProvider).create(inputs(name, { diskPath: overlay.id, freshDisk: true, bootTimeoutSeconds: 5 })));
-  t.true(error.message.startsWith(`node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within 5 s`), error.message);
-  const info = JSON.parse(sh("qemu-img", ["info", "-U", "--output=json", overlay.id])) as Record<string, unknown>;
-  t.like(info, { format: "qcow2", "virtual-size": 2 * 1024 ** 3, "full-backing-filename": disk, "backing-filename-format": "qcow2" });
-  // The old data is gone: the first 64 KiB read as the blank base's zeros (qemu-io exits 1 otherwise).
-  t.regex(sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0 0 64k", overlay.id]), /^read 65536\/65536 bytes at offset 0$/m);
-  t.is(fs.statSync(overlay.id).mode & 0o777, 0o600);
-  t.false(fs.existsSync(`${overlay.id}.part`));
+    const error = await rejection(
+      t,
+      direct(domainProvider).create(inputs(name, { diskPath: overlay.id, freshDisk: true, bootTimeoutSeconds: 5 })),
+    );
+    t.true(
+      error.message.startsWith(`node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within 5 s`),
+      error.message,
+    );
+    const info = JSON.parse(sh("qemu-img", ["info", "-U", "--output=json", overlay.id])) as Record<string, unknown>;
+    t.like(info, {
+      format: "qcow2",
+      "virtual-size": 2 * 1024 ** 3,
+      "full-backing-filename": disk,
+      "backing-filename-format": "qcow2",
+    });
+    // The old data is gone: the first 64 KiB read as the blank base's zeros (qemu-io exits 1 otherwise).
+    t.regex(
+      sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0 0 64k", overlay.id]),
+      /^read 65536\/65536 bytes at offset 0$/m,
+    );
+    t.is(fs.statSync(overlay.id).mode & 0o777, 0o600);
+    t.false(fs.existsSync(`${overlay.id}.part`));
 
-  const refused = await rejection(t, direct(domainProvider).create(inputs(name, { freshDisk: true })));
-  t.is(
-    refused.message,
-    `creating domain "${name}" failed: freshDisk needs a qcow2 overlay, but ${disk} is qcow2 without a backing file. ` +
-      "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
-  );
-  t.deepEqual(virsh("list", "--all", "--name").split("\n").filter((n) => n.startsWith(PREFIX)), [], "no domain was defined");
-});
+    const refused = await rejection(t, direct(domainProvider).create(inputs(name, { freshDisk: true })));
+    t.is(
+      refused.message,
+      `creating domain "${name}" failed: freshDisk needs a qcow2 overlay, but ${disk} is qcow2 without a backing file. ` +
+        "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
+    );
+    t.deepEqual(
+      virsh("list", "--all", "--name")
+        .split("\n")
+        .filter((n) => n.startsWith(PREFIX)),
+      [],
+      "no domain was defined",
+    );
+  },
+);
 
-test.serial("read of a defined domain; stopped by hand asks for an update; deleted by hand reads as gone and delete succeeds", async (t) => {
-  const p = direct(domainProvider);
-  const name = "cl-t-dom-hand";
-  const i = inputs(name);
-  // Defined the way create defines it (create itself needs a booting OS: boot.test.ts).
-  virsh(
-    "define",
-    tempFile(
-      "d.xml",
-      domainXml({ name, stack: STACK, vcpus: 1, memoryMiB: 256, accelerator: "qemu", diskPath: disk, seedPath, networkName: NET, mac: MAC1, consoleLogPath: i.consoleLogPath }),
-    ),
-  );
-  const id = virsh("domuuid", name).trim();
-  const outs: DomainOutputs = {
-    uri: URI,
-    uuid: id,
-    domainName: name,
-    vcpus: 1,
-    memoryMiB: 256,
-    diskPath: disk,
-    seedPath,
-    networkName: NET,
-    mac: MAC1,
-    ip: IP1,
-    accelerator: "qemu",
-    consoleLogPath: i.consoleLogPath,
-    bootTimeoutSeconds: 8,
-    sshUser: "ubuntu",
-    hostPublicKey: keys.pub.split(" ").slice(0, 2).join(" "),
-    stack: STACK,
-    freshDisk: false,
-    running: true,
-    providerVersion: 1,
-  };
-  const read = await p.read(id, outs);
-  t.deepEqual(read, { id, props: { ...outs, running: false } }, "everything read back from libvirt matches; it is not running");
-  t.deepEqual(await p.diff(id, read.props ?? {}, (await p.check({}, i)).inputs ?? {}), { changes: true, replaces: [], deleteBeforeReplace: false });
-  t.deepEqual(await p.diff(id, read.props ?? {}, { ...((await p.check({}, i)).inputs ?? {}), memoryMiB: 512 }), {
-    changes: true,
-    replaces: ["memoryMiB"],
-    deleteBeforeReplace: true,
-  });
+test.serial(
+  "read of a defined domain; stopped by hand asks for an update; deleted by hand reads as gone and delete succeeds",
+  async (t) => {
+    const p = direct(domainProvider);
+    const name = "cl-t-dom-hand";
+    const i = inputs(name);
+    // Defined the way create defines it (create itself needs a booting OS: boot.test.ts).
+    virsh(
+      "define",
+      tempFile(
+        "d.xml",
+        domainXml({
+          name,
+          stack: STACK,
+          vcpus: 1,
+          memoryMiB: 256,
+          accelerator: "qemu",
+          diskPath: disk,
+          seedPath,
+          networkName: NET,
+          mac: MAC1,
+          consoleLogPath: i.consoleLogPath,
+        }),
+      ),
+    );
+    const id = virsh("domuuid", name).trim();
+    const outs: DomainOutputs = {
+      uri: URI,
+      uuid: id,
+      domainName: name,
+      vcpus: 1,
+      memoryMiB: 256,
+      diskPath: disk,
+      seedPath,
+      networkName: NET,
+      mac: MAC1,
+      ip: IP1,
+      accelerator: "qemu",
+      consoleLogPath: i.consoleLogPath,
+      bootTimeoutSeconds: 8,
+      sshUser: "ubuntu",
+      hostPublicKey: keys.pub.split(" ").slice(0, 2).join(" "),
+      stack: STACK,
+      freshDisk: false,
+      running: true,
+      providerVersion: 1,
+    };
+    const read = await p.read(id, outs);
+    t.deepEqual(
+      read,
+      { id, props: { ...outs, running: false } },
+      "everything read back from libvirt matches; it is not running",
+    );
+    t.deepEqual(await p.diff(id, read.props ?? {}, (await p.check({}, i)).inputs ?? {}), {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    t.deepEqual(await p.diff(id, read.props ?? {}, { ...((await p.check({}, i)).inputs ?? {}), memoryMiB: 512 }), {
+      changes: true,
+      replaces: ["memoryMiB"],
+      deleteBeforeReplace: true,
+    });
 
-  virsh("undefine", name);
-  t.deepEqual(await p.read(id, outs), { id: "" });
-  await t.notThrowsAsync(p.delete(id, outs));
-  assertOnlyFixtures(t);
-});
+    virsh("undefine", name);
+    t.deepEqual(await p.read(id, outs), { id: "" });
+    await t.notThrowsAsync(p.delete(id, outs));
+    assertOnlyFixtures(t);
+  },
+);
 
 test.serial("delete destroys a running domain, undefines it and removes its console log", async (t) => {
   const name = "cl-t-dom-run";
@@ -290,12 +373,28 @@ test.serial("delete destroys a running domain, undefines it and removes its cons
     "define",
     tempFile(
       "d.xml",
-      domainXml({ name, stack: STACK, vcpus: 1, memoryMiB: 256, accelerator: "qemu", diskPath: disk, seedPath, networkName: NET, mac: MAC1, consoleLogPath: i.consoleLogPath }),
+      domainXml({
+        name,
+        stack: STACK,
+        vcpus: 1,
+        memoryMiB: 256,
+        accelerator: "qemu",
+        diskPath: disk,
+        seedPath,
+        networkName: NET,
+        mac: MAC1,
+        consoleLogPath: i.consoleLogPath,
+      }),
     ),
   );
   virsh("start", name);
   const id = virsh("domuuid", name).trim();
   t.true(fs.existsSync(i.consoleLogPath));
-  await direct(domainProvider).delete(id, { uri: URI, domainName: name, consoleLogPath: i.consoleLogPath, stack: STACK });
+  await direct(domainProvider).delete(id, {
+    uri: URI,
+    domainName: name,
+    consoleLogPath: i.consoleLogPath,
+    stack: STACK,
+  });
   assertOnlyFixtures(t);
 });

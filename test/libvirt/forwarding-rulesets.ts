@@ -201,7 +201,10 @@ COMMIT
 `;
 
 /** `ufw route allow in on <bridge>` added to {@link UFW} (ufw puts route rules in ufw-user-forward). */
-export const UFW_ROUTE_ALLOWED = UFW.replace("-A ufw-user-limit -j REJECT", `-A ufw-user-forward -i ${LAB_BRIDGE} -j ACCEPT\n-A ufw-user-limit -j REJECT`);
+export const UFW_ROUTE_ALLOWED = UFW.replace(
+  "-A ufw-user-limit -j REJECT",
+  `-A ufw-user-forward -i ${LAB_BRIDGE} -j ACCEPT\n-A ufw-user-limit -j REJECT`,
+);
 
 // libvirt ≥ 10.4 with the nftables backend, the default network started: table `ip libvirt_network`
 // with the chains of libvirt src/network/network_nftables.c (nftablesChains: `forward` "type filter

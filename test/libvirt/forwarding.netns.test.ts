@@ -9,7 +9,20 @@ import test from "ava";
 import { execFileSync, spawn } from "node:child_process";
 
 import { checkForwarding, hostRunner, type ForwardingCheck, type Runner } from "../../infra/libvirt/forwarding";
-import { DOCKER, DOCKER_THEN_LIBVIRT9, DOCKER_USER_ALLOWED, FIREWALLD, FIREWALLD_NO_FORWARD, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, LIBVIRT_NFT, NFT_DROP_FORWARD, UFW, UFW_ROUTE_ALLOWED } from "./forwarding-rulesets";
+import {
+  DOCKER,
+  DOCKER_THEN_LIBVIRT9,
+  DOCKER_USER_ALLOWED,
+  FIREWALLD,
+  FIREWALLD_NO_FORWARD,
+  LAB_BRIDGE,
+  LAB_CIDR,
+  LIBVIRT9,
+  LIBVIRT_NFT,
+  NFT_DROP_FORWARD,
+  UFW,
+  UFW_ROUTE_ALLOWED,
+} from "./forwarding-rulesets";
 
 const TARGET = { bridgeName: LAB_BRIDGE, networkCidr: LAB_CIDR };
 const PREFIX = "cl-t-fw";
@@ -18,15 +31,23 @@ let seq = 0;
 const sh = (args: readonly string[], input?: string): void => {
   execFileSync(args[0] ?? "", args.slice(1), { input, stdio: ["pipe", "pipe", "pipe"] });
 };
-const inNs = (ns: string): Runner => (file, args) => {
-  const r = hostRunner("ip", ["netns", "exec", ns, file, ...args]);
-  return { ...r, missing: r.missing || /exec of "[^"]*" failed: No such file/.test(r.stderr) };
-};
+const inNs =
+  (ns: string): Runner =>
+  (file, args) => {
+    const r = hostRunner("ip", ["netns", "exec", ns, file, ...args]);
+    return { ...r, missing: r.missing || /exec of "[^"]*" failed: No such file/.test(r.stderr) };
+  };
 
-type Load = { readonly with: "iptables-legacy" | "iptables-nft"; readonly rules: string } | { readonly with: "nft"; readonly rules: string };
+type Load =
+  | { readonly with: "iptables-legacy" | "iptables-nft"; readonly rules: string }
+  | { readonly with: "nft"; readonly rules: string };
 
 /** A fresh namespace with the rulesets loaded; runs the check inside it; always deletes the namespace. */
-function checkIn(loads: readonly Load[], extra: (ns: string) => void = () => undefined, run?: (ns: string) => Runner): ForwardingCheck {
+function checkIn(
+  loads: readonly Load[],
+  extra: (ns: string) => void = () => undefined,
+  run?: (ns: string) => Runner,
+): ForwardingCheck {
   const ns = `${PREFIX}-${process.pid}-${seq++}`;
   sh(["ip", "netns", "add", ns]);
   try {
@@ -38,7 +59,16 @@ function checkIn(loads: readonly Load[], extra: (ns: string) => void = () => und
     x("ip", "link", "add", "virbr0", "type", "bridge");
     for (const load of loads) {
       // Absolute paths: under `npm test` PATH starts with node_modules/.bin, where @vercel/nft has a CLI named nft.
-      sh(["ip", "netns", "exec", ns, ...(load.with === "nft" ? ["/usr/sbin/nft", "-f", "-"] : [`/usr/sbin/${load.with}-restore`])], load.rules);
+      sh(
+        [
+          "ip",
+          "netns",
+          "exec",
+          ns,
+          ...(load.with === "nft" ? ["/usr/sbin/nft", "-f", "-"] : [`/usr/sbin/${load.with}-restore`]),
+        ],
+        load.rules,
+      );
     }
     extra(ns);
     return checkForwarding(TARGET, (run ?? inNs)(ns));
@@ -79,36 +109,69 @@ for (const flavor of ["iptables-legacy", "iptables-nft"] as const) {
   });
 
   test.serial(`${flavor}: Docker's FORWARD DROP with libvirt on nftables fails with the DOCKER-USER fix`, (t) => {
-    t.deepEqual(checkIn([{ with: flavor, rules: DOCKER }, { with: "nft", rules: LIBVIRT_NFT }]), {
-      status: "fail",
-      detail: DOCKER_DROP(flavor),
-      fix: DOCKER_FIX(flavor === `iptables-${hostBackend}` ? "iptables" : flavor),
-    });
+    t.deepEqual(
+      checkIn([
+        { with: flavor, rules: DOCKER },
+        { with: "nft", rules: LIBVIRT_NFT },
+      ]),
+      {
+        status: "fail",
+        detail: DOCKER_DROP(flavor),
+        fix: DOCKER_FIX(flavor === `iptables-${hostBackend}` ? "iptables" : flavor),
+      },
+    );
   });
 }
 
-test.serial("iptables-nft: UFW's default deny routed with libvirt on nftables fails with `ufw route allow in on <bridge>`", (t) => {
-  t.deepEqual(checkIn([{ with: "iptables-nft", rules: UFW }, { with: "nft", rules: LIBVIRT_NFT }]), {
-    status: "fail",
-    detail:
-      "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: iptables-nft table filter (UFW's) chain FORWARD drops new connections from the nodes (policy DROP of chain FORWARD)",
-    fix: "`ufw route allow in on cl-vxlan-1a2b` (UFW's default routed policy is deny)",
-  });
-});
+test.serial(
+  "iptables-nft: UFW's default deny routed with libvirt on nftables fails with `ufw route allow in on <bridge>`",
+  (t) => {
+    t.deepEqual(
+      checkIn([
+        { with: "iptables-nft", rules: UFW },
+        { with: "nft", rules: LIBVIRT_NFT },
+      ]),
+      {
+        status: "fail",
+        detail:
+          "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: iptables-nft table filter (UFW's) chain FORWARD drops new connections from the nodes (policy DROP of chain FORWARD)",
+        fix: "`ufw route allow in on cl-vxlan-1a2b` (UFW's default routed policy is deny)",
+      },
+    );
+  },
+);
 
-test.serial("nft only: a forward chain with policy drop fails with the nft rules for the lab's bridge; libvirt's own table accepts", (t) => {
-  t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: NFT_DROP_FORWARD }]), {
-    status: "fail",
-    detail:
-      "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: nftables table inet filter chain forward drops new connections from the nodes (policy DROP of chain forward)",
-    fix: '`nft insert rule inet filter forward iifname "cl-vxlan-1a2b" accept` and `nft insert rule inet filter forward oifname "cl-vxlan-1a2b" ct state related,established accept`',
-  });
-  t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }]), OK(1));
-});
+test.serial(
+  "nft only: a forward chain with policy drop fails with the nft rules for the lab's bridge; libvirt's own table accepts",
+  (t) => {
+    t.deepEqual(
+      checkIn([
+        { with: "nft", rules: LIBVIRT_NFT },
+        { with: "nft", rules: NFT_DROP_FORWARD },
+      ]),
+      {
+        status: "fail",
+        detail:
+          "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: nftables table inet filter chain forward drops new connections from the nodes (policy DROP of chain forward)",
+        fix: '`nft insert rule inet filter forward iifname "cl-vxlan-1a2b" accept` and `nft insert rule inet filter forward oifname "cl-vxlan-1a2b" ct state related,established accept`',
+      },
+    );
+    t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }]), OK(1));
+  },
+);
 
 test.serial("nft only: the fix, applied, makes the check pass", (t) => {
-  const fixed = NFT_DROP_FORWARD.replace("ct state established,related accept", `iifname "${LAB_BRIDGE}" accept\n    ct state established,related accept`);
-  t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: fixed }]), OK(2));
+  const fixed = NFT_DROP_FORWARD.replace(
+    "ct state established,related accept",
+    `iifname "${LAB_BRIDGE}" accept\n    ct state established,related accept`,
+  );
+  t.deepEqual(
+    checkIn([
+      { with: "nft", rules: LIBVIRT_NFT },
+      { with: "nft", rules: fixed },
+    ]),
+    OK(2),
+  );
 });
 
 test.serial("net.ipv4.ip_forward=0 before up is not a failure; with the lab's bridge up it is", (t) => {
@@ -126,11 +189,24 @@ test.serial("net.ipv4.ip_forward=0 before up is not a failure; with the lab's br
 });
 
 test.serial("without root (the commands run as nobody) the row is 'not checked (needs root)'", (t) => {
-  const asNobody = (ns: string): Runner => (file, args) =>
-    inNs(ns)("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", file, ...args]);
+  const asNobody =
+    (ns: string): Runner =>
+    (file, args) =>
+      inNs(ns)("setpriv", [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        file,
+        ...args,
+      ]);
   const r = checkIn([{ with: "iptables-nft", rules: DOCKER }], undefined, asNobody);
   t.is(r.status, "unchecked");
-  t.regex(r.detail, /^forwarding for bridge cl-vxlan-1a2b not checked \(needs root\): iptables-legacy-save: .*(Permission denied|must be root)/);
+  t.regex(
+    r.detail,
+    /^forwarding for bridge cl-vxlan-1a2b not checked \(needs root\): iptables-legacy-save: .*(Permission denied|must be root)/,
+  );
   t.true(r.fix.startsWith("run the preflight as root, or look yourself: `sudo iptables-save"));
 });
 
@@ -158,16 +234,78 @@ const libvirtStartsLab = (ns: string, backend: "iptables-legacy" | "iptables-nft
   const x = (...args: string[]): void => sh(["ip", "netns", "exec", ns, ...args]);
   if (backend === "nft") {
     // nftablesAddForwardAllowOut / nftablesAddForwardAllowRelatedIn (libvirt network_nftables.c)
-    x("/usr/sbin/nft", "insert", "rule", "ip", "libvirt_network", "guest_output", "ip", "saddr", LAB_CIDR, "iif", LAB_BRIDGE, "counter", "accept");
-    x("/usr/sbin/nft", "insert", "rule", "ip", "libvirt_network", "guest_input", "oif", LAB_BRIDGE, "ip", "daddr", LAB_CIDR, "ct", "state", "related,established", "counter", "accept");
+    x(
+      "/usr/sbin/nft",
+      "insert",
+      "rule",
+      "ip",
+      "libvirt_network",
+      "guest_output",
+      "ip",
+      "saddr",
+      LAB_CIDR,
+      "iif",
+      LAB_BRIDGE,
+      "counter",
+      "accept",
+    );
+    x(
+      "/usr/sbin/nft",
+      "insert",
+      "rule",
+      "ip",
+      "libvirt_network",
+      "guest_input",
+      "oif",
+      LAB_BRIDGE,
+      "ip",
+      "daddr",
+      LAB_CIDR,
+      "ct",
+      "state",
+      "related,established",
+      "counter",
+      "accept",
+    );
   } else {
     // iptablesForwardAllowOut / iptablesForwardAllowRelatedIn (libvirt network_iptables.c)
-    x(`/usr/sbin/${backend}`, "--table", "filter", "--insert", "LIBVIRT_FWO", "--source", LAB_CIDR, "--in-interface", LAB_BRIDGE, "--jump", "ACCEPT");
-    x(`/usr/sbin/${backend}`, "--table", "filter", "--insert", "LIBVIRT_FWI", "--destination", LAB_CIDR, "--out-interface", LAB_BRIDGE, "--match", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "--jump", "ACCEPT");
+    x(
+      `/usr/sbin/${backend}`,
+      "--table",
+      "filter",
+      "--insert",
+      "LIBVIRT_FWO",
+      "--source",
+      LAB_CIDR,
+      "--in-interface",
+      LAB_BRIDGE,
+      "--jump",
+      "ACCEPT",
+    );
+    x(
+      `/usr/sbin/${backend}`,
+      "--table",
+      "filter",
+      "--insert",
+      "LIBVIRT_FWI",
+      "--destination",
+      LAB_CIDR,
+      "--out-interface",
+      LAB_BRIDGE,
+      "--match",
+      "conntrack",
+      "--ctstate",
+      "ESTABLISHED,RELATED",
+      "--jump",
+      "ACCEPT",
+    );
   }
 };
 
-async function kernelAndCheck(loads: readonly Load[], libvirt: "iptables-legacy" | "iptables-nft" | "nft"): Promise<{ connected: boolean; check: ForwardingCheck }> {
+async function kernelAndCheck(
+  loads: readonly Load[],
+  libvirt: "iptables-legacy" | "iptables-nft" | "nft",
+): Promise<{ connected: boolean; check: ForwardingCheck }> {
   const id = `${PREFIX}-${process.pid}-${seq++}`;
   const [host, node, inet] = [`${id}h`, `${id}n`, `${id}i`];
   const made: string[] = [];
@@ -195,10 +333,30 @@ async function kernelAndCheck(loads: readonly Load[], libvirt: "iptables-legacy"
     x(inet, "ip", "link", "set", "eth0", "up");
     x(inet, "ip", "route", "add", "192.168.150.0/24", "via", "10.254.0.2");
     for (const load of loads) {
-      sh(["ip", "netns", "exec", host, ...(load.with === "nft" ? ["/usr/sbin/nft", "-f", "-"] : [`/usr/sbin/${load.with}-restore`])], load.rules);
+      sh(
+        [
+          "ip",
+          "netns",
+          "exec",
+          host,
+          ...(load.with === "nft" ? ["/usr/sbin/nft", "-f", "-"] : [`/usr/sbin/${load.with}-restore`]),
+        ],
+        load.rules,
+      );
     }
     libvirtStartsLab(host, libvirt);
-    const server = spawn("ip", ["netns", "exec", inet, NODE_JS, "-e", "require('net').createServer((s) => s.end('hi')).listen(443, '10.254.0.1', () => console.log('up'))"], { stdio: ["ignore", "pipe", "inherit"] });
+    const server = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        inet,
+        NODE_JS,
+        "-e",
+        "require('net').createServer((s) => s.end('hi')).listen(443, '10.254.0.1', () => console.log('up'))",
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         server.stdout.once("data", () => resolve());
@@ -223,36 +381,138 @@ async function kernelAndCheck(loads: readonly Load[], libvirt: "iptables-legacy"
   }
 }
 
-const KERNEL_CASES: readonly { name: string; loads: readonly Load[]; libvirt: "iptables-legacy" | "iptables-nft" | "nft"; connects: boolean }[] = [
-  { name: "libvirt 9 on iptables-nft", loads: [{ with: "iptables-nft", rules: LIBVIRT9 }], libvirt: "iptables-nft", connects: true },
-  { name: "libvirt 9 on iptables-legacy", loads: [{ with: "iptables-legacy", rules: LIBVIRT9 }], libvirt: "iptables-legacy", connects: true },
-  { name: "Docker, then libvirt 9 (iptables-nft)", loads: [{ with: "iptables-nft", rules: DOCKER_THEN_LIBVIRT9 }], libvirt: "iptables-nft", connects: true },
-  { name: "Docker (iptables-nft) with libvirt on nftables", loads: [{ with: "iptables-nft", rules: DOCKER }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: false },
-  { name: "Docker (iptables-legacy) with libvirt 9 on iptables-nft", loads: [{ with: "iptables-legacy", rules: DOCKER }, { with: "iptables-nft", rules: LIBVIRT9 }], libvirt: "iptables-nft", connects: false },
-  { name: "UFW (iptables-nft) with libvirt on nftables", loads: [{ with: "iptables-nft", rules: UFW }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: false },
-  { name: "an nft forward chain with policy drop, libvirt on nftables", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: NFT_DROP_FORWARD }], libvirt: "nft", connects: false },
-  { name: "firewalld (default zone forwarding) with libvirt on nftables", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD }], libvirt: "nft", connects: true },
-  { name: "firewalld without zone forwarding, libvirt on nftables,", loads: [{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }], libvirt: "nft", connects: false },
-  { name: "Docker with the DOCKER-USER fix applied, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: DOCKER_USER_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
-  { name: "UFW with `ufw route allow in on <bridge>`, libvirt on nftables,", loads: [{ with: "iptables-nft", rules: UFW_ROUTE_ALLOWED }, { with: "nft", rules: LIBVIRT_NFT }], libvirt: "nft", connects: true },
+const KERNEL_CASES: readonly {
+  name: string;
+  loads: readonly Load[];
+  libvirt: "iptables-legacy" | "iptables-nft" | "nft";
+  connects: boolean;
+}[] = [
+  {
+    name: "libvirt 9 on iptables-nft",
+    loads: [{ with: "iptables-nft", rules: LIBVIRT9 }],
+    libvirt: "iptables-nft",
+    connects: true,
+  },
+  {
+    name: "libvirt 9 on iptables-legacy",
+    loads: [{ with: "iptables-legacy", rules: LIBVIRT9 }],
+    libvirt: "iptables-legacy",
+    connects: true,
+  },
+  {
+    name: "Docker, then libvirt 9 (iptables-nft)",
+    loads: [{ with: "iptables-nft", rules: DOCKER_THEN_LIBVIRT9 }],
+    libvirt: "iptables-nft",
+    connects: true,
+  },
+  {
+    name: "Docker (iptables-nft) with libvirt on nftables",
+    loads: [
+      { with: "iptables-nft", rules: DOCKER },
+      { with: "nft", rules: LIBVIRT_NFT },
+    ],
+    libvirt: "nft",
+    connects: false,
+  },
+  {
+    name: "Docker (iptables-legacy) with libvirt 9 on iptables-nft",
+    loads: [
+      { with: "iptables-legacy", rules: DOCKER },
+      { with: "iptables-nft", rules: LIBVIRT9 },
+    ],
+    libvirt: "iptables-nft",
+    connects: false,
+  },
+  {
+    name: "UFW (iptables-nft) with libvirt on nftables",
+    loads: [
+      { with: "iptables-nft", rules: UFW },
+      { with: "nft", rules: LIBVIRT_NFT },
+    ],
+    libvirt: "nft",
+    connects: false,
+  },
+  {
+    name: "an nft forward chain with policy drop, libvirt on nftables",
+    loads: [
+      { with: "nft", rules: LIBVIRT_NFT },
+      { with: "nft", rules: NFT_DROP_FORWARD },
+    ],
+    libvirt: "nft",
+    connects: false,
+  },
+  {
+    name: "firewalld (default zone forwarding) with libvirt on nftables",
+    loads: [
+      { with: "nft", rules: LIBVIRT_NFT },
+      { with: "nft", rules: FIREWALLD },
+    ],
+    libvirt: "nft",
+    connects: true,
+  },
+  {
+    name: "firewalld without zone forwarding, libvirt on nftables,",
+    loads: [
+      { with: "nft", rules: LIBVIRT_NFT },
+      { with: "nft", rules: FIREWALLD_NO_FORWARD },
+    ],
+    libvirt: "nft",
+    connects: false,
+  },
+  {
+    name: "Docker with the DOCKER-USER fix applied, libvirt on nftables,",
+    loads: [
+      { with: "iptables-nft", rules: DOCKER_USER_ALLOWED },
+      { with: "nft", rules: LIBVIRT_NFT },
+    ],
+    libvirt: "nft",
+    connects: true,
+  },
+  {
+    name: "UFW with `ufw route allow in on <bridge>`, libvirt on nftables,",
+    loads: [
+      { with: "iptables-nft", rules: UFW_ROUTE_ALLOWED },
+      { with: "nft", rules: LIBVIRT_NFT },
+    ],
+    libvirt: "nft",
+    connects: true,
+  },
 ];
 
 for (const c of KERNEL_CASES) {
-  test.serial(`the kernel agrees with the check: ${c.name} ${c.connects ? "forwards" : "drops"} node-1's connection`, async (t) => {
-    const { connected, check } = await kernelAndCheck(c.loads, c.libvirt);
-    t.is(connected, c.connects, "what the kernel did");
-    t.is(check.status, c.connects ? "ok" : "fail", check.detail);
-  });
+  test.serial(
+    `the kernel agrees with the check: ${c.name} ${c.connects ? "forwards" : "drops"} node-1's connection`,
+    async (t) => {
+      const { connected, check } = await kernelAndCheck(c.loads, c.libvirt);
+      t.is(connected, c.connects, "what the kernel did");
+      t.is(check.status, c.connects ? "ok" : "fail", check.detail);
+    },
+  );
 }
 
-test.serial("firewalld without zone forwarding: the fix puts the lab's bridge into libvirt's zone; before the bridge exists firewalld is not judged", async (t) => {
-  const { check } = await kernelAndCheck([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }], "nft");
-  t.deepEqual(check, {
-    status: "fail",
-    detail:
-      "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: nftables table inet firewalld (firewalld's) chain filter_FORWARD drops new connections from the nodes (rule handle 15 of chain filter_FORWARD_POLICIES: reject)",
-    fix: "`firewall-cmd --permanent --zone=libvirt --change-interface=cl-vxlan-1a2b && firewall-cmd --reload`",
-  });
-  // libvirt adds a new network's bridge to zone "libvirt" when it starts it (libvirt.zone).
-  t.deepEqual(checkIn([{ with: "nft", rules: LIBVIRT_NFT }, { with: "nft", rules: FIREWALLD_NO_FORWARD }]), OK(1));
-});
+test.serial(
+  "firewalld without zone forwarding: the fix puts the lab's bridge into libvirt's zone; before the bridge exists firewalld is not judged",
+  async (t) => {
+    const { check } = await kernelAndCheck(
+      [
+        { with: "nft", rules: LIBVIRT_NFT },
+        { with: "nft", rules: FIREWALLD_NO_FORWARD },
+      ],
+      "nft",
+    );
+    t.deepEqual(check, {
+      status: "fail",
+      detail:
+        "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is dropped: nftables table inet firewalld (firewalld's) chain filter_FORWARD drops new connections from the nodes (rule handle 15 of chain filter_FORWARD_POLICIES: reject)",
+      fix: "`firewall-cmd --permanent --zone=libvirt --change-interface=cl-vxlan-1a2b && firewall-cmd --reload`",
+    });
+    // libvirt adds a new network's bridge to zone "libvirt" when it starts it (libvirt.zone).
+    t.deepEqual(
+      checkIn([
+        { with: "nft", rules: LIBVIRT_NFT },
+        { with: "nft", rules: FIREWALLD_NO_FORWARD },
+      ]),
+      OK(1),
+    );
+  },
+);

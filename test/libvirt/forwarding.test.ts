@@ -6,22 +6,49 @@
 import test from "ava";
 
 import { evaluateForwarding, type ForwardingFacts } from "../../infra/libvirt/forwarding";
-import { DOCKER, DOCKER_THEN_LIBVIRT9, LAB_BRIDGE, LAB_CIDR, LIBVIRT9, UFW, UFW_ROUTE_ALLOWED } from "./forwarding-rulesets";
+import {
+  DOCKER,
+  DOCKER_THEN_LIBVIRT9,
+  LAB_BRIDGE,
+  LAB_CIDR,
+  LIBVIRT9,
+  UFW,
+  UFW_ROUTE_ALLOWED,
+} from "./forwarding-rulesets";
 
 const TARGET = { bridgeName: LAB_BRIDGE, networkCidr: LAB_CIDR };
-const EMPTY_NFT = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}';
+const EMPTY_NFT =
+  '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}';
 // What `nft -j list ruleset` prints for libvirt ≥ 10.4's table (nftables backend) before any rule:
 // its presence tells which backend libvirt uses (libvirt src/network/network_nftables.c).
 const LIBVIRT_NFT_JSON = JSON.stringify({
   nftables: [
     { table: { family: "ip", name: "libvirt_network", handle: 1 } },
-    { chain: { family: "ip", table: "libvirt_network", name: "forward", handle: 1, type: "filter", hook: "forward", prio: 0, policy: "accept" } },
+    {
+      chain: {
+        family: "ip",
+        table: "libvirt_network",
+        name: "forward",
+        handle: 1,
+        type: "filter",
+        hook: "forward",
+        prio: 0,
+        policy: "accept",
+      },
+    },
   ],
 });
-const facts = (extra: Partial<ForwardingFacts>): ForwardingFacts => ({ bridgeUp: false, iptablesBackend: "nft", uplink: "eth0", nftJson: EMPTY_NFT, ...extra });
+const facts = (extra: Partial<ForwardingFacts>): ForwardingFacts => ({
+  bridgeUp: false,
+  iptablesBackend: "nft",
+  uplink: "eth0",
+  nftJson: EMPTY_NFT,
+  ...extra,
+});
 const OK = {
   status: "ok",
-  detail: "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is accepted by every forward hook (1 base chain checked)",
+  detail:
+    "forwarded traffic of bridge cl-vxlan-1a2b (192.168.150.0/24) to the internet is accepted by every forward hook (1 base chain checked)",
   fix: "",
 };
 const DOCKER_FIX = (bin: string): string =>
@@ -74,7 +101,10 @@ test("UFW's default deny routed fails with `ufw route allow in on <bridge>`, and
 });
 
 test("an accept that hangs on a match the check cannot judge (an ipset) makes the row unchecked, naming the rule", (t) => {
-  const withSet = DOCKER.replace("-A DOCKER-USER -j RETURN", "-A DOCKER-USER -m set --match-set trusted src -j ACCEPT\n-A DOCKER-USER -j RETURN");
+  const withSet = DOCKER.replace(
+    "-A DOCKER-USER -j RETURN",
+    "-A DOCKER-USER -m set --match-set trusted src -j ACCEPT\n-A DOCKER-USER -j RETURN",
+  );
   const r = evaluateForwarding(TARGET, facts({ iptablesNft: withSet, nftJson: LIBVIRT_NFT_JSON }));
   t.is(r.status, "unchecked");
   t.is(
@@ -93,9 +123,16 @@ test("net.ipv4.ip_forward=0 before up is not a failure (libvirt sets it); with t
 });
 
 test("without root the row reads 'not checked (needs root)' with the commands to look by hand", (t) => {
-  t.deepEqual(evaluateForwarding(TARGET, { bridgeUp: false, permissionDenied: "iptables-nft-save: Permission denied (you must be root)" }), {
-    status: "unchecked",
-    detail: "forwarding for bridge cl-vxlan-1a2b not checked (needs root): iptables-nft-save: Permission denied (you must be root)",
-    fix: "run the preflight as root, or look yourself: `sudo iptables-save | grep -E '^:FORWARD|DOCKER-USER|LIBVIRT_FW'` and `sudo nft list ruleset | grep -B3 'hook forward'`",
-  });
+  t.deepEqual(
+    evaluateForwarding(TARGET, {
+      bridgeUp: false,
+      permissionDenied: "iptables-nft-save: Permission denied (you must be root)",
+    }),
+    {
+      status: "unchecked",
+      detail:
+        "forwarding for bridge cl-vxlan-1a2b not checked (needs root): iptables-nft-save: Permission denied (you must be root)",
+      fix: "run the preflight as root, or look yourself: `sudo iptables-save | grep -E '^:FORWARD|DOCKER-USER|LIBVIRT_FW'` and `sudo nft list ruleset | grep -B3 'hook forward'`",
+    },
+  );
 });

@@ -107,7 +107,11 @@ for (const [label, load] of [
 
     // Another CIDR replaces, deleting first (libvirt names are unique).
     const moved = await checked(p, { ...inputs(name, 191, 3), networkName: name, bridgeName: `${name}0` });
-    t.deepEqual(await p.diff(id, updated.outs ?? {}, moved), { changes: true, replaces: ["cidr", "gateway"], deleteBeforeReplace: true });
+    t.deepEqual(await p.diff(id, updated.outs ?? {}, moved), {
+      changes: true,
+      replaces: ["cidr", "gateway"],
+      deleteBeforeReplace: true,
+    });
 
     await p.delete(id, updated.outs ?? {});
     assertNothingLeft(t, name);
@@ -145,7 +149,10 @@ test.serial("a foreign network with our name is refused by name and left untouch
 test.serial("killed between define and start, the next create adopts our stamped leftover", async (t) => {
   const name = "cl-t-net-kill";
   // A virsh shim that hangs in net-start, so the kill lands between define and start.
-  const shim = tempFile("virsh", `#!/usr/bin/env bash\nfor a in "$@"; do [[ $a == net-start ]] && exec sleep 600; done\nexec virsh "$@"\n`);
+  const shim = tempFile(
+    "virsh",
+    `#!/usr/bin/env bash\nfor a in "$@"; do [[ $a == net-start ]] && exec sleep 600; done\nexec virsh "$@"\n`,
+  );
   fs.chmodSync(shim, 0o755);
   const script = tempFile(
     "create.ts",
@@ -186,7 +193,18 @@ test.serial("a subnet partly overlapping a host route is refused (libvirt itself
     sh("ip", ["addr", "add", "192.168.196.1/25", "dev", link]);
     sh("ip", ["link", "set", link, "up"]);
     // Why our own check exists: libvirt refuses only an exact route match.
-    const raw = tempFile("n.xml", networkXml({ name: "cl-t-net-raw", bridge: "cl-t-net-raw0", gateway: "192.168.196.129", prefix: 24, mtu: 1500, hosts: [], stack: "x" }));
+    const raw = tempFile(
+      "n.xml",
+      networkXml({
+        name: "cl-t-net-raw",
+        bridge: "cl-t-net-raw0",
+        gateway: "192.168.196.129",
+        prefix: 24,
+        mtu: 1500,
+        hosts: [],
+        stack: "x",
+      }),
+    );
     virsh("net-define", raw);
     t.is(virshTry("net-start", "cl-t-net-raw").status, 0, "raw libvirt starts a partly overlapping network");
     virsh("net-destroy", "cl-t-net-raw");
@@ -209,7 +227,12 @@ test.serial("a subnet partly overlapping a host route is refused (libvirt itself
 test.serial("a subnet overlapping another libvirt network is refused", async (t) => {
   const p = direct(networkProvider);
   const a = await p.create(inputs("cl-t-net-ova", 191, 1, "cl-t-net-a"));
-  const b = { ...inputs("cl-t-net-ovb", 191, 1, "cl-t-net-b"), cidr: "192.168.191.128/25", gateway: "192.168.191.129", hosts: [] };
+  const b = {
+    ...inputs("cl-t-net-ovb", 191, 1, "cl-t-net-b"),
+    cidr: "192.168.191.128/25",
+    gateway: "192.168.191.129",
+    hosts: [],
+  };
   const error = await rejection(t, p.create(b));
   t.regex(
     error.message,
@@ -261,26 +284,35 @@ test.serial("stopped by hand: read reports it inactive, diff asks for an update 
   assertNothingLeft(t, PREFIX);
 });
 
-test.serial("libvirtd down: create, read and delete fail naming the socket and the fix; read never blanks the id", async (t) => {
-  const p = direct(networkProvider);
-  const reach = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
-  const create = await rejection(t, p.create({ ...inputs("cl-t-net-down", 190), uri: DEAD_URI }));
-  t.is(create.message, `creating libvirt network "cl-t-net-down" failed: ${reach}`);
-  t.regex(String((create.cause as Error).message), /^`virsh -c 'qemu:\/\/\/system\?socket=\/nonexistent\/cl-t-libvirt-sock' net-list --all --name` exited 1: /);
-  const props = { uri: DEAD_URI, networkName: "cl-t-net-down" };
-  const id = "00000000-0000-4000-8000-000000000000";
-  const read = await rejection(t, p.read(id, props));
-  t.is(read.message, `reading libvirt network "cl-t-net-down" (${id}) failed: ${reach}`);
-  const del = await rejection(t, p.delete(id, props));
-  t.is(del.message, `deleting libvirt network "cl-t-net-down" (${id}) failed: ${reach}`);
-  assertNothingLeft(t, PREFIX);
-});
+test.serial(
+  "libvirtd down: create, read and delete fail naming the socket and the fix; read never blanks the id",
+  async (t) => {
+    const p = direct(networkProvider);
+    const reach = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
+    const create = await rejection(t, p.create({ ...inputs("cl-t-net-down", 190), uri: DEAD_URI }));
+    t.is(create.message, `creating libvirt network "cl-t-net-down" failed: ${reach}`);
+    t.regex(
+      String((create.cause as Error).message),
+      /^`virsh -c 'qemu:\/\/\/system\?socket=\/nonexistent\/cl-t-libvirt-sock' net-list --all --name` exited 1: /,
+    );
+    const props = { uri: DEAD_URI, networkName: "cl-t-net-down" };
+    const id = "00000000-0000-4000-8000-000000000000";
+    const read = await rejection(t, p.read(id, props));
+    t.is(read.message, `reading libvirt network "cl-t-net-down" (${id}) failed: ${reach}`);
+    const del = await rejection(t, p.delete(id, props));
+    t.is(del.message, `deleting libvirt network "cl-t-net-down" (${id}) failed: ${reach}`);
+    assertNothingLeft(t, PREFIX);
+  },
+);
 
 test.serial("delete refuses while a domain still has a NIC on the network, naming it", async (t) => {
   const p = direct(networkProvider);
   const name = "cl-t-net-used";
   const { id, outs } = await p.create(inputs(name, 190));
-  const dom = foreignDomainXml("cl-t-net-vm").replace("</os>", `</os><devices><interface type="network"><source network="${name}"/></interface></devices>`);
+  const dom = foreignDomainXml("cl-t-net-vm").replace(
+    "</os>",
+    `</os><devices><interface type="network"><source network="${name}"/></interface></devices>`,
+  );
   virsh("define", tempFile("d.xml", dom));
   const error = await rejection(t, p.delete(id, outs ?? {}));
   t.is(

@@ -5,8 +5,27 @@ import test from "ava";
 import * as fs from "node:fs";
 
 import { networkProvider } from "../../infra/libvirt/network";
-import { LibvirtPreflightError, evaluatePreflight, gatherHostFacts, preflightLibvirt, type PreflightRequest } from "../../infra/libvirt/preflight";
-import { DEAD_SOCKET, DEAD_URI, POOL_ROOT, URI, assertNothingLeft, direct, foreignDomainXml, poolDir, sh, sweep, tempFile, virsh } from "./support";
+import {
+  LibvirtPreflightError,
+  evaluatePreflight,
+  gatherHostFacts,
+  preflightLibvirt,
+  type PreflightRequest,
+} from "../../infra/libvirt/preflight";
+import {
+  DEAD_SOCKET,
+  DEAD_URI,
+  POOL_ROOT,
+  URI,
+  assertNothingLeft,
+  direct,
+  foreignDomainXml,
+  poolDir,
+  sh,
+  sweep,
+  tempFile,
+  virsh,
+} from "./support";
 
 const PREFIX = "cl-t-pf";
 
@@ -35,41 +54,50 @@ test.serial("a clean host passes in one quick pass", (t) => {
   t.true(facts.memAvailableMiB > 0 && facts.cpus > 0);
 });
 
-test.serial("foreign network, domain and bridge with our names and an overlapping route are all reported at once", (t) => {
-  virsh("net-define", tempFile("n.xml", "<network><name>cl-t-pf-net</name><bridge name='cl-t-pf-fb0'/></network>"));
-  virsh("define", tempFile("d.xml", foreignDomainXml("cl-t-pf-vm")));
-  sh("ip", ["link", "add", "cl-t-pf-br", "type", "bridge"]);
-  sh("ip", ["addr", "add", "192.168.194.129/25", "dev", "cl-t-pf-br"]);
-  sh("ip", ["link", "set", "cl-t-pf-br", "up"]);
-  try {
-    // An offline install: the host firewall check has its own tests (forwarding*.test.ts).
-    const error = t.throws(() => preflightLibvirt(request({ onlineInstall: false })), { instanceOf: LibvirtPreflightError });
-    const problems = [...(error?.problems ?? [])];
-    t.is(problems.length, 4, problems.join("\n"));
-    t.is(
-      problems[0],
-      'libvirt network "cl-t-pf-net" already exists and does not belong to stack "cl-t-pf" (owner: none: not created by cilium-lab). Fix: remove it (`virsh net-destroy cl-t-pf-net; virsh net-undefine cl-t-pf-net`) or use another stack name.',
-    );
-    t.is(
-      problems[1],
-      'libvirt domain "cl-t-pf-vm" already exists and does not belong to stack "cl-t-pf" (owner: none: not created by cilium-lab). Fix: remove it (`virsh destroy cl-t-pf-vm; virsh undefine cl-t-pf-vm --nvram`) or use another stack name.',
-    );
-    t.is(
-      problems[2],
-      'bridge "cl-t-pf-br" already exists on the host and belongs to no network of this stack (`ip link show cl-t-pf-br`). Fix: remove it (`ip link del cl-t-pf-br`) if it is a leftover, or use another stack name.',
-    );
-    t.regex(
-      problems[3] ?? "",
-      /^networkCidr 192\.168\.194\.0\/24 of libvirt network "cl-t-pf-net" overlaps host route 192\.168\.194\.128\/25 dev cl-t-pf-br\. Fix: choose a free range, e\.g\. `pulumi config set cilium-lab:networkCidr 192\.168\.\d+\.0\/24` \(each stack needs its own\)\.$/,
-    );
-    t.true(error?.message.startsWith("the host is not ready for cilium-lab (4 problems; nothing was created):\n- libvirt network"));
-  } finally {
-    sh("ip", ["link", "del", "cl-t-pf-br"]);
-    virsh("undefine", "cl-t-pf-vm");
-    virsh("net-undefine", "cl-t-pf-net");
-  }
-  assertNothingLeft(t, PREFIX);
-});
+test.serial(
+  "foreign network, domain and bridge with our names and an overlapping route are all reported at once",
+  (t) => {
+    virsh("net-define", tempFile("n.xml", "<network><name>cl-t-pf-net</name><bridge name='cl-t-pf-fb0'/></network>"));
+    virsh("define", tempFile("d.xml", foreignDomainXml("cl-t-pf-vm")));
+    sh("ip", ["link", "add", "cl-t-pf-br", "type", "bridge"]);
+    sh("ip", ["addr", "add", "192.168.194.129/25", "dev", "cl-t-pf-br"]);
+    sh("ip", ["link", "set", "cl-t-pf-br", "up"]);
+    try {
+      // An offline install: the host firewall check has its own tests (forwarding*.test.ts).
+      const error = t.throws(() => preflightLibvirt(request({ onlineInstall: false })), {
+        instanceOf: LibvirtPreflightError,
+      });
+      const problems = [...(error?.problems ?? [])];
+      t.is(problems.length, 4, problems.join("\n"));
+      t.is(
+        problems[0],
+        'libvirt network "cl-t-pf-net" already exists and does not belong to stack "cl-t-pf" (owner: none: not created by cilium-lab). Fix: remove it (`virsh net-destroy cl-t-pf-net; virsh net-undefine cl-t-pf-net`) or use another stack name.',
+      );
+      t.is(
+        problems[1],
+        'libvirt domain "cl-t-pf-vm" already exists and does not belong to stack "cl-t-pf" (owner: none: not created by cilium-lab). Fix: remove it (`virsh destroy cl-t-pf-vm; virsh undefine cl-t-pf-vm --nvram`) or use another stack name.',
+      );
+      t.is(
+        problems[2],
+        'bridge "cl-t-pf-br" already exists on the host and belongs to no network of this stack (`ip link show cl-t-pf-br`). Fix: remove it (`ip link del cl-t-pf-br`) if it is a leftover, or use another stack name.',
+      );
+      t.regex(
+        problems[3] ?? "",
+        /^networkCidr 192\.168\.194\.0\/24 of libvirt network "cl-t-pf-net" overlaps host route 192\.168\.194\.128\/25 dev cl-t-pf-br\. Fix: choose a free range, e\.g\. `pulumi config set cilium-lab:networkCidr 192\.168\.\d+\.0\/24` \(each stack needs its own\)\.$/,
+      );
+      t.true(
+        error?.message.startsWith(
+          "the host is not ready for cilium-lab (4 problems; nothing was created):\n- libvirt network",
+        ),
+      );
+    } finally {
+      sh("ip", ["link", "del", "cl-t-pf-br"]);
+      virsh("undefine", "cl-t-pf-vm");
+      virsh("net-undefine", "cl-t-pf-net");
+    }
+    assertNothingLeft(t, PREFIX);
+  },
+);
 
 test.serial("our own running network of the same stack is tolerated (a re-run)", async (t) => {
   const p = direct(networkProvider);
@@ -84,8 +112,15 @@ test.serial("our own running network of the same stack is tolerated (a re-run)",
   });
   try {
     t.deepEqual(preflightLibvirt(request({ onlineInstall: false })), []);
-    const other = evaluatePreflight(request({ stack: "cl-t-pf-other" }), gatherHostFacts(request({ stack: "cl-t-pf-other" })));
-    t.true(other.problems[0]?.startsWith('libvirt network "cl-t-pf-net" already exists and does not belong to stack "cl-t-pf-other" (owner: cilium-lab stack "cl-t-pf")'));
+    const other = evaluatePreflight(
+      request({ stack: "cl-t-pf-other" }),
+      gatherHostFacts(request({ stack: "cl-t-pf-other" })),
+    );
+    t.true(
+      other.problems[0]?.startsWith(
+        'libvirt network "cl-t-pf-net" already exists and does not belong to stack "cl-t-pf-other" (owner: cilium-lab stack "cl-t-pf")',
+      ),
+    );
   } finally {
     await p.delete(net.id, net.outs ?? {});
   }
@@ -113,7 +148,9 @@ test.serial("libvirtd unreachable and a missing tool are reported with their fix
 test.serial("a pool directory under /root and a disk request larger than the filesystem are reported", (t) => {
   const { problems } = evaluatePreflight(
     request({ disks: [{ path: "/root/cl-t-pf-pool", bytes: 1024 ** 5, what: "node disks", qemuReadable: true }] }),
-    gatherHostFacts(request({ disks: [{ path: "/root/cl-t-pf-pool", bytes: 1024 ** 5, what: "node disks", qemuReadable: true }] })),
+    gatherHostFacts(
+      request({ disks: [{ path: "/root/cl-t-pf-pool", bytes: 1024 ** 5, what: "node disks", qemuReadable: true }] }),
+    ),
   );
   const free = fs.statfsSync("/root");
   t.deepEqual(problems, [
@@ -124,30 +161,44 @@ test.serial("a pool directory under /root and a disk request larger than the fil
   t.false(fs.existsSync(`${POOL_ROOT}/cl-t-pf-pool`));
 });
 
-test.serial("an online install reads the host firewall within a second and finds this host forwarding; an air-gapped one does not read it", (t) => {
-  const started = Date.now();
-  const online = gatherHostFacts(request());
-  const ms = Date.now() - started;
-  const offline = gatherHostFacts(request({ onlineInstall: false }));
-  t.log(`gathered with the firewall check in ${ms} ms`);
-  t.is(online.forwarding?.status, "ok", online.forwarding?.detail);
-  t.true(ms < 5000);
-  t.is(offline.forwarding, undefined);
-  t.deepEqual(
-    evaluatePreflight(request({ onlineInstall: false }), offline).rows.find((r) => r.check === "firewall"),
-    { check: "firewall", status: "unchecked", detail: "k3sAirgapDir is set: the nodes download nothing", fix: "" },
-  );
-});
+test.serial(
+  "an online install reads the host firewall within a second and finds this host forwarding; an air-gapped one does not read it",
+  (t) => {
+    const started = Date.now();
+    const online = gatherHostFacts(request());
+    const ms = Date.now() - started;
+    const offline = gatherHostFacts(request({ onlineInstall: false }));
+    t.log(`gathered with the firewall check in ${ms} ms`);
+    t.is(online.forwarding?.status, "ok", online.forwarding?.detail);
+    t.true(ms < 5000);
+    t.is(offline.forwarding, undefined);
+    t.deepEqual(
+      evaluatePreflight(request({ onlineInstall: false }), offline).rows.find((r) => r.check === "firewall"),
+      { check: "firewall", status: "unchecked", detail: "k3sAirgapDir is set: the nodes download nothing", fix: "" },
+    );
+  },
+);
 
 test.serial("a host firewall that drops the lab's traffic is a preflight problem with its fix", (t) => {
   const facts = {
     ...gatherHostFacts(request()),
-    forwarding: { status: "fail" as const, detail: "forwarded traffic of bridge cl-t-pf-br (192.168.194.0/24) to the internet is dropped: X", fix: "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`" },
+    forwarding: {
+      status: "fail" as const,
+      detail: "forwarded traffic of bridge cl-t-pf-br (192.168.194.0/24) to the internet is dropped: X",
+      fix: "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`",
+    },
   };
   const { problems, rows } = evaluatePreflight(request(), facts);
   t.deepEqual(problems, [
     "the nodes will not reach the internet, so k3s's download on them would fail minutes into `up` (`Could not resolve host`): forwarded traffic of bridge cl-t-pf-br (192.168.194.0/24) to the internet is dropped: X. Fix: `iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`; or install air-gapped (cilium-lab:k3sAirgapDir).",
   ]);
-  t.is(rows.find((r) => r.check === "firewall")?.fix, "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`; or install air-gapped (cilium-lab:k3sAirgapDir).");
-  t.deepEqual(evaluatePreflight(request({ onlineInstall: false }), facts).problems, [], "air-gapped nodes download nothing");
+  t.is(
+    rows.find((r) => r.check === "firewall")?.fix,
+    "`iptables -I DOCKER-USER -i cl-t-pf-br -j ACCEPT`; or install air-gapped (cilium-lab:k3sAirgapDir).",
+  );
+  t.deepEqual(
+    evaluatePreflight(request({ onlineInstall: false }), facts).problems,
+    [],
+    "air-gapped nodes download nothing",
+  );
 });

@@ -36,7 +36,12 @@ test.before(() => {
       const inputs = a.inputs as Record<string, unknown>;
       seen.push({ type: a.type, name: a.name, inputs, additionalSecretOutputs: [] });
       // What the providers compute, so the declared outputs have values to resolve.
-      const computed: Record<string, unknown> = { path: `/pool/${String(inputs.name)}`, uuid: "uuid-1", running: true, active: true };
+      const computed: Record<string, unknown> = {
+        path: `/pool/${String(inputs.name)}`,
+        uuid: "uuid-1",
+        running: true,
+        active: true,
+      };
       return { id: `${a.name}-id`, state: { ...inputs, ...computed } };
     },
     call: (a) => a.inputs as Record<string, unknown>,
@@ -55,7 +60,14 @@ test.serial("each class registers its dynamic type with a serialized provider, a
     hosts: [{ mac: "52:54:00:00:00:01", ip: "192.168.150.11", hostname: "node-1" }],
     stack: "mock",
   });
-  const volume = new Volume("v", { uri: "qemu:///system", poolDir: "/pool", name: "node-1.qcow2", baseImagePath: "/pool/base.qcow2", sizeGiB: 20, stack: "mock" });
+  const volume = new Volume("v", {
+    uri: "qemu:///system",
+    poolDir: "/pool",
+    name: "node-1.qcow2",
+    baseImagePath: "/pool/base.qcow2",
+    sizeGiB: 20,
+    stack: "mock",
+  });
   const seed = new CloudInitDisk("s", {
     uri: "qemu:///system",
     poolDir: "/pool",
@@ -90,15 +102,12 @@ test.serial("each class registers its dynamic type with a serialized provider, a
   t.is(await outputOf(domain.ip), "192.168.150.11");
   t.is(await outputOf(domain.running), true);
 
-  t.deepEqual(
-    seen.map((s) => [s.name, s.type]).sort(),
-    [
-      ["d", "pulumi-nodejs:dynamic/libvirt:Domain"],
-      ["n", "pulumi-nodejs:dynamic/libvirt:Network"],
-      ["s", "pulumi-nodejs:dynamic/libvirt:CloudInitDisk"],
-      ["v", "pulumi-nodejs:dynamic/libvirt:Volume"],
-    ],
-  );
+  t.deepEqual(seen.map((s) => [s.name, s.type]).sort(), [
+    ["d", "pulumi-nodejs:dynamic/libvirt:Domain"],
+    ["n", "pulumi-nodejs:dynamic/libvirt:Network"],
+    ["s", "pulumi-nodejs:dynamic/libvirt:CloudInitDisk"],
+    ["v", "pulumi-nodejs:dynamic/libvirt:Volume"],
+  ]);
   for (const s of seen) {
     t.is(typeof s.inputs.__provider, "string", `${s.type} has a serialized provider`);
     t.true((s.inputs.__provider as string).includes("exports.handler"), `${s.type}'s provider text is a module`);

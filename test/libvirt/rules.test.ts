@@ -18,7 +18,14 @@ import {
 } from "../../infra/libvirt/domain";
 import { parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "../../infra/libvirt/hostnet";
 import { networkProvider } from "../../infra/libvirt/network";
-import { LibvirtPreflightError, evaluatePreflight, labPreflightRequest, preflightLibvirt, type HostFacts, type PreflightRequest } from "../../infra/libvirt/preflight";
+import {
+  LibvirtPreflightError,
+  evaluatePreflight,
+  labPreflightRequest,
+  preflightLibvirt,
+  type HostFacts,
+  type PreflightRequest,
+} from "../../infra/libvirt/preflight";
 import { volumeProvider } from "../../infra/libvirt/volume";
 import { direct } from "./support";
 
@@ -53,11 +60,17 @@ test("Network check lists every bad input with property and reason", async (t) =
         'must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu:///session"',
     },
     { property: "networkName", reason: 'must be a libvirt network name ([A-Za-z0-9_.-], at most 64), got "bad name"' },
-    { property: "bridgeName", reason: 'must be a Linux interface name of at most 15 characters (IFNAMSIZ - 1), got "way-too-long-bridge"' },
+    {
+      property: "bridgeName",
+      reason: 'must be a Linux interface name of at most 15 characters (IFNAMSIZ - 1), got "way-too-long-bridge"',
+    },
     { property: "mtu", reason: "must be an integer from 576 to 9000, got 100" },
     { property: "gateway", reason: 'must be a host address inside cidr, got "192.168.151.1"' },
     { property: "hosts[0].hostname", reason: 'must be a DNS label, got "Node_1"' },
-    { property: "hosts[1].ip", reason: 'must be a host address inside cidr other than the gateway, got "192.168.150.300"' },
+    {
+      property: "hosts[1].ip",
+      reason: 'must be a host address inside cidr other than the gateway, got "192.168.150.300"',
+    },
     { property: "hosts[1].mac", reason: "duplicates hosts[0].mac (52:54:00:aa:00:01)" },
     { property: "hosts[2].mac", reason: 'must be a unicast MAC like 52:54:00:12:34:56, got "01:00:5e:00:00:01"' },
     { property: "hosts[2].hostname", reason: "duplicates hosts[1].hostname (node-2)" },
@@ -90,7 +103,16 @@ test("Network check normalizes reservations (lower-case MACs, sorted) and skips 
 test("Volume check: one of poolDir/pool, file-safe name, absolute paths, mode, size", async (t) => {
   const r = await direct(volumeProvider).check(
     {},
-    { uri: "qemu:///system", poolDir: "relative/dir", pool: "p", name: "../x", baseImagePath: "base.qcow2", sizeGiB: 0, mode: "clone", stack: "s" },
+    {
+      uri: "qemu:///system",
+      poolDir: "relative/dir",
+      pool: "p",
+      name: "../x",
+      baseImagePath: "base.qcow2",
+      sizeGiB: 0,
+      mode: "clone",
+      stack: "s",
+    },
   );
   t.deepEqual(r.failures, [
     { property: "name", reason: 'must be a plain file name ([A-Za-z0-9._-], not ending in .part), got "../x"' },
@@ -100,18 +122,33 @@ test("Volume check: one of poolDir/pool, file-safe name, absolute paths, mode, s
     { property: "sizeGiB", reason: "must be an integer from 1 to 65536, got 0" },
     { property: "mode", reason: 'must be overlay or copy, got "clone"' },
   ]);
-  const copy = await direct(volumeProvider).check({}, { uri: "qemu:///system", poolDir: "/var/lib/x/", name: "b.qcow2", sizeGiB: 1, mode: "copy", stack: "s" });
+  const copy = await direct(volumeProvider).check(
+    {},
+    { uri: "qemu:///system", poolDir: "/var/lib/x/", name: "b.qcow2", sizeGiB: 1, mode: "copy", stack: "s" },
+  );
   t.deepEqual(copy.failures, [{ property: "baseImagePath", reason: "mode copy needs a baseImagePath to copy" }]);
   t.is(copy.inputs?.poolDir, "/var/lib/x", "poolDir is normalized");
 });
 
 test("CloudInitDisk check never quotes user-data (it holds private keys)", async (t) => {
   const secret = "-----BEGIN OPENSSH PRIVATE KEY----- not cloud-config";
-  const r = await direct(cloudInitDiskProvider).check({}, { uri: "qemu:///system", poolDir: "/p", name: "s", userData: secret, metaData: "local-hostname: x\n", networkConfig: "foo: 1\n", stack: "s" });
+  const r = await direct(cloudInitDiskProvider).check(
+    {},
+    {
+      uri: "qemu:///system",
+      poolDir: "/p",
+      name: "s",
+      userData: secret,
+      metaData: "local-hostname: x\n",
+      networkConfig: "foo: 1\n",
+      stack: "s",
+    },
+  );
   t.deepEqual(r.failures, [
     {
       property: "userData",
-      reason: "must be a non-empty cloud-init user-data document starting with #cloud-config, #! or Content-Type: (content not shown: it may hold secrets)",
+      reason:
+        "must be a non-empty cloud-init user-data document starting with #cloud-config, #! or Content-Type: (content not shown: it may hold secrets)",
     },
     { property: "metaData", reason: "must be NoCloud meta-data YAML with an instance-id: line" },
     { property: "networkConfig", reason: "must be empty or network-config YAML (a version: or network: key)" },
@@ -158,7 +195,11 @@ test("Domain check: every field, never echoing the private key; the host key com
     { property: "accelerator", reason: 'must be kvm or qemu (TCG), got "hvf"' },
     { property: "bootTimeoutSeconds", reason: "must be an integer from 5 to 7200, got 1" },
     { property: "sshUser", reason: 'must be a Linux user name, got "Root"' },
-    { property: "sshPrivateKey", reason: "must be an OpenSSH/PEM private key (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----); value not shown" },
+    {
+      property: "sshPrivateKey",
+      reason:
+        "must be an OpenSSH/PEM private key (-----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----); value not shown",
+    },
     { property: "hostPublicKey", reason: 'must be an OpenSSH public key line (ssh-ed25519 AAAA…), got "ssh-dss AAAA"' },
     { property: "freshDisk", reason: 'must be true or false, got "yes"' },
   ]);
@@ -172,7 +213,11 @@ test("Domain check defaults freshDisk to false, so a state holding false diffs e
   const checked = await direct(domainProvider).check({}, omit(domainInputs(), "freshDisk"));
   t.deepEqual(checked.failures, []);
   t.is(checked.inputs?.freshDisk, false);
-  t.deepEqual(await direct(domainProvider).diff("u", domainOuts(), checked.inputs ?? {}), { changes: false, replaces: [], deleteBeforeReplace: false });
+  t.deepEqual(await direct(domainProvider).diff("u", domainOuts(), checked.inputs ?? {}), {
+    changes: false,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -201,8 +246,13 @@ function domainInputs(): Record<string, unknown> {
   };
 }
 /** A copy of `o` without `keys`. */
-const omit = (o: Record<string, unknown>, ...keys: string[]): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
-const domainOuts = (): Record<string, unknown> => ({ ...omit(domainInputs(), "sshPrivateKey"), uuid: "u", running: true });
+const omit = (o: Record<string, unknown>, ...keys: string[]): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
+const domainOuts = (): Record<string, unknown> => ({
+  ...omit(domainInputs(), "sshPrivateKey"),
+  uuid: "u",
+  running: true,
+});
 
 for (const [change, expected] of [
   [{}, { changes: false, replaces: [], deleteBeforeReplace: false }],
@@ -211,10 +261,19 @@ for (const [change, expected] of [
   [{ hostPublicKey: "ssh-ed25519 BBBB" }, { changes: true, replaces: [], deleteBeforeReplace: false }],
   [{ freshDisk: true }, { changes: true, replaces: [], deleteBeforeReplace: false }],
   [{ providerVersion: 2 }, { changes: true, replaces: [], deleteBeforeReplace: false }],
-  [{ seedPath: "/p/node-1-seed-ba9876543210.iso" }, { changes: true, replaces: ["seedPath"], deleteBeforeReplace: true }],
+  [
+    { seedPath: "/p/node-1-seed-ba9876543210.iso" },
+    { changes: true, replaces: ["seedPath"], deleteBeforeReplace: true },
+  ],
   [{ diskPath: UNKNOWN }, { changes: true, replaces: ["diskPath"], deleteBeforeReplace: true }],
-  [{ vcpus: 4, memoryMiB: 8192, accelerator: "qemu" }, { changes: true, replaces: ["vcpus", "memoryMiB", "accelerator"], deleteBeforeReplace: true }],
-  [{ ip: "192.168.150.21", mac: "52:54:00:1a:2b:09" }, { changes: true, replaces: ["mac", "ip"], deleteBeforeReplace: true }],
+  [
+    { vcpus: 4, memoryMiB: 8192, accelerator: "qemu" },
+    { changes: true, replaces: ["vcpus", "memoryMiB", "accelerator"], deleteBeforeReplace: true },
+  ],
+  [
+    { ip: "192.168.150.21", mac: "52:54:00:1a:2b:09" },
+    { changes: true, replaces: ["mac", "ip"], deleteBeforeReplace: true },
+  ],
 ] as const) {
   test(`Domain diff changing ${Object.keys(change).join(", ") || "nothing"}${"diskPath" in change ? " (not known yet)" : ""} → ${expected.replaces.length > 0 ? "replace (delete first)" : expected.changes ? "update" : "no change"}`, async (t) => {
     t.deepEqual(await direct(domainProvider).diff("u", domainOuts(), { ...domainInputs(), ...change }), expected);
@@ -222,7 +281,11 @@ for (const [change, expected] of [
 }
 
 test("Domain diff of a VM shut off by hand is an update (which starts it)", async (t) => {
-  t.deepEqual(await direct(domainProvider).diff("u", { ...domainOuts(), running: false }, domainInputs()), { changes: true, replaces: [], deleteBeforeReplace: false });
+  t.deepEqual(await direct(domainProvider).diff("u", { ...domainOuts(), running: false }, domainInputs()), {
+    changes: true,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
 });
 
 test("Network diff: reordered reservations are no change, a new one is an update, a new CIDR a replace", async (t) => {
@@ -230,31 +293,82 @@ test("Network diff: reordered reservations are no change, a new one is an update
     { mac: "52:54:00:1a:2b:01", ip: "192.168.150.11", hostname: "node-1" },
     { mac: "52:54:00:1a:2b:02", ip: "192.168.150.12", hostname: "node-2" },
   ];
-  const base = { uri: "qemu:///system", networkName: "n", bridgeName: "b", cidr: "192.168.150.0/24", gateway: "192.168.150.1", stack: "s", providerVersion: 1 };
+  const base = {
+    uri: "qemu:///system",
+    networkName: "n",
+    bridgeName: "b",
+    cidr: "192.168.150.0/24",
+    gateway: "192.168.150.1",
+    stack: "s",
+    providerVersion: 1,
+  };
   const outs = { ...base, hosts, mtu: 1500, uuid: "u", active: true };
   const p = direct(networkProvider);
-  t.deepEqual(await p.diff("u", outs, { ...base, hosts: [...hosts].reverse() }), { changes: false, replaces: [], deleteBeforeReplace: false });
-  t.deepEqual(await p.diff("u", outs, { ...base, hosts: [...hosts, { mac: "52:54:00:1a:2b:03", ip: "192.168.150.13", hostname: "node-3" }] }), {
-    changes: true,
+  t.deepEqual(await p.diff("u", outs, { ...base, hosts: [...hosts].reverse() }), {
+    changes: false,
     replaces: [],
     deleteBeforeReplace: false,
   });
+  t.deepEqual(
+    await p.diff("u", outs, {
+      ...base,
+      hosts: [...hosts, { mac: "52:54:00:1a:2b:03", ip: "192.168.150.13", hostname: "node-3" }],
+    }),
+    {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    },
+  );
   t.deepEqual(await p.diff("u", outs, { ...base, hosts, cidr: "192.168.160.0/24", gateway: "192.168.160.1" }), {
     changes: true,
     replaces: ["cidr", "gateway"],
     deleteBeforeReplace: true,
   });
-  t.deepEqual(await p.diff("u", outs, { ...base, hosts, mtu: 9000 }), { changes: true, replaces: ["mtu"], deleteBeforeReplace: true });
+  t.deepEqual(await p.diff("u", outs, { ...base, hosts, mtu: 9000 }), {
+    changes: true,
+    replaces: ["mtu"],
+    deleteBeforeReplace: true,
+  });
 });
 
 test("Volume and CloudInitDisk diffs: uri alone is an update; content digests replace", async (t) => {
-  const v = { uri: "qemu:///system", poolDir: "/p", name: "n.qcow2", baseImagePath: "/p/base.qcow2", sizeGiB: 20, mode: "overlay", stack: "s", providerVersion: 1 };
+  const v = {
+    uri: "qemu:///system",
+    poolDir: "/p",
+    name: "n.qcow2",
+    baseImagePath: "/p/base.qcow2",
+    sizeGiB: 20,
+    mode: "overlay",
+    stack: "s",
+    providerVersion: 1,
+  };
   const vOuts = { ...v, pool: "", path: "/p/n.qcow2" };
-  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, omit(v, "mode")), { changes: false, replaces: [], deleteBeforeReplace: false }, "mode defaults to overlay");
-  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, uri: "qemu:///system?socket=/run/x" }), { changes: true, replaces: [], deleteBeforeReplace: false });
-  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, baseImagePath: UNKNOWN }), { changes: true, replaces: ["baseImagePath"], deleteBeforeReplace: true });
+  t.deepEqual(
+    await direct(volumeProvider).diff("/p/n.qcow2", vOuts, omit(v, "mode")),
+    { changes: false, replaces: [], deleteBeforeReplace: false },
+    "mode defaults to overlay",
+  );
+  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, uri: "qemu:///system?socket=/run/x" }), {
+    changes: true,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
+  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, baseImagePath: UNKNOWN }), {
+    changes: true,
+    replaces: ["baseImagePath"],
+    deleteBeforeReplace: true,
+  });
 
-  const s = { uri: "qemu:///system", poolDir: "/p", name: "seed", userData: "#cloud-config\n", metaData: "instance-id: a\n", stack: "s", providerVersion: 1 };
+  const s = {
+    uri: "qemu:///system",
+    poolDir: "/p",
+    name: "seed",
+    userData: "#cloud-config\n",
+    metaData: "instance-id: a\n",
+    stack: "s",
+    providerVersion: 1,
+  };
   // The state holds digests of the content, never the content.
   const created = { ...omit(s, "userData", "metaData"), pool: "", ...seedDigests(s) };
   const p = direct(cloudInitDiskProvider);
@@ -272,12 +386,19 @@ test("Volume and CloudInitDisk diffs: uri alone is an update; content digests re
 });
 
 test("diffKeys compares canonically (key order does not matter) and missing versions count as changes", (t) => {
-  t.deepEqual(diffKeys({ a: { x: 1, y: 2 }, providerVersion: 1 }, { a: { y: 2, x: 1 }, providerVersion: 1 }, ["a"], []), {
-    changes: false,
+  t.deepEqual(
+    diffKeys({ a: { x: 1, y: 2 }, providerVersion: 1 }, { a: { y: 2, x: 1 }, providerVersion: 1 }, ["a"], []),
+    {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    },
+  );
+  t.deepEqual(diffKeys({ a: 1 }, { a: 1, providerVersion: 1 }, ["a"], []), {
+    changes: true,
     replaces: [],
     deleteBeforeReplace: false,
   });
-  t.deepEqual(diffKeys({ a: 1 }, { a: 1, providerVersion: 1 }, ["a"], []), { changes: true, replaces: [], deleteBeforeReplace: false });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -289,13 +410,22 @@ for (const [stderr, stage] of [
     "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.",
     "hostkey",
   ],
-  ["No ED25519 host key is known for 192.168.150.11 and you have requested strict checking.\nHost key verification failed.", "hostkey"],
+  [
+    "No ED25519 host key is known for 192.168.150.11 and you have requested strict checking.\nHost key verification failed.",
+    "hostkey",
+  ],
   ["ssh: connect to host 192.168.150.11 port 22: Connection refused", "port"],
   ["kex_exchange_identification: read: Connection reset by peer", "port"],
   ["ssh: connect to host 192.168.150.11 port 22: Connection timed out", "port"],
   ["something else entirely", "ssh"],
 ] as const) {
-  test(`ssh stderr ${JSON.stringify(stderr.split("\n").filter((l) => !l.startsWith("@")).join(" ").slice(0, 70))} is stage ${stage}`, (t) => {
+  test(`ssh stderr ${JSON.stringify(
+    stderr
+      .split("\n")
+      .filter((l) => !l.startsWith("@"))
+      .join(" ")
+      .slice(0, 70),
+  )} is stage ${stage}`, (t) => {
     t.is(classifySsh({ code: 255, stderr }).stage, stage);
   });
 }
@@ -306,7 +436,11 @@ for (const [label, result, expected] of [
     { code: 124, stdout: "cilium-lab: logged in\n", stderr: "\nssh: timed out after 4000 ms" },
     { stage: "cloud-init", detail: "ssh: timed out after 4000 ms" },
   ],
-  ["logged in, then the session dropped without a word", { code: 255, stdout: "cilium-lab: logged in\n", stderr: "" }, { stage: "cloud-init", detail: "exit 255" }],
+  [
+    "logged in, then the session dropped without a word",
+    { code: 255, stdout: "cilium-lab: logged in\n", stderr: "" },
+    { stage: "cloud-init", detail: "exit 255" },
+  ],
   [
     "never logged in: refused",
     { code: 255, stdout: "", stderr: "ssh: connect to host 192.168.150.11 port 22: Connection refused" },
@@ -437,23 +571,43 @@ test("overlaps: partial and exact, with routes on our own bridge and our own net
     ]),
   );
   const nets: HostNetwork[] = [
-    { name: "cilium-lab-vxlan", owner: { project: "cilium-lab", stack: "vxlan" }, bridge: "cl-vxlan-1a2b", cidrs: ["192.168.150.0/24"] },
+    {
+      name: "cilium-lab-vxlan",
+      owner: { project: "cilium-lab", stack: "vxlan" },
+      bridge: "cl-vxlan-1a2b",
+      cidrs: ["192.168.150.0/24"],
+    },
     { name: "default", owner: undefined, bridge: "virbr0", cidrs: ["192.168.122.0/24"] },
   ];
   const own = { networkName: "cilium-lab-vxlan", bridgeName: "cl-vxlan-1a2b", stack: "vxlan" };
-  t.deepEqual(subnetConflicts("192.168.150.0/24", routes, nets, own), [], "our own network and its bridge route are not conflicts");
+  t.deepEqual(
+    subnetConflicts("192.168.150.0/24", routes, nets, own),
+    [],
+    "our own network and its bridge route are not conflicts",
+  );
   t.deepEqual(subnetConflicts("10.98.5.0/24", routes, nets, own), ["host route 10.98.0.0/16 dev eth1"]);
   t.deepEqual(subnetConflicts("172.20.0.0/16", routes, nets, own), ["host route 172.16.0.0/12 dev tun0 table 100"]);
-  t.deepEqual(subnetConflicts("192.168.122.128/25", routes, nets, own), ['libvirt network "default" (192.168.122.0/24)']);
-  t.deepEqual(subnetConflicts("192.168.150.0/24", routes, nets, { ...own, networkName: "cilium-lab-native", bridgeName: "cl-native-9f" }), [
-    "host route 192.168.150.0/24 dev cl-vxlan-1a2b",
-    'libvirt network "cilium-lab-vxlan" (192.168.150.0/24)',
+  t.deepEqual(subnetConflicts("192.168.122.128/25", routes, nets, own), [
+    'libvirt network "default" (192.168.122.0/24)',
   ]);
+  t.deepEqual(
+    subnetConflicts("192.168.150.0/24", routes, nets, {
+      ...own,
+      networkName: "cilium-lab-native",
+      bridgeName: "cl-native-9f",
+    }),
+    ["host route 192.168.150.0/24 dev cl-vxlan-1a2b", 'libvirt network "cilium-lab-vxlan" (192.168.150.0/24)'],
+  );
   t.is(suggestFreeCidr(routes, nets), "192.168.100.0/24");
   t.is(
     suggestFreeCidr(
       [],
-      Array.from({ length: 155 }, (_, i) => ({ name: `n${i}`, owner: undefined, bridge: undefined, cidrs: [`192.168.${100 + i}.0/24`] })),
+      Array.from({ length: 155 }, (_, i) => ({
+        name: `n${i}`,
+        owner: undefined,
+        bridge: undefined,
+        cidrs: [`192.168.${100 + i}.0/24`],
+      })),
     ),
     undefined,
   );
@@ -463,7 +617,13 @@ test("overlaps: partial and exact, with routes on our own bridge and our own net
 // Preflight
 
 const REQUEST: PreflightRequest = labPreflightRequest(
-  { libvirtUri: "qemu:///system", accelerator: "kvm", networkCidr: "192.168.150.0/24", nodeCpus: 2, nodeMemoryMiB: 4096 },
+  {
+    libvirtUri: "qemu:///system",
+    accelerator: "kvm",
+    networkCidr: "192.168.150.0/24",
+    nodeCpus: 2,
+    nodeMemoryMiB: 4096,
+  },
   {
     networkName: "cilium-lab-vxlan",
     bridgeName: "cl-vxlan-1a2b",
@@ -476,7 +636,11 @@ const REQUEST: PreflightRequest = labPreflightRequest(
 function facts(overrides: Partial<HostFacts> = {}): HostFacts {
   return {
     missingTools: [],
-    libvirt: { reachable: true, networks: [{ name: "default", owner: undefined, bridge: "virbr0", cidrs: ["192.168.122.0/24"], active: true }], domains: [] },
+    libvirt: {
+      reachable: true,
+      networks: [{ name: "default", owner: undefined, bridge: "virbr0", cidrs: ["192.168.122.0/24"], active: true }],
+      domains: [],
+    },
     routes: [{ dst: "192.0.2.0/24", dev: "eth0", table: "main" }],
     links: ["lo", "eth0", "virbr0"],
     kvm: { usable: true, detail: "" },
@@ -491,7 +655,10 @@ function facts(overrides: Partial<HostFacts> = {}): HostFacts {
 }
 
 test("labPreflightRequest derives names, sizes and disk estimates from config and plan", (t) => {
-  t.deepEqual(REQUEST.nodes, [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}`, vcpus: 2, memoryMiB: 4096 })));
+  t.deepEqual(
+    REQUEST.nodes,
+    [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}`, vcpus: 2, memoryMiB: 4096 })),
+  );
   t.deepEqual(
     REQUEST.disks.map((d) => [d.path, d.bytes / 1024 ** 3, d.qemuReadable]),
     [
@@ -511,7 +678,9 @@ test("a re-run with our own network, bridge and running VMs of the same stack pa
   const f = facts({
     libvirt: {
       reachable: true,
-      networks: [{ name: "cilium-lab-vxlan", owner: own, bridge: "cl-vxlan-1a2b", cidrs: ["192.168.150.0/24"], active: true }],
+      networks: [
+        { name: "cilium-lab-vxlan", owner: own, bridge: "cl-vxlan-1a2b", cidrs: ["192.168.150.0/24"], active: true },
+      ],
       domains: REQUEST.nodes.map((n) => ({ name: n.domainName, owner: own, running: true })),
     },
     routes: [{ dst: "192.168.150.0/24", dev: "cl-vxlan-1a2b", table: "main" }],
@@ -540,7 +709,11 @@ test("a broken host gets every problem at once, each with its fix", (t) => {
     memAvailableMiB: 6000,
     cpus: 1,
     disks: [
-      { path: "/var/lib/libvirt/cilium-lab/vxlan", freeBytes: 2 * 1024 ** 3, unsearchable: "/var/lib/libvirt (mode 0700)" },
+      {
+        path: "/var/lib/libvirt/cilium-lab/vxlan",
+        freeBytes: 2 * 1024 ** 3,
+        unsearchable: "/var/lib/libvirt (mode 0700)",
+      },
       { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
     ],
   });
@@ -549,7 +722,7 @@ test("a broken host gets every problem at once, each with its fix", (t) => {
     "`cloud-localds` not found on PATH. Fix: `apt-get install cloud-image-utils` (or set CLOUD_LOCALDS_BIN to its path).",
     'libvirt network "cilium-lab-vxlan" already exists and does not belong to stack "vxlan" (owner: none: not created by cilium-lab). Fix: remove it (`virsh net-destroy cilium-lab-vxlan; virsh net-undefine cilium-lab-vxlan`) or use another stack name.',
     'libvirt domain "cilium-lab-vxlan-node-2" already exists and does not belong to stack "vxlan" (owner: cilium-lab stack "native"). Fix: remove it (`virsh destroy cilium-lab-vxlan-node-2; virsh undefine cilium-lab-vxlan-node-2 --nvram`) or use another stack name.',
-    "bridge \"cl-vxlan-1a2b\" already exists on the host and belongs to no network of this stack (`ip link show cl-vxlan-1a2b`). Fix: remove it (`ip link del cl-vxlan-1a2b`) if it is a leftover, or use another stack name.",
+    'bridge "cl-vxlan-1a2b" already exists on the host and belongs to no network of this stack (`ip link show cl-vxlan-1a2b`). Fix: remove it (`ip link del cl-vxlan-1a2b`) if it is a leftover, or use another stack name.',
     'networkCidr 192.168.150.0/24 of libvirt network "cilium-lab-vxlan" overlaps host route 192.168.144.0/20 dev eth1; libvirt network "other" (192.168.150.128/25). Fix: choose a free range, e.g. `pulumi config set cilium-lab:networkCidr 192.168.100.0/24` (each stack needs its own).',
     "3 node(s) need 12288 MiB of memory but the host has 6000 MiB available (MemAvailable). Fix: `pulumi config set cilium-lab:nodeMemoryMiB 1792`, lower cilium-lab:nodeCount, or free memory.",
     "cilium-lab:nodeCpus 2 exceeds the host's 1 CPUs. Fix: `pulumi config set cilium-lab:nodeCpus 1`.",
@@ -559,21 +732,38 @@ test("a broken host gets every problem at once, each with its fix", (t) => {
   ]);
   t.deepEqual(warnings, []);
   const error = t.throws(() => preflightLibvirt(REQUEST, f), { instanceOf: LibvirtPreflightError });
-  t.true(error?.message.startsWith("the host is not ready for cilium-lab (10 problems; nothing was created):\n- `cloud-localds` not found"));
+  t.true(
+    error?.message.startsWith(
+      "the host is not ready for cilium-lab (10 problems; nothing was created):\n- `cloud-localds` not found",
+    ),
+  );
 });
 
 test("libvirtd unreachable and a session URI are reported; vCPU overcommit is only a warning", (t) => {
   const down = evaluatePreflight(
     { ...REQUEST, uri: "qemu:///session" },
-    facts({ libvirt: { reachable: false, error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory" }, cpus: 4 }),
+    facts({
+      libvirt: {
+        reachable: false,
+        error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+      },
+      cpus: 4,
+    }),
   );
   t.deepEqual(down.problems, [
     'cilium-lab:libvirtUri must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu:///session". Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.',
     "cannot reach libvirt at qemu:///session: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory. Fix: start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.",
   ]);
-  t.deepEqual(down.warnings, ["the nodes have 6 vCPUs in total on a host with 4 CPUs: they share CPUs, so boots and iperf3 results are slower and noisier."]);
-  const noVirsh = evaluatePreflight(REQUEST, facts({ missingTools: ["virsh"], libvirt: { reachable: false, error: "virsh not installed" } }));
-  t.deepEqual(noVirsh.problems, ["`virsh` not found on PATH. Fix: `apt-get install libvirt-clients` (or set VIRSH_BIN to its path)."]);
+  t.deepEqual(down.warnings, [
+    "the nodes have 6 vCPUs in total on a host with 4 CPUs: they share CPUs, so boots and iperf3 results are slower and noisier.",
+  ]);
+  const noVirsh = evaluatePreflight(
+    REQUEST,
+    facts({ missingTools: ["virsh"], libvirt: { reachable: false, error: "virsh not installed" } }),
+  );
+  t.deepEqual(noVirsh.problems, [
+    "`virsh` not found on PATH. Fix: `apt-get install libvirt-clients` (or set VIRSH_BIN to its path).",
+  ]);
 });
 
 test("CILIUM_LAB_PREFLIGHT=off skips the checks and says so", (t) => {

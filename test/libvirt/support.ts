@@ -23,12 +23,21 @@ export const POOL_ROOT = "/var/lib/libvirt/cilium-lab-test";
 /** The repository root. */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
-const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
+const requireFromString = require("require-from-string") as (code: string) => {
+  handler: () => pulumi.dynamic.ResourceProvider;
+};
 
 /** Loose provider type for calling methods with plain objects in tests. */
 export interface AnyProvider {
-  check(olds: object, news: object): Promise<{ inputs?: Record<string, unknown>; failures?: { property: string; reason: string }[] }>;
-  diff(id: string, olds: object, news: object): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
+  check(
+    olds: object,
+    news: object,
+  ): Promise<{ inputs?: Record<string, unknown>; failures?: { property: string; reason: string }[] }>;
+  diff(
+    id: string,
+    olds: object,
+    news: object,
+  ): Promise<{ changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }>;
   create(inputs: object): Promise<{ id: string; outs?: Record<string, unknown> }>;
   read(id: string, props: object): Promise<{ id?: string; props?: Record<string, unknown> }>;
   update(id: string, olds: object, news: object): Promise<{ outs?: Record<string, unknown> }>;
@@ -53,11 +62,17 @@ export async function roundTrip(provider: pulumi.dynamic.ResourceProvider): Prom
 /** Runs a command; returns stdout; throws with stderr on failure. */
 export function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
   try {
-    return execFileSync(file, args, { encoding: "utf8", env: { ...env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync(file, args, {
+      encoding: "utf8",
+      env: { ...env, LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   } catch (error) {
     const e = error as { stderr?: string; code?: string };
     if (e.code === "ENOENT") {
-      throw new Error(`\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (scripts/ci/host-setup.sh)`);
+      throw new Error(
+        `\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (scripts/ci/host-setup.sh)`,
+      );
     }
     throw new Error(`${file} ${args.join(" ")} failed: ${e.stderr ?? String(error)}`);
   }
@@ -82,7 +97,13 @@ function names(text: string): string[] {
 }
 
 /** Domains, networks, storage pools and pool-directory files whose names start with `prefix`. */
-export function leftovers(prefix: string): { domains: string[]; networks: string[]; pools: string[]; files: string[]; links: string[] } {
+export function leftovers(prefix: string): {
+  domains: string[];
+  networks: string[];
+  pools: string[];
+  files: string[];
+  links: string[];
+} {
   const files: string[] = [];
   if (fs.existsSync(POOL_ROOT)) {
     for (const entry of fs.readdirSync(POOL_ROOT)) {
@@ -92,7 +113,9 @@ export function leftovers(prefix: string): { domains: string[]; networks: string
       }
     }
   }
-  const links = (JSON.parse(sh("ip", ["-j", "link", "show"])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));
+  const links = (JSON.parse(sh("ip", ["-j", "link", "show"])) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => n.startsWith(prefix));
   return {
     domains: names(virsh("list", "--all", "--name")).filter((n) => n.startsWith(prefix)),
     networks: names(virsh("net-list", "--all", "--name")).filter((n) => n.startsWith(prefix)),
@@ -104,7 +127,11 @@ export function leftovers(prefix: string): { domains: string[]; networks: string
 
 /** Asserts T7: `virsh list --all`, `net-list --all`, `pool-list --all`, `ip link` and the pool root show nothing with the prefix. */
 export function assertNothingLeft(t: ExecutionContext, prefix: string): void {
-  t.deepEqual(leftovers(prefix), { domains: [], networks: [], pools: [], files: [], links: [] }, `leftovers with prefix ${prefix}`);
+  t.deepEqual(
+    leftovers(prefix),
+    { domains: [], networks: [], pools: [], files: [], links: [] },
+    `leftovers with prefix ${prefix}`,
+  );
 }
 
 /** Removes everything with the prefix (before a suite, in case an earlier run crashed; and after). */

@@ -122,7 +122,10 @@ test("networkXml renders NAT, our bridge, MTU 1500, DNS on the gateway, reservat
 });
 
 test("domainXml with accelerator qemu is TCG with the qemu64 CPU model", (t) => {
-  t.is(domainXml(DOMAIN), domainDoc(`  <cpu mode="custom" match="exact">\n    <model fallback="allow">qemu64</model>\n  </cpu>`, "qemu"));
+  t.is(
+    domainXml(DOMAIN),
+    domainDoc(`  <cpu mode="custom" match="exact">\n    <model fallback="allow">qemu64</model>\n  </cpu>`, "qemu"),
+  );
 });
 
 test("domainXml with accelerator kvm passes the host CPU through", (t) => {
@@ -138,7 +141,10 @@ test("names with XML specials are escaped, not injected", (t) => {
 });
 
 test("dhcpHostXml is the one-element argument of net-update", (t) => {
-  t.is(dhcpHostXml({ mac: "52:54:00:1a:2b:03", ip: "192.168.150.13", hostname: "node-3" }), '<host mac="52:54:00:1a:2b:03" name="node-3" ip="192.168.150.13"/>');
+  t.is(
+    dhcpHostXml({ mac: "52:54:00:1a:2b:03", ip: "192.168.150.13", hostname: "node-3" }),
+    '<host mac="52:54:00:1a:2b:03" name="node-3" ip="192.168.150.13"/>',
+  );
 });
 
 for (const [label, kind, xml] of [
@@ -195,7 +201,12 @@ test("parseNetworkXml reads what virsh prints (single quotes, netmask form, uuid
 test("an owner element in another namespace, or none, is not ours", (t) => {
   const other = `<network><name>n</name><metadata><x:owner xmlns:x="https://example.com/1" project="cilium-lab" stack="s"/></metadata></network>`;
   t.is(parseNetworkXml(other).owner, undefined);
-  t.like(parseNetworkXml("<network><name>default</name></network>"), { owner: undefined, forwardMode: undefined, dhcp: false, ips: [] });
+  t.like(parseNetworkXml("<network><name>default</name></network>"), {
+    owner: undefined,
+    forwardMode: undefined,
+    dhcp: false,
+    ips: [],
+  });
 });
 
 test("parseDomainXml converts memory units and finds disks, NIC and the serial file", (t) => {
@@ -231,7 +242,10 @@ test("parseDomainXml converts memory units and finds disks, NIC and the serial f
 test("parsers reject documents of the wrong kind or broken XML with a clear message", (t) => {
   t.throws(() => parseNetworkXml("<domain/>"), { message: "expected a <network> document from libvirt, got <domain>" });
   t.throws(() => parseDomainXml("<domain"), { message: /^cannot parse libvirt domain XML: / });
-  t.is(parsePoolTargetPath("<pool type='dir'><name>p</name><target><path>/var/lib/x</path></target></pool>"), "/var/lib/x");
+  t.is(
+    parsePoolTargetPath("<pool type='dir'><name>p</name><target><path>/var/lib/x</path></target></pool>"),
+    "/var/lib/x",
+  );
 });
 
 for (const [mask, prefix] of [
@@ -260,5 +274,8 @@ test("parseLeases reads virsh net-dhcp-leases' table (libvirt 9.0 layout)", (t) 
     { expiry: "2026-11-24 11:33:18", mac: "52:54:00:c1:c1:01", ip: "192.168.193.11", hostname: "node-1" },
     { expiry: "2026-11-24 11:35:02", mac: "52:54:00:c1:c1:02", ip: "192.168.193.12", hostname: "-" },
   ]);
-  t.deepEqual(parseLeases(" Expiry Time   MAC address   Protocol   IP address   Hostname   Client ID or DUID\n-----\n\n"), []);
+  t.deepEqual(
+    parseLeases(" Expiry Time   MAC address   Protocol   IP address   Hostname   Client ID or DUID\n-----\n\n"),
+    [],
+  );
 });

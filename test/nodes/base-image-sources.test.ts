@@ -13,7 +13,16 @@ import { checkGpgvAndKeyring, parseValidSigs, signedBy, verifySignedSums } from 
 import { indexUrls, serialSources } from "../../infra/nodes/image-sources";
 import { compareSerials, pickSerial, productSerials } from "../../infra/nodes/simplestreams";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../../infra/versions";
-import { keyringOf, makeQcow2, serve, throwawayKey, tmp, trustedLocalCert, type Route, type ThrowawayKey } from "./image-test-support";
+import {
+  keyringOf,
+  makeQcow2,
+  serve,
+  throwawayKey,
+  tmp,
+  trustedLocalCert,
+  type Route,
+  type ThrowawayKey,
+} from "./image-test-support";
 
 const FIXTURES = path.join(__dirname, "fixtures");
 
@@ -81,12 +90,23 @@ test("only the EOL release reads Ubuntu's index, from the same roots in the same
 
 test("the index parser lists a release's serials that carry the disk image, oldest first", async (t) => {
   const text = await fs.readFile(path.join(FIXTURES, "simplestreams-released-download.json"), "utf8");
-  t.deepEqual(productSerials(text, "com.ubuntu.cloud:server:23.04:amd64", "ubuntu-23.04-server-cloudimg-amd64.img"), ["20230420", "20231003", "20231005"]);
-  t.deepEqual(productSerials(text, "com.ubuntu.cloud:server:24.04:amd64", "ubuntu-24.04-server-cloudimg-amd64.img"), ["20240605.1"]);
-  t.is(productSerials(text, "com.ubuntu.cloud:server:22.04:amd64", "ubuntu-22.04-server-cloudimg-amd64.img"), undefined);
+  t.deepEqual(productSerials(text, "com.ubuntu.cloud:server:23.04:amd64", "ubuntu-23.04-server-cloudimg-amd64.img"), [
+    "20230420",
+    "20231003",
+    "20231005",
+  ]);
+  t.deepEqual(productSerials(text, "com.ubuntu.cloud:server:24.04:amd64", "ubuntu-24.04-server-cloudimg-amd64.img"), [
+    "20240605.1",
+  ]);
+  t.is(
+    productSerials(text, "com.ubuntu.cloud:server:22.04:amd64", "ubuntu-22.04-server-cloudimg-amd64.img"),
+    undefined,
+  );
   t.deepEqual(productSerials(text, "com.ubuntu.cloud:server:23.04:amd64", "other.img"), []);
   t.throws(() => productSerials("<html>", "x", "y"), { message: /^not JSON: / });
-  t.throws(() => productSerials('{"format":"index:1.0"}', "x", "y"), { message: 'no "products" object (format "index:1.0")' });
+  t.throws(() => productSerials('{"format":"index:1.0"}', "x", "y"), {
+    message: 'no "products" object (format "index:1.0")',
+  });
 });
 
 const serialTable: { serials: string[]; pinned: string; expected: string }[] = [
@@ -103,8 +123,15 @@ for (const row of serialTable) {
 }
 
 test("serials order by day, then by the .N suffix", (t) => {
-  t.deepEqual(["20240523.1", "20231005", "20240523", "20240522.2"].sort(compareSerials), ["20231005", "20240522.2", "20240523", "20240523.1"]);
-  t.throws(() => compareSerials("release", "20231005"), { message: 'not an Ubuntu image serial: "release" (expected yyyyMMdd or yyyyMMdd.N)' });
+  t.deepEqual(["20240523.1", "20231005", "20240523", "20240522.2"].sort(compareSerials), [
+    "20231005",
+    "20240522.2",
+    "20240523",
+    "20240523.1",
+  ]);
+  t.throws(() => compareSerials("release", "20231005"), {
+    message: 'not an Ubuntu image serial: "release" (expected yyyyMMdd or yyyyMMdd.N)',
+  });
 });
 
 // ---- gpgv's status lines ---------------------------------------------------------------------------
@@ -114,20 +141,42 @@ test("serials order by day, then by the .N suffix", (t) => {
 
 test("the captured two-signer status has one VALIDSIG, and only its key passes", async (t) => {
   const status = await fs.readFile(path.join(FIXTURES, "gpgv-status-two-signers.txt"), "utf8");
-  t.deepEqual(parseValidSigs(status), [{ fingerprint: "842554C93761120594310379A8C642DA4818BDAE", primaryFingerprint: "842554C93761120594310379A8C642DA4818BDAE" }]);
+  t.deepEqual(parseValidSigs(status), [
+    {
+      fingerprint: "842554C93761120594310379A8C642DA4818BDAE",
+      primaryFingerprint: "842554C93761120594310379A8C642DA4818BDAE",
+    },
+  ]);
   t.true(signedBy(status, "8425 54C9 3761 1205 9431  0379 A8C6 42DA 4818 BDAE"));
   t.false(signedBy(status, "8191B86B6BEF36EAD4E3CB84ACA1A0EA85ED3BCE"), "the ERRSIG signer");
   t.false(signedBy(status, "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81"));
 });
 
-const validsigTable: { title: string; line: string; expected: { fingerprint: string; primaryFingerprint: string }[] }[] = [
+const validsigTable: {
+  title: string;
+  line: string;
+  expected: { fingerprint: string; primaryFingerprint: string }[];
+}[] = [
   {
     title: "a subkey signature names the primary key last",
     line: "[GNUPG:] VALIDSIG 1111111111111111111111111111111111111111 2024-04-23 1713830400 0 4 0 1 10 00 D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
-    expected: [{ fingerprint: "1111111111111111111111111111111111111111", primaryFingerprint: "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81" }],
+    expected: [
+      {
+        fingerprint: "1111111111111111111111111111111111111111",
+        primaryFingerprint: "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
+      },
+    ],
   },
-  { title: "GOODSIG alone is not a VALIDSIG", line: "[GNUPG:] GOODSIG 1A5D6C4C7DB87C81 UEC Image Automatic Signing Key <cdimage@ubuntu.com>", expected: [] },
-  { title: "a VALIDSIG in the text of another line does not count", line: "gpgv: [GNUPG:] VALIDSIG D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81", expected: [] },
+  {
+    title: "GOODSIG alone is not a VALIDSIG",
+    line: "[GNUPG:] GOODSIG 1A5D6C4C7DB87C81 UEC Image Automatic Signing Key <cdimage@ubuntu.com>",
+    expected: [],
+  },
+  {
+    title: "a VALIDSIG in the text of another line does not count",
+    line: "gpgv: [GNUPG:] VALIDSIG D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
+    expected: [],
+  },
 ];
 for (const row of validsigTable) {
   test(`status parsing: ${row.title}`, (t) => {
@@ -172,7 +221,9 @@ test("a valid signature by another key of the keyring is refused", async (t) => 
     await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
     await other.sign(sums);
     t.is(await gpgvExit(expected.home, both, `${sums}.gpg`, sums), 0, "gpgv alone accepts it");
-    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, both, "https://mirror.invalid/SHA256SUMS", expected.fingerprint));
+    const err = await t.throwsAsync(
+      verifySignedSums(sums, `${sums}.gpg`, both, "https://mirror.invalid/SHA256SUMS", expected.fingerprint),
+    );
     t.is(
       err?.message,
       `The signature of https://mirror.invalid/SHA256SUMS does not verify as key ${expected.fingerprint} from ${both} (valid signatures only by ${other.fingerprint}). ` +
@@ -191,8 +242,12 @@ test("the host check names a missing keyring and a missing gpgv with their fixes
     const keyring = path.join(dir, "k.gpg");
     await fs.writeFile(keyring, "");
     t.deepEqual(checkGpgvAndKeyring(keyring), []);
-    t.deepEqual(checkGpgvAndKeyring(keyring, "/nonexistent-bin"), ["`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv."]);
-    t.deepEqual(checkGpgvAndKeyring(path.join(dir, "missing.gpg")), [`The signing keyring ${path.join(dir, "missing.gpg")} is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.`]);
+    t.deepEqual(checkGpgvAndKeyring(keyring, "/nonexistent-bin"), [
+      "`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv.",
+    ]);
+    t.deepEqual(checkGpgvAndKeyring(path.join(dir, "missing.gpg")), [
+      `The signing keyring ${path.join(dir, "missing.gpg")} is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.`,
+    ]);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -203,7 +258,12 @@ test("the host check names a missing keyring and a missing gpgv with their fixes
 const D = "noble/release-20240423/";
 const IMG = "ubuntu-24.04-server-cloudimg-amd64.img";
 
-function inputs(roots: string[], key: ThrowawayKey, cacheDir: string, over: Partial<BaseImageInputs> = {}): BaseImageInputs {
+function inputs(
+  roots: string[],
+  key: ThrowawayKey,
+  cacheDir: string,
+  over: Partial<BaseImageInputs> = {},
+): BaseImageInputs {
   return {
     image: "ubuntu-24.04",
     url: "",
@@ -222,7 +282,13 @@ function inputs(roots: string[], key: ThrowawayKey, cacheDir: string, over: Part
 }
 
 /** `<prefix><codename>/release-<serial>/` with the image and its SHA256SUMS signed by `key`. */
-async function release(dir: string, key: ThrowawayKey, prefix: string, rel = D, file = IMG): Promise<{ routes: Record<string, Route>; sha: string; size: number }> {
+async function release(
+  dir: string,
+  key: ThrowawayKey,
+  prefix: string,
+  rel = D,
+  file = IMG,
+): Promise<{ routes: Record<string, Route>; sha: string; size: number }> {
   const img = await makeQcow2(dir, `${rel.replace(/\W/g, "-")}${file}`, 1);
   const sums = path.join(dir, `SHA256SUMS-${rel.replace(/\W/g, "-")}`);
   await fs.writeFile(sums, `${img.sha} *${file}\n`);
@@ -250,9 +316,23 @@ test("the https release host's 302 to the archive over http is followed, and the
   try {
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
-    const got = await ensureBaseImage(inputs([`${releaseHost.base}/releases/`, `${archive.base}/releases/`], key, cache), (l) => lines.push(l));
-    t.deepEqual(got, { path: cachedImagePath(cache, served.sha), sha256: served.sha, sizeBytes: served.size, downloadedBytes: served.size, serial: "20240423", source: `${releaseHost.base}/releases/${D}` });
-    t.deepEqual(releaseHost.requests, [`/releases/${D}SHA256SUMS`, `/releases/${D}SHA256SUMS.gpg`, `/releases/${D}${IMG}`]);
+    const got = await ensureBaseImage(
+      inputs([`${releaseHost.base}/releases/`, `${archive.base}/releases/`], key, cache),
+      (l) => lines.push(l),
+    );
+    t.deepEqual(got, {
+      path: cachedImagePath(cache, served.sha),
+      sha256: served.sha,
+      sizeBytes: served.size,
+      downloadedBytes: served.size,
+      serial: "20240423",
+      source: `${releaseHost.base}/releases/${D}`,
+    });
+    t.deepEqual(releaseHost.requests, [
+      `/releases/${D}SHA256SUMS`,
+      `/releases/${D}SHA256SUMS.gpg`,
+      `/releases/${D}${IMG}`,
+    ]);
     t.deepEqual(archive.requests, [`/releases/${D}SHA256SUMS`, `/releases/${D}SHA256SUMS.gpg`, `/releases/${D}${IMG}`]);
   } finally {
     await releaseHost.close();
@@ -297,15 +377,26 @@ test("a source whose image is missing after a good SHA256SUMS is skipped: all th
   const dir = await tmp("skip");
   const key = await throwawayKey(dir, "cloudimage");
   const served = await release(dir, key, "/releases/");
-  const partial = await serve({ [`/releases/${D}SHA256SUMS`]: served.routes[`/releases/${D}SHA256SUMS`] ?? {}, [`/releases/${D}SHA256SUMS.gpg`]: served.routes[`/releases/${D}SHA256SUMS.gpg`] ?? {} });
+  const partial = await serve({
+    [`/releases/${D}SHA256SUMS`]: served.routes[`/releases/${D}SHA256SUMS`] ?? {},
+    [`/releases/${D}SHA256SUMS.gpg`]: served.routes[`/releases/${D}SHA256SUMS.gpg`] ?? {},
+  });
   const full = await serve(served.routes);
   try {
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
-    const got = await ensureBaseImage(inputs([`${partial.base}/releases/`, `${full.base}/releases/`], key, cache), (l) => lines.push(l));
+    const got = await ensureBaseImage(
+      inputs([`${partial.base}/releases/`, `${full.base}/releases/`], key, cache),
+      (l) => lines.push(l),
+    );
     t.is(got.source, `${full.base}/releases/${D}`);
     t.deepEqual(full.requests, [`/releases/${D}SHA256SUMS`, `/releases/${D}SHA256SUMS.gpg`, `/releases/${D}${IMG}`]);
-    t.true(lines.includes(`[cilium-lab] base image ubuntu-24.04: ${partial.base}/releases/${D} failed (Downloading base image ${partial.base}/releases/${D}${IMG} failed: HTTP 404 Not Found.); trying the next source`), lines.join("\n"));
+    t.true(
+      lines.includes(
+        `[cilium-lab] base image ubuntu-24.04: ${partial.base}/releases/${D} failed (Downloading base image ${partial.base}/releases/${D}${IMG} failed: HTTP 404 Not Found.); trying the next source`,
+      ),
+      lines.join("\n"),
+    );
   } finally {
     await partial.close();
     await full.close();
@@ -316,23 +407,44 @@ test("a source whose image is missing after a good SHA256SUMS is skipped: all th
 
 // ---- resolving an EOL release's final serial ------------------------------------------------------
 
-const LUNAR = { image: "ubuntu-23.04", release: "23.04", fileName: "ubuntu-23.04-server-cloudimg-amd64.img", resolveLatest: true };
+const LUNAR = {
+  image: "ubuntu-23.04",
+  release: "23.04",
+  fileName: "ubuntu-23.04-server-cloudimg-amd64.img",
+  resolveLatest: true,
+};
 
 test("an EOL release takes the newest serial from the first index that lists it, and downloads that serial", async (t) => {
   const dir = await tmp("resolve");
   const key = await throwawayKey(dir, "cloudimage");
   const index = await fs.readFile(path.join(FIXTURES, "simplestreams-released-download.json"));
   const served = await release(dir, key, "/releases/", "lunar/release-20231005/", LUNAR.fileName);
-  const releaseHost = await serve({ "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: Buffer.from('{"format":"products:1.0","products":{}}') } });
-  const archive = await serve({ ...served.routes, "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: index } });
+  const releaseHost = await serve({
+    "/releases/streams/v1/com.ubuntu.cloud:released:download.json": {
+      body: Buffer.from('{"format":"products:1.0","products":{}}'),
+    },
+  });
+  const archive = await serve({
+    ...served.routes,
+    "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: index },
+  });
   try {
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const roots = [`${releaseHost.base}/releases/`, `${archive.base}/releases/`];
-    const got = await ensureBaseImage(inputs(roots, key, cache, { ...LUNAR, codename: "lunar", pinnedSerial: "20231003" }), (l) => lines.push(l));
+    const got = await ensureBaseImage(
+      inputs(roots, key, cache, { ...LUNAR, codename: "lunar", pinnedSerial: "20231003" }),
+      (l) => lines.push(l),
+    );
     t.like(got, { serial: "20231005", source: `${roots[1]}lunar/release-20231005/`, sha256: served.sha });
-    t.is(lines[0], `[cilium-lab] base image ubuntu-23.04: serial 20231005 (newest of 3 in ${roots[1]}streams/v1/com.ubuntu.cloud:released:download.json; pinned 20231003)`);
-    t.deepEqual(releaseHost.requests, ["/releases/streams/v1/com.ubuntu.cloud:released:download.json", "/releases/lunar/release-20231005/SHA256SUMS"]);
+    t.is(
+      lines[0],
+      `[cilium-lab] base image ubuntu-23.04: serial 20231005 (newest of 3 in ${roots[1]}streams/v1/com.ubuntu.cloud:released:download.json; pinned 20231003)`,
+    );
+    t.deepEqual(releaseHost.requests, [
+      "/releases/streams/v1/com.ubuntu.cloud:released:download.json",
+      "/releases/lunar/release-20231005/SHA256SUMS",
+    ]);
   } finally {
     await releaseHost.close();
     await archive.close();
@@ -342,7 +454,9 @@ test("an EOL release takes the newest serial from the first index that lists it,
 });
 
 test("an index that cannot be read leaves the pinned serial, and says so", async (t) => {
-  const broken = await serve({ "/a/streams/v1/com.ubuntu.cloud:released:download.json": { body: Buffer.from("<html>maintenance</html>") } });
+  const broken = await serve({
+    "/a/streams/v1/com.ubuntu.cloud:released:download.json": { body: Buffer.from("<html>maintenance</html>") },
+  });
   try {
     const lines: string[] = [];
     const roots = [`${broken.base}/a/`, `${broken.base}/b/`];

@@ -23,16 +23,32 @@ import {
 } from "../../infra/nodes/base-image";
 import { imagesDirEntries, makeQcow2, serve, sha256, throwawayKey, tmp, tool, type Route } from "./image-test-support";
 
-const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
+const requireFromString = require("require-from-string") as (code: string) => {
+  handler: () => pulumi.dynamic.ResourceProvider;
+};
 
-const NOT_UBUNTU = { release: "", codename: "", pinnedSerial: "", fileName: "", roots: [], resolveLatest: false, signingKeyFingerprint: "" };
+const NOT_UBUNTU = {
+  release: "",
+  codename: "",
+  pinnedSerial: "",
+  fileName: "",
+  roots: [],
+  resolveLatest: false,
+  signingKeyFingerprint: "",
+};
 
 function customInputs(url: string, sha: string, cacheDir: string): BaseImageInputs {
   return { image: "custom", url, expectedSha256: sha, keyringPath: "", cacheDir, ...NOT_UBUNTU };
 }
 
 /** Ubuntu-image inputs against local roots, verified with a test key. */
-function ubuntuInputs(roots: string[], keyring: string, fingerprint: string, cacheDir: string, over: Partial<BaseImageInputs> = {}): BaseImageInputs {
+function ubuntuInputs(
+  roots: string[],
+  keyring: string,
+  fingerprint: string,
+  cacheDir: string,
+  over: Partial<BaseImageInputs> = {},
+): BaseImageInputs {
   return {
     image: "ubuntu-24.04",
     url: "",
@@ -86,14 +102,29 @@ test("a file:// custom image is copied into the cache, and a second stack's crea
     const first = await provider.create(inputs);
     const final = cachedImagePath(cache, img.sha);
     t.is(first.id, final);
-    t.deepEqual(first.outs, { ...inputs, path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "", source: inputs.url });
+    t.deepEqual(first.outs, {
+      ...inputs,
+      path: final,
+      sha256: img.sha,
+      sizeBytes: img.size,
+      downloadedBytes: img.size,
+      serial: "",
+      source: inputs.url,
+    });
     t.is(await sha256(final), img.sha);
     t.is((await fs.stat(final)).mode & 0o777, 0o644);
 
     // Another stack on the same host: same cache, nothing fetched.
     const lines: string[] = [];
     const second = await ensureBaseImage(inputs, (l) => lines.push(l));
-    t.deepEqual(second, { path: final, sha256: img.sha, sizeBytes: img.size, downloadedBytes: 0, serial: "", source: inputs.url });
+    t.deepEqual(second, {
+      path: final,
+      sha256: img.sha,
+      sizeBytes: img.size,
+      downloadedBytes: 0,
+      serial: "",
+      source: inputs.url,
+    });
     t.deepEqual(lines, [`[cilium-lab] base image custom: cached at ${final} (0 bytes downloaded)`]);
     t.deepEqual(await imagesDirEntries(cache), [`${img.sha}.qcow2`]);
   } finally {
@@ -158,8 +189,13 @@ test("a qcow2 overlay with its own backing file is refused", async (t) => {
     const overlay = path.join(dir, "overlay.qcow2");
     await tool("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base.file, overlay], "qemu-utils");
     const cache = path.join(dir, "cache");
-    const err = await t.throwsAsync(ensureBaseImage(customInputs(overlay, await sha256(overlay), cache), () => undefined));
-    t.is(err?.message, `${overlay} is a qcow2 overlay with its own backing file (${base.file}); a base image must stand alone. Fix: qemu-img convert -O qcow2 it into a standalone image.`);
+    const err = await t.throwsAsync(
+      ensureBaseImage(customInputs(overlay, await sha256(overlay), cache), () => undefined),
+    );
+    t.is(
+      err?.message,
+      `${overlay} is a qcow2 overlay with its own backing file (${base.file}); a base image must stand alone. Fix: qemu-img convert -O qcow2 it into a standalone image.`,
+    );
     t.deepEqual(await imagesDirEntries(cache), []);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -175,8 +211,17 @@ test("an HTTP download reports progress at most once per 25 % and lands in the c
   try {
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
-    const got = await ensureBaseImage(customInputs(`${server.base}/served.qcow2`, img.sha, cache), (l) => lines.push(l));
-    t.deepEqual(got, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "", source: `${server.base}/served.qcow2` });
+    const got = await ensureBaseImage(customInputs(`${server.base}/served.qcow2`, img.sha, cache), (l) =>
+      lines.push(l),
+    );
+    t.deepEqual(got, {
+      path: cachedImagePath(cache, img.sha),
+      sha256: img.sha,
+      sizeBytes: img.size,
+      downloadedBytes: img.size,
+      serial: "",
+      source: `${server.base}/served.qcow2`,
+    });
     const percents = lines.filter((l) => l.includes("%")).map((l) => Number(/: (\d+)% \(/.exec(l)?.[1]));
     t.deepEqual(percents, [0, 25, 50, 75, 100]);
     t.is(lines.length, 6, "five progress lines and the fetched line");
@@ -210,9 +255,14 @@ test("a connection refused names the host and the fix", async (t) => {
   const url = `${server.base}/x.qcow2`;
   await server.close();
   try {
-    const err = await t.throwsAsync(ensureBaseImage(customInputs(url, "a".repeat(64), path.join(dir, "cache")), () => undefined));
+    const err = await t.throwsAsync(
+      ensureBaseImage(customInputs(url, "a".repeat(64), path.join(dir, "cache")), () => undefined),
+    );
     const host = new URL(url).host;
-    t.is(err?.message, `Downloading base image ${url} failed: ECONNREFUSED connect ECONNREFUSED ${host}. Fix: check this host's access to ${host}, then run again.`);
+    t.is(
+      err?.message,
+      `Downloading base image ${url} failed: ECONNREFUSED connect ECONNREFUSED ${host}. Fix: check this host's access to ${host}, then run again.`,
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -230,7 +280,12 @@ test("an interrupted download keeps its partial file and the next run resumes wi
     const inputs = customInputs(`${server.base}/big.qcow2`, img.sha, cache);
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
     const partial = `${cachedImagePath(cache, img.sha)}.partial`;
-    t.regex(err?.message ?? "", new RegExp(`^Downloading base image ${inputs.url} failed (after \\d+ of ${body.length} bytes: .*|: the connection ended after \\d+ of ${body.length} bytes)\\. The partial file ${partial} is kept; run again to resume\\.$`));
+    t.regex(
+      err?.message ?? "",
+      new RegExp(
+        `^Downloading base image ${inputs.url} failed (after \\d+ of ${body.length} bytes: .*|: the connection ended after \\d+ of ${body.length} bytes)\\. The partial file ${partial} is kept; run again to resume\\.$`,
+      ),
+    );
     const kept = (await fs.stat(partial)).size;
     t.true(kept > 0 && kept <= cut, `partial holds ${kept} bytes`);
 
@@ -278,7 +333,9 @@ test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampere
     await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring, sums, key.fingerprint));
 
     await fs.writeFile(sums, `${"b".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
-    const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, key.keyring, "https://mirror.invalid/SHA256SUMS", key.fingerprint));
+    const err = await t.throwsAsync(
+      verifySignedSums(sums, `${sums}.gpg`, key.keyring, "https://mirror.invalid/SHA256SUMS", key.fingerprint),
+    );
     t.regex(
       err?.message ?? "",
       new RegExp(
@@ -310,16 +367,32 @@ test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", asy
 });
 
 test("a missing keyring names the fix", async (t) => {
-  const err = await t.throwsAsync(verifySignedSums("/nonexistent/SHA256SUMS", "/nonexistent/SHA256SUMS.gpg", "/nonexistent/ubuntu-cloudimage-keyring.gpg"));
-  t.is(err?.message, "Cannot verify /nonexistent/SHA256SUMS: the signing keyring /nonexistent/ubuntu-cloudimage-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.");
+  const err = await t.throwsAsync(
+    verifySignedSums(
+      "/nonexistent/SHA256SUMS",
+      "/nonexistent/SHA256SUMS.gpg",
+      "/nonexistent/ubuntu-cloudimage-keyring.gpg",
+    ),
+  );
+  t.is(
+    err?.message,
+    "Cannot verify /nonexistent/SHA256SUMS: the signing keyring /nonexistent/ubuntu-cloudimage-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.",
+  );
   t.is(UBUNTU_CLOUDIMAGE_KEYRING, "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg");
 });
 
 /** A release directory `<root>/noble/release-20240423/` with a signed SHA256SUMS and the image. */
-async function noble(dir: string, key: Awaited<ReturnType<typeof throwawayKey>>, prefix = "/releases/"): Promise<{ routes: Record<string, Route>; img: { file: string; sha: string; size: number } }> {
+async function noble(
+  dir: string,
+  key: Awaited<ReturnType<typeof throwawayKey>>,
+  prefix = "/releases/",
+): Promise<{ routes: Record<string, Route>; img: { file: string; sha: string; size: number } }> {
   const img = await makeQcow2(dir, "ubuntu-24.04-server-cloudimg-amd64.img", 2);
   const sums = path.join(dir, "SHA256SUMS");
-  await fs.writeFile(sums, `${"c".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.tar.gz\n${img.sha} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
+  await fs.writeFile(
+    sums,
+    `${"c".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.tar.gz\n${img.sha} *ubuntu-24.04-server-cloudimg-amd64.img\n`,
+  );
   await key.sign(sums);
   const d = `${prefix}noble/release-20240423/`;
   return {
@@ -342,7 +415,14 @@ test("an Ubuntu image is verified through its signed SHA256SUMS, records serial 
     const inputs = ubuntuInputs([`${server.base}/releases/`], key.keyring, key.fingerprint, cache);
     const source = `${server.base}/releases/noble/release-20240423/`;
     const first = await ensureBaseImage(inputs, () => undefined);
-    t.deepEqual(first, { path: cachedImagePath(cache, img.sha), sha256: img.sha, sizeBytes: img.size, downloadedBytes: img.size, serial: "20240423", source });
+    t.deepEqual(first, {
+      path: cachedImagePath(cache, img.sha),
+      sha256: img.sha,
+      sizeBytes: img.size,
+      downloadedBytes: img.size,
+      serial: "20240423",
+      source,
+    });
     t.deepEqual(server.requests.sort(), [
       "/releases/noble/release-20240423/SHA256SUMS",
       "/releases/noble/release-20240423/SHA256SUMS.gpg",
@@ -395,7 +475,12 @@ test("an Ubuntu image on a host without its keyring fails before any download, w
   const dir = await tmp("ubuntu");
   const server = await serve({});
   try {
-    const inputs = ubuntuInputs([`${server.base}/releases/`], "/nonexistent/ubuntu-cloudimage-keyring.gpg", "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81", path.join(dir, "cache"));
+    const inputs = ubuntuInputs(
+      [`${server.base}/releases/`],
+      "/nonexistent/ubuntu-cloudimage-keyring.gpg",
+      "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
+      path.join(dir, "cache"),
+    );
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
     t.is(
       err?.message,
@@ -463,20 +548,96 @@ const OLD_NOBLE = {
   sizeBytes: 1,
   downloadedBytes: 1,
 } as unknown as BaseImageOutputs;
-const NEW_CUSTOM: BaseImageOutputs = { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), path: OLD_CUSTOM.path, sha256: "a".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "", source: "file:///img.qcow2" };
-const NOBLE_NEWS = ubuntuInputs(["https://cloud-images.ubuntu.com/releases/"], UBUNTU_CLOUDIMAGE_KEYRING, "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81", "/cache");
+const NEW_CUSTOM: BaseImageOutputs = {
+  ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
+  path: OLD_CUSTOM.path,
+  sha256: "a".repeat(64),
+  sizeBytes: 1,
+  downloadedBytes: 1,
+  serial: "",
+  source: "file:///img.qcow2",
+};
+const NOBLE_NEWS = ubuntuInputs(
+  ["https://cloud-images.ubuntu.com/releases/"],
+  UBUNTU_CLOUDIMAGE_KEYRING,
+  "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
+  "/cache",
+);
 
-const diffTable: { title: string; olds: BaseImageOutputs; news: BaseImageInputs; expected: pulumi.dynamic.DiffResult }[] = [
-  { title: "the same inputs: no change", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
-  { title: "another URL for the same hash: no change (same file)", olds: NEW_CUSTOM, news: customInputs("file:///other.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
-  { title: "another hash: replace", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "b".repeat(64), "/cache"), expected: { changes: true, replaces: ["expectedSha256"] } },
-  { title: "another cache: replace", olds: NEW_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/other"), expected: { changes: true, replaces: ["cacheDir"] } },
-  { title: "another image label: no change", olds: NEW_CUSTOM, news: { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), image: "renamed" }, expected: { changes: false, replaces: [] } },
-  { title: "a custom image becomes Ubuntu 24.04: replace", olds: NEW_CUSTOM, news: NOBLE_NEWS, expected: { changes: true, replaces: ["release"] } },
-  { title: "a bf709f1 custom state under the new inputs: no change", olds: OLD_CUSTOM, news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), expected: { changes: false, replaces: [] } },
-  { title: "a bf709f1 ubuntu-24.04 state under the new inputs: no change", olds: OLD_NOBLE, news: NOBLE_NEWS, expected: { changes: false, replaces: [] } },
-  { title: "a bf709f1 ubuntu-24.04 state, config now ubuntu-26.04: replace", olds: OLD_NOBLE, news: { ...NOBLE_NEWS, image: "ubuntu-26.04", release: "26.04", codename: "resolute", pinnedSerial: "20260927" }, expected: { changes: true, replaces: ["release"] } },
-  { title: "a newer pin or other roots for the same release: no change (never re-resolved)", olds: { ...NOBLE_NEWS, path: "/p", sha256: "b".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "20240423", source: "https://x/" }, news: { ...NOBLE_NEWS, pinnedSerial: "20250101", roots: ["http://mirror.invalid/"] }, expected: { changes: false, replaces: [] } },
+const diffTable: {
+  title: string;
+  olds: BaseImageOutputs;
+  news: BaseImageInputs;
+  expected: pulumi.dynamic.DiffResult;
+}[] = [
+  {
+    title: "the same inputs: no change",
+    olds: NEW_CUSTOM,
+    news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
+    expected: { changes: false, replaces: [] },
+  },
+  {
+    title: "another URL for the same hash: no change (same file)",
+    olds: NEW_CUSTOM,
+    news: customInputs("file:///other.qcow2", "a".repeat(64), "/cache"),
+    expected: { changes: false, replaces: [] },
+  },
+  {
+    title: "another hash: replace",
+    olds: NEW_CUSTOM,
+    news: customInputs("file:///img.qcow2", "b".repeat(64), "/cache"),
+    expected: { changes: true, replaces: ["expectedSha256"] },
+  },
+  {
+    title: "another cache: replace",
+    olds: NEW_CUSTOM,
+    news: customInputs("file:///img.qcow2", "a".repeat(64), "/other"),
+    expected: { changes: true, replaces: ["cacheDir"] },
+  },
+  {
+    title: "another image label: no change",
+    olds: NEW_CUSTOM,
+    news: { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), image: "renamed" },
+    expected: { changes: false, replaces: [] },
+  },
+  {
+    title: "a custom image becomes Ubuntu 24.04: replace",
+    olds: NEW_CUSTOM,
+    news: NOBLE_NEWS,
+    expected: { changes: true, replaces: ["release"] },
+  },
+  {
+    title: "a bf709f1 custom state under the new inputs: no change",
+    olds: OLD_CUSTOM,
+    news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
+    expected: { changes: false, replaces: [] },
+  },
+  {
+    title: "a bf709f1 ubuntu-24.04 state under the new inputs: no change",
+    olds: OLD_NOBLE,
+    news: NOBLE_NEWS,
+    expected: { changes: false, replaces: [] },
+  },
+  {
+    title: "a bf709f1 ubuntu-24.04 state, config now ubuntu-26.04: replace",
+    olds: OLD_NOBLE,
+    news: { ...NOBLE_NEWS, image: "ubuntu-26.04", release: "26.04", codename: "resolute", pinnedSerial: "20260927" },
+    expected: { changes: true, replaces: ["release"] },
+  },
+  {
+    title: "a newer pin or other roots for the same release: no change (never re-resolved)",
+    olds: {
+      ...NOBLE_NEWS,
+      path: "/p",
+      sha256: "b".repeat(64),
+      sizeBytes: 1,
+      downloadedBytes: 1,
+      serial: "20240423",
+      source: "https://x/",
+    },
+    news: { ...NOBLE_NEWS, pinnedSerial: "20250101", roots: ["http://mirror.invalid/"] },
+    expected: { changes: false, replaces: [] },
+  },
 ];
 for (const row of diffTable) {
   test(`diff: ${row.title}`, async (t) => {
@@ -492,9 +653,25 @@ test("refresh and update complete a bf709f1 state's serial and source from its U
     await fs.writeFile(file, "x");
     const olds = { ...OLD_NOBLE, cacheDir: dir, path: file } as BaseImageOutputs;
     const read = await baseImageProvider.read?.(file, olds);
-    t.deepEqual(read, { id: file, props: { ...olds, serial: "20240423", source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/" } });
+    t.deepEqual(read, {
+      id: file,
+      props: {
+        ...olds,
+        serial: "20240423",
+        source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/",
+      },
+    });
     const updated = await baseImageProvider.update?.(file, olds, { ...NOBLE_NEWS, cacheDir: dir });
-    t.deepEqual(updated?.outs, { ...NOBLE_NEWS, cacheDir: dir, path: file, sha256: "b".repeat(64), sizeBytes: 1, downloadedBytes: 1, serial: "20240423", source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/" });
+    t.deepEqual(updated?.outs, {
+      ...NOBLE_NEWS,
+      cacheDir: dir,
+      path: file,
+      sha256: "b".repeat(64),
+      sizeBytes: 1,
+      downloadedBytes: 1,
+      serial: "20240423",
+      source: "https://cloud-images.ubuntu.com/releases/noble/release-20240423/",
+    });
     const custom = await baseImageProvider.read?.(OLD_CUSTOM.path, { ...OLD_CUSTOM, path: file });
     t.like(custom?.props, { serial: "", source: "file:///img.qcow2", path: file });
   } finally {
@@ -503,17 +680,36 @@ test("refresh and update complete a bf709f1 state's serial and source from its U
 });
 
 const checkTable: { title: string; news: Partial<BaseImageInputs>; properties: string[] }[] = [
-  { title: "a custom image", news: customInputs("https://example.invalid/x.qcow2", "a".repeat(64), "/c"), properties: [] },
-  { title: "a custom image over http", news: customInputs("http://example.invalid/x.qcow2", "a".repeat(64), "/c"), properties: [] },
+  {
+    title: "a custom image",
+    news: customInputs("https://example.invalid/x.qcow2", "a".repeat(64), "/c"),
+    properties: [],
+  },
+  {
+    title: "a custom image over http",
+    news: customInputs("http://example.invalid/x.qcow2", "a".repeat(64), "/c"),
+    properties: [],
+  },
   { title: "an Ubuntu image", news: NOBLE_NEWS, properties: [] },
   { title: "a relative path", news: customInputs("images/x.qcow2", "a".repeat(64), "/c"), properties: ["url"] },
   { title: "an upper-case hash", news: customInputs("/x.qcow2", "A".repeat(64), "/c"), properties: ["expectedSha256"] },
-  { title: "no hash and no release", news: customInputs("/x.qcow2", "", "/c"), properties: ["release", "pinnedSerial", "roots", "keyringPath", "signingKeyFingerprint"] },
-  { title: "an Ubuntu image with a root without a trailing slash", news: { ...NOBLE_NEWS, roots: ["https://x.invalid/releases"] }, properties: ["roots"] },
+  {
+    title: "no hash and no release",
+    news: customInputs("/x.qcow2", "", "/c"),
+    properties: ["release", "pinnedSerial", "roots", "keyringPath", "signingKeyFingerprint"],
+  },
+  {
+    title: "an Ubuntu image with a root without a trailing slash",
+    news: { ...NOBLE_NEWS, roots: ["https://x.invalid/releases"] },
+    properties: ["roots"],
+  },
   { title: "a relative cache", news: customInputs("/x.qcow2", "a".repeat(64), "cache"), properties: ["cacheDir"] },
 ];
 for (const row of checkTable) {
   test(`check: ${row.title}`, (t) => {
-    t.deepEqual(checkBaseImageInputs(row.news).map((f) => f.property), row.properties);
+    t.deepEqual(
+      checkBaseImageInputs(row.news).map((f) => f.property),
+      row.properties,
+    );
   });
 }

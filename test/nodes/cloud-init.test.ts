@@ -26,7 +26,8 @@ const execFileAsync = promisify(execFile);
 const USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDUW+Wbd5fCA1bFpjAUABqV9FcB6EDy9r6yQSr+rgS1i cilium-lab-t";
 const EXTRA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop";
 const HOST_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnbV8Ry1lhYRkEoc7nD7JrTzq1WmQ3u4M5Yk1xRj0Zp cilium-lab-t-node-1";
-const HOST_PRIV = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const HOST_PRIV =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
 const BASE: UserDataInput = {
   hostname: "node-1",
@@ -99,7 +100,11 @@ ssh_genkeytypes:
   - ed25519
 ssh_keys:
   ed25519_private: |
-${hostPriv.trimEnd().split("\n").map((l) => `    ${l}\n`).join("")}  ed25519_public: ${HOST_PUB}
+${hostPriv
+  .trimEnd()
+  .split("\n")
+  .map((l) => `    ${l}\n`)
+  .join("")}  ed25519_public: ${HOST_PUB}
 `;
 }
 
@@ -133,19 +138,24 @@ for (const row of userDataTable) {
 }
 
 test("meta-data names the instance and the host", (t) => {
-  t.is(renderMetaData({ instanceId: "cilium-lab-t-node-2-0123456789ab", hostname: "node-2" }), "instance-id: cilium-lab-t-node-2-0123456789ab\nlocal-hostname: node-2\n");
+  t.is(
+    renderMetaData({ instanceId: "cilium-lab-t-node-2-0123456789ab", hostname: "node-2" }),
+    "instance-id: cilium-lab-t-node-2-0123456789ab\nlocal-hostname: node-2\n",
+  );
 });
 
 const networkTable: { title: string; mac: string; expected: string }[] = [
   {
     title: "a MAC of digits only is quoted so YAML 1.1 does not read it as a base-60 number",
     mac: "52:54:00:12:34:01",
-    expected: 'version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: "52:54:00:12:34:01"\n    set-name: eth0\n    dhcp4: true\n',
+    expected:
+      'version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: "52:54:00:12:34:01"\n    set-name: eth0\n    dhcp4: true\n',
   },
   {
     title: "a MAC with hex letters is lower-cased",
     mac: "52:54:00:AB:CD:0F",
-    expected: "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: 52:54:00:ab:cd:0f\n    set-name: eth0\n    dhcp4: true\n",
+    expected:
+      "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: 52:54:00:ab:cd:0f\n    set-name: eth0\n    dhcp4: true\n",
   },
 ];
 
@@ -181,16 +191,24 @@ test("the module and sysctl lists hold what k3s and Cilium need", (t) => {
 
 // ---- the real cloud-init -------------------------------------------------------------------------
 
-const CLOUD_INIT_HINT = "install Debian package cloud-init (apt-get install -y cloud-init; listed in .ci/apt-packages.txt)";
+const CLOUD_INIT_HINT =
+  "install Debian package cloud-init (apt-get install -y cloud-init; listed in .ci/apt-packages.txt)";
 
 async function tmpdir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), "cl-n-cloudinit-"));
 }
 
 /** Runs a tool; a missing tool fails with how to get it. Resolves with exit code and output. */
-async function tool(file: string, args: readonly string[], hint: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function tool(
+  file: string,
+  args: readonly string[],
+  hint: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(file, args, { env: { ...process.env, LC_ALL: "C" }, timeout: 120_000 });
+    const { stdout, stderr } = await execFileAsync(file, args, {
+      env: { ...process.env, LC_ALL: "C" },
+      timeout: 120_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
@@ -206,7 +224,10 @@ test("cloud-init schema accepts the rendered user-data with a real generated hos
   try {
     const host = generateEd25519KeyPair("cilium-lab-t-node-1");
     const file = path.join(dir, "user-data");
-    await fs.writeFile(file, renderUserData({ ...BASE, hostKey: host, authorizedKeys: [USER_KEY, EXTRA_KEY], packages: ["iperf3"] }));
+    await fs.writeFile(
+      file,
+      renderUserData({ ...BASE, hostKey: host, authorizedKeys: [USER_KEY, EXTRA_KEY], packages: ["iperf3"] }),
+    );
     const r = await tool("cloud-init", ["schema", "--config-file", file], CLOUD_INIT_HINT);
     t.is(r.code, 0, `cloud-init schema refused it:\n${r.stdout}\n${r.stderr}`);
     t.regex(r.stdout, /Valid cloud-config/);
@@ -219,7 +240,10 @@ test("cloud-init schema is a real check: it refuses user-data with a wrong type"
   const dir = await tmpdir();
   try {
     const file = path.join(dir, "user-data");
-    await fs.writeFile(file, renderUserData(BASE).replace("ssh_genkeytypes:\n  - ed25519", "ssh_genkeytypes:\n  - ed25519x"));
+    await fs.writeFile(
+      file,
+      renderUserData(BASE).replace("ssh_genkeytypes:\n  - ed25519", "ssh_genkeytypes:\n  - ed25519x"),
+    );
     const r = await tool("cloud-init", ["schema", "--config-file", file], CLOUD_INIT_HINT);
     t.not(r.code, 0);
     t.regex(r.stdout + r.stderr, /ssh_genkeytypes\.0: 'ed25519x' is not one of/);
@@ -241,9 +265,19 @@ test("PyYAML (cloud-init's parser) reads the MAC, file modes and private key bac
       "print(json.dumps({'mac': n['ethernets']['eth0']['match']['macaddress'], 'perm': u['write_files'][0]['permissions'],",
       "  'priv': u['ssh_keys']['ed25519_private'], 'pub': u['ssh_keys']['ed25519_public'], 'dhcp4': n['ethernets']['eth0']['dhcp4']}))",
     ].join("\n");
-    const r = await tool("python3", ["-c", script, path.join(dir, "user-data"), path.join(dir, "network-config")], "install Debian packages python3 python3-yaml (cloud-init depends on both)");
+    const r = await tool(
+      "python3",
+      ["-c", script, path.join(dir, "user-data"), path.join(dir, "network-config")],
+      "install Debian packages python3 python3-yaml (cloud-init depends on both)",
+    );
     t.is(r.code, 0, r.stderr);
-    t.deepEqual(JSON.parse(r.stdout), { mac: "52:54:00:12:34:01", perm: "0644", priv: host.privateKey, pub: host.publicKey, dhcp4: true });
+    t.deepEqual(JSON.parse(r.stdout), {
+      mac: "52:54:00:12:34:01",
+      perm: "0644",
+      priv: host.privateKey,
+      pub: host.publicKey,
+      dhcp4: true,
+    });
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -277,7 +311,11 @@ for (const row of netConvertTable) {
       const input = path.join(dir, "network-config");
       await fs.writeFile(input, renderNetworkConfig({ mac: "52:54:00:12:34:01" }));
       const out = path.join(dir, "out");
-      const r = await tool("cloud-init", ["devel", "net-convert", "-p", input, "-k", "yaml", "-d", out, "-D", row.distro, "-O", row.kind], CLOUD_INIT_HINT);
+      const r = await tool(
+        "cloud-init",
+        ["devel", "net-convert", "-p", input, "-k", "yaml", "-d", out, "-D", row.distro, "-O", row.kind],
+        CLOUD_INIT_HINT,
+      );
       t.is(r.code, 0, r.stderr);
       const text = await fs.readFile(path.join(out, row.file), "utf8");
       for (const re of row.expected) {

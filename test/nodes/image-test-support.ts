@@ -15,7 +15,12 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 /** Runs a tool; a missing one fails the test with the package to install. */
-export async function tool(file: string, args: readonly string[], pkg: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+export async function tool(
+  file: string,
+  args: readonly string[],
+  pkg: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   try {
     return (await execFileAsync(file, args, { env: { ...process.env, LC_ALL: "C", ...env } })).stdout;
   } catch (err) {
@@ -31,11 +36,17 @@ export async function tmp(prefix: string): Promise<string> {
 }
 
 export async function sha256(file: string): Promise<string> {
-  return createHash("sha256").update(await fs.readFile(file)).digest("hex");
+  return createHash("sha256")
+    .update(await fs.readFile(file))
+    .digest("hex");
 }
 
 /** A real qcow2 of about `mib` MiB on disk (fully preallocated, so progress has something to count). */
-export async function makeQcow2(dir: string, name: string, mib: number): Promise<{ file: string; sha: string; size: number }> {
+export async function makeQcow2(
+  dir: string,
+  name: string,
+  mib: number,
+): Promise<{ file: string; sha: string; size: number }> {
   const file = path.join(dir, name);
   await tool("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "preallocation=full", file, `${mib}M`], "qemu-utils");
   return { file, sha: await sha256(file), size: (await fs.stat(file)).size };
@@ -69,7 +80,29 @@ export interface Server {
 export async function trustedLocalCert(dir: string): Promise<{ key: Buffer; cert: Buffer }> {
   const key = path.join(dir, "tls.key");
   const cert = path.join(dir, "tls.crt");
-  await tool("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], "openssl");
+  await tool(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    "openssl",
+  );
   const pem = { key: await fs.readFile(key), cert: await fs.readFile(cert) };
   // https.get without an agent uses the global agent, whose options reach tls.connect.
   https.globalAgent.options.ca = pem.cert;
@@ -80,7 +113,11 @@ export async function trustedLocalCert(dir: string): Promise<{ key: Buffer; cert
  * An HTTP server on 127.0.0.1 serving `routes` (https with `tls`); records each request's path
  * and Range header.
  */
-export async function serve(routes: Record<string, Route>, fallback: Route = {}, tls?: { key: Buffer; cert: Buffer }): Promise<Server> {
+export async function serve(
+  routes: Record<string, Route>,
+  fallback: Route = {},
+  tls?: { key: Buffer; cert: Buffer },
+): Promise<Server> {
   const requests: string[] = [];
   const handler: http.RequestListener = (req, res) => {
     const url = req.url ?? "";
@@ -102,7 +139,10 @@ export async function serve(routes: Record<string, Route>, fallback: Route = {},
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
     if (m && route.ranges !== false) {
       const start = Number(m[1]);
-      res.writeHead(206, { "content-length": body.length - start, "content-range": `bytes ${start}-${body.length - 1}/${body.length}` });
+      res.writeHead(206, {
+        "content-length": body.length - start,
+        "content-range": `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
       res.end(body.subarray(start));
       return;
     }
@@ -142,7 +182,8 @@ export async function throwawayKey(dir: string, name: string): Promise<Throwaway
   const home = path.join(dir, `gnupg-${name}`);
   await fs.mkdir(home, { mode: 0o700 });
   const uid = `${name}@invalid`;
-  const gpg = (args: string[], h = home): Promise<string> => tool("gpg", ["--batch", "--homedir", h, "--pinentry-mode", "loopback", "--passphrase", "", ...args], "gnupg");
+  const gpg = (args: string[], h = home): Promise<string> =>
+    tool("gpg", ["--batch", "--homedir", h, "--pinentry-mode", "loopback", "--passphrase", "", ...args], "gnupg");
   await gpg(["--quick-gen-key", `cilium-lab ${name} <${uid}>`, "ed25519", "sign", "never"]);
   const keyring = path.join(dir, `${name}.gpg`);
   await gpg(["--output", keyring, "--export"]);

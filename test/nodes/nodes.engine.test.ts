@@ -38,14 +38,24 @@ const NODE_COUNT = 2;
 /** Stack + component + image, secrets, network, base copy + (disk, seed, VM) per node. */
 const RESOURCES = 1 + 1 + 4 + 3 * NODE_COUNT;
 
-async function run(file: string, args: readonly string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  file: string,
+  args: readonly string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(file, args, { timeout: timeoutMs, env: { ...process.env, LC_ALL: "C" }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileAsync(file, args, {
+      timeout: timeoutMs,
+      env: { ...process.env, LC_ALL: "C" },
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
-      throw new Error(`\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`);
+      throw new Error(
+        `\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`,
+      );
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
   }
@@ -70,7 +80,9 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   if (image === "" || sha256 === "") {
     const r = await run("bash", [path.join(REPO_ROOT, "scripts/build-test-image.sh")], 30 * 60_000);
     if (r.code !== 0) {
-      throw new Error(`scripts/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`);
+      throw new Error(
+        `scripts/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`,
+      );
     }
     image = /^TEST_IMAGE=(.+)$/m.exec(r.stdout)?.[1] ?? "";
     sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(r.stdout)?.[1] ?? "";
@@ -85,15 +97,28 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
 async function leftovers(): Promise<string[]> {
   const found: string[] = [];
   const doms = await virsh("list", "--all", "--name");
-  found.push(...doms.stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `domain ${n}`));
+  found.push(
+    ...doms.stdout
+      .split("\n")
+      .filter((n) => n.startsWith(PREFIX))
+      .map((n) => `domain ${n}`),
+  );
   const nets = await virsh("net-list", "--all", "--name");
-  found.push(...nets.stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `network ${n}`));
+  found.push(
+    ...nets.stdout
+      .split("\n")
+      .filter((n) => n.startsWith(PREFIX))
+      .map((n) => `network ${n}`),
+  );
   const pool = await fs.readdir(POOL_DIR).catch(() => undefined);
   if (pool !== undefined) {
     found.push(`pool dir ${POOL_DIR} (${pool.join(", ") || "empty"})`);
   }
   const links = await run("ip", ["-o", "link", "show"]);
-  const bridge = planLab(parseLabConfig({ networkCidr: "192.168.183.0/24", nodeCount: String(NODE_COUNT) }).config, STACK).bridgeName;
+  const bridge = planLab(
+    parseLabConfig({ networkCidr: "192.168.183.0/24", nodeCount: String(NODE_COUNT) }).config,
+    STACK,
+  ).bridgeName;
   if (links.stdout.includes(`: ${bridge}:`)) {
     found.push(`bridge ${bridge}`);
   }
@@ -116,8 +141,16 @@ async function sweep(): Promise<void> {
 }
 
 /** SSH as the lab user with the stack's key, trusting only `hostKey` for `ip`. */
-async function ssh(dir: string, ip: string, hostKey: string, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const knownHosts = path.join(dir, `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`);
+async function ssh(
+  dir: string,
+  ip: string,
+  hostKey: string,
+  command: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const knownHosts = path.join(
+    dir,
+    `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`,
+  );
   await fs.writeFile(knownHosts, `${ip} ${hostKey}\n`, { mode: 0o600 });
   return run(
     "ssh",
@@ -170,7 +203,9 @@ function secretValue(outputs: OutputMap, key: string): unknown {
 test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
   t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
   if (process.getuid?.() !== 0) {
-    t.fail(`needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`);
+    t.fail(
+      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+    );
     return;
   }
   pulumiOnPath();
@@ -228,8 +263,13 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   const upSeconds = (Date.now() - t0) / 1000;
   t.log(`first up: ${upSeconds.toFixed(0)} s`);
   // Whether the engine relays the provider's stderr progress lines (informational).
-  const progressLines = log.join("").split("\n").filter((l) => l.includes("[cilium-lab] base image"));
-  t.log(`progress lines the engine showed: ${progressLines.length}${progressLines[0] ? ` (first: ${progressLines[0].trim()})` : ""}`);
+  const progressLines = log
+    .join("")
+    .split("\n")
+    .filter((l) => l.includes("[cilium-lab] base image"));
+  t.log(
+    `progress lines the engine showed: ${progressLines.length}${progressLines[0] ? ` (first: ${progressLines[0].trim()})` : ""}`,
+  );
   t.deepEqual(changes(up1.summary.resourceChanges), { create: RESOURCES }, "first up creates everything");
   const size = (await fs.stat(img.image)).size;
   t.is(up1.outputs.downloadedBytes?.value, size, "the image was copied into the cache once");
@@ -271,7 +311,11 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
         "for m in br_netfilter overlay vxlan geneve; do test -d /sys/module/$m && echo mod=$m; done; sudo -n true && echo sudo=ok",
     );
     t.is(r.code, 0, `ssh ${name}: ${r.stderr}`);
-    t.is(r.stdout, `${name}\nstatus=0\nnet/ipv4/conf/all/rp_filter=0\nnet/ipv4/ip_forward=1\nnet/bridge/bridge-nf-call-iptables=1\nmod=br_netfilter\nmod=overlay\nmod=vxlan\nmod=geneve\nsudo=ok\n`, `${name} as configured`);
+    t.is(
+      r.stdout,
+      `${name}\nstatus=0\nnet/ipv4/conf/all/rp_filter=0\nnet/ipv4/ip_forward=1\nnet/bridge/bridge-nf-call-iptables=1\nmod=br_netfilter\nmod=overlay\nmod=vxlan\nmod=geneve\nsudo=ok\n`,
+      `${name} as configured`,
+    );
     // Another host key for the same address is refused: the pin is real.
     const other = hostKeys[name === "node-1" ? "node-2" : "node-1"] ?? "";
     const wrong = await ssh(work, ip, other, "true");
@@ -288,9 +332,17 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   t.is((await virsh("destroy", lost)).code, 0);
   t.is((await virsh("undefine", lost, "--nvram")).code, 0);
   const refresh = await stack.refresh();
-  t.deepEqual(changes(refresh.summary.resourceChanges), { delete: 1, same: RESOURCES - 1 }, "refresh drops exactly the lost VM");
+  t.deepEqual(
+    changes(refresh.summary.resourceChanges),
+    { delete: 1, same: RESOURCES - 1 },
+    "refresh drops exactly the lost VM",
+  );
   const up3 = await stack.up();
-  t.deepEqual(changes(up3.summary.resourceChanges), { create: 1, same: RESOURCES - 1 }, "the next up recreates only it");
+  t.deepEqual(
+    changes(up3.summary.resourceChanges),
+    { create: 1, same: RESOURCES - 1 },
+    "the next up recreates only it",
+  );
   const again = await ssh(work, "192.168.183.12", hostKeys["node-2"] ?? "", "hostname");
   t.is(again.stdout, "node-2\n", again.stderr);
 

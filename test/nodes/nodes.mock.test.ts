@@ -61,7 +61,12 @@ function fakeSecrets(comment: string, nodes: string[]): Record<string, unknown> 
 function computed(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case "pulumi-nodejs:dynamic/libvirt:BaseImage":
-      return { path: `${String(inputs.cacheDir)}/images/${String(inputs.expectedSha256) || "cd".repeat(32)}.qcow2`, sha256: SHA, sizeBytes: 1, downloadedBytes: 1 };
+      return {
+        path: `${String(inputs.cacheDir)}/images/${String(inputs.expectedSha256) || "cd".repeat(32)}.qcow2`,
+        sha256: SHA,
+        sizeBytes: 1,
+        downloadedBytes: 1,
+      };
     case "pulumi-nodejs:dynamic/lab:LabSecrets":
       return fakeSecrets(String(inputs.comment), inputs.nodes as string[]);
     case "pulumi-nodejs:dynamic/libvirt:Volume":
@@ -89,7 +94,10 @@ test.before(async () => {
         const inputs = unwrap(args.inputs) as Record<string, unknown>;
         delete inputs.__provider;
         seen.push({ type: args.type, name: args.name, inputs, secretKeys });
-        return { id: `${args.name}-id`, state: { ...(args.inputs as Record<string, unknown>), ...computed(args.type, inputs) } };
+        return {
+          id: `${args.name}-id`,
+          state: { ...(args.inputs as Record<string, unknown>), ...computed(args.type, inputs) },
+        };
       },
       call: (args) => args.inputs as Record<string, unknown>,
     },
@@ -101,7 +109,12 @@ test.before(async () => {
 });
 
 function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise<T>((resolve) => o.apply((v) => { resolve(v); return v; }));
+  return new Promise<T>((resolve) =>
+    o.apply((v) => {
+      resolve(v);
+      return v;
+    }),
+  );
 }
 
 /** Waits until the mock monitor has seen `count` resources whose name starts with `prefix`. */
@@ -141,7 +154,14 @@ interface Scenario {
 
 function scenario(name: string, stack: string, raw: Record<string, string>): Scenario {
   const config = parseLabConfig(raw).config;
-  return { name, stack, config, plan: planLab(config, stack), poolDir: `/var/lib/libvirt/cilium-lab/cilium-lab-${stack}`, cacheDir: "/cache/cilium-lab" };
+  return {
+    name,
+    stack,
+    config,
+    plan: planLab(config, stack),
+    poolDir: `/var/lib/libvirt/cilium-lab/cilium-lab-${stack}`,
+    cacheDir: "/cache/cilium-lab",
+  };
 }
 
 const THREE = scenario("three", "t3", {
@@ -157,10 +177,21 @@ const THREE = scenario("three", "t3", {
   bootTimeoutSeconds: "600",
 });
 const EXTRA_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnbV8Ry1lhYRkEoc7nD7JrTzq1WmQ3u4M5Yk1xRj0Zp me@laptop";
-const TWO = scenario("two", "t2", { image: "ubuntu-24.04", networkCidr: "192.168.182.0/24", nodeCount: "2", sshAuthorizedKey: EXTRA_KEY });
+const TWO = scenario("two", "t2", {
+  image: "ubuntu-24.04",
+  networkCidr: "192.168.182.0/24",
+  nodeCount: "2",
+  sshAuthorizedKey: EXTRA_KEY,
+});
 
 function build(s: Scenario): LabNodesClass {
-  return new LabNodes(s.name, { config: s.config, plan: s.plan, stack: s.stack, cacheDir: s.cacheDir, keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg" });
+  return new LabNodes(s.name, {
+    config: s.config,
+    plan: s.plan,
+    stack: s.stack,
+    cacheDir: s.cacheDir,
+    keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg",
+  });
 }
 
 const T = {
@@ -180,7 +211,11 @@ function expectedNames(s: Scenario): [string, string][] {
     [`${s.name}-base`, T.volume],
   ];
   for (const n of s.plan.nodes) {
-    list.push([`${s.name}-disk-${n.name}`, T.volume], [`${s.name}-seed-${n.name}`, T.seed], [`${s.name}-vm-${n.name}`, T.domain]);
+    list.push(
+      [`${s.name}-disk-${n.name}`, T.volume],
+      [`${s.name}-seed-${n.name}`, T.seed],
+      [`${s.name}-vm-${n.name}`, T.domain],
+    );
   }
   return list;
 }
@@ -200,17 +235,32 @@ for (const s of [THREE, TWO]) {
 
   test.serial(`${s.config.nodeCount} nodes: network, secrets and base-image inputs are exact`, async (t) => {
     const mine = await settle(s.name, count);
-    t.deepEqual(pick(one(mine, `${s.name}-network`).inputs, ["uri", "networkName", "bridgeName", "cidr", "gateway", "hosts", "stack", "mtu"]), {
-      uri: "qemu:///system",
-      networkName: `cilium-lab-${s.stack}`,
-      bridgeName: s.plan.bridgeName,
-      cidr: s.config.networkCidr,
-      gateway: s.plan.gateway,
-      hosts: s.plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
-      stack: s.stack,
-      mtu: 1500,
+    t.deepEqual(
+      pick(one(mine, `${s.name}-network`).inputs, [
+        "uri",
+        "networkName",
+        "bridgeName",
+        "cidr",
+        "gateway",
+        "hosts",
+        "stack",
+        "mtu",
+      ]),
+      {
+        uri: "qemu:///system",
+        networkName: `cilium-lab-${s.stack}`,
+        bridgeName: s.plan.bridgeName,
+        cidr: s.config.networkCidr,
+        gateway: s.plan.gateway,
+        hosts: s.plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
+        stack: s.stack,
+        mtu: 1500,
+      },
+    );
+    t.deepEqual(one(mine, `${s.name}-secrets`).inputs, {
+      nodes: s.plan.nodes.map((n) => n.name),
+      comment: `cilium-lab-${s.stack}`,
     });
-    t.deepEqual(one(mine, `${s.name}-secrets`).inputs, { nodes: s.plan.nodes.map((n) => n.name), comment: `cilium-lab-${s.stack}` });
     const image = one(mine, `${s.name}-image`).inputs;
     if (s.config.image === "custom") {
       t.deepEqual(image, {
@@ -248,130 +298,159 @@ for (const s of [THREE, TWO]) {
         signingKeyFingerprint: "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
       });
     }
-    t.deepEqual(pick(one(mine, `${s.name}-base`).inputs, ["uri", "poolDir", "name", "baseImagePath", "sizeGiB", "mode", "stack"]), {
-      uri: "qemu:///system",
-      poolDir: s.poolDir,
-      name: "base.qcow2",
-      baseImagePath: `${s.cacheDir}/images/${s.config.image === "custom" ? SHA : "cd".repeat(32)}.qcow2`,
-      sizeGiB: s.config.nodeDiskGiB,
-      mode: "copy",
-      stack: s.stack,
-    });
-  });
-
-  test.serial(`${s.config.nodeCount} nodes: each node's disk, seed and VM inputs are exact and chained by outputs`, async (t) => {
-    const mine = await settle(s.name, count);
-    const { renderMetaData, renderNetworkConfig, renderUserData, instanceIdFor } = await import("../../infra/nodes/cloud-init");
-    const keys = fakeSecrets(`cilium-lab-${s.stack}`, s.plan.nodes.map((n) => n.name)) as {
-      sshPublicKey: string;
-      hostPublicKeys: Record<string, string>;
-      hostPrivateKeys: Record<string, string>;
-    };
-    for (const n of s.plan.nodes) {
-      t.deepEqual(pick(one(mine, `${s.name}-disk-${n.name}`).inputs, ["uri", "poolDir", "name", "baseImagePath", "sizeGiB", "mode", "stack"]), {
+    t.deepEqual(
+      pick(one(mine, `${s.name}-base`).inputs, ["uri", "poolDir", "name", "baseImagePath", "sizeGiB", "mode", "stack"]),
+      {
         uri: "qemu:///system",
         poolDir: s.poolDir,
-        name: `${n.name}.qcow2`,
-        baseImagePath: `${s.poolDir}/base.qcow2`,
+        name: "base.qcow2",
+        baseImagePath: `${s.cacheDir}/images/${s.config.image === "custom" ? SHA : "cd".repeat(32)}.qcow2`,
         sizeGiB: s.config.nodeDiskGiB,
+        mode: "copy",
         stack: s.stack,
-      });
-
-      const seed = one(mine, `${s.name}-seed-${n.name}`);
-      const userData = renderUserData({
-        hostname: n.name,
-        authorizedKeys: s.config.sshAuthorizedKey ? [keys.sshPublicKey, s.config.sshAuthorizedKey] : [keys.sshPublicKey],
-        hostKey: { privateKey: keys.hostPrivateKeys[n.name] ?? "", publicKey: keys.hostPublicKeys[n.name] ?? "" },
-      });
-      const networkConfig = renderNetworkConfig({ mac: n.mac });
-      t.deepEqual(pick(seed.inputs, ["uri", "poolDir", "name", "userData", "metaData", "networkConfig", "stack"]), {
-        uri: "qemu:///system",
-        poolDir: s.poolDir,
-        name: `${n.name}-seed`,
-        userData,
-        metaData: renderMetaData({ instanceId: instanceIdFor(n.domainName, userData, networkConfig), hostname: n.name }),
-        networkConfig,
-        stack: s.stack,
-      });
-      t.deepEqual(seed.secretKeys, ["userData"], "user-data carries the host private key: secret; nothing else is");
-
-      const vm = one(mine, `${s.name}-vm-${n.name}`);
-      t.deepEqual(
-        pick(vm.inputs, [
-          "uri",
-          "domainName",
-          "vcpus",
-          "memoryMiB",
-          "diskPath",
-          "seedPath",
-          "networkName",
-          "mac",
-          "ip",
-          "accelerator",
-          "consoleLogPath",
-          "bootTimeoutSeconds",
-          "sshUser",
-          "sshPrivateKey",
-          "hostPublicKey",
-          "stack",
-          "freshDisk",
-        ]),
-        {
-          uri: "qemu:///system",
-          domainName: `cilium-lab-${s.stack}-${n.name}`,
-          vcpus: s.config.nodeCpus,
-          memoryMiB: s.config.nodeMemoryMiB,
-          // Outputs of the disk, the seed and the network: destroy deletes the VM first.
-          diskPath: `${s.poolDir}/${n.name}.qcow2`,
-          seedPath: `${s.poolDir}/${n.name}-seed-0123456789ab.iso`,
-          networkName: `cilium-lab-${s.stack}`,
-          mac: n.mac,
-          ip: n.ip,
-          accelerator: s.config.accelerator,
-          consoleLogPath: `${s.poolDir}/${n.name}-console.log`,
-          bootTimeoutSeconds: s.config.bootTimeoutSeconds,
-          sshUser: "lab",
-          sshPrivateKey: `PRIVATE-USER-cilium-lab-${s.stack}`,
-          hostPublicKey: keys.hostPublicKeys[n.name],
-          stack: s.stack,
-          // A recreated VM boots an empty overlay: cloud-init runs in full again.
-          freshDisk: true,
-        },
-      );
-      t.true(vm.secretKeys.includes("sshPrivateKey"));
-    }
+      },
+    );
   });
+
+  test.serial(
+    `${s.config.nodeCount} nodes: each node's disk, seed and VM inputs are exact and chained by outputs`,
+    async (t) => {
+      const mine = await settle(s.name, count);
+      const { renderMetaData, renderNetworkConfig, renderUserData, instanceIdFor } =
+        await import("../../infra/nodes/cloud-init");
+      const keys = fakeSecrets(
+        `cilium-lab-${s.stack}`,
+        s.plan.nodes.map((n) => n.name),
+      ) as {
+        sshPublicKey: string;
+        hostPublicKeys: Record<string, string>;
+        hostPrivateKeys: Record<string, string>;
+      };
+      for (const n of s.plan.nodes) {
+        t.deepEqual(
+          pick(one(mine, `${s.name}-disk-${n.name}`).inputs, [
+            "uri",
+            "poolDir",
+            "name",
+            "baseImagePath",
+            "sizeGiB",
+            "mode",
+            "stack",
+          ]),
+          {
+            uri: "qemu:///system",
+            poolDir: s.poolDir,
+            name: `${n.name}.qcow2`,
+            baseImagePath: `${s.poolDir}/base.qcow2`,
+            sizeGiB: s.config.nodeDiskGiB,
+            stack: s.stack,
+          },
+        );
+
+        const seed = one(mine, `${s.name}-seed-${n.name}`);
+        const userData = renderUserData({
+          hostname: n.name,
+          authorizedKeys: s.config.sshAuthorizedKey
+            ? [keys.sshPublicKey, s.config.sshAuthorizedKey]
+            : [keys.sshPublicKey],
+          hostKey: { privateKey: keys.hostPrivateKeys[n.name] ?? "", publicKey: keys.hostPublicKeys[n.name] ?? "" },
+        });
+        const networkConfig = renderNetworkConfig({ mac: n.mac });
+        t.deepEqual(pick(seed.inputs, ["uri", "poolDir", "name", "userData", "metaData", "networkConfig", "stack"]), {
+          uri: "qemu:///system",
+          poolDir: s.poolDir,
+          name: `${n.name}-seed`,
+          userData,
+          metaData: renderMetaData({
+            instanceId: instanceIdFor(n.domainName, userData, networkConfig),
+            hostname: n.name,
+          }),
+          networkConfig,
+          stack: s.stack,
+        });
+        t.deepEqual(seed.secretKeys, ["userData"], "user-data carries the host private key: secret; nothing else is");
+
+        const vm = one(mine, `${s.name}-vm-${n.name}`);
+        t.deepEqual(
+          pick(vm.inputs, [
+            "uri",
+            "domainName",
+            "vcpus",
+            "memoryMiB",
+            "diskPath",
+            "seedPath",
+            "networkName",
+            "mac",
+            "ip",
+            "accelerator",
+            "consoleLogPath",
+            "bootTimeoutSeconds",
+            "sshUser",
+            "sshPrivateKey",
+            "hostPublicKey",
+            "stack",
+            "freshDisk",
+          ]),
+          {
+            uri: "qemu:///system",
+            domainName: `cilium-lab-${s.stack}-${n.name}`,
+            vcpus: s.config.nodeCpus,
+            memoryMiB: s.config.nodeMemoryMiB,
+            // Outputs of the disk, the seed and the network: destroy deletes the VM first.
+            diskPath: `${s.poolDir}/${n.name}.qcow2`,
+            seedPath: `${s.poolDir}/${n.name}-seed-0123456789ab.iso`,
+            networkName: `cilium-lab-${s.stack}`,
+            mac: n.mac,
+            ip: n.ip,
+            accelerator: s.config.accelerator,
+            consoleLogPath: `${s.poolDir}/${n.name}-console.log`,
+            bootTimeoutSeconds: s.config.bootTimeoutSeconds,
+            sshUser: "lab",
+            sshPrivateKey: `PRIVATE-USER-cilium-lab-${s.stack}`,
+            hostPublicKey: keys.hostPublicKeys[n.name],
+            stack: s.stack,
+            // A recreated VM boots an empty overlay: cloud-init runs in full again.
+            freshDisk: true,
+          },
+        );
+        t.true(vm.secretKeys.includes("sshPrivateKey"));
+      }
+    },
+  );
 }
 
-test.serial("the component gives plain node facts, secret connections with the pinned host key, and a secret token", async (t) => {
-  const nodes = build({ ...THREE, name: "out" });
-  t.deepEqual(nodes.nodes, [
-    { name: "node-1", role: "server", ip: "192.168.181.11" },
-    { name: "node-2", role: "agent", ip: "192.168.181.12" },
-    { name: "node-3", role: "agent", ip: "192.168.181.13" },
-  ]);
-  t.deepEqual(Object.keys(nodes.connections), ["node-1", "node-2", "node-3"]);
-  t.deepEqual(Object.keys(nodes.domains), ["node-1", "node-2", "node-3"]);
+test.serial(
+  "the component gives plain node facts, secret connections with the pinned host key, and a secret token",
+  async (t) => {
+    const nodes = build({ ...THREE, name: "out" });
+    t.deepEqual(nodes.nodes, [
+      { name: "node-1", role: "server", ip: "192.168.181.11" },
+      { name: "node-2", role: "agent", ip: "192.168.181.12" },
+      { name: "node-3", role: "agent", ip: "192.168.181.13" },
+    ]);
+    t.deepEqual(Object.keys(nodes.connections), ["node-1", "node-2", "node-3"]);
+    t.deepEqual(Object.keys(nodes.domains), ["node-1", "node-2", "node-3"]);
 
-  const conn = nodes.connections["node-2"];
-  if (!conn) {
-    return t.fail("no connection for node-2");
-  }
-  t.true(await pulumi.isSecret(conn));
-  t.deepEqual(await promiseOf(conn), {
-    host: "192.168.181.12",
-    port: 22,
-    user: "lab",
-    privateKey: "PRIVATE-USER-cilium-lab-t3",
-    hostKey: "ssh-ed25519 HOSTKEY-node-2 cilium-lab-t3-node-2",
-    dialErrorLimit: 20,
-    perDialTimeout: 10,
-  } satisfies SshConnection);
+    const conn = nodes.connections["node-2"];
+    if (!conn) {
+      return t.fail("no connection for node-2");
+    }
+    t.true(await pulumi.isSecret(conn));
+    t.deepEqual(await promiseOf(conn), {
+      host: "192.168.181.12",
+      port: 22,
+      user: "lab",
+      privateKey: "PRIVATE-USER-cilium-lab-t3",
+      hostKey: "ssh-ed25519 HOSTKEY-node-2 cilium-lab-t3-node-2",
+      dialErrorLimit: 20,
+      perDialTimeout: 10,
+    } satisfies SshConnection);
 
-  t.true(await pulumi.isSecret(nodes.k3sToken));
-  t.is(await promiseOf(nodes.k3sToken), "TOKEN-cilium-lab-t3");
-  t.true(await pulumi.isSecret(nodes.sshPrivateKey));
-  t.false(await pulumi.isSecret(nodes.sshPublicKey));
-  t.false(await pulumi.isSecret(nodes.hostPublicKeys));
-  t.is(await promiseOf(nodes.baseImage.path), `/cache/cilium-lab/images/${SHA}.qcow2`);
-});
+    t.true(await pulumi.isSecret(nodes.k3sToken));
+    t.is(await promiseOf(nodes.k3sToken), "TOKEN-cilium-lab-t3");
+    t.true(await pulumi.isSecret(nodes.sshPrivateKey));
+    t.false(await pulumi.isSecret(nodes.sshPublicKey));
+    t.false(await pulumi.isSecret(nodes.hostPublicKeys));
+    t.is(await promiseOf(nodes.baseImage.path), `/cache/cilium-lab/images/${SHA}.qcow2`);
+  },
+);

@@ -21,7 +21,9 @@ import {
 } from "../../infra/nodes/secrets";
 
 const execFileAsync = promisify(execFile);
-const requireFromString = require("require-from-string") as (code: string) => { handler: () => pulumi.dynamic.ResourceProvider };
+const requireFromString = require("require-from-string") as (code: string) => {
+  handler: () => pulumi.dynamic.ResourceProvider;
+};
 
 /** The provider after the engine's serialization round trip. */
 async function engineProvider(): Promise<pulumi.dynamic.ResourceProvider<LabSecretsInputs, LabSecretsOutputs>> {
@@ -30,7 +32,8 @@ async function engineProvider(): Promise<pulumi.dynamic.ResourceProvider<LabSecr
 }
 
 const INPUTS: LabSecretsInputs = { nodes: ["node-1", "node-2", "node-3"], comment: "cilium-lab-t" };
-const PUB = (comment: string): RegExp => new RegExp(`^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} ${comment}$`);
+const PUB = (comment: string): RegExp =>
+  new RegExp(`^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} ${comment}$`);
 const PRIV = /^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/;
 
 /** `ssh-keygen -y` of a private key (written 0600 to a temp dir). */
@@ -43,7 +46,9 @@ async function publicOf(privateKey: string): Promise<string> {
       return (await execFileAsync("ssh-keygen", ["-y", "-f", file])).stdout.trim();
     } catch (err) {
       if ((err as { code?: unknown }).code === "ENOENT") {
-        throw new Error("`ssh-keygen` not found: install Debian package openssh-client (listed in .ci/apt-packages.txt)");
+        throw new Error(
+          "`ssh-keygen` not found: install Debian package openssh-client (listed in .ci/apt-packages.txt)",
+        );
       }
       throw err;
     }
@@ -59,7 +64,15 @@ test("create makes a user key, one host key per node and a 32-byte hex token, in
   if (!outs) {
     return t.fail("no outputs");
   }
-  t.deepEqual(Object.keys(outs).sort(), ["comment", "hostPrivateKeys", "hostPublicKeys", "k3sToken", "nodes", "sshPrivateKey", "sshPublicKey"]);
+  t.deepEqual(Object.keys(outs).sort(), [
+    "comment",
+    "hostPrivateKeys",
+    "hostPublicKeys",
+    "k3sToken",
+    "nodes",
+    "sshPrivateKey",
+    "sshPublicKey",
+  ]);
   t.deepEqual(outs.nodes, INPUTS.nodes);
   t.regex(outs.sshPublicKey, PUB("cilium-lab-t"));
   t.regex(outs.sshPrivateKey, PRIV);
@@ -91,7 +104,9 @@ test("a second up with the same nodes, in any order, is no change: nothing is re
     return t.fail("no outputs or no diff");
   }
   t.deepEqual(await provider.diff("id", outs, INPUTS), { changes: false });
-  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, nodes: ["node-3", "node-1", "node-2"] }), { changes: false });
+  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, nodes: ["node-3", "node-1", "node-2"] }), {
+    changes: false,
+  });
   // The comment is cosmetic: changing it regenerates nothing either.
   t.deepEqual(await provider.diff("id", outs, { ...INPUTS, comment: "renamed" }), { changes: false });
 });
@@ -143,7 +158,11 @@ test("read (refresh) returns the state unchanged, and delete has nothing to remo
 
 const checkTable: { title: string; news: Partial<LabSecretsInputs>; failures: pulumi.dynamic.CheckFailure[] }[] = [
   { title: "three node names and a comment", news: INPUTS, failures: [] },
-  { title: "no nodes", news: { nodes: [], comment: "c" }, failures: [{ property: "nodes", reason: "nodes must list at least one node name (got [])" }] },
+  {
+    title: "no nodes",
+    news: { nodes: [], comment: "c" },
+    failures: [{ property: "nodes", reason: "nodes must list at least one node name (got [])" }],
+  },
   {
     title: "a name that is not a DNS label",
     news: { nodes: ["node-1", "Node_2"], comment: "c" },

@@ -49,7 +49,10 @@ test("ssh-keygen -y derives the generated public key from the generated private 
   await withTmp(async (dir) => {
     const pair = generateEd25519KeyPair("cilium-lab-t");
     t.regex(pair.publicKey, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} cilium-lab-t$/);
-    t.regex(pair.privateKey, /^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/);
+    t.regex(
+      pair.privateKey,
+      /^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/,
+    );
     const file = path.join(dir, "k");
     await fs.writeFile(file, pair.privateKey, { mode: 0o600 });
     t.is((await sshKeygen(["-y", "-f", file])).trim(), pair.publicKey);
@@ -64,7 +67,10 @@ test("two generated keys differ", (t) => {
 });
 
 test("a public key without comment is just type and blob", (t) => {
-  t.is(formatPublicKey(Buffer.alloc(32, 1), ""), `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 1)]).toString("base64")}`);
+  t.is(
+    formatPublicKey(Buffer.alloc(32, 1), ""),
+    `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 1)]).toString("base64")}`,
+  );
 });
 
 test("a passphrase-protected key is refused by name, not by contents", async (t) => {
@@ -78,7 +84,11 @@ test("a passphrase-protected key is refused by name, not by contents", async (t)
 });
 
 const badKeys: { title: string; text: string; message: string }[] = [
-  { title: "text without a key block", text: "hello", message: "not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY block)" },
+  {
+    title: "text without a key block",
+    text: "hello",
+    message: "not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY block)",
+  },
   {
     title: "a block with another magic",
     text: `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.from("something-else-entirely").toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`,
@@ -99,7 +109,8 @@ for (const row of badKeys) {
 
 test("formatting refuses seeds and keys of the wrong length", (t) => {
   t.is(
-    t.throws(() => formatPrivateKey({ seed: Buffer.alloc(31), publicKey: Buffer.alloc(32), comment: "", checkint: 1 }))?.message,
+    t.throws(() => formatPrivateKey({ seed: Buffer.alloc(31), publicKey: Buffer.alloc(32), comment: "", checkint: 1 }))
+      ?.message,
     "ed25519 seed and public key must be 32 bytes (got 31 and 32)",
   );
 });

@@ -33,14 +33,25 @@ const PREFIX = `cilium-lab-${STACK}`;
 const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
 const URI = "qemu:///system";
 
-async function run(file: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  file: string,
+  args: readonly string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(file, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, LC_ALL: "C" }, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileAsync(file, args, {
+      cwd: opts.cwd,
+      timeout: opts.timeoutMs ?? 120_000,
+      env: { ...process.env, LC_ALL: "C" },
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
-      throw new Error(`\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`);
+      throw new Error(
+        `\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`,
+      );
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
   }
@@ -66,8 +77,18 @@ async function sweep(): Promise<void> {
 /** Domains, networks and the pool directory of this stack still on the host. */
 async function leftovers(): Promise<string[]> {
   const found: string[] = [];
-  found.push(...(await virsh("list", "--all", "--name")).stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `domain ${n}`));
-  found.push(...(await virsh("net-list", "--all", "--name")).stdout.split("\n").filter((n) => n.startsWith(PREFIX)).map((n) => `network ${n}`));
+  found.push(
+    ...(await virsh("list", "--all", "--name")).stdout
+      .split("\n")
+      .filter((n) => n.startsWith(PREFIX))
+      .map((n) => `domain ${n}`),
+  );
+  found.push(
+    ...(await virsh("net-list", "--all", "--name")).stdout
+      .split("\n")
+      .filter((n) => n.startsWith(PREFIX))
+      .map((n) => `network ${n}`),
+  );
   if (await fs.stat(POOL_DIR).catch(() => undefined)) {
     found.push(`pool dir ${POOL_DIR}`);
   }
@@ -83,13 +104,18 @@ function changes(summary: Record<string, number> | undefined): Record<string, nu
 interface OldTree {
   parseLabConfig: (raw: Record<string, string>) => { config: unknown };
   planLab: (config: unknown, stack: string) => unknown;
-  LabNodes: new (name: string, args: Record<string, unknown>) => { baseImage: { path: unknown; id: unknown }; domains: Record<string, { id: unknown }> };
+  LabNodes: new (
+    name: string,
+    args: Record<string, unknown>,
+  ) => { baseImage: { path: unknown; id: unknown }; domains: Record<string, { id: unknown }> };
 }
 
 test("a nodes stack built at bf709f1 previews and updates under the current code with no create, replace or delete", async (t) => {
   t.timeout(40 * 60_000, "two TCG boots on a shared 2-core host");
   if (process.getuid?.() !== 0) {
-    t.fail(`needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`);
+    t.fail(
+      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+    );
     return;
   }
   pulumiOnPath();
@@ -103,9 +129,15 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
 
   // The old tree, as a user has it: infra/ and scripts/ of bf709f1, the project's node_modules.
   const oldRoot = tempDir(t, "upg-old");
-  const archive = await run("bash", ["-c", `git archive ${OLD_COMMIT} infra scripts tsconfig.json | tar -x -C ${JSON.stringify(oldRoot)}`], { cwd: REPO_ROOT });
+  const archive = await run(
+    "bash",
+    ["-c", `git archive ${OLD_COMMIT} infra scripts tsconfig.json | tar -x -C ${JSON.stringify(oldRoot)}`],
+    { cwd: REPO_ROOT },
+  );
   if (archive.code !== 0) {
-    t.fail(`git archive ${OLD_COMMIT} failed: ${archive.stderr.trim()}. Fix: run from a clone that has commit ${OLD_COMMIT}.`);
+    t.fail(
+      `git archive ${OLD_COMMIT} failed: ${archive.stderr.trim()}. Fix: run from a clone that has commit ${OLD_COMMIT}.`,
+    );
     return;
   }
   await fs.symlink(path.join(REPO_ROOT, "node_modules"), path.join(oldRoot, "node_modules"), "dir");
@@ -132,16 +164,30 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const oldProgram = (): Promise<Record<string, unknown>> => {
     const config = old.parseLabConfig(raw).config;
     const nodes = new old.LabNodes("lab", { config, plan: old.planLab(config, STACK), stack: STACK, cacheDir });
-    return Promise.resolve({ imagePath: nodes.baseImage.path, vm1: nodes.domains["node-1"]?.id, vm2: nodes.domains["node-2"]?.id });
+    return Promise.resolve({
+      imagePath: nodes.baseImage.path,
+      vm1: nodes.domains["node-1"]?.id,
+      vm2: nodes.domains["node-2"]?.id,
+    });
   };
   const newProgram = (): Promise<Record<string, unknown>> => {
     const config = parseLabConfig(raw).config;
     const nodes = new LabNodes("lab", { config, plan: planLab(config, STACK), stack: STACK, cacheDir });
-    return Promise.resolve({ imagePath: nodes.baseImage.path, vm1: nodes.domains["node-1"]?.id, vm2: nodes.domains["node-2"]?.id, facts: nodes.baseImageFacts });
+    return Promise.resolve({
+      imagePath: nodes.baseImage.path,
+      vm1: nodes.domains["node-1"]?.id,
+      vm2: nodes.domains["node-2"]?.id,
+      facts: nodes.baseImageFacts,
+    });
   };
 
   const envVars = engineEnv(tempDir(t, "upg-backend"));
-  const oldStack = await inlineStack(t, { stackName: STACK, projectName: "cl-n-upgrade", program: oldProgram, envVars });
+  const oldStack = await inlineStack(t, {
+    stackName: STACK,
+    projectName: "cl-n-upgrade",
+    program: oldProgram,
+    envVars,
+  });
   let destroyed = false;
   t.teardown(async () => {
     if (!destroyed) {
@@ -154,7 +200,9 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const t0 = Date.now();
   const up1 = await oldStack.up();
   t.log(`old up: ${((Date.now() - t0) / 1000).toFixed(0)} s, ${JSON.stringify(changes(up1.summary.resourceChanges))}`);
-  const oldState = (await oldStack.exportStack()).deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] };
+  const oldState = (await oldStack.exportStack()).deployment as {
+    resources?: { type: string; outputs?: Record<string, unknown> }[];
+  };
   const oldImage = oldState.resources?.find((r) => r.type === "pulumi-nodejs:dynamic/libvirt:BaseImage")?.outputs ?? {};
   t.is(oldImage.serial, undefined, "the old state has no serial: this really is the old provider");
   t.is(oldImage.sha256SumsUrl, "", "the old state has the old inputs");
@@ -167,7 +215,14 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const previewed = changes(preview.changeSummary);
   t.log(`new preview: ${JSON.stringify(previewed)}`);
   for (const op of ["create", "replace", "delete", "create-replacement", "delete-replaced"]) {
-    t.is(previewed[op], undefined, `preview plans ${op}: ${JSON.stringify(previewed)}\n${preview.stdout.split("\n").filter((l) => /[+-]{1,2}|~/.test(l.trim().slice(0, 3))).join("\n")}`);
+    t.is(
+      previewed[op],
+      undefined,
+      `preview plans ${op}: ${JSON.stringify(previewed)}\n${preview.stdout
+        .split("\n")
+        .filter((l) => /[+-]{1,2}|~/.test(l.trim().slice(0, 3)))
+        .join("\n")}`,
+    );
   }
   const up2 = await newStack.up({ diff: true });
   const done = changes(up2.summary.resourceChanges);
@@ -177,11 +232,19 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   for (const op of ["create", "replace", "delete", "create-replacement", "delete-replaced"]) {
     t.is(done[op], undefined, `up did ${op}: ${JSON.stringify(done)}`);
   }
-  t.is(up2.outputs.imagePath?.value, up1.outputs.imagePath?.value, "the base image path (what the Volumes and Domains hang on) is unchanged");
+  t.is(
+    up2.outputs.imagePath?.value,
+    up1.outputs.imagePath?.value,
+    "the base image path (what the Volumes and Domains hang on) is unchanged",
+  );
   t.is(up2.outputs.imagePath?.value, cachedImagePath(cacheDir, imageSha));
   t.is(up2.outputs.vm1?.value, up1.outputs.vm1?.value);
   t.is(up2.outputs.vm2?.value, up1.outputs.vm2?.value);
-  t.deepEqual(up2.outputs.facts?.value, { serial: "", source: `file://${image}`, sha256: imageSha }, "facts derived from the old state, no network");
+  t.deepEqual(
+    up2.outputs.facts?.value,
+    { serial: "", source: `file://${image}`, sha256: imageSha },
+    "facts derived from the old state, no network",
+  );
 
   // 3. Destroy: nothing of the stack left (the shared image cache is a temp dir here).
   const down = await newStack.destroy();

@@ -48,8 +48,17 @@ test("switching kubeProxyReplacement on updates the create line of every node's 
     "command:remote:Command k3s-install-node-3": ["create"],
   });
   for (const node of ["node-1", "node-2", "node-3"]) {
-    const create = (rs: readonly Registration[]) => String(rs.find((r) => r.name === `k3s-install-${node}`)?.inputs.create);
-    t.regex(create(off), new RegExp(`^sudo bash /var/lib/cilium-lab/install-k3s\\.sh --node ${node} --role (server|agent) --source online --version v1\\.26\\.6\\+k3s1 --kube-proxy-replacement false --args-sha256 [0-9a-f]{12}$`));
-    t.is(create(on).replace(/--kube-proxy-replacement true --args-sha256 [0-9a-f]{12}$/, ""), create(off).replace(/--kube-proxy-replacement false --args-sha256 [0-9a-f]{12}$/, ""));
+    const create = (rs: readonly Registration[]) =>
+      String(rs.find((r) => r.name === `k3s-install-${node}`)?.inputs.create);
+    t.regex(
+      create(off),
+      new RegExp(
+        `^sudo bash /var/lib/cilium-lab/install-k3s\\.sh --node ${node} --role (server|agent) --source online --version v1\\.26\\.6\\+k3s1 --kube-proxy-replacement false --args-sha256 [0-9a-f]{12}$`,
+      ),
+    );
+    t.is(
+      create(on).replace(/--kube-proxy-replacement true --args-sha256 [0-9a-f]{12}$/, ""),
+      create(off).replace(/--kube-proxy-replacement false --args-sha256 [0-9a-f]{12}$/, ""),
+    );
   }
 });

@@ -59,7 +59,10 @@ test("switching vxlan to native changes only the Cilium release's values and the
   const others = Object.keys(changed).filter((k) => k !== "kubernetes:helm.sh/v3:Release cilium-release");
   // Everything else that changes belongs to the verification layer (its run key names the server
   // pods and Jobs, and its commands re-run), never a VM, a disk, the network or a k3s step.
-  t.deepEqual(others.filter((k) => !/ verify-/.test(k)), []);
+  t.deepEqual(
+    others.filter((k) => !/ verify-/.test(k)),
+    [],
+  );
   t.true(others.length > 0, "the verification must re-run after a mode switch");
 });
 
@@ -91,6 +94,13 @@ test("after the release the program waits for Cilium on every node: the readines
     },
   };
   t.deepEqual(gate(vxlan), expected);
-  t.deepEqual(gate(native), expected, "a mode switch reaches the gate through the release's new revision, not its own inputs");
-  t.deepEqual(gate(record("vxlan", "accelerator=qemu", "hubble=false")), { ...expected, inputs: { ...expected.inputs, hubble: false, timeoutSeconds: 1800 } });
+  t.deepEqual(
+    gate(native),
+    expected,
+    "a mode switch reaches the gate through the release's new revision, not its own inputs",
+  );
+  t.deepEqual(gate(record("vxlan", "accelerator=qemu", "hubble=false")), {
+    ...expected,
+    inputs: { ...expected.inputs, hubble: false, timeoutSeconds: 1800 },
+  });
 });

@@ -26,13 +26,23 @@ function projectCopy(t: ExecutionContext): string {
 
 /** Every libvirt network and domain name on the host. */
 function libvirtObjects(): string {
-  const list = (args: string[]): string => spawnSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8" }).stdout;
+  const list = (args: string[]): string =>
+    spawnSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8" }).stdout;
   return `${list(["net-list", "--all", "--name"])}\n${list(["list", "--all", "--name"])}`;
 }
 
-function doctor(dir: string, args: string[], env: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string; seconds: number } {
+function doctor(
+  dir: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { code: number | null; stdout: string; stderr: string; seconds: number } {
   const started = Date.now();
-  const r = spawnSync("bash", [path.join(dir, "scripts", "lab.sh"), "doctor", ...args], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync("bash", [path.join(dir, "scripts", "lab.sh"), "doctor", ...args], {
+    cwd: dir,
+    env,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -62,13 +72,25 @@ test("doctor --json on a stack this host can run: every row {check, status, deta
   const r = doctor(dir, ["doctest", "--json", "--no-probe"], env);
   const rows = JSON.parse(r.stdout) as { check: string; status: string; detail: string; fix: string }[];
   t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
-  t.true(rows.every((row) => Object.keys(row).join() === "check,status,detail,fix" && ["ok", "fail", "unchecked"].includes(row.status)));
+  t.true(
+    rows.every(
+      (row) =>
+        Object.keys(row).join() === "check,status,detail,fix" && ["ok", "fail", "unchecked"].includes(row.status),
+    ),
+  );
   t.deepEqual(
-    rows.filter((row) => row.status === "ok").map((row) => row.check).slice(0, 2),
+    rows
+      .filter((row) => row.status === "ok")
+      .map((row) => row.check)
+      .slice(0, 2),
     ["stack config", "Pulumi CLI"],
   );
   t.deepEqual(rows.find((row) => row.check === "imageUrl")?.status, "ok");
-  t.true(rows.filter((row) => row.check.includes("→")).every((row) => row.status === "unchecked" && row.detail.startsWith("not probed (--no-probe)")));
+  t.true(
+    rows
+      .filter((row) => row.check.includes("→"))
+      .every((row) => row.status === "unchecked" && row.detail.startsWith("not probed (--no-probe)")),
+  );
   t.false(existsSync(path.join(dir, ".pulumi-state")), "no state directory (and so no passphrase file)");
   t.is(readFileSync(file, "utf8"), text, "the stack file is untouched (no encryptionsalt)");
   t.is(libvirtObjects(), before, "no libvirt network or domain was created");
@@ -88,7 +110,10 @@ test("doctor runs before lab.sh's pulumi check: without pulumi on PATH it report
   const r = doctor(dir, ["doctest", "--no-probe"], env);
   t.is(r.code, 1, `${r.stdout}\n${r.stderr}`);
   t.true(r.stdout.startsWith("cilium-lab doctor: stack doctest; upstreams not probed\n"), r.stdout);
-  t.regex(r.stdout, /\n✗ Pulumi CLI +pulumi is not on PATH\n +fix: Install it \(https:\/\/www\.pulumi\.com\/docs\/install\/\), or on a host without internet access build it from Go modules: eval "\$\(bash scripts\/toolchain\.sh\)"\n/);
+  t.regex(
+    r.stdout,
+    /\n✗ Pulumi CLI +pulumi is not on PATH\n +fix: Install it \(https:\/\/www\.pulumi\.com\/docs\/install\/\), or on a host without internet access build it from Go modules: eval "\$\(bash scripts\/toolchain\.sh\)"\n/,
+  );
   t.regex(r.stdout, /\n– plugin command 1\.2\.1 +no working pulumi CLI to ask\n/);
   t.true(r.stdout.endsWith("doctor: 1 check failed; fix it before `npm run lab -- up`.\n"), r.stdout);
   t.false(existsSync(path.join(dir, ".pulumi-state")));
@@ -98,6 +123,11 @@ test("doctor with a bad argument prints its usage and exits 2", (t) => {
   const dir = projectCopy(t);
   const r = doctor(dir, ["vxlan", "--yes"], process.env);
   t.is(r.code, 2);
-  t.true(r.stdout.startsWith('doctor: unexpected argument "--yes"\nusage: npm run lab -- doctor [stack] [--json] [--no-probe]'), r.stdout);
+  t.true(
+    r.stdout.startsWith(
+      'doctor: unexpected argument "--yes"\nusage: npm run lab -- doctor [stack] [--json] [--no-probe]',
+    ),
+    r.stdout,
+  );
   t.false(existsSync(path.join(dir, ".pulumi-state")));
 });

@@ -13,18 +13,29 @@ const REPO = resolve(__dirname, "../..");
 /** scripts/**\/*.sh, relative to the repository, sorted. */
 function shellScripts(dir = join(REPO, "scripts")): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? shellScripts(join(dir, e.name)) : e.name.endsWith(".sh") ? [relative(REPO, join(dir, e.name))] : []))
+    .flatMap((e) =>
+      e.isDirectory()
+        ? shellScripts(join(dir, e.name))
+        : e.name.endsWith(".sh")
+          ? [relative(REPO, join(dir, e.name))]
+          : [],
+    )
     .sort();
 }
 
 /** Runs a tool; returns its exit code and output instead of throwing. */
 function run(file: string, args: string[]): { code: number; output: string } {
   try {
-    return { code: 0, output: execFileSync(file, args, { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }) };
+    return {
+      code: 0,
+      output: execFileSync(file, args, { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+    };
   } catch (err) {
     const e = err as { status?: number; code?: string; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
-      throw new Error(`${file} is not installed: apt-get install -y ${file === "shellcheck" ? "shellcheck" : "bash"} (listed in .ci/apt-packages.txt)`);
+      throw new Error(
+        `${file} is not installed: apt-get install -y ${file === "shellcheck" ? "shellcheck" : "bash"} (listed in .ci/apt-packages.txt)`,
+      );
     }
     return { code: e.status ?? -1, output: `${e.stdout ?? ""}${e.stderr ?? ""}` };
   }
@@ -33,7 +44,13 @@ function run(file: string, args: string[]): { code: number; output: string } {
 const scripts = shellScripts();
 
 test("scripts/ has the k3s layer's node scripts", (t) => {
-  for (const name of ["wait-cloud-init.sh", "prepare-node.sh", "install-k3s.sh", "uninstall-k3s.sh", "read-kubeconfig.sh"]) {
+  for (const name of [
+    "wait-cloud-init.sh",
+    "prepare-node.sh",
+    "install-k3s.sh",
+    "uninstall-k3s.sh",
+    "read-kubeconfig.sh",
+  ]) {
     t.true(scripts.includes(`scripts/${name}`), name);
   }
 });

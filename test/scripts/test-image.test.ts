@@ -74,7 +74,10 @@ const virsh = (...args: string[]): Promise<string> => run("virsh", ["-q", "-c", 
 
 async function virshNames(kind: "list" | "net-list"): Promise<string[]> {
   const out = await virsh(kind, "--all", "--name");
-  return out.split("\n").map((s) => s.trim()).filter((s) => s !== "");
+  return out
+    .split("\n")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -122,10 +125,7 @@ test("build-test-image.sh prints exactly TEST_IMAGE and TEST_IMAGE_SHA256 from c
 test("the image is a 3 GiB qcow2 without a backing file", async (t) => {
   const { image } = requireTestImage();
   t.true(path.isAbsolute(image), `TEST_IMAGE must be absolute (got "${image}")`);
-  const info = JSON.parse(await run("qemu-img", ["info", "-U", "--output=json", image])) as Record<
-    string,
-    unknown
-  >;
+  const info = JSON.parse(await run("qemu-img", ["info", "-U", "--output=json", image])) as Record<string, unknown>;
   t.is(info.format, "qcow2");
   t.is(info["virtual-size"], IMAGE_VIRTUAL_SIZE);
   t.is(info["backing-filename"], undefined);
@@ -243,7 +243,9 @@ async function assertSubnetFree(): Promise<void> {
   const inSubnet = /(^|[\s'])192\.168\.198\.\d+/;
   const route = (await run("ip", ["-4", "route", "show", "table", "all"])).split("\n").find((l) => inSubnet.test(l));
   if (route !== undefined) {
-    throw new Error(`host route "${route.trim()}" overlaps ${NET_CIDR}, which this test needs. Fix: remove that route or interface.`);
+    throw new Error(
+      `host route "${route.trim()}" overlaps ${NET_CIDR}, which this test needs. Fix: remove that route or interface.`,
+    );
   }
   for (const network of await virshNames("net-list")) {
     const address = /<ip [^>]*address='([\d.]+)'/.exec(await virsh("net-dumpxml", network))?.[1];
@@ -263,12 +265,18 @@ async function sshKeygen(file: string, comment: string): Promise<string> {
 
 function sshArgs(node: Pick<BootedNode, "clientKey">, knownHosts: string, strict: boolean): string[] {
   return [
-    "-i", node.clientKey,
-    "-o", "BatchMode=yes",
-    "-o", "ConnectTimeout=5",
-    "-o", `StrictHostKeyChecking=${strict ? "yes" : "no"}`,
-    "-o", `UserKnownHostsFile=${knownHosts}`,
-    "-o", "LogLevel=ERROR",
+    "-i",
+    node.clientKey,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    `StrictHostKeyChecking=${strict ? "yes" : "no"}`,
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "LogLevel=ERROR",
   ];
 }
 
@@ -307,7 +315,12 @@ async function bootNode(image: string): Promise<BootedNode> {
   const hostKey = path.join(workDir, "ssh_host_ed25519_key");
   const hostPublicKey = await sshKeygen(hostKey, `${PREFIX}host`);
   const hostPrivateKey = await fs.readFile(hostKey, "utf8");
-  const indent = (s: string): string => s.trimEnd().split("\n").map((l) => `    ${l}`).join("\n");
+  const indent = (s: string): string =>
+    s
+      .trimEnd()
+      .split("\n")
+      .map((l) => `    ${l}`)
+      .join("\n");
 
   await fs.writeFile(
     path.join(workDir, "user-data"),
@@ -339,8 +352,11 @@ async function bootNode(image: string): Promise<BootedNode> {
   );
   const seed = path.join(workDir, "seed.iso");
   await run("cloud-localds", [
-    "-N", path.join(workDir, "network-config"),
-    seed, path.join(workDir, "user-data"), path.join(workDir, "meta-data"),
+    "-N",
+    path.join(workDir, "network-config"),
+    seed,
+    path.join(workDir, "user-data"),
+    path.join(workDir, "meta-data"),
   ]);
   await fs.chmod(seed, 0o600);
 
@@ -406,7 +422,10 @@ async function bootNode(image: string): Promise<BootedNode> {
   throw new Error(
     `${domain} (MAC ${mac}, reserved ${NODE_IP}) did not answer SSH as ${USER} within ` +
       `${BOOT_BUDGET_MS / 1000} s. Last ssh error: ${lastError}\nLeases on ${network}: ${leases.trim()}\n` +
-      `Host: load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} on ${os.cpus().length} CPUs; ` +
+      `Host: load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} on ${os.cpus().length} CPUs; ` +
       `running domains: ${running.join(", ")}. Fix: boot one TCG guest at a time on a quiet host.\n` +
       `Console tail:\n${await consoleTail(workDir)}`,
   );
@@ -462,7 +481,10 @@ test.serial("the node presents the ed25519 host key pre-set through cloud-init s
   const scanned = await run("ssh-keyscan", ["-T", "10", "-t", "ed25519", NODE_IP]);
   const [type, blob] = node.hostPublicKey.split(" ");
   t.deepEqual(
-    scanned.split("\n").filter((l) => l.startsWith(NODE_IP)).map((l) => l.split(" ").slice(1, 3).join(" ")),
+    scanned
+      .split("\n")
+      .filter((l) => l.startsWith(NODE_IP))
+      .map((l) => l.split(" ").slice(1, 3).join(" ")),
     [`${type} ${blob}`],
   );
   // And a client that pins that key (StrictHostKeyChecking=yes) gets in.
@@ -478,21 +500,27 @@ test.serial("the root filesystem grows to fill the 4 GiB overlay", async (t) => 
   t.true(bytes > 3.5 * 1024 ** 3, `root filesystem is ${bytes} bytes; growpart/resizefs did not run`);
 });
 
-test.serial("the node carries iperf3, ethtool, growpart and curl, and the default user has passwordless sudo", async (t) => {
-  const node = requireBooted();
-  const out = await ssh(
-    node,
-    "PATH=/usr/sbin:/usr/bin:/sbin:/bin; for c in iperf3 ethtool growpart curl; do command -v $c; done; sudo -n id -u",
-  );
-  t.deepEqual(out.split("\n"), ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/growpart", "/usr/bin/curl", "0"]);
-});
+test.serial(
+  "the node carries iperf3, ethtool, growpart and curl, and the default user has passwordless sudo",
+  async (t) => {
+    const node = requireBooted();
+    const out = await ssh(
+      node,
+      "PATH=/usr/sbin:/usr/bin:/sbin:/bin; for c in iperf3 ethtool growpart curl; do command -v $c; done; sudo -n id -u",
+    );
+    t.deepEqual(out.split("\n"), ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/growpart", "/usr/bin/curl", "0"]);
+  },
+);
 
-test.serial("teardown leaves none of the run's cl-test-img- domain, network, work dir or qemu log behind", async (t) => {
-  const ours = (n: string): boolean => n.startsWith(`${PREFIX}${runId}`);
-  await removeTestObjects(`${PREFIX}${runId}`);
-  await releaseLock();
-  t.deepEqual((await virshNames("list")).filter(ours), []);
-  t.deepEqual((await virshNames("net-list")).filter(ours), []);
-  t.deepEqual((await fs.readdir(POOL_DIR)).filter(ours), []);
-  t.deepEqual((await fs.readdir(QEMU_LOG_DIR)).filter(ours), []);
-});
+test.serial(
+  "teardown leaves none of the run's cl-test-img- domain, network, work dir or qemu log behind",
+  async (t) => {
+    const ours = (n: string): boolean => n.startsWith(`${PREFIX}${runId}`);
+    await removeTestObjects(`${PREFIX}${runId}`);
+    await releaseLock();
+    t.deepEqual((await virshNames("list")).filter(ours), []);
+    t.deepEqual((await virshNames("net-list")).filter(ours), []);
+    t.deepEqual((await fs.readdir(POOL_DIR)).filter(ours), []);
+    t.deepEqual((await fs.readdir(QEMU_LOG_DIR)).filter(ours), []);
+  },
+);

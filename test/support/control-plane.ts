@@ -33,7 +33,11 @@ export function controlPlaneBinaries(): { etcd: string; apiserver: string; contr
     }
     return value;
   };
-  return { etcd: get("CILIUM_LAB_ETCD"), apiserver: get("CILIUM_LAB_KUBE_APISERVER"), controllerManager: get("CILIUM_LAB_KUBE_CONTROLLER_MANAGER") };
+  return {
+    etcd: get("CILIUM_LAB_ETCD"),
+    apiserver: get("CILIUM_LAB_KUBE_APISERVER"),
+    controllerManager: get("CILIUM_LAB_KUBE_CONTROLLER_MANAGER"),
+  };
 }
 
 /** The Kubernetes plugin version scripts/k8s-toolchain.sh installed (its own, not the npm SDK's). */
@@ -52,7 +56,11 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error(`no port in ${String(address)}`))));
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error(`no port in ${String(address)}`)),
+      );
     });
   });
 }
@@ -72,7 +80,12 @@ export interface ControlPlane {
   readonly dir: string;
   readonly pids: { readonly etcd: number; readonly apiserver: number; readonly controllerManager: number };
   /** One request as the admin; `anonymous` sends no client certificate. */
-  readonly request: (method: string, apiPath: string, body?: unknown, options?: { anonymous?: boolean }) => Promise<ApiResponse>;
+  readonly request: (
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    options?: { anonymous?: boolean },
+  ) => Promise<ApiResponse>;
   /** The last lines of a component's log (for failure messages). */
   readonly logTail: (name: "etcd" | "kube-apiserver" | "kube-controller-manager", lines?: number) => string;
   /** Ends every process by PID (TERM, then KILL after 10 s) and removes the temp dir. Idempotent. */
@@ -91,11 +104,39 @@ function openssl(dir: string, args: string[]): void {
 /** CA, apiserver serving cert, admin client cert (O=system:masters) and the service-account key. */
 function makeCertificates(dir: string): void {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(dir, ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cilium-lab-test-ca"]);
+  openssl(dir, [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=cilium-lab-test-ca",
+  ]);
   const leaf = (name: string, subject: string, extensions: string): void => {
     openssl(dir, ["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
     writeFileSync(path.join(dir, `${name}.ext`), extensions);
-    openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`]);
+    openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-out",
+      `${name}.crt`,
+      "-extfile",
+      `${name}.ext`,
+    ]);
   };
   // 10.43.0.1 is the `kubernetes` Service's IP: the first address of --service-cluster-ip-range.
   leaf(
@@ -104,7 +145,11 @@ function makeCertificates(dir: string): void {
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n" +
       "subjectAltName=IP:127.0.0.1,IP:10.43.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n",
   );
-  leaf("admin", "/O=system:masters/CN=cilium-lab-test-admin", "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n");
+  leaf(
+    "admin",
+    "/O=system:masters/CN=cilium-lab-test-admin",
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+  );
   openssl(dir, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"]);
   openssl(dir, ["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }
@@ -183,7 +228,9 @@ function alive(pid: number): boolean {
  * (https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/,
  * `pod-security.admission.config.k8s.io/v1` `PodSecurityConfiguration`), as hardened clusters set it.
  */
-export async function startControlPlane(options: { readyTimeoutMs?: number; apiPort?: number; podSecurity?: "restricted" } = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  options: { readyTimeoutMs?: number; apiPort?: number; podSecurity?: "restricted" } = {},
+): Promise<ControlPlane> {
   const bin = controlPlaneBinaries();
   const dir = mkdtempSync(path.join(os.tmpdir(), "cilium-lab-control-plane-"));
   const children = new Map<string, ChildProcess>();
@@ -224,7 +271,11 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
 
   const logTail = (name: string, lines = 30): string => {
     try {
-      return readFileSync(path.join(dir, `${name}.log`), "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+      return readFileSync(path.join(dir, `${name}.log`), "utf8")
+        .trimEnd()
+        .split("\n")
+        .slice(-lines)
+        .join("\n");
     } catch {
       return "(no log)";
     }
@@ -302,7 +353,9 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
       // `may not be in the loopback range` every 10 s), so it writes none.
       "--endpoint-reconciler-type=none",
       `--audit-log-path=${path.join(dir, "audit.log")}`,
-      ...(options.podSecurity === undefined ? [] : [`--admission-control-config-file=${podSecurityAdmissionConfig(dir, options.podSecurity)}`]),
+      ...(options.podSecurity === undefined
+        ? []
+        : [`--admission-control-config-file=${podSecurityAdmissionConfig(dir, options.podSecurity)}`]),
     ]);
     writeFileSync(path.join(dir, "kubeconfig"), kubeconfigYaml(server, dir), { mode: 0o600 });
     // --secure-port=0: the controller-manager serves no HTTPS of its own (nothing here scrapes it).
@@ -318,7 +371,12 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
     const ca = readFileSync(path.join(dir, "ca.crt"));
     const cert = readFileSync(path.join(dir, "admin.crt"));
     const key = readFileSync(path.join(dir, "admin.key"));
-    const request = (method: string, apiPath: string, body?: unknown, opts: { anonymous?: boolean } = {}): Promise<ApiResponse> =>
+    const request = (
+      method: string,
+      apiPath: string,
+      body?: unknown,
+      opts: { anonymous?: boolean } = {},
+    ): Promise<ApiResponse> =>
       new Promise((resolve, reject) => {
         const payload = body === undefined ? undefined : JSON.stringify(body);
         const req = https.request(
@@ -327,7 +385,10 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
             method,
             ca,
             ...(opts.anonymous ? {} : { cert, key }),
-            headers: { Accept: "application/json", ...(payload === undefined ? {} : { "Content-Type": "application/json" }) },
+            headers: {
+              Accept: "application/json",
+              ...(payload === undefined ? {} : { "Content-Type": "application/json" }),
+            },
             timeout: 30_000,
           },
           (res) => {
@@ -355,7 +416,9 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
     for (;;) {
       for (const [name, child] of children) {
         if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) while the control plane started; its log:\n${logTail(name)}`);
+          throw new Error(
+            `${name} exited (${child.exitCode ?? child.signalCode}) while the control plane started; its log:\n${logTail(name)}`,
+          );
         }
       }
       const answer = await request("GET", "/readyz").catch((error: unknown) => ({ status: 0, body: String(error) }));
@@ -364,7 +427,9 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
       }
       last = `${answer.status} ${String(answer.body)}`;
       if (Date.now() > deadline) {
-        throw new Error(`kube-apiserver at ${server} was not ready in ${(options.readyTimeoutMs ?? 180_000) / 1000} s (last /readyz: ${last}); its log:\n${logTail("kube-apiserver")}`);
+        throw new Error(
+          `kube-apiserver at ${server} was not ready in ${(options.readyTimeoutMs ?? 180_000) / 1000} s (last /readyz: ${last}); its log:\n${logTail("kube-apiserver")}`,
+        );
       }
       await sleep(500);
     }
@@ -386,7 +451,12 @@ export async function startControlPlane(options: { readyTimeoutMs?: number; apiP
 }
 
 /** Polls `check` every 500 ms until it returns a value other than undefined; throws `describe()` on timeout. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, describe: () => Promise<string> | string = () => ""): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  describe: () => Promise<string> | string = () => "",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -7,7 +7,9 @@ import YAML from "yaml";
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
 /** `Pulumi.yaml`, parsed. */
-export function readProjectFile(): { config: Record<string, { type: string; description: string; default: unknown }> } & Record<string, unknown> {
+export function readProjectFile(): {
+  config: Record<string, { type: string; description: string; default: unknown }>;
+} & Record<string, unknown> {
   return YAML.parse(readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as ReturnType<typeof readProjectFile>;
 }
 

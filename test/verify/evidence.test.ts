@@ -30,19 +30,35 @@ type Mode = "vxlan" | "geneve" | "native";
 /** cilium-config of the article's 1.13.4 for `mode`. */
 function cm113(mode: Mode): Record<string, string> {
   return mode === "native"
-    ? { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.0.0.0/22", "kube-proxy-replacement": "disabled" }
+    ? {
+        tunnel: "disabled",
+        "auto-direct-node-routes": "true",
+        "ipv4-native-routing-cidr": "10.0.0.0/22",
+        "kube-proxy-replacement": "disabled",
+      }
     : { tunnel: mode, "kube-proxy-replacement": "disabled" };
 }
 
 /** cilium-config of 1.17+ for `mode`: tunnel-protocol is rendered even in native mode. */
 function cm117(mode: Mode): Record<string, string> {
   return mode === "native"
-    ? { "routing-mode": "native", "tunnel-protocol": "vxlan", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.0.0.0/22" }
+    ? {
+        "routing-mode": "native",
+        "tunnel-protocol": "vxlan",
+        "auto-direct-node-routes": "true",
+        "ipv4-native-routing-cidr": "10.0.0.0/22",
+      }
     : { "routing-mode": "tunnel", "tunnel-protocol": mode };
 }
 
 function req(mode: Mode, ciliumVersion = "1.13.4", configMap?: Record<string, string>): RequestedDatapath {
-  return { routingMode: mode, autoDirectNodeRoutes: mode === "native", nativeRoutingCidr: "10.0.0.0/22", ciliumVersion, ...(configMap ? { configMap } : {}) };
+  return {
+    routingMode: mode,
+    autoDirectNodeRoutes: mode === "native",
+    nativeRoutingCidr: "10.0.0.0/22",
+    ciliumVersion,
+    ...(configMap ? { configMap } : {}),
+  };
 }
 
 /** Evidence of the three-node lab: every node running `nodeMode`, cilium-config `cm`, agents as `agent`. */
@@ -63,7 +79,11 @@ function lab(
   return buildEvidence({
     ciliumVersion: version,
     cluster: parseClusterFacts(clusterStateDoc(cm, nodes, opts.agent ?? ((n) => agentStatus113(n, version)))),
-    nodes: LAB.map((n) => ({ node: n.name, ip: opts.ips?.(n) ?? n.ip, facts: parseNodeFacts(opts.doc?.(n) ?? ciliumNodeDoc(n, modeOf(n)), n.name) })),
+    nodes: LAB.map((n) => ({
+      node: n.name,
+      ip: opts.ips?.(n) ?? n.ip,
+      facts: parseNodeFacts(opts.doc?.(n) ?? ciliumNodeDoc(n, modeOf(n)), n.name),
+    })),
     expectedKeys: ["kube-proxy-replacement"],
   });
 }
@@ -77,11 +97,21 @@ test("cilium-config is read with the key names of the chart version", (t) => {
     [{ tunnel: "vxaln" }, "1.13.4", "unknown", "tunnel=vxaln (not vxlan, geneve or disabled)"],
     // 1.13 has no routing-mode key: a stray one is ignored.
     [{ "routing-mode": "native", tunnel: "vxlan" }, "1.13.4", "vxlan", "tunnel=vxlan"],
-    [{ "routing-mode": "tunnel", "tunnel-protocol": "geneve" }, "1.14.0", "geneve", "routing-mode=tunnel, tunnel-protocol=geneve"],
+    [
+      { "routing-mode": "tunnel", "tunnel-protocol": "geneve" },
+      "1.14.0",
+      "geneve",
+      "routing-mode=tunnel, tunnel-protocol=geneve",
+    ],
     [{ "routing-mode": "tunnel" }, "1.14.0", "vxlan", "routing-mode=tunnel, tunnel-protocol=unset (vxlan)"],
     [{ tunnel: "disabled" }, "1.14.0", "native", "routing-mode unset, tunnel=disabled"],
     [{ "routing-mode": "native", "tunnel-protocol": "vxlan" }, "1.17.0", "native", "routing-mode=native"],
-    [{ "routing-mode": "nativ" }, "1.20.0", "unknown", "routing-mode=nativ (not tunnel or native: the agent refuses it)"],
+    [
+      { "routing-mode": "nativ" },
+      "1.20.0",
+      "unknown",
+      "routing-mode=nativ (not tunnel or native: the agent refuses it)",
+    ],
   ];
   for (const [cm, version, mode, readAs] of table) {
     t.deepEqual(configuredMode(cm, version), { mode, readAs }, `${JSON.stringify(cm)} on ${version}`);
@@ -89,15 +119,23 @@ test("cilium-config is read with the key names of the chart version", (t) => {
 });
 
 test("the in-pod agent CLI is cilium up to 1.14 and cilium-dbg from 1.15", (t) => {
-  t.deepEqual(
-    ["1.13.4", "1.14.19", "1.15.0", "1.20.0"].map(agentCli),
-    ["cilium", "cilium", "cilium-dbg", "cilium-dbg"],
-  );
+  t.deepEqual(["1.13.4", "1.14.19", "1.15.0", "1.20.0"].map(agentCli), [
+    "cilium",
+    "cilium",
+    "cilium-dbg",
+    "cilium-dbg",
+  ]);
 });
 
 test("an agent's status gives its health, version, IPAM CIDR and, from 1.16, its routing", (t) => {
   const node = LAB[1] as LabNode;
-  const old = parseAgentStatus({ pod: "cilium-x", node: node.name, command: "cilium status", exitCode: 0, output: agentStatus113(node) });
+  const old = parseAgentStatus({
+    pod: "cilium-x",
+    node: node.name,
+    command: "cilium status",
+    exitCode: 0,
+    output: agentStatus113(node),
+  });
   t.deepEqual(old, {
     pod: "cilium-x",
     command: "cilium status",
@@ -111,13 +149,39 @@ test("an agent's status gives its health, version, IPAM CIDR and, from 1.16, its
     ipamCidr: "10.0.1.0/24",
     error: null,
   });
-  const tunnel = parseAgentStatus({ pod: "p", node: node.name, command: "cilium-dbg status", exitCode: 0, output: agentStatus116(node, "geneve") });
-  t.deepEqual(tunnel.routing, { network: "Tunnel", protocol: "geneve", host: "Legacy", line: "Network: Tunnel [geneve] Host: Legacy" });
-  const nat = parseAgentStatus({ pod: "p", node: node.name, command: "cilium-dbg status", exitCode: 0, output: agentStatus116(node, "native") });
+  const tunnel = parseAgentStatus({
+    pod: "p",
+    node: node.name,
+    command: "cilium-dbg status",
+    exitCode: 0,
+    output: agentStatus116(node, "geneve"),
+  });
+  t.deepEqual(tunnel.routing, {
+    network: "Tunnel",
+    protocol: "geneve",
+    host: "Legacy",
+    line: "Network: Tunnel [geneve] Host: Legacy",
+  });
+  const nat = parseAgentStatus({
+    pod: "p",
+    node: node.name,
+    command: "cilium-dbg status",
+    exitCode: 0,
+    output: agentStatus116(node, "native"),
+  });
   t.deepEqual(nat.routing, { network: "Native", protocol: null, host: "Legacy", line: "Network: Native Host: Legacy" });
-  const failed = parseAgentStatus({ pod: "p", node: node.name, command: "cilium status", exitCode: 1, output: "Error: Unable to contact agent: dial unix /var/run/cilium/cilium.sock: connect: no such file" });
+  const failed = parseAgentStatus({
+    pod: "p",
+    node: node.name,
+    command: "cilium status",
+    exitCode: 1,
+    output: "Error: Unable to contact agent: dial unix /var/run/cilium/cilium.sock: connect: no such file",
+  });
   t.false(failed.ok);
-  t.is(failed.error, "`cilium status` exited 1: Error: Unable to contact agent: dial unix /var/run/cilium/cilium.sock: connect: no such file");
+  t.is(
+    failed.error,
+    "`cilium status` exited 1: Error: Unable to contact agent: dial unix /var/run/cilium/cilium.sock: connect: no such file",
+  );
 });
 
 test("ip -j route metrics are read in both forms iproute2 prints, and routes without metrics have no MTU", (t) => {
@@ -146,14 +210,20 @@ test("each mode's own evidence is confirmed on the article's 1.13.4 and on 1.17 
     t.deepEqual(d.observedBy.podRouteMtus, mode === "native" ? [null] : [1450]);
     t.is(d.observedBy.directNodeRoutes, mode === "native");
 
-    const v117 = datapathOutput(req(mode, "1.17.0"), lab(cm117(mode), mode, { version: "1.17.0", agent: (n) => agentStatus116(n, mode, "1.17.0") }));
+    const v117 = datapathOutput(
+      req(mode, "1.17.0"),
+      lab(cm117(mode), mode, { version: "1.17.0", agent: (n) => agentStatus116(n, mode, "1.17.0") }),
+    );
     t.deepEqual(v117.reasons, [], `${mode} on 1.17.0`);
     t.is(v117.observedBy.agents, mode);
   }
 });
 
 test("the checks of a confirmed native lab are the proof: config, coverage, InternalIPs, agents, devices, pod MTUs and direct routes", (t) => {
-  const d = datapathOutput(req("native", "1.13.4", { tunnel: "disabled", "kube-proxy-replacement": "disabled" }), lab(cm113("native"), "native"));
+  const d = datapathOutput(
+    req("native", "1.13.4", { tunnel: "disabled", "kube-proxy-replacement": "disabled" }),
+    lab(cm113("native"), "native"),
+  );
   const node2 = d.checks.filter((c) => c.scope.startsWith("node-2"));
   t.deepEqual(
     node2.map((c) => `${c.scope} | ${c.check} | ${c.actual}`),
@@ -223,7 +293,9 @@ test("refusals: each kind of contrary evidence gives its own exact reason", (t) 
       "a 1.16+ agent reports a tunnel under a native request",
       req("native", "1.17.0"),
       lab(cm117("native"), "native", { version: "1.17.0", agent: (n) => agentStatus116(n, "vxlan", "1.17.0") }),
-      ["node-1: agent routing: expected native routing, found vxlan tunnel (Routing: Network: Tunnel [vxlan] Host: Legacy)"],
+      [
+        "node-1: agent routing: expected native routing, found vxlan tunnel (Routing: Network: Tunnel [vxlan] Host: Legacy)",
+      ],
     ],
     [
       "an agent runs another Cilium version than the chart",
@@ -235,9 +307,20 @@ test("refusals: each kind of contrary evidence gives its own exact reason", (t) 
       "a pod created before the switch keeps its 1450 route MTU",
       req("native"),
       lab(cm113("native"), "native", {
-        doc: (n) => ciliumNodeDoc(n, "native", { pods: [{ netns: `cni-${n.name}-old`, ip: n.podCidr.replace(/0\/24$/, "9"), routeMtu: n.name === "node-2" ? 1450 : null }] }),
+        doc: (n) =>
+          ciliumNodeDoc(n, "native", {
+            pods: [
+              {
+                netns: `cni-${n.name}-old`,
+                ip: n.podCidr.replace(/0\/24$/, "9"),
+                routeMtu: n.name === "node-2" ? 1450 : null,
+              },
+            ],
+          }),
       }),
-      ["node-2 pod cni-node-2-old: route MTU: expected no mtu below the NIC's 1500, found default via 10.0.1.193 dev eth0 mtu 1450"],
+      [
+        "node-2 pod cni-node-2-old: route MTU: expected no mtu below the NIC's 1500, found default via 10.0.1.193 dev eth0 mtu 1450",
+      ],
     ],
     [
       "a node registered with another address than its lab IP",
@@ -248,7 +331,9 @@ test("refusals: each kind of contrary evidence gives its own exact reason", (t) 
     [
       "a pod CIDR outside the native-routing CIDR (the article's /22 with a fifth node)",
       req("native"),
-      lab(cm113("native"), "native", { nodes: [...LAB, { name: "node-5", ip: "192.168.150.15", podCidr: "10.0.4.0/24" }] }),
+      lab(cm113("native"), "native", {
+        nodes: [...LAB, { name: "node-5", ip: "192.168.150.15", podCidr: "10.0.4.0/24" }],
+      }),
       [
         "cluster: evidence from node node-5: expected collected, found missing",
         "cluster: pod CIDR of node-5 inside ipv4-native-routing-cidr: expected inside 10.0.0.0/22, found 10.0.4.0/24 outside (its traffic would be masqueraded)",
@@ -263,11 +348,19 @@ test("refusals: each kind of contrary evidence gives its own exact reason", (t) 
 });
 
 test("evidence without any pod namespace, or without an agent, cannot confirm a datapath", (t) => {
-  const noPods = datapathOutput(req("vxlan"), lab(cm113("vxlan"), "vxlan", { doc: (n) => ciliumNodeDoc(n, "vxlan", { pods: [] }) }));
+  const noPods = datapathOutput(
+    req("vxlan"),
+    lab(cm113("vxlan"), "vxlan", { doc: (n) => ciliumNodeDoc(n, "vxlan", { pods: [] }) }),
+  );
   t.deepEqual(noPods.reasons, ["cluster: pods whose route MTU was read: expected at least 1, found 0"]);
   const ev = lab(cm113("vxlan"), "vxlan");
-  const noAgent: DatapathEvidence = { ...ev, nodes: ev.nodes.map((n) => (n.node === "node-3" ? { ...n, agent: null } : n)) };
-  t.deepEqual(datapathOutput(req("vxlan"), noAgent).reasons, ["node-3: agent status: expected a Cilium agent pod reporting Ok, found no Cilium agent pod on this node"]);
+  const noAgent: DatapathEvidence = {
+    ...ev,
+    nodes: ev.nodes.map((n) => (n.node === "node-3" ? { ...n, agent: null } : n)),
+  };
+  t.deepEqual(datapathOutput(req("vxlan"), noAgent).reasons, [
+    "node-3: agent status: expected a Cilium agent pod reporting Ok, found no Cilium agent pod on this node",
+  ]);
 });
 
 test("the failure message states requested and observed per side, every failed check, the evidence and what to do", (t) => {
@@ -279,18 +372,33 @@ test("the failure message states requested and observed per side, every failed c
   );
   t.is(lines[1], "Failed checks:");
   t.is(lines.indexOf("Evidence:"), 2 + d.reasons.length);
-  t.true(lines.includes("- cilium-config (chart 1.13.4): auto-direct-node-routes=true ipv4-native-routing-cidr=10.0.0.0/22 kube-proxy-replacement=disabled tunnel=disabled"));
-  t.true(lines.some((l) => l.startsWith("- node-2 (192.168.150.12): tunnel devices cilium_vxlan (vxlan, mtu 1500, port 8472); routes to other pod CIDRs 10.0.0.0/24 via 10.0.1.193 dev cilium_host mtu 1450")));
+  t.true(
+    lines.includes(
+      "- cilium-config (chart 1.13.4): auto-direct-node-routes=true ipv4-native-routing-cidr=10.0.0.0/22 kube-proxy-replacement=disabled tunnel=disabled",
+    ),
+  );
+  t.true(
+    lines.some((l) =>
+      l.startsWith(
+        "- node-2 (192.168.150.12): tunnel devices cilium_vxlan (vxlan, mtu 1500, port 8472); routes to other pod CIDRs 10.0.0.0/24 via 10.0.1.193 dev cilium_host mtu 1450",
+      ),
+    ),
+  );
   t.regex(lines.at(-1) ?? "", /^What to do: /);
 });
 
 test("collector documents that are not JSON or of another schema are refused with what was received", (t) => {
   t.throws(() => parseNodeFacts("bash: ip: command not found", "node-2"), {
     instanceOf: EvidenceParseError,
-    message: "evidence from node-2 (scripts/collect-evidence.sh): not a JSON document (27 characters); output ends with: bash: ip: command not found",
+    message:
+      "evidence from node-2 (scripts/collect-evidence.sh): not a JSON document (27 characters); output ends with: bash: ip: command not found",
   });
-  t.throws(() => parseNodeFacts('{"schema":2}', "node-2"), { message: "evidence from node-2: not a collect-evidence.sh schema 1 document (schema 2)" });
-  t.throws(() => parseClusterFacts("[]"), { message: "Cilium state from the k3s server (scripts/collect-cilium-state.sh): expected a JSON object, got an array" });
+  t.throws(() => parseNodeFacts('{"schema":2}', "node-2"), {
+    message: "evidence from node-2: not a collect-evidence.sh schema 1 document (schema 2)",
+  });
+  t.throws(() => parseClusterFacts("[]"), {
+    message: "Cilium state from the k3s server (scripts/collect-cilium-state.sh): expected a JSON object, got an array",
+  });
 });
 
 // ─── kube-proxy's leftovers under kube-proxy replacement ───────────────────────────────────────
@@ -335,7 +443,10 @@ test("iptables-save output is read as its tables and the chains each declares, r
   const table: [string, Record<string, string[]>][] = [
     ["", {}],
     ["# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n", {}],
-    ["*raw\n:PREROUTING ACCEPT [12:3456]\n:CILIUM_PRE_raw - [0:0]\n-A PREROUTING -j CILIUM_PRE_raw\nCOMMIT\n", { raw: ["PREROUTING", "CILIUM_PRE_raw"] }],
+    [
+      "*raw\n:PREROUTING ACCEPT [12:3456]\n:CILIUM_PRE_raw - [0:0]\n-A PREROUTING -j CILIUM_PRE_raw\nCOMMIT\n",
+      { raw: ["PREROUTING", "CILIUM_PRE_raw"] },
+    ],
     // a chain line outside a table (after COMMIT) belongs to none.
     ["*nat\nCOMMIT\n:KUBE-SERVICES - [0:0]\n", { nat: [] }],
   ];
@@ -359,57 +470,107 @@ test("under kube-proxy replacement each node must be free of KUBE-SERVICES in ev
     "node-2: kube-proxy's iptables rules: expected no KUBE-SERVICES chain (Cilium replaces kube-proxy), found KUBE-SERVICES in iptables-save filter, iptables-save nat, ip6tables-save nat";
   const cases: [string, RequestedDatapath, (n: LabNode) => unknown, string[]][] = [
     ["no node has kube-proxy's chain", req("vxlan", "1.13.4", kpr), () => clean, []],
-    ["node-2 kept kube-proxy's rules", req("vxlan", "1.13.4", kpr), (n) => (n.name === "node-2" ? leftovers : clean), [node2]],
+    [
+      "node-2 kept kube-proxy's rules",
+      req("vxlan", "1.13.4", kpr),
+      (n) => (n.name === "node-2" ? leftovers : clean),
+      [node2],
+    ],
     [
       "a node without iptables cannot prove it",
       req("vxlan", "1.13.4", kpr),
       (n) => (n.name === "node-3" ? [] : clean),
-      ["node-3: kube-proxy's iptables rules: expected no KUBE-SERVICES chain (Cilium replaces kube-proxy), found not read: no iptables-save on the node"],
+      [
+        "node-3: kube-proxy's iptables rules: expected no KUBE-SERVICES chain (Cilium replaces kube-proxy), found not read: no iptables-save on the node",
+      ],
     ],
     [
       "a failing save command is named",
       req("vxlan", "1.13.4", kpr),
-      (n) => (n.name === "node-1" ? [{ command: "/usr/sbin/iptables-save", exitCode: 4, output: "iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)" }] : clean),
+      (n) =>
+        n.name === "node-1"
+          ? [
+              {
+                command: "/usr/sbin/iptables-save",
+                exitCode: 4,
+                output:
+                  "iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)",
+              },
+            ]
+          : clean,
       [
         "node-1: kube-proxy's iptables rules: expected no KUBE-SERVICES chain (Cilium replaces kube-proxy), found not read: no iptables-save on the node (iptables-save exited 4: iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root))",
       ],
     ],
     // with kube-proxy running, its chains are expected: not checked.
-    ["kube-proxy replacement off", req("vxlan", "1.13.4", { "kube-proxy-replacement": "disabled" }), () => leftovers, []],
-    ["1.14+ says true", req("vxlan", "1.14.0", { "kube-proxy-replacement": "true" }), (n) => (n.name === "node-2" ? leftovers : clean), [node2]],
-    ["an explicit request wins over the ConfigMap", { ...req("vxlan", "1.13.4", { "kube-proxy-replacement": "disabled" }), kubeProxyReplacement: true }, (n) => (n.name === "node-2" ? leftovers : clean), [node2]],
+    [
+      "kube-proxy replacement off",
+      req("vxlan", "1.13.4", { "kube-proxy-replacement": "disabled" }),
+      () => leftovers,
+      [],
+    ],
+    [
+      "1.14+ says true",
+      req("vxlan", "1.14.0", { "kube-proxy-replacement": "true" }),
+      (n) => (n.name === "node-2" ? leftovers : clean),
+      [node2],
+    ],
+    [
+      "an explicit request wins over the ConfigMap",
+      { ...req("vxlan", "1.13.4", { "kube-proxy-replacement": "disabled" }), kubeProxyReplacement: true },
+      (n) => (n.name === "node-2" ? leftovers : clean),
+      [node2],
+    ],
   ];
   for (const [name, request, iptables, reasons] of cases) {
     const version = request.ciliumVersion;
     const rendered = request.configMap ?? {};
-    const evidence = lab(version === "1.13.4" ? { ...cm113("vxlan"), ...rendered } : { ...cm117("vxlan"), ...rendered }, "vxlan", {
-      version,
-      agent: (n) => (version === "1.13.4" ? agentStatus113(n, version) : agentStatus116(n, "vxlan", version)),
-      doc: (n) => withIptables(n, "vxlan", iptables(n)),
-    });
+    const evidence = lab(
+      version === "1.13.4" ? { ...cm113("vxlan"), ...rendered } : { ...cm117("vxlan"), ...rendered },
+      "vxlan",
+      {
+        version,
+        agent: (n) => (version === "1.13.4" ? agentStatus113(n, version) : agentStatus116(n, "vxlan", version)),
+        doc: (n) => withIptables(n, "vxlan", iptables(n)),
+      },
+    );
     t.deepEqual(datapathOutput(request, evidence).reasons, reasons, name);
   }
 
-  const refused = datapathOutput(req("vxlan", "1.13.4", kpr), lab(cm, "vxlan", { doc: (n) => withIptables(n, "vxlan", n.name === "node-2" ? leftovers : clean) }));
+  const refused = datapathOutput(
+    req("vxlan", "1.13.4", kpr),
+    lab(cm, "vxlan", { doc: (n) => withIptables(n, "vxlan", n.name === "node-2" ? leftovers : clean) }),
+  );
   t.is(refused.verdict, "refused");
-  t.deepEqual(refused.evidence.nodes.map((n) => [n.node, n.iptables.kubeProxyChains]), [
-    ["node-1", []],
-    ["node-2", ["iptables-save filter", "iptables-save nat", "ip6tables-save nat"]],
-    ["node-3", []],
+  t.deepEqual(
+    refused.evidence.nodes.map((n) => [n.node, n.iptables.kubeProxyChains]),
+    [
+      ["node-1", []],
+      ["node-2", ["iptables-save filter", "iptables-save nat", "ip6tables-save nat"]],
+      ["node-3", []],
+    ],
+  );
+  t.deepEqual(refused.evidence.nodes[0]?.iptables.read, [
+    "iptables-save",
+    "ip6tables-save",
+    "iptables-legacy-save",
+    "ip6tables-legacy-save",
   ]);
-  t.deepEqual(refused.evidence.nodes[0]?.iptables.read, ["iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"]);
   const message = verdictFailureMessage(refused).split("\n");
   t.true(
-    message.some((l) => l.startsWith("- node-2 (192.168.150.12): ") && l.endsWith("; kube-proxy's KUBE-SERVICES in iptables-save filter, iptables-save nat, ip6tables-save nat")),
+    message.some(
+      (l) =>
+        l.startsWith("- node-2 (192.168.150.12): ") &&
+        l.endsWith("; kube-proxy's KUBE-SERVICES in iptables-save filter, iptables-save nat, ip6tables-save nat"),
+    ),
     "the evidence line of node-2 shows where the chain is",
   );
   t.false(message.some((l) => l.startsWith("- node-1 (") && l.includes("kube-proxy's")));
   t.true(
-    message
-      .includes(
-        "What to do: kube-proxy is still in the datapath of node-2 although Cilium replaces it: on each, restart k3s (`sudo systemctl restart k3s-agent`; `k3s` on the server) " +
-          "so it takes `--disable-kube-proxy` from the server, remove kube-proxy's rules (`sudo sh -c 'iptables-save | grep -v KUBE- | iptables-restore'`, " +
-          "the same with ip6tables-save/ip6tables-restore), then `pulumi up` again.",
-      ),
+    message.includes(
+      "What to do: kube-proxy is still in the datapath of node-2 although Cilium replaces it: on each, restart k3s (`sudo systemctl restart k3s-agent`; `k3s` on the server) " +
+        "so it takes `--disable-kube-proxy` from the server, remove kube-proxy's rules (`sudo sh -c 'iptables-save | grep -v KUBE- | iptables-restore'`, " +
+        "the same with ip6tables-save/ip6tables-restore), then `pulumi up` again.",
+    ),
   );
 });

@@ -60,7 +60,10 @@ test("Student t critical values follow NIST's table, and larger df fall back to 
   for (const [df, value] of table) {
     t.is(tCritical975(df), value, `df ${df}`);
   }
-  t.throws(() => tCritical975(0), { instanceOf: RangeError, message: "Student t needs a whole number of degrees of freedom >= 1 (got 0)." });
+  t.throws(() => tCritical975(0), {
+    instanceOf: RangeError,
+    message: "Student t needs a whole number of degrees of freedom >= 1 (got 0).",
+  });
 });
 
 test("statistics: median, min, max, mean, sample stdev and the Student-t 95 % CI have exact values", (t) => {
@@ -76,7 +79,16 @@ test("statistics: median, min, max, mean, sample stdev and the Student-t 95 % CI
     ci95: { low: 100 - 3.182, high: 100 + 3.182 },
   });
   // n = 2: s = √2, s/√2 = 1, half-width = t(1) = 12.706.
-  t.deepEqual(describe([3, 1], "x"), { unit: "x", n: 2, median: 2, min: 1, max: 3, mean: 2, stdev: Math.SQRT2, ci95: { low: 2 - 12.706, high: 2 + 12.706 } });
+  t.deepEqual(describe([3, 1], "x"), {
+    unit: "x",
+    n: 2,
+    median: 2,
+    min: 1,
+    max: 3,
+    mean: 2,
+    stdev: Math.SQRT2,
+    ci95: { low: 2 - 12.706, high: 2 + 12.706 },
+  });
   // Odd n: the middle value; one value: no spread.
   t.is(describe([5, 1, 9], "x").median, 5);
   t.deepEqual(describe([7], "x"), { unit: "x", n: 1, median: 7, min: 7, max: 7, mean: 7, stdev: null, ci95: null });
@@ -178,14 +190,20 @@ test("the throughput summary gives the article's table in MiB/s and Gbit/s, ever
   t.false(tcg.representative);
   t.is(tcg.warning, TCG_WARNING);
   t.is(tcg.table[1]?.articleMiBPerSecond, 1266);
-  t.is(summarizeThroughput({ runs: all, routingMode: "geneve", accelerator: "kvm", settings: SETTINGS }).table[1]?.articleMiBPerSecond, null);
+  t.is(
+    summarizeThroughput({ runs: all, routingMode: "geneve", accelerator: "kvm", settings: SETTINGS }).table[1]
+      ?.articleMiBPerSecond,
+    null,
+  );
 });
 
 test("a real loopback iperf3 -J run parses: receiver bits/s, retransmits, CPU, MSS, version and the connection", async (t) => {
   const problems = await prerequisites(false);
   t.deepEqual(problems, [], problems.join("; "));
   const text = await loopbackIperf3(1);
-  const doc = JSON.parse(text) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
+  const doc = JSON.parse(text) as {
+    end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } };
+  };
   const r = parseIperf3Json(text, "loopback");
   t.is(r.bitsPerSecond, doc.end.sum_received.bits_per_second);
   t.true(r.bitsPerSecond > 0);
@@ -203,7 +221,9 @@ test("iperf3's own error document (nothing listening) is refused with its error 
   const problems = await prerequisites(false);
   t.deepEqual(problems, [], problems.join("; "));
   const text = await loopbackIperf3(1, { noServer: true });
-  const err = t.throws(() => parseIperf3Json(text, "pod-to-pod run 1 (job cilium-lab-iperf3/iperf3-pod-1-abcd1234)"), { instanceOf: Iperf3OutputError });
+  const err = t.throws(() => parseIperf3Json(text, "pod-to-pod run 1 (job cilium-lab-iperf3/iperf3-pod-1-abcd1234)"), {
+    instanceOf: Iperf3OutputError,
+  });
   t.is(
     err.message,
     `iperf3 pod-to-pod run 1 (job cilium-lab-iperf3/iperf3-pod-1-abcd1234) failed: unable to connect to server: Connection refused. Output ends with: ${tailOf(text)}`,
@@ -214,14 +234,18 @@ test("iperf3's own error document (nothing listening) is refused with its error 
 test("truncated iperf3 output is refused with the exact message and the last characters of the output", (t) => {
   const cut = '{\n\t"start":\t{\n\t\t"connected":\t[{\n\t\t\t"socket":\t5,\n\t\t\t"local_host":\t"10.0.2.20"';
   const err = t.throws(() => parseIperf3Json(cut, "host-to-host run 2"), { instanceOf: Iperf3OutputError });
-  t.is(err.message, `iperf3 host-to-host run 2: the output is not a complete JSON document (${cut.length} characters; truncated?). Output ends with: ${cut}`);
+  t.is(
+    err.message,
+    `iperf3 host-to-host run 2: the output is not a complete JSON document (${cut.length} characters; truncated?). Output ends with: ${cut}`,
+  );
   t.true(err.cause instanceof SyntaxError);
   const long = `{"start": {"x": "${"a".repeat(1000)}`;
   const e2 = t.throws(() => parseIperf3Json(long, "r"), { instanceOf: Iperf3OutputError });
   t.is(e2.tail, `…${long.slice(-400)}`);
   t.throws(() => parseIperf3Json("  \n", "r"), { message: "iperf3 r: no output." });
   t.throws(() => parseIperf3Json("Error from server (NotFound): pods not found", "r"), {
-    message: "iperf3 r: the output is not a complete JSON document (44 characters; truncated?). Output ends with: Error from server (NotFound): pods not found",
+    message:
+      "iperf3 r: the output is not a complete JSON document (44 characters; truncated?). Output ends with: Error from server (NotFound): pods not found",
   });
   t.throws(() => parseIperf3Json('{"start":{},"end":{}}', "r"), {
     message:

@@ -30,7 +30,10 @@ const NODES = ["node-1", "node-2", "node-3"].map((name, i) => ({ name, ip: `192.
 test("an empty iperf3Image means the pinned image, pinned by digest; any other value is used as given", (t) => {
   t.deepEqual(S, { image: IPERF3_IMAGE, seconds: 10, omitSeconds: 1, streams: 1, runs: 3 });
   t.regex(IPERF3_IMAGE, /@sha256:[0-9a-f]{64}$/);
-  t.is(iperf3Settings({ ...CONFIG, iperf3Image: "registry.lab/iperf3@sha256:" + "a".repeat(64) }).image, "registry.lab/iperf3@sha256:" + "a".repeat(64));
+  t.is(
+    iperf3Settings({ ...CONFIG, iperf3Image: "registry.lab/iperf3@sha256:" + "a".repeat(64) }).image,
+    "registry.lab/iperf3@sha256:" + "a".repeat(64),
+  );
 });
 
 test("the server goes to the second node and the client to the last, as in the article; with two nodes the server moves to node-1", (t) => {
@@ -72,7 +75,14 @@ test("the client runs iperf3 -c <target> -p 5201 -J -t -O -P with a connect time
 });
 
 test("the run key changes with the routing mode, the Cilium version, the release content, any iperf3 setting and the nodes, and only then", (t) => {
-  const base = { ciliumDigest: "sha256:aaa", routingMode: "vxlan", ciliumVersion: "1.13.4", settings: S, server: "node-2", client: "node-3" };
+  const base = {
+    ciliumDigest: "sha256:aaa",
+    routingMode: "vxlan",
+    ciliumVersion: "1.13.4",
+    settings: S,
+    server: "node-2",
+    client: "node-3",
+  };
   const key = runKey(base);
   t.regex(key, /^[0-9a-f]{8}$/);
   t.is(runKey({ ...base, settings: { ...S } }), key);
@@ -135,7 +145,14 @@ test("client Jobs are pinned to the client node, never retried, bounded by a dea
   if (step === undefined) {
     throw new Error("no pod step");
   }
-  const job = clientJobArgs({ step, node: "node-3", target: "10.0.1.20", settings: S, key: "k1", activeDeadlineSeconds: 381 });
+  const job = clientJobArgs({
+    step,
+    node: "node-3",
+    target: "10.0.1.20",
+    settings: S,
+    key: "k1",
+    activeDeadlineSeconds: 381,
+  });
   const labels = {
     "app.kubernetes.io/name": "iperf3",
     "app.kubernetes.io/part-of": "cilium-lab",
@@ -145,7 +162,12 @@ test("client Jobs are pinned to the client node, never retried, bounded by a dea
     "cilium-lab/run": "1",
   };
   t.deepEqual(job, {
-    metadata: { name: "iperf3-pod-1-k1", namespace: NAMESPACE, labels, annotations: { "pulumi.com/skipAwait": "true" } },
+    metadata: {
+      name: "iperf3-pod-1-k1",
+      namespace: NAMESPACE,
+      labels,
+      annotations: { "pulumi.com/skipAwait": "true" },
+    },
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: 381,
@@ -167,23 +189,44 @@ test("client Jobs are pinned to the client node, never retried, bounded by a dea
   if (hostStep === undefined) {
     throw new Error("no host step");
   }
-  const hostJob = clientJobArgs({ step: hostStep, node: "node-3", target: "192.168.150.12", settings: S, key: "k1", activeDeadlineSeconds: 381 });
+  const hostJob = clientJobArgs({
+    step: hostStep,
+    node: "node-3",
+    target: "192.168.150.12",
+    settings: S,
+    key: "k1",
+    activeDeadlineSeconds: 381,
+  });
   t.true((hostJob.spec as { template: { spec: { hostNetwork: boolean } } }).template.spec.hostNetwork);
 });
 
 test("deadlines leave room for the image pull (5 min with KVM, 15 under TCG), and the reader waits a minute past the Job's own deadline", (t) => {
-  t.deepEqual(deadlines(S, "kvm"), { serverReadySeconds: 360, jobSeconds: 300 + 10 + 1 + 10 + 60, readerSeconds: 381 + 60 });
-  t.deepEqual(deadlines({ ...S, seconds: 300, omitSeconds: 10 }, "qemu"), { serverReadySeconds: 960, jobSeconds: 900 + 10 + 10 + 300 + 60, readerSeconds: 1280 + 60 });
+  t.deepEqual(deadlines(S, "kvm"), {
+    serverReadySeconds: 360,
+    jobSeconds: 300 + 10 + 1 + 10 + 60,
+    readerSeconds: 381 + 60,
+  });
+  t.deepEqual(deadlines({ ...S, seconds: 300, omitSeconds: 10 }, "qemu"), {
+    serverReadySeconds: 960,
+    jobSeconds: 900 + 10 + 10 + 300 + 60,
+    readerSeconds: 1280 + 60,
+  });
 });
 
 test("the namespace admits hostNetwork pods whatever the cluster's default Pod Security level", (t) => {
   t.deepEqual(namespaceArgs(), {
-    metadata: { name: "cilium-lab-iperf3", labels: { "app.kubernetes.io/part-of": "cilium-lab", "pod-security.kubernetes.io/enforce": "privileged" } },
+    metadata: {
+      name: "cilium-lab-iperf3",
+      labels: { "app.kubernetes.io/part-of": "cilium-lab", "pod-security.kubernetes.io/enforce": "privileged" },
+    },
   });
 });
 
 test("scripts run as `sudo -n bash -s -- <quoted args>` with the script on stdin", (t) => {
   t.is(stdinScriptCommand(["192.168.150.12"]), "sudo -n bash -s -- '192.168.150.12'");
-  t.is(stdinScriptCommand([NAMESPACE, "iperf3-pod-1-k1", "441"]), "sudo -n bash -s -- 'cilium-lab-iperf3' 'iperf3-pod-1-k1' '441'");
+  t.is(
+    stdinScriptCommand([NAMESPACE, "iperf3-pod-1-k1", "441"]),
+    "sudo -n bash -s -- 'cilium-lab-iperf3' 'iperf3-pod-1-k1' '441'",
+  );
   t.is(shq("it's"), `'it'\\''s'`);
 });

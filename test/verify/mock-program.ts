@@ -92,7 +92,12 @@ export const SERVER_POD_IP = "10.0.1.77";
 export interface Built {
   readonly verification: VerificationClass;
   readonly registrations: Registration[];
-  readonly urns: { readonly vm: string; readonly release: string; readonly provider: string; readonly verification: string };
+  readonly urns: {
+    readonly vm: string;
+    readonly release: string;
+    readonly provider: string;
+    readonly verification: string;
+  };
 }
 
 /**
@@ -100,7 +105,12 @@ export interface Built {
  * every child is registered when `waitForOutputs`; else right after construction (a refused
  * datapath never registers the component's outputs).
  */
-export async function build(stack: string, config: LabConfig, scenario: Scenario, waitForOutputs = true): Promise<Built> {
+export async function build(
+  stack: string,
+  config: LabConfig,
+  scenario: Scenario,
+  waitForOutputs = true,
+): Promise<Built> {
   const inputs = new Map<string, Record<string, unknown>>();
   const commandOutput = (name: string): string => {
     if (name === "verify-servers-ready") {
@@ -194,7 +204,12 @@ export async function build(stack: string, config: LabConfig, scenario: Scenario
         name: n.name,
         role: n.role,
         ip: n.ip,
-        connection: { host: n.ip, user: "cilium-lab", privateKey: pulumi.secret("PRIVATE KEY"), hostKey: `ssh-ed25519 AAAA${n.name}` },
+        connection: {
+          host: n.ip,
+          user: "cilium-lab",
+          privateKey: pulumi.secret("PRIVATE KEY"),
+          hostKey: `ssh-ed25519 AAAA${n.name}`,
+        },
       })),
       cilium: { datapath: ciliumDatapath(config, config.ciliumVersion), digest: scenario.digest ?? "sha256:release-1" },
     },
@@ -213,6 +228,13 @@ export async function build(stack: string, config: LabConfig, scenario: Scenario
   } else {
     await new Promise((r) => setTimeout(r, 3000));
   }
-  const registrations = order.map((key) => ({ ...(options.get(key) as Omit<Registration, "inputs">), inputs: inputs.get(key) ?? {} }));
-  return { verification, registrations, urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn } };
+  const registrations = order.map((key) => ({
+    ...(options.get(key) as Omit<Registration, "inputs">),
+    inputs: inputs.get(key) ?? {},
+  }));
+  return {
+    verification,
+    registrations,
+    urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn },
+  };
 }

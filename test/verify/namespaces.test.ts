@@ -62,7 +62,12 @@ function cluster(pair: Pair, mode: "vxlan" | "native"): string {
 }
 
 function request(mode: "vxlan" | "native"): RequestedDatapath {
-  return { routingMode: mode, autoDirectNodeRoutes: mode === "native", nativeRoutingCidr: "10.99.0.0/16", ciliumVersion: "1.13.4" };
+  return {
+    routingMode: mode,
+    autoDirectNodeRoutes: mode === "native",
+    nativeRoutingCidr: "10.99.0.0/16",
+    ciliumVersion: "1.13.4",
+  };
 }
 
 /** Evidence of `pair`: the real collector in both namespaces, the configured side as `configured`. */
@@ -83,7 +88,15 @@ async function measure(pair: Pair): Promise<RunRecord[]> {
     for (const p of ["host", "pod"] as const) {
       const [to, bind] = p === "host" ? [pair.b.nodeIp, pair.a.nodeIp] : [pair.b.podIp, pair.a.podIp];
       const text = await lab.client(pair.a, to, bind, ["-t", "2", "-O", "1", "-P", "1"]);
-      records.push(runRecord(p, run, records.length + 1, `${pair.kind}-${p}-${run}`, parseIperf3Json(text, `${pair.kind} ${p} run ${run}`)));
+      records.push(
+        runRecord(
+          p,
+          run,
+          records.length + 1,
+          `${pair.kind}-${p}-${run}`,
+          parseIperf3Json(text, `${pair.kind} ${p} run ${run}`),
+        ),
+      );
     }
   }
   return records;
@@ -101,88 +114,110 @@ const SETTINGS = (pair: Pair) => ({
   order: "host 1, pod 1, host 2, pod 2",
 });
 
-test.serial("real iperf3 over veth and over VXLAN parses into statistics; the MSS shows the 1450 tunnel route MTU (1398) against 1500 (1448)", async (t) => {
-  t.is(setupError, undefined, setupError);
-  const nativeRuns = await measure(native);
-  const vxlanRuns = await measure(vxlan);
+test.serial(
+  "real iperf3 over veth and over VXLAN parses into statistics; the MSS shows the 1450 tunnel route MTU (1398) against 1500 (1448)",
+  async (t) => {
+    t.is(setupError, undefined, setupError);
+    const nativeRuns = await measure(native);
+    const vxlanRuns = await measure(vxlan);
 
-  const n = summarizeThroughput({ runs: nativeRuns, routingMode: "native", accelerator: "kvm", settings: SETTINGS(native) });
-  const v = summarizeThroughput({ runs: vxlanRuns, routingMode: "vxlan", accelerator: "kvm", settings: SETTINGS(vxlan) });
-  for (const s of [n, v]) {
-    t.is(s.runs.length, 4);
+    const n = summarizeThroughput({
+      runs: nativeRuns,
+      routingMode: "native",
+      accelerator: "kvm",
+      settings: SETTINGS(native),
+    });
+    const v = summarizeThroughput({
+      runs: vxlanRuns,
+      routingMode: "vxlan",
+      accelerator: "kvm",
+      settings: SETTINGS(vxlan),
+    });
+    for (const s of [n, v]) {
+      t.is(s.runs.length, 4);
+      t.deepEqual(
+        s.runs.map((r) => `${r.path} ${r.run}`),
+        ["host 1", "pod 1", "host 2", "pod 2"],
+      );
+      t.true(s.hostToHost.mibPerSecond.min > 0 && s.podToPod.mibPerSecond.min > 0);
+      t.is(s.hostToHost.mibPerSecond.n, 2);
+      t.not(s.podToPod.mibPerSecond.ci95, null);
+      t.is(s.ratio.perRun.length, 2);
+      t.true(s.runs.every((r) => r.seconds > 1.9 && r.seconds < 2.5));
+    }
+    // The path each run took, read back from iperf3's own report.
     t.deepEqual(
-      s.runs.map((r) => `${r.path} ${r.run}`),
-      ["host 1", "pod 1", "host 2", "pod 2"],
+      v.runs.map((r) => r.connection?.remote.split(":")[0]),
+      [vxlan.b.nodeIp, vxlan.b.podIp, vxlan.b.nodeIp, vxlan.b.podIp],
     );
-    t.true(s.hostToHost.mibPerSecond.min > 0 && s.podToPod.mibPerSecond.min > 0);
-    t.is(s.hostToHost.mibPerSecond.n, 2);
-    t.not(s.podToPod.mibPerSecond.ci95, null);
-    t.is(s.ratio.perRun.length, 2);
-    t.true(s.runs.every((r) => r.seconds > 1.9 && r.seconds < 2.5));
-  }
-  // The path each run took, read back from iperf3's own report.
-  t.deepEqual(
-    v.runs.map((r) => r.connection?.remote.split(":")[0]),
-    [vxlan.b.nodeIp, vxlan.b.podIp, vxlan.b.nodeIp, vxlan.b.podIp],
-  );
-  // TCP MSS = route MTU − 40 (IPv4 + TCP) − 12 (timestamps).
-  t.deepEqual(v.podToPod.tcpMss, [1398]);
-  t.deepEqual(v.hostToHost.tcpMss, [1448]);
-  t.deepEqual(n.podToPod.tcpMss, [1448]);
-  t.log(
-    `native: host ${n.hostToHost.mibPerSecond.median.toFixed(0)} MiB/s, pod ${n.podToPod.mibPerSecond.median.toFixed(0)} MiB/s, ratio ${n.ratio.paired.median.toFixed(2)}; ` +
-      `vxlan: host ${v.hostToHost.mibPerSecond.median.toFixed(0)} MiB/s, pod ${v.podToPod.mibPerSecond.median.toFixed(0)} MiB/s, ratio ${v.ratio.paired.median.toFixed(2)}`,
-  );
-});
+    // TCP MSS = route MTU − 40 (IPv4 + TCP) − 12 (timestamps).
+    t.deepEqual(v.podToPod.tcpMss, [1398]);
+    t.deepEqual(v.hostToHost.tcpMss, [1448]);
+    t.deepEqual(n.podToPod.tcpMss, [1448]);
+    t.log(
+      `native: host ${n.hostToHost.mibPerSecond.median.toFixed(0)} MiB/s, pod ${n.podToPod.mibPerSecond.median.toFixed(0)} MiB/s, ratio ${n.ratio.paired.median.toFixed(2)}; ` +
+        `vxlan: host ${v.hostToHost.mibPerSecond.median.toFixed(0)} MiB/s, pod ${v.podToPod.mibPerSecond.median.toFixed(0)} MiB/s, ratio ${v.ratio.paired.median.toFixed(2)}`,
+    );
+  },
+);
 
-test.serial("the collector run inside the namespaces sees the tunnel device or its absence, route MTU 1450 or none, and the NIC", async (t) => {
-  t.is(setupError, undefined, setupError);
-  const facts = async (s: Side) => parseNodeFacts(await lab.evidence(s, COLLECTOR), s.ns);
-  const va = await facts(vxlan.a);
-  const na = await facts(native.a);
-  t.is(va.nic, vxlan.a.nic);
-  t.deepEqual(
-    va.links.filter((l) => l.name === "cilium_vxlan").map((l) => [l.kind, l.mtu, l.port]),
-    [["vxlan", 1500, 8472]],
-  );
-  t.deepEqual(
-    na.links.filter((l) => l.name.startsWith("cilium_")),
-    [],
-  );
-  t.is(va.links.find((l) => l.name === vxlan.a.nic)?.mtu, 1500);
-  t.deepEqual(va.pods.map((p) => p.netns), [vxlan.a.ns]);
-  t.deepEqual(
-    va.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.dev, r.mtu]),
-    [[vxlan.b.podCidr, "cilium_vxlan", 1450]],
-  );
-  t.deepEqual(
-    na.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.gateway, r.mtu]),
-    [[native.b.podCidr, native.b.nodeIp, null]],
-  );
-  t.is(va.driver, "veth");
-  t.is(typeof va.offloads?.["generic-receive-offload"]?.on, "boolean");
-  t.is(typeof va.offloads?.["tx-udp_tnl-segmentation"]?.on, "boolean");
-  t.regex(va.kernel, /^\d+\.\d+/);
-  t.deepEqual(va.errors, []);
-});
+test.serial(
+  "the collector run inside the namespaces sees the tunnel device or its absence, route MTU 1450 or none, and the NIC",
+  async (t) => {
+    t.is(setupError, undefined, setupError);
+    const facts = async (s: Side) => parseNodeFacts(await lab.evidence(s, COLLECTOR), s.ns);
+    const va = await facts(vxlan.a);
+    const na = await facts(native.a);
+    t.is(va.nic, vxlan.a.nic);
+    t.deepEqual(
+      va.links.filter((l) => l.name === "cilium_vxlan").map((l) => [l.kind, l.mtu, l.port]),
+      [["vxlan", 1500, 8472]],
+    );
+    t.deepEqual(
+      na.links.filter((l) => l.name.startsWith("cilium_")),
+      [],
+    );
+    t.is(va.links.find((l) => l.name === vxlan.a.nic)?.mtu, 1500);
+    t.deepEqual(
+      va.pods.map((p) => p.netns),
+      [vxlan.a.ns],
+    );
+    t.deepEqual(
+      va.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.dev, r.mtu]),
+      [[vxlan.b.podCidr, "cilium_vxlan", 1450]],
+    );
+    t.deepEqual(
+      na.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.gateway, r.mtu]),
+      [[native.b.podCidr, native.b.nodeIp, null]],
+    );
+    t.is(va.driver, "veth");
+    t.is(typeof va.offloads?.["generic-receive-offload"]?.on, "boolean");
+    t.is(typeof va.offloads?.["tx-udp_tnl-segmentation"]?.on, "boolean");
+    t.regex(va.kernel, /^\d+\.\d+/);
+    t.deepEqual(va.errors, []);
+  },
+);
 
-test.serial("tunnel evidence under a vxlan request and native evidence under a native request are confirmed", async (t) => {
-  t.is(setupError, undefined, setupError);
-  const v = datapathOutput(request("vxlan"), await evidenceOf(vxlan, "vxlan"));
-  t.deepEqual(v.reasons, []);
-  t.is(v.verdict, "confirmed");
-  t.is(v.observed, "vxlan");
-  t.deepEqual(v.observedBy.podRouteMtus, [1450]);
-  t.is(v.observedBy.directNodeRoutes, false);
+test.serial(
+  "tunnel evidence under a vxlan request and native evidence under a native request are confirmed",
+  async (t) => {
+    t.is(setupError, undefined, setupError);
+    const v = datapathOutput(request("vxlan"), await evidenceOf(vxlan, "vxlan"));
+    t.deepEqual(v.reasons, []);
+    t.is(v.verdict, "confirmed");
+    t.is(v.observed, "vxlan");
+    t.deepEqual(v.observedBy.podRouteMtus, [1450]);
+    t.is(v.observedBy.directNodeRoutes, false);
 
-  const n = datapathOutput(request("native"), await evidenceOf(native, "native"));
-  t.deepEqual(n.reasons, []);
-  t.is(n.verdict, "confirmed");
-  t.is(n.observed, "native");
-  t.deepEqual(n.observedBy.podRouteMtus, [null]);
-  t.is(n.observedBy.directNodeRoutes, true);
-  t.true(n.checks.some((c) => c.scope === `${native.b.ns} pod iperf3-server-pod` && c.check === "route MTU" && c.ok));
-});
+    const n = datapathOutput(request("native"), await evidenceOf(native, "native"));
+    t.deepEqual(n.reasons, []);
+    t.is(n.verdict, "confirmed");
+    t.is(n.observed, "native");
+    t.deepEqual(n.observedBy.podRouteMtus, [null]);
+    t.is(n.observedBy.directNodeRoutes, true);
+    t.true(n.checks.some((c) => c.scope === `${native.b.ns} pod iperf3-server-pod` && c.check === "route MTU" && c.ok));
+  },
+);
 
 test.serial("tunnel evidence under a native request is refused with an exact message", async (t) => {
   t.is(setupError, undefined, setupError);
@@ -219,16 +254,19 @@ test.serial("tunnel evidence under a native request is refused with an exact mes
   t.regex(message, /\nWhat to do: .*rollout restart ds\/cilium/);
 });
 
-test.serial("native evidence under a vxlan request is refused: no tunnel device, no 1450 route, a direct route instead", async (t) => {
-  t.is(setupError, undefined, setupError);
-  const [a, b] = [native.a, native.b];
-  const d = datapathOutput(request("vxlan"), await evidenceOf(native, "vxlan"));
-  t.is(d.verdict, "refused");
-  t.is(d.observed, "native");
-  t.deepEqual(d.reasons.slice(0, 3), [
-    `${a.ns}: tunnel device: expected cilium_vxlan, found none`,
-    `${a.ns} pod ${a.ns}: route MTU: expected mtu 1450 (NIC mtu 1500 − 50), found ${b.podCidr} via ${b.nodeIp} dev ${a.nic}`,
-    `${a.ns}: route to ${b.ns}'s pod CIDR ${b.podCidr}: expected not a direct route via the node IP (traffic goes through the tunnel), found ${b.podCidr} via ${b.nodeIp} dev ${a.nic}`,
-  ]);
-  t.is(d.reasons.length, 6);
-});
+test.serial(
+  "native evidence under a vxlan request is refused: no tunnel device, no 1450 route, a direct route instead",
+  async (t) => {
+    t.is(setupError, undefined, setupError);
+    const [a, b] = [native.a, native.b];
+    const d = datapathOutput(request("vxlan"), await evidenceOf(native, "vxlan"));
+    t.is(d.verdict, "refused");
+    t.is(d.observed, "native");
+    t.deepEqual(d.reasons.slice(0, 3), [
+      `${a.ns}: tunnel device: expected cilium_vxlan, found none`,
+      `${a.ns} pod ${a.ns}: route MTU: expected mtu 1450 (NIC mtu 1500 − 50), found ${b.podCidr} via ${b.nodeIp} dev ${a.nic}`,
+      `${a.ns}: route to ${b.ns}'s pod CIDR ${b.podCidr}: expected not a direct route via the node IP (traffic goes through the tunnel), found ${b.podCidr} via ${b.nodeIp} dev ${a.nic}`,
+    ]);
+    t.is(d.reasons.length, 6);
+  },
+);

@@ -66,7 +66,24 @@ export class VerifyLab {
       this.namespaces.push(s.ns);
       await this.ip(s.ns, "link", "set", "lo", "up");
     }
-    await sh("ip", ["link", "add", a.nic, "netns", a.ns, "mtu", "1500", "type", "veth", "peer", "name", b.nic, "netns", b.ns, "mtu", "1500"]);
+    await sh("ip", [
+      "link",
+      "add",
+      a.nic,
+      "netns",
+      a.ns,
+      "mtu",
+      "1500",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      b.nic,
+      "netns",
+      b.ns,
+      "mtu",
+      "1500",
+    ]);
     for (const s of [a, b]) {
       await this.ip(s.ns, "addr", "add", `${s.nodeIp}/24`, "dev", s.nic);
       await this.ip(s.ns, "link", "set", s.nic, "up");
@@ -99,7 +116,22 @@ export class VerifyLab {
     ] as const) {
       // No `dev`: a VXLAN bound to a 1500-byte lower device refuses MTU 1500; Cilium's (flow-based)
       // device has no lower device and keeps the base MTU, leaving the 50 bytes to the pod routes.
-      await this.ip(me.ns, "link", "add", "cilium_vxlan", "type", "vxlan", "id", "2", "local", me.nodeIp, "remote", peer.nodeIp, "dstport", "8472");
+      await this.ip(
+        me.ns,
+        "link",
+        "add",
+        "cilium_vxlan",
+        "type",
+        "vxlan",
+        "id",
+        "2",
+        "local",
+        me.nodeIp,
+        "remote",
+        peer.nodeIp,
+        "dstport",
+        "8472",
+      );
       await this.ip(me.ns, "link", "set", "cilium_vxlan", "mtu", "1500", "up");
       await this.ip(me.ns, "addr", "add", `${me.podIp}/32`, "dev", "cilium_vxlan");
       await this.ip(me.ns, "route", "add", peer.podCidr, "dev", "cilium_vxlan", "mtu", "1450", "src", me.podIp);

@@ -12,7 +12,12 @@ import { loopbackIperf3 } from "./support";
 
 const errors = new Map<unknown, string>();
 const record = (err: unknown) => {
-  errors.set(err, pulumi.ResourceError.isInstance(err) ? `ResourceError(hideStack=${String(err.hideStack)}): ${err.message}` : String(err));
+  errors.set(
+    err,
+    pulumi.ResourceError.isInstance(err)
+      ? `ResourceError(hideStack=${String(err.hideStack)}): ${err.message}`
+      : String(err),
+  );
 };
 process.on("unhandledRejection", record);
 process.on("uncaughtException", record);
@@ -27,7 +32,13 @@ async function main(): Promise<void> {
     ? await build(
         "vxlan",
         stackConfig("vxlan"),
-        { nodesRun: "vxlan", configMap: { tunnel: "vxlan", "kube-proxy-replacement": "disabled" }, iperf3Log: log, brokenNode: "node-3", brokenOutput: "bash: line 1: ip: command not found" },
+        {
+          nodesRun: "vxlan",
+          configMap: { tunnel: "vxlan", "kube-proxy-replacement": "disabled" },
+          iperf3Log: log,
+          brokenNode: "node-3",
+          brokenOutput: "bash: line 1: ip: command not found",
+        },
         false,
       )
     : await build(
@@ -35,7 +46,12 @@ async function main(): Promise<void> {
         stackConfig("vxlan", { routingMode: "native", nativeRoutingCidr: "10.0.0.0/22" }),
         {
           nodesRun: "vxlan",
-          configMap: { tunnel: "disabled", "auto-direct-node-routes": "true", "ipv4-native-routing-cidr": "10.0.0.0/22", "kube-proxy-replacement": "disabled" },
+          configMap: {
+            tunnel: "disabled",
+            "auto-direct-node-routes": "true",
+            "ipv4-native-routing-cidr": "10.0.0.0/22",
+            "kube-proxy-replacement": "disabled",
+          },
           iperf3Log: log,
         },
         false,

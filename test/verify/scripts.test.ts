@@ -32,28 +32,44 @@ async function fakeDir(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-function script(name: string, args: readonly string[], dir: string, extraEnv: Record<string, string> = {}): Promise<Ran> {
+function script(
+  name: string,
+  args: readonly string[],
+  dir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Ran> {
   return run("bash", [path.join(SCRIPTS, name), ...args], {
     timeoutMs: 60_000,
     env: { ...process.env, KUBECTL: `bash ${FAKE}`, FAKE_DIR: dir, POLL_SECONDS: "0.1", ...extraEnv },
   });
 }
 
-const exists = (p: string) => fs.access(p).then(
-  () => true,
-  () => false,
-);
+const exists = (p: string) =>
+  fs.access(p).then(
+    () => true,
+    () => false,
+  );
 
 test("the verification scripts and the kubectl stand-in are shellcheck-clean", async (t) => {
-  const names = ["collect-evidence.sh", "collect-cilium-state.sh", "wait-iperf3-servers.sh", "read-iperf3-job.sh"].map((n) => path.join(SCRIPTS, n));
-  const r = await run("shellcheck", [...names, FAKE]).catch((err: unknown) => ({ code: -1, stdout: "", stderr: `shellcheck is missing (apt-get install shellcheck): ${String(err)}` }));
+  const names = ["collect-evidence.sh", "collect-cilium-state.sh", "wait-iperf3-servers.sh", "read-iperf3-job.sh"].map(
+    (n) => path.join(SCRIPTS, n),
+  );
+  const r = await run("shellcheck", [...names, FAKE]).catch((err: unknown) => ({
+    code: -1,
+    stdout: "",
+    stderr: `shellcheck is missing (apt-get install shellcheck): ${String(err)}`,
+  }));
   t.is(r.code, 0, r.stdout + r.stderr);
 });
 
 test("collect-cilium-state.sh prints cilium-config, CiliumNodes, Nodes and every agent's status as one document", async (t) => {
   const node = { name: "node-2", ip: "192.168.150.12", podCidr: "10.0.1.0/24" };
   const dir = await fakeDir({
-    "configmap.json": JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", data: { tunnel: "vxlan", "auto-direct-node-routes": "false" } }, null, 2),
+    "configmap.json": JSON.stringify(
+      { apiVersion: "v1", kind: "ConfigMap", data: { tunnel: "vxlan", "auto-direct-node-routes": "false" } },
+      null,
+      2,
+    ),
     "ciliumnodes.txt": "node-1|10.0.0.0/24|192.168.150.11\nnode-2|10.0.1.0/24|192.168.150.12\n",
     "nodes.txt": "node-1||192.168.150.11\nnode-2||192.168.150.12\n",
     "agents.txt": "cilium-aaaaa node-1\ncilium-bbbbb node-2\n",
@@ -92,7 +108,10 @@ test("collect-cilium-state.sh fails with the rollout's message when the agents a
     "collect-cilium-state.sh: the Cilium agents (daemonset kube-system/cilium) are not rolled out after 7s: error: timed out waiting for the condition\n" +
       `Look at: bash ${FAKE} -n kube-system get pods -l k8s-app=cilium -o wide; bash ${FAKE} -n kube-system logs ds/cilium --tail=50\n`,
   );
-  t.is((await script("collect-cilium-state.sh", ["cilium-debug"], dir)).stderr, "collect-cilium-state.sh: usage: collect-cilium-state.sh cilium|cilium-dbg [timeout-seconds] (got 'cilium-debug')\n");
+  t.is(
+    (await script("collect-cilium-state.sh", ["cilium-debug"], dir)).stderr,
+    "collect-cilium-state.sh: usage: collect-cilium-state.sh cilium|cilium-dbg [timeout-seconds] (got 'cilium-debug')\n",
+  );
 });
 
 test("wait-iperf3-servers.sh prints both servers' addresses once they are Ready", async (t) => {
@@ -112,8 +131,10 @@ test("wait-iperf3-servers.sh fails for a server that never listens, with the pod
   const dir = await fakeDir({
     "pod-iperf3-server-host-k.txt": "iperf3-server-host-k 192.168.150.12 192.168.150.12 node-2",
     "ready-iperf3-server-pod-k.rc": "1",
-    "pod-iperf3-server-pod-k.state": "phase Running; node node-2; container iperf3: restarts 4, waiting CrashLoopBackOff back-off 1m20s, terminated  exit , last Error exit 1",
-    "logs-iperf3-server-pod-k.txt": "iperf3: error - unable to start listener for connections: Address already in use\niperf3: exiting",
+    "pod-iperf3-server-pod-k.state":
+      "phase Running; node node-2; container iperf3: restarts 4, waiting CrashLoopBackOff back-off 1m20s, terminated  exit , last Error exit 1",
+    "logs-iperf3-server-pod-k.txt":
+      "iperf3: error - unable to start listener for connections: Address already in use\niperf3: exiting",
   });
   const r = await script("wait-iperf3-servers.sh", [NS, "30", "iperf3-server-host-k", "iperf3-server-pod-k"], dir);
   t.is(r.code, 1);
@@ -135,7 +156,8 @@ test("read-iperf3-job.sh waits for the Job to complete and prints its iperf3 -J 
   const dir = await fakeDir({
     "job-iperf3-pod-1-k.status.1": "",
     "job-iperf3-pod-1-k.status.2": "",
-    "job-iperf3-pod-1-k.status": "SuccessCriteriaMet:CompletionsReached:Reached expected number of succeeded pods\nComplete:CompletionsReached:Reached expected number of succeeded pods\n",
+    "job-iperf3-pod-1-k.status":
+      "SuccessCriteriaMet:CompletionsReached:Reached expected number of succeeded pods\nComplete:CompletionsReached:Reached expected number of succeeded pods\n",
     "joblogs-iperf3-pod-1-k.txt": doc,
   });
   const r = await script("read-iperf3-job.sh", [NS, "iperf3-pod-1-k", "60"], dir);
@@ -148,7 +170,8 @@ test("read-iperf3-job.sh waits for the Job to complete and prints its iperf3 -J 
 
 test("read-iperf3-job.sh fails on a failed Job with its reason and log tail, and deletes the Job", async (t) => {
   const dir = await fakeDir({
-    "job-iperf3-host-2-k.status": "FailureTarget:DeadlineExceeded:Job was active longer than specified deadline\nFailed:DeadlineExceeded:Job was active longer than specified deadline\n",
+    "job-iperf3-host-2-k.status":
+      "FailureTarget:DeadlineExceeded:Job was active longer than specified deadline\nFailed:DeadlineExceeded:Job was active longer than specified deadline\n",
     "joblogs-iperf3-host-2-k.txt": "line 1\nline 2\n",
   });
   const r = await script("read-iperf3-job.sh", [NS, "iperf3-host-2-k", "60"], dir);
@@ -165,11 +188,16 @@ test("read-iperf3-job.sh fails on a failed Job with its reason and log tail, and
 test("read-iperf3-job.sh refuses a completed Job whose iperf3 JSON carries an error (iperf3 3.12 exits 0 then)", async (t) => {
   t.deepEqual(await prerequisites(false), []);
   const doc = await loopbackIperf3(1, { noServer: true });
-  const dir = await fakeDir({ "job-iperf3-pod-1-k.status": "Complete:CompletionsReached:done\n", "joblogs-iperf3-pod-1-k.txt": doc });
+  const dir = await fakeDir({
+    "job-iperf3-pod-1-k.status": "Complete:CompletionsReached:done\n",
+    "joblogs-iperf3-pod-1-k.txt": doc,
+  });
   const r = await script("read-iperf3-job.sh", [NS, "iperf3-pod-1-k", "60"], dir);
   t.is(r.code, 1);
   t.true(
-    r.stderr.startsWith(`iperf3 client job ${NS}/iperf3-pod-1-k failed: iperf3 reported an error: "unable to connect to server: Connection refused"\nLast log lines:\n`),
+    r.stderr.startsWith(
+      `iperf3 client job ${NS}/iperf3-pod-1-k failed: iperf3 reported an error: "unable to connect to server: Connection refused"\nLast log lines:\n`,
+    ),
     r.stderr,
   );
   t.true(r.stderr.includes('"error":'));

@@ -19,15 +19,28 @@ export interface Ran {
 }
 
 /** Runs a command with a timeout; never rejects on a non-zero exit (the test looks at `code`). */
-export function run(file: string, args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       file,
       [...args],
-      { timeout: opts.timeoutMs ?? 30_000, encoding: "utf8", maxBuffer: 32 * 1024 * 1024, env: opts.env ?? process.env },
+      {
+        timeout: opts.timeoutMs ?? 30_000,
+        encoding: "utf8",
+        maxBuffer: 32 * 1024 * 1024,
+        env: opts.env ?? process.env,
+      },
       (err, stdout, stderr) => {
         if (err && typeof (err as { code?: unknown }).code !== "number") {
-          reject(new Error(`\`${file} ${args.join(" ")}\` could not run or timed out: ${err.message}\n${stderr}`, { cause: err }));
+          reject(
+            new Error(`\`${file} ${args.join(" ")}\` could not run or timed out: ${err.message}\n${stderr}`, {
+              cause: err,
+            }),
+          );
           return;
         }
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
@@ -43,7 +56,9 @@ export function run(file: string, args: readonly string[], opts: { timeoutMs?: n
 export async function sh(file: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
   const r = await run(file, args, { timeoutMs });
   if (r.code !== 0) {
-    throw new Error(`\`${file} ${args.join(" ")}\` exited ${r.code}: ${r.stderr.trim().split("\n").slice(-5).join("\n")}`);
+    throw new Error(
+      `\`${file} ${args.join(" ")}\` exited ${r.code}: ${r.stderr.trim().split("\n").slice(-5).join("\n")}`,
+    );
   }
   return r.stdout;
 }
@@ -60,7 +75,10 @@ export const VERIFY_TOOLS: readonly RequiredTool[] = [
 ];
 
 /** What the real tests need; each problem says how to fix it, so the test FAILS with it. */
-export async function prerequisites(needRoot: boolean, tools: readonly RequiredTool[] = VERIFY_TOOLS): Promise<string[]> {
+export async function prerequisites(
+  needRoot: boolean,
+  tools: readonly RequiredTool[] = VERIFY_TOOLS,
+): Promise<string[]> {
   const problems: string[] = [];
   if (needRoot && typeof process.getuid === "function" && process.getuid() !== 0) {
     problems.push("network namespaces need root: run the tests as root (CI does)");
@@ -96,12 +114,22 @@ export function freePort(): Promise<number> {
 export async function loopbackIperf3(seconds: number, opts: { noServer?: boolean } = {}): Promise<string> {
   const port = await freePort();
   if (opts.noServer === true) {
-    return (await run("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-J", "-t", String(seconds), "--connect-timeout", "2000"], { timeoutMs: 20_000 })).stdout;
+    return (
+      await run(
+        "iperf3",
+        ["-c", "127.0.0.1", "-p", String(port), "-J", "-t", String(seconds), "--connect-timeout", "2000"],
+        { timeoutMs: 20_000 },
+      )
+    ).stdout;
   }
-  const server = execFile("iperf3", ["-s", "-1", "-p", String(port), "-B", "127.0.0.1"], { timeout: (seconds + 20) * 1000 });
+  const server = execFile("iperf3", ["-s", "-1", "-p", String(port), "-B", "127.0.0.1"], {
+    timeout: (seconds + 20) * 1000,
+  });
   try {
     for (let i = 0; i < 50; i++) {
-      const r = await run("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-J", "-t", String(seconds)], { timeoutMs: (seconds + 15) * 1000 });
+      const r = await run("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-J", "-t", String(seconds)], {
+        timeoutMs: (seconds + 15) * 1000,
+      });
       if (!r.stdout.includes("Connection refused")) {
         return r.stdout;
       }
@@ -130,7 +158,11 @@ export function link(ifname: string, mtu: number, kind?: string, port?: number):
 }
 
 /** A route as `ip -j -d -4 route show` prints it. */
-export function route(dst: string, dev: string, opts: { via?: string; mtu?: number; protocol?: string } = {}): Record<string, unknown> {
+export function route(
+  dst: string,
+  dev: string,
+  opts: { via?: string; mtu?: number; protocol?: string } = {},
+): Record<string, unknown> {
   return {
     type: "unicast",
     dst,
@@ -187,7 +219,9 @@ export function ciliumNodeDoc(
     link("eth0", 1500),
     link("cilium_net", 1500, "veth"),
     link("cilium_host", 1500, "veth"),
-    ...(tunnel ? [link(mode === "vxlan" ? "cilium_vxlan" : "cilium_geneve", 1500, mode, mode === "vxlan" ? 8472 : 6081)] : []),
+    ...(tunnel
+      ? [link(mode === "vxlan" ? "cilium_vxlan" : "cilium_geneve", 1500, mode, mode === "vxlan" ? 8472 : 6081)]
+      : []),
   ];
   const routes = [
     route("default", "eth0", { via: "192.168.150.1", protocol: "dhcp" }),
@@ -195,18 +229,25 @@ export function ciliumNodeDoc(
     route(node.podCidr, "cilium_host", { via: router, ...(tunnel ? { mtu: 1450 } : {}) }),
     ...nodes
       .filter((n) => n.name !== node.name)
-      .map((n) => (tunnel ? route(n.podCidr, "cilium_host", { via: router, mtu: 1450 }) : route(n.podCidr, "eth0", { via: n.ip }))),
+      .map((n) =>
+        tunnel ? route(n.podCidr, "cilium_host", { via: router, mtu: 1450 }) : route(n.podCidr, "eth0", { via: n.ip }),
+      ),
   ];
   const defaultMtu = tunnel ? 1450 : null;
-  const pods = (opts.pods ?? [{ netns: `cni-${node.name}-0000`, ip: node.podCidr.replace(/\.0\/24$/, ".20") }]).map((p) => {
-    const mtu = p.routeMtu === undefined ? defaultMtu : p.routeMtu;
-    return {
-      netns: p.netns,
-      links: [link("lo", 65536), link("eth0", 1500, "veth")],
-      routes: [route("default", "eth0", { via: router, ...(mtu !== null ? { mtu } : {}) }), route(`${router}/32`, "eth0")],
-      addrs: [addrs("lo", "127.0.0.1/8"), addrs("eth0", `${p.ip}/32`)],
-    };
-  });
+  const pods = (opts.pods ?? [{ netns: `cni-${node.name}-0000`, ip: node.podCidr.replace(/\.0\/24$/, ".20") }]).map(
+    (p) => {
+      const mtu = p.routeMtu === undefined ? defaultMtu : p.routeMtu;
+      return {
+        netns: p.netns,
+        links: [link("lo", 65536), link("eth0", 1500, "veth")],
+        routes: [
+          route("default", "eth0", { via: router, ...(mtu !== null ? { mtu } : {}) }),
+          route(`${router}/32`, "eth0"),
+        ],
+        addrs: [addrs("lo", "127.0.0.1/8"), addrs("eth0", `${p.ip}/32`)],
+      };
+    },
+  );
   const off = (on: boolean, fixed = false) => ({ on, fixed });
   return JSON.stringify({
     schema: 1,
@@ -271,14 +312,30 @@ export function agentStatus116(node: LabNode, mode: "vxlan" | "geneve" | "native
 }
 
 /** What scripts/collect-cilium-state.sh prints, for `configMap` entries, nodes and agent outputs. */
-export function clusterStateDoc(configMap: Record<string, string>, nodes: readonly LabNode[], agentOutput: (n: LabNode) => string, cli = "cilium"): string {
+export function clusterStateDoc(
+  configMap: Record<string, string>,
+  nodes: readonly LabNode[],
+  agentOutput: (n: LabNode) => string,
+  cli = "cilium",
+): string {
   const line = (n: LabNode) => ({ name: n.name, podCidrs: [n.podCidr], internalIps: [n.ip] });
   return JSON.stringify({
     schema: 1,
     collector: "collect-cilium-state.sh",
-    configMap: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cilium-config", namespace: "kube-system" }, data: configMap },
+    configMap: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "cilium-config", namespace: "kube-system" },
+      data: configMap,
+    },
     ciliumNodes: nodes.map(line),
     nodes: nodes.map((n) => ({ name: n.name, podCidrs: [], internalIps: [n.ip] })),
-    agents: nodes.map((n, i) => ({ pod: `cilium-${"abcde"[i] ?? "x"}${i}`, node: n.name, command: `${cli} status`, exitCode: 0, output: agentOutput(n) })),
+    agents: nodes.map((n, i) => ({
+      pod: `cilium-${"abcde"[i] ?? "x"}${i}`,
+      node: n.name,
+      command: `${cli} status`,
+      exitCode: 0,
+      output: agentOutput(n),
+    })),
   });
 }

@@ -19,7 +19,9 @@ interface Outcome {
 }
 
 async function scenario(name: "wrong-mode" | "unreadable"): Promise<Outcome> {
-  const r = await run(process.execPath, ["--import=tsx", path.join(__dirname, "refused-scenario.ts"), name], { timeoutMs: 90_000 });
+  const r = await run(process.execPath, ["--import=tsx", path.join(__dirname, "refused-scenario.ts"), name], {
+    timeoutMs: 90_000,
+  });
   const line = r.stdout.trim().split("\n").at(-1) ?? "";
   try {
     return JSON.parse(line) as Outcome;
@@ -69,7 +71,10 @@ test("a collector output that cannot be read refuses the datapath the same way: 
   t.is(out.fatal, undefined, out.fatal);
   t.deepEqual(out.datapath, { verdict: "refused", requested: "vxlan", observed: "unknown" });
   t.false(out.throughput);
-  t.deepEqual(out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:")).sort(), BEFORE_VERDICT);
+  t.deepEqual(
+    out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:")).sort(),
+    BEFORE_VERDICT,
+  );
   t.is(out.errors.length, 1, out.errors.join("\n---\n"));
   t.deepEqual((out.errors[0] ?? "").split("\n").slice(0, 3), [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput is measured or exported.",

@@ -14,7 +14,11 @@ export interface ExpectedResource {
  * The k3s layer's resources for component `name` on `nodes` (node names, server first), with the
  * air-gap image tarballs' file names when installing from `k3sAirgapDir` (k3s images first).
  */
-export function expectedK3sResources(name: string, nodes: readonly string[], airgapImages?: readonly string[]): ExpectedResource[] {
+export function expectedK3sResources(
+  name: string,
+  nodes: readonly string[],
+  airgapImages?: readonly string[],
+): ExpectedResource[] {
   const perNode = (node: string): ExpectedResource[] => [
     { type: "command:remote:Command", name: `${name}-wait-${node}` },
     // online only: the upstream probe (scripts/probe-upstreams.sh) between the wait and the prepare.
@@ -28,7 +32,9 @@ export function expectedK3sResources(name: string, nodes: readonly string[], air
           { type: "command:remote:CopyToRemote", name: `${name}-airgap-installer-${node}` },
           ...airgapImages.map((image) => ({
             type: "command:remote:CopyToRemote",
-            name: `${name}-airgap-image-${basename(image).replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}-${node}`,
+            name: `${name}-airgap-image-${basename(image)
+              .replace(/[^A-Za-z0-9]+/g, "-")
+              .toLowerCase()}-${node}`,
           })),
         ]
       : []),

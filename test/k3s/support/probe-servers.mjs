@@ -20,7 +20,9 @@ const certDir = process.argv[2];
 const held = [];
 
 function logRequest(server, req) {
-  process.stdout.write(`${JSON.stringify({ server, method: req.method, url: req.url, range: req.headers.range ?? null })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ server, method: req.method, url: req.url, range: req.headers.range ?? null })}\n`,
+  );
 }
 
 const main = createHttp((req, res) => {
@@ -29,9 +31,16 @@ const main = createHttp((req, res) => {
   if (path === "/install.sh") {
     res.writeHead(200, { "content-type": "text/plain" }).end("#!/bin/sh\n# INSTALL_K3S_SKIP_DOWNLOAD\n");
   } else if (path === "/releases/k3s") {
-    res.writeHead(302, { location: "http://127.0.0.2:8080/asset?X-Amz-Signature=0123abcd&response-content-disposition=attachment" }).end();
+    res
+      .writeHead(302, {
+        location: "http://127.0.0.2:8080/asset?X-Amz-Signature=0123abcd&response-content-disposition=attachment",
+      })
+      .end();
   } else if (path === "/v2/") {
-    res.writeHead(401, { "www-authenticate": 'Bearer realm="http://127.0.0.1/token",service="probe-test"', "content-type": "application/json" });
+    res.writeHead(401, {
+      "www-authenticate": 'Bearer realm="http://127.0.0.1/token",service="probe-test"',
+      "content-type": "application/json",
+    });
     res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n');
   } else if (path === "/private") {
     res.writeHead(401).end();
@@ -55,10 +64,13 @@ const silent = createTcp((socket) => {
   socket.on("error", () => {});
 });
 
-const tls = createHttps({ key: readFileSync(join(certDir, "key.pem")), cert: readFileSync(join(certDir, "cert.pem")) }, (req, res) => {
-  logRequest("tls", req);
-  res.writeHead(200).end("ok\n");
-});
+const tls = createHttps(
+  { key: readFileSync(join(certDir, "key.pem")), cert: readFileSync(join(certDir, "cert.pem")) },
+  (req, res) => {
+    logRequest("tls", req);
+    res.writeHead(200).end("ok\n");
+  },
+);
 
 // A DNS answer: the query's header and question back, with QR, RD, RA and RCODE 3 (NXDOMAIN)
 // (RFC 1035 4.1.1).

@@ -75,7 +75,9 @@ export class RecordingMonitor extends MockMonitor {
   override async registerResource(req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> {
     const r = req as RegisterRequest;
     const { deserializeProperties } = await import("@pulumi/pulumi/runtime/rpc");
-    const raw = deserializeProperties((req as { getObject(): Parameters<typeof deserializeProperties>[0] }).getObject()) as Record<string, unknown>;
+    const raw = deserializeProperties(
+      (req as { getObject(): Parameters<typeof deserializeProperties>[0] }).getObject(),
+    ) as Record<string, unknown>;
     return super.registerResource(req, (err, response) => {
       if (!err) {
         this.registrations.push({

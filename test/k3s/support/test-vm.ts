@@ -53,7 +53,12 @@ export interface TestVm {
 }
 
 function run(file: string, args: readonly string[], input?: string): string {
-  return execFileSync(file, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  return execFileSync(file, args, {
+    encoding: "utf8",
+    input,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, LC_ALL: "C" },
+  });
 }
 
 function virsh(...args: string[]): string {
@@ -81,12 +86,17 @@ function preflight(): void {
     })
     .map(([, pkg]) => pkg);
   if (missing.length > 0) {
-    throw new Error(`the test VM needs ${[...new Set(missing)].join(", ")}: apt-get install -y ${[...new Set(missing)].join(" ")}`);
+    throw new Error(
+      `the test VM needs ${[...new Set(missing)].join(", ")}: apt-get install -y ${[...new Set(missing)].join(" ")}`,
+    );
   }
   try {
     virsh("version");
   } catch (err) {
-    throw new Error(`cannot reach libvirt at ${URI}. Fix: bash scripts/ci/host-setup.sh (starts virtlogd and libvirtd).`, { cause: err });
+    throw new Error(
+      `cannot reach libvirt at ${URI}. Fix: bash scripts/ci/host-setup.sh (starts virtlogd and libvirtd).`,
+      { cause: err },
+    );
   }
 }
 
@@ -97,9 +107,12 @@ function testImage(): string {
     out = run("bash", [join(REPO, "scripts/build-test-image.sh")]);
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? "";
-    throw new Error(`scripts/build-test-image.sh failed; build the test image first (as root): bash scripts/build-test-image.sh\n${stderr.slice(-2000)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `scripts/build-test-image.sh failed; build the test image first (as root): bash scripts/build-test-image.sh\n${stderr.slice(-2000)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const image = /^TEST_IMAGE=(.+)$/m.exec(out)?.[1];
   if (!image) {
@@ -122,7 +135,9 @@ function freeSubnet(): string {
       return `192.168.${third}`;
     }
   }
-  throw new Error("no free 192.168.200-249.0/24 for the test network; remove unused libvirt networks (virsh net-list --all)");
+  throw new Error(
+    "no free 192.168.200-249.0/24 for the test network; remove unused libvirt networks (virsh net-list --all)",
+  );
 }
 
 // VMs still defined by this process, removed at exit even when the after hook never runs: ava
@@ -141,7 +156,10 @@ function destroyOnExit(destroy: () => void): void {
     }
   };
   process.on("exit", destroyAll);
-  for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
     process.once(signal, () => {
       destroyAll();
       process.exit(code);
@@ -223,7 +241,18 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
     // root-only build cache), a qcow2 overlay on it, and a NoCloud seed.
     run("mkdir", ["-p", poolDir]);
     run("cp", ["--reflink=auto", "--sparse=always", image, join(poolDir, "base.qcow2")]);
-    run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", join(poolDir, "base.qcow2"), join(poolDir, "disk.qcow2"), "8G"]);
+    run("qemu-img", [
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-F",
+      "qcow2",
+      "-b",
+      join(poolDir, "base.qcow2"),
+      join(poolDir, "disk.qcow2"),
+      "8G",
+    ]);
     writeFileSync(
       join(poolDir, "user-data"),
       renderUserData({ hostname, authorizedKeys: [userPub], hostKey: { privateKey: hostPriv, publicKey: hostPub } }),
@@ -231,7 +260,13 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
     );
     writeFileSync(join(poolDir, "meta-data"), renderMetaData({ instanceId: name, hostname }));
     writeFileSync(join(poolDir, "network-config"), renderNetworkConfig({ mac }));
-    run("cloud-localds", ["-N", join(poolDir, "network-config"), join(poolDir, "seed.iso"), join(poolDir, "user-data"), join(poolDir, "meta-data")]);
+    run("cloud-localds", [
+      "-N",
+      join(poolDir, "network-config"),
+      join(poolDir, "seed.iso"),
+      join(poolDir, "user-data"),
+      join(poolDir, "meta-data"),
+    ]);
     chmodSync(join(poolDir, "seed.iso"), 0o600);
 
     // domain: TCG (KVM hangs guests on our machines), serial console to a file.
@@ -280,7 +315,12 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
         child.stdin.end(stdin ?? "");
       });
     const copy = async (localPath: string, remotePath: string): Promise<void> => {
-      await promisify(execFile)("scp", [...sshArgs.filter((a) => a !== "-q"), "-q", localPath, `${USER}@${ip}:${remotePath}`]);
+      await promisify(execFile)("scp", [
+        ...sshArgs.filter((a) => a !== "-q"),
+        "-q",
+        localPath,
+        `${USER}@${ip}:${remotePath}`,
+      ]);
     };
 
     // wait for SSH with the pinned host key.
@@ -298,7 +338,9 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
         } catch {
           tail = "(no console log)";
         }
-        throw new Error(`test VM ${name} (${ip}, MAC ${mac}) did not answer SSH within ${timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`);
+        throw new Error(
+          `test VM ${name} (${ip}, MAC ${mac}) did not answer SSH within ${timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 3000));
     }
