@@ -7,7 +7,7 @@
  * usage (root, libvirtd running, pulumi on PATH):
  *   eval "$(bash scripts/toolchain.sh)"; npx tsx bench/boot.ts [--nodes 3] [--runs 1] [--accel tcg|kvm]
  *
- * Both sides boot the same test image (scripts/build-test-image.sh, or $TEST_IMAGE/$TEST_IMAGE_SHA256)
+ * Both sides boot the same test image (scripts/dev/build-test-image.sh, or $TEST_IMAGE/$TEST_IMAGE_SHA256)
  * with 1 vCPU, 1024 MiB and an 8 GiB overlay per node, under TCG unless --accel kvm. What is timed:
  * - virsh: the script's `total_s` (network, base copy, overlays, seeds, define, start, all SSH
  *   with cloud-init finished).
@@ -51,14 +51,14 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   if (process.env.TEST_IMAGE && process.env.TEST_IMAGE_SHA256) {
     return { image: process.env.TEST_IMAGE, sha256: process.env.TEST_IMAGE_SHA256 };
   }
-  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/build-test-image.sh")], {
+  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/dev/build-test-image.sh")], {
     maxBuffer: 1 << 20,
   });
   const image = /^TEST_IMAGE=(.+)$/m.exec(stdout)?.[1];
   const sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(stdout)?.[1];
   if (!image || !sha256) {
     throw new Error(
-      `scripts/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`,
+      `scripts/dev/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`,
     );
   }
   return { image, sha256 };

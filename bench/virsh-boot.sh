@@ -8,7 +8,7 @@
 #
 # usage: bash bench/virsh-boot.sh [count=3] [accel=tcg|kvm] [cidr=192.168.199.0/24]
 # environment:
-#   TEST_IMAGE          base qcow2 (default: whatever scripts/build-test-image.sh prints)
+#   TEST_IMAGE          base qcow2 (default: whatever scripts/dev/build-test-image.sh prints)
 #   BOOT_TIMEOUT        seconds until every node must answer SSH (default 600)
 #   MEMORY_MIB          memory per node (default 1024)
 #   DISK_SIZE           overlay size per node (default 8G)
@@ -44,7 +44,7 @@ for tool in virsh:libvirt-clients qemu-img:qemu-utils cloud-localds:cloud-image-
   ssh:openssh-client ssh-keygen:openssh-client ip:iproute2; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || die "\`${tool%%:*}\` not found on PATH. Fix: apt-get install -y ${tool#*:}."
 done
-virsh version >/dev/null 2>&1 || die "cannot reach libvirt at $uri. Fix: bash scripts/ci/host-setup.sh (starts virtlogd and libvirtd)."
+virsh version >/dev/null 2>&1 || die "cannot reach libvirt at $uri. Fix: bash .ci/host-setup.sh (starts virtlogd and libvirtd)."
 
 # IPv4 arithmetic on 32-bit integers.
 ip2int() { local IFS=.; read -r a b c d <<<"$1"; echo $(((a << 24) | (b << 16) | (c << 8) | d)); }
@@ -102,9 +102,9 @@ check_free
 # base image.
 repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 if [[ -z "${TEST_IMAGE:-}" ]]; then
-  eval "$(bash "$repo/scripts/build-test-image.sh")"
+  eval "$(bash "$repo/scripts/dev/build-test-image.sh")"
 fi
-[[ -f "$TEST_IMAGE" ]] || die "TEST_IMAGE '$TEST_IMAGE' does not exist. Fix: eval \"\$(bash scripts/build-test-image.sh)\"."
+[[ -f "$TEST_IMAGE" ]] || die "TEST_IMAGE '$TEST_IMAGE' does not exist. Fix: eval \"\$(bash scripts/dev/build-test-image.sh)\"."
 
 # names: cl-bench-<run>-*, never used by the project.
 run="$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"

@@ -2,7 +2,7 @@ import test from "ava";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
-import { extractHelmKeys, formatKeyFile, parseKeyFile } from "../../scripts/extract-helm-keys";
+import { extractHelmKeys, formatKeyFile, parseKeyFile } from "../../scripts/dev/extract-helm-keys";
 
 const VALUES = `# -- Roll out agents
 rollOutCiliumPods: false

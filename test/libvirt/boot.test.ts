@@ -4,7 +4,7 @@
 // nothing. Second boot: the "no SSH" fault row (a private key the seed does not authorize) →
 // the readiness error with the console tail, and the domain rolled back.
 //
-// Needs the test image (scripts/build-test-image.sh; cached after its first build) and root.
+// Needs the test image (scripts/dev/build-test-image.sh; cached after its first build) and root.
 import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -71,7 +71,7 @@ export function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv
     const e = error as { stderr?: string; code?: string };
     if (e.code === "ENOENT") {
       throw new Error(
-        `\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (scripts/ci/host-setup.sh)`,
+        `\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (.ci/host-setup.sh)`,
       );
     }
     throw new Error(`${file} ${args.join(" ")} failed: ${e.stderr ?? String(error)}`);
@@ -214,11 +214,11 @@ export function tempFile(name: string, content: string): string {
 }
 
 /**
- * The Debian test image (scripts/build-test-image.sh: cached after the first build). Fails with
+ * The Debian test image (scripts/dev/build-test-image.sh: cached after the first build). Fails with
  * what is missing and how to get it.
  */
 export function testImage(): { path: string; sha256: string } {
-  const script = path.join(REPO_ROOT, "scripts", "build-test-image.sh");
+  const script = path.join(REPO_ROOT, "scripts", "dev", "build-test-image.sh");
   if (!fs.existsSync(script)) {
     throw new Error(`${script} is missing: the Debian test image builder is needed for the boot test`);
   }
@@ -227,7 +227,7 @@ export function testImage(): { path: string; sha256: string } {
   const sha = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(r.stdout)?.[1];
   if (r.status !== 0 || image === undefined || sha === undefined) {
     throw new Error(
-      `bash scripts/build-test-image.sh failed (exit ${r.status ?? "?"}); run it as root with the packages of .ci/apt-packages.txt installed. stderr tail:\n${r.stderr.split("\n").slice(-15).join("\n")}`,
+      `bash scripts/dev/build-test-image.sh failed (exit ${r.status ?? "?"}); run it as root with the packages of .ci/apt-packages.txt installed. stderr tail:\n${r.stderr.split("\n").slice(-15).join("\n")}`,
     );
   }
   return { path: image, sha256: sha };

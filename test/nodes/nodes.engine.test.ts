@@ -8,8 +8,8 @@
  * `cloud-init status`) → a second up changes nothing → `virsh destroy`+`undefine` of node-2, refresh
  * drops it, the next up recreates only it → destroy leaves no domain, network, pool file or bridge.
  *
- * Needs: root, libvirtd (scripts/ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
- * and the test image (TEST_IMAGE/TEST_IMAGE_SHA256, else scripts/build-test-image.sh is run).
+ * Needs: root, libvirtd (.ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
+ * and the test image (TEST_IMAGE/TEST_IMAGE_SHA256, else scripts/dev/build-test-image.sh is run).
  * Names: stack `cl-n-e2e` → libvirt objects `cilium-lab-cl-n-e2e*`, network 192.168.183.0/24.
  */
 import test, { type ExecutionContext } from "ava";
@@ -54,7 +54,7 @@ async function run(
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
       throw new Error(
-        `\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`,
+        `\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`,
       );
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
@@ -78,17 +78,17 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   let image = process.env.TEST_IMAGE ?? "";
   let sha256 = process.env.TEST_IMAGE_SHA256 ?? "";
   if (image === "" || sha256 === "") {
-    const r = await run("bash", [path.join(REPO_ROOT, "scripts/build-test-image.sh")], 30 * 60_000);
+    const r = await run("bash", [path.join(REPO_ROOT, "scripts/dev/build-test-image.sh")], 30 * 60_000);
     if (r.code !== 0) {
       throw new Error(
-        `scripts/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`,
+        `scripts/dev/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`,
       );
     }
     image = /^TEST_IMAGE=(.+)$/m.exec(r.stdout)?.[1] ?? "";
     sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(r.stdout)?.[1] ?? "";
   }
   if (image === "" || sha256 === "") {
-    throw new Error('No test image. Fix: eval "$(bash scripts/build-test-image.sh)" (as root).');
+    throw new Error('No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root).');
   }
   return { image, sha256 };
 }
@@ -211,7 +211,7 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   pulumiOnPath();
   const version = await virsh("version");
   if (version.code !== 0) {
-    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash scripts/ci/host-setup.sh`);
+    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash .ci/host-setup.sh`);
     return;
   }
   const img = await testImage();

@@ -50,7 +50,7 @@ async function run(
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
       throw new Error(
-        `\`${file}\` not found on PATH. Fix: bash scripts/ci/host-setup.sh (installs .ci/apt-packages.txt).`,
+        `\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`,
       );
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
@@ -122,7 +122,7 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const image = process.env.TEST_IMAGE ?? "";
   const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
   if (image === "" || imageSha === "") {
-    t.fail('No test image. Fix: eval "$(bash scripts/build-test-image.sh)" (as root), or source the CI environment.');
+    t.fail('No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.');
     return;
   }
   await sweep();

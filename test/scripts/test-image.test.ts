@@ -1,8 +1,8 @@
-// The Debian test image (scripts/build-test-image.sh) stands in for the Ubuntu cloud image: these
+// The Debian test image (scripts/dev/build-test-image.sh) stands in for the Ubuntu cloud image: these
 // tests check its output contract and file, then boot one TCG domain from an overlay with a NoCloud
 // seed, as the provider will, and log in with a generated key.
 //
-// Needs root, a running libvirtd (scripts/ci/host-setup.sh) and TEST_IMAGE/TEST_IMAGE_SHA256 in the
+// Needs root, a running libvirtd (.ci/host-setup.sh) and TEST_IMAGE/TEST_IMAGE_SHA256 in the
 // environment (`.ci/run` sets them). Everything is named cl-test-img-<run>-* on 192.168.198.0/24;
 // a lock file keeps concurrent runs on one host from booting at the same time.
 // Proof limit: one boot under TCG with a hand-written domain; the provider's own XML is tested
@@ -18,8 +18,8 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 const REPO = path.resolve(__dirname, "../..");
-const BUILD_SCRIPT = path.join(REPO, "scripts/build-test-image.sh");
-const BUILD_HINT = 'eval "$(bash scripts/build-test-image.sh)" (as root), or run .ci/run';
+const BUILD_SCRIPT = path.join(REPO, "scripts/dev/build-test-image.sh");
+const BUILD_HINT = 'eval "$(bash scripts/dev/build-test-image.sh)" (as root), or run .ci/run';
 const URI = "qemu:///system";
 const PREFIX = "cl-test-img-";
 const POOL_DIR = "/var/lib/libvirt/images";
@@ -292,7 +292,7 @@ async function consoleTail(workDir: string): Promise<string> {
 
 async function bootNode(image: string): Promise<BootedNode> {
   await virsh("version").catch((err: Error) => {
-    throw new Error(`Cannot reach libvirt at ${URI}: ${err.message}. Fix: bash scripts/ci/host-setup.sh (as root).`, {
+    throw new Error(`Cannot reach libvirt at ${URI}: ${err.message}. Fix: bash .ci/host-setup.sh (as root).`, {
       cause: err,
     });
   });

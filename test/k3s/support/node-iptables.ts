@@ -1,5 +1,5 @@
 /**
- * Real iptables on the k3s script test VM. The test image (scripts/build-test-image.sh) has no
+ * Real iptables on the k3s script test VM. The test image (scripts/dev/build-test-image.sh) has no
  * iptables, and the tests cannot download packages; the host runs the same Debian release
  * (bookworm), so its own installed iptables 1.8.9 and libraries are copied onto the VM, with the
  * `iptables` → `iptables-nft` links Debian's alternatives would set. The kube-proxy tests then run

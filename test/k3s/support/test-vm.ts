@@ -1,6 +1,6 @@
 /**
  * A minimal real VM for the k3s layer's script tests: one domain of the project's test image
- * (`scripts/build-test-image.sh`) on its own isolated libvirt network, booted under TCG, reachable
+ * (`scripts/dev/build-test-image.sh`) on its own isolated libvirt network, booted under TCG, reachable
  * over SSH with a generated user key and a pinned host key injected through cloud-init. Its seed is
  * rendered by the nodes layer's own renderers (infra/nodes/cloud-init.ts), so the VM is configured
  * exactly like a lab node: same user, host key handling, kernel modules and sysctls.
@@ -94,7 +94,7 @@ function preflight(): void {
     virsh("version");
   } catch (err) {
     throw new Error(
-      `cannot reach libvirt at ${URI}. Fix: bash scripts/ci/host-setup.sh (starts virtlogd and libvirtd).`,
+      `cannot reach libvirt at ${URI}. Fix: bash .ci/host-setup.sh (starts virtlogd and libvirtd).`,
       { cause: err },
     );
   }
@@ -104,11 +104,11 @@ function preflight(): void {
 function testImage(): string {
   let out: string;
   try {
-    out = run("bash", [join(REPO, "scripts/build-test-image.sh")]);
+    out = run("bash", [join(REPO, "scripts/dev/build-test-image.sh")]);
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? "";
     throw new Error(
-      `scripts/build-test-image.sh failed; build the test image first (as root): bash scripts/build-test-image.sh\n${stderr.slice(-2000)}`,
+      `scripts/dev/build-test-image.sh failed; build the test image first (as root): bash scripts/dev/build-test-image.sh\n${stderr.slice(-2000)}`,
       {
         cause: err,
       },
@@ -116,7 +116,7 @@ function testImage(): string {
   }
   const image = /^TEST_IMAGE=(.+)$/m.exec(out)?.[1];
   if (!image) {
-    throw new Error(`scripts/build-test-image.sh printed no TEST_IMAGE= line:\n${out}`);
+    throw new Error(`scripts/dev/build-test-image.sh printed no TEST_IMAGE= line:\n${out}`);
   }
   return image;
 }

@@ -1,9 +1,9 @@
 /**
  * Prints the README's configuration table from infra/config/keys.ts, the single source of the keys:
- *   npx tsx scripts/config-table.ts
+ *   npx tsx scripts/dev/config-table.ts
  * test/readme.test.ts fails when README.md's table differs from this output.
  */
-import { KEYS, KEY_NAMES } from "../infra/config/keys";
+import { KEYS, KEY_NAMES } from "../../infra/config/keys";
 
 /** The Markdown table, one row per key, in declaration order. */
 export function configTable(): string {

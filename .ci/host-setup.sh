@@ -3,12 +3,12 @@
 # install .ci/apt-packages.txt, start virtlogd and libvirtd unless running, wait until
 # qemu:///system answers, create the default storage dirs. Idempotent: a second run changes nothing.
 #
-# usage: bash scripts/ci/host-setup.sh
+# usage: bash .ci/host-setup.sh
 # environment:
 #   LIBVIRT_WAIT_SECONDS   how long to wait for qemu:///system to answer (default 30)
 set -euo pipefail
 
-repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
+repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 packages_file="$repo/.ci/apt-packages.txt"
 wait_seconds="${LIBVIRT_WAIT_SECONDS:-30}"
 readonly uri=qemu:///system
