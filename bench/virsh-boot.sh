@@ -3,7 +3,7 @@
 # with DHCP host reservations, qcow2 overlays, NoCloud seeds from cloud-localds, host keys pre-set
 # through cloud-init ssh_keys) and time how long until every node answers SSH with a generated key
 # and the pinned host key and has finished cloud-init: the same readiness as the Domain provider's
-# (its READY_COMMAND, infra/libvirt/domain.ts). Prints one JSON line on stdout; progress on stderr. Everything it creates
+# (its READY_COMMAND, infra/libvirt/domain/readiness.ts). Prints one JSON line on stdout; progress on stderr. Everything it creates
 # is named cl-bench-<run>-* and removed on exit; consoles and qemu logs are kept in bench/out/<run>/.
 #
 # usage: bash bench/virsh-boot.sh [count=3] [accel=tcg|kvm] [cidr=192.168.199.0/24]

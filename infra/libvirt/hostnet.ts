@@ -44,8 +44,8 @@ export function parseIpRoutes(json: string): HostRoute[] {
   return routes;
 }
 
-/** Parses `ip -j link show` into interface names. */
-export function parseIpLinks(json: string): string[] {
+/** The interface names in `ip -j link show` output. */
+export function parseLinkNames(json: string): string[] {
   return (JSON.parse(json || "[]") as { ifname?: string }[]).flatMap((l) => (l.ifname !== undefined ? [l.ifname] : []));
 }
 

@@ -26,7 +26,7 @@ import { checkForwarding, type ForwardingCheck } from "./forwarding";
 import {
   networkOf,
   overlapMessage,
-  parseIpLinks,
+  parseLinkNames,
   parseIpRoutes,
   subnetConflicts,
   suggestFreeCidr,
@@ -531,7 +531,7 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
     missingTools,
     libvirt,
     routes: routes.ok ? parseIpRoutes(routes.stdout) : [],
-    links: links.ok ? parseIpLinks(links.stdout) : [],
+    links: links.ok ? parseLinkNames(links.stdout) : [],
     kvm: req.accelerator === "kvm" && libvirt.reachable ? kvmFact(req.uri) : undefined,
     memAvailableMiB: memAvailableMiB(),
     cpus: os.cpus().length,

@@ -8,30 +8,17 @@
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
 import * as pulumi from "@pulumi/pulumi";
-
-import { parseCidr, parseIpv4, cidrLast, type Cidr } from "../config/cidr";
-import {
-  Checker,
-  MAC_PATTERN,
-  PROVIDER_VERSION,
-  STACK_PATTERN,
-  canonical,
-  checkUri,
-  diffKeys,
-  int,
-  isUnknown,
-  str,
-} from "./common";
-import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "./exec";
+import { PROVIDER_VERSION, canonical, diffKeys, isUnknown } from "../common";
+import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "../exec";
 import {
   networkOf,
   overlapMessage,
-  parseIpLinks,
+  parseLinkNames,
   parseIpRoutes,
   subnetConflicts,
   suggestFreeCidr,
   type HostNetwork,
-} from "./hostnet";
+} from "../hostnet";
 import {
   OWNER_PROJECT,
   dhcpHostXml,
@@ -40,72 +27,9 @@ import {
   parseNetworkXml,
   type DhcpHost,
   type ParsedNetwork,
-} from "./xml";
-
-/** A DHCP reservation. */
-export interface NetworkHostArgs {
-  /** The node NIC's MAC, `52:54:00:…` (lower case). */
-  readonly mac: pulumi.Input<string>;
-  /** The address the node always gets; inside `cidr`, not the gateway. */
-  readonly ip: pulumi.Input<string>;
-  /** Hostname dnsmasq registers for the address (`node-1`). */
-  readonly hostname: pulumi.Input<string>;
-}
-
-/** Inputs of {@link Network}. */
-export interface NetworkArgs {
-  /** libvirt URI; only `qemu:///system`. Changing it replaces the network. */
-  readonly uri: pulumi.Input<string>;
-  /** libvirt network name, unique per host (`planLab().networkName`). Changing it replaces the network. */
-  readonly networkName: pulumi.Input<string>;
-  /** Linux bridge, at most 15 characters (`planLab().bridgeName`). Changing it replaces the network. */
-  readonly bridgeName: pulumi.Input<string>;
-  /** The network, e.g. `192.168.150.0/24` (cilium-lab:networkCidr). Must not overlap a host route or another libvirt network. */
-  readonly cidr: pulumi.Input<string>;
-  /** The bridge's address: the guests' gateway and DNS server (`planLab().gateway`). */
-  readonly gateway: pulumi.Input<string>;
-  /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
-  readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
-  /** Pulumi stack written into the ownership stamp. */
-  readonly stack: pulumi.Input<string>;
-  /** Bridge MTU, advertised by DHCP (default 1500, the article's underlay). */
-  readonly mtu?: pulumi.Input<number>;
-}
-
-/** Plain inputs as the provider receives them. */
-export interface NetworkInputs {
-  readonly uri: string;
-  readonly networkName: string;
-  readonly bridgeName: string;
-  readonly cidr: string;
-  readonly gateway: string;
-  readonly hosts: readonly DhcpHost[];
-  readonly stack: string;
-  readonly mtu?: number;
-  readonly providerVersion?: number;
-}
-
-/** State of a network, as read back from libvirt. */
-export interface NetworkOutputs {
-  readonly uri: string;
-  readonly uuid: string;
-  readonly networkName: string;
-  readonly bridgeName: string;
-  readonly cidr: string;
-  readonly gateway: string;
-  readonly hosts: readonly DhcpHost[];
-  readonly mtu: number;
-  readonly stack: string;
-  /** Whether the network is started; a network stopped by hand is started again by the next `up`. */
-  readonly active: boolean;
-  readonly providerVersion: number;
-}
-
-function sortHosts(hosts: readonly DhcpHost[]): DhcpHost[] {
-  return [...hosts]
-    .map((h) => ({ mac: h.mac.toLowerCase(), ip: h.ip, hostname: h.hostname }))
-    .sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
-}
+} from "../xml";
+import { checkNetwork, sortHosts } from "./check";
+import type { NetworkArgs, NetworkInputs, NetworkOutputs } from "./types";
 
 function isOurs(net: ParsedNetwork, stack: string): boolean {
   return net.owner?.project === OWNER_PROJECT && net.owner.stack === stack;
@@ -211,7 +135,7 @@ async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs:
   if (links.code !== 0) {
     throw toolFailure(action, links, "check that iproute2 works");
   }
-  if (parseIpLinks(links.stdout).includes(inputs.bridgeName)) {
+  if (parseLinkNames(links.stdout).includes(inputs.bridgeName)) {
     throw new Error(
       `${action} failed: bridge "${inputs.bridgeName}" already exists on the host and belongs to no network of this stack (\`ip link show ${inputs.bridgeName}\`). ` +
         `Nothing was changed. Fix: remove it (\`ip link del ${inputs.bridgeName}\`) if it is a leftover, or use another stack name.`,
@@ -343,80 +267,6 @@ async function updateNetwork(id: string, olds: NetworkOutputs, news: NetworkInpu
     throw new Error(`${action} failed: the network vanished during the update. Fix: run \`pulumi up --refresh\`.`);
   }
   return { outs: read.props };
-}
-
-function inCidr(ip: string, c: Cidr): boolean {
-  const n = parseIpv4(ip);
-  return n !== undefined && n > c.base && n < cidrLast(c);
-}
-
-function checkNetwork(news: Record<string, unknown>): {
-  inputs: Record<string, unknown>;
-  failures: { property: string; reason: string }[];
-} {
-  const c = new Checker(news);
-  c.field("uri", checkUri);
-  c.field(
-    "networkName",
-    str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a libvirt network name ([A-Za-z0-9_.-], at most 64)"),
-  );
-  c.field(
-    "bridgeName",
-    str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "a Linux interface name of at most 15 characters (IFNAMSIZ - 1)"),
-  );
-  c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
-  c.field("mtu", (v) => (v === undefined ? undefined : int(576, 9000)(v)));
-  let cidr: Cidr | undefined;
-  c.field("cidr", (v) => {
-    const parsed = typeof v === "string" ? parseCidr(v) : "is not a string";
-    if (typeof parsed === "string") {
-      return `${JSON.stringify(v)} ${parsed}`;
-    }
-    if (parsed.prefix < 8 || parsed.prefix > 29) {
-      return `prefix must be /8 to /29, got /${parsed.prefix}`;
-    }
-    cidr = parsed;
-    return undefined;
-  });
-  c.field("gateway", (v) =>
-    typeof v !== "string" || (cidr && !inCidr(v, cidr)) || parseIpv4(String(v)) === undefined
-      ? `must be a host address inside cidr, got ${JSON.stringify(v)}`
-      : undefined,
-  );
-  if (!isUnknown(news.hosts)) {
-    if (!Array.isArray(news.hosts)) {
-      c.fail("hosts", "must be a list of {mac, ip, hostname}");
-    } else {
-      const seen = new Map<string, number>();
-      (news.hosts as Partial<DhcpHost>[]).forEach((h, i) => {
-        const where = `hosts[${i}]`;
-        if (typeof h.mac !== "string" || !MAC_PATTERN.test(h.mac.toLowerCase())) {
-          c.fail(`${where}.mac`, `must be a unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(h.mac)}`);
-        }
-        if (typeof h.ip !== "string" || (cidr && !inCidr(h.ip, cidr)) || h.ip === news.gateway) {
-          c.fail(
-            `${where}.ip`,
-            `must be a host address inside cidr other than the gateway, got ${JSON.stringify(h.ip)}`,
-          );
-        }
-        if (typeof h.hostname !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h.hostname)) {
-          c.fail(`${where}.hostname`, `must be a DNS label, got ${JSON.stringify(h.hostname)}`);
-        }
-        for (const k of ["mac", "ip", "hostname"] as const) {
-          const v = `${k}=${String(h[k]).toLowerCase()}`;
-          if (seen.has(v)) {
-            c.fail(`${where}.${k}`, `duplicates hosts[${seen.get(v) ?? 0}].${k} (${String(h[k])})`);
-          }
-          seen.set(v, i);
-        }
-      });
-    }
-  }
-  const inputs =
-    Array.isArray(news.hosts) && !isUnknown(news.hosts)
-      ? { ...news, hosts: sortHosts(news.hosts as DhcpHost[]) }
-      : news;
-  return { inputs, failures: c.failures };
 }
 
 /** Keys whose change replaces the network. */

@@ -1,0 +1,300 @@
+/**
+ * `Domain`: one lab VM, and the wait until it is usable. Mirrors `libvirt.Domain` of the retired
+ * `@pulumi/libvirt`, plus readiness (./readiness.ts): `create` returns only when the node has its DHCP
+ * lease, an SSH login with the lab key succeeds against the pinned host key, and cloud-init has
+ * finished, bounded by `bootTimeoutSeconds`.
+ *
+ * On any create failure the domain is destroyed and undefined before the error is thrown (a plain
+ * throw from `create` records nothing in the state, so anything left would leak).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import { PROVIDER_VERSION, diffKeys, removePoolDirIfEmpty } from "../common";
+import { fsp, pathExists, pathMod, privateTempDir, removeFile, toolFailure, virsh, virshList, virshOk } from "../exec";
+import { OWNER_PROJECT, domainXml, parseDomainXml, parseNetworkXml, type ParsedDomain } from "../xml";
+import { startFix } from "./boot-errors";
+import { checkDomain } from "./check";
+import { resetOverlay } from "./overlay";
+import { normalizePublicKey, startAndWait } from "./readiness";
+import type { DomainArgs, DomainInputs, DomainOutputs } from "./types";
+
+/** Flags that make `virsh undefine` succeed whatever extra state a domain has (NVRAM, managed save, snapshot and checkpoint metadata). */
+export const UNDEFINE_FLAGS = ["--nvram", "--managed-save", "--snapshots-metadata", "--checkpoints-metadata"] as const;
+
+function isOurs(domain: ParsedDomain, stack: string): boolean {
+  return domain.owner?.project === OWNER_PROJECT && domain.owner.stack === stack;
+}
+
+/** Stops (if running) and undefines a domain; an already missing domain is fine. */
+async function removeDomain(uri: string, nameOrUuid: string, action: string): Promise<void> {
+  const stop = await virsh(uri, ["destroy", nameOrUuid]);
+  if (stop.code !== 0 && !/domain is not running|Domain not found|failed to get domain/i.test(stop.stderr)) {
+    throw toolFailure(action, stop, `stop it by hand: virsh destroy ${nameOrUuid}`, uri);
+  }
+  const r = await virsh(uri, ["undefine", nameOrUuid, ...UNDEFINE_FLAGS]);
+  if (r.code !== 0 && !/Domain not found|failed to get domain/i.test(r.stderr)) {
+    throw toolFailure(action, r, `undefine it by hand: virsh undefine ${nameOrUuid} --nvram`, uri);
+  }
+}
+
+async function requireFile(path: string, what: string, action: string, fix: string): Promise<void> {
+  if (!(await pathExists(path))) {
+    throw new Error(`${action} failed: ${what} ${path} does not exist. Nothing was created. Fix: ${fix}`);
+  }
+}
+
+function toOutputs(inputs: DomainInputs, uuid: string, running: boolean): DomainOutputs {
+  return {
+    uri: inputs.uri,
+    uuid,
+    domainName: inputs.domainName,
+    vcpus: inputs.vcpus,
+    memoryMiB: inputs.memoryMiB,
+    diskPath: inputs.diskPath,
+    seedPath: inputs.seedPath,
+    networkName: inputs.networkName,
+    mac: inputs.mac,
+    ip: inputs.ip,
+    accelerator: inputs.accelerator,
+    consoleLogPath: inputs.consoleLogPath,
+    bootTimeoutSeconds: inputs.bootTimeoutSeconds,
+    sshUser: inputs.sshUser,
+    hostPublicKey: normalizePublicKey(inputs.hostPublicKey),
+    stack: inputs.stack,
+    freshDisk: inputs.freshDisk ?? false,
+    running,
+    providerVersion: PROVIDER_VERSION,
+  };
+}
+
+async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: DomainOutputs }> {
+  const { uri, domainName: name } = inputs;
+  const action = `creating domain "${name}"`;
+  const existing = await virshList(uri, ["list", "--all", "--name"], action);
+  if (existing.has(name)) {
+    const dom = parseDomainXml(await virshOk(uri, ["dumpxml", name], action, "check libvirtd"));
+    if (!isOurs(dom, inputs.stack)) {
+      throw new Error(
+        `${action} failed: a libvirt domain "${name}" already exists and was not created by cilium-lab stack "${inputs.stack}" ` +
+          `(${dom.owner ? `${dom.owner.project} stack "${dom.owner.stack}"` : "no cilium-lab owner stamp"}). Nothing was changed. ` +
+          `Fix: remove it (\`virsh destroy ${name}; virsh undefine ${name} --nvram\`) if it is not needed, or use another stack name.`,
+      );
+    }
+    // Ours but unknown to the state: an interrupted create. Its boot wait never finished, so
+    // rebuild it rather than adopt a VM in an unknown condition.
+    await removeDomain(uri, name, `${action} (removing the leftover of an interrupted run)`);
+  }
+  await requireFile(inputs.diskPath, "disk", action, "the node's Volume creates it; run `pulumi up --refresh`.");
+  await requireFile(
+    inputs.seedPath,
+    "cloud-init seed",
+    action,
+    "the node's CloudInitDisk creates it; run `pulumi up --refresh`.",
+  );
+  await requireFile(
+    pathMod().dirname(inputs.consoleLogPath),
+    "console log directory",
+    action,
+    "use a directory that exists (the stack's pool directory).",
+  );
+
+  const networks = await virshList(uri, ["net-list", "--all", "--name"], action);
+  if (!networks.has(inputs.networkName)) {
+    throw new Error(
+      `${action} failed: libvirt network "${inputs.networkName}" does not exist. Nothing was created. Fix: create the Network first (pass Network.networkName).`,
+    );
+  }
+  const net = parseNetworkXml(await virshOk(uri, ["net-dumpxml", inputs.networkName], action, "check libvirtd"));
+  const reservation = net.hosts.find((h) => h.mac === inputs.mac);
+  if (!reservation || reservation.ip !== inputs.ip) {
+    throw new Error(
+      `${action} failed: network "${inputs.networkName}" has no DHCP reservation ${inputs.mac} → ${inputs.ip} ` +
+        `(it has: ${net.hosts.map((h) => `${h.mac} → ${h.ip}`).join(", ") || "none"}), so the node would never get its address. ` +
+        "Nothing was created. Fix: add the node to the Network's hosts.",
+    );
+  }
+  if (!(await virshList(uri, ["net-list", "--name"], action)).has(inputs.networkName)) {
+    throw new Error(
+      `${action} failed: libvirt network "${inputs.networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${inputs.networkName}\` or \`pulumi up --refresh\`.`,
+    );
+  }
+  if (inputs.freshDisk === true) {
+    await resetOverlay(inputs.diskPath, action);
+  }
+  await removeFile(inputs.consoleLogPath);
+
+  const xml = domainXml({
+    name,
+    stack: inputs.stack,
+    vcpus: inputs.vcpus,
+    memoryMiB: inputs.memoryMiB,
+    accelerator: inputs.accelerator,
+    diskPath: inputs.diskPath,
+    seedPath: inputs.seedPath,
+    networkName: inputs.networkName,
+    mac: inputs.mac,
+    consoleLogPath: inputs.consoleLogPath,
+  });
+  const tmp = await privateTempDir("cilium-lab-dom-");
+  try {
+    const file = pathMod().join(tmp, "domain.xml");
+    await fsp().writeFile(file, xml, { mode: 0o600 });
+    const define = await virsh(uri, ["define", file]);
+    if (define.code !== 0) {
+      throw toolFailure(action, define, `${startFix(define.stderr, inputs.accelerator)} Nothing was created.`, uri);
+    }
+  } finally {
+    await fsp().rm(tmp, { recursive: true, force: true });
+  }
+  const rollback = async (): Promise<void> => {
+    await removeDomain(uri, name, `${action} (rolling back)`);
+    await removeFile(inputs.consoleLogPath);
+  };
+  let uuid: string;
+  try {
+    uuid = (await virshOk(uri, ["domuuid", name], action, "check libvirtd")).trim();
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+  await startAndWait(inputs, action, rollback, "The domain was destroyed and undefined (its disk and seed are kept).");
+  return { id: uuid, outs: toOutputs(inputs, uuid, true) };
+}
+
+async function isRunning(uri: string, id: string, action: string): Promise<boolean> {
+  return (await virshList(uri, ["list", "--uuid"], action)).has(id);
+}
+
+async function readDomain(id: string, props: DomainOutputs): Promise<{ id: string; props?: DomainOutputs }> {
+  const action = `reading domain "${props.domainName}" (${id})`;
+  // Definite "gone" only from a successful listing; any failure throws (never drop state on errors).
+  if (!(await virshList(props.uri, ["list", "--all", "--uuid"], action)).has(id)) {
+    return { id: "" };
+  }
+  const dom = parseDomainXml(await virshOk(props.uri, ["dumpxml", id], action, "check libvirtd"));
+  const disk = dom.disks.find((d) => d.target === "vda");
+  const seed = dom.disks.find((d) => d.target === "vdb");
+  const nic = dom.interfaces[0];
+  return {
+    id,
+    props: {
+      ...props,
+      domainName: dom.name,
+      vcpus: dom.vcpus,
+      memoryMiB: dom.memoryMiB,
+      diskPath: disk?.file ?? "",
+      seedPath: seed?.file ?? "",
+      networkName: nic?.network ?? "",
+      mac: nic?.mac ?? "",
+      accelerator: dom.type,
+      consoleLogPath: dom.serialFile ?? "",
+      stack: dom.owner?.stack ?? "",
+      running: await isRunning(props.uri, id, action),
+    },
+  };
+}
+
+async function deleteDomain(id: string, props: DomainOutputs): Promise<void> {
+  const action = `deleting domain "${props.domainName}" (${id})`;
+  if ((await virshList(props.uri, ["list", "--all", "--uuid"], action)).has(id)) {
+    await removeDomain(props.uri, id, action);
+  }
+  if (props.consoleLogPath) {
+    await removeFile(props.consoleLogPath);
+    await removePoolDirIfEmpty(pathMod().dirname(props.consoleLogPath), props.stack);
+  }
+}
+
+async function updateDomain(id: string, olds: DomainOutputs, news: DomainInputs): Promise<{ outs: DomainOutputs }> {
+  const action = `starting domain "${news.domainName}" again`;
+  let running = await isRunning(news.uri, id, action);
+  if (!running) {
+    // Stopped by hand: start it and wait; on failure leave it defined (it is in the state) and say so.
+    await startAndWait(
+      news,
+      action,
+      async () => {
+        await virsh(news.uri, ["destroy", id]);
+      },
+      "The domain was stopped again and is still defined.",
+    );
+    running = true;
+  }
+  return { outs: { ...toOutputs(news, id, running), uuid: olds.uuid || id } };
+}
+
+/** Keys whose change replaces the VM. */
+export const DOMAIN_REPLACE_KEYS = [
+  "uri",
+  "domainName",
+  "vcpus",
+  "memoryMiB",
+  "diskPath",
+  "seedPath",
+  "networkName",
+  "mac",
+  "ip",
+  "accelerator",
+  "consoleLogPath",
+  "stack",
+] as const;
+/** Keys that change only what the provider checks (or does at a later create), not the running VM. */
+export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey", "freshDisk"] as const;
+
+/** The domain provider; one instance shared by every {@link Domain}. */
+export const domainProvider: pulumi.dynamic.ResourceProvider = {
+  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return Promise.resolve(checkDomain(news));
+  },
+  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    const d = diffKeys(olds, news, DOMAIN_REPLACE_KEYS, DOMAIN_UPDATE_KEYS);
+    if (olds.running === false && d.replaces.length === 0) {
+      d.changes = true; // shut off by hand: the update starts it and waits
+    }
+    return Promise.resolve(d);
+  },
+  create(inputs: DomainInputs) {
+    return createDomain(inputs);
+  },
+  read(id: string, props: DomainOutputs) {
+    return readDomain(id, props);
+  },
+  update(id: string, olds: DomainOutputs, news: DomainInputs) {
+    return updateDomain(id, olds, news);
+  },
+  delete(id: string, props: DomainOutputs) {
+    return deleteDomain(id, props);
+  },
+};
+
+/**
+ * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID. `create` defines, starts
+ * and waits for readiness (lease, SSH login with the pinned host key, cloud-init finished) within `bootTimeoutSeconds`,
+ * rolling back on any failure. `delete` destroys and undefines it and removes its console log.
+ */
+export class Domain extends pulumi.dynamic.Resource {
+  declare readonly uuid: pulumi.Output<string>;
+  declare readonly domainName: pulumi.Output<string>;
+  /** The node's address (reserved; reachable once created). */
+  declare readonly ip: pulumi.Output<string>;
+  declare readonly mac: pulumi.Output<string>;
+  declare readonly networkName: pulumi.Output<string>;
+  declare readonly consoleLogPath: pulumi.Output<string>;
+  /** The pinned host key (`type base64`), for `remote.Command` `connection.hostKey`. */
+  declare readonly hostPublicKey: pulumi.Output<string>;
+  declare readonly sshUser: pulumi.Output<string>;
+  declare readonly accelerator: pulumi.Output<string>;
+  declare readonly running: pulumi.Output<boolean>;
+  declare readonly stack: pulumi.Output<string>;
+
+  constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      domainProvider,
+      name,
+      { uuid: undefined, running: undefined, ...args, providerVersion: PROVIDER_VERSION },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sshPrivateKey"] },
+      "libvirt",
+      "Domain",
+    );
+  }
+}

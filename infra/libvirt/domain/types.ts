@@ -1,0 +1,97 @@
+/**
+ * The inputs and state of a {@link Domain}: what the program passes, what the provider receives, and
+ * what the state holds (no private key: it is only an input).
+ */
+import type * as pulumi from "@pulumi/pulumi";
+
+/** Inputs of {@link Domain}. */
+export interface DomainArgs {
+  /** libvirt URI; only `qemu:///system`. */
+  readonly uri: pulumi.Input<string>;
+  /** libvirt domain name, unique per host (`planLab().nodes[i].domainName`). */
+  readonly domainName: pulumi.Input<string>;
+  /** vCPUs (cilium-lab:nodeCpus). Changing it replaces the VM. */
+  readonly vcpus: pulumi.Input<number>;
+  /** Memory in MiB (cilium-lab:nodeMemoryMiB). Changing it replaces the VM. */
+  readonly memoryMiB: pulumi.Input<number>;
+  /** The node's qcow2 disk: pass `Volume.path` (an Output) so a replaced volume replaces the VM. */
+  readonly diskPath: pulumi.Input<string>;
+  /** The NoCloud seed: pass `CloudInitDisk.path` (content-hashed, so changed cloud-init replaces the VM). */
+  readonly seedPath: pulumi.Input<string>;
+  /** The libvirt network: pass `Network.networkName` so the VM is deleted before the network. */
+  readonly networkName: pulumi.Input<string>;
+  /** NIC MAC; the network must have a DHCP reservation for it. */
+  readonly mac: pulumi.Input<string>;
+  /** The reserved address; readiness waits for a lease with exactly this address. */
+  readonly ip: pulumi.Input<string>;
+  /** `kvm` (hardware virtualization, host CPU) or `qemu` (TCG emulation: slow). Changing it replaces the VM. */
+  readonly accelerator: pulumi.Input<"kvm" | "qemu">;
+  /** File the serial console is written to (truncated at each start); its tail is quoted in boot errors. Removed on delete. */
+  readonly consoleLogPath: pulumi.Input<string>;
+  /** Bound of the readiness wait (lease + SSH login + cloud-init finished) in seconds; KVM boots in well under a minute, TCG needs minutes. */
+  readonly bootTimeoutSeconds: pulumi.Input<number>;
+  /** Login user for the readiness check (cloud-init's default user of the image, `ubuntu`). */
+  readonly sshUser: pulumi.Input<string>;
+  /** **Secret.** OpenSSH private key whose public half the seed authorizes for `sshUser`. Used only for the readiness login. */
+  readonly sshPrivateKey: pulumi.Input<string>;
+  /** The host key the seed installs (`ssh-ed25519 AAAA…`); SSH must present exactly this key. */
+  readonly hostPublicKey: pulumi.Input<string>;
+  /** Pulumi stack written into the ownership stamp. */
+  readonly stack: pulumi.Input<string>;
+  /**
+   * Boot every create from an empty overlay: `diskPath` (a qcow2 overlay, as a Volume in mode
+   * `overlay` makes) is made anew on its own backing image just before the VM is defined. Default
+   * false: the disk boots as it is. Set it when the disk holds only what the seed puts there: a VM
+   * recreated after `refresh` dropped it, or after an interrupted run, then boots as a new machine
+   * and cloud-init runs in full. Without it the old disk says cloud-init already ran, and a file it
+   * wrote shortly before a hard power-off (`virsh destroy`) can be empty: with an empty host key,
+   * sshd never starts.
+   */
+  readonly freshDisk?: pulumi.Input<boolean>;
+}
+
+/** Plain inputs as the provider receives them. */
+export interface DomainInputs {
+  readonly uri: string;
+  readonly domainName: string;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly diskPath: string;
+  readonly seedPath: string;
+  readonly networkName: string;
+  readonly mac: string;
+  readonly ip: string;
+  readonly accelerator: "kvm" | "qemu";
+  readonly consoleLogPath: string;
+  readonly bootTimeoutSeconds: number;
+  readonly sshUser: string;
+  readonly sshPrivateKey: string;
+  readonly hostPublicKey: string;
+  readonly stack: string;
+  readonly freshDisk?: boolean;
+  readonly providerVersion?: number;
+}
+
+/** State of a domain (no private key: it is only an input). */
+export interface DomainOutputs {
+  readonly uri: string;
+  readonly uuid: string;
+  readonly domainName: string;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly diskPath: string;
+  readonly seedPath: string;
+  readonly networkName: string;
+  readonly mac: string;
+  readonly ip: string;
+  readonly accelerator: string;
+  readonly consoleLogPath: string;
+  readonly bootTimeoutSeconds: number;
+  readonly sshUser: string;
+  readonly hostPublicKey: string;
+  readonly stack: string;
+  readonly freshDisk: boolean;
+  /** Whether the domain is running; a VM shut off by hand is started again by the next `up`. */
+  readonly running: boolean;
+  readonly providerVersion: number;
+}

@@ -1,0 +1,63 @@
+/** The inputs and state of a {@link Network}. */
+import type * as pulumi from "@pulumi/pulumi";
+
+import type { DhcpHost } from "../xml";
+
+/** A DHCP reservation. */
+export interface NetworkHostArgs {
+  /** The node NIC's MAC, `52:54:00:…` (lower case). */
+  readonly mac: pulumi.Input<string>;
+  /** The address the node always gets; inside `cidr`, not the gateway. */
+  readonly ip: pulumi.Input<string>;
+  /** Hostname dnsmasq registers for the address (`node-1`). */
+  readonly hostname: pulumi.Input<string>;
+}
+
+/** Inputs of {@link Network}. */
+export interface NetworkArgs {
+  /** libvirt URI; only `qemu:///system`. Changing it replaces the network. */
+  readonly uri: pulumi.Input<string>;
+  /** libvirt network name, unique per host (`planLab().networkName`). Changing it replaces the network. */
+  readonly networkName: pulumi.Input<string>;
+  /** Linux bridge, at most 15 characters (`planLab().bridgeName`). Changing it replaces the network. */
+  readonly bridgeName: pulumi.Input<string>;
+  /** The network, e.g. `192.168.150.0/24` (cilium-lab:networkCidr). Must not overlap a host route or another libvirt network. */
+  readonly cidr: pulumi.Input<string>;
+  /** The bridge's address: the guests' gateway and DNS server (`planLab().gateway`). */
+  readonly gateway: pulumi.Input<string>;
+  /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
+  readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
+  /** Pulumi stack written into the ownership stamp. */
+  readonly stack: pulumi.Input<string>;
+  /** Bridge MTU, advertised by DHCP (default 1500, the article's underlay). */
+  readonly mtu?: pulumi.Input<number>;
+}
+
+/** Plain inputs as the provider receives them. */
+export interface NetworkInputs {
+  readonly uri: string;
+  readonly networkName: string;
+  readonly bridgeName: string;
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly hosts: readonly DhcpHost[];
+  readonly stack: string;
+  readonly mtu?: number;
+  readonly providerVersion?: number;
+}
+
+/** State of a network, as read back from libvirt. */
+export interface NetworkOutputs {
+  readonly uri: string;
+  readonly uuid: string;
+  readonly networkName: string;
+  readonly bridgeName: string;
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly hosts: readonly DhcpHost[];
+  readonly mtu: number;
+  readonly stack: string;
+  /** Whether the network is started; a network stopped by hand is started again by the next `up`. */
+  readonly active: boolean;
+  readonly providerVersion: number;
+}
