@@ -23,7 +23,7 @@
 # What counts as ours (nothing else is ever touched):
 #   - libvirt domains and networks whose <metadata> carries
 #       <lab:owner xmlns:lab="https://cilium-lab.dev/libvirt/1" project="cilium-lab" stack="…"/>
-#     (written by infra/libvirt/xml.ts);
+#     (written by infra/libvirt/xml/render.ts);
 #   - directories holding a .cilium-lab-pool.json marker (written by infra/libvirt/common.ts)
 #     directly under a pool root, or holding a disk or console log of one of our domains.
 # After removing objects by hand, run `pulumi refresh` (or `pulumi stack rm --force` for a stack
