@@ -4,16 +4,15 @@
  * pod CIDRs routed directly via the peer, as autoDirectNodeRoutes does) and a tunnel pair (a real
  * VXLAN device `cilium_vxlan` over a veth underlay, pod routes with `mtu 1450`, as Cilium's tunnel
  * mode). Real `iperf3 -J` runs (host and pod interleaved) go through infra/verify's parser and
- * statistics; the real evidence collector (scripts/collect-evidence.sh) runs in the namespaces and
+ * statistics; the real evidence collector (scripts/node/collect-evidence.sh) runs in the namespaces and
  * the real verdict judges it. Only the Cilium side of the evidence (cilium-config, agent status)
  * cannot exist here: it is given as the article's Cilium 1.13.4 would report it (as
- * test/verify/namespaces.test.ts does), and the report's label says so.
+ * test/verify/namespaces.netns.test.ts does), and the report's label says so.
  *
  * Geneve is not measured here: this project's CI kernel has no `geneve` link type ("Unknown device
  * type"); cluster runs measure it.
  */
 import * as os from "node:os";
-import * as path from "node:path";
 
 import {
   buildEvidence,
@@ -33,7 +32,8 @@ import {
 import { environmentFromEvidence, hostFacts } from "../../scripts/compare/collect";
 import type { CompareView, EnvironmentView, ModeView } from "../../scripts/compare/results";
 import { VerifyLab, type Pair } from "../verify/netns-lab";
-import { agentStatus113, clusterStateDoc, SCRIPTS, sh } from "../verify/support";
+import { nodeScript } from "../../infra/node-scripts";
+import { agentStatus113, clusterStateDoc, sh } from "../verify/support";
 
 /** What the namespace runs are labelled with, in the report and the chart. */
 export const NAMESPACE_LABEL =
@@ -52,7 +52,8 @@ export interface RawRun {
   readonly json: string;
 }
 
-const COLLECTOR = path.join(SCRIPTS, "collect-evidence.sh");
+/** The collector as the nodes get it (lib.sh in front), as a file. */
+const COLLECTOR = nodeScript("collect-evidence.sh").path;
 
 /** Both pairs, with an iperf3 server on each far side. */
 export interface Pairs {

@@ -1,7 +1,8 @@
 /**
  * Prerequisites checked before `compare` starts, against the real tools: virsh and libvirtd, the
  * Pulumi CLI's absence, the host-side inputs of the stack's config (real files), and the
- * backend/passphrase choice shared with scripts/lab.sh.
+ * backend/passphrase choice shared with scripts/lab.sh. What needs a reachable libvirtd or the
+ * pulumi CLI is in preflight.engine.test.ts.
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
@@ -9,16 +10,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { labBackend } from "../../scripts/compare/backend";
-import { main } from "../../scripts/compare/index";
 import { checkLibvirt, checkPulumi, checkStackHostInputs, PreflightError } from "../../scripts/compare/preflight";
-
-test("libvirt access: `virsh -c qemu:///system version` answers on this host (real libvirtd)", async (t) => {
-  const line = await checkLibvirt("qemu:///system").catch((err: unknown) => {
-    t.fail(`${String(err)}\nStart it: virtlogd -d; libvirtd -d (or systemctl start libvirtd)`);
-    return "";
-  });
-  t.regex(line, /libvirt/i);
-});
+import { project } from "./project-dir";
 
 test("no libvirt access: a URI libvirtd cannot be reached at fails with virsh's own error and how to fix it", async (t) => {
   const uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
@@ -90,18 +83,6 @@ test("backend: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (even empty) or _
   await t.throwsAsync(fs.stat(path.join(repo, ".pulumi-state", "passphrase")));
 });
 
-/** A project directory with Pulumi.yaml (stackConfigDir: stacks) and, if given, stacks/Pulumi.<stack>.yaml. */
-async function project(t: { teardown(fn: () => Promise<void>): void }, stackFile?: string): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-hostinputs-"));
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  await fs.writeFile(path.join(dir, "Pulumi.yaml"), "name: cilium-lab\nruntime: nodejs\nstackConfigDir: stacks\n");
-  await fs.mkdir(path.join(dir, "stacks"));
-  if (stackFile !== undefined) {
-    await fs.writeFile(path.join(dir, "stacks", "Pulumi.lab.yaml"), stackFile);
-  }
-  return dir;
-}
-
 const V = "v1.26.6%2Bk3s1";
 
 test("host-side inputs: an air-gap directory without k3s in the stack file stops compare before anything, every file named with its download URL", async (t) => {
@@ -156,32 +137,4 @@ test("host-side inputs: a relative ciliumChart resolves against the project dire
   );
   const invalid = await project(t, "config:\n  cilium-lab:nodeCount: 1\n");
   t.notThrows(() => checkStackHostInputs(invalid, "lab", { keyringPath: "/nonexistent" }));
-});
-
-test("npm run compare with a wrong k3sAirgapDir exits 3 before the backend exists: no .pulumi-state, no passphrase, the stack file untouched (real pulumi and libvirt)", async (t) => {
-  const airgap = await fs.mkdtemp(path.join(os.tmpdir(), "clc-airgap-"));
-  t.teardown(() => fs.rm(airgap, { recursive: true, force: true }));
-  const stackFile = `config:\n  cilium-lab:k3sAirgapDir: ${airgap}\n`;
-  const dir = await project(t, stackFile);
-  const err: string[] = [];
-  const env = { ...process.env };
-  delete env.PULUMI_BACKEND_URL;
-  delete env.PULUMI_CONFIG_PASSPHRASE;
-  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  const code = await main(
-    ["--stack", "lab"],
-    { out: () => undefined, err: (l) => err.push(l) },
-    { projectDir: dir, env },
-  );
-  t.is(code, 3, err.join("\n"));
-  t.true(
-    err
-      .join("\n")
-      .startsWith(
-        `compare: stack lab names files or tools this host cannot provide (${dir}/stacks/Pulumi.lab.yaml; nothing was changed):\n- cilium-lab:k3sAirgapDir "${airgap}": k3s: missing.`,
-      ),
-    err.join("\n"),
-  );
-  t.deepEqual((await fs.readdir(dir)).sort(), ["Pulumi.yaml", "stacks"]);
-  t.is(await fs.readFile(path.join(dir, "stacks", "Pulumi.lab.yaml"), "utf8"), stackFile);
 });

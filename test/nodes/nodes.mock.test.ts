@@ -2,7 +2,7 @@
  * The LabNodes component under Pulumi mocks: exact resource counts, names, types and inputs for a
  * 3-node stack (custom image) and a 2-node stack (Ubuntu image, extra authorized key), the data
  * edges that order destroy (Domain ← Volume/CloudInitDisk/Network), and which outputs are secret.
- * Mocks prove what the program asks for; the real-engine test (nodes.engine.test.ts) proves the rest.
+ * Mocks prove what the program asks for; the real-engine test (nodes.vm.test.ts) proves the rest.
  */
 import test from "ava";
 import * as pulumi from "@pulumi/pulumi";

@@ -2,7 +2,7 @@
  * The Verification component under Pulumi mocks: exact resources, their inputs and options, the
  * order the runs are chained in, the output shapes, and what makes the measurement run again.
  * Mocks prove what the program asks for; the scripts are tested for real in scripts.test.ts and
- * namespaces.test.ts.
+ * namespaces.netns.test.ts.
  */
 import test from "ava";
 

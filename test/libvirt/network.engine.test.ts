@@ -5,6 +5,7 @@
 // the dynamic-provider docs leave open about `read` (pulumi/pulumi#20186: a blank id means deleted).
 //
 // Needs a `pulumi` CLI on PATH: eval "$(bash scripts/toolchain.sh)" (what .ci/run does).
+// Suffix .engine, the heaviest of its needs: the real engine; it also needs libvirtd and root.
 import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -24,9 +24,11 @@ import {
 } from "../../infra/verify/evidence";
 import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord } from "../../infra/verify/iperf3";
 import { VerifyLab, type Pair, type Side } from "./netns-lab";
-import { SCRIPTS, agentStatus113, clusterStateDoc, prerequisites } from "./support";
+import { nodeScript } from "../../infra/node-scripts";
+import { agentStatus113, clusterStateDoc, prerequisites } from "./support";
 
-const COLLECTOR = path.join(SCRIPTS, "collect-evidence.sh");
+/** The collector as the nodes get it (lib.sh in front), as a file. */
+const COLLECTOR = nodeScript("collect-evidence.sh").path;
 const lab = new VerifyLab();
 let native: Pair;
 let vxlan: Pair;

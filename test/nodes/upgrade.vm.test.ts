@@ -10,8 +10,9 @@
  *    if any, are logged. The new `baseImageFacts` output is derived from the old state.
  * 3. destroy: nothing of the stack is left on the host.
  *
- * Needs what test/nodes/nodes.engine.test.ts needs (root, libvirtd, the pulumi CLI, the test image)
+ * Needs what test/nodes/nodes.vm.test.ts needs (root, libvirtd, the pulumi CLI, the test image)
  * and git. Names: stack `cl-n-upg` → libvirt objects `cilium-lab-cl-n-upg*`, network 192.168.187.0/24.
+ * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine, libvirtd, root.
  */
 import test from "ava";
 import { execFile } from "node:child_process";

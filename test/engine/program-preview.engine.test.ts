@@ -9,6 +9,8 @@
  * proves everything before that point for real — the program compiles under the engine's ts-node,
  * the stack config parses, the host preflight passes, and every resource of the nodes layer is
  * planned through our dynamic provider — and that the only error is that missing plugin.
+ *
+ * Suffix .engine, the heaviest of its needs: the real engine; it also needs libvirtd (the preflight).
  */
 import test from "ava";
 

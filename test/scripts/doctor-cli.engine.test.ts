@@ -3,6 +3,7 @@
  * pulumi CLI, virsh and libvirtd, iptables/nft — and proof that it created nothing: no
  * .pulumi-state, no passphrase, the stack file byte for byte, the same libvirt networks and domains.
  * `--no-probe`: tests contact no public host (the probes are tested on 127.0.0.1 in doctor.test.ts).
+ * Suffix .engine, the heaviest of its needs: the real pulumi CLI; it also needs libvirtd and root.
  */
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";

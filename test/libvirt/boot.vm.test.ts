@@ -5,6 +5,7 @@
 // the readiness error with the console tail, and the domain rolled back.
 //
 // Needs the test image (scripts/dev/build-test-image.sh; cached after its first build) and root.
+// Suffix .vm, the heaviest of its needs: it boots a VM; it also needs libvirtd and root.
 import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -1,7 +1,10 @@
 // The Domain provider against real libvirtd under TCG, without booting an OS: a blank disk makes
 // SeaBIOS loop, which is enough for the fault rows (no lease → timeout error and rollback, missing
 // reservation, foreign name, missing disk, libvirtd down, killed mid-create then create again,
-// deleted or stopped by hand, deleting a running domain). The real boot is in boot.test.ts.
+// deleted or stopped by hand, deleting a running domain). The real boot is in boot.vm.test.ts.
+//
+// Suffix .vm, the heaviest of its needs: it starts TCG domains (SeaBIOS only, no test image); it
+// also needs libvirtd and root.
 import test from "ava";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -301,7 +304,7 @@ test.serial(
     const p = direct(domainProvider);
     const name = "cl-t-dom-hand";
     const i = inputs(name);
-    // Defined the way create defines it (create itself needs a booting OS: boot.test.ts).
+    // Defined the way create defines it (create itself needs a booting OS: boot.vm.test.ts).
     virsh(
       "define",
       tempFile(

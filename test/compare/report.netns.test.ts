@@ -5,7 +5,7 @@
  * through the verification layer's parser and statistics, with the real evidence collector and
  * verdict. Every table value is recomputed here from the raw JSON, independently.
  *
- * `CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.test.ts` also writes the README sample
+ * `CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.netns.test.ts` also writes the README sample
  * (docs/sample/report.md, docs/sample/throughput.svg) from this run.
  */
 import test from "ava";
@@ -297,7 +297,7 @@ test("the committed README sample (docs/sample) is namespace data, labelled as s
   const svg = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "throughput.svg"), "utf8");
   t.true(
     report.startsWith(`# cilium-lab compare: vxlan vs native\n\n> **${NAMESPACE_LABEL}**\n`),
-    "regenerate: CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.test.ts",
+    "regenerate: CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.netns.test.ts",
   );
   t.is(XMLValidator.validate(svg), true);
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;

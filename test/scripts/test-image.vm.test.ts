@@ -7,6 +7,7 @@
 // a lock file keeps concurrent runs on one host from booting at the same time.
 // Proof limit: one boot under TCG with a hand-written domain; the provider's own XML is tested
 // elsewhere.
+// Suffix .vm, the heaviest of its needs: it boots a VM; it also needs libvirtd and root.
 import test from "ava";
 import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";

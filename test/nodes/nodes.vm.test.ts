@@ -11,6 +11,7 @@
  * Needs: root, libvirtd (.ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
  * and the test image (TEST_IMAGE/TEST_IMAGE_SHA256, else scripts/dev/build-test-image.sh is run).
  * Names: stack `cl-n-e2e` → libvirt objects `cilium-lab-cl-n-e2e*`, network 192.168.183.0/24.
+ * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine, libvirtd, root.
  */
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
