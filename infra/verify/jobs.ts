@@ -210,6 +210,30 @@ export function namespaceArgs(): k8s.core.v1.NamespaceArgs {
   };
 }
 
+/**
+ * The pod spec of a server or client: pinned to `node`, on the node's own network for the `host`
+ * path, one `iperf3` container with `args` (plus `container`'s extra fields), no Service
+ * environment and no service account token (iperf3 needs neither), a 2 s grace period.
+ */
+function iperf3PodSpec(
+  node: string,
+  path: PathName,
+  restartPolicy: "Always" | "Never",
+  image: string,
+  args: pulumi.Input<string>[],
+  container: Omit<k8s.types.input.core.v1.Container, "name" | "image" | "command" | "args"> = {},
+): k8s.types.input.core.v1.PodSpec {
+  return {
+    nodeSelector: { "kubernetes.io/hostname": node },
+    hostNetwork: path === "host",
+    restartPolicy,
+    terminationGracePeriodSeconds: 2,
+    enableServiceLinks: false,
+    automountServiceAccountToken: false,
+    containers: [{ name: "iperf3", image, command: ["iperf3"], args, ...container }],
+  };
+}
+
 /** An iperf3 server pod on `node`; `path: host` runs it in the node's network namespace. */
 export function serverPodArgs(input: {
   readonly path: PathName;
@@ -224,26 +248,12 @@ export function serverPodArgs(input: {
       labels: labels("server", input.path, input.key),
       annotations: SKIP_AWAIT,
     },
-    spec: {
-      nodeSelector: { "kubernetes.io/hostname": input.node },
-      hostNetwork: input.path === "host",
-      restartPolicy: "Always",
-      terminationGracePeriodSeconds: 2,
-      enableServiceLinks: false,
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          name: "iperf3",
-          image: input.image,
-          command: ["iperf3"],
-          args: [...SERVER_ARGS],
-          ports: [{ name: "iperf3", containerPort: IPERF3_PORT, protocol: "TCP" }],
-          // A startup probe, not a readiness probe: it connects until iperf3 listens, then stops, so
-          // no probe connection ever lands in the middle of a measurement.
-          startupProbe: { tcpSocket: { port: IPERF3_PORT }, periodSeconds: 2, failureThreshold: 30 },
-        },
-      ],
-    },
+    spec: iperf3PodSpec(input.node, input.path, "Always", input.image, [...SERVER_ARGS], {
+      ports: [{ name: "iperf3", containerPort: IPERF3_PORT, protocol: "TCP" }],
+      // A startup probe, not a readiness probe: it connects until iperf3 listens, then stops, so
+      // no probe connection ever lands in the middle of a measurement.
+      startupProbe: { tcpSocket: { port: IPERF3_PORT }, periodSeconds: 2, failureThreshold: 30 },
+    }),
   };
 }
 
@@ -264,22 +274,13 @@ export function clientJobArgs(input: {
       activeDeadlineSeconds: input.activeDeadlineSeconds,
       template: {
         metadata: { labels: l },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": input.node },
-          hostNetwork: input.step.path === "host",
-          restartPolicy: "Never",
-          terminationGracePeriodSeconds: 2,
-          enableServiceLinks: false,
-          automountServiceAccountToken: false,
-          containers: [
-            {
-              name: "iperf3",
-              image: input.settings.image,
-              command: ["iperf3"],
-              args: clientArgs(input.target, input.settings),
-            },
-          ],
-        },
+        spec: iperf3PodSpec(
+          input.node,
+          input.step.path,
+          "Never",
+          input.settings.image,
+          clientArgs(input.target, input.settings),
+        ),
       },
     },
   };

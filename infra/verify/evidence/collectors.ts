@@ -4,7 +4,7 @@
  * Pure: no I/O, no Pulumi.
  */
 import { isObject, numberOrNull, stringOrNull, type Json } from "../json";
-import { parseIpAddrs, parseIpLinks, parseIpRoutes, type IpAddrs, type IpLink, type IpRoute } from "./ip";
+import { parseIpState, type IpState } from "./ip";
 
 /** A collector's output that cannot be used. */
 export class EvidenceParseError extends Error {
@@ -39,11 +39,8 @@ export interface Offload {
 }
 
 /** One pod network namespace on a node. */
-export interface PodFacts {
+export interface PodFacts extends IpState {
   readonly netns: string;
-  readonly links: readonly IpLink[];
-  readonly routes: readonly IpRoute[];
-  readonly addrs: readonly IpAddrs[];
 }
 
 // ─── iptables-save ──────────────────────────────────────────────────────────────────────────
@@ -105,7 +102,7 @@ function parseIptablesDumps(value: unknown): IptablesDump[] {
 export const KUBE_PROXY_CHAIN = "KUBE-SERVICES";
 
 /** What scripts/collect-evidence.sh saw on one node (or network namespace). */
-export interface NodeFacts {
+export interface NodeFacts extends IpState {
   readonly hostname: string;
   readonly kernel: string;
   readonly nic: string;
@@ -114,9 +111,6 @@ export interface NodeFacts {
   /** `ethtool -k`, every flag; `null` when ethtool is missing or failed (see `ethtoolError`). */
   readonly offloads: Readonly<Record<string, Offload>> | null;
   readonly ethtoolError: string | null;
-  readonly links: readonly IpLink[];
-  readonly routes: readonly IpRoute[];
-  readonly addrs: readonly IpAddrs[];
   /** Every iptables save command the node has, with its tables and chains; empty when it has none. */
   readonly iptables: readonly IptablesDump[];
   readonly pods: readonly PodFacts[];
@@ -149,15 +143,11 @@ export function parseNodeFacts(text: string, label: string): NodeFacts {
     driver: stringOrNull(doc.driver),
     offloads: isObject(doc.ethtool) ? offloads : null,
     ethtoolError: stringOrNull(doc.ethtoolError),
-    links: parseIpLinks(doc.links),
-    routes: parseIpRoutes(doc.routes),
-    addrs: parseIpAddrs(doc.addrs),
+    ...parseIpState(doc),
     iptables: parseIptablesDumps(doc.iptables),
     pods: pods.map((p) => ({
       netns: stringOrNull(p.netns) ?? "?",
-      links: parseIpLinks(p.links),
-      routes: parseIpRoutes(p.routes),
-      addrs: parseIpAddrs(p.addrs),
+      ...parseIpState(p),
     })),
     errors: Array.isArray(doc.errors) ? doc.errors.map((e) => String(e)) : [],
   };

@@ -2,7 +2,7 @@
  * `ip -j` output (iproute2's JSON) as the collectors print it: links, IPv4 routes with their MTU
  * metric, and IPv4 addresses. Pure: no I/O, no Pulumi.
  */
-import { isObject, numberOrNull, stringOrNull } from "../json";
+import { isObject, numberOrNull, stringOrNull, type Json } from "../json";
 
 /** A link from `ip -j -d link show`. */
 export interface IpLink {
@@ -94,6 +94,18 @@ export function parseIpAddrs(value: unknown): IpAddrs[] {
         .map((i) => `${stringOrNull(i.local) ?? "?"}/${numberOrNull(i.prefixlen) ?? "?"}`),
     };
   });
+}
+
+/** What `ip -j` shows of one network namespace (a node's, or a pod's): its links, IPv4 routes and addresses. */
+export interface IpState {
+  readonly links: readonly IpLink[];
+  readonly routes: readonly IpRoute[];
+  readonly addrs: readonly IpAddrs[];
+}
+
+/** Reads the `links`, `routes` and `addrs` fields of a collector document (each an `ip -j` output). */
+export function parseIpState(doc: Json): IpState {
+  return { links: parseIpLinks(doc.links), routes: parseIpRoutes(doc.routes), addrs: parseIpAddrs(doc.addrs) };
 }
 
 /** `ip route` text of a route, as the evidence shows it: `10.0.1.0/24 via 192.168.150.12 dev eth0 mtu 1450`. */
