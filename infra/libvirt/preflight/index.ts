@@ -8,7 +8,7 @@
  * network, bridge and domain names not taken by objects we do not own (our metadata stamp); free
  * disk for the images; pool and cache directories reachable by the qemu user; and, when the nodes
  * download k3s (`k3sAirgapDir` empty), that the host's firewall forwards the lab bridge's traffic
- * (infra/libvirt/forwarding.ts: Docker, UFW and firewalld can drop it).
+ * (infra/libvirt/forwarding/: Docker, UFW and firewalld can drop it).
  *
  * `gatherHostFacts` (gather.ts) reads the host synchronously; `evaluatePreflight` (evaluate.ts) is
  * pure and table-tested; rows.ts turns its findings into doctor's rows.

@@ -1,18 +1,6 @@
 /**
- * Can the lab's nodes reach the internet through the host? Docker sets the iptables FORWARD policy
- * to DROP, UFW's default routed policy is DROP, firewalld rejects what no zone allows: on such a host
- * the VMs' forwarded packets vanish and k3s's download fails minutes into `up`. This module decides,
- * read-only and before anything exists, whether every netfilter `forward` hook would accept:
- * - a new TCP/443 and UDP/53 connection from node-1 (the CIDR's .11) in on the lab's bridge, and
- * - the replies (ESTABLISHED) out on the bridge,
- * once libvirt has added its own rules for the lab's network (it adds them when it starts the network).
- *
- * A packet passes only if every base chain on the forward hook accepts it (iptables-legacy's
- * FORWARD and each nftables `hook forward` chain: an accept in one table does not stop another from
- * dropping). Rules are read from `iptables-legacy-save`, `iptables-nft-save` (for the tables that
- * iptables-nft manages: `nft -j` shows its conntrack matches only as opaque `xt` expressions) and
- * `nft -j list ruleset` (every other table), then each probe packet is walked through the chains. A
- * match we cannot judge (ipsets, marks, physdev…) makes the verdict "unchecked", never "fail".
+ * The forwarding verdict: the lab's probe packets walked through every forward base chain of the
+ * host, with libvirt's own rules for the lab's network added as libvirt will add them.
  *
  * Where libvirt puts its rules (checked on Debian 12, libvirt 9.0.0, with `virsh net-create` and
  * `iptables-save`): chains LIBVIRT_FWX, LIBVIRT_FWI, LIBVIRT_FWO jumped to from the top of FORWARD
@@ -27,114 +15,18 @@
  * `net.ipv4.ip_forward=0` is not judged before the network exists: libvirt sets it to 1 when it
  * starts a NAT network (seen on Debian 12: 0 before `virsh net-create`, 1 after).
  */
-import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
-
-import { parseCidr } from "../config/cidr";
-import { type Chain, type Probe, type Table, parseIptablesSave, parseNftJson, walkBaseChain } from "./forwarding-rules";
-
-/** One row of the check: `ok`, `fail` (the nodes will not reach the internet) or `unchecked` (we could not tell). */
-export interface ForwardingCheck {
-  readonly status: "ok" | "fail" | "unchecked";
-  /** One sentence: what was found. */
-  readonly detail: string;
-  /** The command(s) that fix it; "" when ok. */
-  readonly fix: string;
-}
-
-/** The lab network the check is about. */
-export interface ForwardingTarget {
-  readonly bridgeName: string;
-  readonly networkCidr: string;
-}
-
-/** What the check reads from the host (each text `undefined` when its tool is missing or failed). */
-export interface ForwardingFacts {
-  /** `iptables-legacy-save` output. */
-  readonly iptablesLegacy?: string;
-  /** `iptables-nft-save` output. */
-  readonly iptablesNft?: string;
-  /** `nft -j list ruleset` output. */
-  readonly nftJson?: string;
-  /** Which backend the plain `iptables` command uses (`iptables -V`): libvirt 9 and Docker run that one. */
-  readonly iptablesBackend?: "legacy" | "nft";
-  /** The default route's interface, if any. */
-  readonly uplink?: string;
-  /** Whether the lab's bridge exists now (its network is up). */
-  readonly bridgeUp: boolean;
-  /** `/proc/sys/net/ipv4/ip_forward`, when readable. */
-  readonly ipForward?: string;
-  /** Set when the rules could not be read for lack of privileges: the error text. */
-  readonly permissionDenied?: string;
-}
-
-/** Runs a read-only command; injectable so tests can run it inside a network namespace. */
-export type Runner = (
-  file: string,
-  args: readonly string[],
-) => { readonly ok: boolean; readonly stdout: string; readonly stderr: string; readonly missing: boolean };
-
-/** The default runner: C locale, 5 s timeout each, nothing written. */
-export const hostRunner: Runner = (file, args) => {
-  try {
-    const stdout = execFileSync(file, args, {
-      encoding: "utf8",
-      env: { ...process.env, LC_ALL: "C", LANG: "C" },
-      timeout: 5_000,
-      stdio: ["ignore", "pipe", "pipe"],
-      maxBuffer: 32 * 1024 * 1024,
-    });
-    return { ok: true, stdout, stderr: "", missing: false };
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
-    return { ok: false, stdout: e.stdout ?? "", stderr: (e.stderr ?? e.message).trim(), missing: e.code === "ENOENT" };
-  }
-};
-
-const DENIED = /permission denied|operation not permitted|must be root/i;
-
-/**
- * A system tool by absolute path when it is in an sbin/bin directory: under `npm run`/`npm test`
- * PATH starts with node_modules/.bin, where @vercel/nft (a dependency of the toolchain) installs a
- * CLI also called `nft`.
- */
-function systemTool(name: string): string {
-  for (const dir of ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"]) {
-    if (existsSync(`${dir}/${name}`)) {
-      return `${dir}/${name}`;
-    }
-  }
-  return name;
-}
-
-/** Reads the rulesets and the few host facts the check needs; read-only, a handful of commands. */
-export function gatherForwardingFacts(target: ForwardingTarget, run: Runner = hostRunner): ForwardingFacts {
-  let permissionDenied: string | undefined;
-  const read = (file: string, args: readonly string[]): string | undefined => {
-    const r = run(file, args);
-    if (!r.ok && DENIED.test(r.stderr)) {
-      permissionDenied ??= `${file.replace(/^.*\//, "")}: ${r.stderr.split("\n").slice(-1)[0] ?? r.stderr}`;
-    }
-    return r.ok ? r.stdout : undefined;
-  };
-  const version = run(systemTool("iptables"), ["-V"]);
-  const uplink = /\bdev (\S+)/.exec(run(systemTool("ip"), ["-4", "route", "show", "default"]).stdout)?.[1];
-  return {
-    iptablesLegacy: read(systemTool("iptables-legacy-save"), []),
-    iptablesNft: read(systemTool("iptables-nft-save"), []),
-    nftJson: read(systemTool("nft"), ["-j", "list", "ruleset"]),
-    ...(version.ok
-      ? { iptablesBackend: /nf_tables/.test(version.stdout) ? ("nft" as const) : ("legacy" as const) }
-      : {}),
-    ...(uplink !== undefined ? { uplink } : {}),
-    bridgeUp: run(systemTool("ip"), ["link", "show", "dev", target.bridgeName]).ok,
-    ...((): { ipForward?: string } => {
-      const r = run(systemTool("cat"), ["/proc/sys/net/ipv4/ip_forward"]);
-      return r.ok ? { ipForward: r.stdout.trim() } : {};
-    })(),
-    ...(permissionDenied !== undefined ? { permissionDenied } : {}),
-  };
-}
+import { parseCidr } from "../../config/cidr";
+import {
+  gatherForwardingFacts,
+  hostRunner,
+  type ForwardingCheck,
+  type ForwardingFacts,
+  type ForwardingTarget,
+  type Runner,
+} from "./gather";
+import { parseIptablesSave } from "./iptables";
+import { type Chain, type Probe, type Table, walkBaseChain } from "./netfilter";
+import { parseNftJson } from "./nft";
 
 /** The check as one call (gather + evaluate): the row `doctor` and the preflight print. */
 export function checkForwarding(target: ForwardingTarget, run: Runner = hostRunner): ForwardingCheck {
