@@ -1,44 +1,22 @@
 /**
- * Helpers shared by the four libvirt dynamic providers: input checks, the diff rule, the stack's
- * pool directory. Functions only (serialized by value into each provider).
+ * Helpers shared by the libvirt dynamic providers: input checks and the stack's pool directory.
+ * Functions only (serialized by value into each provider). The provider shape and the diff rule are
+ * infra/provider.ts's.
  */
+import { isUnknown, type Failure } from "../provider";
 import { OWNER_PROJECT, parsePoolTargetPath } from "./xml";
 import { fsp, pathExists, pathMod, virsh, toolFailure } from "./exec";
 
-/**
- * Bumped when provider code changes in a way existing stacks must pick up: a changed value is an
- * update (no libvirt change) that stores the new provider code, which `read` and `delete` then run
- * (they run the code stored with the resource, pulumi/pulumi sdk/nodejs/cmd/dynamic-provider).
- */
-export const PROVIDER_VERSION = 1;
-
-/** The engine's placeholder for a value not known yet (preview), `runtime/rpc.js` `unknownValue`. */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-/** Whether an input is (or contains) a value not known yet. */
-export function isUnknown(value: unknown): boolean {
-  if (value === UNKNOWN) {
-    return true;
-  }
-  if (Array.isArray(value)) {
-    return value.some(isUnknown);
-  }
-  if (value !== null && typeof value === "object") {
-    return Object.values(value).some(isUnknown);
-  }
-  return false;
-}
-
-/** A `check` failure: the input property and why. */
-export interface Failure {
-  readonly property: string;
-  readonly reason: string;
-}
+export { PROVIDER_VERSION, UNKNOWN, canonical, diffKeys, isUnknown, type DiffOutcome, type Failure } from "../provider";
 
 /** Collects check failures; skips values not known yet (preview). */
 export class Checker {
-  readonly failures: Failure[] = [];
-  constructor(private readonly inputs: Record<string, unknown>) {}
+  readonly failures: Failure[];
+  constructor(private readonly inputs: Record<string, unknown>) {
+    // Set here, not by a field initializer: Pulumi's closure serializer keeps a class's constructor
+    // but drops ES2022 field initializers (which tsx emits), and the provider runs the serialized class.
+    this.failures = [];
+  }
 
   /** Runs `test` on a known value; a returned string is the failure reason. */
   field(property: string, test: (value: unknown) => string | undefined): void {
@@ -97,49 +75,6 @@ export function checkUri(v: unknown): string | undefined {
 
 /** A lower-case unicast MAC. */
 export const MAC_PATTERN = /^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/;
-
-/** Stable JSON for comparisons (object keys sorted). */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map(canonical).join(",")}]`;
-  }
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
-
-/** The result shape of a dynamic provider's `diff`. */
-export interface DiffOutcome {
-  changes: boolean;
-  replaces: string[];
-  deleteBeforeReplace: boolean;
-}
-
-/**
- * The diff rule of every lab resource: a changed (or not yet known) `replaceKeys` value replaces the
- * object, deleting first because libvirt names and our file names are unique per host; a changed
- * `updateKeys` value or provider version is an in-place update. Other keys never cause a diff.
- */
-export function diffKeys(
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
-  replaceKeys: readonly string[],
-  updateKeys: readonly string[],
-): DiffOutcome {
-  const differs = (k: string): boolean => isUnknown(news[k]) || canonical(olds[k]) !== canonical(news[k]);
-  const replaces = replaceKeys.filter(differs);
-  const updates = updateKeys.filter(differs);
-  const versionChanged = olds.providerVersion !== news.providerVersion;
-  return {
-    changes: replaces.length > 0 || updates.length > 0 || versionChanged,
-    replaces,
-    deleteBeforeReplace: replaces.length > 0,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The stack's pool directory: a plain directory holding the stack's overlays, seeds and console

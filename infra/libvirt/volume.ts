@@ -8,26 +8,20 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
+import { defineProvider, dynamicProps, PROVIDER_VERSION, type CheckResult } from "../provider";
 import {
   Checker,
-  PROVIDER_VERSION,
   STACK_PATTERN,
   absPath,
   checkUri,
-  diffKeys,
-  freeBytes,
-  inPoolDir,
   int,
-  isNoSpace,
-  noSpaceError,
-  refreshPool,
-  removePoolDirIfEmpty,
   resolvePoolDir,
   str,
   unsearchableAncestor,
   POOL_MARKER,
 } from "./common";
-import { fsp, pathExists, pathMod, removeFile, runTool, toolFailure } from "./exec";
+import { fsp, pathExists, pathMod, runTool, toolFailure } from "./exec";
+import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
 
 /** How a {@link Volume} is made from `baseImagePath`. */
 export type VolumeMode = "overlay" | "copy";
@@ -60,32 +54,17 @@ export interface VolumeArgs {
 }
 
 /** Plain inputs as the provider receives them. */
-export interface VolumeInputs {
-  readonly uri: string;
-  readonly poolDir?: string;
-  readonly pool?: string;
-  readonly name: string;
-  readonly baseImagePath?: string;
-  readonly sizeGiB: number;
-  readonly mode?: VolumeMode;
-  readonly stack: string;
-  readonly providerVersion?: number;
-}
+export type VolumeInputs = pulumi.Unwrap<VolumeArgs>;
 
 /** State of a volume. */
-export interface VolumeOutputs {
-  readonly uri: string;
+export interface VolumeOutputs extends VolumeInputs {
   readonly poolDir: string;
   readonly pool: string;
-  readonly name: string;
   /** Absolute path of the qcow2 file; also the resource id. */
   readonly path: string;
   /** Base image the volume was made from; "" for a blank disk (or when an overlay's backing file vanished). */
   readonly baseImagePath: string;
-  readonly sizeGiB: number;
   readonly mode: VolumeMode;
-  readonly stack: string;
-  readonly providerVersion: number;
 }
 
 const GiB = 1024 ** 3;
@@ -155,13 +134,25 @@ function outputs(inputs: VolumeInputs, poolDir: string, path: string): VolumeOut
     sizeGiB: inputs.sizeGiB,
     mode: inputs.mode ?? "overlay",
     stack: inputs.stack,
-    providerVersion: PROVIDER_VERSION,
   };
+}
+
+/** The `qemu-img` runs that make `part` from `base` (empty: a blank disk). */
+function qemuImgSteps(base: string, mode: VolumeMode, part: string, sizeGiB: number): string[][] {
+  const size = `${sizeGiB}G`;
+  if (base === "") {
+    return [["create", "-q", "-f", "qcow2", part, size]];
+  }
+  return mode === "overlay"
+    ? [["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, part, size]]
+    : [
+        ["convert", "-q", "-O", "qcow2", base, part],
+        ["resize", "-q", part, size],
+      ];
 }
 
 async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: VolumeOutputs }> {
   const path = pathMod();
-  const fs = fsp();
   const dir = await resolvePoolDir(inputs.uri, inputs.poolDir, inputs.pool);
   const file = path.join(dir, inputs.name);
   const part = `${file}.part`;
@@ -170,52 +161,19 @@ async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: V
   const what = `creating volume "${inputs.name}" in ${dir}`;
   const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name, mode) : undefined;
   const needed = (mode === "copy" && info ? (info["actual-size"] ?? info["virtual-size"] ?? 0) : 0) + 1024 ** 2;
-  return inPoolDir(dir, inputs.stack, async () => {
-    const free = await freeBytes(dir);
-    if (free < needed) {
-      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
-      throw noSpaceError(what, dir, await freeBytes(dir), needed);
-    }
-    // A file already at our name in our own directory is a leftover of an interrupted run (the
-    // state does not know it): replace it rather than trust its content.
-    await removeFile(part);
-    await removeFile(file);
-    try {
-      const size = `${inputs.sizeGiB}G`;
-      const steps: string[][] =
-        base === ""
-          ? [["create", "-q", "-f", "qcow2", part, size]]
-          : mode === "overlay"
-            ? [["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, part, size]]
-            : [
-                ["convert", "-q", "-O", "qcow2", base, part],
-                ["resize", "-q", part, size],
-              ];
-      for (const args of steps) {
-        const result = await runTool("qemu-img", args);
-        if (result.code !== 0) {
-          throw Object.assign(toolFailure(what, result, `check ${base || dir} and the qemu-img message above`), {
-            noSpace: isNoSpace(result.stderr),
-          });
-        }
+  await buildInPool({ ...inputs, dir }, what, needed, [part, file], async () => {
+    for (const args of qemuImgSteps(base, mode, part, inputs.sizeGiB)) {
+      const result = await runTool("qemu-img", args);
+      if (result.code !== 0) {
+        throw poolToolFailure(what, result, `check ${base || dir} and the qemu-img message above`);
       }
-      // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
-      // libvirt (dynamic_ownership) hands it to the qemu user while the guest runs.
-      await fs.chmod(part, 0o600);
-      await fs.rename(part, file);
-    } catch (error) {
-      await removeFile(part);
-      await removeFile(file);
-      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
-      if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
-        // Measured after cleaning up, so the message shows what the user actually has.
-        throw noSpaceError(what, dir, await freeBytes(dir), needed, error);
-      }
-      throw error;
     }
-    await refreshPool(inputs.uri, inputs.pool);
-    return { id: file, outs: outputs(inputs, dir, file) };
+    // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
+    // libvirt (dynamic_ownership) hands it to the qemu user while the guest runs.
+    await fsp().chmod(part, 0o600);
+    await fsp().rename(part, file);
   });
+  return { id: file, outs: outputs(inputs, dir, file) };
 }
 
 async function readVolume(id: string, props: VolumeOutputs): Promise<{ id: string; props?: VolumeOutputs }> {
@@ -235,21 +193,7 @@ async function readVolume(id: string, props: VolumeOutputs): Promise<{ id: strin
   };
 }
 
-async function deleteVolume(id: string, props: VolumeOutputs): Promise<void> {
-  await removeFile(`${id}.part`);
-  await removeFile(id);
-  await refreshPool(props.uri, props.pool);
-  await removePoolDirIfEmpty(
-    props.poolDir || pathMod().dirname(id),
-    props.stack,
-    props.pool !== "" && props.pool !== undefined,
-  );
-}
-
-function checkVolume(news: Record<string, unknown>): {
-  inputs: Record<string, unknown>;
-  failures: { property: string; reason: string }[];
-} {
+function checkVolume(news: Record<string, unknown>): CheckResult {
   const c = new Checker(news);
   c.field("uri", checkUri);
   c.field("name", (v) =>
@@ -257,18 +201,8 @@ function checkVolume(news: Record<string, unknown>): {
       ? `must be a plain file name ([A-Za-z0-9._-], not ending in .part), got ${JSON.stringify(v)}`
       : undefined,
   );
-  const hasDir = news.poolDir !== undefined && news.poolDir !== "";
-  const hasPool = news.pool !== undefined && news.pool !== "";
-  if (hasDir === hasPool) {
-    c.fail("poolDir", "set exactly one of poolDir (a directory) and pool (a libvirt dir pool)");
-  }
-  if (hasDir) {
-    c.field("poolDir", absPath);
-    if (typeof news.poolDir === "string" && absPath(news.poolDir) === undefined) {
-      news = { ...news, poolDir: pathMod().resolve(news.poolDir) };
-    }
-  }
-  if (hasPool) {
+  const inputs = checkPoolLocation(c, news);
+  if (news.pool !== undefined && news.pool !== "") {
     c.field("pool", str(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a libvirt pool name"));
   }
   if (news.baseImagePath !== undefined && news.baseImagePath !== "") {
@@ -284,41 +218,28 @@ function checkVolume(news: Record<string, unknown>): {
     c.fail("baseImagePath", "mode copy needs a baseImagePath to copy");
   }
   c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
-  return { inputs: news, failures: c.failures };
+  return { inputs, failures: c.failures };
 }
 
 /** Keys whose change replaces a volume (a new file); `uri` alone changes nothing on disk. */
 export const VOLUME_REPLACE_KEYS = ["poolDir", "pool", "name", "baseImagePath", "sizeGiB", "mode", "stack"] as const;
 
 /** The volume provider; one instance shared by every {@link Volume} (serialized once). */
-export const volumeProvider: pulumi.dynamic.ResourceProvider = {
-  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
-    return Promise.resolve(checkVolume(news));
-  },
-  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-    const normalized = {
-      ...news,
-      mode: news.mode ?? "overlay",
-      baseImagePath: news.baseImagePath ?? "",
-      pool: news.pool ?? "",
-    };
-    // With `pool`, the stored poolDir is the pool's resolved target, not an input.
-    const keys = normalized.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS;
-    return Promise.resolve(diffKeys(olds, normalized, keys, ["uri"]));
-  },
-  create(inputs: VolumeInputs) {
-    return createVolume(inputs);
-  },
-  read(id: string, props: VolumeOutputs) {
-    return readVolume(id, props);
-  },
-  update(_id: string, olds: VolumeOutputs, news: VolumeInputs) {
-    return Promise.resolve({ outs: { ...olds, uri: news.uri, providerVersion: PROVIDER_VERSION } });
-  },
-  delete(id: string, props: VolumeOutputs) {
-    return deleteVolume(id, props);
-  },
-};
+export const volumeProvider = defineProvider<VolumeInputs, VolumeOutputs>({
+  version: PROVIDER_VERSION,
+  check: checkVolume,
+  normalize: (olds, news) => ({
+    olds,
+    news: { ...news, mode: news.mode ?? "overlay", baseImagePath: news.baseImagePath ?? "", pool: news.pool ?? "" },
+  }),
+  // With `pool`, the stored poolDir is the pool's resolved target, not an input.
+  replaceKeys: (news) => (news.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS),
+  updateKeys: ["uri"],
+  deleteBeforeReplace: true,
+  create: createVolume,
+  read: readVolume,
+  delete: (id, props) => deletePoolFile(id, props, [`${id}.part`]),
+});
 
 /**
  * A qcow2 disk in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:Volume`). The id is the
@@ -335,21 +256,7 @@ export class Volume extends pulumi.dynamic.Resource {
   declare readonly stack: pulumi.Output<string>;
 
   constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      volumeProvider,
-      name,
-      {
-        path: undefined,
-        poolDir: undefined,
-        pool: undefined,
-        baseImagePath: undefined,
-        mode: undefined,
-        ...args,
-        providerVersion: PROVIDER_VERSION,
-      },
-      opts,
-      "libvirt",
-      "Volume",
-    );
+    const outputs = ["path", "poolDir", "pool", "baseImagePath", "mode"];
+    super(volumeProvider, name, dynamicProps(volumeProvider, outputs, args), opts, "libvirt", "Volume");
   }
 }
