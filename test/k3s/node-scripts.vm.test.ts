@@ -30,7 +30,7 @@ import {
   waitCommand,
   type InstallInput,
 } from "../../infra/k3s/args";
-import { nodeScript } from "../../infra/k3s/k3s";
+import { nodeScript } from "../../infra/node-scripts";
 import { KERNEL_MODULES, SYSCTLS } from "../../infra/nodes/cloud-init";
 import { installHostIptables } from "./support/node-iptables";
 import { bootTestVm, type SshResult, type TestVm } from "./support/test-vm";

@@ -1,12 +1,12 @@
 /**
- * scripts/probe-upstreams.sh for real: the real script with the real curl, its command line built by
- * infra/k3s/args.ts (probeCommand), run in a network namespace of its own whose loopback holds every
- * upstream (test/k3s/support/probe-servers.mjs): HTTP 200, a 302 to another server, a registry's 401
- * on /v2/, a closed port, a port whose SYNs an iptables rule drops (the host firewall's FORWARD DROP
- * in miniature), a server that accepts and never answers, a TLS server with a self-signed
- * certificate, a 404, and a resolver (in the namespace, via /etc/netns/<ns>/resolv.conf) that says
- * NXDOMAIN for names under `.invalid` or never answers. No packet leaves the namespace, and no public
- * name is ever resolved.
+ * scripts/node/probe-upstreams.sh for real (lib.sh in front, as the nodes get it): the real script
+ * with the real curl, its command line built by infra/k3s/args.ts (probeCommand), run in a network
+ * namespace of its own whose loopback holds every upstream (test/k3s/support/probe-servers.mjs):
+ * HTTP 200, a 302 to another server, a registry's 401 on /v2/, a closed port, a port whose SYNs an
+ * iptables rule drops (the host firewall's FORWARD DROP in miniature), a server that accepts and
+ * never answers, a TLS server with a self-signed certificate, a 404, and a resolver (in the
+ * namespace, via /etc/netns/<ns>/resolv.conf) that says NXDOMAIN for names under `.invalid` or never
+ * answers. No packet leaves the namespace, and no public name is ever resolved.
  *
  * Needs root, iproute2, iptables, curl, openssl and bash (.ci/apt-packages.txt). About 12 s: the
  * failing URLs run in parallel, the slowest being the 10 s --max-time of the silent server.
@@ -25,7 +25,7 @@ import {
   probeCommand,
   type UpstreamProbe,
 } from "../../infra/k3s/args";
-import { nodeScript } from "../../infra/k3s/k3s";
+import { nodeScript } from "../../infra/node-scripts";
 import { prerequisites, run, sh } from "../verify/support";
 
 const NS = `clp-${randomBytes(3).toString("hex")}`;

@@ -1,13 +1,12 @@
 /**
  * The upstream probe without a network: the URLs and command line infra/k3s/args.ts builds, the
- * classification of curl's outcomes in scripts/probe-upstreams.sh (its functions sourced into bash
- * and called with curl's exit code, status, times and message), and the script's argument checks.
+ * classification of curl's outcomes in scripts/node/probe-upstreams.sh (its functions, lib.sh in
+ * front as the nodes get them, sourced into bash and called with curl's exit code, status, times and
+ * message), and the script's argument checks.
  * The real runs against real servers are in probe.netns.test.ts.
  */
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 
 import {
   CILIUM_IMAGES_REGISTRY,
@@ -17,9 +16,11 @@ import {
   registryApiUrl,
   upstreamProbes,
 } from "../../infra/k3s/args";
+import { nodeScript } from "../../infra/node-scripts";
 import { IPERF3_IMAGE } from "../../infra/versions";
 
-const SCRIPT = resolve(__dirname, "../../scripts/probe-upstreams.sh");
+/** The probe as the nodes get it (lib.sh in front), as a file to source. */
+const SCRIPT = nodeScript("probe-upstreams.sh").path;
 
 const registries: [image: string, registry: string][] = [
   [IPERF3_IMAGE, "quay.io"],
@@ -310,7 +311,10 @@ const usage: [string, string[], string][] = [
 ];
 for (const [what, args, message] of usage) {
   test(`the script refuses ${what} with exit 2 before probing anything`, (t) => {
-    const r = spawnSync("bash", ["-s", "--", ...args], { input: readFileSync(SCRIPT, "utf8"), encoding: "utf8" });
+    const r = spawnSync("bash", ["-s", "--", ...args], {
+      input: nodeScript("probe-upstreams.sh").text,
+      encoding: "utf8",
+    });
     t.is(r.status, 2);
     t.is(r.stderr, `${message}\n`);
   });

@@ -11,7 +11,6 @@
  * Needs root, iproute2, iperf3 and ethtool (.ci/apt-packages.txt). About 30 s.
  */
 import test from "ava";
-import * as path from "node:path";
 
 import {
   buildEvidence,

@@ -1,8 +1,9 @@
 /**
  * The shell scripts the verification runs on the k3s server, run for real with bash against a
  * stand-in for `k3s kubectl` (test/verify/fake-kubectl.sh: no cluster can exist here), with real
- * iperf3 documents as Job logs. Also: the four scripts are shellcheck-clean, and their output is
- * what the TypeScript parsers accept.
+ * iperf3 documents as Job logs. Each runs as the nodes get it, scripts/node/lib.sh in front
+ * (infra/node-scripts.ts). Also: the four scripts are shellcheck-clean, and their output is what
+ * the TypeScript parsers accept.
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
@@ -12,7 +13,8 @@ import * as path from "node:path";
 import { parseClusterFacts } from "../../infra/verify/evidence";
 import { parseIperf3Json } from "../../infra/verify/iperf3";
 import { parseServerAddresses } from "../../infra/verify/verify";
-import { SCRIPTS, agentStatus113, loopbackIperf3, prerequisites, run, type Ran } from "./support";
+import { nodeScript } from "../../infra/node-scripts";
+import { agentStatus113, loopbackIperf3, prerequisites, run, type Ran } from "./support";
 
 const FAKE = path.join(__dirname, "fake-kubectl.sh");
 const NS = "cilium-lab-iperf3";
@@ -38,7 +40,7 @@ function script(
   dir: string,
   extraEnv: Record<string, string> = {},
 ): Promise<Ran> {
-  return run("bash", [path.join(SCRIPTS, name), ...args], {
+  return run("bash", [nodeScript(name).path, ...args], {
     timeoutMs: 60_000,
     env: { ...process.env, KUBECTL: `bash ${FAKE}`, FAKE_DIR: dir, POLL_SECONDS: "0.1", ...extraEnv },
   });
@@ -52,7 +54,7 @@ const exists = (p: string) =>
 
 test("the verification scripts and the kubectl stand-in are shellcheck-clean", async (t) => {
   const names = ["collect-evidence.sh", "collect-cilium-state.sh", "wait-iperf3-servers.sh", "read-iperf3-job.sh"].map(
-    (n) => path.join(SCRIPTS, n),
+    (n) => nodeScript(n).path,
   );
   const r = await run("shellcheck", [...names, FAKE]).catch((err: unknown) => ({
     code: -1,

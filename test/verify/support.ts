@@ -9,7 +9,6 @@ import * as net from "node:net";
 import * as path from "node:path";
 
 export const REPO = path.join(__dirname, "..", "..");
-export const SCRIPTS = path.join(REPO, "scripts");
 
 /** A finished command. */
 export interface Ran {

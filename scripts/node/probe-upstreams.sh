@@ -5,13 +5,14 @@
 # host whose forwarding or DNS is broken fails here, with the cause, instead of minutes into the
 # install with `curl: (6) Could not resolve host`.
 #
-# shipped over SSH on stdin by the k3s layer (infra/k3s), as the login user; the URLs are computed
-# in infra/k3s/args.ts (upstreamProbes) and passed as arguments, so they are overridable:
+# shipped over SSH on stdin by the k3s layer (infra/k3s) after lib.sh (its error_block and fail), as
+# the login user; the URLs are computed in infra/k3s/args.ts (upstreamProbes) and passed as
+# arguments, so they are overridable:
 #   bash -s -- --node node-1 --connect-timeout 5 --max-time 10 \
 #     --url k3s-installer=https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh \
 #     --url k3s-binary=https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s \
 #     --url registry-docker.io=https://registry-1.docker.io/v2/ --url registry-quay.io=https://quay.io/v2/ \
-#     < scripts/probe-upstreams.sh
+#     < <(cat scripts/node/lib.sh scripts/node/probe-upstreams.sh)
 #
 # Every URL is probed in parallel with one ranged GET (`Range: bytes=0-0`: the binary is not
 # downloaded), each bounded by --max-time in all (redirect hops included) and each connection by
@@ -24,7 +25,7 @@
 # Results, on stderr, one line per URL in argument order:
 #   cilium-lab[node-1]: probe k3s-installer https://…/install.sh: ok (HTTP 200, 0.3 s)
 #   cilium-lab[node-1]: probe registry-quay.io https://quay.io/v2/: failed: DNS: could not resolve quay.io (curl exit 6, 0.0 s)
-# then for each failed URL the structured block of every node script:
+# then for each failed URL the structured block of every node script (lib.sh's error_block):
 #   cilium-lab error: node=node-1 step="probe registry-quay.io" exit=6
 #     | DNS: could not resolve quay.io
 #     | curl: (6) Could not resolve host: quay.io
@@ -50,24 +51,6 @@ max_time=10
 names=()
 urls=()
 readonly MAX_HOPS=5
-
-# fail <exit code> <step> <fix> [details...]: the structured failure every node script prints.
-fail() {
-  local code="$1" step="$2" fix="$3"
-  shift 3
-  block "$code" "$step" "$fix" "$@" >&2
-  exit "$code"
-}
-# block <exit code> <step> <fix> [details...]: prints that failure on stdout.
-block() {
-  local code="$1" step="$2" fix="$3" line
-  shift 3
-  printf 'cilium-lab error: node=%s step="%s" exit=%s\n' "${node:-?}" "$step" "$code"
-  for line in "$@"; do
-    printf '  | %s\n' "$line"
-  done
-  printf 'cilium-lab fix: %s\n' "$fix"
-}
 
 # host_port <url>: "host:port" of a URL (port from the scheme when absent).
 host_port() {
@@ -225,7 +208,7 @@ probe() {
   local details=("$class: $what")
   ((hops == 0)) || details+=("redirects: $chain")
   [[ -z "$message" ]] || details+=("$message")
-  block "$code" "probe $name" "$(fix_for "$class")" "${details[@]}" >"$out.block"
+  error_block "$code" "probe $name" "$(fix_for "$class")" "${details[@]}" >"$out.block"
   printf '%s' "$code" >"$out.rc"
 }
 
@@ -268,7 +251,7 @@ main() {
     if [[ ! -s "$tmp/$i.rc" ]]; then
       # the probe itself broke (no result written): a failure too, never a silent pass.
       printf 'cilium-lab[%s]: probe %s %s: failed: OTHER: the probe wrote no result\n' "$node" "${names[$i]}" "${urls[$i]}" >"$tmp/$i.line"
-      block 1 "probe ${names[$i]}" "$(fix_for OTHER)" "the probe wrote no result" "$(cat "$tmp/$i.err" 2>/dev/null || true)" >"$tmp/$i.block"
+      error_block 1 "probe ${names[$i]}" "$(fix_for OTHER)" "the probe wrote no result" "$(cat "$tmp/$i.err" 2>/dev/null || true)" >"$tmp/$i.block"
       printf '1' >"$tmp/$i.rc"
     fi
     cat "$tmp/$i.line" >&2

@@ -5,7 +5,8 @@
 # A server that never listens fails with the pod's state and the tail of its log, exit 1.
 #
 # Usage: wait-iperf3-servers.sh <namespace> <timeout-seconds> <pod>...
-# Environment: KUBECTL (default `k3s kubectl`). Run on the k3s server as root.
+# Environment: KUBECTL (default `k3s kubectl`). Run on the k3s server as root, on stdin after lib.sh
+# (infra/node-scripts.ts puts them together).
 set -euo pipefail
 
 die() {

@@ -2,8 +2,8 @@
 # Runs on a lab node as root: installs (or reconfigures/upgrades in place) the k3s server or an agent
 # with k3s's own install script, online or from the air-gap files staged next to this script.
 #
-# The k3s layer (infra/k3s, installCommand and installStdin in args.ts) copies this file to the node
-# and runs it with a short command line: what identifies the step, the settings users change, and a
+# The k3s layer (infra/k3s, installCommand and installStdin in args.ts) copies lib.sh and this file
+# to the node as one file (infra/node-scripts.ts puts them together) and runs it with a short command line: what identifies the step, the settings users change, and a
 # hash of the whole argument list (pulumi-command prints the command line in every failure), e.g.
 #   sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online \
 #     --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 <12 hex digits>
@@ -12,7 +12,7 @@
 #   --installer-url / https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh /
 #   --token-file / /etc/rancher/k3s/cilium-lab-token / --staging-dir / /var/lib/cilium-lab /
 #   --server-url / https://192.168.150.11:6443 / --vm-id / <libvirt domain uuid> /
-#   --script-sha256 / <sha256 of this file> / --timeout / 900 /
+#   --script-sha256 / <sha256 of the copied file> / --timeout / 900 /
 #   --env / INSTALL_K3S_VERSION=v1.26.6+k3s1 / --env / K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token /
 #   --env / K3S_URL=https://192.168.150.11:6443 / -- / agent / --node-name=node-2 / --node-ip=192.168.150.12
 # The command line's arguments and stdin's, in that order, are one list; --args-sha256 is the first
@@ -85,57 +85,29 @@ done
 step="start"
 fix=""
 log_file=""
-log() { printf 'cilium-lab[%s]: %s\n' "${node:-?}" "$*" >&2; }
-# dedupe: copy stdin to stdout, each run of identical consecutive lines once, with ` (×N)` after it
-# when N > 1 (curl --retry prints its error once per attempt).
-dedupe() {
-  awk 'function out() { print prev (n > 1 ? " (×" n ")" : "") }
-    NR > 1 && $0 == prev { n++; next }
-    NR > 1 { out() }
-    { prev = $0; n = 1 }
-    END { if (NR > 0) out() }'
-}
-# redact: copy stdin to stdout, indented, without the token or anything shaped like a k3s secure
-# token (K10<ca hash>::<user>:<password>).
-redact() {
-  local line
-  while IFS= read -r line || [[ -n "$line" ]]; do
-    if [[ -n "$token" ]]; then
-      line="${line//"$token"/<redacted>}"
-    fi
-    printf '  | %s\n' "$line"
-  done | sed -E 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g'
-}
-# report <exit code> [details...]: the structured failure; details and the log tail are redacted.
+# report <exit code> [details...]: the structured failure of the current $step, with $fix;
+# details and the log tail are redacted (lib.sh's dedupe, redact and log_tail).
 report() {
   local code="$1"
   shift
-  printf 'cilium-lab error: node=%s role=%s step="%s" exit=%s\n' "${node:-?}" "${role:-?}" "$step" "$code" >&2
+  error_head "$code" "$step" >&2
   if (($# > 0)); then
     printf '%s\n' "$@" | dedupe | redact >&2
   fi
-  if [[ -n "$log_file" && -s "$log_file" ]]; then
-    printf 'cilium-lab: last lines of output (secrets redacted):\n' >&2
-    dedupe <"$log_file" | tail -n 20 | redact >&2
-  fi
+  log_tail "$log_file" "last lines of output (secrets redacted)" >&2
   if [[ -n "$fix" ]]; then
     printf 'cilium-lab fix: %s\n' "$fix" >&2
   fi
 }
-fail() {
+# abort <exit code> [details...]: report, then exit with the code.
+abort() {
   local code="$1"
   shift
   trap - ERR
   report "$code" "$@"
   exit "$code"
 }
-on_error() {
-  local code="$1"
-  trap - ERR
-  report "$code" "command failed at install-k3s.sh line $2"
-  exit "$code"
-}
-trap 'on_error $? $LINENO' ERR
+trap 'on_error $? $LINENO install-k3s.sh' ERR
 cleanup() { [[ -z "$log_file" ]] || rm -f "$log_file"; }
 trap cleanup EXIT
 
@@ -145,11 +117,11 @@ readonly AIRGAP_FIX="the node cannot download k3s (no internet access from the l
 # arguments.
 step="check arguments"
 fix="this is a bug in the k3s layer (infra/k3s/args.ts): the script and its caller disagree."
-[[ -n "$node" ]] || fail 2 "--node is required"
-[[ "$role" == server || "$role" == agent ]] || fail 2 "--role must be server or agent (got '$role')"
-[[ "$source" == online || "$source" == airgap ]] || fail 2 "--source must be online or airgap (got '$source')"
-[[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$ ]] || fail 2 "--version must look like v1.26.6+k3s1 (got '$version')"
-[[ "$kube_proxy_replacement" == true || "$kube_proxy_replacement" == false ]] || fail 2 "--kube-proxy-replacement must be true or false (got '$kube_proxy_replacement')"
+[[ -n "$node" ]] || abort 2 "--node is required"
+[[ "$role" == server || "$role" == agent ]] || abort 2 "--role must be server or agent (got '$role')"
+[[ "$source" == online || "$source" == airgap ]] || abort 2 "--source must be online or airgap (got '$source')"
+[[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$ ]] || abort 2 "--version must look like v1.26.6+k3s1 (got '$version')"
+[[ "$kube_proxy_replacement" == true || "$kube_proxy_replacement" == false ]] || abort 2 "--kube-proxy-replacement must be true or false (got '$kube_proxy_replacement')"
 # the command line and stdin are one list: the hash on the command line proves they belong together.
 all_args=("${cli_args[@]}" "${stdin_args[@]}")
 without_hash=()
@@ -163,16 +135,16 @@ done
 have_args_sha256="$(printf '%s\n' "${without_hash[@]}" | sha256sum)"
 have_args_sha256="${have_args_sha256:0:12}"
 [[ "$args_sha256" == "$have_args_sha256" ]] ||
-  fail 2 "the arguments on the command line and on stdin hash to $have_args_sha256, but --args-sha256 is '$args_sha256' (${#stdin_args[@]} arguments on stdin after the token)"
-[[ "$token_file" == /* && "$staging" == /* ]] || fail 2 "--token-file and --staging-dir must be absolute paths"
-[[ "$install_timeout" =~ ^[1-9][0-9]*$ ]] || fail 2 "--timeout must be whole seconds > 0 (got '$install_timeout')"
-[[ "${k3s_args[0]:-}" == "$role" ]] || fail 2 "the k3s command after -- must start with '$role' (got '${k3s_args[0]:-}')"
-[[ "$source" == airgap || "$installer_url" == https://* ]] || fail 2 "--installer-url must be an https:// URL in online mode"
-[[ "$role" == server || "$server_url" =~ ^https://[^/:]+:[0-9]+$ ]] || fail 2 "an agent needs --server-url https://<ip>:<port> (got '$server_url')"
+  abort 2 "the arguments on the command line and on stdin hash to $have_args_sha256, but --args-sha256 is '$args_sha256' (${#stdin_args[@]} arguments on stdin after the token)"
+[[ "$token_file" == /* && "$staging" == /* ]] || abort 2 "--token-file and --staging-dir must be absolute paths"
+[[ "$install_timeout" =~ ^[1-9][0-9]*$ ]] || abort 2 "--timeout must be whole seconds > 0 (got '$install_timeout')"
+[[ "${k3s_args[0]:-}" == "$role" ]] || abort 2 "the k3s command after -- must start with '$role' (got '${k3s_args[0]:-}')"
+[[ "$source" == airgap || "$installer_url" == https://* ]] || abort 2 "--installer-url must be an https:// URL in online mode"
+[[ "$role" == server || "$server_url" =~ ^https://[^/:]+:[0-9]+$ ]] || abort 2 "an agent needs --server-url https://<ip>:<port> (got '$server_url')"
 for entry in "${envs[@]}"; do
-  [[ "$entry" =~ ^(INSTALL_K3S|K3S)_[A-Z0-9_]+= ]] || fail 2 "--env takes INSTALL_K3S_*=… or K3S_*=… (got '${entry%%=*}')"
+  [[ "$entry" =~ ^(INSTALL_K3S|K3S)_[A-Z0-9_]+= ]] || abort 2 "--env takes INSTALL_K3S_*=… or K3S_*=… (got '${entry%%=*}')"
 done
-[[ $EUID -eq 0 ]] || { fix="run it with sudo (the k3s layer does)."; fail 1 "running as uid $EUID, not root"; }
+[[ $EUID -eq 0 ]] || { fix="run it with sudo (the k3s layer does)."; abort 1 "running as uid $EUID, not root"; }
 
 # the file must be the one the program copied: its hash is part of the command, so an edit re-runs.
 step="verify this script"
@@ -180,13 +152,13 @@ fix="re-run 'pulumi up': the copy of install-k3s.sh on the node is stale or dama
 have_sha256="$(sha256sum "${BASH_SOURCE[0]}")"
 have_sha256="${have_sha256%% *}"
 [[ -z "$script_sha256" || "$have_sha256" == "$script_sha256" ]] ||
-  fail 1 "${BASH_SOURCE[0]} has sha256 $have_sha256, expected $script_sha256"
+  abort 1 "${BASH_SOURCE[0]} has sha256 $have_sha256, expected $script_sha256"
 
 # the token: a 0600 file, written atomically, never echoed.
 step="write the token file"
 fix="the k3s token from the nodes layer is empty or malformed; this is a bug in the program, not on the node."
-[[ -n "$token" ]] || fail 1 "no token on stdin"
-[[ "$token" =~ ^[[:graph:]]+$ ]] || fail 1 "the token on stdin contains whitespace or control characters"
+[[ -n "$token" ]] || abort 1 "no token on stdin"
+[[ "$token" =~ ^[[:graph:]]+$ ]] || abort 1 "the token on stdin contains whitespace or control characters"
 fix=""
 install -d -m 0755 "$(dirname "$token_file")"
 old_umask="$(umask)"
@@ -214,7 +186,7 @@ if [[ "$source" == online ]]; then
   elif command -v wget >/dev/null 2>&1; then
     downloader=wget
   else
-    fail 127 "neither curl nor wget is installed on the node; install.sh needs one of them to download k3s"
+    abort 127 "neither curl nor wget is installed on the node; install.sh needs one of them to download k3s"
   fi
   rc=0
   if [[ "$downloader" == curl ]]; then
@@ -226,7 +198,7 @@ if [[ "$source" == online ]]; then
     if [[ "$downloader" == curl && "$rc" == 22 ]]; then
       fix="the URL answered with an HTTP error: check that cilium-lab:k3sVersion $version is a published k3s release (https://github.com/k3s-io/k3s/releases)."
     fi
-    fail "$rc" "$downloader could not download $installer_url (exit $rc)"
+    abort "$rc" "$downloader could not download $installer_url (exit $rc)"
   fi
   mv -f "$installer.tmp" "$installer"
 else
@@ -235,22 +207,22 @@ else
   installer="$airgap/install.sh"
   fix="re-run 'pulumi up' to copy the air-gap files again; check cilium-lab:k3sAirgapDir on the host."
   for file in "$airgap/k3s" "$installer"; do
-    [[ -s "$file" ]] || fail 1 "$file is missing or empty (the program copies it from cilium-lab:k3sAirgapDir)"
+    [[ -s "$file" ]] || abort 1 "$file is missing or empty (the program copies it from cilium-lab:k3sAirgapDir)"
   done
   shopt -s nullglob
   images=("$airgap"/images/*)
   shopt -u nullglob
-  ((${#images[@]} > 0)) || fail 1 "no image tarball in $airgap/images (k3s-airgap-images-amd64.tar.zst at least)"
+  ((${#images[@]} > 0)) || abort 1 "no image tarball in $airgap/images (k3s-airgap-images-amd64.tar.zst at least)"
   chmod 0755 "$airgap/k3s"
   rc=0
   out="$("$airgap/k3s" --version 2>>"$log_file")" || rc=$?
-  ((rc == 0)) || fail "$rc" "$airgap/k3s does not run on this node (exit $rc): is it the linux amd64 binary?"
+  ((rc == 0)) || abort "$rc" "$airgap/k3s does not run on this node (exit $rc): is it the linux amd64 binary?"
   have_version="${out%%$'\n'*}"
   step="check the air-gap k3s version"
   # e.g. "k3s version v1.26.6+k3s1 (3b1919b0)"
   if [[ "$have_version" != "k3s version $version "* && "$have_version" != "k3s version $version" ]]; then
     fix="download k3s $version into cilium-lab:k3sAirgapDir (https://github.com/k3s-io/k3s/releases/tag/${version/+/%2B}), or set cilium-lab:k3sVersion to the binary's version."
-    fail 1 "the air-gap binary reports '$have_version', but cilium-lab:k3sVersion is $version"
+    abort 1 "the air-gap binary reports '$have_version', but cilium-lab:k3sVersion is $version"
   fi
   step="place the air-gap binary and images"
   fix=""
@@ -272,8 +244,8 @@ fi
 step="check the install script"
 fix="the install script is not k3s's: in online mode check --installer-url, in air-gap mode download https://get.k3s.io as install.sh."
 read -r shebang <"$installer" || true
-[[ "$shebang" == '#!'*sh* ]] || fail 1 "$installer does not start with a shell '#!' line (got '${shebang:0:60}')"
-grep -q INSTALL_K3S_SKIP_DOWNLOAD "$installer" || fail 1 "$installer does not mention INSTALL_K3S_SKIP_DOWNLOAD"
+[[ "$shebang" == '#!'*sh* ]] || abort 1 "$installer does not start with a shell '#!' line (got '${shebang:0:60}')"
+grep -q INSTALL_K3S_SKIP_DOWNLOAD "$installer" || abort 1 "$installer does not mention INSTALL_K3S_SKIP_DOWNLOAD"
 
 # an agent needs the server's API port; checking it first turns a hang into a clear message.
 if [[ "$role" == agent ]]; then
@@ -285,7 +257,7 @@ if [[ "$role" == agent ]]; then
   deadline=$((SECONDS + 60))
   # shellcheck disable=SC2016 # $1/$2 are expanded by the inner bash, from its arguments.
   until timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null; do
-    ((SECONDS < deadline)) || fail 1 "could not open a TCP connection to $host:$port for 60s ($server_url)"
+    ((SECONDS < deadline)) || abort 1 "could not open a TCP connection to $host:$port for 60s ($server_url)"
     sleep 2
   done
   log "ok: $server_url accepts connections"
@@ -336,9 +308,9 @@ if ((rc != 0)); then
     mapfile -t journal < <(journalctl -u "$unit" -n 15 --no-pager -o cat 2>/dev/null | dedupe || true)
   fi
   if ((${#journal[@]} > 0)); then
-    fail "$rc" "install.sh exited with $rc; last lines of 'journalctl -u $unit':" "${journal[@]}"
+    abort "$rc" "install.sh exited with $rc; last lines of 'journalctl -u $unit':" "${journal[@]}"
   fi
-  fail "$rc" "install.sh exited with $rc"
+  abort "$rc" "install.sh exited with $rc"
 fi
 
 # kube-proxy's rules outlive it: a stopped kube-proxy leaves KUBE-SERVICES and its other chains in

@@ -2,8 +2,9 @@
 # Runs on a lab node, first of every step: waits until cloud-init has finished applying the node's
 # user-data (user, keys, hostname, modules, sysctls), so later steps never race it.
 #
-# shipped over SSH on stdin by the k3s layer (infra/k3s), as the login user:
-#   bash -s -- --node node-1 --timeout 300 < scripts/wait-cloud-init.sh
+# shipped over SSH on stdin by the k3s layer (infra/k3s), as the login user, after lib.sh (its log and
+# fail; infra/node-scripts.ts puts them together):
+#   bash -s -- --node node-1 --timeout 300 < <(cat scripts/node/lib.sh scripts/node/wait-cloud-init.sh)
 #
 # exit 0: cloud-init is done (a "recoverable error" status, exit 2 of cloud-init >= 23.4, is
 #         printed as a warning and accepted: the node is usable).
@@ -12,31 +13,8 @@
 # see https://cloudinit.readthedocs.io/en/latest/reference/cli.html#status
 set -euo pipefail
 
-node=""
-timeout_s=""
-while (($# > 0)); do
-  case "$1" in
-    --node) node="${2:?--node needs a value}"; shift 2 ;;
-    --timeout) timeout_s="${2:?--timeout needs a value}"; shift 2 ;;
-    *) printf 'wait-cloud-init.sh: unknown argument %q (usage: --node NAME --timeout SECONDS)\n' "$1" >&2; exit 2 ;;
-  esac
-done
-[[ -n "$node" ]] || { echo "wait-cloud-init.sh: --node is required" >&2; exit 2; }
-[[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] || { echo "wait-cloud-init.sh: --timeout must be whole seconds > 0 (got '$timeout_s')" >&2; exit 2; }
-
-log() { printf 'cilium-lab[%s]: %s\n' "$node" "$*" >&2; }
-# fail <exit code> <step> <fix> [details...]: the structured failure every node script prints.
-fail() {
-  local code="$1" step="$2" fix="$3"
-  shift 3
-  printf 'cilium-lab error: node=%s step="%s" exit=%s\n' "$node" "$step" "$code" >&2
-  local line
-  for line in "$@"; do
-    printf '  | %s\n' "$line" >&2
-  done
-  printf 'cilium-lab fix: %s\n' "$fix" >&2
-  exit "$code"
-}
+node="" timeout_s=""
+node_timeout_args wait-cloud-init.sh "$@"
 
 step="wait for cloud-init"
 command -v cloud-init >/dev/null 2>&1 ||

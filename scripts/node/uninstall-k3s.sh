@@ -10,7 +10,8 @@
 # re-runs the install against them. Deleting them here made that install fail with
 # "bash: /var/lib/cilium-lab/install-k3s.sh: No such file or directory" (exit 127).
 #
-# The k3s layer (infra/k3s) copies this file to the node; the install command's `delete` runs it:
+# The k3s layer (infra/k3s) copies lib.sh and this file to the node as one file (infra/node-scripts.ts);
+# the install command's `delete` runs it:
 #   sudo bash /var/lib/cilium-lab/uninstall-k3s.sh --node node-2 --role agent \
 #     --staging-dir /var/lib/cilium-lab --token-file /etc/rancher/k3s/cilium-lab-token
 #
@@ -45,33 +46,19 @@ exec </dev/null
 
 step="start"
 log_file=""
-log() { printf 'cilium-lab[%s]: %s\n' "$node" "$*" >&2; }
+# report <exit code> [details...]: the structured failure of the current $step and the log tail
+# (lib.sh's error_head and log_tail).
 report() {
   local code="$1"
   shift
-  printf 'cilium-lab error: node=%s role=%s step="%s" exit=%s\n' "$node" "$role" "$step" "$code" >&2
+  error_head "$code" "$step" >&2
   if (($# > 0)); then
     printf '  | %s\n' "$@" >&2
   fi
-  if [[ -n "$log_file" && -s "$log_file" ]]; then
-    printf 'cilium-lab: last lines of output:\n' >&2
-    # each run of identical lines once, with its count.
-    awk 'function out() { print prev (n > 1 ? " (×" n ")" : "") }
-      NR > 1 && $0 == prev { n++; next }
-      NR > 1 { out() }
-      { prev = $0; n = 1 }
-      END { if (NR > 0) out() }' "$log_file" | tail -n 20 |
-      sed -E -e 's/K10[0-9a-fA-F]+::[^[:space:]]+/K10<redacted>/g' -e 's/^/  | /' >&2
-  fi
+  log_tail "$log_file" "last lines of output" >&2
   printf 'cilium-lab fix: %s\n' "fix the cause on the node and run 'pulumi destroy' again; to give up on this node's cleanup, 'pulumi state delete <urn of the k3s install command>'." >&2
 }
-on_error() {
-  local code="$1"
-  trap - ERR
-  report "$code" "command failed at uninstall-k3s.sh line $2"
-  exit "$code"
-}
-trap 'on_error $? $LINENO' ERR
+trap 'on_error $? $LINENO uninstall-k3s.sh' ERR
 cleanup() { [[ -z "$log_file" ]] || rm -f "$log_file"; }
 trap cleanup EXIT
 

@@ -15,8 +15,9 @@
 #                   namespace's own name.
 #   --max-pods      at most this many pod namespaces (default 64).
 #
-# Runs as root (pod namespaces and `ethtool` need it). On a node: `sudo bash -s -- <args> < this`;
-# inside a namespace: `ip netns exec <ns> bash collect-evidence.sh <nic> --pod-netns <ns>`.
+# Runs as root (pod namespaces and `ethtool` need it), after lib.sh (its json_str; infra/node-scripts.ts
+# puts them together). On a node: `sudo bash -s -- <args> < <(cat scripts/node/lib.sh this)`;
+# inside a namespace: `ip netns exec <ns> bash -s -- <nic> --pod-netns <ns>` with the same stdin.
 # Needs iproute2 with JSON output (`ip -j`, iproute2 >= 4.14); ethtool and iptables are optional
 # (recorded as missing). No jq: the node images don't ship it.
 set -euo pipefail
@@ -24,18 +25,6 @@ set -euo pipefail
 die() {
   printf 'collect-evidence.sh: %s\n' "$*" >&2
   exit 2
-}
-
-# A JSON string literal of $1: control characters other than TAB, LF and CR are dropped.
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
 }
 
 # Sets REPLY to `ip <args>` JSON output: `[]` when it prints nothing, `null` when it fails (the

@@ -5,12 +5,13 @@
 # tail, exit 1; the failed Job is deleted so that `pulumi up --refresh` runs it again.
 #
 # Usage: read-iperf3-job.sh <namespace> <job> <timeout-seconds>
-# Environment: KUBECTL (default `k3s kubectl`), POLL_SECONDS (default 2). Run on the k3s server.
+# Environment: KUBECTL (default `k3s kubectl`), POLL_SECONDS (default 2). Run on the k3s server, on
+# stdin after lib.sh (infra/node-scripts.ts puts them together).
 set -euo pipefail
 
 ns="" job="" kubectl=()
 
-fail() {
+job_failed() {
   local reason=$1 logs
   logs=$("${kubectl[@]}" -n "$ns" logs "job/${job}" --tail=30 2>&1) || true
   "${kubectl[@]}" -n "$ns" delete job "$job" --ignore-not-found --wait=false >/dev/null 2>&1 || true
@@ -35,23 +36,23 @@ main() {
         printf 'iperf3 client job %s/%s does not exist: it was deleted after an earlier failure, or by hand. Run "pulumi up --refresh" so Pulumi creates it again.\n' "$ns" "$job" >&2
         exit 1
       fi
-      fail "cannot read the Job's status: ${status}"
+      job_failed "cannot read the Job's status: ${status}"
     fi
     if grep -q '^Failed:' <<<"$status"; then
-      fail "the Job failed ($(grep '^Failed:' <<<"$status" | head -n 1 | cut -d: -f2-))"
+      job_failed "the Job failed ($(grep '^Failed:' <<<"$status" | head -n 1 | cut -d: -f2-))"
     fi
     if grep -q '^Complete:' <<<"$status"; then
       break
     fi
     if ((SECONDS >= deadline)); then
-      fail "it did not finish within ${timeout}s"
+      job_failed "it did not finish within ${timeout}s"
     fi
     sleep "$poll"
   done
 
-  out=$("${kubectl[@]}" -n "$ns" logs "job/${job}" 2>&1) || fail "cannot read its log: ${out}"
+  out=$("${kubectl[@]}" -n "$ns" logs "job/${job}" 2>&1) || job_failed "cannot read its log: ${out}"
   if grep -Eq '"error"[[:space:]]*:[[:space:]]*"' <<<"$out"; then
-    fail "iperf3 reported an error: $(grep -E '"error"[[:space:]]*:' <<<"$out" | head -n 1 | sed -E 's/^[[:space:]]*"error"[[:space:]]*:[[:space:]]*//')"
+    job_failed "iperf3 reported an error: $(grep -E '"error"[[:space:]]*:' <<<"$out" | head -n 1 | sed -E 's/^[[:space:]]*"error"[[:space:]]*:[[:space:]]*//')"
   fi
   printf '%s\n' "$out"
 }

@@ -4,10 +4,12 @@
 # running kernel (idempotently: a second run changes nothing); creates the staging directory the k3s
 # layer copies its files into.
 #
-# shipped over SSH on stdin by the k3s layer (infra/k3s), with the module and sysctl lists of the
-# nodes layer (infra/nodes/cloud-init.ts, which persists them through cloud-init at every boot):
+# shipped over SSH on stdin by the k3s layer (infra/k3s), after lib.sh (its log and fail), with the
+# module and sysctl lists of the nodes layer (infra/nodes/cloud-init.ts, which persists them through
+# cloud-init at every boot):
 #   sudo bash -s -- --node node-1 --node-ip 192.168.150.11 --staging-dir /var/lib/cilium-lab \
-#     --module br_netfilter --module overlay … --sysctl net.ipv4.ip_forward=1 … < scripts/prepare-node.sh
+#     --module br_netfilter --module overlay … --sysctl net.ipv4.ip_forward=1 … \
+#     < <(cat scripts/node/lib.sh scripts/node/prepare-node.sh)
 #
 # It prints one line per check on stderr: `ok` (already right) or `fixed` (changed now, in the
 # running kernel only: cloud-init's files make it permanent, so a `fixed` line means cloud-init did
@@ -32,20 +34,6 @@ while (($# > 0)); do
 done
 [[ -n "$node" && -n "$node_ip" && "$staging" == /* ]] ||
   { echo "prepare-node.sh: --node, --node-ip and an absolute --staging-dir are required" >&2; exit 2; }
-
-log() { printf 'cilium-lab[%s]: %s\n' "$node" "$*" >&2; }
-# fail <exit code> <step> <fix> [details...]: the structured failure every node script prints.
-fail() {
-  local code="$1" step="$2" fix="$3"
-  shift 3
-  printf 'cilium-lab error: node=%s step="%s" exit=%s\n' "$node" "$step" "$code" >&2
-  local line
-  for line in "$@"; do
-    printf '  | %s\n' "$line" >&2
-  done
-  printf 'cilium-lab fix: %s\n' "$fix" >&2
-  exit "$code"
-}
 
 [[ $EUID -eq 0 ]] || fail 1 "check privileges" "run it with sudo (the k3s layer does)." "running as uid $EUID, not root"
 

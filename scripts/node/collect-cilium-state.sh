@@ -8,24 +8,13 @@
 #   <agent-cli>  the in-pod CLI: `cilium` (1.13, 1.14) or `cilium-dbg` (renamed in 1.15).
 #   timeout      how long to wait for the agent DaemonSet to be rolled out (default 300).
 # Environment: KUBECTL (default `k3s kubectl`), CILIUM_NAMESPACE (default kube-system).
-# Needs root on a k3s server (k3s kubectl reads /etc/rancher/k3s/k3s.yaml). No jq.
+# Needs root on a k3s server (k3s kubectl reads /etc/rancher/k3s/k3s.yaml). No jq. Runs after lib.sh
+# (its json_str; infra/node-scripts.ts puts them together), on stdin.
 set -euo pipefail
 
 die() {
   printf 'collect-cilium-state.sh: %s\n' "$*" >&2
   exit 1
-}
-
-# A JSON string literal of $1: control characters other than TAB, LF and CR are dropped.
-json_str() {
-  local s
-  s=$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037')
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  printf '"%s"' "$s"
 }
 
 # `name|cidr cidr|ip` lines → [{"name":…,"podCidrs":[…],"internalIps":[…]},…]
