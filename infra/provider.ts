@@ -108,7 +108,7 @@ export interface Compared {
 }
 
 /** The rules and operations of one dynamic resource; `I` its inputs, `O` its state. */
-export interface ProviderSpec<I extends object, O extends I> {
+export interface ProviderSpec<I extends object, O extends object> {
   /**
    * Stored as `providerVersion` in the inputs (by {@link dynamicProps}) and in every state.
    * Omitted by resources whose states never had one (LabSecrets, BaseImage, CiliumReady): adding it
@@ -145,12 +145,12 @@ function stamped<O>(outs: O, version: number | undefined): O {
 }
 
 /** A provider made by {@link defineProvider}; `version` is the spec's, for {@link dynamicProps}. */
-export interface LabProvider<I extends object, O extends I> extends pulumi.dynamic.ResourceProvider<I, O> {
+export interface LabProvider<I extends object, O extends object> extends pulumi.dynamic.ResourceProvider<I, O> {
   readonly version?: number;
 }
 
 /** The provider object for a spec: one module-level instance per resource type (serialized once). */
-export function defineProvider<I extends object, O extends I>(spec: ProviderSpec<I, O>): LabProvider<I, O> {
+export function defineProvider<I extends object, O extends object>(spec: ProviderSpec<I, O>): LabProvider<I, O> {
   return {
     version: spec.version,
     check(_olds: I, news: I) {

@@ -4,7 +4,7 @@
  */
 export { Network, networkProvider, type NetworkArgs, type NetworkHostArgs, type NetworkOutputs } from "./network";
 export { Volume, volumeProvider, type VolumeArgs, type VolumeMode, type VolumeOutputs } from "./volume";
-export { CloudInitDisk, cloudInitDiskProvider, type CloudInitDiskArgs, type CloudInitDiskOutputs } from "./cloudinit";
+export { CloudInitDisk, cloudInitDiskProvider, type CloudInitDiskArgs, type CloudInitDiskOutputs } from "./seed";
 export { Domain, domainProvider, type DomainArgs, type DomainOutputs } from "./domain";
 export { OWNER_NS, OWNER_PROJECT } from "./xml";
 export { POOL_MARKER } from "./common";

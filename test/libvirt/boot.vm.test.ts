@@ -10,7 +10,7 @@ import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { cloudInitDiskProvider } from "../../infra/libvirt/cloudinit";
+import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { volumeProvider } from "../../infra/libvirt/volume";

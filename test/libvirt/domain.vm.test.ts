@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { cloudInitDiskProvider } from "../../infra/libvirt/cloudinit";
+import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider, type DomainInputs, type DomainOutputs } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { volumeProvider } from "../../infra/libvirt/volume";

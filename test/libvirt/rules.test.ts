@@ -3,7 +3,7 @@
 // start error texts, subnet overlap, and the preflight's verdicts on injected host facts.
 import test from "ava";
 
-import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/cloudinit";
+import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/seed";
 import { UNKNOWN, diffKeys } from "../../infra/libvirt/common";
 import {
   UNDEFINE_FLAGS,

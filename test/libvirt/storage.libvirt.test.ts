@@ -7,7 +7,7 @@ import test from "ava";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/cloudinit";
+import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/seed";
 import { mib, POOL_MARKER } from "../../infra/libvirt/common";
 import { volumeProvider } from "../../infra/libvirt/volume";
 import {

@@ -14,24 +14,17 @@
 import * as pulumi from "@pulumi/pulumi";
 
 import {
-  Checker,
-  PROVIDER_VERSION,
-  STACK_PATTERN,
-  absPath,
-  checkUri,
-  diffKeys,
-  freeBytes,
-  inPoolDir,
-  isNoSpace,
+  defineProvider,
+  dynamicProps,
   isUnknown,
-  noSpaceError,
-  refreshPool,
-  removePoolDirIfEmpty,
-  resolvePoolDir,
-  str,
+  PROVIDER_VERSION,
   UNKNOWN,
-} from "./common";
-import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, removeFile, runTool, toolFailure } from "./exec";
+  type CheckResult,
+  type Compared,
+} from "../provider";
+import { Checker, STACK_PATTERN, checkUri, resolvePoolDir, str } from "./common";
+import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool } from "./exec";
+import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
 
 /** Inputs of {@link CloudInitDisk}. */
 export interface CloudInitDiskArgs {
@@ -57,24 +50,12 @@ export interface CloudInitDiskArgs {
 }
 
 /** Plain inputs as the provider receives them. */
-export interface CloudInitDiskInputs {
-  readonly uri: string;
-  readonly poolDir?: string;
-  readonly pool?: string;
-  readonly name: string;
-  readonly userData: string;
-  readonly metaData: string;
-  readonly networkConfig?: string;
-  readonly stack: string;
-  readonly providerVersion?: number;
-}
+export type CloudInitDiskInputs = pulumi.Unwrap<CloudInitDiskArgs>;
 
 /** State of a seed ISO: digests only, never the content. */
-export interface CloudInitDiskOutputs {
-  readonly uri: string;
+export interface CloudInitDiskOutputs extends Omit<CloudInitDiskInputs, "userData" | "metaData" | "networkConfig"> {
   readonly poolDir: string;
   readonly pool: string;
-  readonly name: string;
   /** Absolute path of the ISO; also the resource id. */
   readonly path: string;
   readonly userDataSha256: string;
@@ -84,8 +65,6 @@ export interface CloudInitDiskOutputs {
   readonly contentSha256: string;
   /** Digest of the ISO file as written (ISO images embed timestamps, so it differs per build). */
   readonly isoSha256: string;
-  readonly stack: string;
-  readonly providerVersion: number;
 }
 
 function sha256(text: string): string {
@@ -125,6 +104,29 @@ async function fileSha256(path: string): Promise<string> {
 /** Room a seed needs: a NoCloud ISO of three small files is about 370 KiB, plus the inputs while building. */
 const SEED_BYTES = 512 * 1024;
 
+/** Writes the seed's parts into the private directory `tmp` and runs cloud-localds there; returns the ISO. */
+async function buildSeed(inputs: CloudInitDiskInputs, tmp: string, what: string): Promise<string> {
+  const path = pathMod();
+  const write = (name: string, content: string): Promise<void> =>
+    fsp().writeFile(path.join(tmp, name), content, { mode: 0o600 });
+  await write("user-data", inputs.userData);
+  await write("meta-data", inputs.metaData);
+  const args = ["seed.iso", "user-data", "meta-data"];
+  if (inputs.networkConfig !== undefined && inputs.networkConfig !== "") {
+    await write("network-config", inputs.networkConfig);
+    args.unshift("-N", "network-config");
+  }
+  // TMPDIR: cloud-localds copies its inputs to `mktemp -d ${TMPDIR:-/tmp}/…` before running
+  // genisoimage; keep those copies of the secrets inside our private directory too.
+  const result = await runTool("cloud-localds", args, { cwd: tmp, env: { TMPDIR: tmp } });
+  if (result.code !== 0) {
+    throw poolToolFailure(what, result, "check the cloud-localds message above");
+  }
+  const iso = path.join(tmp, "seed.iso");
+  await fsp().chmod(iso, 0o600);
+  return iso;
+}
+
 async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; outs: CloudInitDiskOutputs }> {
   const fs = fsp();
   const path = pathMod();
@@ -132,90 +134,36 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
   const digests = seedDigests(inputs);
   const file = path.join(dir, seedFileName(inputs.name, digests.contentSha256));
   const what = `creating cloud-init seed ${path.basename(file)} in ${dir}`;
-  return inPoolDir(dir, inputs.stack, async () => {
-    const free = await freeBytes(dir);
-    if (free < SEED_BYTES) {
-      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
-      throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES);
-    }
-    await removeFile(file);
+  await buildInPool({ ...inputs, dir }, what, SEED_BYTES, [file], async () => {
     // Built inside the pool directory (same filesystem: the final rename is atomic, and the secret
     // content never touches the shared temp dir), in a 0700 directory of 0600 files.
-    let tmp: string | undefined;
+    const tmp = await privateTempDir(".tmp-seed-", dir);
     try {
-      tmp = await privateTempDir(".tmp-seed-", dir);
-      const write = (name: string, content: string): Promise<void> =>
-        fs.writeFile(path.join(tmp ?? "", name), content, { mode: 0o600 });
-      await write("user-data", inputs.userData);
-      await write("meta-data", inputs.metaData);
-      const args = ["seed.iso", "user-data", "meta-data"];
-      if (inputs.networkConfig !== undefined && inputs.networkConfig !== "") {
-        await write("network-config", inputs.networkConfig);
-        args.unshift("-N", "network-config");
-      }
-      // TMPDIR: cloud-localds copies its inputs to `mktemp -d ${TMPDIR:-/tmp}/…` before running
-      // genisoimage; keep those copies of the secrets inside our private directory too.
-      const result = await runTool("cloud-localds", args, { cwd: tmp, env: { TMPDIR: tmp } });
-      if (result.code !== 0) {
-        throw Object.assign(toolFailure(what, result, "check the cloud-localds message above"), {
-          noSpace: isNoSpace(result.stderr),
-        });
-      }
-      await fs.chmod(path.join(tmp, "seed.iso"), 0o600);
-      await fs.rename(path.join(tmp, "seed.iso"), file);
-    } catch (error) {
-      await removeFile(file);
-      if (tmp !== undefined) {
-        await fs.rm(tmp, { recursive: true, force: true });
-        tmp = undefined;
-      }
-      await removePoolDirIfEmpty(dir, inputs.stack, inputs.pool !== undefined && inputs.pool !== "");
-      if ((error as { noSpace?: boolean }).noSpace === true || (error as NodeJS.ErrnoException).code === "ENOSPC") {
-        // Measured after cleaning up, so the message shows what the user actually has.
-        throw noSpaceError(what, dir, await freeBytes(dir), SEED_BYTES, error);
-      }
-      throw error;
+      await fs.rename(await buildSeed(inputs, tmp, what), file);
     } finally {
-      if (tmp !== undefined) {
-        await fs.rm(tmp, { recursive: true, force: true });
-      }
+      await fs.rm(tmp, { recursive: true, force: true });
     }
-    await refreshPool(inputs.uri, inputs.pool);
-    return {
-      id: file,
-      outs: {
-        uri: inputs.uri,
-        poolDir: dir,
-        pool: inputs.pool ?? "",
-        name: inputs.name,
-        path: file,
-        ...digests,
-        isoSha256: await fileSha256(file),
-        stack: inputs.stack,
-        providerVersion: PROVIDER_VERSION,
-      },
-    };
   });
+  return {
+    id: file,
+    outs: {
+      uri: inputs.uri,
+      poolDir: dir,
+      pool: inputs.pool ?? "",
+      name: inputs.name,
+      path: file,
+      ...digests,
+      isoSha256: await fileSha256(file),
+      stack: inputs.stack,
+    },
+  };
 }
 
-function checkSeed(news: Record<string, unknown>): {
-  inputs: Record<string, unknown>;
-  failures: { property: string; reason: string }[];
-} {
+function checkSeed(news: Record<string, unknown>): CheckResult {
   const c = new Checker(news);
   c.field("uri", checkUri);
   c.field("name", str(/^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$/, "a file name stem ([A-Za-z0-9._-])"));
-  const hasDir = news.poolDir !== undefined && news.poolDir !== "";
-  const hasPool = news.pool !== undefined && news.pool !== "";
-  if (hasDir === hasPool) {
-    c.fail("poolDir", "set exactly one of poolDir (a directory) and pool (a libvirt dir pool)");
-  }
-  if (hasDir) {
-    c.field("poolDir", absPath);
-    if (typeof news.poolDir === "string" && absPath(news.poolDir) === undefined) {
-      news = { ...news, poolDir: pathMod().resolve(news.poolDir) };
-    }
-  }
+  const inputs = checkPoolLocation(c, news);
   // Reasons never quote user-data: it holds private keys.
   c.field("userData", (v) =>
     typeof v !== "string" || !/^(#cloud-config|#!|Content-Type:)/.test(v)
@@ -233,62 +181,52 @@ function checkSeed(news: Record<string, unknown>): {
       : "must be empty or network-config YAML (a version: or network: key)",
   );
   c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
-  return { inputs: news, failures: c.failures };
+  return { inputs, failures: c.failures };
 }
 
-/** Keys whose change replaces the seed. */
-export const SEED_REPLACE_KEYS = [
-  "poolDir",
-  "pool",
-  "name",
-  "userDataSha256",
-  "metaDataSha256",
-  "networkConfigSha256",
-  "stack",
-] as const;
+/**
+ * Keys whose change replaces the seed. The content parts are compared by digest: the state holds
+ * `<part>Sha256`, never the content (it holds secrets).
+ */
+export const SEED_REPLACE_KEYS = ["poolDir", "pool", "name", "userData", "metaData", "networkConfig", "stack"] as const;
+
+/** The content parts' digests under the parts' own names, for the diff; unknown stays unknown. */
+function compareDigests(olds: Record<string, unknown>, news: Record<string, unknown>): Compared {
+  const digest = (v: unknown): string => (isUnknown(v) ? UNKNOWN : sha256(typeof v === "string" ? v : ""));
+  return {
+    olds: {
+      ...olds,
+      userData: olds.userDataSha256,
+      metaData: olds.metaDataSha256,
+      networkConfig: olds.networkConfigSha256,
+    },
+    news: {
+      ...news,
+      userData: digest(news.userData),
+      metaData: digest(news.metaData),
+      networkConfig: digest(news.networkConfig),
+      pool: news.pool ?? "",
+    },
+  };
+}
 
 /** The seed provider; one instance shared by every {@link CloudInitDisk}. */
-export const cloudInitDiskProvider: pulumi.dynamic.ResourceProvider = {
-  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
-    return Promise.resolve(checkSeed(news));
-  },
-  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-    // Compared by digest: the previous content is not in the state (it holds secrets).
-    const digest = (v: unknown): string => (isUnknown(v) ? UNKNOWN : sha256(typeof v === "string" ? v : ""));
-    const digests = {
-      userDataSha256: digest(news.userData),
-      metaDataSha256: digest(news.metaData),
-      networkConfigSha256: digest(news.networkConfig),
-    };
-    const normalized = { ...news, ...digests, pool: news.pool ?? "" };
-    const keys = normalized.pool !== "" ? SEED_REPLACE_KEYS.filter((k) => k !== "poolDir") : SEED_REPLACE_KEYS;
-    const d = diffKeys(olds, normalized, keys, ["uri"]);
-    // Report the input names the user knows rather than our digest keys.
-    d.replaces = d.replaces.map((k) => k.replace(/Sha256$/, ""));
-    return Promise.resolve(d);
-  },
-  create(inputs: CloudInitDiskInputs) {
-    return createSeed(inputs);
-  },
-  async read(id: string, props: CloudInitDiskOutputs) {
+export const cloudInitDiskProvider = defineProvider<CloudInitDiskInputs, CloudInitDiskOutputs>({
+  version: PROVIDER_VERSION,
+  check: checkSeed,
+  normalize: compareDigests,
+  replaceKeys: (news) => (news.pool !== "" ? SEED_REPLACE_KEYS.filter((k) => k !== "poolDir") : SEED_REPLACE_KEYS),
+  updateKeys: ["uri"],
+  deleteBeforeReplace: true,
+  create: createSeed,
+  async read(id, props) {
     if (!(await pathExists(id))) {
       return { id: "" };
     }
     return { id, props: { ...props, path: id, isoSha256: await fileSha256(id) } };
   },
-  update(_id: string, olds: CloudInitDiskOutputs, news: CloudInitDiskInputs) {
-    return Promise.resolve({ outs: { ...olds, uri: news.uri, providerVersion: PROVIDER_VERSION } });
-  },
-  async delete(id: string, props: CloudInitDiskOutputs) {
-    await removeFile(id);
-    await refreshPool(props.uri, props.pool);
-    await removePoolDirIfEmpty(
-      props.poolDir || pathMod().dirname(id),
-      props.stack,
-      props.pool !== "" && props.pool !== undefined,
-    );
-  },
-};
+  delete: (id, props) => deletePoolFile(id, props),
+});
 
 /**
  * A NoCloud seed ISO in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:CloudInitDisk`).
@@ -309,15 +247,7 @@ export class CloudInitDisk extends pulumi.dynamic.Resource {
     super(
       cloudInitDiskProvider,
       name,
-      {
-        path: undefined,
-        poolDir: undefined,
-        pool: undefined,
-        contentSha256: undefined,
-        isoSha256: undefined,
-        ...args,
-        providerVersion: PROVIDER_VERSION,
-      },
+      dynamicProps(cloudInitDiskProvider, ["path", "poolDir", "pool", "contentSha256", "isoSha256"], args),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"] },
       "libvirt",
       "CloudInitDisk",
