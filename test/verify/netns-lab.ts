@@ -90,30 +90,32 @@ export class VerifyLab {
     }
   }
 
+  /** Two sides `<short>a` / `<short>b` on one underlay (172.31.<octet>.0/24); `wire` then sets up each side towards its peer. */
+  private async pair(
+    kind: Pair["kind"],
+    short: string,
+    octet: number,
+    wire: (me: Side, peer: Side) => Promise<void>,
+  ): Promise<Pair> {
+    const a = this.side(`${short}a`, octet, 1);
+    const b = this.side(`${short}b`, octet, 2);
+    await this.underlay(a, b);
+    await wire(a, b);
+    await wire(b, a);
+    return { kind, a, b };
+  }
+
   /** The native pair: pod CIDRs routed directly via the peer's underlay address. */
   async nativePair(): Promise<Pair> {
-    const a = this.side("na", 1, 1);
-    const b = this.side("nb", 1, 2);
-    await this.underlay(a, b);
-    for (const [me, peer] of [
-      [a, b],
-      [b, a],
-    ] as const) {
+    return this.pair("native", "n", 1, async (me, peer) => {
       await this.ip(me.ns, "addr", "add", `${me.podIp}/32`, "dev", me.nic);
       await this.ip(me.ns, "route", "add", peer.podCidr, "via", peer.nodeIp, "dev", me.nic);
-    }
-    return { kind: "native", a, b };
+    });
   }
 
   /** The tunnel pair: a real VXLAN device `cilium_vxlan` on each side, pod routes with mtu 1450. */
   async vxlanPair(): Promise<Pair> {
-    const a = this.side("va", 2, 1);
-    const b = this.side("vb", 2, 2);
-    await this.underlay(a, b);
-    for (const [me, peer] of [
-      [a, b],
-      [b, a],
-    ] as const) {
+    return this.pair("vxlan", "v", 2, async (me, peer) => {
       // No `dev`: a VXLAN bound to a 1500-byte lower device refuses MTU 1500; Cilium's (flow-based)
       // device has no lower device and keeps the base MTU, leaving the 50 bytes to the pod routes.
       await this.ip(
@@ -135,8 +137,7 @@ export class VerifyLab {
       await this.ip(me.ns, "link", "set", "cilium_vxlan", "mtu", "1500", "up");
       await this.ip(me.ns, "addr", "add", `${me.podIp}/32`, "dev", "cilium_vxlan");
       await this.ip(me.ns, "route", "add", peer.podCidr, "dev", "cilium_vxlan", "mtu", "1450", "src", me.podIp);
-    }
-    return { kind: "vxlan", a, b };
+    });
   }
 
   /** Starts `iperf3 -s` in `side`'s namespace (killed by pid in {@link destroy}) and waits until it listens. */
