@@ -30,30 +30,16 @@
 # content differs from the committed go.sum fails the build instead of being trusted.
 set -euo pipefail
 
-script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$script_dir/.." && pwd)"
-tools="$repo/tools"
-
-t0=$SECONDS
-log() { printf '[k8s-toolchain %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
-die() {
-  printf 'scripts/k8s-toolchain.sh: error: %s\n' "$*" >&2
-  exit 1
-}
+TOOL=k8s-toolchain
+BUILD_NICE=19
+# shellcheck source-path=SCRIPTDIR source=lib/toolchain-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/toolchain-lib.sh"
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH. Install Go >= 1.24.7 and re-run."
 command -v node >/dev/null 2>&1 || die "node is not on PATH; it writes the plugin's embedded schema."
 if ! command -v pulumi >/dev/null 2>&1 || [[ -z "${PULUMI_HOME:-}" ]]; then
   die "pulumi is not on PATH or PULUMI_HOME is unset: run 'eval \"\$(bash scripts/toolchain.sh)\"' first (the plugin is installed into that PULUMI_HOME)."
 fi
-
-# modver <wrapper dir> <module path>: the version the wrapper's go.mod requires.
-modver() {
-  local v
-  v="$(awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod")"
-  [[ -n "$v" ]] || die "$1/go.mod does not require $2; restore it from git."
-  printf '%s' "$v"
-}
 
 cp_dir="$tools/k8s-control-plane"
 plugin_dir="$tools/pulumi-kubernetes"
@@ -88,59 +74,35 @@ etcd_ldflags="-s -w"
 # (pulumi/pulumi-kubernetes Makefile, cmd/pulumi-resource-kubernetes/generate.go).
 plugin_ldflags="-s -w -X $provider_module/pkg/version.Version=$plugin_version"
 
-cache_root="${CILIUM_LAB_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cilium-lab/toolchain}"
-mkdir -p "$cache_root"
 gover="$(go env GOVERSION)"
 cp_hash="$(cat "$cp_dir/go.mod" "$cp_dir/go.sum" <(printf '%s\n' "$k8s_ldflags" "$etcd_ldflags" "$gover") | sha256sum | cut -c1-12)"
 plugin_hash="$(cat "$plugin_dir/go.mod" "$plugin_dir/go.sum" <(printf '%s\n' "$plugin_ldflags" "$gover") | sha256sum | cut -c1-12)"
 cp_dest="$cache_root/k8s-control-plane-${k8s_version}_etcd-v${etcd_version#v}_${cp_hash}"
 plugin_dest="$cache_root/pulumi-kubernetes-${plugin_version}_${plugin_hash}"
 
-# Two CI jobs on one machine must not build into the same directory at once.
-exec 9>"$cache_root/.k8s-lock"
-flock 9
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
-
-# build <label> <dir> <output> <package> <ldflags>
-build() {
-  local label="$1" dir="$2" out="$3" pkg="$4" ldflags="$5" start=$SECONDS
-  log "building $label (go build $pkg; cold: many minutes on 2 cores)"
-  if ! (cd "$dir" && nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$out" "$pkg") >&2; then
-    die "go build of $pkg in $dir failed (see above). A 403 'This module version is not available' from the proxy means that module version cannot be fetched here; a 'checksum mismatch' means the module differs from the committed go.sum."
-  fi
-  log "built $label in $((SECONDS - start))s, $(du -m "$out" | cut -f1) MiB"
-}
-
-tmp=""
-trap '[[ -z "$tmp" ]] || rm -rf "$tmp"' EXIT
+lock_cache .k8s-lock
 
 if [[ -f "$cp_dest/.complete" ]]; then
   log "reusing $cp_dest"
 else
   log "go: $(go version); cache: $cp_dest"
-  tmp="$(mktemp -d "$cache_root/.build.XXXXXX")"
-  chmod 0755 "$tmp"
-  build "etcd $etcd_version" "$cp_dir" "$tmp/bin/etcd" go.etcd.io/etcd/server/v3 "$etcd_ldflags"
-  build "kube-controller-manager $k8s_version" "$cp_dir" "$tmp/bin/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
-  build "kube-apiserver $k8s_version" "$cp_dir" "$tmp/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+  start_build
+  go_build "etcd $etcd_version" "$cp_dir" "$tmp/bin/etcd" go.etcd.io/etcd/server/v3 "$etcd_ldflags"
+  go_build "kube-controller-manager $k8s_version" "$cp_dir" "$tmp/bin/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+  go_build "kube-apiserver $k8s_version" "$cp_dir" "$tmp/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
   got="$("$tmp/bin/kube-apiserver" --version)"
   [[ "$got" == "Kubernetes $k8s_version" ]] || die "the freshly built kube-apiserver reports '$got', expected 'Kubernetes $k8s_version': check k8s_ldflags in $0."
   got="$("$tmp/bin/etcd" --version)"
   got="${got%%$'\n'*}"
   [[ "$got" == "etcd Version: ${etcd_version#v}" ]] || die "the freshly built etcd reports '$got', expected ${etcd_version#v}."
-  rm -rf "$cp_dest"
-  mv "$tmp" "$cp_dest"
-  tmp=""
-  touch "$cp_dest/.complete"
+  finish_build "$cp_dest"
 fi
 
 if [[ -f "$plugin_dest/.complete" ]]; then
   log "reusing $plugin_dest"
 else
   log "go: $(go version); cache: $plugin_dest"
-  tmp="$(mktemp -d "$cache_root/.build.XXXXXX")"
-  chmod 0755 "$tmp"
+  start_build
   # The main package embeds schema-embed.json and terraform-mapping-embed.json, which upstream
   # generates (gitignored, so absent from the module zip). Build a copy of the wrapper with the main
   # package copied from the module cache into it, so the repository stays untouched.
@@ -161,12 +123,9 @@ else
     fs.writeFileSync("schema-embed.json", JSON.stringify(s));
     fs.writeFileSync("terraform-mapping-embed.json", JSON.stringify(JSON.parse(fs.readFileSync("terraform-mapping.json", "utf8"))));')
   rm "$main_dir/schema.json" "$main_dir/terraform-mapping.json"
-  build "pulumi-resource-kubernetes $plugin_version" "$work" "$tmp/bin/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes "$plugin_ldflags"
+  go_build "pulumi-resource-kubernetes $plugin_version" "$work" "$tmp/bin/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes "$plugin_ldflags"
   rm -rf "$work"
-  rm -rf "$plugin_dest"
-  mv "$tmp" "$plugin_dest"
-  tmp=""
-  touch "$plugin_dest/.complete"
+  finish_build "$plugin_dest"
 fi
 
 # Install under its own version only; `pulumi plugin install --file` lays it out the way the engine
@@ -179,7 +138,6 @@ if ! cmp -s "$plugin_bin" "$PULUMI_HOME/plugins/resource-kubernetes-v$plugin_ver
 fi
 log "ready: kube-apiserver/kube-controller-manager $k8s_version, etcd $etcd_version, kubernetes plugin $plugin_version (${provider_module}@${provider_pseudo})"
 
-q() { printf '%q' "$1"; }
 cat <<EOF
 export CILIUM_LAB_ETCD=$(q "$cp_dest/bin/etcd")
 export CILIUM_LAB_KUBE_APISERVER=$(q "$cp_dest/bin/kube-apiserver")

@@ -35,30 +35,16 @@
 # versions the Go module proxy could serve and why they are what they are.
 set -euo pipefail
 
-script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$script_dir/.." && pwd)"
+TOOL=toolchain
+BUILD_NICE=10
+# shellcheck source-path=SCRIPTDIR source=lib/toolchain-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/toolchain-lib.sh"
 project="$(cd "${1:-$repo}" && pwd)"
-tools="$repo/tools"
-
-t0=$SECONDS
-log() { printf '[toolchain %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
-die() {
-  printf 'scripts/toolchain.sh: error: %s\n' "$*" >&2
-  exit 1
-}
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH. Install Go >= 1.25.11 (Debian: apt-get install golang-go if new enough, or the tarball) and re-run."
 command -v node >/dev/null 2>&1 || die "node is not on PATH; the dynamic-provider shim and the Node.js language host need it."
 shim_src="$project/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
 [[ -f "$shim_src" ]] || die "$shim_src not found. Run 'npm ci' in $project first (the shim ships in the @pulumi/pulumi npm package)."
-
-# modver <wrapper dir> <module path>: the version the wrapper's go.mod requires.
-modver() {
-  local v
-  v="$(awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod")"
-  [[ -n "$v" ]] || die "$1/go.mod does not require $2; restore it from git."
-  printf '%s' "$v"
-}
 
 cli_dir="$tools/pulumi-cli"
 host_dir="$tools/pulumi-language-nodejs"
@@ -90,44 +76,21 @@ hash_inputs() {
 }
 key_hash="$(hash_inputs | sha256sum | cut -c1-12)"
 key="pulumi-${cli_version}_nodejs-${host_commit}_${key_hash}"
-cache_root="${CILIUM_LAB_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cilium-lab/toolchain}"
 dest="$cache_root/$key"
-mkdir -p "$cache_root"
-
-# Two CI jobs on one machine must not build into the same directory at once.
-exec 9>"$cache_root/.lock"
-flock 9
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
-
-# build <label> <wrapper dir> <output> <package> <tags> <ldflags>
-build() {
-  local label="$1" dir="$2" out="$3" pkg="$4" tags="$5" ldflags="$6" start=$SECONDS
-  log "building $label (go build in ${dir#"$repo"/}; cold: several minutes on 2 cores)"
-  if ! (cd "$dir" && nice -n 10 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out" "$pkg") >&2; then
-    die "go build of $pkg in $dir failed (see above). A 403 'This module version is not available' from the proxy means that module version cannot be fetched here; a 'checksum mismatch' means the module differs from the committed go.sum."
-  fi
-  log "built $label in $((SECONDS - start))s, $(du -m "$out" | cut -f1) MiB"
-}
+lock_cache .lock
 
 if [[ -f "$dest/.complete" ]]; then
   log "reusing $dest"
 else
   log "go: $(go version); cache: $dest"
-  tmp="$(mktemp -d "$cache_root/.build.XXXXXX")"
-  chmod 0755 "$tmp"
-  trap 'rm -rf "$tmp"' EXIT
+  start_build
   mkdir -p "$tmp/bin" "$tmp/pulumi-home"
-  build "pulumi $cli_version" "$cli_dir" "$tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$pulumi_tags" "$cli_ldflags"
-  build "pulumi-language-nodejs $host_version" "$host_dir" "$tmp/bin/pulumi-language-nodejs" "$host_module" "$pulumi_tags" "$host_ldflags"
+  go_build "pulumi $cli_version" "$cli_dir" "$tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$cli_ldflags" "$pulumi_tags"
+  go_build "pulumi-language-nodejs $host_version" "$host_dir" "$tmp/bin/pulumi-language-nodejs" "$host_module" "$host_ldflags" "$pulumi_tags"
 
   got="$(PULUMI_HOME="$tmp/pulumi-home" PULUMI_SKIP_UPDATE_CHECK=true "$tmp/bin/pulumi" version)"
   [[ "$got" == "$cli_version" ]] || die "the freshly built pulumi reports '$got', expected $cli_version: check the -X flag in $0."
-
-  rm -rf "$dest"
-  mv "$tmp" "$dest"
-  trap - EXIT
-  touch "$dest/.complete"
+  finish_build "$dest"
 fi
 
 # The shim belongs to the npm package, not to the Go build: refresh it on every run (atomic rename,
@@ -150,7 +113,6 @@ log "ready: pulumi $cli_version, pulumi-language-nodejs $host_version (${host_mo
 
 # The ${...} tests below run in the shell that evals this output, so a backend URL or passphrase
 # already set there wins.
-q() { printf '%q' "$1"; }
 cat <<EOF
 export PATH=$(q "$dest/bin")":\$PATH"
 export PULUMI_HOME=$(q "$dest/pulumi-home")
