@@ -17,13 +17,13 @@
  * metadata only, never the release payload), so a newer stuck revision than the one in state is
  * refused too, and the refusal names the last deployed revision to roll back to.
  *
- * Talks to the apiserver with plain `https` and the kubeconfig's client certificate (a secret input,
- * never logged or put in an error): @kubernetes/client-node 1.x+ is an ES module only
- * (`"type": "module"`, npm registry), which the serialized provider's `require` cannot load on
- * Node 20. Dynamic providers are serialized closures, so modules are required inside the methods.
+ * Talks to the apiserver through kube-client.ts (plain `https` with the kubeconfig's client
+ * certificate, a secret input never logged or put in an error; why not @kubernetes/client-node is
+ * there). Dynamic providers are serialized closures, so modules are required inside the methods.
  */
 import * as pulumi from "@pulumi/pulumi";
 
+import { kubeClient, kubeCredentials, type KubeResponse } from "./kube-client";
 import {
   daemonSetProblems,
   deploymentProblems,
@@ -68,64 +68,16 @@ export const RECHECK_INPUTS = [
   "hubble",
 ] as const;
 
-/** A minimal apiserver client from a kubeconfig (current context; inline CA and client certificate or token). */
-function apiClient(
-  kubeconfig: string,
-): (path: string, accept?: string) => Promise<{ status: number; body: unknown; text: string }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const https = require("node:https") as typeof import("node:https");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const YAML = require("yaml") as typeof import("yaml");
-  type Named<T> = { name?: string } & T;
-  const doc = YAML.parse(kubeconfig) as {
-    "current-context"?: string;
-    contexts?: Named<{ context?: { cluster?: string; user?: string } }>[];
-    clusters?: Named<{ cluster?: { server?: string; "certificate-authority-data"?: string } }>[];
-    users?: Named<{ user?: { "client-certificate-data"?: string; "client-key-data"?: string; token?: string } }>[];
-  };
-  const context =
-    (doc.contexts ?? []).find((c) => c.name === doc["current-context"])?.context ?? doc.contexts?.[0]?.context;
-  const cluster = (doc.clusters ?? []).find((c) => c.name === context?.cluster)?.cluster;
-  const user = (doc.users ?? []).find((u) => u.name === context?.user)?.user ?? {};
-  if (cluster?.server === undefined) {
-    // Never the kubeconfig itself in a message: it holds the client key.
-    throw new Error(
-      "the kubeconfig has no server for its current context (the lab's kubeconfig comes from the k3s server's /etc/rancher/k3s/k3s.yaml)",
-    );
-  }
-  const b64 = (s: string | undefined): Buffer | undefined => (s === undefined ? undefined : Buffer.from(s, "base64"));
-  const server = cluster.server.replace(/\/+$/, "");
-  return (path, accept = "application/json") =>
-    new Promise((resolve, reject) => {
-      const req = https.request(
-        `${server}${path}`,
-        {
-          method: "GET",
-          ca: b64(cluster["certificate-authority-data"]),
-          cert: b64(user["client-certificate-data"]),
-          key: b64(user["client-key-data"]),
-          headers: { Accept: accept, ...(user.token ? { Authorization: `Bearer ${user.token}` } : {}) },
-          timeout: 30_000,
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => {
-            let body: unknown = undefined;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              // logs are text
-            }
-            resolve({ status: res.statusCode ?? 0, body, text });
-          });
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`GET ${server}${path} timed out after 30 s`)));
-      req.on("error", (error) => reject(new Error(`GET ${server}${path} failed: ${error.message}`, { cause: error })));
-      req.end();
-    });
+/**
+ * The gate's apiserver reader: GETs with a 30 s bound, every status resolved (the gate reads 204s
+ * and 404s itself). Built inside the provider's methods: its modules are required when called.
+ */
+function apiClient(kubeconfig: string): (path: string, accept?: string) => Promise<KubeResponse> {
+  const { request } = kubeClient(
+    kubeCredentials(kubeconfig, "the lab's kubeconfig comes from the k3s server's /etc/rancher/k3s/k3s.yaml"),
+    { timeoutMs: 30_000 },
+  );
+  return (path, accept) => request("GET", path, undefined, accept === undefined ? {} : { accept });
 }
 
 type Api = ReturnType<typeof apiClient>;

@@ -17,89 +17,20 @@
  * stays until the next `up`'s upgrade; no hooks run (the lab's chart has none) and no wait.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import * as https from "node:https";
 
-import { parse, parseAllDocuments } from "yaml";
+import { parseAllDocuments } from "yaml";
 
-export interface Kube {
-  readonly server: string;
-  /** Resolves with status and parsed body for 2xx/404; rejects with the transport error (its `code`) or the API's message. */
-  readonly request: (
-    method: string,
-    apiPath: string,
-    body?: unknown,
-    contentType?: string,
-  ) => Promise<{ status: number; body: unknown }>;
-}
+import { type KubeClient, kubeClient, kubeCredentials } from "../../infra/cilium/kube-client";
 
-interface KubeconfigDoc {
-  "current-context"?: string;
-  contexts?: { name: string; context: { cluster: string; user: string } }[];
-  clusters?: { name: string; cluster: { server: string; "certificate-authority-data"?: string } }[];
-  users?: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string; token?: string } }[];
-}
+/** The apiserver as recover sees it: 2xx and 404 resolve, any other status rejects with the API's message. */
+export type Kube = KubeClient;
 
-/** A client for the kubeconfig's current context (inline CA, client certificate or token). */
+/** A client for the stack's kubeconfig output (current context; inline CA, client certificate or token). */
 export function kubeFromKubeconfig(yamlText: string): Kube {
-  const doc = parse(yamlText) as KubeconfigDoc;
-  const ctx = doc.contexts?.find((c) => c.name === doc["current-context"])?.context ?? doc.contexts?.[0]?.context;
-  const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster ?? doc.clusters?.[0]?.cluster;
-  const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? doc.users?.[0]?.user ?? {};
-  if (cluster?.server === undefined) {
-    throw new Error("the stack's kubeconfig output names no cluster server; run: npm run lab -- up <stack> --refresh");
-  }
-  const server = cluster.server;
-  const b64 = (s?: string): Buffer | undefined => (s === undefined ? undefined : Buffer.from(s, "base64"));
-  const request: Kube["request"] = (method, apiPath, body, contentType = "application/json") =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = https.request(
-        `${server}${apiPath}`,
-        {
-          method,
-          ca: b64(cluster["certificate-authority-data"]),
-          cert: b64(user["client-certificate-data"]),
-          key: b64(user["client-key-data"]),
-          headers: {
-            Accept: "application/json",
-            ...(user.token ? { Authorization: `Bearer ${user.token}` } : {}),
-            ...(payload === undefined ? {} : { "Content-Type": contentType }),
-          },
-          timeout: 15_000,
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => {
-            let parsed: unknown = text;
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              // not JSON
-            }
-            const status = res.statusCode ?? 0;
-            if ((status >= 200 && status < 300) || status === 404) {
-              resolve({ status, body: parsed });
-            } else {
-              reject(
-                new Error(
-                  `${method} ${server}${apiPath} answered ${status}: ${(parsed as { message?: string }).message ?? text}`,
-                ),
-              );
-            }
-          });
-        },
-      );
-      req.on("timeout", () =>
-        req.destroy(
-          Object.assign(new Error(`${method} ${server}${apiPath}: no answer in 15 s`), { code: "ETIMEDOUT" }),
-        ),
-      );
-      req.on("error", reject);
-      req.end(payload);
-    });
-  return { server, request };
+  return kubeClient(kubeCredentials(yamlText, "run: npm run lab -- up <stack> --refresh"), {
+    timeoutMs: 15_000,
+    rejectStatus: (status) => !((status >= 200 && status < 300) || status === 404),
+  });
 }
 
 /** The JSON Helm stores per revision (pkg/release/release.go, info.go); fields we do not touch pass through. */
@@ -210,7 +141,7 @@ export async function rollback(kube: Kube, s: StuckRelease): Promise<string> {
   for (const o of targetObjects) {
     const p = await objectPath(kube, o, s.namespace);
     await kube
-      .request("PATCH", `${p}?fieldManager=helm&force=true`, o, "application/apply-patch+yaml")
+      .request("PATCH", `${p}?fieldManager=helm&force=true`, o, { contentType: "application/apply-patch+yaml" })
       .catch((error: unknown) => {
         throw new Error(
           `${where}: applying ${o.kind} ${o.metadata.name} of revision ${target.version} failed: ${(error as Error).message}`,

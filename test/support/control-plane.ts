@@ -15,12 +15,16 @@
  * certificate, an admin client certificate in `system:masters` (bound to cluster-admin by the RBAC
  * bootstrap policy) and a service-account key pair.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as https from "node:https";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+
+import { kubeClient, type KubeRequest } from "../../infra/cilium/kube-client";
+import { adminKubeconfig, makeCertificates, podSecurityAdmissionConfig } from "./control-plane-files";
+import { type Components, components, sleep } from "./control-plane-processes";
+
+export { alive } from "./control-plane-processes";
 
 const HOW_TO_BUILD = 'Build them with: eval "$(bash scripts/toolchain.sh)" && eval "$(bash scripts/k8s-toolchain.sh)"';
 
@@ -87,242 +91,33 @@ export interface ControlPlane {
     options?: { anonymous?: boolean },
   ) => Promise<ApiResponse>;
   /** The last lines of a component's log (for failure messages). */
-  readonly logTail: (name: "etcd" | "kube-apiserver" | "kube-controller-manager", lines?: number) => string;
+  readonly logTail: Components["logTail"];
   /** Ends every process by PID (TERM, then KILL after 10 s) and removes the temp dir. Idempotent. */
   readonly stop: () => Promise<void>;
 }
 
-function openssl(dir: string, args: string[]): void {
-  try {
-    execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  } catch (error) {
-    const e = error as { stderr?: Buffer };
-    throw new Error(`openssl ${args.join(" ")} failed in ${dir}: ${e.stderr?.toString() ?? ""}`, { cause: error });
-  }
+/** Options of {@link startControlPlane}. */
+export interface ControlPlaneOptions {
+  readonly readyTimeoutMs?: number;
+  readonly apiPort?: number;
+  readonly podSecurity?: "restricted";
 }
 
-/** CA, apiserver serving cert, admin client cert (O=system:masters) and the service-account key. */
-function makeCertificates(dir: string): void {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(dir, [
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=cilium-lab-test-ca",
-  ]);
-  const leaf = (name: string, subject: string, extensions: string): void => {
-    openssl(dir, ["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
-    writeFileSync(path.join(dir, `${name}.ext`), extensions);
-    openssl(dir, [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "2",
-      "-out",
-      `${name}.crt`,
-      "-extfile",
-      `${name}.ext`,
-    ]);
-  };
-  // 10.43.0.1 is the `kubernetes` Service's IP: the first address of --service-cluster-ip-range.
-  leaf(
-    "apiserver",
-    "/CN=kube-apiserver",
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n" +
-      "subjectAltName=IP:127.0.0.1,IP:10.43.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n",
-  );
-  leaf(
-    "admin",
-    "/O=system:masters/CN=cilium-lab-test-admin",
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
-  );
-  openssl(dir, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"]);
-  openssl(dir, ["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
-}
-
-function kubeconfigYaml(server: string, dir: string): string {
-  const b64 = (file: string): string => readFileSync(path.join(dir, file)).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: test",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64("ca.crt")}`,
-    "users:",
-    "- name: admin",
-    "  user:",
-    `    client-certificate-data: ${b64("admin.crt")}`,
-    `    client-key-data: ${b64("admin.key")}`,
-    "contexts:",
-    "- name: test",
-    "  context:",
-    "    cluster: test",
-    "    user: admin",
-    "current-context: test",
-    "",
-  ].join("\n");
-}
-
-/** Writes the admission configuration for a cluster-wide Pod Security default `level`; returns its path. */
-function podSecurityAdmissionConfig(dir: string, level: "restricted"): string {
-  const file = path.join(dir, "admission.yaml");
-  writeFileSync(
-    file,
+/** Starts etcd, kube-apiserver and kube-controller-manager in `dir`; returns the server URL. */
+async function launchAll(
+  bin: ReturnType<typeof controlPlaneBinaries>,
+  dir: string,
+  procs: Components,
+  options: ControlPlaneOptions,
+): Promise<string> {
+  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), options.apiPort ?? (await freePort())];
+  const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+  const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+  // etcd flags: https://etcd.io/docs/v3.5/op-guide/configuration/ (--unsafe-no-fsync: test data only).
+  procs.launch(
+    "etcd",
+    bin.etcd,
     [
-      "apiVersion: apiserver.config.k8s.io/v1",
-      "kind: AdmissionConfiguration",
-      "plugins:",
-      "- name: PodSecurity",
-      "  configuration:",
-      "    apiVersion: pod-security.admission.config.k8s.io/v1",
-      "    kind: PodSecurityConfiguration",
-      "    defaults:",
-      `      enforce: ${level}`,
-      '      enforce-version: "latest"',
-      `      audit: ${level}`,
-      '      audit-version: "latest"',
-      `      warn: ${level}`,
-      '      warn-version: "latest"',
-      "    exemptions: {usernames: [], runtimeClasses: [], namespaces: []}",
-      "",
-    ].join("\n"),
-  );
-  return file;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Starts etcd, kube-apiserver and kube-controller-manager and waits until /readyz answers `ok`.
- * `apiPort`: serve on this port instead of a free one — after `stop()` of another control plane,
- * a new cluster behind the same URL (new CA, empty etcd), as a reinstalled k3s or a replaced
- * server VM gives (test/k8s/recovery.engine.test.ts).
- *
- * `podSecurity: "restricted"`: a cluster-wide Pod Security default of `enforce: restricted` (and
- * audit, warn), through `--admission-control-config-file` with a `PodSecurity` plugin configuration
- * (https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/,
- * `pod-security.admission.config.k8s.io/v1` `PodSecurityConfiguration`), as hardened clusters set it.
- */
-export async function startControlPlane(
-  options: { readyTimeoutMs?: number; apiPort?: number; podSecurity?: "restricted" } = {},
-): Promise<ControlPlane> {
-  const bin = controlPlaneBinaries();
-  const dir = mkdtempSync(path.join(os.tmpdir(), "cilium-lab-control-plane-"));
-  const children = new Map<string, ChildProcess>();
-  let stopped = false;
-
-  const killAllNow = (): void => {
-    for (const child of children.values()) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  // On exit only synchronous work runs: KILL by PID and remove the directory. A terminating signal
-  // (ava ends a timed-out worker with SIGTERM: ava 7 lib/api.js calls worker.exit(), lib/fork.js
-  // then worker.kill(); Ctrl+C sends SIGINT) emits no "exit" event, so those
-  // do the same and then re-raise the signal with its default action (no other listener left).
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  const onSignal = (signal: NodeJS.Signals): void => {
-    killAllNow();
-    unhook();
-    process.kill(process.pid, signal);
-  };
-  const unhook = (): void => {
-    process.removeListener("exit", killAllNow);
-    for (const signal of signals) {
-      process.removeListener(signal, onSignal);
-    }
-  };
-  process.once("exit", killAllNow);
-  for (const signal of signals) {
-    process.on(signal, onSignal);
-  }
-
-  const logTail = (name: string, lines = 30): string => {
-    try {
-      return readFileSync(path.join(dir, `${name}.log`), "utf8")
-        .trimEnd()
-        .split("\n")
-        .slice(-lines)
-        .join("\n");
-    } catch {
-      return "(no log)";
-    }
-  };
-
-  const stop = async (): Promise<void> => {
-    if (stopped) {
-      return;
-    }
-    stopped = true;
-    // Reverse start order: the controller-manager and apiserver first, etcd (their store) last.
-    for (const name of ["kube-controller-manager", "kube-apiserver", "etcd"]) {
-      const child = children.get(name);
-      const pid = child?.pid;
-      if (child === undefined || pid === undefined || !alive(pid)) {
-        continue;
-      }
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      process.kill(pid, "SIGTERM");
-      if (await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])) {
-        continue;
-      }
-      process.kill(pid, "SIGKILL");
-      await exited;
-    }
-    unhook();
-    rmSync(dir, { recursive: true, force: true });
-  };
-
-  const launch = (name: string, file: string, args: string[]): ChildProcess => {
-    const log = openSync(path.join(dir, `${name}.log`), "a");
-    const child = spawn(file, args, { cwd: dir, stdio: ["ignore", log, log] });
-    closeSync(log);
-    if (child.pid === undefined) {
-      throw new Error(`${name} (${file}) did not start; is the path right? ${HOW_TO_BUILD}`);
-    }
-    children.set(name, child);
-    return child;
-  };
-
-  try {
-    makeCertificates(dir);
-    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), options.apiPort ?? (await freePort())];
-    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-    // etcd flags: https://etcd.io/docs/v3.5/op-guide/configuration/ (--unsafe-no-fsync: test data only).
-    launch("etcd", bin.etcd, [
       "--name=test",
       `--data-dir=${path.join(dir, "etcd")}`,
       `--listen-client-urls=${etcdUrl}`,
@@ -332,9 +127,14 @@ export async function startControlPlane(
       `--initial-cluster=test=${peerUrl}`,
       "--unsafe-no-fsync",
       "--log-level=warn",
-    ]);
-    const server = `https://127.0.0.1:${apiPort}`;
-    launch("kube-apiserver", bin.apiserver, [
+    ],
+    HOW_TO_BUILD,
+  );
+  const server = `https://127.0.0.1:${apiPort}`;
+  procs.launch(
+    "kube-apiserver",
+    bin.apiserver,
+    [
       `--etcd-servers=${etcdUrl}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
@@ -356,96 +156,103 @@ export async function startControlPlane(
       ...(options.podSecurity === undefined
         ? []
         : [`--admission-control-config-file=${podSecurityAdmissionConfig(dir, options.podSecurity)}`]),
-    ]);
-    writeFileSync(path.join(dir, "kubeconfig"), kubeconfigYaml(server, dir), { mode: 0o600 });
-    // --secure-port=0: the controller-manager serves no HTTPS of its own (nothing here scrapes it).
-    launch("kube-controller-manager", bin.controllerManager, [
+    ],
+    HOW_TO_BUILD,
+  );
+  writeFileSync(path.join(dir, "kubeconfig"), adminKubeconfig(server, dir), { mode: 0o600 });
+  // --secure-port=0: the controller-manager serves no HTTPS of its own (nothing here scrapes it).
+  procs.launch(
+    "kube-controller-manager",
+    bin.controllerManager,
+    [
       "--kubeconfig=kubeconfig",
       "--secure-port=0",
       "--leader-elect=false",
       "--service-account-private-key-file=sa.key",
       "--root-ca-file=ca.crt",
       "--use-service-account-credentials=false",
-    ]);
+    ],
+    HOW_TO_BUILD,
+  );
+  return server;
+}
 
-    const ca = readFileSync(path.join(dir, "ca.crt"));
-    const cert = readFileSync(path.join(dir, "admin.crt"));
-    const key = readFileSync(path.join(dir, "admin.key"));
-    const request = (
-      method: string,
-      apiPath: string,
-      body?: unknown,
-      opts: { anonymous?: boolean } = {},
-    ): Promise<ApiResponse> =>
-      new Promise((resolve, reject) => {
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const req = https.request(
-          `${server}${apiPath}`,
-          {
-            method,
-            ca,
-            ...(opts.anonymous ? {} : { cert, key }),
-            headers: {
-              Accept: "application/json",
-              ...(payload === undefined ? {} : { "Content-Type": "application/json" }),
-            },
-            timeout: 30_000,
-          },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (chunk: string) => (text += chunk));
-            res.on("end", () => {
-              let parsed: unknown = text;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                // not JSON (e.g. /readyz answers "ok")
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
-            });
-          },
-        );
-        req.on("timeout", () => req.destroy(new Error(`${method} ${server}${apiPath} timed out after 30 s`)));
-        req.on("error", reject);
-        req.end(payload);
-      });
+/** The admin's and an anonymous client of the control plane in `dir`, 30 s per request, every status resolved. */
+function requester(server: string, dir: string): ControlPlane["request"] {
+  const read = (file: string): Buffer => readFileSync(path.join(dir, file));
+  const ca = read("ca.crt");
+  const admin = kubeClient({ server, ca, cert: read("admin.crt"), key: read("admin.key") }, { timeoutMs: 30_000 });
+  const anonymous = kubeClient({ server, ca }, { timeoutMs: 30_000 });
+  return async (method, apiPath, body, opts = {}) => {
+    const send: KubeRequest = opts.anonymous ? anonymous.request : admin.request;
+    const { status, body: parsed } = await send(method, apiPath, body);
+    return { status, body: parsed };
+  };
+}
 
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000);
-    let last = "no answer yet";
-    for (;;) {
-      for (const [name, child] of children) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(
-            `${name} exited (${child.exitCode ?? child.signalCode}) while the control plane started; its log:\n${logTail(name)}`,
-          );
-        }
-      }
-      const answer = await request("GET", "/readyz").catch((error: unknown) => ({ status: 0, body: String(error) }));
-      if (answer.status === 200 && answer.body === "ok") {
-        break;
-      }
-      last = `${answer.status} ${String(answer.body)}`;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `kube-apiserver at ${server} was not ready in ${(options.readyTimeoutMs ?? 180_000) / 1000} s (last /readyz: ${last}); its log:\n${logTail("kube-apiserver")}`,
-        );
-      }
-      await sleep(500);
+/** Polls /readyz until it answers `ok`; fails when a component exits or the bound passes. */
+async function waitReady(
+  server: string,
+  procs: Components,
+  request: ControlPlane["request"],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer yet";
+  for (;;) {
+    const exited = procs.exited();
+    if (exited !== undefined) {
+      throw new Error(exited);
     }
+    const answer = await request("GET", "/readyz").catch((error: unknown) => ({ status: 0, body: String(error) }));
+    if (answer.status === 200 && answer.body === "ok") {
+      return;
+    }
+    last = `${answer.status} ${String(answer.body)}`;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `kube-apiserver at ${server} was not ready in ${timeoutMs / 1000} s (last /readyz: ${last}); its log:\n${procs.logTail("kube-apiserver")}`,
+      );
+    }
+    await sleep(500);
+  }
+}
 
-    const pid = (name: string): number => children.get(name)?.pid ?? -1;
+/**
+ * Starts etcd, kube-apiserver and kube-controller-manager and waits until /readyz answers `ok`.
+ * `apiPort`: serve on this port instead of a free one — after `stop()` of another control plane,
+ * a new cluster behind the same URL (new CA, empty etcd), as a reinstalled k3s or a replaced
+ * server VM gives (test/k8s/recovery*.engine.test.ts).
+ *
+ * `podSecurity: "restricted"`: a cluster-wide Pod Security default of `enforce: restricted` (and
+ * audit, warn), through `--admission-control-config-file` with a `PodSecurity` plugin configuration
+ * (https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/,
+ * `pod-security.admission.config.k8s.io/v1` `PodSecurityConfiguration`), as hardened clusters set it.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const bin = controlPlaneBinaries(); // fails with the fix before anything is created
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cilium-lab-control-plane-"));
+  const procs = components(dir);
+  try {
+    makeCertificates(dir);
+    const server = await launchAll(bin, dir, procs, options);
+    const request = requester(server, dir);
+    await waitReady(server, procs, request, options.readyTimeoutMs ?? 180_000);
     return {
       server,
       kubeconfig: readFileSync(path.join(dir, "kubeconfig"), "utf8"),
       dir,
-      pids: { etcd: pid("etcd"), apiserver: pid("kube-apiserver"), controllerManager: pid("kube-controller-manager") },
+      pids: {
+        etcd: procs.pid("etcd"),
+        apiserver: procs.pid("kube-apiserver"),
+        controllerManager: procs.pid("kube-controller-manager"),
+      },
       request,
-      logTail,
-      stop,
+      logTail: procs.logTail,
+      stop: procs.stop,
     };
   } catch (error) {
-    await stop();
+    await procs.stop();
     throw error;
   }
 }
