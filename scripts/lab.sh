@@ -63,11 +63,14 @@ cd "$repo"
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 # A new cluster behind the stack's server URL (k3s reinstalled, node-1's VM replaced): drop the
 # Kubernetes objects that went with the old one from state first, or `up`/`refresh` fail on them
-# (scripts/recover.ts explains when, and why nothing is dropped from a cluster that still exists).
-if [[ "$cmd" == up || "$cmd" == refresh ]]; then
+# (scripts/recover/replaced.ts explains when, and why nothing is dropped from a cluster that still
+# exists). `up` does this itself, and once more if the cluster is replaced during the `up`
+# (scripts/recover/up.ts: then it drops them and runs `up` once more, once).
+if [[ "$cmd" == refresh ]]; then
   "$repo/node_modules/.bin/tsx" "$repo/scripts/recover.ts" prepare "$stack" "$cmd" "$@"
 fi
 case "$cmd" in
+  up) exec "$repo/node_modules/.bin/tsx" "$repo/scripts/recover.ts" up "$stack" "$@" ;;
   recover) exec "$repo/node_modules/.bin/tsx" "$repo/scripts/recover.ts" recover "$stack" ;;
   output) exec pulumi stack output --stack "$stack" "$@" ;;
   config) exec pulumi config --stack "$stack" "$@" ;;

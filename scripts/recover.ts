@@ -1,218 +1,35 @@
 /**
  * Kubernetes-side recovery for `scripts/lab.sh` (issue 14, K2 and K3). No `helm` or `kubectl` needed:
- * it talks to the apiserver itself with the stack's `kubeconfig` output, which is read with
- * `pulumi stack output kubeconfig --show-secrets` and never printed.
+ * it talks to the apiserver itself with the kubeconfigs the stack holds (its Kubernetes providers'
+ * in state, its `kubeconfig` output), read with `--show-secrets` and never printed.
  *
- *   tsx scripts/recover.ts prepare <stack> [pulumi flags of the command that follows]
- *     Run by lab.sh before `up` and `refresh`. When the cluster behind the stored URL is a NEW cluster
- *     (a reinstalled k3s, a replaced server VM: the server's certificate is not signed by the stored
- *     CA), the Kubernetes objects in state went with the old cluster; they are dropped from state with
- *     a refresh of just those resources under PULUMI_K8S_DELETE_UNREACHABLE=true, and the `up` that
- *     follows creates them on the new cluster. Without this the Release's delete goes to the old
- *     cluster and fails whatever `deleteUnreachable` says (pulumi-kubernetes provider.go Delete:
- *     `can't delete Helm Release with unreachable cluster`), and `deletedWith` is no help inside a
- *     replacement (pulumi pkg/resource/deploy/step.go isDeletedWith only skips when the other
- *     resource is already condemned). When the server does not answer at all and the command
- *     refreshes, the rest of the stack is refreshed first; a Kubernetes resource whose `deletedWith`
- *     resource (the server VM) is then gone from state is dropped the same way. A cluster that
- *     answers with its own CA, or is down while its VM still exists, is left alone: nothing is
- *     dropped from a cluster that may still exist.
+ *   tsx scripts/recover.ts prepare <stack> <up|refresh> [pulumi flags of the command that follows]
+ *     Run by lab.sh before `up` and `refresh`: drops from state the Kubernetes objects of a cluster
+ *     that was replaced behind the same URL (a reinstalled k3s, a replaced server VM: a new CA), or
+ *     that is down while the refresh that follows finds its server VM gone (scripts/recover/replaced.ts
+ *     says when, and why nothing is dropped from a cluster that still exists).
+ *
+ *   tsx scripts/recover.ts up <stack> [pulumi flags]
+ *     What lab.sh runs for `up`: the same as `prepare`, then `pulumi up`; when that fails on the
+ *     objects of a cluster replaced inside it (node-1's VM replaced by a config change, so k3s was
+ *     reinstalled after the judgement above), they are dropped and `up` runs once more, once
+ *     (scripts/recover/up.ts says when, and what it never retries).
  *
  *   tsx scripts/recover.ts recover <stack>
  *     After a killed `up`, Helm's latest revision of the Cilium release stays `pending-upgrade` (or
  *     `pending-install`/`pending-rollback`) and every later Helm operation fails with `another
  *     operation (install/upgrade/rollback) is in progress`. This rolls back to the last `deployed`
- *     revision as `helm rollback` does (see rollback() below), then refreshes the stack.
+ *     revision as `helm rollback` does (scripts/recover/helm-storage.ts), then refreshes the stack.
  */
-import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import * as path from "node:path";
 
 import { RELEASE_NAME, RELEASE_NAMESPACE } from "../infra/cilium/release";
-import { type Kube, kubeFromKubeconfig, rollback, stuckRelease } from "./recover/helm-storage";
-
-function pulumi(args: string[], env: NodeJS.ProcessEnv = process.env, inherit = false): string {
-  try {
-    return (
-      execFileSync("pulumi", args, {
-        env,
-        encoding: "utf8",
-        stdio: ["ignore", inherit ? "inherit" : "pipe", inherit ? "inherit" : "pipe"],
-        maxBuffer: 256 * 1024 * 1024,
-      }) ?? ""
-    );
-  } catch (error) {
-    const e = error as { status?: number; stderr?: string };
-    // Never echo stdout: it may hold the kubeconfig.
-    throw new Error(
-      `pulumi ${args.filter((a) => a !== "--show-secrets").join(" ")} exited ${e.status ?? "?"}: ${(e.stderr ?? "").trim()}`,
-      { cause: error },
-    );
-  }
-}
-
-/** The stack's kubeconfig output, or undefined when the stack has none yet (never printed). */
-function stackKubeconfig(stack: string): string | undefined {
-  let out: string;
-  try {
-    out = pulumi(["stack", "output", "--stack", stack, "--json", "--show-secrets"]);
-  } catch {
-    return undefined; // a stack never deployed has no outputs
-  }
-  const outputs = JSON.parse(out || "{}") as { kubeconfig?: unknown };
-  return typeof outputs.kubeconfig === "string" && outputs.kubeconfig !== "" ? outputs.kubeconfig : undefined;
-}
-
-interface StateResource {
-  urn: string;
-  type: string;
-  provider?: string;
-  deletedWith?: string;
-}
-
-function stateResources(stack: string): StateResource[] {
-  const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as {
-    deployment?: { resources?: StateResource[] };
-  };
-  return state.deployment?.resources ?? [];
-}
-
-/** Resources managed through a `kubernetes` provider (not the providers themselves). */
-export function kubernetesResources(resources: readonly StateResource[]): StateResource[] {
-  return resources.filter((r) => (r.provider ?? "").includes("::pulumi:providers:kubernetes::"));
-}
-
-function dropFromState(stack: string, urns: string[], why: string): void {
-  if (urns.length === 0) {
-    return;
-  }
-  process.stderr.write(
-    `scripts/lab.sh: ${why}; dropping ${urns.length} Kubernetes resource(s) from state (they went with the old cluster):\n${urns.map((u) => `  ${u}\n`).join("")}`,
-  );
-  // PULUMI_K8S_DELETE_UNREACHABLE: Read of an unreachable cluster's object answers "deleted", so the
-  // refresh drops it (pulumi-kubernetes provider/pkg/provider/provider.go Read, `deleteUnreachable`).
-  // The Provider in infra/index.ts sets no `deleteUnreachable` input, so this variable decides.
-  pulumi(
-    ["refresh", "--stack", stack, "--yes", "--skip-preview", ...urns.flatMap((u) => ["--target", u])],
-    { ...process.env, PULUMI_K8S_DELETE_UNREACHABLE: "true" },
-    true,
-  );
-}
-
-/** What the stored kubeconfig finds behind its URL. */
-export type ClusterIdentity = "same" | "new" | "down";
-
-/** Node's TLS verification errors that mean "signed by a CA other than the stored one". */
-const UNKNOWN_CA = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_SIGNATURE_FAILURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-]);
-
-export async function clusterIdentity(kube: Kube): Promise<ClusterIdentity> {
-  try {
-    await kube.request("GET", "/version");
-    return "same";
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? "";
-    return UNKNOWN_CA.has(code) ? "new" : "down";
-  }
-}
-
-async function prepare(stack: string, flags: string[], command: string): Promise<void> {
-  const kubeconfig = stackKubeconfig(stack);
-  if (kubeconfig === undefined) {
-    return;
-  }
-  const kube = kubeFromKubeconfig(kubeconfig);
-  const identity = await clusterIdentity(kube);
-  if (identity === "same") {
-    return;
-  }
-  const k8s = kubernetesResources(stateResources(stack));
-  if (identity === "new") {
-    dropFromState(
-      stack,
-      k8s.map((r) => r.urn),
-      `the cluster at ${kube.server} is a new cluster (its certificate is not signed by the CA in the stack's kubeconfig: a reinstalled k3s or a replaced server VM)`,
-    );
-    return;
-  }
-  const refreshes =
-    command === "refresh" ||
-    flags.includes("--refresh") ||
-    flags.includes("-r") ||
-    flags.some((f) => f.startsWith("--refresh="));
-  if (!refreshes || k8s.length === 0) {
-    return;
-  }
-  // Down: only a refresh can tell whether the server VM still exists. Refresh everything else first;
-  // a Kubernetes resource whose deletedWith (the server VM) is then gone went with that VM.
-  process.stderr.write(
-    `scripts/lab.sh: the cluster at ${kube.server} does not answer; refreshing the rest of the stack first to see whether its server VM still exists\n`,
-  );
-  pulumi(
-    [
-      "refresh",
-      "--stack",
-      stack,
-      "--yes",
-      "--skip-preview",
-      "--clear-pending-creates",
-      ...k8s.flatMap((r) => ["--exclude", r.urn]),
-    ],
-    process.env,
-    true,
-  );
-  const present = new Set(stateResources(stack).map((r) => r.urn));
-  const gone = k8s.filter((r) => r.deletedWith !== undefined && r.deletedWith !== "" && !present.has(r.deletedWith));
-  const goneWith = new Set(gone.map((r) => r.deletedWith));
-  // Everything the lab's provider manages lives on that cluster: once its server VM is gone, all of it is.
-  const dropped = gone.length > 0 ? k8s.map((r) => r.urn) : [];
-  dropFromState(stack, dropped, `${[...goneWith].join(", ")} no longer exists`);
-}
-
-/**
- * Processes that could still write the release: a `pulumi … --stack <stack>` CLI working in this
- * project, or a plugin orphaned by a killed CLI (parent PID 1) working in this project. The CLI starts
- * each plugin in a process group of its own, so killing the CLI's group leaves the Kubernetes plugin
- * waiting on the upgrade; were the rollback to make the release ready, that plugin would then record
- * the stuck revision as `deployed` after all (seen in test/k8s/recovery.engine.test.ts). Linux /proc.
- */
-export function liveEngineProcesses(projectDir: string, stack: string): { pid: number; command: string }[] {
-  const found: { pid: number; command: string }[] = [];
-  let entries: string[] = [];
-  try {
-    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
-  } catch {
-    return found;
-  }
-  const project = realpathSync(projectDir);
-  for (const entry of entries) {
-    try {
-      if (readlinkSync(`/proc/${entry}/cwd`) !== project) {
-        continue;
-      }
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8")
-        .split("\0")
-        .filter((a) => a !== "");
-      const exe = path.basename(argv[0] ?? "");
-      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1];
-      const cli =
-        exe === "pulumi" && argv.some((a, i) => (a === "--stack" && argv[i + 1] === stack) || a === `--stack=${stack}`);
-      const orphanedPlugin = exe.startsWith("pulumi-") && ppid === "1";
-      if (cli || orphanedPlugin) {
-        found.push({ pid: Number(entry), command: [exe, ...argv.slice(1)].join(" ").slice(0, 200) });
-      }
-    } catch {
-      // not ours to read, or exited meanwhile
-    }
-  }
-  return found;
-}
+import { kubeFromKubeconfig, rollback, stuckRelease } from "./recover/helm-storage";
+import { liveEngineProcesses } from "./recover/processes";
+import { clusterIdentity, dropReplaced } from "./recover/replaced";
+import { pulumi, stackKubeconfig } from "./recover/state";
+import { upWithRetry, whenDownBefore } from "./recover/up";
 
 async function recover(stack: string): Promise<void> {
   const live = liveEngineProcesses(process.cwd(), stack);
@@ -261,7 +78,8 @@ async function recover(stack: string): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, stack, ...rest] = argv;
-  const usage = "usage: tsx scripts/recover.ts prepare <stack> <up|refresh> [pulumi flags...] | recover <stack>";
+  const usage =
+    "usage: tsx scripts/recover.ts prepare <stack> <up|refresh> [pulumi flags...] | recover <stack> | up <stack> [pulumi flags...]";
   if (stack === undefined || stack === "") {
     process.stderr.write(`${usage}\n`);
     return 2;
@@ -269,7 +87,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === "prepare") {
       const [forCommand = "up", ...flags] = rest;
-      await prepare(stack, flags, forCommand);
+      await dropReplaced(stack, whenDownBefore(forCommand, flags));
+    } else if (command === "up") {
+      return await upWithRetry(stack, rest);
     } else if (command === "recover") {
       await recover(stack);
     } else {

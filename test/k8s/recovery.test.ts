@@ -4,8 +4,8 @@
  * against real TLS servers on loopback (certificates made with openssl). The end-to-end paths are in
  * recovery.engine.test.ts.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
@@ -13,9 +13,12 @@ import { gunzipSync } from "node:zlib";
 
 import test from "ava";
 
-import { clusterIdentity, kubernetesResources } from "../../scripts/recover";
 import { decodeRelease, encodeRelease, type HelmRelease, kubeFromKubeconfig } from "../../scripts/recover/helm-storage";
+import { clusterIdentity } from "../../scripts/recover/replaced";
+import { kubernetesResources, providerGroups, secretString } from "../../scripts/recover/state";
+import { exitStatus, refreshes, whenDownBefore } from "../../scripts/recover/up";
 import { freePort } from "../support/control-plane";
+import { kubeconfigYaml, makeCa, signLeaf } from "../support/control-plane-files";
 import { REPO_ROOT, tempDir } from "../engine/support";
 
 const release: HelmRelease = {
@@ -68,71 +71,16 @@ test("only resources managed through a kubernetes provider are the cluster's: no
   );
 });
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-}
-
 /** A CA named like k3s's (same subject for both clusters) and a 127.0.0.1 serving cert it signed. */
 function makeCluster(dir: string, name: string): { ca: Buffer; cert: Buffer; key: Buffer } {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(dir, [
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    `${name}-ca.key`,
-    "-out",
-    `${name}-ca.crt`,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=k3s-server-ca",
-  ]);
-  openssl(dir, ["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=k3s"]);
-  writeFileSync(
-    path.join(dir, `${name}.ext`),
-    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-  );
-  openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${name}-ca.crt`,
-    "-CAkey",
-    `${name}-ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-out",
-    `${name}.crt`,
-    "-extfile",
-    `${name}.ext`,
-  ]);
+  makeCa(dir, `${name}-ca`, "/CN=k3s-server-ca", 1);
+  const extensions = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n";
+  signLeaf(dir, `${name}-ca`, name, "/CN=k3s", extensions, 1);
   const read = (f: string): Buffer => readFileSync(path.join(dir, f));
   return { ca: read(`${name}-ca.crt`), cert: read(`${name}.crt`), key: read(`${name}.key`) };
 }
 
-const kubeconfig = (server: string, ca: Buffer): string =>
-  [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: default",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${ca.toString("base64")}`,
-    "users:",
-    "- name: default",
-    "  user:",
-    "    token: not-a-secret",
-    "contexts:",
-    "- name: default",
-    "  context: {cluster: default, user: default}",
-    "current-context: default",
-    "",
-  ].join("\n");
+const kubeconfig = (server: string, ca: Buffer): string => kubeconfigYaml(server, ca, { token: "not-a-secret" });
 
 test("the cluster behind the stored URL is `same` when its certificate is signed by the stored CA, `new` when another CA with the same name signed it, and `down` when nothing answers", async (t) => {
   const dir = tempDir(t, "recover-tls");
@@ -166,4 +114,51 @@ test("scripts/recover.ts without a stack and lab.sh recover without a stack exit
   const lab = spawnSync("bash", [path.join(REPO_ROOT, "scripts", "lab.sh"), "recover"], { encoding: "utf8" });
   t.is(lab.status, 2);
   t.regex(lab.stderr, /name a stack/);
+});
+
+test("the Kubernetes resources are grouped by the provider (URN and ID) that manages them, each with the kubeconfig that provider holds in state, plain or as --show-secrets writes a secret", (t) => {
+  const providerUrn = "urn:pulumi:vxlan::cilium-lab::pulumi:providers:kubernetes::k8s";
+  const secret = (value: string) => ({
+    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+    plaintext: JSON.stringify(value),
+  });
+  const resources = [
+    { urn: providerUrn, id: "old", type: "pulumi:providers:kubernetes", inputs: { kubeconfig: secret("old: yaml") } },
+    { urn: providerUrn, id: "new", type: "pulumi:providers:kubernetes", inputs: { kubeconfig: "new: yaml" } },
+    { urn: "urn:x::Release::cilium", type: "kubernetes:helm.sh/v3:Release", provider: `${providerUrn}::old` },
+    { urn: "urn:x::ConfigMap::a", type: "kubernetes:core/v1:ConfigMap", provider: `${providerUrn}::new` },
+    { urn: "urn:x::ConfigMap::b", type: "kubernetes:core/v1:ConfigMap", provider: `${providerUrn}::old` },
+    { urn: "urn:x::Namespace::c", type: "kubernetes:core/v1:Namespace", provider: `${providerUrn}::gone` },
+  ];
+  t.deepEqual(
+    providerGroups(resources).map((g) => [g.ref, g.kubeconfig, g.resources.map((r) => r.urn)]),
+    [
+      [`${providerUrn}::old`, "old: yaml", ["urn:x::Release::cilium", "urn:x::ConfigMap::b"]],
+      [`${providerUrn}::new`, "new: yaml", ["urn:x::ConfigMap::a"]],
+      [`${providerUrn}::gone`, undefined, ["urn:x::Namespace::c"]],
+    ],
+  );
+  t.deepEqual(
+    [secretString(""), secretString(secret("")), secretString({ plaintext: "not json" }), secretString(3)],
+    [undefined, undefined, undefined, undefined],
+  );
+});
+
+test("lab.sh refreshes first for `refresh`, `up --refresh`, `up -r` and `up --refresh=true`, not for `up` or `up --refresh=false`; an up ended by a signal exits 128 + its number", (t) => {
+  t.deepEqual(
+    [
+      whenDownBefore("refresh", []),
+      whenDownBefore("up", ["--refresh"]),
+      whenDownBefore("up", ["--yes", "-r"]),
+      whenDownBefore("up", ["--refresh=true"]),
+      whenDownBefore("up", ["--yes"]),
+      whenDownBefore("up", ["--refresh=false"]),
+    ],
+    ["refresh-then-check", "refresh-then-check", "refresh-then-check", "refresh-then-check", "keep", "keep"],
+  );
+  t.true(refreshes("refresh", []));
+  t.deepEqual(
+    [exitStatus(0, null), exitStatus(255, null), exitStatus(null, "SIGKILL"), exitStatus(null, "SIGTERM")],
+    [0, 255, 137, 143],
+  );
 });
