@@ -7,7 +7,7 @@
  * partial overlap (host 10.98.0.0/16, lab 10.98.5.0/24) starts fine and silently breaks routing.
  */
 import { cidrsOverlap, formatCidr, parseCidr, parseIpv4, type Cidr } from "../config/cidr";
-import type { Owner } from "./xml";
+import type { Owner, ParsedNetwork } from "./xml";
 
 /** An IPv4 route of the host (`ip -j -4 route show table all`). */
 export interface HostRoute {
@@ -54,6 +54,16 @@ export function networkOf(address: string, prefix: number): string {
   const ip = parseIpv4(address) ?? 0;
   const size = 2 ** (32 - prefix);
   return formatCidr({ base: ip - (ip % size), prefix });
+}
+
+/** A libvirt network as read back (`virsh net-dumpxml`), as far as overlap and ownership go. */
+export function hostNetworkOf(net: ParsedNetwork): HostNetwork {
+  return {
+    name: net.name,
+    owner: net.owner,
+    bridge: net.bridge,
+    cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)),
+  };
 }
 
 /** What the lab's own network is, so it does not conflict with itself. */

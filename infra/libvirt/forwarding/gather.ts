@@ -1,6 +1,7 @@
 /** What the forwarding check reads from the host, and how (read-only commands, injectable for tests). */
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+
+import { runSync, type SyncResult } from "../run-sync";
 
 /** One row of the check: `ok`, `fail` (the nodes will not reach the internet) or `unchecked` (we could not tell). */
 export interface ForwardingCheck {
@@ -38,27 +39,11 @@ export interface ForwardingFacts {
 }
 
 /** Runs a read-only command; injectable so tests can run it inside a network namespace. */
-export type Runner = (
-  file: string,
-  args: readonly string[],
-) => { readonly ok: boolean; readonly stdout: string; readonly stderr: string; readonly missing: boolean };
+export type Runner = (file: string, args: readonly string[]) => SyncResult;
 
-/** The default runner: C locale, 5 s timeout each, nothing written. */
-export const hostRunner: Runner = (file, args) => {
-  try {
-    const stdout = execFileSync(file, args, {
-      encoding: "utf8",
-      env: { ...process.env, LC_ALL: "C", LANG: "C" },
-      timeout: 5_000,
-      stdio: ["ignore", "pipe", "pipe"],
-      maxBuffer: 32 * 1024 * 1024,
-    });
-    return { ok: true, stdout, stderr: "", missing: false };
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
-    return { ok: false, stdout: e.stdout ?? "", stderr: (e.stderr ?? e.message).trim(), missing: e.code === "ENOENT" };
-  }
-};
+/** The default runner: C locale, 5 s and 32 MiB of output at most each, nothing written. */
+export const hostRunner: Runner = (file, args) =>
+  runSync(file, args, { timeoutMs: 5_000, maxBufferBytes: 32 * 1024 * 1024 });
 
 const DENIED = /permission denied|operation not permitted|must be root/i;
 

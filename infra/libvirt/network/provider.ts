@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PROVIDER_VERSION, canonical, diffKeys, isUnknown } from "../common";
 import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "../exec";
 import {
+  hostNetworkOf,
   networkOf,
   overlapMessage,
   parseLinkNames,
@@ -87,13 +88,7 @@ export async function listHostNetworks(uri: string, action: string): Promise<Hos
     if (result.code !== 0) {
       continue; // undefined between list and dump
     }
-    const net = parseNetworkXml(result.stdout);
-    nets.push({
-      name: net.name,
-      owner: net.owner,
-      bridge: net.bridge,
-      cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)),
-    });
+    nets.push(hostNetworkOf(parseNetworkXml(result.stdout)));
   }
   return nets;
 }

@@ -3,39 +3,20 @@
  * top-level await, and the preflight must finish before resources are declared) and read-only, a
  * handful of `virsh`/`ip` commands, /proc/meminfo and statfs.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { TOOLS, type Tool } from "../exec";
+import { TOOLS, toolPath, type Tool } from "../exec";
 import { checkForwarding } from "../forwarding";
-import { networkOf, parseIpRoutes, parseLinkNames } from "../hostnet";
+import { hostNetworkOf, parseIpRoutes, parseLinkNames } from "../hostnet";
+import { runSync, type SyncResult } from "../run-sync";
 import { parseDomainXml, parseNetworkXml } from "../xml";
 import type { HostDomain, HostFacts, HostNetworkState, PreflightRequest } from "./types";
 
-function toolPathSync(tool: Tool): string {
-  const override = process.env[TOOLS[tool].env];
-  return override !== undefined && override !== "" ? override : tool;
-}
-
-function runSync(
-  file: string,
-  args: readonly string[],
-): { ok: boolean; stdout: string; stderr: string; missing: boolean } {
-  try {
-    const stdout = execFileSync(file, args, {
-      encoding: "utf8",
-      env: { ...process.env, LC_ALL: "C", LANG: "C" },
-      timeout: 30_000,
-      stdio: ["ignore", "pipe", "pipe"],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { ok: true, stdout, stderr: "", missing: false };
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
-    return { ok: false, stdout: e.stdout ?? "", stderr: (e.stderr ?? e.message).trim(), missing: e.code === "ENOENT" };
-  }
+/** One read-only command: 30 s and 16 MiB of output at most. */
+function run(file: string, args: readonly string[]): SyncResult {
+  return runSync(file, args, { timeoutMs: 30_000, maxBufferBytes: 16 * 1024 * 1024 });
 }
 
 function lines(text: string): string[] {
@@ -86,7 +67,7 @@ function kvmFact(uri: string): { usable: boolean; detail: string } {
       detail: `/dev/kvm is missing or not accessible (${(error as NodeJS.ErrnoException).code ?? "error"})`,
     };
   }
-  const caps = runSync(toolPathSync("virsh"), ["-c", uri, "domcapabilities", "--virttype", "kvm"]);
+  const caps = run(toolPath("virsh"), ["-c", uri, "domcapabilities", "--virttype", "kvm"]);
   return caps.ok
     ? { usable: true, detail: "" }
     : { usable: false, detail: `libvirt has no kvm domain type (${lastLine(caps.stderr)})` };
@@ -95,38 +76,31 @@ function kvmFact(uri: string): { usable: boolean; detail: string } {
 /** Reads the host (a few `virsh`/`ip` calls, /proc/meminfo, statfs). */
 export function gatherHostFacts(req: PreflightRequest): HostFacts {
   const missingTools = (Object.keys(TOOLS) as Tool[]).filter((tool) => {
-    const r = runSync(toolPathSync(tool), tool === "ip" ? ["-V"] : tool === "ssh" ? ["-V"] : ["--version"]);
+    const r = run(toolPath(tool), tool === "ip" ? ["-V"] : tool === "ssh" ? ["-V"] : ["--version"]);
     return r.missing;
   });
-  const virshBin = toolPathSync("virsh");
+  const virshBin = toolPath("virsh");
   let libvirt: HostFacts["libvirt"];
   const netNames = missingTools.includes("virsh")
     ? undefined
-    : runSync(virshBin, ["-c", req.uri, "net-list", "--all", "--name"]);
+    : run(virshBin, ["-c", req.uri, "net-list", "--all", "--name"]);
   if (!netNames?.ok) {
     libvirt = { reachable: false, error: netNames ? lastLine(netNames.stderr) : "virsh not installed" };
   } else {
-    const active = new Set(lines(runSync(virshBin, ["-c", req.uri, "net-list", "--name"]).stdout));
+    const active = new Set(lines(run(virshBin, ["-c", req.uri, "net-list", "--name"]).stdout));
     const networks: HostNetworkState[] = [];
     for (const name of lines(netNames.stdout)) {
-      const xml = runSync(virshBin, ["-c", req.uri, "net-dumpxml", name]);
+      const xml = run(virshBin, ["-c", req.uri, "net-dumpxml", name]);
       if (xml.ok) {
-        const net = parseNetworkXml(xml.stdout);
-        networks.push({
-          name: net.name,
-          owner: net.owner,
-          bridge: net.bridge,
-          cidrs: net.ips.map((i) => networkOf(i.address, i.prefix)),
-          active: active.has(name),
-        });
+        networks.push({ ...hostNetworkOf(parseNetworkXml(xml.stdout)), active: active.has(name) });
       }
     }
-    const allDomains = new Set(lines(runSync(virshBin, ["-c", req.uri, "list", "--all", "--name"]).stdout));
-    const running = new Set(lines(runSync(virshBin, ["-c", req.uri, "list", "--name"]).stdout));
+    const allDomains = new Set(lines(run(virshBin, ["-c", req.uri, "list", "--all", "--name"]).stdout));
+    const running = new Set(lines(run(virshBin, ["-c", req.uri, "list", "--name"]).stdout));
     const domains: HostDomain[] = [];
     for (const node of req.nodes) {
       if (allDomains.has(node.domainName)) {
-        const xml = runSync(virshBin, ["-c", req.uri, "dumpxml", node.domainName]);
+        const xml = run(virshBin, ["-c", req.uri, "dumpxml", node.domainName]);
         domains.push({
           name: node.domainName,
           owner: xml.ok ? parseDomainXml(xml.stdout).owner : undefined,
@@ -136,9 +110,9 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
     }
     libvirt = { reachable: true, networks, domains };
   }
-  const ipBin = toolPathSync("ip");
-  const routes = runSync(ipBin, ["-j", "-4", "route", "show", "table", "all"]);
-  const links = runSync(ipBin, ["-j", "link", "show"]);
+  const ipBin = toolPath("ip");
+  const routes = run(ipBin, ["-j", "-4", "route", "show", "table", "all"]);
+  const links = run(ipBin, ["-j", "link", "show"]);
   return {
     missingTools,
     libvirt,
