@@ -5,8 +5,9 @@
  * collector instead).
  */
 import { execFile } from "node:child_process";
-import * as net from "node:net";
 import * as path from "node:path";
+
+import { freePort } from "../support/control-plane";
 
 export const REPO = path.join(__dirname, "..", "..");
 
@@ -92,18 +93,6 @@ export async function prerequisites(
     }
   }
   return problems;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr !== null ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /**
