@@ -14,7 +14,7 @@
  *   https://helm.sh/docs/topics/chart_repository/), run by the kubernetes provider on this host.
  * - The nodes, online: infra/k3s/args.ts upstreamProbes (k3s's install script and binary, the
  *   registries' API roots). GitHub answers release downloads with a redirect to
- *   release-assets.githubusercontent.com (scripts/probe-upstreams.sh). Registries serve image
+ *   release-assets.githubusercontent.com (scripts/node/probe-upstreams.sh). Registries serve image
  *   layers from other hosts: Docker Hub from production.cloudflare.docker.com after a token from
  *   auth.docker.io (docs.docker.com "Allowlist for Docker Desktop", docker/docs allow-list.md);
  *   quay.io from cdn.quay.io and cdn01–03.quay.io (Red Hat, "Firewall changes for container image
@@ -23,7 +23,7 @@
 import type { LabConfig } from "./config/parse";
 import { CILIUM_IMAGES_REGISTRY, K3S_IMAGES_REGISTRY, imageRegistry, upstreamProbes } from "./k3s/args";
 import { indexUrls, serialSources } from "./nodes/image-sources";
-import { CILIUM_HELM_REPO, IPERF3_IMAGE, UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "./versions";
+import { CILIUM_HELM_REPO, UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "./versions";
 
 /** One upstream: what is contacted, by whom, and why. */
 export interface UpstreamEndpoint {
@@ -48,7 +48,7 @@ export interface PluginSpec {
   readonly version: string;
 }
 
-/** The config keys that decide the list. */
+/** The config keys that decide the list (as parsed: `iperf3Image` is never empty). */
 export type UpstreamConfig = Pick<
   LabConfig,
   "image" | "imageUrl" | "k3sAirgapDir" | "k3sVersion" | "ciliumChart" | "ciliumVersion" | "iperf3Image"
@@ -146,7 +146,7 @@ function hostEndpoints(config: UpstreamConfig, plugins: readonly PluginSpec[]): 
 }
 
 function nodeEndpoints(config: UpstreamConfig): UpstreamEndpoint[] {
-  const iperf3Image = config.iperf3Image || IPERF3_IMAGE;
+  const iperf3Image = config.iperf3Image;
   const out: UpstreamEndpoint[] = [];
   const airgap = config.k3sAirgapDir !== "";
   if (!airgap) {

@@ -1,8 +1,10 @@
 /**
  * Every pinned external version, in one place, each with where newer ones are listed.
  *
- * Defaults chosen by the stack config (`k3sVersion`, `ciliumVersion`, `image`) start here; the
- * article's own versions are the defaults so that `pulumi up` reproduces it.
+ * The stack config's version defaults (`k3sVersion`, `ciliumVersion`) are the constants below
+ * (infra/config/keys.ts reads them; Pulumi.yaml is generated from that table), and its `image`
+ * values are the keys of {@link UBUNTU_IMAGES}. The article's own versions are the defaults, so
+ * that `pulumi up` reproduces it.
  */
 
 /**
@@ -123,11 +125,9 @@ export const UBUNTU_IMAGES = {
 /** An `image` config value other than `custom`. */
 export type UbuntuImageName = keyof typeof UBUNTU_IMAGES;
 
-// ─── iperf3 image (infra/verify) ────────────────────────────────────────────────────────────────
-// Appended by the verification layer. Everything between these rules is its own.
-
 /**
- * The iperf3 image the verification Jobs run (server pods and client Jobs), pinned by digest.
+ * The iperf3 image the verification Jobs run (server pods and client Jobs), pinned by digest: the
+ * value of `iperf3Image` when the stack leaves it empty (the config parser resolves it).
  *
  * Why this image: it is Cilium's own network performance image, the one `cilium connectivity
  * perf` runs, maintained in cilium/image-tools (images/network-perf) and bumped by Renovate in
@@ -151,5 +151,3 @@ export type UbuntuImageName = keyof typeof UBUNTU_IMAGES;
  */
 export const IPERF3_IMAGE =
   "quay.io/cilium/network-perf:3.21-1782913202-88c270c@sha256:c115a00b80bbf4ff49857dd545f0c40025f226d79051b2c8fdab3e8b938c7f92";
-
-// ─── end of the iperf3 image section ───────────────────────────────────────────────────────────

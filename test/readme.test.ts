@@ -2,7 +2,7 @@ import test from "ava";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
-import { configTable } from "../scripts/dev/config-table";
+import { configTable, withConfigTable } from "../scripts/dev/config-table";
 import { REPO_ROOT } from "./support/stack-files";
 
 const readme = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
@@ -10,7 +10,8 @@ const readme = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
 test("the README's configuration table is the one generated from the key table", (t) => {
   const m = /<!-- config-table:start[^>]*-->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme);
   t.truthy(m, "README.md lacks the config-table markers");
-  t.is(m?.[1], configTable(), "regenerate it with: npx tsx scripts/dev/config-table.ts");
+  t.is(m?.[1], configTable(), "regenerate it with: npx tsx scripts/dev/config-table.ts --write");
+  t.is(withConfigTable(readme), readme);
 });
 
 test("every npm script the README tells users to run exists in package.json", (t) => {

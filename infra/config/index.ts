@@ -7,11 +7,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { PROJECT } from "./keys";
 import { parseLabConfig, type LabConfig } from "./parse";
 
-export { KEYS, KEY_NAMES, PROJECT, type KeyName, type KeySpec } from "./keys";
+export { KEYS, KEY_NAMES, NODE_HOST_OFFSET, PROJECT, describeKey, type KeyName, type KeySpec } from "./keys";
+export { SERVICE_CIDR } from "./rules";
 export {
   LabConfigError,
-  NODE_HOST_OFFSET,
-  SERVICE_CIDR,
   parseLabConfig,
   type Accelerator,
   type ImageName,

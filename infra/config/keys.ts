@@ -1,13 +1,21 @@
 /**
  * Every stack config key of the `cilium-lab` namespace: its type, default and what it accepts.
  *
- * `Pulumi.yaml` declares the same keys with the same types and defaults (a test keeps the two equal):
- * the Pulumi CLI applies those defaults and rejects wrong types itself, while mocks and this parser
- * apply the defaults below, so both paths see the same values.
+ * `Pulumi.yaml` declares the same keys with the same types, defaults and descriptions: its config
+ * section and the README's configuration table are generated from this table
+ * (`npx tsx scripts/dev/config-table.ts --write`), and tests keep all three equal. The Pulumi CLI
+ * applies those defaults and rejects wrong types itself, while mocks and the parser apply the
+ * defaults below, so both paths see the same values. The parser checks every rule about one key
+ * (type, `min`/`max`, `allowed`, `pattern`) from this table, so the accepted ranges that the
+ * descriptions state are the ones the parser enforces.
  */
+import { CILIUM_HELM_REPO, CILIUM_SUPPORTED_MINORS, CILIUM_VERSION, K3S_VERSION, UBUNTU_IMAGES } from "../versions";
 
 /** The Pulumi project name; config keys are `cilium-lab:<key>`. */
 export const PROJECT = "cilium-lab";
+
+/** The first host offset used for nodes: node N (1-based) gets `networkCidr` base + 10 + N. */
+export const NODE_HOST_OFFSET = 10;
 
 /** Pulumi's config value types as used in `Pulumi.yaml`. */
 export type KeyType = "string" | "integer" | "boolean";
@@ -15,139 +23,218 @@ export type KeyType = "string" | "integer" | "boolean";
 /** One declared key. */
 export interface KeySpec {
   readonly type: KeyType;
-  /** The default, as `Pulumi.yaml` declares it. */
+  /** The default, as `Pulumi.yaml` declares it. An empty default means "not set": a pattern is not checked then. */
   readonly default: string | number | boolean;
-  /** One sentence for `Pulumi.yaml` and the README's configuration table. */
-  readonly description: string;
+  /**
+   * One sentence for `Pulumi.yaml` and the README's configuration table. `{range}`, `{allowed}`,
+   * `{max}` and `{default}` stand for text made from the fields below (see {@link describeKey}).
+   */
+  readonly meaning: string;
+  /** Integer keys: the smallest accepted value. CIDR keys: the shortest accepted prefix. */
+  readonly min?: number;
+  /** Integer keys: the largest accepted value (none: no upper bound). CIDR keys: the longest prefix. */
+  readonly max?: number;
+  /** String keys: the only accepted values. */
+  readonly allowed?: readonly string[];
+  /** String keys: what a set value must match. */
+  readonly pattern?: RegExp;
+  /** With `pattern`: what a value that does not match is, e.g. "is not a k3s release". */
+  readonly mismatch?: string;
+  /** What the key accepts, for error messages (same placeholders); by default made from the fields. */
+  readonly accepted?: string;
+  /** The value is an IPv4 CIDR, such as this example (for error messages). */
+  readonly cidrExample?: string;
+  /** Surrounding whitespace is dropped before the check (a pasted key line often ends in a newline). */
+  readonly trim?: boolean;
+  /** With `allowed`: why a refused value is not supported. */
+  readonly whyNot?: (value: string) => string;
 }
+
+/** The Cilium chart versions whose Helm values this project renders and tests, as text. */
+const CILIUM_RANGE = `1.${CILIUM_SUPPORTED_MINORS.first}.0 to 1.${CILIUM_SUPPORTED_MINORS.last}.x`;
+
+/** An `image` value other than `custom`. */
+const UBUNTU_IMAGE_NAMES = Object.keys(UBUNTU_IMAGES) as (keyof typeof UBUNTU_IMAGES)[];
 
 /** The key table, in the order the README lists it. */
 export const KEYS = {
   routingMode: {
     type: "string",
     default: "vxlan",
-    description: "Cilium datapath: vxlan or geneve (tunnel) or native (native routing with auto direct node routes).",
+    allowed: ["vxlan", "geneve", "native"],
+    meaning:
+      "Cilium datapath: {allowed}; vxlan and geneve are tunnels, native is native routing with auto direct node routes.",
   },
   autoDirectNodeRoutes: {
     type: "string",
     default: "auto",
-    description:
-      "auto (true when routingMode is native, else false), true (native only: Cilium refuses it with a tunnel) or false.",
+    allowed: ["auto", "true", "false"],
+    meaning:
+      "{allowed}: auto is true when routingMode is native, else false; true is for native only (Cilium refuses it with a tunnel).",
   },
   podCidr: {
     type: "string",
     default: "10.0.0.0/16",
-    description: "Cilium cluster-pool IPv4 pod CIDR; k3s --cluster-cidr follows it.",
+    cidrExample: "10.0.0.0/16",
+    meaning: "Cilium cluster-pool IPv4 pod CIDR; k3s --cluster-cidr follows it.",
   },
   podCidrMaskSize: {
     type: "integer",
     default: 24,
-    description: "Prefix length of each node's pod block cut from podCidr (longer than podCidr's, at most 28).",
+    min: 1,
+    max: 28,
+    accepted: "An integer longer than podCidr's prefix, at most {max}",
+    meaning: "Prefix length of each node's pod block cut from podCidr (longer than podCidr's, at most {max}).",
   },
   nativeRoutingCidr: {
     type: "string",
     default: "",
-    description:
+    cidrExample: "10.0.0.0/22",
+    meaning:
       "CIDR routed without masquerading in native mode; empty means podCidr. Must contain every node's pod block.",
   },
   networkCidr: {
     type: "string",
     default: "192.168.150.0/24",
-    description: "The libvirt NAT network (/16 to /28); node N gets host address 10+N. One per stack.",
+    cidrExample: "192.168.150.0/24",
+    min: 16,
+    max: 28,
+    meaning: `The libvirt NAT network ({range}); node N gets host address ${NODE_HOST_OFFSET}+N. One per stack.`,
   },
   nodeCount: {
     type: "integer",
     default: 3,
-    description: "Number of VMs: node-1 is the k3s server, the others are agents (2 to 9).",
+    min: 2,
+    max: 9,
+    meaning: "Number of VMs: node-1 is the k3s server, the others are agents ({range}).",
   },
-  nodeCpus: { type: "integer", default: 2, description: "vCPUs per VM (at least 1)." },
-  nodeMemoryMiB: { type: "integer", default: 4096, description: "Memory per VM in MiB (at least 1024)." },
-  nodeDiskGiB: { type: "integer", default: 20, description: "Disk per VM in GiB, a qcow2 overlay (at least 8)." },
+  nodeCpus: { type: "integer", default: 2, min: 1, meaning: "vCPUs per VM ({range})." },
+  nodeMemoryMiB: { type: "integer", default: 4096, min: 1024, meaning: "Memory per VM in MiB ({range})." },
+  nodeDiskGiB: { type: "integer", default: 20, min: 8, meaning: "Disk per VM in GiB, a qcow2 overlay ({range})." },
   image: {
     type: "string",
     default: "ubuntu-23.04",
-    description:
-      "Base image: ubuntu-23.04 (the article's), ubuntu-24.04, ubuntu-26.04 or custom (imageUrl + imageSha256).",
+    allowed: [...UBUNTU_IMAGE_NAMES, "custom"],
+    meaning: "Base image: {allowed} (custom: imageUrl + imageSha256; the article's is {default}).",
   },
   imageUrl: {
     type: "string",
     default: "",
-    description:
+    meaning:
       "With image custom: https://, http:// or file:// URL or absolute host path of a qcow2 cloud image (checked against imageSha256).",
   },
   imageSha256: {
     type: "string",
     default: "",
-    description: "With image custom: the image's SHA-256, 64 hex digits; the download is checked against it.",
+    meaning: "With image custom: the image's SHA-256, 64 hex digits; the download is checked against it.",
   },
   accelerator: {
     type: "string",
     default: "kvm",
-    description:
-      "kvm, or qemu (TCG software emulation: slow, for hosts without KVM; throughput is not representative).",
+    allowed: ["kvm", "qemu"],
+    meaning:
+      "{allowed}: qemu is TCG software emulation (slow, for hosts without KVM; throughput is not representative).",
   },
   libvirtUri: {
     type: "string",
     default: "qemu:///system",
-    description:
-      "libvirt connection URI; only qemu:///system (NAT networks with DHCP reservations need the system daemon).",
+    allowed: ["qemu:///system"],
+    whyNot: (value: string) =>
+      value === "qemu:///session"
+        ? "the session daemon cannot create NAT networks with DHCP reservations"
+        : "remote libvirt URIs are not supported yet (images and seeds are written to local paths)",
+    meaning: "libvirt connection URI; only {allowed} (NAT networks with DHCP reservations need the system daemon).",
   },
   bootTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description:
-      "How long each VM may take to get its DHCP lease, answer SSH and finish cloud-init (30 to 3600; TCG needs more).",
+    min: 30,
+    max: 3600,
+    meaning:
+      "How long each VM may take to get its DHCP lease, answer SSH and finish cloud-init ({range}; TCG needs more).",
   },
   k3sVersion: {
     type: "string",
-    default: "v1.26.6+k3s1",
-    description: "k3s release installed on the nodes, vX.Y.Z+k3sN (the article's is v1.26.6+k3s1).",
+    default: K3S_VERSION,
+    pattern: /^v\d+\.\d+\.\d+\+k3s\d+$/,
+    mismatch: "is not a k3s release",
+    accepted: "A k3s release such as {default} (vX.Y.Z+k3sN)",
+    meaning: "k3s release installed on the nodes, vX.Y.Z+k3sN (the article's is {default}).",
   },
   k3sAirgapDir: {
     type: "string",
     default: "",
-    description:
+    pattern: /^\//,
+    mismatch: "must be an absolute host path",
+    accepted: "Empty (online install) or an absolute directory such as /srv/k3s-airgap",
+    meaning:
       "Empty: the nodes run k3s's install script from the internet. Else an absolute host directory with k3s, install.sh and image tarballs, copied to the nodes.",
   },
   ciliumVersion: {
     type: "string",
-    default: "1.13.4",
-    description: "Cilium Helm chart version, 1.13.0 to 1.20.x (the article's is 1.13.4).",
+    default: CILIUM_VERSION,
+    // 1.MINOR.PATCH without leading zeros or a `v`: the chart's own version strings.
+    pattern: /^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/,
+    mismatch: "is not a Cilium release version",
+    accepted: `A Cilium chart version from ${CILIUM_RANGE}, such as {default} or 1.${CILIUM_SUPPORTED_MINORS.last}.0`,
+    meaning: `Cilium Helm chart version, ${CILIUM_RANGE} (the article's is {default}).`,
   },
   ciliumChart: {
     type: "string",
     default: "",
-    description:
-      "Empty: the chart from https://helm.cilium.io. Else a local chart .tgz or directory (air-gapped hosts).",
+    pattern: /^\.?\//,
+    mismatch: "must be a local path",
+    accepted: "Empty (Cilium's Helm repository) or an absolute or ./relative path to a chart .tgz or directory",
+    meaning: `Empty: the chart from ${CILIUM_HELM_REPO}. Else a local chart .tgz or directory (air-gapped hosts).`,
   },
   kubeProxyReplacement: {
     type: "boolean",
     default: false,
-    description: "Let Cilium replace kube-proxy (k3s then runs with --disable-kube-proxy).",
+    meaning: "Let Cilium replace kube-proxy (k3s then runs with --disable-kube-proxy).",
   },
-  hubble: { type: "boolean", default: true, description: "Enable Hubble relay and UI, as the article does." },
+  hubble: { type: "boolean", default: true, meaning: "Enable Hubble relay and UI, as the article does." },
   iperf3Image: {
     type: "string",
     default: "",
-    description:
+    // A container image reference: registry/path[:tag][@sha256:<64 hex>], no spaces.
+    pattern:
+      /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
+    mismatch: "is not a container image reference",
+    accepted: "Empty (the pinned image) or a reference such as registry.example/iperf3@sha256:<64 hex>",
+    meaning:
       "Empty: the pinned iperf3 image. Else an image reference (by digest, for repeatable runs) for mirrors and air-gapped hosts.",
   },
-  iperf3Seconds: { type: "integer", default: 10, description: "iperf3 -t: measured seconds per run (1 to 300)." },
+  iperf3Seconds: {
+    type: "integer",
+    default: 10,
+    min: 1,
+    max: 300,
+    meaning: "iperf3 -t: measured seconds per run ({range}).",
+  },
   iperf3Runs: {
     type: "integer",
     default: 3,
-    description: "Repetitions of each path (host and pod, interleaved) for median and spread (1 to 20).",
+    min: 1,
+    max: 20,
+    meaning: "Repetitions of each path (host and pod, interleaved) for median and spread ({range}).",
   },
-  iperf3Streams: { type: "integer", default: 1, description: "iperf3 -P: parallel streams (1 to 16)." },
+  iperf3Streams: { type: "integer", default: 1, min: 1, max: 16, meaning: "iperf3 -P: parallel streams ({range})." },
   iperf3OmitSeconds: {
     type: "integer",
     default: 1,
-    description: "iperf3 -O: seconds of TCP slow start left out before measuring (0 to 10).",
+    min: 0,
+    max: 10,
+    meaning: "iperf3 -O: seconds of TCP slow start left out before measuring ({range}).",
   },
   sshAuthorizedKey: {
     type: "string",
     default: "",
-    description: "Optional extra OpenSSH public key allowed to log in to the nodes as the lab user.",
+    trim: true,
+    pattern:
+      /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/,
+    mismatch: "is not one OpenSSH public key line",
+    accepted: "Empty, or the contents of ~/.ssh/id_ed25519.pub (type, base64 key, optional comment)",
+    meaning: "Optional extra OpenSSH public key allowed to log in to the nodes as the lab user.",
   },
 } as const satisfies Record<string, KeySpec>;
 
@@ -156,3 +243,62 @@ export type KeyName = keyof typeof KEYS;
 
 /** All key names, in table order. */
 export const KEY_NAMES = Object.keys(KEYS) as KeyName[];
+
+/** A key's spec, typed as the common shape. */
+export function specOf(key: KeyName): KeySpec {
+  return KEYS[key];
+}
+
+/** `min`/`max` as prose: `2 to 9`, `at least 1`, or prefixes `/16 to /28` for a CIDR key. */
+export function rangeText(key: KeyName): string {
+  const spec = specOf(key);
+  const unit = spec.cidrExample === undefined ? "" : "/";
+  if (spec.min === undefined) {
+    throw new Error(`${key} declares no range`);
+  }
+  return spec.max === undefined ? `at least ${unit}${spec.min}` : `${unit}${spec.min} to ${unit}${spec.max}`;
+}
+
+/** Fills a text's `{range}`, `{allowed}`, `{max}` and `{default}` from the key's spec. */
+function fill(key: KeyName, text: string): string {
+  const spec = specOf(key);
+  return text.replace(/\{(\w+)\}/g, (placeholder, name: string) => {
+    if (name === "range") {
+      return rangeText(key);
+    }
+    if (name === "allowed" && spec.allowed !== undefined) {
+      const all = spec.allowed;
+      return all.length === 1 ? (all[0] ?? "") : `${all.slice(0, -1).join(", ")} or ${all[all.length - 1]}`;
+    }
+    if (name === "max" && spec.max !== undefined) {
+      return String(spec.max);
+    }
+    if (name === "default") {
+      return String(spec.default);
+    }
+    throw new Error(`${key}: ${placeholder} has nothing to stand for`);
+  });
+}
+
+/** The key's description, as `Pulumi.yaml` and the README state it. */
+export function describeKey(key: KeyName): string {
+  return fill(key, specOf(key).meaning);
+}
+
+/** What the key accepts, as error messages end: `An integer from 2 to 9`, `Accepted: kvm, qemu`. */
+export function acceptedText(key: KeyName): string {
+  const spec = specOf(key);
+  if (spec.accepted !== undefined) {
+    return fill(key, spec.accepted);
+  }
+  if (spec.type === "boolean") {
+    return "Accepted: true, false";
+  }
+  if (spec.allowed !== undefined) {
+    return `Accepted: ${spec.allowed.join(", ")}`;
+  }
+  if (spec.cidrExample !== undefined) {
+    return `An IPv4 CIDR such as ${spec.cidrExample}`;
+  }
+  return spec.max === undefined ? `An integer of ${rangeText(key)}` : `An integer from ${rangeText(key)}`;
+}

@@ -21,7 +21,6 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig } from "../config";
-import { IPERF3_IMAGE } from "../versions";
 import type { PathName } from "./iperf3";
 
 /** iperf3's default port, for both servers (they live in different network namespaces). */
@@ -41,7 +40,7 @@ export type Iperf3Config = Pick<
 
 /** The resolved iperf3 settings. */
 export interface Iperf3Settings {
-  /** `iperf3Image`, or the pinned {@link IPERF3_IMAGE} when empty. */
+  /** `iperf3Image` as parsed: the pinned image unless the stack names another. */
   readonly image: string;
   readonly seconds: number;
   readonly omitSeconds: number;
@@ -49,10 +48,10 @@ export interface Iperf3Settings {
   readonly runs: number;
 }
 
-/** Resolves the image default. */
+/** The iperf3 keys of the parsed config (which already resolved the image default), as settings. */
 export function iperf3Settings(config: Iperf3Config): Iperf3Settings {
   return {
-    image: config.iperf3Image === "" ? IPERF3_IMAGE : config.iperf3Image,
+    image: config.iperf3Image,
     seconds: config.iperf3Seconds,
     omitSeconds: config.iperf3OmitSeconds,
     streams: config.iperf3Streams,

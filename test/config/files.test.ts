@@ -1,10 +1,18 @@
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 
-import { KEYS, KEY_NAMES, parseLabConfig } from "../../infra/config";
+import { describeKey, KEYS, KEY_NAMES, parseLabConfig, type LabConfig } from "../../infra/config";
+import { withPulumiConfig } from "../../scripts/dev/config-table";
 import { REPO_ROOT, readProjectFile, readStackConfig } from "../support/stack-files";
+
+/** A shipped stack's parsed config holds `expected`; returns its warnings. */
+function stackWarnings(stack: string, expected: Partial<LabConfig>, t: ExecutionContext): readonly string[] {
+  const { config, warnings } = parseLabConfig(readStackConfig(stack));
+  t.like(config, expected);
+  return warnings;
+}
 
 test("Pulumi.yaml declares exactly the keys the parser knows, with the same types, defaults and descriptions", (t) => {
   const declared = readProjectFile().config;
@@ -12,10 +20,15 @@ test("Pulumi.yaml declares exactly the keys the parser knows, with the same type
   for (const key of KEY_NAMES) {
     t.deepEqual(
       declared[key],
-      { type: KEYS[key].type, description: KEYS[key].description, default: KEYS[key].default },
+      { type: KEYS[key].type, description: describeKey(key), default: KEYS[key].default },
       key,
     );
   }
+});
+
+test("Pulumi.yaml's config section is the one generated from the key table, byte for byte", (t) => {
+  const text = readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8");
+  t.is(text, withPulumiConfig(text), "regenerate it with: npx tsx scripts/dev/config-table.ts --write");
 });
 
 test("Pulumi.yaml runs infra/index.ts with TypeScript and keeps stack files in stacks/", (t) => {
@@ -27,35 +40,40 @@ test("Pulumi.yaml runs infra/index.ts with TypeScript and keeps stack files in s
 });
 
 test("the vxlan stack is the article's VXLAN tunnel on 192.168.150.0/24", (t) => {
-  const { config, warnings } = parseLabConfig(readStackConfig("vxlan"));
-  t.like(config, {
-    routingMode: "vxlan",
-    autoDirectNodeRoutes: false,
-    networkCidr: "192.168.150.0/24",
-    nativeRoutingCidr: "10.0.0.0/16",
-    ciliumVersion: "1.13.4",
-    k3sVersion: "v1.26.6+k3s1",
-    nodeCount: 3,
-  });
+  const warnings = stackWarnings(
+    "vxlan",
+    {
+      routingMode: "vxlan",
+      autoDirectNodeRoutes: false,
+      networkCidr: "192.168.150.0/24",
+      nativeRoutingCidr: "10.0.0.0/16",
+      ciliumVersion: "1.13.4",
+      k3sVersion: "v1.26.6+k3s1",
+      nodeCount: 3,
+    },
+    t,
+  );
   t.deepEqual(warnings, []);
 });
 
 test("the native stack is the article's native routing with auto direct node routes and 10.0.0.0/22", (t) => {
-  const { config, warnings } = parseLabConfig(readStackConfig("native"));
-  t.like(config, {
-    routingMode: "native",
-    autoDirectNodeRoutes: true,
-    nativeRoutingCidr: "10.0.0.0/22",
-    networkCidr: "192.168.151.0/24",
-    podCidr: "10.0.0.0/16",
-    ciliumVersion: "1.13.4",
-  });
+  const warnings = stackWarnings(
+    "native",
+    {
+      routingMode: "native",
+      autoDirectNodeRoutes: true,
+      nativeRoutingCidr: "10.0.0.0/22",
+      networkCidr: "192.168.151.0/24",
+      podCidr: "10.0.0.0/16",
+      ciliumVersion: "1.13.4",
+    },
+    t,
+  );
   t.is(warnings.length, 1);
 });
 
 test("the geneve stack is a Geneve tunnel on its own network", (t) => {
-  const { config } = parseLabConfig(readStackConfig("geneve"));
-  t.like(config, { routingMode: "geneve", autoDirectNodeRoutes: false, networkCidr: "192.168.152.0/24" });
+  stackWarnings("geneve", { routingMode: "geneve", autoDirectNodeRoutes: false, networkCidr: "192.168.152.0/24" }, t);
 });
 
 test("each stack file sets exactly the keys it means to and disables the default Kubernetes provider", (t) => {

@@ -16,6 +16,7 @@ import {
   runSchedule,
   serverPodArgs,
 } from "../../infra/verify/jobs";
+import { IPERF3_IMAGE } from "../../infra/versions";
 import { type ControlPlane, startControlPlane, waitFor } from "../support/control-plane";
 
 let cp: ControlPlane | undefined;
@@ -36,7 +37,7 @@ function plane(): ControlPlane {
 }
 
 const settings = iperf3Settings({
-  iperf3Image: "",
+  iperf3Image: IPERF3_IMAGE,
   iperf3Seconds: 10,
   iperf3OmitSeconds: 1,
   iperf3Streams: 1,
