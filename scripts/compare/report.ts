@@ -2,7 +2,7 @@
  * report.md: PURE rendering of a {@link CompareView} to Markdown a network engineer can paste into a
  * design review — a table per mode, the environment, and the article's figures as ratios.
  *
- * Every number comes from the verification layer's `throughput` output (infra/verify/iperf3.ts:
+ * Every number comes from the verification layer's `throughput` output (infra/verify/iperf3/:
  * receiver-side bit/s per run, statistics per path, the paired pod/host ratio); this file only
  * formats it.
  */

@@ -2,7 +2,7 @@
 # Prints ONE JSON document with what Cilium was configured with and what each agent says it runs:
 # the `cilium-config` ConfigMap, the CiliumNode objects (pod CIDRs, node IPs), the Nodes, and the
 # output of `<agent-cli> status` in every Cilium agent pod. Run on the k3s server after the Cilium
-# release is ready; infra/verify/evidence.ts parses and judges it.
+# release is ready; infra/verify/evidence/ parses and judges it.
 #
 # Usage: collect-cilium-state.sh <agent-cli> [<rollout-timeout-seconds>]
 #   <agent-cli>  the in-pod CLI: `cilium` (1.13, 1.14) or `cilium-dbg` (renamed in 1.15).

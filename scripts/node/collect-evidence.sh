@@ -5,7 +5,7 @@
 # route and address lists from inside pod network namespaces (where Cilium puts the pod route MTU),
 # and the iptables table and chain declarations (`iptables-save` lines starting with `*` or `:`;
 # kube-proxy's KUBE-SERVICES chain must be gone when Cilium replaces kube-proxy).
-# Nothing is interpreted here: infra/verify/evidence.ts parses and judges the document.
+# Nothing is interpreted here: infra/verify/evidence/ parses and judges the document.
 #
 # Usage: collect-evidence.sh <nic | node IPv4> [--pod-netns <name or glob>] [--max-pods <n>]
 #   <nic>           the node's lab NIC (eth0, enp1s0, …), or the node's IPv4 address: the NIC is
