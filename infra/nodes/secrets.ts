@@ -20,15 +20,19 @@ import { randomBytes } from "node:crypto";
 
 import * as pulumi from "@pulumi/pulumi";
 
+import { defineProvider, dynamicProps } from "../provider";
 import { generateEd25519KeyPair, type SshKeyPair } from "./ssh-keys";
 
-/** The provider's inputs. */
-export interface LabSecretsInputs {
-  /** Node names (`node-1`…), one host key each. */
-  readonly nodes: readonly string[];
-  /** Comment on generated keys, e.g. `cilium-lab-vxlan`: shows whose key a line is. */
-  readonly comment: string;
+/** Arguments of {@link LabSecrets}. */
+export interface LabSecretsArgs {
+  /** Node names (`node-1`…) that get a host key each. Adding one later generates only its key. */
+  readonly nodes: pulumi.Input<pulumi.Input<string>[]>;
+  /** Comment on every generated key, e.g. `cilium-lab-<stack>`: shows whose key a line is. */
+  readonly comment: pulumi.Input<string>;
 }
+
+/** The provider's inputs. */
+export type LabSecretsInputs = pulumi.Unwrap<LabSecretsArgs>;
 
 /** The provider's outputs (state). */
 export interface LabSecretsOutputs extends LabSecretsInputs {
@@ -119,17 +123,14 @@ export function hostKeyComment(comment: string, node: string): string {
   return `${comment}-${node}`;
 }
 
-/** The provider; one module-level instance so its serialized text is cached (pulumi.md §1.4). */
-export const labSecretsProvider: pulumi.dynamic.ResourceProvider<LabSecretsInputs, LabSecretsOutputs> = {
-  check(_olds: LabSecretsInputs, news: LabSecretsInputs) {
-    const failures = checkLabSecretsInputs(news);
-    return Promise.resolve(failures.length > 0 ? { failures } : { inputs: news });
-  },
-
-  diff(_id: string, olds: LabSecretsOutputs, news: LabSecretsInputs) {
-    // Only the node set matters; the comment is cosmetic and never regenerates anything.
-    return Promise.resolve({ changes: hostKeysDiffer(olds, news.nodes) });
-  },
+/** The provider; one module-level instance so its serialized text is cached. */
+export const labSecretsProvider = defineProvider<LabSecretsInputs, LabSecretsOutputs>({
+  check: (news) => ({ inputs: news, failures: checkLabSecretsInputs(news) }),
+  // Never replaced. Only the node set matters; the comment is cosmetic and never regenerates anything.
+  replaceKeys: [],
+  updateKeys: [],
+  deleteBeforeReplace: false,
+  needsUpdate: (olds, news) => hostKeysDiffer(olds, news.nodes),
 
   create(inputs: LabSecretsInputs) {
     const user = generateEd25519KeyPair(inputs.comment);
@@ -160,24 +161,8 @@ export const labSecretsProvider: pulumi.dynamic.ResourceProvider<LabSecretsInput
     };
     return Promise.resolve({ outs });
   },
-
-  read(id: string, props?: LabSecretsOutputs) {
-    // The state is the only copy: there is nothing else to compare with.
-    return Promise.resolve({ id, props });
-  },
-
-  delete() {
-    return Promise.resolve();
-  },
-};
-
-/** Arguments of {@link LabSecrets}. */
-export interface LabSecretsArgs {
-  /** Node names that get a host key each. Adding one later generates only its key. */
-  readonly nodes: pulumi.Input<pulumi.Input<string>[]>;
-  /** Comment on every generated key, e.g. `cilium-lab-<stack>`. */
-  readonly comment: pulumi.Input<string>;
-}
+  // read: the state is the only copy, there is nothing else to compare with; delete: nothing outside the state.
+});
 
 /** The stack's SSH keys and k3s token (see the module comment). */
 export class LabSecrets extends pulumi.dynamic.Resource {
@@ -193,14 +178,11 @@ export class LabSecrets extends pulumi.dynamic.Resource {
     super(
       labSecretsProvider,
       name,
-      {
-        sshPublicKey: undefined,
-        sshPrivateKey: undefined,
-        hostPublicKeys: undefined,
-        hostPrivateKeys: undefined,
-        k3sToken: undefined,
-        ...args,
-      },
+      dynamicProps(
+        labSecretsProvider,
+        ["sshPublicKey", "sshPrivateKey", "hostPublicKeys", "hostPrivateKeys", "k3sToken"],
+        args,
+      ),
       { ...opts, additionalSecretOutputs: [...LAB_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] },
       "lab",
       "LabSecrets",

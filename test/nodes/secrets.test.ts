@@ -1,5 +1,5 @@
 // LabSecrets' provider, as the engine runs it: serialized with Pulumi's closure serializer and
-// loaded back with require-from-string (pulumi.md §1.9), then create/diff/update/read called the
+// loaded back with require-from-string (as @pulumi/pulumi cmd/dynamic-provider does), then create/diff/update/read called the
 // way `pulumi up` would. ssh-keygen (openssh-client) checks every generated private key.
 import test from "ava";
 import { execFile } from "node:child_process";
@@ -32,6 +32,9 @@ async function engineProvider(): Promise<pulumi.dynamic.ResourceProvider<LabSecr
 }
 
 const INPUTS: LabSecretsInputs = { nodes: ["node-1", "node-2", "node-3"], comment: "cilium-lab-t" };
+/** The diff of no change, and of an update that is never a replacement. */
+const NO_CHANGE = { changes: false, replaces: [], deleteBeforeReplace: false };
+const UPDATE = { changes: true, replaces: [], deleteBeforeReplace: false };
 const PUB = (comment: string): RegExp =>
   new RegExp(`^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} ${comment}$`);
 const PRIV = /^-----BEGIN OPENSSH PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,70}\n)+-----END OPENSSH PRIVATE KEY-----\n$/;
@@ -103,12 +106,10 @@ test("a second up with the same nodes, in any order, is no change: nothing is re
   if (!outs || !provider.diff) {
     return t.fail("no outputs or no diff");
   }
-  t.deepEqual(await provider.diff("id", outs, INPUTS), { changes: false });
-  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, nodes: ["node-3", "node-1", "node-2"] }), {
-    changes: false,
-  });
+  t.deepEqual(await provider.diff("id", outs, INPUTS), NO_CHANGE);
+  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, nodes: ["node-3", "node-1", "node-2"] }), NO_CHANGE);
   // The comment is cosmetic: changing it regenerates nothing either.
-  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, comment: "renamed" }), { changes: false });
+  t.deepEqual(await provider.diff("id", outs, { ...INPUTS, comment: "renamed" }), NO_CHANGE);
 });
 
 test("adding a node is an update that keeps every existing key and the token and adds one host key", async (t) => {
@@ -119,7 +120,7 @@ test("adding a node is an update that keeps every existing key and the token and
   }
   const news = { ...INPUTS, nodes: [...INPUTS.nodes, "node-4"] };
   const diff = await provider.diff("id", first, news);
-  t.deepEqual(diff, { changes: true }, "an update, never a replacement");
+  t.deepEqual(diff, UPDATE, "an update, never a replacement");
   const { outs: second } = await provider.update("id", first, news);
   if (!second) {
     return t.fail("no outputs");
@@ -133,7 +134,7 @@ test("adding a node is an update that keeps every existing key and the token and
   }
   t.regex(second.hostPublicKeys["node-4"] ?? "", PUB("cilium-lab-t-node-4"));
   t.is(await publicOf(second.hostPrivateKeys["node-4"] ?? ""), second.hostPublicKeys["node-4"] ?? "missing");
-  t.deepEqual(await provider.diff("id", second, news), { changes: false });
+  t.deepEqual(await provider.diff("id", second, news), NO_CHANGE);
 });
 
 test("removing a node drops only its host key", async (t) => {
@@ -185,7 +186,7 @@ for (const row of checkTable) {
     t.deepEqual(checkLabSecretsInputs(row.news), row.failures);
     const provider = await engineProvider();
     const result = await provider.check?.(INPUTS, row.news as LabSecretsInputs);
-    t.deepEqual(result, row.failures.length > 0 ? { failures: row.failures } : { inputs: row.news });
+    t.deepEqual(result, { inputs: row.news, failures: row.failures });
   });
 }
 
