@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
@@ -6,13 +6,6 @@ import YAML from "yaml";
 import { describeKey, KEYS, KEY_NAMES, parseLabConfig, type LabConfig } from "../../infra/config";
 import { withPulumiConfig } from "../../scripts/dev/config-table";
 import { REPO_ROOT, readProjectFile, readStackConfig } from "../support/stack-files";
-
-/** A shipped stack's parsed config holds `expected`; returns its warnings. */
-function stackWarnings(stack: string, expected: Partial<LabConfig>, t: ExecutionContext): readonly string[] {
-  const { config, warnings } = parseLabConfig(readStackConfig(stack));
-  t.like(config, expected);
-  return warnings;
-}
 
 test("Pulumi.yaml declares exactly the keys the parser knows, with the same types, defaults and descriptions", (t) => {
   const declared = readProjectFile().config;
@@ -39,25 +32,21 @@ test("Pulumi.yaml runs infra/index.ts with TypeScript and keeps stack files in s
   t.is(project.stackConfigDir, "stacks");
 });
 
-test("the vxlan stack is the article's VXLAN tunnel on 192.168.150.0/24", (t) => {
-  const warnings = stackWarnings(
+/** The shipped stacks: title, stack, what its parsed config holds besides the article's versions, its warnings. */
+const shipped: [string, string, Partial<LabConfig>, number][] = [
+  [
+    "the vxlan stack is the article's VXLAN tunnel on 192.168.150.0/24",
     "vxlan",
     {
       routingMode: "vxlan",
       autoDirectNodeRoutes: false,
       networkCidr: "192.168.150.0/24",
       nativeRoutingCidr: "10.0.0.0/16",
-      ciliumVersion: "1.13.4",
-      k3sVersion: "v1.26.6+k3s1",
-      nodeCount: 3,
     },
-    t,
-  );
-  t.deepEqual(warnings, []);
-});
-
-test("the native stack is the article's native routing with auto direct node routes and 10.0.0.0/22", (t) => {
-  const warnings = stackWarnings(
+    0,
+  ],
+  [
+    "the native stack is the article's native routing with auto direct node routes and 10.0.0.0/22",
     "native",
     {
       routingMode: "native",
@@ -65,16 +54,23 @@ test("the native stack is the article's native routing with auto direct node rou
       nativeRoutingCidr: "10.0.0.0/22",
       networkCidr: "192.168.151.0/24",
       podCidr: "10.0.0.0/16",
-      ciliumVersion: "1.13.4",
     },
-    t,
-  );
-  t.is(warnings.length, 1);
-});
-
-test("the geneve stack is a Geneve tunnel on its own network", (t) => {
-  stackWarnings("geneve", { routingMode: "geneve", autoDirectNodeRoutes: false, networkCidr: "192.168.152.0/24" }, t);
-});
+    1,
+  ],
+  [
+    "the geneve stack is a Geneve tunnel on its own network",
+    "geneve",
+    { routingMode: "geneve", autoDirectNodeRoutes: false, networkCidr: "192.168.152.0/24" },
+    0,
+  ],
+];
+for (const [title, stack, expected, warningCount] of shipped) {
+  test(title, (t) => {
+    const { config, warnings } = parseLabConfig(readStackConfig(stack));
+    t.like(config, { ...expected, ciliumVersion: "1.13.4", k3sVersion: "v1.26.6+k3s1", nodeCount: 3 });
+    t.is(warnings.length, warningCount, stack);
+  });
+}
 
 test("each stack file sets exactly the keys it means to and disables the default Kubernetes provider", (t) => {
   t.deepEqual(readStackConfig("vxlan"), { routingMode: "vxlan", networkCidr: "192.168.150.0/24" });
