@@ -39,56 +39,32 @@ const LIBVIRT_CHAINS = ["LIBVIRT_FWO", "LIBVIRT_FWI", "LIBVIRT_FWX"];
 /** Builds the probe packets for the lab network: node-1 (.11) to the internet and back. */
 function probes(bridge: string, node: number, uplink: string | undefined): Probe[] {
   const up = uplink ?? null;
-  return [
-    {
-      dir: "out",
-      bridge,
-      iif: bridge,
-      oif: up,
-      saddr: node,
-      daddr: "internet",
-      proto: "tcp",
-      sport: undefined,
-      dport: 443,
-      state: "new",
-    },
-    {
-      dir: "out",
-      bridge,
-      iif: bridge,
-      oif: up,
-      saddr: node,
-      daddr: "internet",
-      proto: "udp",
-      sport: undefined,
-      dport: 53,
-      state: "new",
-    },
-    {
-      dir: "in",
-      bridge,
-      iif: up,
-      oif: bridge,
-      saddr: "internet",
-      daddr: node,
-      proto: "tcp",
-      sport: 443,
-      dport: undefined,
-      state: "established",
-    },
-    {
-      dir: "in",
-      bridge,
-      iif: up,
-      oif: bridge,
-      saddr: "internet",
-      daddr: node,
-      proto: "udp",
-      sport: 53,
-      dport: undefined,
-      state: "established",
-    },
-  ];
+  const request = (proto: Probe["proto"], port: number): Probe => ({
+    dir: "out",
+    bridge,
+    iif: bridge,
+    oif: up,
+    saddr: node,
+    daddr: "internet",
+    proto,
+    sport: undefined,
+    dport: port,
+    state: "new",
+  });
+  // The reply of a request: in on the uplink, addresses and ports swapped, conntrack ESTABLISHED.
+  const reply = (p: Probe): Probe => ({
+    ...p,
+    dir: "in",
+    iif: p.oif,
+    oif: p.iif,
+    saddr: p.daddr,
+    daddr: p.saddr,
+    sport: p.dport,
+    dport: p.sport,
+    state: "established",
+  });
+  const requests = [request("tcp", 443), request("udp", 53)];
+  return [...requests, ...requests.map(reply)];
 }
 
 /** The rules libvirt adds for the lab's network, as parsed iptables rules (exact lines from `iptables-save` on libvirt 9.0). */

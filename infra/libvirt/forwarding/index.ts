@@ -18,12 +18,6 @@
  * judges; the netfilter model, its two parsers and the packet walk are in netfilter.ts, iptables.ts
  * and nft.ts.
  */
-export {
-  gatherForwardingFacts,
-  hostRunner,
-  type ForwardingCheck,
-  type ForwardingFacts,
-  type ForwardingTarget,
-  type Runner,
-} from "./gather";
+// gather.ts exports the facts, the check row and the runner: all of it is public.
+export * from "./gather";
 export { checkForwarding, evaluateForwarding } from "./evaluate";

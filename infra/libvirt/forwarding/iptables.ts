@@ -2,21 +2,8 @@
  * `iptables-save` text into the netfilter model (netfilter.ts). Format: lines `*table`,
  * `:CHAIN POLICY [p:b]`, `-A CHAIN <match options> -j TARGET`, `COMMIT` (iptables-save(8)).
  */
-import {
-  addrMatch,
-  ifaceMatch,
-  not,
-  or,
-  portSpec,
-  protoMatch,
-  stateMatch,
-  type Chain,
-  type Probe,
-  type Rule,
-  type Table,
-  type Target,
-  type Tri,
-} from "./netfilter";
+import { addrMatch, ifaceMatch, portSpec, protoMatch, stateMatch } from "./match";
+import { not, or, type Chain, type Probe, type Rule, type Table, type Target, type Tri } from "./netfilter";
 
 function tokenize(line: string): string[] {
   const out: string[] = [];

@@ -5,22 +5,8 @@
  * by nft 1.0.6 on Debian 12.
  */
 import { parseIpv4 } from "../../config/cidr";
-import {
-  addrIn,
-  addrMatch,
-  and,
-  ifaceMatch,
-  not,
-  or,
-  portMatch,
-  protoMatch,
-  stateMatch,
-  type Probe,
-  type Rule,
-  type Table,
-  type Target,
-  type Tri,
-} from "./netfilter";
+import { addrIn, addrMatch, ifaceMatch, portMatch, protoMatch, stateMatch } from "./match";
+import { and, not, or, type Probe, type Rule, type Table, type Target, type Tri } from "./netfilter";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 const obj = (j: Json | undefined): Record<string, Json> =>
