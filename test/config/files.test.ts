@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 
-import { describeKey, KEYS, KEY_NAMES, parseLabConfig, type LabConfig } from "../../infra/config";
+import { describeKey, KEYS, KEY_NAMES, parseLabConfig, type KeySpec, type LabConfig } from "../../infra/config";
 import { withPulumiConfig } from "../../scripts/dev/config-table";
 import { REPO_ROOT, readProjectFile, readStackConfig } from "../support/stack-files";
 
@@ -22,6 +22,23 @@ test("Pulumi.yaml declares exactly the keys the parser knows, with the same type
 test("Pulumi.yaml's config section is the one generated from the key table, byte for byte", (t) => {
   const text = readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8");
   t.is(text, withPulumiConfig(text), "regenerate it with: npx tsx scripts/dev/config-table.ts --write");
+});
+
+test("every description states the range or the values the parser accepts", (t) => {
+  for (const key of KEY_NAMES) {
+    const spec: KeySpec = KEYS[key];
+    const described = describeKey(key);
+    t.notRegex(described, /[{}]/, key);
+    for (const value of spec.allowed ?? []) {
+      t.true(described.includes(value), `${key}: ${value}`);
+    }
+    if (spec.max !== undefined) {
+      t.true(described.includes(String(spec.max)), `${key}: max ${spec.max}`);
+    }
+    if (spec.min !== undefined && key !== "podCidrMaskSize") {
+      t.true(described.includes(String(spec.min)), `${key}: min ${spec.min}`);
+    }
+  }
 });
 
 test("Pulumi.yaml runs infra/index.ts with TypeScript and keeps stack files in stacks/", (t) => {
