@@ -28,7 +28,7 @@ import { promisify } from "node:util";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../infra/config";
-import { planLab } from "../infra/network/plan";
+import { planLab } from "../infra/plan";
 import { cacheRoot, ensureBaseImage } from "../infra/nodes/base-image";
 import { LabNodes } from "../infra/nodes/nodes";
 

@@ -2,27 +2,22 @@
  * cilium-lab: the network lab of "Cilium Series 4 — Cilium Native Routing", from one `pulumi up`.
  *
  * The program reads like the article: config → network → nodes → k3s → Cilium → verification →
- * outputs. Each step is one folder of infra/.
+ * outputs. Each step is one folder of infra/; the plan of names and addresses they share is
+ * infra/plan.ts.
  */
 import * as os from "node:os";
 
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
-import { Cilium } from "./cilium/cilium";
-import { CiliumReady } from "./cilium/ready";
-import { readyTimeoutSeconds } from "./cilium/ready-check";
-import { RELEASE_NAME, RELEASE_NAMESPACE } from "./cilium/release";
+import { Cilium, CiliumReady, RELEASE_NAME, RELEASE_NAMESPACE, readyTimeoutSeconds } from "./cilium";
 import { loadLabConfig } from "./config";
 import { assertHostInputs } from "./config/host-inputs";
 import { K3sCluster } from "./k3s";
-import { labPreflightRequest, preflightLibvirt } from "./libvirt/preflight";
-import { planLab } from "./network/plan";
-import { LabNodes } from "./nodes";
-import { cacheRoot } from "./nodes/base-image";
-import { defaultPoolDir } from "./nodes/nodes";
+import { labPreflightRequest, preflightLibvirt } from "./libvirt";
+import { LabNodes, cacheRoot, defaultPoolDir } from "./nodes";
+import { planLab } from "./plan";
 import { Verification } from "./verify";
-import { IPERF3_IMAGE } from "./versions";
 
 const stack = pulumi.getStack();
 
@@ -34,37 +29,23 @@ const config = loadLabConfig();
 // gpgv and the keyring only for `up`: a preview verifies no image.
 assertHostInputs(config, { signatureTools: !pulumi.runtime.isDryRun() });
 
-// Network: one L2 libvirt NAT network per stack with a fixed address per node — planned here, and
-// the host checked (libvirt reachable, KVM, memory, free subnet and names) before anything exists.
+// Network: one L2 libvirt NAT network per stack with a fixed address per node. Its names and
+// addresses are planned here, and the host checked (libvirt reachable, KVM, memory, free subnet and
+// names) before anything exists; the nodes layer creates it.
 const plan = planLab(config, stack);
 const poolDir = defaultPoolDir(plan);
+const cacheDir = cacheRoot(process.env, os.homedir());
 for (const warning of preflightLibvirt(
-  labPreflightRequest(config, plan, stack, { poolDir, imageCacheDir: cacheRoot(process.env, os.homedir()) }),
+  labPreflightRequest(config, plan, stack, { poolDir, imageCacheDir: cacheDir }),
 )) {
   void pulumi.log.warn(warning);
 }
 
-// Nodes: the verified base image, the network and one SSH-ready VM per node.
-const lab = new LabNodes("lab", { config, plan, stack, poolDir });
-const serverNode = lab.nodes[0];
-const serverVm = serverNode && lab.domains[serverNode.name];
-if (!serverNode || !serverVm) {
-  throw new Error("the node plan has no server node: nodeCount must be at least 2");
-}
+// Nodes: the verified base image, the network and one SSH-ready VM per node (node-1 the k3s server).
+const lab = new LabNodes("lab", { config, plan, stack, poolDir, cacheDir });
 
 // k3s: the server on node-1, agents on the others, flannel and network policy off for Cilium.
-const k3s = new K3sCluster("k3s", {
-  nodes: lab.nodes,
-  connections: lab.connections,
-  domains: lab.domains,
-  token: lab.k3sToken,
-  k3sVersion: config.k3sVersion,
-  podCidr: config.podCidr,
-  kubeProxyReplacement: config.kubeProxyReplacement,
-  airgapDir: config.k3sAirgapDir,
-  bootTimeoutSeconds: config.bootTimeoutSeconds,
-  iperf3Image: config.iperf3Image || IPERF3_IMAGE,
-});
+const k3s = new K3sCluster("k3s", { config, nodes: lab.nodes, server: lab.server, token: lab.k3sToken });
 // The only Kubernetes provider: the lab's own cluster, never an ambient ~/.kube/config.
 // No `deleteUnreachable` input, on purpose: it would let any refresh while node-1 is merely down
 // drop the cluster's objects from state. scripts/lab.sh sets PULUMI_K8S_DELETE_UNREACHABLE (which
@@ -77,8 +58,8 @@ const k8sProvider = new k8s.Provider("k8s", { kubeconfig: k3s.kubeconfig }, { de
 // only this release (and re-runs the verification).
 const cilium = new Cilium(
   "cilium",
-  { config, serverIp: serverNode.ip },
-  { provider: k8sProvider, deletedWith: serverVm, dependsOn: [k3s.ready] },
+  { config, serverIp: lab.server.ip },
+  { provider: k8sProvider, deletedWith: lab.server.domain, dependsOn: [k3s.ready] },
 );
 
 // Cilium ready: Helm's wait lets `deployed` through before the agents, operator and Hubble are
@@ -96,35 +77,25 @@ const ciliumReady = new CiliumReady(
     timeoutSeconds: readyTimeoutSeconds(config.accelerator),
     stack,
   },
-  { dependsOn: [cilium.release], deletedWith: serverVm },
+  { dependsOn: [cilium.release], deletedWith: lab.server.domain },
 );
 
 // Verification: prove the datapath from config and from every node, then iperf3 host↔host and
 // pod↔pod, interleaved; a datapath other than the one asked for fails the update.
 const verification = new Verification(
   "verify",
-  {
-    config,
-    nodes: lab.nodes.map((node) => {
-      const connection = lab.connections[node.name];
-      if (connection === undefined) {
-        throw new Error(`no SSH connection for ${node.name}`);
-      }
-      return { ...node, connection };
-    }),
-    cilium,
-  },
-  { provider: k8sProvider, dependsOn: [cilium, ciliumReady], deletedWith: serverVm },
+  { config, nodes: lab.nodes, server: lab.server, cilium },
+  { provider: k8sProvider, dependsOn: [cilium, ciliumReady], deletedWith: lab.server.domain },
 );
 
 // Outputs.
-export const nodes = lab.nodes;
+export const nodes = lab.nodes.map(({ name, role, ip }) => ({ name, role, ip }));
 export const datapath = verification.datapath;
 export const throughput = verification.throughput;
 export const versions = {
   k3s: config.k3sVersion,
   cilium: config.ciliumVersion,
-  iperf3Image: config.iperf3Image || IPERF3_IMAGE,
+  iperf3Image: config.iperf3Image,
   image: config.image === "custom" ? config.imageUrl : config.image,
   // Resolved once by the base image's create and kept by later `up`s (infra/nodes/base-image.ts).
   imageSerial: lab.baseImageFacts.serial,

@@ -6,6 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig, RoutingMode } from "../config";
+import { requireClusterProvider } from "../k3s/cluster-provider";
 import {
   MAX_HISTORY,
   RELEASE_NAME,
@@ -80,14 +81,7 @@ export class Cilium extends pulumi.ComponentResource {
   constructor(name: string, args: CiliumArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:cilium:Cilium", name, {}, opts);
 
-    const provider = this.getProvider("kubernetes:helm.sh/v3:Release");
-    if (provider === undefined) {
-      throw new pulumi.ResourceError(
-        `Cilium "${name}" needs the lab cluster's Kubernetes provider: pass { provider: k8sProvider } in its options. ` +
-          `Without it the release would go to whatever cluster ~/.kube/config points at.`,
-        this,
-      );
-    }
+    const provider = requireClusterProvider(this, `Cilium "${name}"`, "kubernetes:helm.sh/v3:Release", "the release");
 
     const { config, serverIp } = args;
     this.routingMode = config.routingMode;

@@ -6,26 +6,26 @@
  *
  * Per node (see pulumi-command's remote-nodejs example for the shape: a first wait, everything
  * else after it; https://github.com/pulumi/pulumi-command/tree/v1.2.1/examples):
- *   wait (cloud-init done) → [online: probe the upstreams, scripts/probe-upstreams.sh] → prepare
+ *   wait (cloud-init done) → [online: probe the upstreams, scripts/node/probe-upstreams.sh] → prepare
  *   (modules, sysctls, address, staging dir) → copy the install and uninstall scripts [and the
  *   air-gap files] → install (server first; agents after it).
  * Then, on the server, the kubeconfig read, after every install.
  *
- * Scripts run on the nodes are the files in scripts/: the small ones go on stdin
+ * Scripts run on the nodes are the files in scripts/node/, each with lib.sh in front of it
+ * (infra/node-scripts.ts; the hash covers both): the small ones go on stdin
  * (`bash -s -- args`), the two that need stdin for something else (the token) or must still exist
  * at destroy time are copied to the node. The token is never on a command line: it is the first
  * line of the install command's stdin (the install's other arguments follow it, so the command line
  * pulumi-command prints on failure stays short), which install-k3s.sh writes into a 0600 file.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { basename } from "node:path";
 
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
+import type { LabConfig } from "../config";
+import { nodeScript, type NodeScript } from "../node-scripts";
 import { KERNEL_MODULES, SYSCTLS } from "../nodes/cloud-init";
-import { IPERF3_IMAGE } from "../versions";
 import { checkAirgapDir, type AirgapArtifacts } from "./airgap";
 import {
   AIRGAP_STAGING_DIR,
@@ -46,139 +46,63 @@ import {
   type K3sRole,
 } from "./args";
 
-/** The repository's scripts/ directory. */
-const SCRIPTS_DIR = resolve(__dirname, "../../scripts");
+/** An SSH connection for `@pulumi/command` (host key pinned, private key secret). */
+export type NodeConnection = command.types.input.remote.ConnectionArgs;
 
-/** A script of scripts/ as the program ships it. */
-export interface NodeScript {
-  /** Absolute host path. */
-  readonly path: string;
-  readonly text: string;
-  /** Hex SHA-256 of the file. */
-  readonly sha256: string;
-}
-
-/** Reads `scripts/<name>`. */
-export function nodeScript(name: string): NodeScript {
-  const path = resolve(SCRIPTS_DIR, name);
-  const text = readFileSync(path, "utf8");
-  return { path, text, sha256: createHash("sha256").update(text).digest("hex") };
-}
-
-/** A lab node as the k3s layer needs it (the nodes layer's plan). */
-export interface K3sNodeSpec {
+/** A lab node as the k3s layer needs it: the nodes layer's `LabNode` fits. */
+export interface K3sNode {
   /** Kubernetes node name and resource name suffix: `node-1`…. */
   readonly name: string;
   /** `server` for node-1, `agent` for the others. */
   readonly role: K3sRole;
-  /** The node's fixed lab address. */
+  /** The node's fixed lab address; changing it replaces its commands (the connection changes). */
   readonly ip: string;
-}
-
-/** An SSH connection for `@pulumi/command` (host key pinned, private key secret). */
-export type NodeConnection = command.types.input.remote.ConnectionArgs;
-
-/** The inputs of {@link K3sCluster}. */
-export interface K3sClusterArgs {
   /**
-   * The lab's nodes in plan order: exactly one `server`, first (node-1), then the agents. The
-   * server's address becomes the API address in the kubeconfig; changing a node's address replaces
-   * its commands (the connection changes).
+   * SSH connection: `host`, `user`, `privateKey` (a secret) and `hostKey` (the node's pinned OpenSSH
+   * public key line; without it `@pulumi/command` would accept any host key).
    */
-  readonly nodes: readonly K3sNodeSpec[];
+  readonly connection: pulumi.Input<NodeConnection>;
   /**
-   * SSH connection per node name, from the nodes layer: `host`, `user`, `privateKey` (a secret) and
-   * `hostKey` (the node's pinned OpenSSH public key line; without it `@pulumi/command` would accept
-   * any host key). Required for every node.
-   */
-  readonly connections: Readonly<Record<string, pulumi.Input<NodeConnection>>>;
-  /**
-   * The VM (libvirt domain) per node name. Every command on a node waits for it (`dependsOn`) and is
-   * not deleted on its own when the VM is deleted in the same operation (`deletedWith`): uninstalling
+   * The node's VM (libvirt domain). Every command on the node waits for it (`dependsOn`) and is not
+   * deleted on its own when the VM is deleted in the same operation (`deletedWith`): uninstalling
    * k3s from a VM that is going away would only wait for SSH timeouts. Its `id` ties every step to
    * the VM: a replaced VM keeps its address and host key (so the connection does not change), and
    * the new id makes every step run again on it.
    */
-  readonly domains: Readonly<Record<string, pulumi.CustomResource>>;
+  readonly domain: pulumi.CustomResource;
+}
+
+/**
+ * The stack config the k3s layer reads. `k3sVersion`: the release, `vX.Y.Z+k3sN` (changing it
+ * upgrades k3s in place). `podCidr`: k3s's `--cluster-cidr`. `kubeProxyReplacement`: k3s runs with
+ * `--disable-kube-proxy`. `k3sAirgapDir`: empty installs from the internet (the nodes download k3s's
+ * install script and binary from GitHub), else a host directory with `k3s`, `install.sh` and
+ * `k3s-airgap-images-amd64.tar.zst` (plus any other image tarballs), checked on the host before any
+ * SSH step and copied to every node. `bootTimeoutSeconds`: bounds the first SSH step's dialing and its
+ * `cloud-init status --wait`. `iperf3Image`: in online mode each node probes its registry beside
+ * k3s's downloads and the k3s and Cilium registries (see upstreamProbes in args.ts).
+ */
+export type K3sConfig = Pick<
+  LabConfig,
+  "k3sVersion" | "podCidr" | "kubeProxyReplacement" | "k3sAirgapDir" | "bootTimeoutSeconds" | "iperf3Image"
+>;
+
+/** The inputs of {@link K3sCluster}. */
+export interface K3sClusterArgs {
+  /** The parsed stack config (see {@link K3sConfig}). */
+  readonly config: K3sConfig;
+  /** The lab's nodes in plan order (`LabNodes.nodes`): the server installs first, the agents after it. */
+  readonly nodes: readonly K3sNode[];
+  /**
+   * The server node, one of `nodes` (`LabNodes.server`): its address becomes the API address in the
+   * kubeconfig, and the kubeconfig is read from it.
+   */
+  readonly server: K3sNode;
   /**
    * The cluster token (a secret; it is made secret here if it is not). Reaches the nodes only as
    * the install command's stdin and a 0600 file.
    */
   readonly token: pulumi.Input<string>;
-  /** The k3s release, `vX.Y.Z+k3sN` (`cilium-lab:k3sVersion`). Changing it upgrades k3s in place. */
-  readonly k3sVersion: string;
-  /** The pod CIDR (`cilium-lab:podCidr`); k3s's `--cluster-cidr` follows it. */
-  readonly podCidr: string;
-  /** Let Cilium replace kube-proxy: k3s runs with `--disable-kube-proxy` (`cilium-lab:kubeProxyReplacement`). */
-  readonly kubeProxyReplacement: boolean;
-  /**
-   * `cilium-lab:k3sAirgapDir`: empty installs from the internet (the nodes download k3s's install
-   * script and binary from GitHub); else an absolute host directory with `k3s`, `install.sh` and
-   * `k3s-airgap-images-amd64.tar.zst` (plus any other image tarballs), checked on the host before
-   * any SSH step and copied to every node.
-   */
-  readonly airgapDir: string;
-  /**
-   * Seconds a node may take to become reachable and finish cloud-init (`cilium-lab:bootTimeoutSeconds`):
-   * bounds the first SSH step's dialing and its `cloud-init status --wait`.
-   */
-  readonly bootTimeoutSeconds: number;
-  /**
-   * The iperf3 image the verification pulls (`cilium-lab:iperf3Image`; default: the pinned one in
-   * infra/versions.ts). In online mode each node's first step after cloud-init probes its registry,
-   * beside k3s's downloads and the k3s and Cilium registries (see upstreamProbes in args.ts).
-   */
-  readonly iperf3Image?: string;
-}
-
-/**
- * Thrown when the nodes, connections and domains given to {@link K3sCluster} do not fit together
- * (a `pulumi.RunError`: printed without a stack trace).
- */
-export class K3sArgsError extends pulumi.RunError {
-  override name = "K3sArgsError";
-}
-
-/** Every problem of the node list against the connections and domains, one line each. */
-export function checkNodes(
-  nodes: readonly K3sNodeSpec[],
-  connectionNames: readonly string[],
-  domainNames: readonly string[],
-): string[] {
-  const problems: string[] = [];
-  if (nodes.length === 0) {
-    return ["no nodes: the k3s layer needs at least the server node"];
-  }
-  const servers = nodes.filter((n) => n.role === "server").map((n) => n.name);
-  if (servers.length !== 1 || nodes[0]?.role !== "server") {
-    problems.push(
-      `exactly one server, first in the list, is required (servers: ${servers.join(", ") || "none"}; first: ${nodes[0]?.name ?? "none"})`,
-    );
-  }
-  const seen = new Set<string>();
-  for (const key of ["name", "ip"] as const) {
-    seen.clear();
-    for (const n of nodes) {
-      if (seen.has(n[key])) {
-        problems.push(`duplicate node ${key} ${n[key]}`);
-      }
-      seen.add(n[key]);
-    }
-  }
-  for (const n of nodes) {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n.name)) {
-      problems.push(
-        `node name ${JSON.stringify(n.name)} is not a valid Kubernetes node name (lower-case letters, digits, '-')`,
-      );
-    }
-    if (!connectionNames.includes(n.name)) {
-      problems.push(`no SSH connection for ${n.name}`);
-    }
-    if (!domainNames.includes(n.name)) {
-      problems.push(`no domain (VM) for ${n.name}`);
-    }
-  }
-  return [...new Set(problems)];
 }
 
 /** The copy of one host file onto a node. */
@@ -201,6 +125,20 @@ function airgapCopies(artifacts: AirgapArtifacts): Copy[] {
       remotePath: `${AIRGAP_STAGING_DIR}/images/${basename(path)}`,
     })),
   ];
+}
+
+/** What every node's steps share. */
+interface StepInputs {
+  /** The component's name: the prefix of every resource name. */
+  readonly name: string;
+  readonly config: K3sConfig;
+  readonly source: InstallSource;
+  readonly scripts: Readonly<Record<"wait" | "probe" | "prepare" | "install" | "kubeconfig", NodeScript>>;
+  /** Host files copied to every node before its install. */
+  readonly copies: readonly Copy[];
+  /** The cluster token, secret. */
+  readonly token: pulumi.Output<string>;
+  readonly serverIp: string;
 }
 
 /**
@@ -227,15 +165,13 @@ export class K3sCluster extends pulumi.ComponentResource {
 
   constructor(name: string, args: K3sClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:k3s:K3sCluster", name, {}, opts);
+    const { config, nodes, server } = args;
 
-    const problems = checkNodes(args.nodes, Object.keys(args.connections), Object.keys(args.domains));
-    if (problems.length > 0) {
-      throw new K3sArgsError(`the k3s layer got nodes it cannot install:\n${problems.map((p) => `- ${p}`).join("\n")}`);
-    }
     // before any SSH step: a wrong air-gap directory fails the program here, preview included.
-    const artifacts = args.airgapDir === "" ? undefined : checkAirgapDir(args.airgapDir, args.k3sVersion);
+    const artifacts = config.k3sAirgapDir === "" ? undefined : checkAirgapDir(config.k3sAirgapDir, config.k3sVersion);
     this.source = artifacts ? "airgap" : "online";
-
+    this.serverIp = server.ip;
+    this.serverUrl = serverUrl(server.ip);
     const scripts = {
       wait: nodeScript("wait-cloud-init.sh"),
       probe: nodeScript("probe-upstreams.sh"),
@@ -244,144 +180,153 @@ export class K3sCluster extends pulumi.ComponentResource {
       uninstall: nodeScript("uninstall-k3s.sh"),
       kubeconfig: nodeScript("read-kubeconfig.sh"),
     };
-    const server = args.nodes[0] as K3sNodeSpec;
-    this.serverIp = server.ip;
-    this.serverUrl = serverUrl(server.ip);
-    const token = pulumi.secret(args.token);
-    // Dialing the first step's SSH: ~5 s per failed attempt once the back-off saturates (refused
-    // connections), so this spans the boot budget (pulumi-command's default, 10, gives up after
-    // ~8 s). The nodes layer's connections already wait for SSH; this only raises their limit.
-    const dialErrorLimit = Math.max(10, Math.ceil(args.bootTimeoutSeconds / 5));
-    const copies: Copy[] = [
-      { name: "install-script", source: scripts.install.path, remotePath: INSTALL_SCRIPT_PATH },
-      { name: "uninstall-script", source: scripts.uninstall.path, remotePath: UNINSTALL_SCRIPT_PATH },
-      ...(artifacts ? airgapCopies(artifacts) : []),
-    ];
+    const steps: StepInputs = {
+      name,
+      config,
+      source: this.source,
+      scripts,
+      copies: [
+        { name: "install-script", source: scripts.install.path, remotePath: INSTALL_SCRIPT_PATH },
+        { name: "uninstall-script", source: scripts.uninstall.path, remotePath: UNINSTALL_SCRIPT_PATH },
+        ...(artifacts ? airgapCopies(artifacts) : []),
+      ],
+      token: pulumi.secret(args.token),
+      serverIp: server.ip,
+    };
 
-    const installs: command.remote.Command[] = [];
-    for (const node of args.nodes) {
-      const connection = args.connections[node.name] as pulumi.Input<NodeConnection>;
-      const domain = args.domains[node.name] as pulumi.CustomResource;
-      const onNode = { parent: this, deletedWith: domain };
-      // steps without a `delete` are replaced when the VM is; the install is updated instead (see
-      // installCommand in args.ts: a replacement would run the old uninstall after the new install).
-      const triggers = [domain.id];
+    // The server first; agents join a running server.
+    const serverInstall = this.install(server, steps, []);
+    const agents = nodes.filter((n) => n.name !== server.name);
+    this.installs = [serverInstall, ...agents.map((n) => this.install(n, steps, [serverInstall]))];
 
-      const wait = new command.remote.Command(
-        `${name}-wait-${node.name}`,
-        {
-          connection: pulumi
-            .output(connection)
-            .apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
-          create: waitCommand(node.name, args.bootTimeoutSeconds),
-          stdin: scripts.wait.text,
-          triggers,
-          logging: "stderr",
-          addPreviousOutputInEnv: false,
-        },
-        { ...onNode, dependsOn: [domain] },
-      );
-      // online only: the node reaches every upstream the install and the first pods need (seconds,
-      // instead of a DNS or firewall failure minutes into the install).
-      const probe =
-        this.source === "online"
-          ? new command.remote.Command(
-              `${name}-probe-${node.name}`,
-              {
-                connection,
-                create: probeCommand(
-                  node.name,
-                  upstreamProbes({ k3sVersion: args.k3sVersion, iperf3Image: args.iperf3Image ?? IPERF3_IMAGE }),
-                ),
-                stdin: scripts.probe.text,
-                triggers,
-                logging: "stderr",
-                addPreviousOutputInEnv: false,
-              },
-              { ...onNode, dependsOn: [wait] },
-            )
-          : undefined;
-      const prepare = new command.remote.Command(
-        `${name}-prepare-${node.name}`,
-        {
-          connection,
-          create: prepareCommand({ node: node.name, nodeIp: node.ip, modules: KERNEL_MODULES, sysctls: SYSCTLS }),
-          stdin: scripts.prepare.text,
-          triggers,
-          logging: "stderr",
-          addPreviousOutputInEnv: false,
-        },
-        { ...onNode, dependsOn: [wait, ...(probe ? [probe] : [])] },
-      );
-      const copied = copies.map(
-        (c) =>
-          new command.remote.CopyToRemote(
-            `${name}-${c.name}-${node.name}`,
-            { connection, source: new pulumi.asset.FileAsset(c.source), remotePath: c.remotePath, triggers },
-            { ...onNode, dependsOn: [prepare] },
-          ),
-      );
-      const installInput = (vmId: string): InstallInput => ({
-        role: node.role,
-        nodeName: node.name,
-        nodeIp: node.ip,
-        podCidr: args.podCidr,
-        kubeProxyReplacement: args.kubeProxyReplacement,
-        source: this.source,
-        version: args.k3sVersion,
-        serverIp: server.ip,
-        scriptSha256: scripts.install.sha256,
-        vmId,
-      });
-      const install = new command.remote.Command(
-        `${name}-install-${node.name}`,
-        {
-          connection,
-          // a short command line (node, role, the settings users change, a hash of every argument)
-          // and the rest of the arguments after the token on stdin: see installCommand in args.ts.
-          create: domain.id.apply((vmId) => installCommand(installInput(vmId))),
-          delete: uninstallCommand(node.name, node.role),
-          // secret, because the token is.
-          stdin: pulumi.all([token, domain.id]).apply(([t, vmId]) => installStdin(t, installInput(vmId))),
-          logging: "stderr",
-          addPreviousOutputInEnv: false,
-        },
-        {
-          ...onNode,
-          // agents join a running server.
-          dependsOn: [prepare, ...copied, ...(node.role === "agent" ? [installs[0] as command.remote.Command] : [])],
-          additionalSecretOutputs: ["stdin"],
-        },
-      );
-      installs.push(install);
-    }
-    this.installs = installs;
-
-    const serverConnection = args.connections[server.name] as pulumi.Input<NodeConnection>;
-    const serverDomain = args.domains[server.name] as pulumi.CustomResource;
-    const read = new command.remote.Command(
-      `${name}-kubeconfig`,
-      {
-        connection: serverConnection,
-        create: kubeconfigCommand(server.name),
-        stdin: scripts.kubeconfig.text,
-        triggers: [serverDomain.id],
-        logging: "none",
-        addPreviousOutputInEnv: false,
-      },
-      {
-        parent: this,
-        deletedWith: serverDomain,
-        // after every install: anything using the kubeconfig then finds all nodes registered.
-        dependsOn: installs,
-        additionalSecretOutputs: ["stdout"],
-      },
-    );
+    const read = this.readKubeconfig(server, steps, this.installs);
     this.ready = read;
     // the engine keeps `stdout` secret (additionalSecretOutputs); the wrap keeps the derived value
     // secret too, and makes it visible to mocks, which ignore additionalSecretOutputs.
     this.kubeconfig = pulumi.secret(read.stdout.apply((text) => rewriteKubeconfigServer(text, server.ip)));
 
     this.registerOutputs({ kubeconfig: this.kubeconfig, serverIp: this.serverIp, serverUrl: this.serverUrl });
+  }
+
+  /**
+   * A node's steps before its install: wait (cloud-init done) → [online: probe the upstreams] →
+   * prepare → copy the scripts [and the air-gap files]. Returns what the install waits for.
+   */
+  private prepare(node: K3sNode, s: StepInputs): pulumi.Resource[] {
+    const { connection, domain } = node;
+    const onNode = { parent: this, deletedWith: domain };
+    // steps without a `delete` are replaced when the VM is; the install is updated instead (see
+    // installCommand in args.ts: a replacement would run the old uninstall after the new install).
+    const triggers = [domain.id];
+    const step = (what: string, create: string, stdin: string, dependsOn: pulumi.Resource[]) =>
+      new command.remote.Command(
+        `${s.name}-${what}-${node.name}`,
+        { connection, create, stdin, triggers, logging: "stderr", addPreviousOutputInEnv: false },
+        { ...onNode, dependsOn },
+      );
+    // Dialing the first step's SSH: ~5 s per failed attempt once the back-off saturates (refused
+    // connections), so this spans the boot budget (pulumi-command's default, 10, gives up after
+    // ~8 s). The nodes layer's connections already wait for SSH; this only raises their limit.
+    const dialErrorLimit = Math.max(10, Math.ceil(s.config.bootTimeoutSeconds / 5));
+    const wait = new command.remote.Command(
+      `${s.name}-wait-${node.name}`,
+      {
+        connection: pulumi
+          .output(connection)
+          .apply((c) => ({ ...c, dialErrorLimit: Math.max(c.dialErrorLimit ?? 10, dialErrorLimit) })),
+        create: waitCommand(node.name, s.config.bootTimeoutSeconds),
+        stdin: s.scripts.wait.text,
+        triggers,
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      { ...onNode, dependsOn: [domain] },
+    );
+    // online only: the node reaches every upstream the install and the first pods need (seconds,
+    // instead of a DNS or firewall failure minutes into the install).
+    const probes = upstreamProbes({
+      k3sVersion: s.config.k3sVersion,
+      iperf3Image: s.config.iperf3Image,
+    });
+    const probe =
+      s.source === "online" ? step("probe", probeCommand(node.name, probes), s.scripts.probe.text, [wait]) : undefined;
+    const prepare = step(
+      "prepare",
+      prepareCommand({ node: node.name, nodeIp: node.ip, modules: KERNEL_MODULES, sysctls: SYSCTLS }),
+      s.scripts.prepare.text,
+      [wait, ...(probe ? [probe] : [])],
+    );
+    const copied = s.copies.map(
+      (c) =>
+        new command.remote.CopyToRemote(
+          `${s.name}-${c.name}-${node.name}`,
+          { connection, source: new pulumi.asset.FileAsset(c.source), remotePath: c.remotePath, triggers },
+          { ...onNode, dependsOn: [prepare] },
+        ),
+    );
+    return [prepare, ...copied];
+  }
+
+  /** A node's k3s install (its `delete` uninstalls k3s), after the node's own steps and `after`. */
+  private install(node: K3sNode, s: StepInputs, after: readonly pulumi.Resource[]): command.remote.Command {
+    const prepared = this.prepare(node, s);
+    const installInput = (vmId: string): InstallInput => ({
+      role: node.role,
+      nodeName: node.name,
+      nodeIp: node.ip,
+      podCidr: s.config.podCidr,
+      kubeProxyReplacement: s.config.kubeProxyReplacement,
+      source: s.source,
+      version: s.config.k3sVersion,
+      serverIp: s.serverIp,
+      scriptSha256: s.scripts.install.sha256,
+      vmId,
+    });
+    return new command.remote.Command(
+      `${s.name}-install-${node.name}`,
+      {
+        connection: node.connection,
+        // a short command line (node, role, the settings users change, a hash of every argument)
+        // and the rest of the arguments after the token on stdin: see installCommand in args.ts.
+        create: node.domain.id.apply((vmId) => installCommand(installInput(vmId))),
+        delete: uninstallCommand(node.name, node.role),
+        // secret, because the token is.
+        stdin: pulumi.all([s.token, node.domain.id]).apply(([t, vmId]) => installStdin(t, installInput(vmId))),
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      {
+        parent: this,
+        deletedWith: node.domain,
+        // agents join a running server: `after` is the server's install.
+        dependsOn: [...prepared, ...after],
+        additionalSecretOutputs: ["stdin"],
+      },
+    );
+  }
+
+  /** The kubeconfig read on the server, after every install: anything using it then finds all nodes registered. */
+  private readKubeconfig(
+    server: K3sNode,
+    s: StepInputs,
+    installs: readonly command.remote.Command[],
+  ): command.remote.Command {
+    return new command.remote.Command(
+      `${s.name}-kubeconfig`,
+      {
+        connection: server.connection,
+        create: kubeconfigCommand(server.name),
+        stdin: s.scripts.kubeconfig.text,
+        triggers: [server.domain.id],
+        logging: "none",
+        addPreviousOutputInEnv: false,
+      },
+      {
+        parent: this,
+        deletedWith: server.domain,
+        dependsOn: [...installs],
+        additionalSecretOutputs: ["stdout"],
+      },
+    );
   }
 }

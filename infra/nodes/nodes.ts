@@ -16,8 +16,8 @@ import * as os from "node:os";
 import * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig } from "../config";
-import { CloudInitDisk, Domain, Network, Volume } from "../libvirt";
-import type { LabPlan } from "../network/plan";
+import { CloudInitDisk, Domain, Network, Volume, type NetworkArgs } from "../libvirt";
+import type { LabPlan, PlannedNode } from "../plan";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../versions";
 import {
   BaseImage,
@@ -29,16 +29,6 @@ import {
 } from "./base-image";
 import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
 import { LabSecrets } from "./secrets";
-
-/** What later layers need of a node, all plain values from the plan. */
-export interface LabNode {
-  /** Hostname and Kubernetes node name: `node-1`…. */
-  readonly name: string;
-  /** `server` (node-1, the k3s server) or `agent`. */
-  readonly role: "server" | "agent";
-  /** The node's fixed address on the lab network. */
-  readonly ip: string;
-}
 
 /**
  * An SSH connection for `@pulumi/command` `remote.Command` (structurally its `ConnectionArgs`).
@@ -63,51 +53,46 @@ export const DIAL_ERROR_LIMIT = 20;
 /** Seconds per dial attempt (pulumi-command's default is 15). */
 export const PER_DIAL_TIMEOUT = 10;
 
+/** A node as later layers get it: plain facts from the plan, its SSH connection and its VM. */
+export interface LabNode {
+  /** Hostname and Kubernetes node name: `node-1`…. */
+  readonly name: string;
+  /** `server` (node-1, the k3s server) or `agent`. */
+  readonly role: "server" | "agent";
+  /** The node's fixed address on the lab network. */
+  readonly ip: string;
+  /** SSH connection for `remote.Command` (secret; built from the Domain's outputs, so it waits for SSH). */
+  readonly connection: pulumi.Output<SshConnection>;
+  /** The node's VM: use as `deletedWith` (and its `id` as a trigger) for commands that run on it. */
+  readonly domain: Domain;
+}
+
 /** The pool directory of a stack when none is given: `/var/lib/libvirt/cilium-lab/<network name>`. */
 export function defaultPoolDir(plan: Pick<LabPlan, "networkName">): string {
   return `/var/lib/libvirt/cilium-lab/${plan.networkName}`;
 }
 
-/** The {@link BaseImage} arguments for the configured `image` (pure). */
+/** The {@link BaseImage} arguments for the configured `image` (pure); a custom image has no Ubuntu pin. */
 export function baseImageArgs(
   config: Pick<LabConfig, "image" | "imageUrl" | "imageSha256">,
   cacheDir: string,
   keyringPath: string = UBUNTU_CLOUDIMAGE_KEYRING,
   signingKeyFingerprint: string = UBUNTU_CLOUDIMAGE_FINGERPRINT,
 ): BaseImageArgs {
-  const none = {
-    release: "",
-    codename: "",
-    pinnedSerial: "",
-    fileName: "",
-    roots: [],
-    resolveLatest: false,
-    signingKeyFingerprint: "",
-  };
-  if (config.image === "custom") {
-    return {
-      image: "custom",
-      url: config.imageUrl,
-      expectedSha256: config.imageSha256.toLowerCase(),
-      keyringPath: "",
-      cacheDir,
-      ...none,
-    };
-  }
-  const pin = UBUNTU_IMAGES[config.image];
+  const pin = config.image === "custom" ? undefined : UBUNTU_IMAGES[config.image];
   return {
     image: config.image,
-    url: "",
-    expectedSha256: "",
-    keyringPath,
+    url: pin ? "" : config.imageUrl,
+    expectedSha256: pin ? "" : config.imageSha256.toLowerCase(),
+    keyringPath: pin ? keyringPath : "",
     cacheDir,
-    release: pin.release,
-    codename: pin.codename,
-    pinnedSerial: pin.serial,
-    fileName: pin.fileName,
-    roots: [...UBUNTU_IMAGE_ROOTS],
-    resolveLatest: pin.resolveLatest,
-    signingKeyFingerprint,
+    release: pin?.release ?? "",
+    codename: pin?.codename ?? "",
+    pinnedSerial: pin?.serial ?? "",
+    fileName: pin?.fileName ?? "",
+    roots: pin ? [...UBUNTU_IMAGE_ROOTS] : [],
+    resolveLatest: pin?.resolveLatest ?? false,
+    signingKeyFingerprint: pin ? signingKeyFingerprint : "",
   };
 }
 
@@ -150,16 +135,15 @@ export interface LabNodesArgs {
 
 /**
  * The lab's VMs (`lab:nodes:LabNodes`): verified base image, generated keys and token, the libvirt
- * network and one SSH-ready Domain per planned node. Gives later layers plain node facts, a secret
- * SSH connection per node (host key pinned), the Domains (for `deletedWith`) and the k3s token.
+ * network and one SSH-ready Domain per planned node. Gives later layers every node as one list
+ * (plain facts, a secret SSH connection with the host key pinned, its Domain for `deletedWith`), the
+ * k3s server among them, and the k3s token.
  */
 export class LabNodes extends pulumi.ComponentResource {
-  /** Every node, in plan order (`node-1` first): plain values. */
+  /** Every node, in plan order (`node-1`, the k3s server, first). */
   readonly nodes: readonly LabNode[];
-  /** Node name → SSH connection for `remote.Command` (secret; depends on the Domain being ready). */
-  readonly connections: Readonly<Record<string, pulumi.Output<SshConnection>>>;
-  /** Node name → its Domain: use as `deletedWith` for commands that run on it. */
-  readonly domains: Readonly<Record<string, Domain>>;
+  /** The k3s server node (node-1): the API address, where `k3s kubectl` runs, what the cluster is deleted with. */
+  readonly server: LabNode;
   /** The k3s cluster token (secret), generated once per stack. */
   readonly k3sToken: pulumi.Output<string>;
   /** The generated login key's public line. */
@@ -178,7 +162,6 @@ export class LabNodes extends pulumi.ComponentResource {
   constructor(name: string, args: LabNodesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:nodes:LabNodes", name, {}, opts);
     const { config, plan, stack } = args;
-    const uri = config.libvirtUri;
     const poolDir = args.poolDir ?? defaultPoolDir(plan);
     const cacheDir = args.cacheDir ?? cacheRoot(process.env, os.homedir());
 
@@ -187,12 +170,7 @@ export class LabNodes extends pulumi.ComponentResource {
       baseImageArgs(config, cacheDir, args.keyringPath, args.signingKeyFingerprint),
       { parent: this },
     );
-    const bi = this.baseImage;
-    this.baseImageFacts = pulumi
-      .all([bi.url, bi.expectedSha256, bi.serial, bi.source, bi.sha256])
-      .apply(([url, expectedSha256, serial, source, sha256]) =>
-        imageFacts({ url, expectedSha256, serial, source, sha256 }),
-      );
+    this.baseImageFacts = factsOf(this.baseImage);
 
     const secrets = new LabSecrets(
       `${name}-secrets`,
@@ -204,26 +182,35 @@ export class LabNodes extends pulumi.ComponentResource {
     this.k3sToken = pulumi.secret(secrets.k3sToken);
     this.sshPublicKey = secrets.sshPublicKey;
     this.hostPublicKeys = secrets.hostPublicKeys;
-    const hostPrivateKeys = pulumi.secret(secrets.hostPrivateKeys);
 
-    this.network = new Network(
-      `${name}-network`,
-      {
-        uri,
-        networkName: plan.networkName,
-        bridgeName: plan.bridgeName,
-        cidr: config.networkCidr,
-        gateway: plan.gateway,
-        hosts: plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
-        stack,
-      },
-      { parent: this },
-    );
+    this.network = new Network(`${name}-network`, networkArgs(config, plan, stack), { parent: this });
+    const shared: SharedNodeInputs = {
+      name,
+      config,
+      stack,
+      poolDir,
+      base: this.newBaseCopy(name, config, stack, poolDir),
+      userPublicKey: secrets.sshPublicKey,
+      hostPrivateKeys: pulumi.secret(secrets.hostPrivateKeys),
+    };
+    this.nodes = plan.nodes.map((node) => this.newNode(node, shared));
+    this.server = serverOf(this.nodes);
+    this.registerOutputs({
+      nodes: this.nodes.map(({ name: n, role, ip }) => ({ name: n, role, ip })),
+      k3sToken: this.k3sToken,
+      sshPublicKey: this.sshPublicKey,
+      hostPublicKeys: this.hostPublicKeys,
+      baseImage: this.baseImage.path,
+      baseImageFacts: this.baseImageFacts,
+    });
+  }
 
-    const base = new Volume(
+  /** The stack's copy of the base image in its pool directory: what every node's overlay is backed by. */
+  private newBaseCopy(name: string, config: LabConfig, stack: string, poolDir: string): Volume {
+    return new Volume(
       `${name}-base`,
       {
-        uri,
+        uri: config.libvirtUri,
         poolDir,
         name: "base.qcow2",
         baseImagePath: this.baseImage.path,
@@ -233,94 +220,139 @@ export class LabNodes extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-
-    const connections: Record<string, pulumi.Output<SshConnection>> = {};
-    const domains: Record<string, Domain> = {};
-    for (const node of plan.nodes) {
-      const disk = new Volume(
-        `${name}-disk-${node.name}`,
-        { uri, poolDir, name: `${node.name}.qcow2`, baseImagePath: base.path, sizeGiB: config.nodeDiskGiB, stack },
-        { parent: this },
-      );
-
-      const networkConfig = renderNetworkConfig({ mac: node.mac });
-      const hostPublicKey = this.hostPublicKeys.apply((keys) => hostKeyOf(keys, node.name));
-      const userData = pulumi
-        .all([secrets.sshPublicKey, hostPrivateKeys, hostPublicKey])
-        .apply(([userKey, privs, pub]) =>
-          renderUserData({
-            hostname: node.name,
-            authorizedKeys: config.sshAuthorizedKey === "" ? [userKey] : [userKey, config.sshAuthorizedKey],
-            hostKey: { privateKey: hostKeyOf(privs, node.name), publicKey: pub },
-          }),
-        );
-      // The instance-id is a hash prefix of the (secret) user-data: it reveals nothing of the keys,
-      // so it stays readable in previews.
-      const metaData = pulumi.unsecret(
-        userData.apply((ud) =>
-          renderMetaData({ instanceId: instanceIdFor(node.domainName, ud, networkConfig), hostname: node.name }),
-        ),
-      );
-      const seed = new CloudInitDisk(
-        `${name}-seed-${node.name}`,
-        { uri, poolDir, name: `${node.name}-seed`, userData: pulumi.secret(userData), metaData, networkConfig, stack },
-        { parent: this },
-      );
-
-      const domain = new Domain(
-        `${name}-vm-${node.name}`,
-        {
-          uri,
-          domainName: node.domainName,
-          vcpus: config.nodeCpus,
-          memoryMiB: config.nodeMemoryMiB,
-          diskPath: disk.path,
-          seedPath: seed.path,
-          networkName: this.network.networkName,
-          mac: node.mac,
-          ip: node.ip,
-          accelerator: config.accelerator,
-          consoleLogPath: `${poolDir}/${node.name}-console.log`,
-          bootTimeoutSeconds: config.bootTimeoutSeconds,
-          sshUser: LAB_USER,
-          sshPrivateKey: this.sshPrivateKey,
-          hostPublicKey,
-          stack,
-          // The disk holds only what the seed and k3s put there, and k3s is reinstalled on a new
-          // VM (its commands are triggered by the Domain's id): a recreated node starts clean.
-          freshDisk: true,
-        },
-        { parent: this },
-      );
-      domains[node.name] = domain;
-      // Built from the Domain's outputs, so a command using it waits for the VM to be SSH-ready.
-      connections[node.name] = pulumi.secret(
-        pulumi
-          .all([domain.ip, domain.hostPublicKey, this.sshPrivateKey])
-          .apply(([host, hostKey, privateKey]): SshConnection => ({
-            host,
-            port: 22,
-            user: LAB_USER,
-            privateKey,
-            hostKey,
-            dialErrorLimit: DIAL_ERROR_LIMIT,
-            perDialTimeout: PER_DIAL_TIMEOUT,
-          })),
-      );
-    }
-
-    this.nodes = plan.nodes.map(({ name: n, role, ip }) => ({ name: n, role, ip }));
-    this.connections = connections;
-    this.domains = domains;
-    this.registerOutputs({
-      nodes: this.nodes,
-      k3sToken: this.k3sToken,
-      sshPublicKey: this.sshPublicKey,
-      hostPublicKeys: this.hostPublicKeys,
-      baseImage: this.baseImage.path,
-      baseImageFacts: this.baseImageFacts,
-    });
   }
+
+  /** One node: its overlay disk, its cloud-init seed and its VM, and the SSH connection to it. */
+  private newNode(node: PlannedNode, shared: SharedNodeInputs): LabNode {
+    const { name, config, stack, poolDir } = shared;
+    const uri = config.libvirtUri;
+    const disk = new Volume(
+      `${name}-disk-${node.name}`,
+      { uri, poolDir, name: `${node.name}.qcow2`, baseImagePath: shared.base.path, sizeGiB: config.nodeDiskGiB, stack },
+      { parent: this },
+    );
+    const hostPublicKey = this.hostPublicKeys.apply((keys) => hostKeyOf(keys, node.name));
+    const seed = new CloudInitDisk(
+      `${name}-seed-${node.name}`,
+      { uri, poolDir, name: `${node.name}-seed`, ...seedData(node, config, shared, hostPublicKey), stack },
+      { parent: this },
+    );
+    const domain = new Domain(
+      `${name}-vm-${node.name}`,
+      {
+        uri,
+        domainName: node.domainName,
+        vcpus: config.nodeCpus,
+        memoryMiB: config.nodeMemoryMiB,
+        diskPath: disk.path,
+        seedPath: seed.path,
+        networkName: this.network.networkName,
+        mac: node.mac,
+        ip: node.ip,
+        accelerator: config.accelerator,
+        consoleLogPath: `${poolDir}/${node.name}-console.log`,
+        bootTimeoutSeconds: config.bootTimeoutSeconds,
+        sshUser: LAB_USER,
+        sshPrivateKey: this.sshPrivateKey,
+        hostPublicKey,
+        stack,
+        // The disk holds only what the seed and k3s put there, and k3s is reinstalled on a new
+        // VM (its commands are triggered by the Domain's id): a recreated node starts clean.
+        freshDisk: true,
+      },
+      { parent: this },
+    );
+    // Built from the Domain's outputs, so a command using it waits for the VM to be SSH-ready.
+    const connection = pulumi.secret(
+      pulumi
+        .all([domain.ip, domain.hostPublicKey, this.sshPrivateKey])
+        .apply(([host, hostKey, privateKey]): SshConnection => ({
+          host,
+          port: 22,
+          user: LAB_USER,
+          privateKey,
+          hostKey,
+          dialErrorLimit: DIAL_ERROR_LIMIT,
+          perDialTimeout: PER_DIAL_TIMEOUT,
+        })),
+    );
+    return { name: node.name, role: node.role, ip: node.ip, connection, domain };
+  }
+}
+
+/** What every node of one LabNodes shares. */
+interface SharedNodeInputs {
+  /** The component's name: the prefix of every resource name. */
+  readonly name: string;
+  readonly config: LabConfig;
+  readonly stack: string;
+  readonly poolDir: string;
+  /** The stack's copy of the base image. */
+  readonly base: Volume;
+  /** The generated login key's public line. */
+  readonly userPublicKey: pulumi.Output<string>;
+  /** Node name → host private key (secret). */
+  readonly hostPrivateKeys: pulumi.Output<Record<string, string>>;
+}
+
+/** The Network arguments: one NAT network with a DHCP reservation per planned node. */
+function networkArgs(config: LabConfig, plan: LabPlan, stack: string): NetworkArgs {
+  return {
+    uri: config.libvirtUri,
+    networkName: plan.networkName,
+    bridgeName: plan.bridgeName,
+    cidr: config.networkCidr,
+    gateway: plan.gateway,
+    hosts: plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
+    stack,
+  };
+}
+
+/** A node's cloud-init documents: user-data (secret: it holds the host private key), meta-data, network-config. */
+function seedData(
+  node: PlannedNode,
+  config: LabConfig,
+  shared: SharedNodeInputs,
+  hostPublicKey: pulumi.Output<string>,
+): { userData: pulumi.Output<string>; metaData: pulumi.Output<string>; networkConfig: string } {
+  const networkConfig = renderNetworkConfig({ mac: node.mac });
+  const userData = pulumi
+    .all([shared.userPublicKey, shared.hostPrivateKeys, hostPublicKey])
+    .apply(([userKey, privs, pub]) =>
+      renderUserData({
+        hostname: node.name,
+        authorizedKeys: config.sshAuthorizedKey === "" ? [userKey] : [userKey, config.sshAuthorizedKey],
+        hostKey: { privateKey: hostKeyOf(privs, node.name), publicKey: pub },
+      }),
+    );
+  // The instance-id is a hash prefix of the (secret) user-data: it reveals nothing of the keys,
+  // so it stays readable in previews.
+  const metaData = pulumi.unsecret(
+    userData.apply((ud) =>
+      renderMetaData({ instanceId: instanceIdFor(node.domainName, ud, networkConfig), hostname: node.name }),
+    ),
+  );
+  return { userData: pulumi.secret(userData), metaData, networkConfig };
+}
+
+/** The base image's facts as the `versions` output shows them. */
+function factsOf(bi: BaseImage): pulumi.Output<BaseImageFacts> {
+  return pulumi
+    .all([bi.url, bi.expectedSha256, bi.serial, bi.source, bi.sha256])
+    .apply(([url, expectedSha256, serial, source, sha256]) =>
+      imageFacts({ url, expectedSha256, serial, source, sha256 }),
+    );
+}
+
+/** The k3s server of the node list: the plan makes node-1 the server and the config at least 2 nodes. */
+function serverOf(nodes: readonly LabNode[]): LabNode {
+  const server = nodes[0];
+  if (server === undefined || server.role !== "server") {
+    throw new Error(
+      `the node plan has no server first (nodes: ${nodes.map((n) => `${n.name}=${n.role}`).join(", ") || "none"}): nodeCount must be at least 2`,
+    );
+  }
+  return server;
 }
 
 /** A node's entry of a per-node key map; a missing one is a bug in LabSecrets, named as such. */

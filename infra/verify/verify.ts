@@ -10,11 +10,11 @@
  *    in every agent) and `evidence-<node>` on every node (links, routes, pod routes, NIC, offloads,
  *    kernel): the iperf3 server pod exists by now, so the route MTU of the very pod that will be
  *    measured is among the evidence;
- * 4. the verdict (pure, evidence.ts): if the datapath is not the requested one, `pulumi up` fails
+ * 4. the verdict (pure, evidence/): if the datapath is not the requested one, `pulumi up` fails
  *    with the evidence in the message, and no Job runs, so no throughput exists to export;
  * 5. client Jobs on the last node, one after another (host 1, pod 1, host 2, …), each followed by
  *    `logs-<path>-<run>` (k3s server, SSH) that waits for the Job and reads its `iperf3 -J` log;
- * 6. statistics (pure, iperf3.ts) into the `throughput` output.
+ * 6. statistics (pure, iperf3/) into the `throughput` output.
  *
  * Re-runs: server pods and Jobs are named with a key hashed from the Cilium release digest, the
  * routing mode, the Cilium version, the iperf3 image and settings and the two nodes (jobs.ts
@@ -24,15 +24,15 @@
  * so a no-op `pulumi up` changes nothing and measures nothing.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
 
 import { remote, types as commandTypes } from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig } from "../config";
+import { nodeScript } from "../node-scripts";
 import type { CiliumDatapath } from "../cilium/values";
+import { requireClusterProvider } from "../k3s/cluster-provider";
 import {
   agentCli,
   buildEvidence,
@@ -52,6 +52,10 @@ import {
   clientJobArgs,
   deadlines,
   iperf3Settings,
+  type Deadlines,
+  type Iperf3Settings,
+  type NodeRef,
+  type RunStep,
   namespaceArgs,
   pickPair,
   runKey,
@@ -61,25 +65,15 @@ import {
   stdinScriptCommand,
 } from "./jobs";
 
-/** The scripts shipped to the machines over SSH stdin (never copied to disk there). */
-const SCRIPTS_DIR = path.join(__dirname, "..", "..", "scripts");
-
-/** Reads one of the project's scripts. */
-export function readScript(name: string): string {
-  return readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
-}
-
 /** A short content hash, for triggers. */
 function hash(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-/** A lab node as the verification needs it. */
+/** A lab node as the verification needs it: the nodes layer's `LabNode` fits. */
 export interface VerificationNode {
   /** Kubernetes node name (the VM's hostname): `node-1` … */
   readonly name: string;
-  /** `server` for the k3s server (where `k3s kubectl` runs), `agent` otherwise. */
-  readonly role: "server" | "agent";
   /** The node's address on the lab network (planLab): the host-to-host target, and what its InternalIP must be. */
   readonly ip: string;
   /** SSH connection to the node (infra/nodes), with `hostKey` set; a secret. */
@@ -112,11 +106,13 @@ export interface VerificationArgs {
    */
   readonly config: VerificationConfig;
   /**
-   * Every lab node in plan order (node-1 first), with its SSH connection. Exactly one has role
-   * `server`. iperf3's server runs on the second node and its client on the last (node-2 and
-   * node-3 with three nodes, as the article); with two nodes the server moves to node-1.
+   * Every lab node in plan order (node-1 first), with its SSH connection (`LabNodes.nodes`).
+   * iperf3's server runs on the second node and its client on the last (node-2 and node-3 with
+   * three nodes, as the article); with two nodes the server moves to node-1.
    */
   readonly nodes: readonly VerificationNode[];
+  /** The k3s server node (`LabNodes.server`): where `k3s kubectl` runs (the waits, the cluster state, the Job logs). */
+  readonly server: VerificationNode;
   /**
    * The Cilium component (or its `datapath` and `digest`): `datapath.configMap` lists the
    * `cilium-config` entries that must have been rendered, and `digest` changes exactly when the
@@ -162,6 +158,36 @@ export function parseServerAddresses(text: string, hostPod: string, podPod: stri
   return { host: find(hostPod), pod: find(podPod) };
 }
 
+/** What the steps of one Verification share. */
+interface Measurement {
+  /** The component's name: the prefix of every resource name. */
+  readonly name: string;
+  readonly config: VerificationConfig;
+  readonly settings: Iperf3Settings;
+  /** The k3s server: where `k3s kubectl` runs. */
+  readonly k3sServer: VerificationNode;
+  /** iperf3's server and client nodes. */
+  readonly server: NodeRef;
+  readonly client: NodeRef;
+  /** The run key naming the server pods and Jobs. */
+  readonly key: string;
+  readonly limits: Deadlines;
+  /** Options of every Kubernetes object (parent, provider, deletedWith). */
+  readonly k8sOpts: pulumi.CustomResourceOptions;
+  /** Options of every remote command (parent, deletedWith). */
+  readonly cmdOpts: pulumi.CustomResourceOptions;
+}
+
+/** The listening iperf3 servers. */
+interface Servers {
+  /** `servers-ready`: its stdout is the servers' addresses. */
+  readonly ready: remote.Command;
+  /** The parsed addresses, or why they could not be read. */
+  readonly addresses: pulumi.Output<{ value: ServerAddresses } | { error: string }>;
+  /** The server pod's IP (empty when unreadable). */
+  readonly podIp: pulumi.Output<string>;
+}
+
 /**
  * Proves the datapath and measures it. Outputs: `datapath` (requested, observed, verdict, every
  * check and the evidence) and `throughput` (every run, statistics per path in MiB/s and Gbit/s,
@@ -183,25 +209,16 @@ export class Verification extends pulumi.ComponentResource {
   constructor(name: string, args: VerificationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:verify:Verification", name, {}, opts);
 
-    const provider = this.getProvider("kubernetes:core/v1:Namespace");
-    if (provider === undefined) {
-      throw new pulumi.ResourceError(
-        `Verification "${name}" needs the lab cluster's Kubernetes provider: pass { provider: k8sProvider } in its options. ` +
-          `Without it the iperf3 pods would go to whatever cluster ~/.kube/config points at.`,
-        this,
-      );
-    }
+    const provider = requireClusterProvider(
+      this,
+      `Verification "${name}"`,
+      "kubernetes:core/v1:Namespace",
+      "the iperf3 pods",
+    );
     const { config, nodes, cilium } = args;
-    const k3sServer = nodes.find((n) => n.role === "server");
-    if (k3sServer === undefined || nodes.filter((n) => n.role === "server").length !== 1) {
-      throw new pulumi.ResourceError(
-        `Verification "${name}" needs exactly one node with role "server" (the k3s server, where k3s kubectl runs); got roles ${nodes.map((n) => `${n.name}=${n.role}`).join(", ")}.`,
-        this,
-      );
-    }
     const settings = iperf3Settings(config);
     const { server, client } = pickPair(nodes);
-    const key = runKey({
+    this.runKey = runKey({
       ciliumDigest: cilium.digest,
       routingMode: config.routingMode,
       ciliumVersion: config.ciliumVersion,
@@ -209,91 +226,37 @@ export class Verification extends pulumi.ComponentResource {
       server: server.name,
       client: client.name,
     });
-    this.runKey = key;
-    const limits = deadlines(settings, config.accelerator);
-    const rolloutSeconds = config.accelerator === "qemu" ? 900 : 300;
+    const m: Measurement = {
+      name,
+      config,
+      settings,
+      k3sServer: args.server,
+      server,
+      client,
+      key: this.runKey,
+      limits: deadlines(settings, config.accelerator),
+      k8sOpts: { parent: this, provider, deletedWith: opts?.deletedWith },
+      cmdOpts: { parent: this, deletedWith: opts?.deletedWith },
+    };
 
-    const k8sOpts = { parent: this, provider, deletedWith: opts?.deletedWith };
-    const cmdOpts = { parent: this, deletedWith: opts?.deletedWith };
-    const asError = (err: unknown): Error =>
-      pulumi.ResourceError.isInstance(err)
-        ? err
-        : new pulumi.ResourceError(err instanceof Error ? err.message : String(err), this, true);
-
-    // 1. The servers, once Cilium is ready.
-    const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, namespaceArgs(), {
-      ...k8sOpts,
-      dependsOn: opts?.dependsOn,
-    });
-    const hostServerName = serverPodName("host", key);
-    const podServerName = serverPodName("pod", key);
-    const serverPods = (["host", "pod"] as const).map(
-      (p) =>
-        new k8s.core.v1.Pod(
-          `${name}-server-${p}`,
-          serverPodArgs({ path: p, node: server.name, image: settings.image, key }),
-          {
-            ...k8sOpts,
-            dependsOn: [namespace],
-            // The hostNetwork server binds port 5201 on the node: the old one must go first.
-            deleteBeforeReplace: true,
-          },
-        ),
-    );
-
-    // 2. Both listen.
-    const serversReady = new remote.Command(
-      `${name}-servers-ready`,
-      {
-        connection: k3sServer.connection,
-        create: stdinScriptCommand([NAMESPACE, String(limits.serverReadySeconds), hostServerName, podServerName]),
-        stdin: readScript("wait-iperf3-servers.sh"),
-        triggers: serverPods.map((p) => p.metadata.uid),
-        logging: "stderr",
-        addPreviousOutputInEnv: false,
-      },
-      { ...cmdOpts, dependsOn: serverPods },
-    );
-    // Parsed without throwing: a bad document refuses the datapath below (one clean error) instead
-    // of rejecting every input that uses the pod IP.
-    const servers = serversReady.stdout.apply((text): { value: ServerAddresses } | { error: string } => {
-      try {
-        return { value: parseServerAddresses(text, hostServerName, podServerName) };
-      } catch (err) {
-        return { error: err instanceof Error ? err.message : String(err) };
-      }
-    });
-    const serverPodIp = servers.apply((s) => ("value" in s ? s.value.pod.podIP : ""));
+    // 1. The servers, once Cilium is ready; 2. both listen.
+    const servers = this.startServers(m, opts?.dependsOn);
 
     // 3. Evidence from both sides.
-    const collector = readScript("collect-evidence.sh");
-    const evidenceTriggers = [cilium.digest, hash(collector), serversReady.stdout];
-    const clusterState = new remote.Command(
-      `${name}-cilium-state`,
-      {
-        connection: k3sServer.connection,
-        create: stdinScriptCommand([agentCli(config.ciliumVersion), String(rolloutSeconds)]),
-        stdin: readScript("collect-cilium-state.sh"),
-        triggers: [cilium.digest, hash(readScript("collect-cilium-state.sh")), serversReady.stdout],
-        logging: "stderr",
-        addPreviousOutputInEnv: false,
-      },
-      { ...cmdOpts, dependsOn: [serversReady] },
-    );
-    const nodeEvidence = nodes.map(
-      (n) =>
-        new remote.Command(
-          `${name}-evidence-${n.name}`,
-          {
-            connection: n.connection,
-            create: stdinScriptCommand([n.ip]),
-            stdin: collector,
-            triggers: evidenceTriggers,
-            logging: "stderr",
-            addPreviousOutputInEnv: false,
-          },
-          { ...cmdOpts, dependsOn: [serversReady] },
-        ),
+    const collector = nodeScript("collect-evidence.sh").text;
+    const clusterState = this.command(m, "cilium-state", m.k3sServer, {
+      args: [agentCli(config.ciliumVersion), String(config.accelerator === "qemu" ? 900 : 300)],
+      stdin: nodeScript("collect-cilium-state.sh").text,
+      triggers: [cilium.digest, hash(nodeScript("collect-cilium-state.sh").text), servers.ready.stdout],
+      dependsOn: [servers.ready],
+    });
+    const nodeEvidence = nodes.map((n) =>
+      this.command(m, `evidence-${n.name}`, n, {
+        args: [n.ip],
+        stdin: collector,
+        triggers: [cilium.digest, hash(collector), servers.ready.stdout],
+        dependsOn: [servers.ready],
+      }),
     );
 
     // 4. The verdict.
@@ -305,35 +268,8 @@ export class Verification extends pulumi.ComponentResource {
       configMap: cilium.datapath.configMap,
     };
     this.datapath = pulumi
-      .all([clusterState.stdout, servers, pulumi.all(nodeEvidence.map((c) => c.stdout))])
-      .apply(([state, srv, texts]) => {
-        // A document that cannot be read proves nothing: the verdict refuses, naming it.
-        const problems: string[] = [];
-        const attempt = <T>(f: () => T): T | undefined => {
-          try {
-            return f();
-          } catch (err) {
-            problems.push(err instanceof Error ? err.message : String(err));
-            return undefined;
-          }
-        };
-        if ("error" in srv) {
-          problems.push(srv.error);
-        }
-        const cluster = attempt(() => parseClusterFacts(state));
-        const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
-        if (cluster === undefined || "error" in srv || problems.length > 0) {
-          return unreadableEvidence(request, problems);
-        }
-        const evidence = buildEvidence({
-          ciliumVersion: config.ciliumVersion,
-          cluster,
-          nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
-          expectedKeys: Object.keys(cilium.datapath.configMap),
-          measuredPods: [{ name: srv.value.pod.name, node: server.name, ip: srv.value.pod.podIP }],
-        });
-        return datapathOutput(request, evidence);
-      });
+      .all([clusterState.stdout, servers.addresses, pulumi.all(nodeEvidence.map((c) => c.stdout))])
+      .apply(([state, srv, texts]) => verdictOf(request, nodes, m.server.name, state, srv, texts));
     // Everything after this point depends on `proven`: a refused datapath rejects it, so no Job is
     // ever created and `pulumi up` fails with the verdict and the evidence.
     const proven = this.datapath.apply((d) => {
@@ -346,77 +282,189 @@ export class Verification extends pulumi.ComponentResource {
     const gate: pulumi.Output<pulumi.Resource> = proven.apply(() => clusterState);
 
     // 5. The runs, strictly one after another.
-    const schedule = runSchedule(settings.runs, key);
-    let previous: pulumi.Resource = serversReady;
-    const readers: remote.Command[] = [];
-    for (const step of schedule) {
-      const job = new k8s.batch.v1.Job(
-        `${name}-job-${step.path}-${step.run}`,
-        clientJobArgs({
-          step,
-          node: client.name,
-          target: step.path === "host" ? server.ip : serverPodIp,
-          settings,
-          key,
-          activeDeadlineSeconds: limits.jobSeconds,
-        }),
-        { ...k8sOpts, dependsOn: [previous, gate], deleteBeforeReplace: true },
-      );
-      const reader = new remote.Command(
-        `${name}-logs-${step.path}-${step.run}`,
-        {
-          connection: k3sServer.connection,
-          create: stdinScriptCommand([NAMESPACE, step.job, String(limits.readerSeconds)]),
-          stdin: readScript("read-iperf3-job.sh"),
-          triggers: [job.metadata.uid],
-          logging: "stderr",
-          addPreviousOutputInEnv: false,
-        },
-        { ...cmdOpts, dependsOn: [job] },
-      );
-      readers.push(reader);
-      previous = reader;
-    }
+    const schedule = runSchedule(settings.runs, m.key);
+    const readers = this.runJobs(m, schedule, servers, gate);
 
     // 6. The numbers.
     // No `proven` here: the readers exist only once the verdict passed, so a refused datapath leaves
     // this output unresolved. (Serialising an output that rejects with the verdict's error would
     // prefix its message with `error serializing property …`.)
-    this.throughput = pulumi.all([serverPodIp, pulumi.all(readers.map((r) => r.stdout))]).apply(([podIp, logs]) => {
+    this.throughput = pulumi.all([servers.podIp, pulumi.all(readers.map((r) => r.stdout))]).apply(([podIp, logs]) => {
       try {
-        const runs: RunRecord[] = schedule.map((step, i) =>
-          runRecord(
-            step.path,
-            step.run,
-            step.order,
-            step.job,
-            parseIperf3Json(
-              logs[i] ?? "",
-              `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`,
-            ),
-          ),
-        );
-        return summarizeThroughput({
-          runs,
-          routingMode: config.routingMode,
-          accelerator: config.accelerator,
-          settings: {
-            image: settings.image,
-            seconds: settings.seconds,
-            omitSeconds: settings.omitSeconds,
-            streams: settings.streams,
-            runs: settings.runs,
-            clientArgs: clientArgs("<target>", settings),
-            server: { node: server.name, hostIp: server.ip, podIp },
-            client: { node: client.name },
-            order: schedule.map((s) => `${s.path} ${s.run}`).join(", "),
-          },
-        });
+        return throughputOf(m, schedule, logs, podIp);
       } catch (err) {
-        throw asError(err);
+        throw pulumi.ResourceError.isInstance(err)
+          ? err
+          : new pulumi.ResourceError(err instanceof Error ? err.message : String(err), this, true);
       }
     });
 
     this.registerOutputs({ datapath: this.datapath, throughput: this.throughput, runKey: this.runKey });
   }
+
+  /** A script of scripts/ run over SSH stdin on `node` (`<name>-<what>`), its stderr logged. */
+  private command(
+    m: Measurement,
+    what: string,
+    node: VerificationNode,
+    c: { args: string[]; stdin: string; triggers: pulumi.Input<string>[]; dependsOn: pulumi.Resource[] },
+  ): remote.Command {
+    return new remote.Command(
+      `${m.name}-${what}`,
+      {
+        connection: node.connection,
+        create: stdinScriptCommand(c.args),
+        stdin: c.stdin,
+        triggers: c.triggers,
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      { ...m.cmdOpts, dependsOn: c.dependsOn },
+    );
+  }
+
+  /** The namespace, both iperf3 server pods and the wait until both listen (their addresses). */
+  private startServers(m: Measurement, after: pulumi.ComponentResourceOptions["dependsOn"]): Servers {
+    const namespace = new k8s.core.v1.Namespace(`${m.name}-namespace`, namespaceArgs(), {
+      ...m.k8sOpts,
+      dependsOn: after,
+    });
+    const hostServerName = serverPodName("host", m.key);
+    const podServerName = serverPodName("pod", m.key);
+    const serverPods = (["host", "pod"] as const).map(
+      (p) =>
+        new k8s.core.v1.Pod(
+          `${m.name}-server-${p}`,
+          serverPodArgs({ path: p, node: m.server.name, image: m.settings.image, key: m.key }),
+          {
+            ...m.k8sOpts,
+            dependsOn: [namespace],
+            // The hostNetwork server binds port 5201 on the node: the old one must go first.
+            deleteBeforeReplace: true,
+          },
+        ),
+    );
+    const ready = this.command(m, "servers-ready", m.k3sServer, {
+      args: [NAMESPACE, String(m.limits.serverReadySeconds), hostServerName, podServerName],
+      stdin: nodeScript("wait-iperf3-servers.sh").text,
+      triggers: serverPods.map((p) => p.metadata.uid),
+      dependsOn: serverPods,
+    });
+    // Parsed without throwing: a bad document refuses the datapath (one clean error) instead of
+    // rejecting every input that uses the pod IP.
+    const addresses = ready.stdout.apply((text): { value: ServerAddresses } | { error: string } => {
+      try {
+        return { value: parseServerAddresses(text, hostServerName, podServerName) };
+      } catch (err) {
+        return { error: err instanceof Error ? err.message : String(err) };
+      }
+    });
+    return { ready, addresses, podIp: addresses.apply((s) => ("value" in s ? s.value.pod.podIP : "")) };
+  }
+
+  /** One client Job per scheduled run, each followed by its log reader; every Job after `gate`. */
+  private runJobs(
+    m: Measurement,
+    schedule: readonly RunStep[],
+    servers: Servers,
+    gate: pulumi.Output<pulumi.Resource>,
+  ): remote.Command[] {
+    let previous: pulumi.Resource = servers.ready;
+    const readers: remote.Command[] = [];
+    for (const step of schedule) {
+      const job = new k8s.batch.v1.Job(
+        `${m.name}-job-${step.path}-${step.run}`,
+        clientJobArgs({
+          step,
+          node: m.client.name,
+          target: step.path === "host" ? m.server.ip : servers.podIp,
+          settings: m.settings,
+          key: m.key,
+          activeDeadlineSeconds: m.limits.jobSeconds,
+        }),
+        { ...m.k8sOpts, dependsOn: [previous, gate], deleteBeforeReplace: true },
+      );
+      const reader = this.command(m, `logs-${step.path}-${step.run}`, m.k3sServer, {
+        args: [NAMESPACE, step.job, String(m.limits.readerSeconds)],
+        stdin: nodeScript("read-iperf3-job.sh").text,
+        triggers: [job.metadata.uid],
+        dependsOn: [job],
+      });
+      readers.push(reader);
+      previous = reader;
+    }
+    return readers;
+  }
+}
+
+/** The `datapath` output from the collectors' documents; a document that cannot be read proves nothing. */
+function verdictOf(
+  request: RequestedDatapath,
+  nodes: readonly VerificationNode[],
+  serverNode: string,
+  state: string,
+  srv: { value: ServerAddresses } | { error: string },
+  texts: readonly string[],
+): DatapathOutput {
+  // A document that cannot be read proves nothing: the verdict refuses, naming it.
+  const problems: string[] = [];
+  const attempt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  };
+  if ("error" in srv) {
+    problems.push(srv.error);
+  }
+  const cluster = attempt(() => parseClusterFacts(state));
+  const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
+  if (cluster === undefined || "error" in srv || problems.length > 0) {
+    return unreadableEvidence(request, problems);
+  }
+  const evidence = buildEvidence({
+    ciliumVersion: request.ciliumVersion,
+    cluster,
+    nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
+    expectedKeys: Object.keys(request.configMap ?? {}),
+    measuredPods: [{ name: srv.value.pod.name, node: serverNode, ip: srv.value.pod.podIP }],
+  });
+  return datapathOutput(request, evidence);
+}
+
+/** The `throughput` output from the Job logs, in schedule order. */
+function throughputOf(
+  m: Measurement,
+  schedule: readonly RunStep[],
+  logs: readonly string[],
+  podIp: string,
+): ThroughputOutput {
+  const { settings } = m;
+  const runs: RunRecord[] = schedule.map((step, i) =>
+    runRecord(
+      step.path,
+      step.run,
+      step.order,
+      step.job,
+      parseIperf3Json(logs[i] ?? "", `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`),
+    ),
+  );
+  return summarizeThroughput({
+    runs,
+    routingMode: m.config.routingMode,
+    accelerator: m.config.accelerator,
+    settings: {
+      image: settings.image,
+      seconds: settings.seconds,
+      omitSeconds: settings.omitSeconds,
+      streams: settings.streams,
+      runs: settings.runs,
+      clientArgs: clientArgs("<target>", settings),
+      server: { node: m.server.name, hostIp: m.server.ip, podIp },
+      client: { node: m.client.name },
+      order: schedule.map((s) => `${s.path} ${s.run}`).join(", "),
+    },
+  });
 }

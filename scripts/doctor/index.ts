@@ -18,7 +18,7 @@ import {
   type HostFacts,
   type PreflightRequest,
 } from "../../infra/libvirt/preflight";
-import { planLab } from "../../infra/network/plan";
+import { planLab } from "../../infra/plan";
 import { cacheRoot } from "../../infra/nodes/base-image";
 import { defaultPoolDir } from "../../infra/nodes/nodes";
 import { upstreamEndpoints, type PluginSpec } from "../../infra/upstreams";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 import { parseLabConfig, type LabConfig, type RoutingMode } from "../../infra/config";
-import { planLab } from "../../infra/network/plan";
+import { planLab } from "../../infra/plan";
 import {
   CiliumValuesError,
   ciliumDatapath,

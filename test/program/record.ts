@@ -55,8 +55,8 @@ async function main(stack: string, overrides: readonly string[]): Promise<void> 
     last = seen.length;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
   }
-  process.stdout.write(`${JSON.stringify(seen)}\n`);
-  process.exit(0);
+  // exit once the whole document is written: a pipe takes it in chunks, and exit() drops the rest.
+  process.stdout.write(`${JSON.stringify(seen)}\n`, () => process.exit(0));
 }
 
 main(process.argv[2] ?? "vxlan", process.argv.slice(3)).catch((err: unknown) => {

@@ -1,11 +1,12 @@
 /**
- * The lab's names and addresses, derived from the stack name and config alone (pure), so every
- * layer and every test agrees on them before any resource exists.
+ * The lab's plan: the names and addresses of its libvirt network and of every node, derived from
+ * the stack name and config alone (pure), so every layer and every test agrees on them before any
+ * resource exists. (The network itself, the libvirt resource, is created by the nodes layer.)
  */
 import { createHash } from "node:crypto";
 
-import { parseCidr, formatIpv4, type Cidr } from "../config/cidr";
-import { NODE_HOST_OFFSET, PROJECT, type LabConfig } from "../config";
+import { parseCidr, formatIpv4, type Cidr } from "./config/cidr";
+import { NODE_HOST_OFFSET, PROJECT, type LabConfig } from "./config";
 
 /** A VM of the lab. */
 export interface PlannedNode {
@@ -44,7 +45,7 @@ function stackHash(stack: string): string {
  * and libvirt names are reduced to `[a-z0-9-]`.
  */
 export function planLab(config: Pick<LabConfig, "networkCidr" | "nodeCount">, stack: string): LabPlan {
-  const network = parseCidr(config.networkCidr) as Cidr;
+  const cidr = parseCidr(config.networkCidr) as Cidr;
   const hash = stackHash(stack);
   const safe = stack.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
   const nodes = Array.from({ length: config.nodeCount }, (_, i): PlannedNode => {
@@ -52,7 +53,7 @@ export function planLab(config: Pick<LabConfig, "networkCidr" | "nodeCount">, st
     return {
       name: `node-${n}`,
       role: n === 1 ? "server" : "agent",
-      ip: formatIpv4(network.base + NODE_HOST_OFFSET + n),
+      ip: formatIpv4(cidr.base + NODE_HOST_OFFSET + n),
       mac: `52:54:00:${hash.slice(0, 2)}:${hash.slice(2, 4)}:${n.toString(16).padStart(2, "0")}`,
       domainName: `${PROJECT}-${safe}-node-${n}`,
     };
@@ -60,8 +61,8 @@ export function planLab(config: Pick<LabConfig, "networkCidr" | "nodeCount">, st
   return {
     networkName: `${PROJECT}-${safe}`,
     bridgeName: `cl-${safe.slice(0, 6)}-${hash.slice(0, 4)}`,
-    gateway: formatIpv4(network.base + 1),
-    prefix: network.prefix,
+    gateway: formatIpv4(cidr.base + 1),
+    prefix: cidr.prefix,
     nodes,
   };
 }
