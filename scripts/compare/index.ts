@@ -152,10 +152,8 @@ export interface MainOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The whole command; returns the exit code (0 ok, 1 a mode or the destroy failed, 2 usage, 3 prerequisites, 130 Ctrl-C). */
-export async function main(argv: readonly string[], io: Io = processIo, options: MainOptions = {}): Promise<number> {
-  const projectDir = options.projectDir ?? REPO_ROOT;
-  const env = options.env ?? process.env;
+/** The arguments, or the exit code after `--help` (0) or a usage error (2). */
+function parseOrExit(argv: readonly string[], io: Io): CompareArgs | number {
   let args: CompareArgs;
   try {
     args = parseCompareArgs(argv);
@@ -171,19 +169,119 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
     io.out(HELP);
     return 0;
   }
+  return args;
+}
 
-  // Preflight: nothing has changed yet, so a failure here leaves everything as it was.
-  let pulumiVersion: string;
+/**
+ * Preflight: nothing has changed yet, so a failure here leaves everything as it was. The pulumi
+ * CLI's version, or the exit code 3 after the failure's message.
+ */
+async function preflight(args: CompareArgs, projectDir: string, env: NodeJS.ProcessEnv, io: Io): Promise<string | 3> {
   try {
-    pulumiVersion = await checkPulumi(env);
+    const pulumiVersion = await checkPulumi(env);
     await checkLibvirt(LIBVIRT_URI, env);
     checkStackHostInputs(projectDir, args.stack, { pathEnv: env.PATH ?? "" });
+    return pulumiVersion;
   } catch (err) {
     if (err instanceof PreflightError) {
       io.err(err.message);
       return 3;
     }
     throw err;
+  }
+}
+
+/**
+ * The SIGINT/SIGTERM handler: the first stops after the current Pulumi operation, the second
+ * interrupts it, the third restores the stack file from its backup and exits 130.
+ */
+function onStopSignal(
+  stop: StopControl,
+  progress: TerminalProgress,
+  files: { settingsFile: string; backupFile: string; stack: string },
+  io: Io,
+): () => void {
+  const { settingsFile, backupFile, stack } = files;
+  return () => {
+    const n = stop.request();
+    if (n === 1) {
+      progress.line(
+        "Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored",
+      );
+    } else if (n === 2) {
+      progress.line(
+        "Ctrl-C again: interrupting pulumi; it stops at the next safe point and records pending operations in the state",
+      );
+    } else {
+      // Third time: leave now, but never with a mode the user did not choose in their stack file.
+      try {
+        writeFileSync(settingsFile, readFileSync(backupFile));
+        progress.line(`Ctrl-C a third time: exiting now; ${settingsFile} restored from ${backupFile}`);
+      } catch {
+        progress.line(`Ctrl-C a third time: exiting now; restore ${settingsFile} from ${backupFile} if it exists`);
+      }
+      for (const line of recoveryHelp(stack)) {
+        io.err(line);
+      }
+      process.exit(130);
+    }
+  };
+}
+
+/** What a finished run wrote: the view of every mode and results.json's document. */
+function runResults(
+  argv: readonly string[],
+  args: CompareArgs,
+  record: RunRecord,
+  run: { accelerator: string; pulumiVersion: string; backendUrl: string },
+): { view: CompareView; results: Record<string, unknown> } {
+  const { accelerator, pulumiVersion, backendUrl } = run;
+  const view: CompareView = {
+    source: {
+      kind: "cluster",
+      label: `cluster run: stack ${args.stack}, ${accelerator === "qemu" ? "TCG (not representative)" : accelerator}`,
+    },
+    stack: args.stack,
+    startedAt: record.startedAt,
+    environment: clusterEnvironment({ runs: record.modes, accelerator, pulumiVersion }),
+    modes: modeViews(record),
+  };
+  const results = {
+    schema: "cilium-lab/compare/1",
+    command: `npm run compare -- ${argv.join(" ")}`.trim(),
+    source: view.source,
+    backendUrl,
+    ...record,
+    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, remove: p.remove, warnings: p.warnings })),
+    environment: view.environment,
+    views: view.modes,
+  };
+  return { view, results };
+}
+
+/** The exit code of a finished run: 130 interrupted, 0 every mode measured and everything restored, else 1. */
+function exitCode(args: CompareArgs, record: RunRecord, view: CompareView): number {
+  if (record.interrupted) {
+    return 130;
+  }
+  const ok =
+    view.modes.every((m) => m.status === "measured") &&
+    record.configRestored &&
+    (args.destroy ? record.destroyed === true : true);
+  return ok ? 0 : 1;
+}
+
+/** The whole command; returns the exit code (0 ok, 1 a mode or the destroy failed, 2 usage, 3 prerequisites, 130 Ctrl-C). */
+export async function main(argv: readonly string[], io: Io = processIo, options: MainOptions = {}): Promise<number> {
+  const projectDir = options.projectDir ?? REPO_ROOT;
+  const env = options.env ?? process.env;
+  const args = parseOrExit(argv, io);
+  if (typeof args === "number") {
+    return args;
+  }
+  const pulumiVersion = await preflight(args, projectDir, env, io);
+  if (pulumiVersion === 3) {
+    return 3;
   }
 
   const backend = await labBackend(projectDir, env);
@@ -206,30 +304,7 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   const settingsFile = stackSettingsFile(projectDir, args.stack, stackConfigDir(projectDir));
   const backupFile = path.join(dir, `Pulumi.${args.stack.split("/").pop() ?? args.stack}.yaml.orig`);
   const stop = new StopControl();
-  const onSignal = (): void => {
-    const n = stop.request();
-    if (n === 1) {
-      progress.line(
-        "Ctrl-C: stopping after the current Pulumi operation (Ctrl-C again interrupts it); the stack config will be restored",
-      );
-    } else if (n === 2) {
-      progress.line(
-        "Ctrl-C again: interrupting pulumi; it stops at the next safe point and records pending operations in the state",
-      );
-    } else {
-      // Third time: leave now, but never with a mode the user did not choose in their stack file.
-      try {
-        writeFileSync(settingsFile, readFileSync(backupFile));
-        progress.line(`Ctrl-C a third time: exiting now; ${settingsFile} restored from ${backupFile}`);
-      } catch {
-        progress.line(`Ctrl-C a third time: exiting now; restore ${settingsFile} from ${backupFile} if it exists`);
-      }
-      for (const line of recoveryHelp(args.stack)) {
-        io.err(line);
-      }
-      process.exit(130);
-    }
-  };
+  const onSignal = onStopSignal(stop, progress, { settingsFile, backupFile, stack: args.stack }, io);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
@@ -263,39 +338,17 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
   }
   progress.close();
 
-  const view: CompareView = {
-    source: {
-      kind: "cluster",
-      label: `cluster run: stack ${args.stack}, ${accelerator === "qemu" ? "TCG (not representative)" : accelerator}`,
-    },
-    stack: args.stack,
-    startedAt: record.startedAt,
-    environment: clusterEnvironment({ runs: record.modes, accelerator, pulumiVersion }),
-    modes: modeViews(record),
-  };
-  const results = {
-    schema: "cilium-lab/compare/1",
-    command: `npm run compare -- ${argv.join(" ")}`.trim(),
-    source: view.source,
+  const { view, results } = runResults(argv, args, record, {
+    accelerator,
+    pulumiVersion,
     backendUrl: backend.backendUrl,
-    ...record,
-    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, remove: p.remove, warnings: p.warnings })),
-    environment: view.environment,
-    views: view.modes,
-  };
+  });
   const files = await writeResults(dir, results, view);
   await new Promise<void>((resolve) => log.end(resolve));
   for (const line of summaryLines(args, record, view, files.dir)) {
     io.out(line);
   }
-  if (record.interrupted) {
-    return 130;
-  }
-  const ok =
-    view.modes.every((m) => m.status === "measured") &&
-    record.configRestored &&
-    (args.destroy ? record.destroyed === true : true);
-  return ok ? 0 : 1;
+  return exitCode(args, record, view);
 }
 
 if (require.main === module) {

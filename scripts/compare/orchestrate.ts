@@ -175,6 +175,125 @@ export function errorText(err: unknown, maxChars = 4000): string {
   return text.length <= maxChars ? text : `…${text.slice(-maxChars)}`;
 }
 
+/** What every step of a run uses: the stack, where progress goes, Ctrl-C, the engine callbacks. */
+interface RunContext {
+  readonly stack: LabStack;
+  readonly progress: Progress;
+  readonly stop: StopControl;
+  readonly callbacks: { onOutput(text: string): void; onEvent(e: EngineEvent): void; signal: AbortSignal };
+  readonly upOptions?: CompareRunArgs["upOptions"];
+}
+
+/**
+ * One mode: set its keys (and remove the switched keys an earlier mode set that this one leaves
+ * unset; `touched` tracks them), `up`, read the outputs. A failure is in the returned run.
+ */
+async function runMode(
+  ctx: RunContext,
+  plan: PlannedMode,
+  where: { mode: Mode; index: number; total: number },
+  touched: Set<string>,
+): Promise<ModeRun> {
+  const { stack, progress, stop } = ctx;
+  const modeStart = Date.now();
+  let step: StepInfo = { kind: "config", ...where };
+  let resourceChanges: Record<string, number> | undefined;
+  const run = () => ({
+    mode: plan.mode,
+    set: plan.set,
+    startedAt: new Date(modeStart).toISOString(),
+    seconds: secondsSince(modeStart),
+    ...(resourceChanges ? { resourceChanges } : {}),
+  });
+  try {
+    progress.step(step);
+    const set: ConfigMap = {};
+    for (const [key, value] of Object.entries(plan.set)) {
+      set[`${PROJECT}:${key}`] = { value };
+    }
+    await stack.setAllConfig(set);
+    Object.keys(plan.set).forEach((k) => touched.add(k));
+    const remove = plan.remove.filter((k) => touched.has(k));
+    if (remove.length > 0) {
+      await stack.removeAllConfig(remove.map((k) => `${PROJECT}:${k}`));
+      remove.forEach((k) => touched.delete(k));
+    }
+    progress.stepDone(step, {
+      ok: true,
+      seconds: secondsSince(modeStart),
+      detail: describeSet(plan.set) + (remove.length > 0 ? ` (removed ${remove.join(", ")})` : ""),
+    });
+
+    step = { kind: "up", ...where };
+    const upStart = Date.now();
+    progress.step(step);
+    const up = await stack.up({ ...ctx.upOptions, ...ctx.callbacks });
+    resourceChanges = up.summary.resourceChanges;
+    progress.stepDone(step, { ok: true, seconds: secondsSince(upStart), detail: describeChanges(resourceChanges) });
+
+    step = { kind: "outputs", ...where };
+    const outStart = Date.now();
+    progress.step(step);
+    const outputs = redactOutputs(await stack.outputs());
+    progress.stepDone(step, {
+      ok: true,
+      seconds: secondsSince(outStart),
+      detail: `${Object.keys(outputs).length} outputs`,
+    });
+    const { mode, set: modeSet, ...rest } = run();
+    return { mode, status: "measured", set: modeSet, ...rest, outputs };
+  } catch (err) {
+    const error = errorText(err);
+    progress.stepDone(step, { ok: false, seconds: secondsSince(modeStart), detail: firstLine(error) });
+    const { mode, set: modeSet, ...rest } = run();
+    return { mode, status: stop.stopping ? "interrupted" : "failed", set: modeSet, ...rest, error };
+  }
+}
+
+/** `destroy` of the whole stack: `true`, or the error. */
+async function destroyStack(ctx: RunContext): Promise<RunRecord["destroyed"]> {
+  const step: StepInfo = { kind: "destroy" };
+  const start = Date.now();
+  ctx.progress.step(step);
+  try {
+    const result = await ctx.stack.destroy(ctx.callbacks);
+    ctx.progress.stepDone(step, {
+      ok: true,
+      seconds: secondsSince(start),
+      detail: describeChanges(result.summary.resourceChanges),
+    });
+    return true;
+  } catch (err) {
+    const destroyed = { error: errorText(err) };
+    ctx.progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: firstLine(destroyed.error) });
+    return destroyed;
+  }
+}
+
+/** Puts the stack file back (and drops the backup); the error, with where the original is, if that failed. */
+async function restoreConfig(
+  progress: Progress,
+  settingsFile: string,
+  snapshot: Buffer | undefined,
+  backupFile: string | undefined,
+): Promise<string | undefined> {
+  const step: StepInfo = { kind: "restore" };
+  const start = Date.now();
+  progress.step(step);
+  try {
+    await restoreSnapshot(settingsFile, snapshot);
+    progress.stepDone(step, { ok: true, seconds: secondsSince(start), detail: settingsFile });
+    if (backupFile !== undefined) {
+      await fs.rm(backupFile, { force: true });
+    }
+    return undefined;
+  } catch (err) {
+    const restoreError = `${errorText(err)}; the original is in ${backupFile ?? "(no backup)"}`;
+    progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: restoreError });
+    return restoreError;
+  }
+}
+
 /**
  * Runs the experiment. Never throws for a failed mode or Ctrl-C (they are in the record); throws
  * only when the stack's config cannot be read or a mode's config is invalid — before any change.
@@ -193,122 +312,40 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
     await fs.writeFile(args.backupFile, snapshot, { mode: 0o600 });
   }
 
+  const ctx: RunContext = {
+    stack,
+    progress,
+    stop,
+    callbacks: {
+      onOutput: (text: string) => progress.output(text),
+      onEvent: (e: EngineEvent) => progress.event(e),
+      signal: stop.signal,
+    },
+    ...(args.upOptions !== undefined ? { upOptions: args.upOptions } : {}),
+  };
   const runs: ModeRun[] = [];
   const notRun: Mode[] = [];
   // Switched keys an earlier mode set: the only ones that may need removing for a later mode.
   const touched = new Set<string>();
   let destroyed: RunRecord["destroyed"] = false;
-  let failed = false;
-  const callbacks = {
-    onOutput: (text: string) => progress.output(text),
-    onEvent: (e: EngineEvent) => progress.event(e),
-    signal: stop.signal,
-  };
   let restoreError: string | undefined;
   try {
     for (const [i, plan] of planned.entries()) {
-      if (failed || stop.stopping) {
+      if (runs.some((r) => r.status !== "measured") || stop.stopping) {
         notRun.push(plan.mode);
         continue;
       }
-      const where = { mode: plan.mode, index: i + 1, total: planned.length };
-      const modeStart = Date.now();
-      let step: StepInfo = { kind: "config", ...where };
-      let resourceChanges: Record<string, number> | undefined;
-      try {
-        progress.step(step);
-        const set: ConfigMap = {};
-        for (const [key, value] of Object.entries(plan.set)) {
-          set[`${PROJECT}:${key}`] = { value };
-        }
-        await stack.setAllConfig(set);
-        Object.keys(plan.set).forEach((k) => touched.add(k));
-        const remove = plan.remove.filter((k) => touched.has(k));
-        if (remove.length > 0) {
-          await stack.removeAllConfig(remove.map((k) => `${PROJECT}:${k}`));
-          remove.forEach((k) => touched.delete(k));
-        }
-        progress.stepDone(step, {
-          ok: true,
-          seconds: secondsSince(modeStart),
-          detail: describeSet(plan.set) + (remove.length > 0 ? ` (removed ${remove.join(", ")})` : ""),
-        });
-
-        step = { kind: "up", ...where };
-        const upStart = Date.now();
-        progress.step(step);
-        const up = await stack.up({ ...args.upOptions, ...callbacks });
-        resourceChanges = up.summary.resourceChanges;
-        progress.stepDone(step, { ok: true, seconds: secondsSince(upStart), detail: describeChanges(resourceChanges) });
-
-        step = { kind: "outputs", ...where };
-        const outStart = Date.now();
-        progress.step(step);
-        const outputs = redactOutputs(await stack.outputs());
-        progress.stepDone(step, {
-          ok: true,
-          seconds: secondsSince(outStart),
-          detail: `${Object.keys(outputs).length} outputs`,
-        });
-        runs.push({
-          mode: plan.mode,
-          status: "measured",
-          set: plan.set,
-          startedAt: new Date(modeStart).toISOString(),
-          seconds: secondsSince(modeStart),
-          ...(resourceChanges ? { resourceChanges } : {}),
-          outputs,
-        });
-      } catch (err) {
-        failed = true;
-        const error = errorText(err);
-        progress.stepDone(step, { ok: false, seconds: secondsSince(modeStart), detail: firstLine(error) });
-        runs.push({
-          mode: plan.mode,
-          status: stop.stopping ? "interrupted" : "failed",
-          set: plan.set,
-          startedAt: new Date(modeStart).toISOString(),
-          seconds: secondsSince(modeStart),
-          ...(resourceChanges ? { resourceChanges } : {}),
-          error,
-        });
-      }
+      runs.push(await runMode(ctx, plan, { mode: plan.mode, index: i + 1, total: planned.length }, touched));
     }
 
     // --destroy also after a failed mode (the user asked for nothing to be left behind), but not
     // after Ctrl-C: the user asked to stop, and a destroy is another long operation.
     if (args.destroy && !stop.stopping) {
-      const step: StepInfo = { kind: "destroy" };
-      const start = Date.now();
-      progress.step(step);
-      try {
-        const result = await stack.destroy(callbacks);
-        destroyed = true;
-        progress.stepDone(step, {
-          ok: true,
-          seconds: secondsSince(start),
-          detail: describeChanges(result.summary.resourceChanges),
-        });
-      } catch (err) {
-        destroyed = { error: errorText(err) };
-        progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: firstLine(destroyed.error) });
-      }
+      destroyed = await destroyStack(ctx);
     }
   } finally {
     // Runs on failures and Ctrl-C too: the user's stack file must not keep a mode it never chose.
-    const step: StepInfo = { kind: "restore" };
-    const start = Date.now();
-    progress.step(step);
-    try {
-      await restoreSnapshot(settingsFile, snapshot);
-      progress.stepDone(step, { ok: true, seconds: secondsSince(start), detail: settingsFile });
-      if (args.backupFile !== undefined) {
-        await fs.rm(args.backupFile, { force: true });
-      }
-    } catch (err) {
-      restoreError = `${errorText(err)}; the original is in ${args.backupFile ?? "(no backup)"}`;
-      progress.stepDone(step, { ok: false, seconds: secondsSince(start), detail: restoreError });
-    }
+    restoreError = await restoreConfig(progress, settingsFile, snapshot, args.backupFile);
   }
   return {
     stack: stack.name,
