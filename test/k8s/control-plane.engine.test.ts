@@ -17,25 +17,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import test from "ava";
 
-import { type ControlPlane, k8sPluginVersion, startControlPlane, waitFor } from "../support/control-plane";
+import { alive, k8sPluginVersion, waitFor } from "../support/control-plane";
 import { engineEnv, inlineStack, pulumi as pulumiCli, REPO_ROOT, tempDir } from "../engine/support";
+import { controlPlaneForFile } from "./support/plane";
 
-let cp: ControlPlane | undefined;
-
-test.before(async () => {
-  cp = await startControlPlane();
-});
-
-test.after.always(async () => {
-  await cp?.stop();
-});
-
-function plane(): ControlPlane {
-  if (cp === undefined) {
-    throw new Error("the control plane did not start (see test.before)");
-  }
-  return cp;
-}
+const plane = controlPlaneForFile();
 
 type Obj = {
   metadata?: { uid?: string };
@@ -198,15 +184,6 @@ test.serial(
     t.is((await request("GET", "/api/v1/namespaces/default/configmaps/pulumi-smoke")).status, 404);
   },
 );
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const [how, arg, signal] of [
   ["exits without calling stop()", "exit", undefined],
