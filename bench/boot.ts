@@ -29,7 +29,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../infra/config";
 import { planLab } from "../infra/plan";
-import { cacheRoot, ensureBaseImage } from "../infra/nodes/base-image";
+import { cacheRoot, ensureBaseImage } from "../infra/libvirt/base-image";
 import { LabNodes } from "../infra/nodes/nodes";
 
 const execFileAsync = promisify(execFile);

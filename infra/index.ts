@@ -97,7 +97,7 @@ export const versions = {
   cilium: config.ciliumVersion,
   iperf3Image: config.iperf3Image,
   image: config.image === "custom" ? config.imageUrl : config.image,
-  // Resolved once by the base image's create and kept by later `up`s (infra/nodes/base-image.ts).
+  // Resolved once by the base image's create and kept by later `up`s (infra/libvirt/base-image/).
   imageSerial: lab.baseImageFacts.serial,
   imageSource: lab.baseImageFacts.source,
   imageSha256: lab.baseImageFacts.sha256,

@@ -8,7 +8,7 @@
  *   (sdk/go/common/workspace/plugins.go, fallbackSource and githubSource.Download) tries
  *   `https://github.com/pulumi/pulumi-<name>/releases/download/v<version>/pulumi-resource-<name>-v<version>-<os>-<arch>.tar.gz`,
  *   then the API at api.github.com, then `https://get.pulumi.com/releases/plugins/<the same file>`.
- * - The base image: infra/versions.ts UBUNTU_IMAGE_ROOTS and infra/nodes/image-sources.ts (tried in
+ * - The base image: infra/versions.ts UBUNTU_IMAGE_ROOTS and infra/libvirt/base-image/sources.ts (tried in
  *   order; any one of them is enough), or a custom `imageUrl` over http(s).
  * - The Cilium chart: Helm reads the repository's `index.yaml` (the chart repository layout,
  *   https://helm.sh/docs/topics/chart_repository/), run by the kubernetes provider on this host.
@@ -22,7 +22,7 @@
  */
 import type { LabConfig } from "./config/parse";
 import { CILIUM_IMAGES_REGISTRY, K3S_IMAGES_REGISTRY, imageRegistry, upstreamProbes } from "./k3s/args";
-import { indexUrls, serialSources } from "./nodes/image-sources";
+import { indexUrls, serialSources } from "./libvirt/base-image/sources";
 import { CILIUM_HELM_REPO, UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "./versions";
 
 /** One upstream: what is contacted, by whom, and why. */

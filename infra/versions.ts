@@ -46,7 +46,7 @@ export interface UbuntuImage {
   /** The qcow2 file in that directory (`SHA256SUMS` and its signature `SHA256SUMS.gpg` beside it). */
   readonly fileName: string;
   /**
-   * Read the released simplestreams index (see infra/nodes/simplestreams.ts) for the final serial:
+   * Read the released simplestreams index (see infra/libvirt/base-image/simplestreams.ts) for the final serial:
    * only for EOL releases, whose last serial can no longer change.
    */
   readonly resolveLatest: boolean;

@@ -14,7 +14,7 @@
  *   Helm ignores the requested version for local charts, so the file's own version must match.
  * - `imageUrl` as `file://` or an absolute path (image custom): a readable regular file.
  * - Ubuntu images: `gpgv` and Ubuntu's cloud-image keyring, which prove the signed SHA256SUMS
- *   (infra/nodes/gpgv.ts).
+ *   (infra/libvirt/base-image/gpgv.ts).
  *
  * Read-only and synchronous (the program has no top-level await); reads only headers and
  * Chart.yaml. Used by the program (infra/index.ts), `npm run compare`'s preflight and doctor.
@@ -29,7 +29,7 @@ import YAML from "yaml";
 
 import { chartSource } from "../cilium/release";
 import { AirgapDirError, checkAirgapDir } from "../k3s/airgap";
-import { checkGpgvAndKeyring, UBUNTU_CLOUDIMAGE_KEYRING } from "../nodes/gpgv";
+import { checkGpgvAndKeyring, UBUNTU_CLOUDIMAGE_KEYRING } from "../libvirt/base-image/gpgv";
 import { CILIUM_HELM_REPO } from "../versions";
 import { PROJECT } from "./keys";
 import type { LabConfig } from "./parse";

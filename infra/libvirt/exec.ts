@@ -164,6 +164,13 @@ export function commandError(result: RunResult): Error {
   return new Error(`\`${formatArgv(result.argv)}\` exited ${result.code}: ${tail(result.stderr, 5) || "(no stderr)"}`);
 }
 
+/** The error for a tool that is not installed (exit 127 from {@link run}): its Debian package, the command as `cause`. */
+export function notInstalled(tool: string, pkg: string, result: RunResult): Error {
+  return new Error(`\`${tool}\` not found on PATH; install Debian package \`${pkg}\` (apt-get install -y ${pkg}).`, {
+    cause: commandError(result),
+  });
+}
+
 /**
  * The error for a failed tool run: "<action> failed: <why>. Fix: <fix>", with the command as
  * `cause`. A missing binary and an unreachable libvirt daemon get their own fixes whatever `fix`

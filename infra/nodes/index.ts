@@ -19,6 +19,6 @@ export {
   UBUNTU_CLOUDIMAGE_FINGERPRINT,
   UBUNTU_CLOUDIMAGE_KEYRING,
   type BaseImageArgs,
-} from "./base-image";
+} from "../libvirt/base-image";
 export { LabSecrets, type LabSecretsArgs } from "./secrets";
 export { LAB_USER } from "./cloud-init";

@@ -26,7 +26,7 @@ import {
   UBUNTU_CLOUDIMAGE_FINGERPRINT,
   UBUNTU_CLOUDIMAGE_KEYRING,
   type BaseImageArgs,
-} from "./base-image";
+} from "../libvirt/base-image";
 import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
 import { LabSecrets } from "./secrets";
 

@@ -19,7 +19,7 @@ import {
   type PreflightRequest,
 } from "../../infra/libvirt/preflight";
 import { planLab } from "../../infra/plan";
-import { cacheRoot } from "../../infra/nodes/base-image";
+import { cacheRoot } from "../../infra/libvirt/base-image";
 import { defaultPoolDir } from "../../infra/nodes/nodes";
 import { upstreamEndpoints, type PluginSpec } from "../../infra/upstreams";
 import { run } from "../compare/preflight";

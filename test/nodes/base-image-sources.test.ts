@@ -8,10 +8,10 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
-import { cachedImagePath, ensureBaseImage, resolveSerial, type BaseImageInputs } from "../../infra/nodes/base-image";
-import { checkGpgvAndKeyring, parseValidSigs, signedBy, verifySignedSums } from "../../infra/nodes/gpgv";
-import { indexUrls, serialSources } from "../../infra/nodes/image-sources";
-import { compareSerials, pickSerial, productSerials } from "../../infra/nodes/simplestreams";
+import { cachedImagePath, ensureBaseImage, resolveSerial, type BaseImageInputs } from "../../infra/libvirt/base-image";
+import { checkGpgvAndKeyring, parseValidSigs, signedBy, verifySignedSums } from "../../infra/libvirt/base-image/gpgv";
+import { indexUrls, serialSources } from "../../infra/libvirt/base-image/sources";
+import { compareSerials, pickSerial, productSerials } from "../../infra/libvirt/base-image/simplestreams";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../../infra/versions";
 import {
   keyringOf,

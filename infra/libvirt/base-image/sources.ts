@@ -17,6 +17,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 
+import { mib } from "../common";
 import { SIMPLESTREAMS_INDEX } from "./simplestreams";
 
 /** Writes one progress/info line; defaults to stderr (the engine shows provider stderr). */
@@ -47,10 +48,6 @@ export interface SourceFailure {
 export function allSourcesFailed(what: string, failures: readonly SourceFailure[], fix: string): Error {
   const list = failures.map((f, i) => `  ${i + 1}. ${f.source}: ${f.reason}`).join("\n");
   return new Error(`${what}: every source failed:\n${list}\n${fix}`);
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 /** `protocol` is http(s), file, or an absolute path. */

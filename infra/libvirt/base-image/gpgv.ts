@@ -10,11 +10,12 @@
  * file verifies only when a `VALIDSIG` names the expected key, as signing key or primary key.
  * A valid signature by any other key of the keyring is not enough.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+
+import { notInstalled, run, tail } from "../exec";
 
 /** Where Debian's and Ubuntu's `ubuntu-keyring` put the key that signs cloud-images.ubuntu.com. */
 export const UBUNTU_CLOUDIMAGE_KEYRING = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg";
@@ -57,38 +58,6 @@ export function normalizeFingerprint(fpr: string): string {
 export function signedBy(status: string, expected: string): boolean {
   const want = normalizeFingerprint(expected);
   return parseValidSigs(status).some((s) => s.fingerprint === want || s.primaryFingerprint === want);
-}
-
-/** Runs a command without a shell; resolves with exit code and output (never rejects on exit code). */
-export function runTool(
-  cmd: string,
-  args: readonly string[],
-  env?: NodeJS.ProcessEnv,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C", ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-/** Throws "`tool` not found on PATH; install <package>" when `err` is ENOENT from spawn. */
-export function rethrowMissingTool(err: unknown, tool: string, pkg: string): never {
-  if ((err as NodeJS.ErrnoException)?.code === "ENOENT") {
-    throw new Error(`\`${tool}\` not found on PATH; install Debian package \`${pkg}\` (apt-get install -y ${pkg}).`, {
-      cause: err,
-    });
-  }
-  throw err;
-}
-
-/** The last lines of a command's output, for error messages. */
-export function tail(text: string, lines = 5): string {
-  return text.trim().split("\n").slice(-lines).join(" | ");
 }
 
 const KEYRING_FIX =
@@ -159,20 +128,18 @@ export async function verifySignedSums(
   }
   const home = await fsp.mkdtemp(path.join(os.tmpdir(), "cilium-lab-gpgv-"));
   try {
-    let result: { code: number; stdout: string; stderr: string };
-    try {
-      result = await runTool("gpgv", ["--status-fd", "1", "--keyring", path.resolve(keyringPath), sigPath, sumsPath], {
-        GNUPGHOME: home,
-      });
-    } catch (err) {
-      rethrowMissingTool(err, "gpgv", "gpgv");
+    const result = await run("gpgv", ["--status-fd", "1", "--keyring", path.resolve(keyringPath), sigPath, sumsPath], {
+      env: { GNUPGHOME: home },
+    });
+    if (result.code === 127) {
+      throw notInstalled("gpgv", "gpgv", result);
     }
     if (!signedBy(result.stdout, fingerprint)) {
       const others = parseValidSigs(result.stdout).map((s) => s.fingerprint);
       const found =
         others.length > 0
           ? `valid signatures only by ${others.join(", ")}`
-          : `gpgv exit ${result.code}: ${tail(result.stderr)}`;
+          : `gpgv exit ${result.code}: ${tail(result.stderr, 5)}`;
       throw new Error(
         `The signature of ${label} does not verify as key ${normalizeFingerprint(fingerprint)} from ${keyringPath} (${found}). ` +
           "The file may have been tampered with or signed by another key; nothing was downloaded from this source. " +
