@@ -1,0 +1,246 @@
+// Subnet overlap and the preflight's verdicts on injected host facts, with exact expected values.
+import test from "ava";
+
+import { parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "../../infra/libvirt/hostnet";
+import {
+  LibvirtPreflightError,
+  evaluatePreflight,
+  labPreflightRequest,
+  preflightLibvirt,
+  type HostFacts,
+  type PreflightRequest,
+} from "../../infra/libvirt/preflight";
+
+// ---------------------------------------------------------------------------------------------
+// Subnets
+
+test("routes: unicast only, default and local-table entries skipped, host routes as /32", (t) => {
+  const json = JSON.stringify([
+    { dst: "default", gateway: "192.0.2.1", dev: "eth0" },
+    { dst: "192.0.2.0/24", dev: "eth0", protocol: "kernel" },
+    { dst: "10.9.9.9", dev: "wg0" },
+    { type: "local", dst: "127.0.0.0/8", dev: "lo", table: "local" },
+    { type: "broadcast", dst: "192.0.2.255", dev: "eth0", table: "local" },
+    { dst: "172.16.0.0/12", dev: "tun0", table: "100" },
+  ]);
+  t.deepEqual(parseIpRoutes(json), [
+    { dst: "192.0.2.0/24", dev: "eth0", table: "main" },
+    { dst: "10.9.9.9/32", dev: "wg0", table: "main" },
+    { dst: "172.16.0.0/12", dev: "tun0", table: "100" },
+  ]);
+});
+
+test("overlaps: partial and exact, with routes on our own bridge and our own network exempt", (t) => {
+  const routes = parseIpRoutes(
+    JSON.stringify([
+      { dst: "10.98.0.0/16", dev: "eth1" },
+      { dst: "192.168.150.0/24", dev: "cl-vxlan-1a2b" },
+      { dst: "172.16.0.0/12", dev: "tun0", table: "100" },
+    ]),
+  );
+  const nets: HostNetwork[] = [
+    {
+      name: "cilium-lab-vxlan",
+      owner: { project: "cilium-lab", stack: "vxlan" },
+      bridge: "cl-vxlan-1a2b",
+      cidrs: ["192.168.150.0/24"],
+    },
+    { name: "default", owner: undefined, bridge: "virbr0", cidrs: ["192.168.122.0/24"] },
+  ];
+  const own = { networkName: "cilium-lab-vxlan", bridgeName: "cl-vxlan-1a2b", stack: "vxlan" };
+  t.deepEqual(
+    subnetConflicts("192.168.150.0/24", routes, nets, own),
+    [],
+    "our own network and its bridge route are not conflicts",
+  );
+  t.deepEqual(subnetConflicts("10.98.5.0/24", routes, nets, own), ["host route 10.98.0.0/16 dev eth1"]);
+  t.deepEqual(subnetConflicts("172.20.0.0/16", routes, nets, own), ["host route 172.16.0.0/12 dev tun0 table 100"]);
+  t.deepEqual(subnetConflicts("192.168.122.128/25", routes, nets, own), [
+    'libvirt network "default" (192.168.122.0/24)',
+  ]);
+  t.deepEqual(
+    subnetConflicts("192.168.150.0/24", routes, nets, {
+      ...own,
+      networkName: "cilium-lab-native",
+      bridgeName: "cl-native-9f",
+    }),
+    ["host route 192.168.150.0/24 dev cl-vxlan-1a2b", 'libvirt network "cilium-lab-vxlan" (192.168.150.0/24)'],
+  );
+  t.is(suggestFreeCidr(routes, nets), "192.168.100.0/24");
+  t.is(
+    suggestFreeCidr(
+      [],
+      Array.from({ length: 155 }, (_, i) => ({
+        name: `n${i}`,
+        owner: undefined,
+        bridge: undefined,
+        cidrs: [`192.168.${100 + i}.0/24`],
+      })),
+    ),
+    undefined,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Preflight
+
+const REQUEST: PreflightRequest = labPreflightRequest(
+  {
+    libvirtUri: "qemu:///system",
+    accelerator: "kvm",
+    networkCidr: "192.168.150.0/24",
+    nodeCpus: 2,
+    nodeMemoryMiB: 4096,
+  },
+  {
+    networkName: "cilium-lab-vxlan",
+    bridgeName: "cl-vxlan-1a2b",
+    nodes: [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}` })),
+  },
+  "vxlan",
+  { poolDir: "/var/lib/libvirt/cilium-lab/vxlan", imageCacheDir: "/var/cache/cilium-lab" },
+);
+
+function facts(overrides: Partial<HostFacts> = {}): HostFacts {
+  return {
+    missingTools: [],
+    libvirt: {
+      reachable: true,
+      networks: [{ name: "default", owner: undefined, bridge: "virbr0", cidrs: ["192.168.122.0/24"], active: true }],
+      domains: [],
+    },
+    routes: [{ dst: "192.0.2.0/24", dev: "eth0", table: "main" }],
+    links: ["lo", "eth0", "virbr0"],
+    kvm: { usable: true, detail: "" },
+    memAvailableMiB: 20_000,
+    cpus: 8,
+    disks: [
+      { path: "/var/lib/libvirt/cilium-lab/vxlan", freeBytes: 100 * 1024 ** 3 },
+      { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
+    ],
+    ...overrides,
+  };
+}
+
+test("labPreflightRequest derives names, sizes and disk estimates from config and plan", (t) => {
+  t.deepEqual(
+    REQUEST.nodes,
+    [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}`, vcpus: 2, memoryMiB: 4096 })),
+  );
+  t.deepEqual(
+    REQUEST.disks.map((d) => [d.path, d.bytes / 1024 ** 3, d.qemuReadable]),
+    [
+      ["/var/lib/libvirt/cilium-lab/vxlan", 7, true],
+      ["/var/cache/cilium-lab", 1, false],
+    ],
+  );
+});
+
+test("a healthy host passes the preflight with no problems and no warnings", (t) => {
+  const { problems, warnings } = evaluatePreflight(REQUEST, facts());
+  t.deepEqual({ problems, warnings }, { problems: [], warnings: [] });
+});
+
+test("a re-run with our own network, bridge and running VMs of the same stack passes", (t) => {
+  const own = { project: "cilium-lab", stack: "vxlan" };
+  const f = facts({
+    libvirt: {
+      reachable: true,
+      networks: [
+        { name: "cilium-lab-vxlan", owner: own, bridge: "cl-vxlan-1a2b", cidrs: ["192.168.150.0/24"], active: true },
+      ],
+      domains: REQUEST.nodes.map((n) => ({ name: n.domainName, owner: own, running: true })),
+    },
+    routes: [{ dst: "192.168.150.0/24", dev: "cl-vxlan-1a2b", table: "main" }],
+    links: ["lo", "cl-vxlan-1a2b"],
+    memAvailableMiB: 1000,
+  });
+  const { problems, warnings } = evaluatePreflight(REQUEST, f);
+  t.deepEqual({ problems, warnings }, { problems: [], warnings: [] }, "the running VMs already hold their memory");
+});
+
+test("a broken host gets every problem at once, each with its fix", (t) => {
+  const foreign = { project: "cilium-lab", stack: "native" };
+  const f = facts({
+    missingTools: ["cloud-localds"],
+    libvirt: {
+      reachable: true,
+      networks: [
+        { name: "cilium-lab-vxlan", owner: undefined, bridge: "virbr9", cidrs: ["10.0.0.0/24"], active: false },
+        { name: "other", owner: undefined, bridge: "virbr1", cidrs: ["192.168.150.128/25"], active: true },
+      ],
+      domains: [{ name: "cilium-lab-vxlan-node-2", owner: foreign, running: true }],
+    },
+    routes: [{ dst: "192.168.144.0/20", dev: "eth1", table: "main" }],
+    links: ["lo", "cl-vxlan-1a2b"],
+    kvm: { usable: false, detail: "/dev/kvm is missing or not accessible (ENOENT)" },
+    memAvailableMiB: 6000,
+    cpus: 1,
+    disks: [
+      {
+        path: "/var/lib/libvirt/cilium-lab/vxlan",
+        freeBytes: 2 * 1024 ** 3,
+        unsearchable: "/var/lib/libvirt (mode 0700)",
+      },
+      { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
+    ],
+  });
+  const { problems, warnings } = evaluatePreflight(REQUEST, f);
+  t.deepEqual(problems, [
+    "`cloud-localds` not found on PATH. Fix: `apt-get install cloud-image-utils` (or set CLOUD_LOCALDS_BIN to its path).",
+    'libvirt network "cilium-lab-vxlan" already exists and does not belong to stack "vxlan" (owner: none: not created by cilium-lab). Fix: remove it (`virsh net-destroy cilium-lab-vxlan; virsh net-undefine cilium-lab-vxlan`) or use another stack name.',
+    'libvirt domain "cilium-lab-vxlan-node-2" already exists and does not belong to stack "vxlan" (owner: cilium-lab stack "native"). Fix: remove it (`virsh destroy cilium-lab-vxlan-node-2; virsh undefine cilium-lab-vxlan-node-2 --nvram`) or use another stack name.',
+    'bridge "cl-vxlan-1a2b" already exists on the host and belongs to no network of this stack (`ip link show cl-vxlan-1a2b`). Fix: remove it (`ip link del cl-vxlan-1a2b`) if it is a leftover, or use another stack name.',
+    'networkCidr 192.168.150.0/24 of libvirt network "cilium-lab-vxlan" overlaps host route 192.168.144.0/20 dev eth1; libvirt network "other" (192.168.150.128/25). Fix: choose a free range, e.g. `pulumi config set cilium-lab:networkCidr 192.168.100.0/24` (each stack needs its own).',
+    "3 node(s) need 12288 MiB of memory but the host has 6000 MiB available (MemAvailable). Fix: `pulumi config set cilium-lab:nodeMemoryMiB 1792`, lower cilium-lab:nodeCount, or free memory.",
+    "cilium-lab:nodeCpus 2 exceeds the host's 1 CPUs. Fix: `pulumi config set cilium-lab:nodeCpus 1`.",
+    "accelerator is kvm but KVM is not usable here: /dev/kvm is missing or not accessible (ENOENT). Fix: `pulumi config set cilium-lab:accelerator qemu` (TCG software emulation: boots take minutes, so also raise cilium-lab:bootTimeoutSeconds, e.g. 900).",
+    "the base image copy and 3 node disks (estimate) need 7.0 GiB in /var/lib/libvirt/cilium-lab/vxlan but only 2.0 GiB are free. Fix: free space on that filesystem (or move the directory).",
+    "the base image copy and 3 node disks (estimate) go to /var/lib/libvirt/cilium-lab/vxlan, but the qemu user (libvirt-qemu) cannot traverse /var/lib/libvirt (mode 0700). Fix: use a directory under /var/lib/libvirt, or give the parent directories o+x.",
+  ]);
+  t.deepEqual(warnings, []);
+  const error = t.throws(() => preflightLibvirt(REQUEST, f), { instanceOf: LibvirtPreflightError });
+  t.true(
+    error?.message.startsWith(
+      "the host is not ready for cilium-lab (10 problems; nothing was created):\n- `cloud-localds` not found",
+    ),
+  );
+});
+
+test("libvirtd unreachable and a session URI are reported; vCPU overcommit is only a warning", (t) => {
+  const down = evaluatePreflight(
+    { ...REQUEST, uri: "qemu:///session" },
+    facts({
+      libvirt: {
+        reachable: false,
+        error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+      },
+      cpus: 4,
+    }),
+  );
+  t.deepEqual(down.problems, [
+    'cilium-lab:libvirtUri must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu:///session". Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.',
+    "cannot reach libvirt at qemu:///session: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory. Fix: start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.",
+  ]);
+  t.deepEqual(down.warnings, [
+    "the nodes have 6 vCPUs in total on a host with 4 CPUs: they share CPUs, so boots and iperf3 results are slower and noisier.",
+  ]);
+  const noVirsh = evaluatePreflight(
+    REQUEST,
+    facts({ missingTools: ["virsh"], libvirt: { reachable: false, error: "virsh not installed" } }),
+  );
+  t.deepEqual(noVirsh.problems, [
+    "`virsh` not found on PATH. Fix: `apt-get install libvirt-clients` (or set VIRSH_BIN to its path).",
+  ]);
+});
+
+test("CILIUM_LAB_PREFLIGHT=off skips the checks and says so", (t) => {
+  process.env.CILIUM_LAB_PREFLIGHT = "off";
+  try {
+    t.deepEqual(preflightLibvirt(REQUEST, facts({ missingTools: ["virsh"] })), [
+      "host preflight skipped (CILIUM_LAB_PREFLIGHT=off): host problems will surface later, as resource errors",
+    ]);
+  } finally {
+    delete process.env.CILIUM_LAB_PREFLIGHT;
+  }
+});
