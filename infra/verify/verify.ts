@@ -33,22 +33,10 @@ import type { LabConfig } from "../config";
 import { nodeScript } from "../node-scripts";
 import type { CiliumDatapath } from "../cilium/values";
 import { requireClusterProvider } from "../k3s/cluster-provider";
-import {
-  agentCli,
-  buildEvidence,
-  datapathOutput,
-  parseClusterFacts,
-  parseNodeFacts,
-  unreadableEvidence,
-  verdictFailureMessage,
-  type DatapathOutput,
-  type NodeFacts,
-  type RequestedDatapath,
-} from "./evidence";
-import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord, type ThroughputOutput } from "./iperf3";
+import { agentCli, verdictFailureMessage, type DatapathOutput, type RequestedDatapath } from "./evidence";
+import type { ThroughputOutput } from "./iperf3";
 import {
   NAMESPACE,
-  clientArgs,
   clientJobArgs,
   deadlines,
   iperf3Settings,
@@ -64,6 +52,9 @@ import {
   serverPodName,
   stdinScriptCommand,
 } from "./jobs";
+import { throughputOf, tryServerAddresses, verdictOf, type ParsedAddresses } from "./outputs";
+
+export { parseServerAddresses, type ServerAddresses } from "./outputs";
 
 /** A short content hash, for triggers. */
 function hash(text: string): string {
@@ -122,42 +113,6 @@ export interface VerificationArgs {
   readonly cilium: { readonly datapath: CiliumDatapath; readonly digest: string };
 }
 
-/** The server pods' addresses, as scripts/wait-iperf3-servers.sh prints them. */
-export interface ServerAddresses {
-  readonly host: { readonly name: string; readonly podIP: string; readonly hostIP: string; readonly node: string };
-  readonly pod: { readonly name: string; readonly podIP: string; readonly hostIP: string; readonly node: string };
-}
-
-/** Parses scripts/wait-iperf3-servers.sh output. */
-export function parseServerAddresses(text: string, hostPod: string, podPod: string): ServerAddresses {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`wait-iperf3-servers.sh printed no JSON document: ${text.slice(-300)}`, { cause: err });
-  }
-  const pods =
-    typeof doc === "object" && doc !== null && Array.isArray((doc as { pods?: unknown }).pods)
-      ? (doc as { pods: unknown[] }).pods
-      : [];
-  const find = (name: string) => {
-    const p = pods.find(
-      (x): x is Record<string, unknown> =>
-        typeof x === "object" && x !== null && (x as { name?: unknown }).name === name,
-    );
-    if (p === undefined || typeof p.podIP !== "string" || p.podIP === "") {
-      throw new Error(`wait-iperf3-servers.sh did not report pod ${name}'s IP: ${text.slice(-300)}`);
-    }
-    return {
-      name,
-      podIP: p.podIP,
-      hostIP: typeof p.hostIP === "string" ? p.hostIP : "",
-      node: typeof p.node === "string" ? p.node : "",
-    };
-  };
-  return { host: find(hostPod), pod: find(podPod) };
-}
-
 /** What the steps of one Verification share. */
 interface Measurement {
   /** The component's name: the prefix of every resource name. */
@@ -183,7 +138,7 @@ interface Servers {
   /** `servers-ready`: its stdout is the servers' addresses. */
   readonly ready: remote.Command;
   /** The parsed addresses, or why they could not be read. */
-  readonly addresses: pulumi.Output<{ value: ServerAddresses } | { error: string }>;
+  readonly addresses: pulumi.Output<ParsedAddresses>;
   /** The server pod's IP (empty when unreadable). */
   readonly podIp: pulumi.Output<string>;
 }
@@ -352,13 +307,7 @@ export class Verification extends pulumi.ComponentResource {
     });
     // Parsed without throwing: a bad document refuses the datapath (one clean error) instead of
     // rejecting every input that uses the pod IP.
-    const addresses = ready.stdout.apply((text): { value: ServerAddresses } | { error: string } => {
-      try {
-        return { value: parseServerAddresses(text, hostServerName, podServerName) };
-      } catch (err) {
-        return { error: err instanceof Error ? err.message : String(err) };
-      }
-    });
+    const addresses = ready.stdout.apply((text) => tryServerAddresses(text, hostServerName, podServerName));
     return { ready, addresses, podIp: addresses.apply((s) => ("value" in s ? s.value.pod.podIP : "")) };
   }
 
@@ -395,76 +344,4 @@ export class Verification extends pulumi.ComponentResource {
     }
     return readers;
   }
-}
-
-/** The `datapath` output from the collectors' documents; a document that cannot be read proves nothing. */
-function verdictOf(
-  request: RequestedDatapath,
-  nodes: readonly VerificationNode[],
-  serverNode: string,
-  state: string,
-  srv: { value: ServerAddresses } | { error: string },
-  texts: readonly string[],
-): DatapathOutput {
-  // A document that cannot be read proves nothing: the verdict refuses, naming it.
-  const problems: string[] = [];
-  const attempt = <T>(f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (err) {
-      problems.push(err instanceof Error ? err.message : String(err));
-      return undefined;
-    }
-  };
-  if ("error" in srv) {
-    problems.push(srv.error);
-  }
-  const cluster = attempt(() => parseClusterFacts(state));
-  const facts = nodes.map((n, i) => attempt(() => parseNodeFacts(texts[i] ?? "", n.name)));
-  if (cluster === undefined || "error" in srv || problems.length > 0) {
-    return unreadableEvidence(request, problems);
-  }
-  const evidence = buildEvidence({
-    ciliumVersion: request.ciliumVersion,
-    cluster,
-    nodes: nodes.map((n, i) => ({ node: n.name, ip: n.ip, facts: facts[i] as NodeFacts })),
-    expectedKeys: Object.keys(request.configMap ?? {}),
-    measuredPods: [{ name: srv.value.pod.name, node: serverNode, ip: srv.value.pod.podIP }],
-  });
-  return datapathOutput(request, evidence);
-}
-
-/** The `throughput` output from the Job logs, in schedule order. */
-function throughputOf(
-  m: Measurement,
-  schedule: readonly RunStep[],
-  logs: readonly string[],
-  podIp: string,
-): ThroughputOutput {
-  const { settings } = m;
-  const runs: RunRecord[] = schedule.map((step, i) =>
-    runRecord(
-      step.path,
-      step.run,
-      step.order,
-      step.job,
-      parseIperf3Json(logs[i] ?? "", `${step.path}-to-${step.path} run ${step.run} (job ${NAMESPACE}/${step.job})`),
-    ),
-  );
-  return summarizeThroughput({
-    runs,
-    routingMode: m.config.routingMode,
-    accelerator: m.config.accelerator,
-    settings: {
-      image: settings.image,
-      seconds: settings.seconds,
-      omitSeconds: settings.omitSeconds,
-      streams: settings.streams,
-      runs: settings.runs,
-      clientArgs: clientArgs("<target>", settings),
-      server: { node: m.server.name, hostIp: m.server.ip, podIp },
-      client: { node: m.client.name },
-      order: schedule.map((s) => `${s.path} ${s.run}`).join(", "),
-    },
-  });
 }
