@@ -23,6 +23,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
+import { defineProvider, dynamicProps } from "../provider";
 import { kubeClient, kubeCredentials, type KubeResponse } from "./kube-client";
 import {
   daemonSetProblems,
@@ -207,12 +208,17 @@ async function gate(inputs: CiliumReadyInputs): Promise<void> {
   }
 }
 
-/** The provider; one module-level instance so its serialized text is cached. */
-export const ciliumReadyProvider: pulumi.dynamic.ResourceProvider<CiliumReadyInputs, CiliumReadyInputs> = {
-  diff(_id: string, olds: CiliumReadyInputs, news: CiliumReadyInputs) {
-    const changed = RECHECK_INPUTS.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-    return Promise.resolve({ changes: changed.length > 0, replaces: [], deleteBeforeReplace: false });
-  },
+/**
+ * The provider (infra/provider.ts): never replaced; a change of a {@link RECHECK_INPUTS} key is an
+ * update that checks again and stores the new inputs; a refresh keeps the state (the gate is a
+ * check, with nothing of its own in the cluster: the Release's refreshed status reaches the gate
+ * through its inputs on the next `up`); delete has nothing to remove. No provider version: the
+ * gate's states never had one.
+ */
+export const ciliumReadyProvider = defineProvider<CiliumReadyInputs, CiliumReadyInputs>({
+  replaceKeys: [],
+  updateKeys: RECHECK_INPUTS,
+  deleteBeforeReplace: false,
   async create(inputs: CiliumReadyInputs) {
     await gate(inputs);
     return { id: `${inputs.namespace}/${inputs.releaseName}`, outs: inputs };
@@ -221,15 +227,7 @@ export const ciliumReadyProvider: pulumi.dynamic.ResourceProvider<CiliumReadyInp
     await gate(news);
     return { outs: news };
   },
-  read(id: string, props?: CiliumReadyInputs) {
-    // A refresh keeps the state: the gate is a check, with nothing of its own in the cluster. The
-    // Release's refreshed status reaches the gate through its inputs on the next `up`.
-    return Promise.resolve({ id, props });
-  },
-  delete() {
-    return Promise.resolve();
-  },
-};
+});
 
 /** Arguments of {@link CiliumReady}. */
 export interface CiliumReadyArgs {
@@ -260,7 +258,7 @@ export class CiliumReady extends pulumi.dynamic.Resource {
     super(
       ciliumReadyProvider,
       name,
-      {
+      dynamicProps(ciliumReadyProvider, [], {
         kubeconfig: pulumi.secret(args.kubeconfig),
         namespace: args.namespace,
         releaseName: args.releaseName,
@@ -270,7 +268,7 @@ export class CiliumReady extends pulumi.dynamic.Resource {
         hubble: args.hubble,
         timeoutSeconds: args.timeoutSeconds,
         stack: args.stack,
-      },
+      }),
       { ...opts, additionalSecretOutputs: ["kubeconfig", ...(opts?.additionalSecretOutputs ?? [])] },
       "lab",
       "CiliumReady",
