@@ -21,7 +21,7 @@
  *   pulls", access.redhat.com/node/7001746).
  */
 import type { LabConfig } from "./config/parse";
-import { CILIUM_IMAGES_REGISTRY, K3S_IMAGES_REGISTRY, imageRegistry, upstreamProbes } from "./k3s/args";
+import { CILIUM_IMAGES_REGISTRY, K3S_IMAGES_REGISTRY, imageRegistry, upstreamProbes } from "./k3s/probe";
 import { indexUrls, serialSources } from "./libvirt/base-image/sources";
 import { CILIUM_HELM_REPO, UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "./versions";
 

@@ -6,13 +6,13 @@ export { K3sCluster, type K3sClusterArgs, type K3sConfig, type K3sNode, type Nod
 export { AirgapDirError, checkAirgapDir, type AirgapArtifacts } from "./airgap";
 export {
   K3S_API_PORT,
-  KubeconfigError,
   TOKEN_FILE,
   installerUrl,
   k3sCommand,
-  rewriteKubeconfigServer,
   serverUrl,
   shellQuote,
   type InstallSource,
   type K3sRole,
 } from "./args";
+export { KubeconfigError, rewriteKubeconfigServer } from "./kubeconfig";
+export { upstreamProbes, type UpstreamProbe } from "./probe";

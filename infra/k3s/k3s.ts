@@ -35,16 +35,15 @@ import {
   installStdin,
   kubeconfigCommand,
   prepareCommand,
-  probeCommand,
-  rewriteKubeconfigServer,
   serverUrl,
   uninstallCommand,
-  upstreamProbes,
   waitCommand,
   type InstallInput,
   type InstallSource,
   type K3sRole,
 } from "./args";
+import { rewriteKubeconfigServer } from "./kubeconfig";
+import { probeCommand, upstreamProbes } from "./probe";
 
 /** An SSH connection for `@pulumi/command` (host key pinned, private key secret). */
 export type NodeConnection = command.types.input.remote.ConnectionArgs;

@@ -13,10 +13,8 @@ import {
   installerUrl,
   k3sCommand,
   kubeconfigCommand,
-  KubeconfigError,
   prepareCommand,
   releaseAssetUrl,
-  rewriteKubeconfigServer,
   shellJoin,
   shellQuote,
   uninstallCommand,
@@ -25,6 +23,7 @@ import {
   type InstallSource,
   type K3sRole,
 } from "../../infra/k3s/args";
+import { KubeconfigError, rewriteKubeconfigServer } from "../../infra/k3s/kubeconfig";
 
 const SERVER = { nodeName: "node-1", nodeIp: "192.168.150.11" };
 const AGENT = { nodeName: "node-2", nodeIp: "192.168.150.12" };

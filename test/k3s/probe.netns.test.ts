@@ -24,7 +24,7 @@ import {
   PROBE_MAX_TIME_SECONDS,
   probeCommand,
   type UpstreamProbe,
-} from "../../infra/k3s/args";
+} from "../../infra/k3s/probe";
 import { nodeScript } from "../../infra/node-scripts";
 import { prerequisites, run, sh } from "../verify/support";
 

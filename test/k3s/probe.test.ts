@@ -15,7 +15,7 @@ import {
   probeCommand,
   registryApiUrl,
   upstreamProbes,
-} from "../../infra/k3s/args";
+} from "../../infra/k3s/probe";
 import { nodeScript } from "../../infra/node-scripts";
 import { IPERF3_IMAGE } from "../../infra/versions";
 
