@@ -24,8 +24,8 @@ import { gunzip } from "node:zlib";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../../infra/config";
-import { planLab } from "../../infra/network/plan";
-import { cachedImagePath } from "../../infra/nodes/base-image";
+import { planLab } from "../../infra/plan";
+import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
 
@@ -54,9 +54,7 @@ async function run(
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
-      throw new Error(
-        `\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`,
-      );
+      throw new Error(`\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`);
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
   }
@@ -237,11 +235,12 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
     const plan = planLab(config, STACK);
     const nodes = new LabNodes("lab", { config, plan, stack: STACK, cacheDir });
     return Promise.resolve({
-      nodes: nodes.nodes,
+      // the program's `nodes` output
+      nodes: nodes.nodes.map(({ name, role, ip }) => ({ name, role, ip })),
       hostPublicKeys: nodes.hostPublicKeys,
       sshPrivateKey: nodes.sshPrivateKey,
       k3sToken: nodes.k3sToken,
-      connection1: nodes.connections["node-1"],
+      connection1: nodes.server.connection,
       imagePath: nodes.baseImage.path,
       downloadedBytes: nodes.baseImage.downloadedBytes,
     });

@@ -21,8 +21,8 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { parseLabConfig } from "../../infra/config";
-import { planLab } from "../../infra/network/plan";
-import { cachedImagePath } from "../../infra/nodes/base-image";
+import { planLab } from "../../infra/plan";
+import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
 
@@ -50,9 +50,7 @@ async function run(
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
     if (e.code === "ENOENT") {
-      throw new Error(
-        `\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`,
-      );
+      throw new Error(`\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`);
     }
     return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
   }
@@ -123,7 +121,9 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const image = process.env.TEST_IMAGE ?? "";
   const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
   if (image === "" || imageSha === "") {
-    t.fail('No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.');
+    t.fail(
+      'No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.',
+    );
     return;
   }
   await sweep();
@@ -176,8 +176,8 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
     const nodes = new LabNodes("lab", { config, plan: planLab(config, STACK), stack: STACK, cacheDir });
     return Promise.resolve({
       imagePath: nodes.baseImage.path,
-      vm1: nodes.domains["node-1"]?.id,
-      vm2: nodes.domains["node-2"]?.id,
+      vm1: nodes.nodes[0]?.domain.id,
+      vm2: nodes.nodes[1]?.domain.id,
       facts: nodes.baseImageFacts,
     });
   };
