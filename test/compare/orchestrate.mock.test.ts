@@ -9,11 +9,11 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import type { Mode } from "../../scripts/compare/args";
 import { modeViews } from "../../scripts/compare/collect";
-import { runCompare, SECRET, StopControl, type Progress, type StepInfo } from "../../scripts/compare/orchestrate";
+import { SECRET, StopControl } from "../../scripts/compare/orchestrate";
 import { renderReport } from "../../scripts/compare/report";
 import { FakeLabStack } from "./fake-lab";
+import { RecordingProgress, runModes } from "./recording-progress";
 
 /** The user's stack file, with comments and a config key compare must not touch. */
 const USER_FILE = `# my lab: do not lose this comment
@@ -28,52 +28,29 @@ const USER_CONFIG = {
   "cilium-lab:nodeCpus": "4",
 };
 
-class RecordingProgress implements Progress {
-  readonly steps: string[] = [];
-  readonly events: number[] = [];
-  step(s: StepInfo): void {
-    this.steps.push(`start ${s.kind}${s.mode ? ` ${s.mode} ${s.index}/${s.total}` : ""}`);
-  }
-  stepDone(s: StepInfo, r: { ok: boolean }): void {
-    this.steps.push(`${r.ok ? "done" : "failed"} ${s.kind}${s.mode ? ` ${s.mode}` : ""}`);
-  }
-  event(e: { sequence: number }): void {
-    this.events.push(e.sequence);
-  }
-  output(): void {}
-}
-
-async function setup(t: {
-  teardown(fn: () => Promise<void>): void;
-}): Promise<{ stack: FakeLabStack; file: string; dir: string }> {
+/**
+ * A temporary directory with the stack file `Pulumi.<name>.yaml` (the user's, or none with
+ * `userFile: null`) and a stack double over it with `config`.
+ */
+async function setup(
+  t: { teardown(fn: () => Promise<void>): void },
+  name = "vxlan",
+  config: Record<string, string> = USER_CONFIG,
+  userFile: string | null = USER_FILE,
+): Promise<{ stack: FakeLabStack; file: string; dir: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, "Pulumi.vxlan.yaml");
-  await fs.writeFile(file, USER_FILE);
-  return { stack: new FakeLabStack("vxlan", file, USER_CONFIG), file, dir };
-}
-
-function run(
-  stack: FakeLabStack,
-  file: string,
-  modes: Mode[],
-  extra: { destroy?: boolean; stop?: StopControl; progress?: RecordingProgress; backupFile?: string } = {},
-) {
-  return runCompare({
-    stack,
-    settingsFile: file,
-    modes,
-    destroy: extra.destroy ?? false,
-    progress: extra.progress ?? new RecordingProgress(),
-    stop: extra.stop ?? new StopControl(),
-    ...(extra.backupFile ? { backupFile: extra.backupFile } : {}),
-  });
+  const file = path.join(dir, `Pulumi.${name}.yaml`);
+  if (userFile !== null) {
+    await fs.writeFile(file, userFile);
+  }
+  return { stack: new FakeLabStack(name, file, config), file, dir };
 }
 
 test("mocked cluster layers: modes run in the order given, each switching only the routing keys in place before its up, outputs collected after each up", async (t) => {
   const { stack, file } = await setup(t);
   const progress = new RecordingProgress();
-  const record = await run(stack, file, ["vxlan", "geneve", "native"], { progress });
+  const record = await runModes(stack, file, ["vxlan", "geneve", "native"], { progress });
   t.deepEqual(
     stack.calls.map((c) =>
       c.op === "up" ? `up ${c.routingMode} adnr=${c.autoDirectNodeRoutes} nrc=${c.nativeRoutingCidr ?? "-"}` : c.op,
@@ -137,7 +114,7 @@ test("mocked cluster layers: modes run in the order given, each switching only t
 
 test("mocked cluster layers: each mode's keys are relative to the user's config: vxlan after native removes native's nativeRoutingCidr again", async (t) => {
   const { stack, file } = await setup(t);
-  await run(stack, file, ["native", "vxlan"]);
+  await runModes(stack, file, ["native", "vxlan"]);
   t.deepEqual(
     stack.calls.filter((c) => c.op === "setAllConfig" || c.op === "removeAllConfig" || c.op === "up"),
     [
@@ -158,12 +135,8 @@ test("mocked cluster layers: each mode's keys are relative to the user's config:
 });
 
 test("mocked cluster layers: a user's own nativeRoutingCidr is kept for native and put back (not removed) for the tunnel modes", async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, "Pulumi.x.yaml");
-  await fs.writeFile(file, USER_FILE);
-  const stack = new FakeLabStack("x", file, { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/16" });
-  await run(stack, file, ["native", "geneve"]);
+  const { stack, file } = await setup(t, "x", { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/16" });
+  await runModes(stack, file, ["native", "geneve"]);
   t.deepEqual(
     stack.calls.filter((c) => c.op === "up"),
     [
@@ -176,7 +149,7 @@ test("mocked cluster layers: a user's own nativeRoutingCidr is kept for native a
 
 test("mocked cluster layers: secret outputs never reach the record (replaced by [secret]); the report renders from what was collected", async (t) => {
   const { stack, file } = await setup(t);
-  const record = await run(stack, file, ["native"]);
+  const record = await runModes(stack, file, ["native"]);
   t.is(record.modes[0]?.outputs?.kubeconfig, SECRET);
   t.false(JSON.stringify(record).includes("secret stuff"));
   const report = renderReport({
@@ -197,7 +170,7 @@ test("mocked cluster layers: secret outputs never reach the record (replaced by 
 test("mocked cluster layers: the user's stack file is restored byte for byte (comments, other keys), and the backup copy removed", async (t) => {
   const { stack, file, dir } = await setup(t);
   const backupFile = path.join(dir, "results", "Pulumi.vxlan.yaml.orig");
-  const record = await run(stack, file, ["geneve", "native"], { backupFile });
+  const record = await runModes(stack, file, ["geneve", "native"], { backupFile });
   t.true(record.configRestored);
   t.is(await fs.readFile(file, "utf8"), USER_FILE);
   await t.throwsAsync(fs.stat(backupFile));
@@ -211,7 +184,7 @@ test("mocked cluster layers: a failed up stops the run, later modes are not run,
     ),
   );
   const progress = new RecordingProgress();
-  const record = await run(stack, file, ["vxlan", "geneve", "native"], { destroy: true, progress });
+  const record = await runModes(stack, file, ["vxlan", "geneve", "native"], { destroy: true, progress });
   t.deepEqual(
     record.modes.map((m) => [m.mode, m.status]),
     [
@@ -242,7 +215,7 @@ test("mocked cluster layers: Ctrl-C once lets the running up finish, starts noth
     await new Promise((r) => setTimeout(r, 50));
     aborted = opts?.signal?.aborted;
   });
-  const record = await run(stack, file, ["vxlan", "native"], { destroy: true, stop });
+  const record = await runModes(stack, file, ["vxlan", "native"], { destroy: true, stop });
   t.false(aborted, "one Ctrl-C does not abort the operation");
   t.deepEqual(
     record.modes.map((m) => [m.mode, m.status]),
@@ -263,7 +236,7 @@ test("mocked cluster layers: Ctrl-C twice aborts the running up through its sign
     stop.request();
     return opts?.signal?.aborted ? Promise.reject(new Error("update canceled")) : Promise.resolve();
   });
-  const record = await run(stack, file, ["native", "vxlan"], { stop });
+  const record = await runModes(stack, file, ["native", "vxlan"], { stop });
   t.deepEqual(
     record.modes.map((m) => [m.mode, m.status]),
     [["native", "interrupted"]],
@@ -274,13 +247,9 @@ test("mocked cluster layers: Ctrl-C twice aborts the running up through its sign
 });
 
 test("mocked cluster layers: a mode the program would reject fails before any change, with the parser's problem line", async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, "Pulumi.x.yaml");
-  await fs.writeFile(file, USER_FILE);
   // A native-routing CIDR that cannot hold node 3's pod block: native is invalid, tunnels are fine.
-  const stack = new FakeLabStack("x", file, { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/23" });
-  const err = await t.throwsAsync(run(stack, file, ["vxlan", "native"]));
+  const { stack, file } = await setup(t, "x", { ...USER_CONFIG, "cilium-lab:nativeRoutingCidr": "10.0.0.0/23" });
+  const err = await t.throwsAsync(runModes(stack, file, ["vxlan", "native"]));
   t.regex(
     err?.message ?? "",
     /^compare: the stack config would be invalid for one mode \(fix the stack's config with `pulumi config set cilium-lab:<key> <value>`, or leave the mode out of --modes\):\n- mode native: cilium-lab:nativeRoutingCidr: /,
@@ -290,11 +259,8 @@ test("mocked cluster layers: a mode the program would reject fails before any ch
 });
 
 test("mocked cluster layers: a stack file that did not exist before the run is removed again", async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clc-mock-"));
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, "Pulumi.new.yaml");
-  const stack = new FakeLabStack("new", file, {});
-  const record = await run(stack, file, ["vxlan"]);
+  const { stack, file } = await setup(t, "new", {}, null);
+  const record = await runModes(stack, file, ["vxlan"]);
   t.true(record.configRestored);
   await t.throwsAsync(fs.stat(file));
 });
