@@ -142,36 +142,33 @@ test("the gate watches the agents and the operator, and relay and UI only with h
 
 const release = (status: string, revision: number) => ({ namespace: "kube-system", name: "cilium", status, revision });
 
+/** Helm's stored revisions from `first` on, one per status. */
+const stored = (first: number, ...statuses: string[]) => statuses.map((status, i) => ({ revision: first + i, status }));
+
+/** The gate's refusal of the release at `revision` with `status`, rolling back to `target`. */
+const refused = (revision: number, status: string, target: string): string =>
+  `Helm release kube-system/cilium is at revision ${revision} with status "${status}", not "deployed": an earlier \`up\` was interrupted (or failed) while Helm worked on it, ` +
+  `and Cilium may run a mix of old and new settings. Roll it back to ${target}: \`npm run lab -- recover lab\`, then run \`pulumi up\` again.`;
+
 for (const [title, input, revisions, expected] of [
   ["a deployed release passes", release("deployed", 3), [{ revision: 3, status: "deployed" }], undefined],
   [
     "pending-upgrade after a killed up names revision, status and the revision to roll back to",
     release("pending-upgrade", 3),
-    [
-      { revision: 1, status: "superseded" },
-      { revision: 2, status: "deployed" },
-      { revision: 3, status: "pending-upgrade" },
-    ],
-    'Helm release kube-system/cilium is at revision 3 with status "pending-upgrade", not "deployed": an earlier `up` was interrupted (or failed) while Helm worked on it, ' +
-      "and Cilium may run a mix of old and new settings. Roll it back to revision 2, the last deployed one: `npm run lab -- recover lab`, then run `pulumi up` again.",
+    stored(1, "superseded", "deployed", "pending-upgrade"),
+    refused(3, "pending-upgrade", "revision 2, the last deployed one"),
   ],
   [
     "a failed upgrade after a failed one rolls back past both",
     release("failed", 4),
-    [
-      { revision: 2, status: "superseded" },
-      { revision: 3, status: "failed" },
-      { revision: 4, status: "failed" },
-    ],
-    'Helm release kube-system/cilium is at revision 4 with status "failed", not "deployed": an earlier `up` was interrupted (or failed) while Helm worked on it, ' +
-      "and Cilium may run a mix of old and new settings. Roll it back to revision 2, the last deployed one: `npm run lab -- recover lab`, then run `pulumi up` again.",
+    stored(2, "superseded", "failed", "failed"),
+    refused(4, "failed", "revision 2, the last deployed one"),
   ],
   [
     "a first install that never completed has nothing to roll back to",
     release("pending-install", 1),
     [{ revision: 1, status: "pending-install" }],
-    'Helm release kube-system/cilium is at revision 1 with status "pending-install", not "deployed": an earlier `up` was interrupted (or failed) while Helm worked on it, ' +
-      "and Cilium may run a mix of old and new settings. Roll it back to the last deployed revision (none is stored: the first install never completed): `npm run lab -- recover lab`, then run `pulumi up` again.",
+    refused(1, "pending-install", "the last deployed revision (none is stored: the first install never completed)"),
   ],
 ] as const) {
   test(`release check: ${title}`, (t) => {
@@ -257,30 +254,19 @@ for (const [title, state, revisions, expected] of [
   [
     "state and Helm agree on a deployed revision",
     release("deployed", 2),
-    [
-      { revision: 1, status: "superseded" },
-      { revision: 2, status: "deployed" },
-    ],
+    stored(1, "superseded", "deployed"),
     undefined,
   ],
   [
     "state says deployed, but Helm stores a newer stuck revision: that one is refused",
     release("deployed", 2),
-    [
-      { revision: 2, status: "deployed" },
-      { revision: 3, status: "pending-upgrade" },
-    ],
-    'Helm release kube-system/cilium is at revision 3 with status "pending-upgrade", not "deployed": an earlier `up` was interrupted (or failed) while Helm worked on it, ' +
-      "and Cilium may run a mix of old and new settings. Roll it back to revision 2, the last deployed one: `npm run lab -- recover lab`, then run `pulumi up` again.",
+    stored(2, "deployed", "pending-upgrade"),
+    refused(3, "pending-upgrade", "revision 2, the last deployed one"),
   ],
   [
     "state still holds the stuck revision after a rollback outside up: refresh, not another rollback",
     release("pending-upgrade", 3),
-    [
-      { revision: 2, status: "superseded" },
-      { revision: 3, status: "pending-upgrade" },
-      { revision: 4, status: "deployed" },
-    ],
+    stored(2, "superseded", "pending-upgrade", "deployed"),
     'Helm release kube-system/cilium is deployed at revision 4 in the cluster, but this stack\'s state still holds revision 3 with status "pending-upgrade" ' +
       "(Helm was rolled back or upgraded outside `up`): run `npm run lab -- refresh lab`, then `pulumi up` again.",
   ],

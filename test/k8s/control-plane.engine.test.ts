@@ -19,7 +19,7 @@ import test from "ava";
 
 import { alive, k8sPluginVersion, waitFor } from "../support/control-plane";
 import { engineEnv, inlineStack, pulumi as pulumiCli, REPO_ROOT, tempDir } from "../engine/support";
-import { controlPlaneForFile } from "./support/plane";
+import { controlPlaneForFile, createNamespace } from "./support/plane";
 
 const plane = controlPlaneForFile();
 
@@ -88,16 +88,7 @@ test.serial(
   "a namespace finalizes on delete: the controller-manager empties it and the apiserver removes it",
   async (t) => {
     const { request, logTail } = plane();
-    t.is(
-      (
-        await request("POST", "/api/v1/namespaces", {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: "smoke-ns" },
-        })
-      ).status,
-      201,
-    );
+    t.is(await createNamespace(plane(), "smoke-ns"), 201);
     const cm = {
       apiVersion: "v1",
       kind: "ConfigMap",

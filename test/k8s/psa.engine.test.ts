@@ -17,24 +17,10 @@ import {
   serverPodArgs,
 } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
-import { type ControlPlane, startControlPlane, waitFor } from "../support/control-plane";
+import { waitFor } from "../support/control-plane";
+import { controlPlaneForFile, createNamespace } from "./support/plane";
 
-let cp: ControlPlane | undefined;
-
-test.before(async () => {
-  cp = await startControlPlane({ podSecurity: "restricted" });
-});
-
-test.after.always(async () => {
-  await cp?.stop();
-});
-
-function plane(): ControlPlane {
-  if (cp === undefined) {
-    throw new Error("the control plane did not start (see test.before)");
-  }
-  return cp;
-}
+const plane = controlPlaneForFile({ podSecurity: "restricted" });
 
 const settings = iperf3Settings({
   iperf3Image: IPERF3_IMAGE,
@@ -55,16 +41,7 @@ test.serial(
   "with a cluster-wide restricted default, a hostNetwork iperf3 server pod is refused in a namespace without a Pod Security label",
   async (t) => {
     const { request } = plane();
-    t.is(
-      (
-        await request("POST", "/api/v1/namespaces", {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: "psa-control" },
-        })
-      ).status,
-      201,
-    );
+    t.is(await createNamespace(plane(), "psa-control"), 201);
     const res = await request("POST", "/api/v1/namespaces/psa-control/pods", hostServer("psa-control"));
     t.is(res.status, 403, JSON.stringify(res.body));
     t.regex(

@@ -9,11 +9,11 @@
  */
 import test, { type ExecutionContext } from "ava";
 
-import { alive, type ControlPlane, k8sPluginVersion, waitFor } from "../support/control-plane";
+import { alive, type ControlPlane, waitFor } from "../support/control-plane";
 import {
-  CHART,
   commandName,
   configure,
+  configureFirst,
   descendants,
   lab,
   labAsync,
@@ -115,15 +115,7 @@ test.serial(
     const { cp, fresh } = await newCluster(p);
     // No deletedWith here: destroy must delete the release and its objects through the provider
     // (the lab's deletedWith server VM skips those deletes because the cluster goes with the VM).
-    configure(t, p, {
-      pluginVersion: k8sPluginVersion(),
-      chart: CHART,
-      kubeconfigFile: p.kubeconfigFile,
-      vmFile: p.vmFile,
-      routingMode: "vxlan",
-      operatorReplicas: "0",
-      deletedWithVm: "false",
-    });
+    configureFirst(t, p, { kubeconfigFile: p.kubeconfigFile, deletedWithVm: "false" });
     labOk(t, p, UP);
     await killedUpgrade(t, p, cp);
     await refusedThenRecovered(t, p, cp);

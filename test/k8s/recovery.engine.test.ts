@@ -12,10 +12,10 @@ import * as path from "node:path";
 
 import test, { type ExecutionContext } from "ava";
 
-import { type ControlPlane, k8sPluginVersion } from "../support/control-plane";
+import { type ControlPlane } from "../support/control-plane";
 import {
-  CHART,
   configure,
+  configureFirst,
   installKubeconfig,
   installRequested,
   lab,
@@ -89,14 +89,7 @@ test.serial(
     t.timeout(40 * 60_000);
     const p = makeProject(t);
     const { cp } = await newCluster(p);
-    configure(t, p, {
-      pluginVersion: k8sPluginVersion(),
-      chart: CHART,
-      kubeconfigFile: p.kubeconfigFile,
-      vmFile: p.vmFile,
-      routingMode: "vxlan",
-      operatorReplicas: "0",
-    });
+    configureFirst(t, p, { kubeconfigFile: p.kubeconfigFile });
     labOk(t, p, UP);
     t.deepEqual(await revisionStates(cp), [[1, "deployed"]]);
     await downThenVmGone(t, p, await newClusterThenUp(t, p, cp));
@@ -126,15 +119,7 @@ test.serial(
     t.timeout(40 * 60_000);
     const p = makeProject(t);
     const first = await newCluster(p, undefined, installKubeconfig(p, 1));
-    configure(t, p, {
-      pluginVersion: k8sPluginVersion(),
-      chart: CHART,
-      installDir: p.installDir,
-      vmFile: p.vmFile,
-      routingMode: "vxlan",
-      operatorReplicas: "0",
-      vmGeneration: "1",
-    });
+    configureFirst(t, p, { installDir: p.installDir, vmGeneration: "1" });
     labOk(t, p, UP);
     await assertInstalled(t, first.cp);
 

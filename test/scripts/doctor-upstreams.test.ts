@@ -15,6 +15,14 @@ const COMMAND = [{ name: "command", version: "1.2.1" }];
 const rows = (raw: Record<string, string>, plugins = COMMAND): string[][] =>
   upstreamEndpoints(parseLabConfig(raw).config, plugins).map((e) => [e.from, e.group, e.expect, e.url]);
 
+/** quay.io's image layer hosts, one row each. */
+const QUAY_LAYERS = ["cdn", "cdn01", "cdn02", "cdn03"].map((c) => [
+  "nodes",
+  `registry quay.io: image layers (${c}.quay.io)`,
+  "service",
+  `https://${c}.quay.io/`,
+]);
+
 test("the defaults: plugins, the Ubuntu 23.04 sources and index in order, Helm's index on the host; k3s, its redirect and both registries with their layer hosts on the nodes", (t) => {
   const lunar = "releases/lunar/release-20231005/SHA256SUMS";
   const index = "releases/streams/v1/com.ubuntu.cloud:released:download.json";
@@ -54,12 +62,7 @@ test("the defaults: plugins, the Ubuntu 23.04 sources and index in order, Helm's
     ["nodes", "k3s binary: GitHub's redirect", "service", "https://release-assets.githubusercontent.com/"],
     ["nodes", "registry docker.io: pull tokens", "service", "https://auth.docker.io/token"],
     ["nodes", "registry docker.io: image layers", "service", "https://production.cloudflare.docker.com/"],
-    ...["cdn", "cdn01", "cdn02", "cdn03"].map((c) => [
-      "nodes",
-      `registry quay.io: image layers (${c}.quay.io)`,
-      "service",
-      `https://${c}.quay.io/`,
-    ]),
+    ...QUAY_LAYERS,
   ]);
 });
 
@@ -71,15 +74,7 @@ test("air-gapped with a local chart and image: no image, Helm, k3s or docker.io 
     imageUrl: "file:///srv/base.qcow2",
     imageSha256: "0".repeat(64),
   };
-  t.deepEqual(rows(airgapped, []), [
-    ["nodes", "registry quay.io", "service", "https://quay.io/v2/"],
-    ...["cdn", "cdn01", "cdn02", "cdn03"].map((c) => [
-      "nodes",
-      `registry quay.io: image layers (${c}.quay.io)`,
-      "service",
-      `https://${c}.quay.io/`,
-    ]),
-  ]);
+  t.deepEqual(rows(airgapped, []), [["nodes", "registry quay.io", "service", "https://quay.io/v2/"], ...QUAY_LAYERS]);
   t.is(
     upstreamEndpoints(parseLabConfig(airgapped).config)[0]?.why,
     "Cilium, operator and Hubble images, the iperf3 image (unless the air-gap tarballs carry them)",

@@ -23,3 +23,18 @@ export function controlPlaneForFile(options: ControlPlaneOptions = {}): () => Co
     return cp;
   };
 }
+
+/** Creates namespace `name` (optionally with more of the object, e.g. labels); returns the API's status. */
+export async function createNamespace(
+  cp: ControlPlane,
+  name: string,
+  more: Record<string, unknown> = {},
+): Promise<number> {
+  const res = await cp.request("POST", "/api/v1/namespaces", {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name },
+    ...more,
+  });
+  return res.status;
+}

@@ -21,7 +21,7 @@ import * as path from "node:path";
 import test, { type ExecutionContext } from "ava";
 
 import { decodeRelease } from "../../../scripts/recover/helm-storage";
-import { type ControlPlane, startControlPlane, waitFor } from "../../support/control-plane";
+import { type ControlPlane, k8sPluginVersion, startControlPlane, waitFor } from "../../support/control-plane";
 import { engineEnv, REPO_ROOT, tempDir } from "../../engine/support";
 
 export const STACK = "rec";
@@ -151,6 +151,18 @@ export function configure(t: ExecutionContext, p: Project, values: Record<string
   for (const [key, value] of Object.entries(values)) {
     labOk(t, p, ["config", STACK, "set", key, value]);
   }
+}
+
+/** The stack's first config: the built plugin's version, the test chart, the VM stand-in's file, vxlan, no operator replica; then `more`. */
+export function configureFirst(t: ExecutionContext, p: Project, more: Record<string, string>): void {
+  configure(t, p, {
+    pluginVersion: k8sPluginVersion(),
+    chart: CHART,
+    vmFile: p.vmFile,
+    routingMode: "vxlan",
+    operatorReplicas: "0",
+    ...more,
+  });
 }
 
 export interface Revision {
