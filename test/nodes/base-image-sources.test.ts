@@ -3,25 +3,22 @@
 // 127.0.0.1 playing the upstream hosts — the release host's 302 to the archive over http, a 404, a
 // reset, a refused connection — with real gpg keys generated here.
 import test from "ava";
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 
-import { cachedImagePath, ensureBaseImage, resolveSerial, type BaseImageInputs } from "../../infra/libvirt/base-image";
-import { checkGpgvAndKeyring, parseValidSigs, signedBy, verifySignedSums } from "../../infra/libvirt/base-image/gpgv";
+import { cachedImagePath, ensureBaseImage, resolveSerial } from "../../infra/libvirt/base-image";
 import { indexUrls, serialSources } from "../../infra/libvirt/base-image/sources";
 import { compareSerials, pickSerial, productSerials } from "../../infra/libvirt/base-image/simplestreams";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../../infra/versions";
 import {
-  keyringOf,
-  makeQcow2,
+  IMG,
+  NOBLE,
   serve,
+  signedRelease,
   throwawayKey,
   tmp,
   trustedLocalCert,
-  type Route,
-  type ThrowawayKey,
+  ubuntuInputs,
 } from "./image-test-support";
 
 const FIXTURES = path.join(__dirname, "fixtures");
@@ -134,180 +131,12 @@ test("serials order by day, then by the .N suffix", (t) => {
   });
 });
 
-// ---- gpgv's status lines ---------------------------------------------------------------------------
-// fixtures/gpgv-status-two-signers.txt: `gpgv --status-fd 1 --keyring good.gpg two.gpg SHA256SUMS`
-// captured on this CI host (gpgv 2.2.40, 2026-12-03) for a signature by two ed25519 keys of which
-// the keyring holds one; gpgv exited 2.
-
-test("the captured two-signer status has one VALIDSIG, and only its key passes", async (t) => {
-  const status = await fs.readFile(path.join(FIXTURES, "gpgv-status-two-signers.txt"), "utf8");
-  t.deepEqual(parseValidSigs(status), [
-    {
-      fingerprint: "842554C93761120594310379A8C642DA4818BDAE",
-      primaryFingerprint: "842554C93761120594310379A8C642DA4818BDAE",
-    },
-  ]);
-  t.true(signedBy(status, "8425 54C9 3761 1205 9431  0379 A8C6 42DA 4818 BDAE"));
-  t.false(signedBy(status, "8191B86B6BEF36EAD4E3CB84ACA1A0EA85ED3BCE"), "the ERRSIG signer");
-  t.false(signedBy(status, "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81"));
-});
-
-const validsigTable: {
-  title: string;
-  line: string;
-  expected: { fingerprint: string; primaryFingerprint: string }[];
-}[] = [
-  {
-    title: "a subkey signature names the primary key last",
-    line: "[GNUPG:] VALIDSIG 1111111111111111111111111111111111111111 2024-04-23 1713830400 0 4 0 1 10 00 D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
-    expected: [
-      {
-        fingerprint: "1111111111111111111111111111111111111111",
-        primaryFingerprint: "D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
-      },
-    ],
-  },
-  {
-    title: "GOODSIG alone is not a VALIDSIG",
-    line: "[GNUPG:] GOODSIG 1A5D6C4C7DB87C81 UEC Image Automatic Signing Key <cdimage@ubuntu.com>",
-    expected: [],
-  },
-  {
-    title: "a VALIDSIG in the text of another line does not count",
-    line: "gpgv: [GNUPG:] VALIDSIG D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81",
-    expected: [],
-  },
-];
-for (const row of validsigTable) {
-  test(`status parsing: ${row.title}`, (t) => {
-    t.deepEqual(parseValidSigs(row.line), row.expected);
-  });
-}
-
-/** gpgv's own exit code for a signature (its GNUPGHOME: a key's, never the user's). */
-async function gpgvExit(home: string, keyring: string, sig: string, file: string): Promise<number> {
-  try {
-    await promisify(execFile)("gpgv", ["--keyring", keyring, sig, file], { env: { ...process.env, GNUPGHOME: home } });
-    return 0;
-  } catch (err) {
-    return (err as { code?: number }).code ?? -1;
-  }
-}
-
-test("a SHA256SUMS signed by the expected key and by an unknown one passes, though gpgv exits 2", async (t) => {
-  const dir = await tmp("gpg2");
-  const good = await throwawayKey(dir, "good");
-  const other = await throwawayKey(dir, "unknown");
-  try {
-    const sums = path.join(dir, "SHA256SUMS");
-    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
-    await good.sign(sums, `${sums}.gpg`, [other]);
-    t.is(await gpgvExit(good.home, good.keyring, `${sums}.gpg`, sums), 2, "gpgv's verdict alone would refuse it");
-    await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, good.keyring, sums, good.fingerprint));
-  } finally {
-    await good.stop();
-    await other.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-});
-
-test("a valid signature by another key of the keyring is refused", async (t) => {
-  const dir = await tmp("gpg2");
-  const expected = await throwawayKey(dir, "expected");
-  const other = await throwawayKey(dir, "other");
-  try {
-    const both = await keyringOf(dir, "both", [expected, other]);
-    const sums = path.join(dir, "SHA256SUMS");
-    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
-    await other.sign(sums);
-    t.is(await gpgvExit(expected.home, both, `${sums}.gpg`, sums), 0, "gpgv alone accepts it");
-    const err = await t.throwsAsync(
-      verifySignedSums(sums, `${sums}.gpg`, both, "https://mirror.invalid/SHA256SUMS", expected.fingerprint),
-    );
-    t.is(
-      err?.message,
-      `The signature of https://mirror.invalid/SHA256SUMS does not verify as key ${expected.fingerprint} from ${both} (valid signatures only by ${other.fingerprint}). ` +
-        "The file may have been tampered with or signed by another key; nothing was downloaded from this source. Fix: retry later or from another mirror; never skip the check.",
-    );
-  } finally {
-    await expected.stop();
-    await other.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-});
-
-test("the host check names a missing keyring and a missing gpgv with their fixes, and is empty when both are there", async (t) => {
-  const dir = await tmp("hostcheck");
-  try {
-    const keyring = path.join(dir, "k.gpg");
-    await fs.writeFile(keyring, "");
-    t.deepEqual(checkGpgvAndKeyring(keyring), []);
-    t.deepEqual(checkGpgvAndKeyring(keyring, "/nonexistent-bin"), [
-      "`gpgv` is not on PATH: it checks the signature of Ubuntu's SHA256SUMS. Fix: apt-get install -y gpgv.",
-    ]);
-    t.deepEqual(checkGpgvAndKeyring(path.join(dir, "missing.gpg")), [
-      `The signing keyring ${path.join(dir, "missing.gpg")} is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.`,
-    ]);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-});
-
 // ---- upstream behaviour, played on 127.0.0.1 ----------------------------------------------------
-
-const D = "noble/release-20240423/";
-const IMG = "ubuntu-24.04-server-cloudimg-amd64.img";
-
-function inputs(
-  roots: string[],
-  key: ThrowawayKey,
-  cacheDir: string,
-  over: Partial<BaseImageInputs> = {},
-): BaseImageInputs {
-  return {
-    image: "ubuntu-24.04",
-    url: "",
-    expectedSha256: "",
-    keyringPath: key.keyring,
-    cacheDir,
-    release: "24.04",
-    codename: "noble",
-    pinnedSerial: "20240423",
-    fileName: IMG,
-    roots,
-    resolveLatest: false,
-    signingKeyFingerprint: key.fingerprint,
-    ...over,
-  };
-}
-
-/** `<prefix><codename>/release-<serial>/` with the image and its SHA256SUMS signed by `key`. */
-async function release(
-  dir: string,
-  key: ThrowawayKey,
-  prefix: string,
-  rel = D,
-  file = IMG,
-): Promise<{ routes: Record<string, Route>; sha: string; size: number }> {
-  const img = await makeQcow2(dir, `${rel.replace(/\W/g, "-")}${file}`, 1);
-  const sums = path.join(dir, `SHA256SUMS-${rel.replace(/\W/g, "-")}`);
-  await fs.writeFile(sums, `${img.sha} *${file}\n`);
-  await key.sign(sums);
-  return {
-    sha: img.sha,
-    size: img.size,
-    routes: {
-      [`${prefix}${rel}${file}`]: { body: await fs.readFile(img.file) },
-      [`${prefix}${rel}SHA256SUMS`]: { body: await fs.readFile(sums) },
-      [`${prefix}${rel}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
-    },
-  };
-}
 
 test("the https release host's 302 to the archive over http is followed, and the image comes from there verified", async (t) => {
   const dir = await tmp("redirect");
   const key = await throwawayKey(dir, "cloudimage");
-  const served = await release(dir, key, "/releases/");
+  const served = await signedRelease(dir, key, "/releases/");
   const archive = await serve(served.routes);
   const redirects = Object.fromEntries(Object.keys(served.routes).map((p) => [p, { redirect: `${archive.base}${p}` }]));
   const releaseHost = await serve(redirects, {}, await trustedLocalCert(dir));
@@ -317,7 +146,7 @@ test("the https release host's 302 to the archive over http is followed, and the
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(
-      inputs([`${releaseHost.base}/releases/`, `${archive.base}/releases/`], key, cache),
+      ubuntuInputs([`${releaseHost.base}/releases/`, `${archive.base}/releases/`], key, cache),
       (l) => lines.push(l),
     );
     t.deepEqual(got, {
@@ -326,14 +155,18 @@ test("the https release host's 302 to the archive over http is followed, and the
       sizeBytes: served.size,
       downloadedBytes: served.size,
       serial: "20240423",
-      source: `${releaseHost.base}/releases/${D}`,
+      source: `${releaseHost.base}/releases/${NOBLE}`,
     });
     t.deepEqual(releaseHost.requests, [
-      `/releases/${D}SHA256SUMS`,
-      `/releases/${D}SHA256SUMS.gpg`,
-      `/releases/${D}${IMG}`,
+      `/releases/${NOBLE}SHA256SUMS`,
+      `/releases/${NOBLE}SHA256SUMS.gpg`,
+      `/releases/${NOBLE}${IMG}`,
     ]);
-    t.deepEqual(archive.requests, [`/releases/${D}SHA256SUMS`, `/releases/${D}SHA256SUMS.gpg`, `/releases/${D}${IMG}`]);
+    t.deepEqual(archive.requests, [
+      `/releases/${NOBLE}SHA256SUMS`,
+      `/releases/${NOBLE}SHA256SUMS.gpg`,
+      `/releases/${NOBLE}${IMG}`,
+    ]);
   } finally {
     await releaseHost.close();
     await archive.close();
@@ -353,14 +186,16 @@ test("when every source fails, the error lists each source with its reason, then
   await refused.close();
   try {
     const roots = [releaseHost, notFound, resets, refused].map((s) => `${s.base}/releases/`);
-    const err = await t.throwsAsync(ensureBaseImage(inputs(roots, key, path.join(dir, "cache")), () => undefined));
+    const err = await t.throwsAsync(
+      ensureBaseImage(ubuntuInputs(roots, key, path.join(dir, "cache")), () => undefined),
+    );
     t.is(
       err?.message,
       "Base image ubuntu-24.04 (Ubuntu 24.04 serial 20240423, ubuntu-24.04-server-cloudimg-amd64.img): every source failed:\n" +
-        `  1. ${roots[0]}${D}: ${roots[0]}${D}SHA256SUMS: HTTP 404 Not Found (redirected to ${gone.base}/moved)\n` +
-        `  2. ${roots[1]}${D}: ${roots[1]}${D}SHA256SUMS: HTTP 404 Not Found\n` +
-        `  3. ${roots[2]}${D}: ${roots[2]}${D}SHA256SUMS: ECONNRESET socket hang up\n` +
-        `  4. ${roots[3]}${D}: ${roots[3]}${D}SHA256SUMS: ECONNREFUSED connect ECONNREFUSED ${new URL(refused.base).host}\n` +
+        `  1. ${roots[0]}${NOBLE}: ${roots[0]}${NOBLE}SHA256SUMS: HTTP 404 Not Found (redirected to ${gone.base}/moved)\n` +
+        `  2. ${roots[1]}${NOBLE}: ${roots[1]}${NOBLE}SHA256SUMS: HTTP 404 Not Found\n` +
+        `  3. ${roots[2]}${NOBLE}: ${roots[2]}${NOBLE}SHA256SUMS: ECONNRESET socket hang up\n` +
+        `  4. ${roots[3]}${NOBLE}: ${roots[3]}${NOBLE}SHA256SUMS: ECONNREFUSED connect ECONNREFUSED ${new URL(refused.base).host}\n` +
         "Fix: let this host reach one of these sources (the last one is plain http; integrity is proven by Ubuntu's signature and the image hash), " +
         "or set cilium-lab:image custom with cilium-lab:imageUrl (https://, http://, file:// or a path) and cilium-lab:imageSha256 of a copy you trust.",
     );
@@ -376,24 +211,28 @@ test("when every source fails, the error lists each source with its reason, then
 test("a source whose image is missing after a good SHA256SUMS is skipped: all three files come from the next one", async (t) => {
   const dir = await tmp("skip");
   const key = await throwawayKey(dir, "cloudimage");
-  const served = await release(dir, key, "/releases/");
+  const served = await signedRelease(dir, key, "/releases/");
   const partial = await serve({
-    [`/releases/${D}SHA256SUMS`]: served.routes[`/releases/${D}SHA256SUMS`] ?? {},
-    [`/releases/${D}SHA256SUMS.gpg`]: served.routes[`/releases/${D}SHA256SUMS.gpg`] ?? {},
+    [`/releases/${NOBLE}SHA256SUMS`]: served.routes[`/releases/${NOBLE}SHA256SUMS`] ?? {},
+    [`/releases/${NOBLE}SHA256SUMS.gpg`]: served.routes[`/releases/${NOBLE}SHA256SUMS.gpg`] ?? {},
   });
   const full = await serve(served.routes);
   try {
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(
-      inputs([`${partial.base}/releases/`, `${full.base}/releases/`], key, cache),
+      ubuntuInputs([`${partial.base}/releases/`, `${full.base}/releases/`], key, cache),
       (l) => lines.push(l),
     );
-    t.is(got.source, `${full.base}/releases/${D}`);
-    t.deepEqual(full.requests, [`/releases/${D}SHA256SUMS`, `/releases/${D}SHA256SUMS.gpg`, `/releases/${D}${IMG}`]);
+    t.is(got.source, `${full.base}/releases/${NOBLE}`);
+    t.deepEqual(full.requests, [
+      `/releases/${NOBLE}SHA256SUMS`,
+      `/releases/${NOBLE}SHA256SUMS.gpg`,
+      `/releases/${NOBLE}${IMG}`,
+    ]);
     t.true(
       lines.includes(
-        `[cilium-lab] base image ubuntu-24.04: ${partial.base}/releases/${D} failed (Downloading base image ${partial.base}/releases/${D}${IMG} failed: HTTP 404 Not Found.); trying the next source`,
+        `[cilium-lab] base image ubuntu-24.04: ${partial.base}/releases/${NOBLE} failed (Downloading base image ${partial.base}/releases/${NOBLE}${IMG} failed: HTTP 404 Not Found.); trying the next source`,
       ),
       lines.join("\n"),
     );
@@ -418,7 +257,7 @@ test("an EOL release takes the newest serial from the first index that lists it,
   const dir = await tmp("resolve");
   const key = await throwawayKey(dir, "cloudimage");
   const index = await fs.readFile(path.join(FIXTURES, "simplestreams-released-download.json"));
-  const served = await release(dir, key, "/releases/", "lunar/release-20231005/", LUNAR.fileName);
+  const served = await signedRelease(dir, key, "/releases/", { rel: "lunar/release-20231005/", file: LUNAR.fileName });
   const releaseHost = await serve({
     "/releases/streams/v1/com.ubuntu.cloud:released:download.json": {
       body: Buffer.from('{"format":"products:1.0","products":{}}'),
@@ -433,7 +272,7 @@ test("an EOL release takes the newest serial from the first index that lists it,
     const lines: string[] = [];
     const roots = [`${releaseHost.base}/releases/`, `${archive.base}/releases/`];
     const got = await ensureBaseImage(
-      inputs(roots, key, cache, { ...LUNAR, codename: "lunar", pinnedSerial: "20231003" }),
+      ubuntuInputs(roots, key, cache, { ...LUNAR, codename: "lunar", pinnedSerial: "20231003" }),
       (l) => lines.push(l),
     );
     t.like(got, { serial: "20231005", source: `${roots[1]}lunar/release-20231005/`, sha256: served.sha });

@@ -12,6 +12,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
+import * as pulumi from "@pulumi/pulumi";
+
+import type { BaseImageInputs } from "../../infra/libvirt/base-image";
+
+const requireFromString = require("require-from-string") as (code: string) => { handler: () => unknown };
+
 const execFileAsync = promisify(execFile);
 
 /** Runs a tool; a missing one fails the test with the package to install. */
@@ -217,4 +223,96 @@ export async function keyringOf(dir: string, name: string, keys: readonly Throwa
   const out = path.join(dir, `${name}.gpg`);
   await fs.writeFile(out, Buffer.concat(await Promise.all(keys.map((k) => fs.readFile(k.keyring)))));
   return out;
+}
+
+/** Runs `fn` with a fresh temp directory, removed afterwards whatever happened. */
+export async function inTmp<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await tmp(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- BaseImage inputs and Ubuntu's release directories ---------------------------------------------
+
+/** The Ubuntu fields of a custom image: all empty. */
+const NOT_UBUNTU = {
+  release: "",
+  codename: "",
+  pinnedSerial: "",
+  fileName: "",
+  roots: [],
+  resolveLatest: false,
+  signingKeyFingerprint: "",
+};
+
+/** Custom-image inputs: a URL or path and its hash. */
+export function customInputs(url: string, sha: string, cacheDir: string): BaseImageInputs {
+  return { image: "custom", url, expectedSha256: sha, keyringPath: "", cacheDir, ...NOT_UBUNTU };
+}
+
+/** The noble image file and its serial's directory under a root. */
+export const IMG = "ubuntu-24.04-server-cloudimg-amd64.img";
+export const NOBLE = "noble/release-20240423/";
+
+/** Ubuntu 24.04 inputs against `roots`, verified with `key`'s keyring and fingerprint. */
+export function ubuntuInputs(
+  roots: string[],
+  key: Pick<ThrowawayKey, "keyring" | "fingerprint">,
+  cacheDir: string,
+  over: Partial<BaseImageInputs> = {},
+): BaseImageInputs {
+  return {
+    image: "ubuntu-24.04",
+    url: "",
+    expectedSha256: "",
+    keyringPath: key.keyring,
+    cacheDir,
+    release: "24.04",
+    codename: "noble",
+    pinnedSerial: "20240423",
+    fileName: IMG,
+    roots,
+    resolveLatest: false,
+    signingKeyFingerprint: key.fingerprint,
+    ...over,
+  };
+}
+
+/**
+ * `<prefix><rel>` with the image `file` (a qcow2 of `mib` MiB) and its SHA256SUMS signed by `key`;
+ * `otherLines` are listed in SHA256SUMS before the image.
+ */
+export async function signedRelease(
+  dir: string,
+  key: ThrowawayKey,
+  prefix: string,
+  options: { rel?: string; file?: string; mib?: number; otherLines?: string } = {},
+): Promise<{ routes: Record<string, Route>; file: string; sha: string; size: number }> {
+  const { rel = NOBLE, file = IMG, mib = 1, otherLines = "" } = options;
+  const img = await makeQcow2(dir, `${rel.replace(/\W/g, "-")}${file}`, mib);
+  const sums = path.join(dir, `SHA256SUMS-${rel.replace(/\W/g, "-")}`);
+  await fs.writeFile(sums, `${otherLines}${img.sha} *${file}\n`);
+  await key.sign(sums);
+  return {
+    ...img,
+    routes: {
+      [`${prefix}${rel}${file}`]: { body: await fs.readFile(img.file) },
+      [`${prefix}${rel}SHA256SUMS`]: { body: await fs.readFile(sums) },
+      [`${prefix}${rel}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
+    },
+  };
+}
+
+/**
+ * A provider after the engine's serialization round trip: `serializeFunction(() => provider)`, then
+ * `require-from-string(text).handler()` as the dynamic provider host does. Closure problems show here.
+ */
+export async function engineRoundTrip<I, O>(
+  provider: pulumi.dynamic.ResourceProvider<I, O>,
+): Promise<pulumi.dynamic.ResourceProvider<I, O>> {
+  const sf = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+  return requireFromString(sf.text).handler() as pulumi.dynamic.ResourceProvider<I, O>;
 }
