@@ -10,9 +10,15 @@ import * as pulumi from "@pulumi/pulumi";
 
 import { parseLabConfig } from "../../infra/config";
 import type * as K3sModule from "../../infra/k3s/k3s";
-import { planLab } from "../../infra/network/plan";
+import { planLab } from "../../infra/plan";
 import type * as NodesModule from "../../infra/nodes/nodes";
-import { RecordingMonitor, installMonitor, withoutSecrets, type Registration } from "./support/recording-monitor";
+import {
+  RecordingMonitor,
+  installMonitor,
+  promiseOf,
+  withoutSecrets,
+  type Registration,
+} from "../support/pulumi-mocks";
 
 const TOKEN = "TOKEN-from-LabSecrets-5e1f";
 const K3S_YAML =
@@ -64,10 +70,6 @@ test.before(async () => {
   ({ LabNodes } = await import("../../infra/nodes/nodes"));
 });
 
-function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => resolve(v)));
-}
-
 function one(name: string): Registration {
   const hits = monitor.registrations.filter((r) => r.name === name);
   if (hits.length !== 1 || !hits[0]) {
@@ -88,15 +90,10 @@ test("LabNodes' nodes, connections, Domains and token drive every k3s command: p
     keyringPath: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg",
   });
   const k3s = new K3sCluster("k3s", {
+    config,
     nodes: labNodes.nodes,
-    connections: labNodes.connections,
-    domains: labNodes.domains,
+    server: labNodes.server,
     token: labNodes.k3sToken,
-    k3sVersion: config.k3sVersion,
-    podCidr: config.podCidr,
-    kubeProxyReplacement: config.kubeProxyReplacement,
-    airgapDir: config.k3sAirgapDir,
-    bootTimeoutSeconds: config.bootTimeoutSeconds,
   });
   const provider = new k8s.Provider("k8s", { kubeconfig: k3s.kubeconfig, deleteUnreachable: true });
   await promiseOf(provider.urn);
