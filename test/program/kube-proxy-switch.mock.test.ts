@@ -11,7 +11,7 @@ import test from "ava";
 
 import { REPO_ROOT } from "../support/stack-files";
 // Type only: importing the script's code would run it.
-import type { Registration } from "./record";
+import type { RecordedRegistration as Registration } from "./record";
 
 function record(stack: string, ...overrides: string[]): Registration[] {
   const out = execFileSync(process.execPath, ["--import=tsx", path.join(__dirname, "record.ts"), stack, ...overrides], {

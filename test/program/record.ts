@@ -8,14 +8,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
+import { allRegistered, recordMocks, type Registration } from "../support/pulumi-mocks";
 import { readStackConfig } from "../support/stack-files";
 
-/** One resource registration as printed (the type is shared with the tests that read the JSON). */
-export interface Registration {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-}
+/** One resource registration as printed: type, name and inputs (secrets unwrapped, no `__provider`). */
+export type RecordedRegistration = Pick<Registration, "type" | "name" | "inputs">;
 
 async function main(stack: string, overrides: readonly string[]): Promise<void> {
   const config: Record<string, string> = {};
@@ -30,31 +27,16 @@ async function main(stack: string, overrides: readonly string[]): Promise<void> 
   // The host preflight inspects this machine; the registrations must not depend on it.
   process.env.CILIUM_LAB_PREFLIGHT = "off";
 
-  const seen: Registration[] = [];
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        // The serialized provider text of dynamic resources is not an input anyone sets.
-        const inputs = { ...(args.inputs as Record<string, unknown>) };
-        delete inputs.__provider;
-        seen.push({ type: args.type, name: args.name, inputs });
-        return { id: `${args.name}-id`, state: {} };
-      },
-      call: () => ({}),
-    },
-    "cilium-lab",
+  const monitor = await recordMocks(
+    { newResource: (a) => ({ id: `${a.name}-id`, state: {} }), call: () => ({}) },
     stack,
     true, // preview: outputs a real engine would compute stay unknown
   );
   await import("../../infra");
 
-  // Registrations arrive as their inputs resolve; in preview nothing waits on a real value, so the
-  // set settles quickly. Wait until it has not grown for 1.5 s (at most 60 s).
-  let last = -1;
-  for (let waited = 0; waited < 60_000 && seen.length !== last; waited += 1_500) {
-    last = seen.length;
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-  }
+  // Registrations reach the monitor as their inputs resolve.
+  await allRegistered();
+  const seen: RecordedRegistration[] = monitor.registrations.map(({ type, name, inputs }) => ({ type, name, inputs }));
   // exit once the whole document is written: a pipe takes it in chunks, and exit() drops the rest.
   process.stdout.write(`${JSON.stringify(seen)}\n`, () => process.exit(0));
 }
