@@ -93,10 +93,9 @@ function preflight(): void {
   try {
     virsh("version");
   } catch (err) {
-    throw new Error(
-      `cannot reach libvirt at ${URI}. Fix: bash .ci/host-setup.sh (starts virtlogd and libvirtd).`,
-      { cause: err },
-    );
+    throw new Error(`cannot reach libvirt at ${URI}. Fix: bash .ci/host-setup.sh (starts virtlogd and libvirtd).`, {
+      cause: err,
+    });
   }
 }
 
@@ -167,185 +166,217 @@ function destroyOnExit(destroy: () => void): void {
   }
 }
 
+/** The VM's names and addresses: everything is named `cl-k3stest-<id>`. */
+interface VmPlan {
+  readonly name: string;
+  readonly id: string;
+  readonly hostname: string;
+  readonly poolDir: string;
+  readonly keyDir: string;
+  readonly subnet: string;
+  readonly ip: string;
+  readonly mac: string;
+}
+
+/** Undefines the domain and the network (when defined) and removes the VM's files; idempotent. */
+function destroyer(plan: VmPlan): { destroy: () => void; defined: { network: boolean; domain: boolean } } {
+  const defined = { network: false, domain: false };
+  const quietly = (...args: string[]): void => {
+    try {
+      virsh(...args);
+    } catch {
+      // already stopped or gone
+    }
+  };
+  const destroy = (): void => {
+    if (defined.domain) {
+      quietly("destroy", plan.name);
+      quietly("undefine", plan.name, "--nvram");
+    }
+    if (defined.network) {
+      quietly("net-destroy", plan.name);
+      quietly("net-undefine", plan.name);
+    }
+    defined.network = false;
+    defined.domain = false;
+    rmSync(plan.poolDir, { recursive: true, force: true });
+    rmSync(plan.keyDir, { recursive: true, force: true });
+    live.delete(destroy);
+  };
+  return { destroy, defined };
+}
+
+/** The login key (ours) and the node's host key (injected, then pinned in known_hosts). */
+function makeKeys(plan: VmPlan): { userPub: string; hostPriv: string; hostPub: string; hostKey: string } {
+  const { keyDir, hostname, ip } = plan;
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cl-k3stest", "-f", join(keyDir, "id")]);
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@" + hostname, "-f", join(keyDir, "host")]);
+  const userPub = readFileSync(join(keyDir, "id.pub"), "utf8").trim();
+  const hostPriv = readFileSync(join(keyDir, "host"), "utf8");
+  const hostPub = readFileSync(join(keyDir, "host.pub"), "utf8").trim();
+  const hostKey = hostPub.split(" ").slice(0, 2).join(" ");
+  writeFileSync(join(keyDir, "known_hosts"), `${ip} ${hostKey}\n`, { mode: 0o600 });
+  return { userPub, hostPriv, hostPub, hostKey };
+}
+
+/** The isolated network XML: no `<forward>`, one DHCP reservation for the VM. */
+function networkXml({ name, id, subnet, mac, ip }: VmPlan): string {
+  return (
+    `<network><name>${name}</name><bridge name='clk3s${id}'/>` +
+    `<ip address='${subnet}.1' netmask='255.255.255.0'><dhcp><range start='${subnet}.100' end='${subnet}.200'/>` +
+    `<host mac='${mac}' ip='${ip}'/></dhcp></ip></network>`
+  );
+}
+
+/**
+ * The disks: a private copy of the test image (qemu runs as its own user and cannot read the
+ * root-only build cache), a qcow2 overlay on it, and a NoCloud seed from the nodes layer's renderers.
+ */
+function makeDisks(plan: VmPlan, image: string, keys: ReturnType<typeof makeKeys>): void {
+  const { poolDir, name, hostname, mac } = plan;
+  const file = (f: string): string => join(poolDir, f);
+  run("mkdir", ["-p", poolDir]);
+  run("cp", ["--reflink=auto", "--sparse=always", image, file("base.qcow2")]);
+  run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", file("base.qcow2"), file("disk.qcow2"), "8G"]);
+  writeFileSync(
+    file("user-data"),
+    renderUserData({
+      hostname,
+      authorizedKeys: [keys.userPub],
+      hostKey: { privateKey: keys.hostPriv, publicKey: keys.hostPub },
+    }),
+    { mode: 0o600 },
+  );
+  writeFileSync(file("meta-data"), renderMetaData({ instanceId: name, hostname }));
+  writeFileSync(file("network-config"), renderNetworkConfig({ mac }));
+  run("cloud-localds", ["-N", file("network-config"), file("seed.iso"), file("user-data"), file("meta-data")]);
+  chmodSync(file("seed.iso"), 0o600);
+}
+
+/** The domain XML: TCG (KVM hangs guests on our machines), serial console to `console`. */
+function domainXml({ name, poolDir, mac }: VmPlan, console: string): string {
+  return (
+    `<domain type='qemu'><name>${name}</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>` +
+    `<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>` +
+    `<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>` +
+    `<devices>` +
+    `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${join(poolDir, "disk.qcow2")}'/><target dev='vda' bus='virtio'/></disk>` +
+    `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${join(poolDir, "seed.iso")}'/><target dev='vdb' bus='virtio'/><readonly/></disk>` +
+    `<interface type='network'><source network='${name}'/><mac address='${mac}'/><model type='virtio'/></interface>` +
+    `<serial type='file'><source path='${console}'/><target port='0'/></serial><console type='file'><source path='${console}'/><target type='serial' port='0'/></console>` +
+    `</devices></domain>`
+  );
+}
+
+/** `ssh` and `scp` to the VM as the login user, with its pinned host key. */
+function sshClient({ keyDir, ip }: VmPlan): Pick<TestVm, "ssh" | "copy"> {
+  const sshArgs = [
+    "-q",
+    "-i",
+    join(keyDir, "id"),
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${join(keyDir, "known_hosts")}`,
+    "-o",
+    "ConnectTimeout=10",
+    "-o",
+    "LogLevel=ERROR",
+  ];
+  const ssh = (command: string, stdin?: string): Promise<SshResult> =>
+    new Promise((done, reject) => {
+      const child = spawn("ssh", [...sshArgs, `${USER}@${ip}`, command], { stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(stdin ?? "");
+    });
+  const copy = async (localPath: string, remotePath: string): Promise<void> => {
+    await promisify(execFile)("scp", [
+      ...sshArgs.filter((a) => a !== "-q"),
+      "-q",
+      localPath,
+      `${USER}@${ip}:${remotePath}`,
+    ]);
+  };
+  return { ssh, copy };
+}
+
+/** Waits for SSH with the pinned host key; fails with the last ssh error and the console tail. */
+async function waitForSsh(
+  plan: VmPlan,
+  ssh: TestVm["ssh"],
+  wait: { started: number; timeoutSeconds: number },
+  console: string,
+): Promise<void> {
+  const deadline = wait.started + wait.timeoutSeconds * 1000;
+  for (;;) {
+    const last = await ssh("true");
+    if (last.code === 0) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      let tail = "";
+      try {
+        tail = readFileSync(console, "utf8").split("\n").slice(-25).join("\n");
+      } catch {
+        tail = "(no console log)";
+      }
+      throw new Error(
+        `test VM ${plan.name} (${plan.ip}, MAC ${plan.mac}) did not answer SSH within ${wait.timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
 /** Boots one test VM; rejects with the console tail if SSH never answers within `timeoutSeconds`. */
 export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: number } = {}): Promise<TestVm> {
   preflight();
   const image = testImage();
   const id = randomBytes(3).toString("hex");
   const name = `cl-k3stest-${id}`;
-  const hostname = options.hostname ?? "node-1";
-  const timeoutSeconds = options.timeoutSeconds ?? 600;
-  const poolDir = join("/var/lib/libvirt/images", name);
   const keyDir = mkdtempSync(join(tmpdir(), "cl-k3stest-keys-"));
   chmodSync(keyDir, 0o700);
   const subnet = freeSubnet();
-  const ip = `${subnet}.11`;
-  const mac = `52:54:00:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`;
-
-  let defined = { network: false, domain: false };
-  const destroy = (): void => {
-    if (defined.domain) {
-      try {
-        virsh("destroy", name);
-      } catch {
-        // already stopped
-      }
-      try {
-        virsh("undefine", name, "--nvram");
-      } catch {
-        // already gone
-      }
-    }
-    if (defined.network) {
-      try {
-        virsh("net-destroy", name);
-      } catch {
-        // already stopped
-      }
-      try {
-        virsh("net-undefine", name);
-      } catch {
-        // already gone
-      }
-    }
-    defined = { network: false, domain: false };
-    rmSync(poolDir, { recursive: true, force: true });
-    rmSync(keyDir, { recursive: true, force: true });
-    live.delete(destroy);
+  const plan: VmPlan = {
+    name,
+    id,
+    hostname: options.hostname ?? "node-1",
+    poolDir: join("/var/lib/libvirt/images", name),
+    keyDir,
+    subnet,
+    ip: `${subnet}.11`,
+    mac: `52:54:00:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
   };
+  const timeoutSeconds = options.timeoutSeconds ?? 600;
+  const { destroy, defined } = destroyer(plan);
   destroyOnExit(destroy);
 
   try {
-    // keys: the login key (ours) and the node's host key (injected, then pinned).
-    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cl-k3stest", "-f", join(keyDir, "id")]);
-    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@" + hostname, "-f", join(keyDir, "host")]);
-    const userPub = readFileSync(join(keyDir, "id.pub"), "utf8").trim();
-    const hostPriv = readFileSync(join(keyDir, "host"), "utf8");
-    const hostPub = readFileSync(join(keyDir, "host.pub"), "utf8").trim();
-    const hostKey = hostPub.split(" ").slice(0, 2).join(" ");
-    writeFileSync(join(keyDir, "known_hosts"), `${ip} ${hostKey}\n`, { mode: 0o600 });
-
-    // network: isolated, one DHCP reservation.
-    const bridge = `clk3s${id}`;
-    writeFileSync(
-      join(keyDir, "net.xml"),
-      `<network><name>${name}</name><bridge name='${bridge}'/>` +
-        `<ip address='${subnet}.1' netmask='255.255.255.0'><dhcp><range start='${subnet}.100' end='${subnet}.200'/>` +
-        `<host mac='${mac}' ip='${ip}'/></dhcp></ip></network>`,
-    );
+    const keys = makeKeys(plan);
+    writeFileSync(join(keyDir, "net.xml"), networkXml(plan));
     virsh("net-define", join(keyDir, "net.xml"));
     defined.network = true;
     virsh("net-start", name);
 
-    // disks: a private copy of the test image (qemu runs as its own user and cannot read the
-    // root-only build cache), a qcow2 overlay on it, and a NoCloud seed.
-    run("mkdir", ["-p", poolDir]);
-    run("cp", ["--reflink=auto", "--sparse=always", image, join(poolDir, "base.qcow2")]);
-    run("qemu-img", [
-      "create",
-      "-q",
-      "-f",
-      "qcow2",
-      "-F",
-      "qcow2",
-      "-b",
-      join(poolDir, "base.qcow2"),
-      join(poolDir, "disk.qcow2"),
-      "8G",
-    ]);
-    writeFileSync(
-      join(poolDir, "user-data"),
-      renderUserData({ hostname, authorizedKeys: [userPub], hostKey: { privateKey: hostPriv, publicKey: hostPub } }),
-      { mode: 0o600 },
-    );
-    writeFileSync(join(poolDir, "meta-data"), renderMetaData({ instanceId: name, hostname }));
-    writeFileSync(join(poolDir, "network-config"), renderNetworkConfig({ mac }));
-    run("cloud-localds", [
-      "-N",
-      join(poolDir, "network-config"),
-      join(poolDir, "seed.iso"),
-      join(poolDir, "user-data"),
-      join(poolDir, "meta-data"),
-    ]);
-    chmodSync(join(poolDir, "seed.iso"), 0o600);
-
-    // domain: TCG (KVM hangs guests on our machines), serial console to a file.
-    const console = join(poolDir, "console.log");
-    writeFileSync(
-      join(keyDir, "domain.xml"),
-      `<domain type='qemu'><name>${name}</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>` +
-        `<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>` +
-        `<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>` +
-        `<devices>` +
-        `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${join(poolDir, "disk.qcow2")}'/><target dev='vda' bus='virtio'/></disk>` +
-        `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${join(poolDir, "seed.iso")}'/><target dev='vdb' bus='virtio'/><readonly/></disk>` +
-        `<interface type='network'><source network='${name}'/><mac address='${mac}'/><model type='virtio'/></interface>` +
-        `<serial type='file'><source path='${console}'/><target port='0'/></serial><console type='file'><source path='${console}'/><target type='serial' port='0'/></console>` +
-        `</devices></domain>`,
-    );
+    makeDisks(plan, image, keys);
+    const console = join(plan.poolDir, "console.log");
+    writeFileSync(join(keyDir, "domain.xml"), domainXml(plan, console));
     virsh("define", join(keyDir, "domain.xml"));
     defined.domain = true;
     const started = Date.now();
     virsh("start", name);
 
-    const sshArgs = [
-      "-q",
-      "-i",
-      join(keyDir, "id"),
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${join(keyDir, "known_hosts")}`,
-      "-o",
-      "ConnectTimeout=10",
-      "-o",
-      "LogLevel=ERROR",
-    ];
-    const ssh = (command: string, stdin?: string): Promise<SshResult> =>
-      new Promise((done, reject) => {
-        const child = spawn("ssh", [...sshArgs, `${USER}@${ip}`, command], { stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
-        child.stdin.end(stdin ?? "");
-      });
-    const copy = async (localPath: string, remotePath: string): Promise<void> => {
-      await promisify(execFile)("scp", [
-        ...sshArgs.filter((a) => a !== "-q"),
-        "-q",
-        localPath,
-        `${USER}@${ip}:${remotePath}`,
-      ]);
-    };
-
-    // wait for SSH with the pinned host key.
-    const deadline = started + timeoutSeconds * 1000;
-    let last: SshResult | undefined;
-    for (;;) {
-      last = await ssh("true");
-      if (last.code === 0) {
-        break;
-      }
-      if (Date.now() > deadline) {
-        let tail = "";
-        try {
-          tail = readFileSync(console, "utf8").split("\n").slice(-25).join("\n");
-        } catch {
-          tail = "(no console log)";
-        }
-        throw new Error(
-          `test VM ${name} (${ip}, MAC ${mac}) did not answer SSH within ${timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 3000));
-    }
+    const { ssh, copy } = sshClient(plan);
+    await waitForSsh(plan, ssh, { started, timeoutSeconds }, console);
     const bootSeconds = Math.round((Date.now() - started) / 1000);
-    return { ip, user: USER, hostname, hostKey, bootSeconds, ssh, copy, destroy };
+    return { ip: plan.ip, user: USER, hostname: plan.hostname, hostKey: keys.hostKey, bootSeconds, ssh, copy, destroy };
   } catch (err) {
     destroy();
     throw err;
