@@ -1,6 +1,7 @@
 /**
  * The k3s layer's pure parts: exact flag arrays, install environments and command lines for every
- * role × kube-proxy replacement × install source, shell quoting, and the kubeconfig rewrite.
+ * role × kube-proxy replacement × install source, and shell quoting (the kubeconfig rewrite:
+ * kubeconfig.test.ts).
  */
 import test from "ava";
 
@@ -23,23 +24,11 @@ import {
   type InstallSource,
   type K3sRole,
 } from "../../infra/k3s/args";
-import { KubeconfigError, rewriteKubeconfigServer } from "../../infra/k3s/kubeconfig";
+import { SERVER_FLAGS, expectedInstallArguments } from "./expected-install";
 
 const SERVER = { nodeName: "node-1", nodeIp: "192.168.150.11" };
 const AGENT = { nodeName: "node-2", nodeIp: "192.168.150.12" };
 const POD_CIDR = "10.0.0.0/16";
-
-const SERVER_FLAGS = [
-  "server",
-  "--node-name=node-1",
-  "--node-ip=192.168.150.11",
-  "--tls-san=192.168.150.11",
-  "--flannel-backend=none",
-  "--disable-network-policy",
-  "--cluster-cidr=10.0.0.0/16",
-  "--service-cidr=10.43.0.0/16",
-  "--write-kubeconfig-mode=0600",
-];
 
 const flagCases: [K3sRole, boolean, string[]][] = [
   ["server", false, SERVER_FLAGS],
@@ -128,145 +117,38 @@ function input(role: K3sRole, kpr: boolean, source: InstallSource): InstallInput
   };
 }
 
-// [role, kube-proxy replacement, source, create, stdin after the token line]
-const installCases: [K3sRole, boolean, InstallSource, string, string[]][] = [
+// [role, kube-proxy replacement, source, create]; on stdin after the token: expectedInstallArguments' `rest`
+const installCases: [K3sRole, boolean, InstallSource, string][] = [
   [
     "server",
     false,
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 aed145c41644",
-    [
-      "--installer-url",
-      "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
-      "--token-file",
-      "/etc/rancher/k3s/cilium-lab-token",
-      "--staging-dir",
-      "/var/lib/cilium-lab",
-      "--vm-id",
-      "uuid-1",
-      "--script-sha256",
-      SHA,
-      "--timeout",
-      "900",
-      "--env",
-      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
-      "--env",
-      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--",
-      "server",
-      "--node-name=node-1",
-      "--node-ip=192.168.150.11",
-      "--tls-san=192.168.150.11",
-      "--flannel-backend=none",
-      "--disable-network-policy",
-      "--cluster-cidr=10.0.0.0/16",
-      "--service-cidr=10.43.0.0/16",
-      "--write-kubeconfig-mode=0600",
-    ],
   ],
   [
     "server",
     true,
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-1 --role server --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 ef4add380a43",
-    [
-      "--token-file",
-      "/etc/rancher/k3s/cilium-lab-token",
-      "--staging-dir",
-      "/var/lib/cilium-lab",
-      "--vm-id",
-      "uuid-1",
-      "--script-sha256",
-      SHA,
-      "--timeout",
-      "900",
-      "--env",
-      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
-      "--env",
-      "INSTALL_K3S_SKIP_DOWNLOAD=true",
-      "--env",
-      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--",
-      "server",
-      "--node-name=node-1",
-      "--node-ip=192.168.150.11",
-      "--tls-san=192.168.150.11",
-      "--flannel-backend=none",
-      "--disable-network-policy",
-      "--cluster-cidr=10.0.0.0/16",
-      "--service-cidr=10.43.0.0/16",
-      "--write-kubeconfig-mode=0600",
-      "--disable-kube-proxy",
-    ],
   ],
   [
     "agent",
     false,
     "online",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source online --version v1.26.6+k3s1 --kube-proxy-replacement false --args-sha256 392c2977b1f5",
-    [
-      "--installer-url",
-      "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh",
-      "--token-file",
-      "/etc/rancher/k3s/cilium-lab-token",
-      "--staging-dir",
-      "/var/lib/cilium-lab",
-      "--server-url",
-      "https://192.168.150.11:6443",
-      "--vm-id",
-      "uuid-1",
-      "--script-sha256",
-      SHA,
-      "--timeout",
-      "900",
-      "--env",
-      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
-      "--env",
-      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--env",
-      "K3S_URL=https://192.168.150.11:6443",
-      "--",
-      "agent",
-      "--node-name=node-2",
-      "--node-ip=192.168.150.12",
-    ],
   ],
   [
     "agent",
     true,
     "airgap",
     "sudo bash /var/lib/cilium-lab/install-k3s.sh --node node-2 --role agent --source airgap --version v1.26.6+k3s1 --kube-proxy-replacement true --args-sha256 27ffdbc4973a",
-    [
-      "--token-file",
-      "/etc/rancher/k3s/cilium-lab-token",
-      "--staging-dir",
-      "/var/lib/cilium-lab",
-      "--server-url",
-      "https://192.168.150.11:6443",
-      "--vm-id",
-      "uuid-1",
-      "--script-sha256",
-      SHA,
-      "--timeout",
-      "900",
-      "--env",
-      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
-      "--env",
-      "INSTALL_K3S_SKIP_DOWNLOAD=true",
-      "--env",
-      "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token",
-      "--env",
-      "K3S_URL=https://192.168.150.11:6443",
-      "--",
-      "agent",
-      "--node-name=node-2",
-      "--node-ip=192.168.150.12",
-    ],
   ],
 ];
-for (const [role, kpr, source, create, rest] of installCases) {
+for (const [role, kpr, source, create] of installCases) {
   test(`the ${role}'s install step (kubeProxyReplacement ${kpr}, ${source}): exactly this short command line, and on stdin the token then the other arguments`, (t) => {
     const i = input(role, kpr, source);
+    const node = { name: i.nodeName, role, ip: i.nodeIp };
+    const { rest } = expectedInstallArguments({ node, kpr, source, vmId: "uuid-1", scriptSha256: SHA });
     t.is(installCommand(i), create);
     t.is(installStdin("tok-en", i), ["tok-en", ...rest].map((l) => `${l}\n`).join(""));
     t.false(installCommand(i).includes("tok-en"));
@@ -359,65 +241,3 @@ test("a quoted command line gives the shell back exactly its arguments", async (
 });
 
 /** k3s's admin kubeconfig as k3s writes it (data shortened). */
-const K3S_YAML = `apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBS0JnZ3Foa2pPUFFRREFqQWpNU0V3SHdZRFZRUUREQmhyTTNNdGMyVnkK
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJrVENDQVRlZ0F3SUJBZ0lJYVp4cmw5K0pXNmd3Q2dZSUtvWkl6ajBFQXdJd0l6RWhNQjhHQTFVRUF3d1kK
-    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUZrT3V4dXJpVW9rZ2x6R2ZSTFlrUVZ6Z0JLbk9tSXFmVmZ0Z1RsMjZsRnFvQW9HQ0NxR1NNNDkK
-`;
-
-test("the kubeconfig is rewritten from 127.0.0.1 to the server's lab address and otherwise unchanged", (t) => {
-  t.is(
-    rewriteKubeconfigServer(K3S_YAML, "192.168.150.11"),
-    K3S_YAML.replace("https://127.0.0.1:6443", "https://192.168.150.11:6443"),
-  );
-});
-
-test("rewriting a kubeconfig that already points at the server changes nothing", (t) => {
-  const once = rewriteKubeconfigServer(K3S_YAML, "192.168.150.11");
-  t.is(rewriteKubeconfigServer(once, "192.168.150.11"), once);
-});
-
-const badKubeconfigs: [string, string, string][] = [
-  [
-    "no clusters",
-    "apiVersion: v1\nkind: Config\n",
-    "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?",
-  ],
-  [
-    "an empty file",
-    "",
-    "the kubeconfig read from the k3s server has no clusters entry; is /etc/rancher/k3s/k3s.yaml k3s's admin kubeconfig?",
-  ],
-  [
-    "no server",
-    "clusters:\n- cluster: {}\n  name: default\n",
-    "the kubeconfig read from the k3s server has no clusters[0].cluster.server",
-  ],
-  [
-    "a foreign server",
-    K3S_YAML.replace("https://127.0.0.1:6443", "https://10.9.9.9:6443"),
-    "the kubeconfig's clusters[0].cluster.server is https://10.9.9.9:6443, expected https://127.0.0.1:6443 (k3s's default) or the server's lab address 192.168.150.11",
-  ],
-];
-for (const [what, text, message] of badKubeconfigs) {
-  test(`a kubeconfig with ${what} is refused without quoting its content`, (t) => {
-    const err = t.throws(() => rewriteKubeconfigServer(text, "192.168.150.11"), { instanceOf: KubeconfigError });
-    t.is(err?.message, message);
-    t.false(err?.message.includes("LS0tLS1") ?? true);
-  });
-}

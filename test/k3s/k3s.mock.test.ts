@@ -9,84 +9,18 @@
  * successful install; the scripts' failure paths run for real in node-scripts.vm.test.ts.
  */
 import test from "ava";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 
 import { nodeScript } from "../../infra/node-scripts";
 import { KERNEL_MODULES, SYSCTLS } from "../../infra/nodes/cloud-init";
+import { expectedInstall } from "./expected-install";
 import { NODES, TOKEN, build, fakeAirgapDir, loadK3s, reg } from "./k3s-mock-program";
 import { expectedK3sResources } from "./support/expected";
 
 test.before(async () => {
   await loadK3s();
 });
-
-/**
- * The install step's `create` and `stdin`, written out independently of infra/k3s/args.ts: a short
- * command line (node, role, source, version, kube-proxy replacement and the hash of every argument)
- * and, on stdin, the token and then the other arguments, one per line.
- */
-function expectedInstall(
-  scenario: string,
-  node: (typeof NODES)[number],
-  kpr: boolean,
-  source: "online" | "airgap",
-): { create: string; stdin: string } {
-  const sha = nodeScript("install-k3s.sh").sha256;
-  const visible = [
-    "--node",
-    node.name,
-    "--role",
-    node.role,
-    "--source",
-    source,
-    "--version",
-    "v1.26.6+k3s1",
-    "--kube-proxy-replacement",
-    String(kpr),
-  ];
-  const rest = [
-    ...(source === "online"
-      ? ["--installer-url", "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh"]
-      : []),
-    ...["--token-file", "/etc/rancher/k3s/cilium-lab-token", "--staging-dir", "/var/lib/cilium-lab"],
-    ...(node.role === "agent" ? ["--server-url", "https://192.168.150.11:6443"] : []),
-    ...[
-      "--vm-id",
-      `${scenario}-vm-${node.name}-id`,
-      "--script-sha256",
-      sha,
-      "--timeout",
-      "900",
-      "--env",
-      "INSTALL_K3S_VERSION=v1.26.6+k3s1",
-    ],
-    ...(source === "airgap" ? ["--env", "INSTALL_K3S_SKIP_DOWNLOAD=true"] : []),
-    ...["--env", "K3S_TOKEN_FILE=/etc/rancher/k3s/cilium-lab-token"],
-    ...(node.role === "agent" ? ["--env", "K3S_URL=https://192.168.150.11:6443"] : []),
-    ...["--", node.role, `--node-name=${node.name}`, `--node-ip=${node.ip}`],
-    ...(node.role === "server"
-      ? [
-          "--tls-san=192.168.150.11",
-          "--flannel-backend=none",
-          "--disable-network-policy",
-          "--cluster-cidr=10.0.0.0/16",
-          "--service-cidr=10.43.0.0/16",
-          "--write-kubeconfig-mode=0600",
-          ...(kpr ? ["--disable-kube-proxy"] : []),
-        ]
-      : []),
-  ];
-  const hash = createHash("sha256")
-    .update([...visible, ...rest].map((a) => `${a}\n`).join(""))
-    .digest("hex")
-    .slice(0, 12);
-  return {
-    create: `sudo bash /var/lib/cilium-lab/install-k3s.sh ${visible.join(" ")} --args-sha256 ${hash}`,
-    stdin: [TOKEN, ...rest].map((l) => `${l}\n`).join(""),
-  };
-}
 
 const scenarios = [
   { name: "online", kpr: false, source: "online" },
@@ -179,7 +113,16 @@ for (const s of scenarios) {
         }
 
         const install = reg(b, `${s.name}-install-${node.name}`);
-        const expected = expectedInstall(s.name, node, s.kpr, s.source);
+        const expected = expectedInstall(
+          {
+            node,
+            kpr: s.kpr,
+            source: s.source,
+            vmId: `${s.name}-vm-${node.name}-id`,
+            scriptSha256: nodeScript("install-k3s.sh").sha256,
+          },
+          TOKEN,
+        );
         t.is(install.inputs.create, expected.create, `${node.name} create`);
         t.true(
           (install.inputs.create as string).length < 200,
