@@ -8,88 +8,12 @@ import test from "ava";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
 import type { Cilium as CiliumClass } from "../../infra/cilium/cilium";
 import { parseLabConfig, type LabConfig } from "../../infra/config";
-import { planLab } from "../../infra/network/plan";
+import { planLab } from "../../infra/plan";
+import { StandIn, echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
 import { readStackConfig } from "../support/stack-files";
-
-/** One `RegisterResource` request as the engine would receive it. */
-interface Registration {
-  readonly type: string;
-  readonly name: string;
-  readonly parent: string;
-  readonly provider: string;
-  readonly deletedWith: string;
-  readonly dependencies: string[];
-  readonly deleteBeforeReplace: boolean;
-  readonly inputs: Record<string, unknown>;
-}
-
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getProvider(): string;
-  getDeletedwith(): string;
-  getDependenciesList(): string[];
-  getDeletebeforereplace(): boolean;
-}
-
-/** What the wrapped mock monitor saw: options per resource, and a wait for a component's outputs. */
-interface Recorder {
-  readonly options: Map<string, Omit<Registration, "inputs">>;
-  /** Resolves once `registerOutputs` of `urn` reached the monitor. */
-  outputsRegistered(urn: string): Promise<void>;
-}
-
-/**
- * Wraps the mock monitor `setMocks` installed to record the resource options that
- * `Mocks.newResource` does not see (parent, provider, deletedWith, dependsOn), and to tell when a
- * component's outputs are registered, so one build finishes before the next installs new mocks.
- * (A `MockMonitor` subclass installed with `setMockOptions` would reset the runtime's feature
- * flags, and `deletedWith` would then be refused as unsupported.)
- */
-function record(): Recorder {
-  const options = new Map<string, Omit<Registration, "inputs">>();
-  const done = new Set<string>();
-  const waiters = new Map<string, () => void>();
-  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
-  const register = monitor.registerResource.bind(monitor);
-  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
-  monitor.registerResource = (req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> => {
-    const r = req as RegisterRequest;
-    options.set(`${r.getType()}::${r.getName()}`, {
-      type: r.getType(),
-      name: r.getName(),
-      parent: r.getParent(),
-      provider: r.getProvider(),
-      deletedWith: r.getDeletedwith(),
-      dependencies: r.getDependenciesList(),
-      deleteBeforeReplace: r.getDeletebeforereplace(),
-    });
-    return register(req, callback);
-  };
-  monitor.registerResourceOutputs = (req: unknown, callback: (err: unknown, response: unknown) => void): void => {
-    registerOutputs(req, callback);
-    const urn = (req as { getUrn(): string }).getUrn();
-    done.add(urn);
-    waiters.get(urn)?.();
-  };
-  return {
-    options,
-    outputsRegistered: (urn) =>
-      done.has(urn) ? Promise.resolve() : new Promise((resolve) => waiters.set(urn, resolve)),
-  };
-}
-
-/** A resource of another layer (the server VM), standing in for `deletedWith`. */
-class StandIn extends pulumi.CustomResource {
-  constructor(type: string, name: string) {
-    super(type, name, {});
-  }
-}
 
 /** The k3s layer's stand-in: the cluster whose kubeconfig (unknown in a first preview) feeds the k8s Provider. */
 class K3sStandIn extends pulumi.CustomResource {
@@ -97,25 +21,6 @@ class K3sStandIn extends pulumi.CustomResource {
   constructor(name: string) {
     super("lab:test:K3sCluster", name, { kubeconfig: undefined });
   }
-}
-
-function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => resolve(v)));
-}
-
-/** Mock inputs arrive with secrets wrapped; unwrap them for comparison. */
-function unwrapSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    return v.map(unwrapSecrets);
-  }
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") {
-      return unwrapSecrets(o.value);
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
-  }
-  return v;
 }
 
 interface Built {
@@ -130,15 +35,6 @@ interface Built {
  * layer for `dependsOn`. Returns every registration with its inputs and options.
  */
 async function build(stack: string, config: LabConfig, preview = false): Promise<Built> {
-  const inputs = new Map<string, Record<string, unknown>>();
-  const mocks: pulumi.runtime.Mocks = {
-    newResource: (a) => {
-      const given = a.inputs as Record<string, unknown>;
-      inputs.set(`${a.type}::${a.name}`, unwrapSecrets(given) as Record<string, unknown>);
-      return { id: `${a.name}-id`, state: mockState(a.type, given) };
-    },
-    call: (a) => a.inputs as Record<string, unknown>,
-  };
   // In preview the engine knows neither the kubeconfig nor the release's status yet.
   function mockState(type: string, given: Record<string, unknown>): Record<string, unknown> {
     if (preview) {
@@ -161,8 +57,11 @@ async function build(stack: string, config: LabConfig, preview = false): Promise
     }
     return given;
   }
-  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, preview);
-  const recorder = record();
+  const monitor = await recordMocks(
+    echoMocks((a) => mockState(a.type, a.inputs as Record<string, unknown>)),
+    stack,
+    preview,
+  );
 
   const { Cilium } = await import("../../infra/cilium/cilium");
   const server = planLab(config, stack).nodes[0];
@@ -181,9 +80,12 @@ async function build(stack: string, config: LabConfig, preview = false): Promise
     promiseOf(cilium.urn),
     promiseOf(cilium.release.urn),
   ]);
-  await recorder.outputsRegistered(ciliumUrn);
-  const registrations = [...recorder.options.entries()].map(([key, o]) => ({ ...o, inputs: inputs.get(key) ?? {} }));
-  return { registrations, cilium, urns: { vm: vmUrn, k3s: k3sUrn, provider: providerUrn, cilium: ciliumUrn } };
+  await monitor.outputsRegistered(ciliumUrn);
+  return {
+    registrations: monitor.registrations,
+    cilium,
+    urns: { vm: vmUrn, k3s: k3sUrn, provider: providerUrn, cilium: ciliumUrn },
+  };
 }
 
 function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
@@ -316,9 +218,11 @@ test.serial(
 
 /** Names, types, parents, providers and options of every registration, and the release's inputs without values. */
 function shape(b: Built): unknown {
-  return b.registrations.map(({ inputs, ...options }) => {
-    const rest = Object.fromEntries(Object.entries(inputs).filter(([k]) => k !== "values"));
-    return { ...options, inputs: options.type === "kubernetes:helm.sh/v3:Release" ? rest : inputs };
+  return b.registrations.map((r) => {
+    // `raw` is `inputs` as sent (secrets wrapped): left out with them.
+    const options = Object.fromEntries(Object.entries(r).filter(([k]) => k !== "inputs" && k !== "raw"));
+    const rest = Object.fromEntries(Object.entries(r.inputs).filter(([k]) => k !== "values"));
+    return { ...options, inputs: r.type === "kubernetes:helm.sh/v3:Release" ? rest : r.inputs };
   });
 }
 
@@ -396,15 +300,7 @@ test.serial(
 );
 
 test.serial("without a Kubernetes provider the component refuses to build, naming the option to pass", async (t) => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs as Record<string, unknown> }),
-      call: (a) => a.inputs as Record<string, unknown>,
-    },
-    "cilium-lab",
-    "vxlan",
-    false,
-  );
+  await recordMocks(echoMocks(), "vxlan");
   const { Cilium } = await import("../../infra/cilium/cilium");
   const error = t.throws(() => new Cilium("cilium", { config: stackConfig("vxlan"), serverIp: "192.168.150.11" }));
   t.true(error instanceof pulumi.ResourceError);

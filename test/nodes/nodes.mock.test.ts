@@ -8,41 +8,10 @@ import test from "ava";
 import * as pulumi from "@pulumi/pulumi";
 
 import { parseLabConfig, type LabConfig } from "../../infra/config";
-import { planLab, type LabPlan } from "../../infra/network/plan";
+import { planLab, type LabPlan } from "../../infra/plan";
 import type { LabNodes as LabNodesClass, SshConnection } from "../../infra/nodes/nodes";
 import { UBUNTU_IMAGES } from "../../infra/versions";
-
-// Pulumi's marker for a secret value in mock inputs (runtime/rpc.js specialSigKey/specialSecretSig).
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-
-interface Seen {
-  readonly type: string;
-  readonly name: string;
-  /** Inputs with secrets unwrapped and `__provider` removed. */
-  readonly inputs: Record<string, unknown>;
-  /** Top-level input keys that arrived as secrets. */
-  readonly secretKeys: string[];
-}
-
-const seen: Seen[] = [];
-
-function isSecretWrapper(v: unknown): v is { value: unknown } {
-  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
-}
-
-function unwrap(v: unknown): unknown {
-  if (isSecretWrapper(v)) {
-    return unwrap(v.value);
-  }
-  if (Array.isArray(v)) {
-    return v.map(unwrap);
-  }
-  if (typeof v === "object" && v !== null) {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
-  }
-  return v;
-}
+import { echoMocks, promiseOf, recordMocks, unwrapSecrets, type Registration } from "../support/pulumi-mocks";
 
 const SHA = "ab".repeat(32);
 
@@ -83,42 +52,22 @@ function computed(type: string, inputs: Record<string, unknown>): Record<string,
 }
 
 let LabNodes: typeof LabNodesClass;
+let seen: readonly Registration[] = [];
 
 test.before(async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        const secretKeys = Object.entries(args.inputs as Record<string, unknown>)
-          .filter(([, v]) => isSecretWrapper(v))
-          .map(([k]) => k);
-        const inputs = unwrap(args.inputs) as Record<string, unknown>;
-        delete inputs.__provider;
-        seen.push({ type: args.type, name: args.name, inputs, secretKeys });
-        return {
-          id: `${args.name}-id`,
-          state: { ...(args.inputs as Record<string, unknown>), ...computed(args.type, inputs) },
-        };
-      },
-      call: (args) => args.inputs as Record<string, unknown>,
-    },
-    "cilium-lab",
+  const monitor = await recordMocks(
+    echoMocks((a) => {
+      const inputs = unwrapSecrets(a.inputs) as Record<string, unknown>;
+      return { ...(a.inputs as Record<string, unknown>), ...computed(a.type, inputs) };
+    }),
     "mock",
-    false,
   );
+  seen = monitor.registrations;
   ({ LabNodes } = await import("../../infra/nodes/nodes"));
 });
 
-function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise<T>((resolve) =>
-    o.apply((v) => {
-      resolve(v);
-      return v;
-    }),
-  );
-}
-
 /** Waits until the mock monitor has seen `count` resources whose name starts with `prefix`. */
-async function settle(prefix: string, count: number): Promise<Seen[]> {
+async function settle(prefix: string, count: number): Promise<Registration[]> {
   for (let i = 0; i < 200; i++) {
     const mine = seen.filter((s) => s.name.startsWith(`${prefix}-`));
     if (mine.length >= count) {
@@ -130,7 +79,7 @@ async function settle(prefix: string, count: number): Promise<Seen[]> {
   return seen.filter((s) => s.name.startsWith(`${prefix}-`));
 }
 
-function one(list: Seen[], name: string): Seen {
+function one(list: Registration[], name: string): Registration {
   const hits = list.filter((s) => s.name === name);
   if (hits.length !== 1 || !hits[0]) {
     throw new Error(`expected exactly one resource named ${name}, found ${hits.length}`);
@@ -423,15 +372,24 @@ test.serial(
   "the component gives plain node facts, secret connections with the pinned host key, and a secret token",
   async (t) => {
     const nodes = build({ ...THREE, name: "out" });
-    t.deepEqual(nodes.nodes, [
-      { name: "node-1", role: "server", ip: "192.168.181.11" },
-      { name: "node-2", role: "agent", ip: "192.168.181.12" },
-      { name: "node-3", role: "agent", ip: "192.168.181.13" },
-    ]);
-    t.deepEqual(Object.keys(nodes.connections), ["node-1", "node-2", "node-3"]);
-    t.deepEqual(Object.keys(nodes.domains), ["node-1", "node-2", "node-3"]);
+    t.deepEqual(
+      nodes.nodes.map(({ name, role, ip }) => ({ name, role, ip })),
+      [
+        { name: "node-1", role: "server", ip: "192.168.181.11" },
+        { name: "node-2", role: "agent", ip: "192.168.181.12" },
+        { name: "node-3", role: "agent", ip: "192.168.181.13" },
+      ],
+    );
+    t.true(nodes.server === nodes.nodes[0], "the k3s server is node-1, one of the list");
+    t.deepEqual(
+      await Promise.all(nodes.nodes.map((n) => promiseOf(n.domain.urn))),
+      ["node-1", "node-2", "node-3"].map(
+        (n) => `urn:pulumi:mock::cilium-lab::lab:nodes:LabNodes$pulumi-nodejs:dynamic/libvirt:Domain::out-vm-${n}`,
+      ),
+      "each node's Domain is its own VM",
+    );
 
-    const conn = nodes.connections["node-2"];
+    const conn = nodes.nodes[1]?.connection;
     if (!conn) {
       return t.fail("no connection for node-2");
     }

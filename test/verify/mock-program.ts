@@ -4,67 +4,18 @@
  * Cilium release and `deletedWith` the server VM. The mocks answer each remote command with what
  * the real script prints on a lab (collector documents shaped like a Cilium node's, see support.ts;
  * the Job logs are real iperf3 documents) and give k8s objects a uid. Every registration is
- * recorded with its inputs and options (parent, provider, dependencies, deletedWith,
- * deleteBeforeReplace), which `Mocks.newResource` alone does not see.
+ * recorded with its inputs and options (test/support/pulumi-mocks.ts).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
 import { ciliumDatapath } from "../../infra/cilium/values";
 import { parseLabConfig, type LabConfig } from "../../infra/config";
-import { planLab } from "../../infra/network/plan";
+import { planLab } from "../../infra/plan";
 import type { Verification as VerificationClass } from "../../infra/verify/verify";
+import { StandIn, echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
 import { readStackConfig } from "../support/stack-files";
 import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc } from "./support";
-
-/** One registration as the engine would receive it. */
-export interface Registration {
-  readonly type: string;
-  readonly name: string;
-  readonly parent: string;
-  readonly provider: string;
-  readonly deletedWith: string;
-  readonly dependencies: readonly string[];
-  readonly deleteBeforeReplace: boolean;
-  readonly inputs: Record<string, unknown>;
-}
-
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getProvider(): string;
-  getDeletedwith(): string;
-  getDependenciesList(): string[];
-  getDeletebeforereplace(): boolean;
-}
-
-/** Mock inputs arrive with secrets wrapped; unwrap them for comparison. */
-export function unwrapSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    return v.map(unwrapSecrets);
-  }
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") {
-      return unwrapSecrets(o.value);
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
-  }
-  return v;
-}
-
-/** A resource of another layer (server VM, Cilium release), standing in for dependsOn/deletedWith. */
-class StandIn extends pulumi.CustomResource {
-  constructor(type: string, name: string) {
-    super(type, name, {});
-  }
-}
-
-export function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => resolve(v)));
-}
 
 /** The stack config of `stack` with `overrides`, parsed as the program parses it. */
 export function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
@@ -111,7 +62,6 @@ export async function build(
   scenario: Scenario,
   waitForOutputs = true,
 ): Promise<Built> {
-  const inputs = new Map<string, Record<string, unknown>>();
   const commandOutput = (name: string): string => {
     if (name === "verify-servers-ready") {
       return JSON.stringify({
@@ -142,53 +92,20 @@ export async function build(
     throw new Error(`unexpected command ${name}`);
   };
   let serverName: (path: "host" | "pod") => string = () => "";
-  const mocks: pulumi.runtime.Mocks = {
-    newResource: (a) => {
+  const monitor = await recordMocks(
+    echoMocks((a) => {
       const given = a.inputs as Record<string, unknown>;
-      inputs.set(`${a.type}::${a.name}`, unwrapSecrets(given) as Record<string, unknown>);
       if (a.type === "command:remote:Command") {
-        return { id: `${a.name}-id`, state: { ...given, stdout: commandOutput(a.name), stderr: "" } };
+        return { ...given, stdout: commandOutput(a.name), stderr: "" };
       }
       if (a.type.startsWith("kubernetes:") && a.type !== "pulumi:providers:kubernetes") {
         const metadata = (given.metadata ?? {}) as Record<string, unknown>;
-        return { id: `${a.name}-id`, state: { ...given, metadata: { ...metadata, uid: `${a.name}-uid` } } };
+        return { ...given, metadata: { ...metadata, uid: `${a.name}-uid` } };
       }
-      return { id: `${a.name}-id`, state: given };
-    },
-    call: (a) => a.inputs as Record<string, unknown>,
-  };
-  await pulumi.runtime.setMocks(mocks, "cilium-lab", stack, false);
-
-  // Record options the engine would receive (see test/cilium/cilium.mock.test.ts for why the
-  // monitor is wrapped rather than replaced).
-  const options = new Map<string, Omit<Registration, "inputs">>();
-  const order: string[] = [];
-  let outputsDone: (() => void) | undefined;
-  const outputsRegistered = new Promise<void>((resolve) => (outputsDone = resolve));
-  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
-  const register = monitor.registerResource.bind(monitor);
-  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
-  monitor.registerResource = (req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> => {
-    const r = req as RegisterRequest;
-    const key = `${r.getType()}::${r.getName()}`;
-    order.push(key);
-    options.set(key, {
-      type: r.getType(),
-      name: r.getName(),
-      parent: r.getParent(),
-      provider: r.getProvider(),
-      deletedWith: r.getDeletedwith(),
-      dependencies: r.getDependenciesList(),
-      deleteBeforeReplace: r.getDeletebeforereplace(),
-    });
-    return register(req, callback);
-  };
-  monitor.registerResourceOutputs = (req: unknown, callback: (err: unknown, response: unknown) => void): void => {
-    registerOutputs(req, callback);
-    if ((req as { getUrn(): string }).getUrn().endsWith("lab:verify:Verification::verify")) {
-      outputsDone?.();
-    }
-  };
+      return given;
+    }),
+    stack,
+  );
 
   const { Verification } = await import("../../infra/verify/verify");
   const { serverPodName } = await import("../../infra/verify/jobs");
@@ -196,21 +113,22 @@ export async function build(
   const vm = new StandIn("lab:test:ServerVm", "node-1");
   const release = new StandIn("lab:test:CiliumRelease", "cilium");
   const provider = new k8s.Provider("lab-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") });
+  const nodes = plan.nodes.map((n) => ({
+    name: n.name,
+    ip: n.ip,
+    connection: {
+      host: n.ip,
+      user: "cilium-lab",
+      privateKey: pulumi.secret("PRIVATE KEY"),
+      hostKey: `ssh-ed25519 AAAA${n.name}`,
+    },
+  }));
   const verification = new Verification(
     "verify",
     {
       config,
-      nodes: plan.nodes.map((n) => ({
-        name: n.name,
-        role: n.role,
-        ip: n.ip,
-        connection: {
-          host: n.ip,
-          user: "cilium-lab",
-          privateKey: pulumi.secret("PRIVATE KEY"),
-          hostKey: `ssh-ed25519 AAAA${n.name}`,
-        },
-      })),
+      nodes,
+      server: nodes[0] as (typeof nodes)[number],
       cilium: { datapath: ciliumDatapath(config, config.ciliumVersion), digest: scenario.digest ?? "sha256:release-1" },
     },
     { provider, dependsOn: [release], deletedWith: vm },
@@ -224,17 +142,13 @@ export async function build(
     promiseOf(verification.urn),
   ]);
   if (waitForOutputs) {
-    await outputsRegistered;
+    await monitor.outputsRegistered(verificationUrn);
   } else {
     await new Promise((r) => setTimeout(r, 3000));
   }
-  const registrations = order.map((key) => ({
-    ...(options.get(key) as Omit<Registration, "inputs">),
-    inputs: inputs.get(key) ?? {},
-  }));
   return {
     verification,
-    registrations,
+    registrations: monitor.registrations,
     urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn },
   };
 }

@@ -6,9 +6,11 @@
  */
 import test from "ava";
 
+import { nodeScript } from "../../infra/node-scripts";
 import { runKey, iperf3Settings } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
-import { SERVER_POD_IP, build, promiseOf, stackConfig, type Built, type Registration } from "./mock-program";
+import { promiseOf, type Registration } from "../support/pulumi-mocks";
+import { SERVER_POD_IP, build, stackConfig, type Built } from "./mock-program";
 import { loopbackIperf3, prerequisites } from "./support";
 
 const VXLAN_CM = { tunnel: "vxlan", "kube-proxy-replacement": "disabled" };
@@ -179,7 +181,7 @@ test.serial(
       `sudo -n bash -s -- 'cilium-lab-iperf3' '360' 'iperf3-server-host-${key}' 'iperf3-server-pod-${key}'`,
     );
     t.deepEqual(ready.triggers, ["verify-server-host-uid", "verify-server-pod-uid"]);
-    t.regex(String(ready.stdin), /^#!\/usr\/bin\/env bash\n# Waits until the iperf3 server pods are Ready/);
+    t.is(ready.stdin, nodeScript("wait-iperf3-servers.sh").text, "lib.sh, then the script");
     t.is(ready.logging, "stderr");
     t.is(ready.addPreviousOutputInEnv, false);
 
@@ -196,7 +198,7 @@ test.serial(
     const reader = named("verify-logs-pod-2").inputs;
     t.is(reader.create, `sudo -n bash -s -- 'cilium-lab-iperf3' 'iperf3-pod-2-${key}' '441'`);
     t.deepEqual(reader.triggers, ["verify-job-pod-2-uid"]);
-    t.regex(String(reader.stdin), /^#!\/usr\/bin\/env bash\n# Waits for one iperf3 client Job/);
+    t.is(reader.stdin, nodeScript("read-iperf3-job.sh").text, "lib.sh, then the script");
   },
 );
 
