@@ -101,6 +101,11 @@ export function diffKeys(
   };
 }
 
+/** What the engine passes and stores besides a resource's own inputs: the provider version, if it has one. */
+export interface Versioned {
+  readonly providerVersion?: number;
+}
+
 /** The values a diff compares: the stored state and the new inputs, each after `normalize`. */
 export interface Compared {
   readonly olds: Record<string, unknown>;

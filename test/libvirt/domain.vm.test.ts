@@ -10,11 +10,14 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+import type * as pulumi from "@pulumi/pulumi";
+
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider, type DomainInputs, type DomainOutputs } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { volumeProvider } from "../../infra/libvirt/volume";
 import { domainXml } from "../../infra/libvirt/xml";
+import type { Versioned } from "../../infra/provider";
 import {
   DEAD_SOCKET,
   DEAD_URI,
@@ -48,7 +51,7 @@ const keys = ((): { priv: string; pub: string } => {
 })();
 
 let network: { id: string; outs?: Record<string, unknown> };
-const made: { p: typeof volumeProvider; id: string; outs?: Record<string, unknown> }[] = [];
+const made: { p: pulumi.dynamic.ResourceProvider; id: string; outs?: Record<string, unknown> }[] = [];
 let disk = "";
 let seedPath = "";
 
@@ -93,7 +96,7 @@ test.after.always(async () => {
   sweep(PREFIX);
 });
 
-function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs {
+function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs & Versioned {
   return {
     uri: URI,
     domainName: name,
@@ -324,7 +327,7 @@ test.serial(
       ),
     );
     const id = virsh("domuuid", name).trim();
-    const outs: DomainOutputs = {
+    const outs: DomainOutputs & Versioned = {
       uri: URI,
       uuid: id,
       domainName: name,

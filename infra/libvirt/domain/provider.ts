@@ -9,7 +9,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { PROVIDER_VERSION, diffKeys, removePoolDirIfEmpty } from "../common";
+import { defineProvider, dynamicProps, PROVIDER_VERSION } from "../../provider";
+import { removePoolDirIfEmpty } from "../common";
 import { fsp, pathExists, pathMod, privateTempDir, removeFile, toolFailure, virsh, virshList, virshOk } from "../exec";
 import { OWNER_PROJECT, domainXml, parseDomainXml, parseNetworkXml, type ParsedDomain } from "../xml";
 import { startFix } from "./boot-errors";
@@ -63,7 +64,6 @@ function toOutputs(inputs: DomainInputs, uuid: string, running: boolean): Domain
     stack: inputs.stack,
     freshDisk: inputs.freshDisk ?? false,
     running,
-    providerVersion: PROVIDER_VERSION,
   };
 }
 
@@ -242,30 +242,19 @@ export const DOMAIN_REPLACE_KEYS = [
 export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey", "freshDisk"] as const;
 
 /** The domain provider; one instance shared by every {@link Domain}. */
-export const domainProvider: pulumi.dynamic.ResourceProvider = {
-  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
-    return Promise.resolve(checkDomain(news));
-  },
-  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-    const d = diffKeys(olds, news, DOMAIN_REPLACE_KEYS, DOMAIN_UPDATE_KEYS);
-    if (olds.running === false && d.replaces.length === 0) {
-      d.changes = true; // shut off by hand: the update starts it and waits
-    }
-    return Promise.resolve(d);
-  },
-  create(inputs: DomainInputs) {
-    return createDomain(inputs);
-  },
-  read(id: string, props: DomainOutputs) {
-    return readDomain(id, props);
-  },
-  update(id: string, olds: DomainOutputs, news: DomainInputs) {
-    return updateDomain(id, olds, news);
-  },
-  delete(id: string, props: DomainOutputs) {
-    return deleteDomain(id, props);
-  },
-};
+export const domainProvider = defineProvider<DomainInputs, DomainOutputs>({
+  version: PROVIDER_VERSION,
+  check: checkDomain,
+  replaceKeys: DOMAIN_REPLACE_KEYS,
+  updateKeys: DOMAIN_UPDATE_KEYS,
+  deleteBeforeReplace: true,
+  // Shut off by hand: the update starts it and waits.
+  needsUpdate: (olds) => olds.running === false,
+  create: createDomain,
+  read: readDomain,
+  update: updateDomain,
+  delete: deleteDomain,
+});
 
 /**
  * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID. `create` defines, starts
@@ -291,7 +280,7 @@ export class Domain extends pulumi.dynamic.Resource {
     super(
       domainProvider,
       name,
-      { uuid: undefined, running: undefined, ...args, providerVersion: PROVIDER_VERSION },
+      dynamicProps(domainProvider, ["uuid", "running"], args),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sshPrivateKey"] },
       "libvirt",
       "Domain",

@@ -51,47 +51,14 @@ export interface DomainArgs {
 }
 
 /** Plain inputs as the provider receives them. */
-export interface DomainInputs {
-  readonly uri: string;
-  readonly domainName: string;
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  readonly diskPath: string;
-  readonly seedPath: string;
-  readonly networkName: string;
-  readonly mac: string;
-  readonly ip: string;
-  readonly accelerator: "kvm" | "qemu";
-  readonly consoleLogPath: string;
-  readonly bootTimeoutSeconds: number;
-  readonly sshUser: string;
-  readonly sshPrivateKey: string;
-  readonly hostPublicKey: string;
-  readonly stack: string;
-  readonly freshDisk?: boolean;
-  readonly providerVersion?: number;
-}
+export type DomainInputs = pulumi.Unwrap<DomainArgs>;
 
 /** State of a domain (no private key: it is only an input). */
-export interface DomainOutputs {
-  readonly uri: string;
+export interface DomainOutputs extends Omit<DomainInputs, "sshPrivateKey" | "accelerator" | "freshDisk"> {
   readonly uuid: string;
-  readonly domainName: string;
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  readonly diskPath: string;
-  readonly seedPath: string;
-  readonly networkName: string;
-  readonly mac: string;
-  readonly ip: string;
+  /** As libvirt reports it (`kvm` or `qemu`). */
   readonly accelerator: string;
-  readonly consoleLogPath: string;
-  readonly bootTimeoutSeconds: number;
-  readonly sshUser: string;
-  readonly hostPublicKey: string;
-  readonly stack: string;
   readonly freshDisk: boolean;
   /** Whether the domain is running; a VM shut off by hand is started again by the next `up`. */
   readonly running: boolean;
-  readonly providerVersion: number;
 }
