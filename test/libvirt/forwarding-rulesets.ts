@@ -34,16 +34,12 @@ const LIBVIRT_JUMPS = `-A INPUT -j LIBVIRT_INP
 -A FORWARD -j LIBVIRT_FWO
 -A OUTPUT -j LIBVIRT_OUT`;
 
+/** A filter table as iptables-save prints it: the built-in chains' policies, then `parts` (declarations, rules). */
+const filterTable = (input: "ACCEPT" | "DROP", forward: "ACCEPT" | "DROP", ...parts: string[]): string =>
+  `*filter\n:INPUT ${input} [0:0]\n:FORWARD ${forward} [0:0]\n:OUTPUT ACCEPT [0:0]\n${parts.join("\n")}\nCOMMIT\n`;
+
 /** Plain libvirt 9 host: FORWARD policy ACCEPT, libvirt's chains. */
-export const LIBVIRT9 = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-${LIBVIRT_CHAINS}
-${LIBVIRT_JUMPS}
-${LIBVIRT_RULES}
-COMMIT
-`;
+export const LIBVIRT9 = filterTable("ACCEPT", "ACCEPT", LIBVIRT_CHAINS, LIBVIRT_JUMPS, LIBVIRT_RULES);
 
 // Docker Engine 20.10–27 with its iptables backend and the default bridge docker0: the FORWARD
 // policy DROP (moby libnetwork/drivers/bridge/setup_ip_forwarding.go, setFilterForwardDrop:
@@ -80,15 +76,7 @@ COMMIT
 `;
 
 /** Docker alone: FORWARD DROP and nothing for the lab's bridge. */
-export const DOCKER = `${DOCKER_NAT}*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-${DOCKER_CHAINS}
-${DOCKER_FORWARD}
-${DOCKER_RULES}
-COMMIT
-`;
+export const DOCKER = DOCKER_NAT + filterTable("ACCEPT", "DROP", DOCKER_CHAINS, DOCKER_FORWARD, DOCKER_RULES);
 
 /** {@link DOCKER} with the check's fix applied: the two `iptables -I DOCKER-USER` rules for the lab's bridge. */
 export const DOCKER_USER_ALLOWED = DOCKER.replace(
@@ -97,79 +85,45 @@ export const DOCKER_USER_ALLOWED = DOCKER.replace(
 );
 
 /** Docker, then libvirt 9 started a network: libvirt inserted its jumps at the top of FORWARD. */
-export const DOCKER_THEN_LIBVIRT9 = `${DOCKER_NAT}*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-${DOCKER_CHAINS}
-${LIBVIRT_CHAINS}
-${LIBVIRT_JUMPS}
-${DOCKER_FORWARD}
-${DOCKER_RULES}
-${LIBVIRT_RULES}
-COMMIT
-`;
+export const DOCKER_THEN_LIBVIRT9 =
+  DOCKER_NAT +
+  filterTable(
+    "ACCEPT",
+    "DROP",
+    DOCKER_CHAINS,
+    LIBVIRT_CHAINS,
+    LIBVIRT_JUMPS,
+    DOCKER_FORWARD,
+    DOCKER_RULES,
+    LIBVIRT_RULES,
+  );
+
+// UFW's chains: for each built-in chain the same steps, jumped to in this order (before-logging,
+// before, after, after-logging, reject, track), plus a few shared chains; iptables-save declares
+// them sorted by name.
+const UFW_BUILTINS = ["INPUT", "FORWARD", "OUTPUT"];
+const UFW_JUMP_STEPS = ["before-logging", "before", "after", "after-logging", "reject", "track"];
+const UFW_STEPS = [...UFW_JUMP_STEPS, "skip-to-policy", "user", "user-logging"];
+const UFW_SHARED = ["logging-allow", "logging-deny", "not-local", "user-limit", "user-limit-accept"];
+const UFW_CHAINS = [...UFW_BUILTINS.flatMap((b) => UFW_STEPS.map((s) => `${s}-${b.toLowerCase()}`)), ...UFW_SHARED]
+  .map((c) => `:ufw-${c} - [0:0]`)
+  .sort()
+  .join("\n");
+const UFW_JUMPS = UFW_BUILTINS.flatMap((b) => UFW_JUMP_STEPS.map((s) => `-A ${b} -j ufw-${s}-${b.toLowerCase()}`)).join(
+  "\n",
+);
 
 // UFW 0.36 enabled with its defaults (/etc/default/ufw DEFAULT_FORWARD_POLICY="DROP", ufw's
 // conf/ufw.defaults) and no user rules: the chain layout ufw's iptables backend installs
 // (src/backend_iptables.py) and the forward part of ufw's conf/before.rules
 // (`-A ufw-before-forward -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, the icmp codes,
 // then ufw-user-forward), as `iptables-save` prints it on Ubuntu.
-export const UFW = `*filter
-:INPUT DROP [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
-:ufw-after-forward - [0:0]
-:ufw-after-input - [0:0]
-:ufw-after-logging-forward - [0:0]
-:ufw-after-logging-input - [0:0]
-:ufw-after-logging-output - [0:0]
-:ufw-after-output - [0:0]
-:ufw-before-forward - [0:0]
-:ufw-before-input - [0:0]
-:ufw-before-logging-forward - [0:0]
-:ufw-before-logging-input - [0:0]
-:ufw-before-logging-output - [0:0]
-:ufw-before-output - [0:0]
-:ufw-logging-allow - [0:0]
-:ufw-logging-deny - [0:0]
-:ufw-not-local - [0:0]
-:ufw-reject-forward - [0:0]
-:ufw-reject-input - [0:0]
-:ufw-reject-output - [0:0]
-:ufw-skip-to-policy-forward - [0:0]
-:ufw-skip-to-policy-input - [0:0]
-:ufw-skip-to-policy-output - [0:0]
-:ufw-track-forward - [0:0]
-:ufw-track-input - [0:0]
-:ufw-track-output - [0:0]
-:ufw-user-forward - [0:0]
-:ufw-user-input - [0:0]
-:ufw-user-limit - [0:0]
-:ufw-user-limit-accept - [0:0]
-:ufw-user-logging-forward - [0:0]
-:ufw-user-logging-input - [0:0]
-:ufw-user-logging-output - [0:0]
-:ufw-user-output - [0:0]
--A INPUT -j ufw-before-logging-input
--A INPUT -j ufw-before-input
--A INPUT -j ufw-after-input
--A INPUT -j ufw-after-logging-input
--A INPUT -j ufw-reject-input
--A INPUT -j ufw-track-input
--A FORWARD -j ufw-before-logging-forward
--A FORWARD -j ufw-before-forward
--A FORWARD -j ufw-after-forward
--A FORWARD -j ufw-after-logging-forward
--A FORWARD -j ufw-reject-forward
--A FORWARD -j ufw-track-forward
--A OUTPUT -j ufw-before-logging-output
--A OUTPUT -j ufw-before-output
--A OUTPUT -j ufw-after-output
--A OUTPUT -j ufw-after-logging-output
--A OUTPUT -j ufw-reject-output
--A OUTPUT -j ufw-track-output
--A ufw-after-logging-forward -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW BLOCK] "
+export const UFW = filterTable(
+  "DROP",
+  "DROP",
+  UFW_CHAINS,
+  UFW_JUMPS,
+  `-A ufw-after-logging-forward -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW BLOCK] "
 -A ufw-before-forward -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A ufw-before-forward -p icmp -m icmp --icmp-type 3 -j ACCEPT
 -A ufw-before-forward -p icmp -m icmp --icmp-type 11 -j ACCEPT
@@ -196,9 +150,8 @@ export const UFW = `*filter
 -A ufw-track-output -p tcp -m conntrack --ctstate NEW -j ACCEPT
 -A ufw-track-output -p udp -m conntrack --ctstate NEW -j ACCEPT
 -A ufw-user-limit -j REJECT --reject-with icmp-port-unreachable
--A ufw-user-limit-accept -j ACCEPT
-COMMIT
-`;
+-A ufw-user-limit-accept -j ACCEPT`,
+);
 
 /** `ufw route allow in on <bridge>` added to {@link UFW} (ufw puts route rules in ufw-user-forward). */
 export const UFW_ROUTE_ALLOWED = UFW.replace(
