@@ -1,52 +1,22 @@
 // The four resource classes under Pulumi mocks: type tokens `pulumi-nodejs:dynamic/libvirt:<Type>`,
 // a serialized `__provider` (closure problems would fail here), the provider version input,
 // declared outputs that resolve (the ES2022 class-field pitfall), and additionalSecretOutputs for the
-// secret-bearing inputs (seen through a MockMonitor subclass: Mocks.newResource cannot see options).
+// secret-bearing inputs (seen by the recording monitor of test/support/pulumi-mocks.ts: Mocks.newResource
+// cannot see options).
 import test from "ava";
 import * as pulumi from "@pulumi/pulumi";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
-interface Seen {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-  readonly additionalSecretOutputs: readonly string[];
-}
-const seen: Seen[] = [];
+import { echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
 
-class Recorder extends MockMonitor {
-  override async registerResource(req: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> {
-    const r = req as { getType(): string; getName(): string; getAdditionalsecretoutputsList(): string[] };
-    const aso = r.getAdditionalsecretoutputsList();
-    return super.registerResource(req, (err, response) => {
-      const s = seen.find((x) => x.type === r.getType() && x.name === r.getName());
-      if (!err && s) {
-        seen[seen.indexOf(s)] = { ...s, additionalSecretOutputs: aso };
-      }
-      callback(err, response);
-    });
-  }
-}
+let seen: readonly Registration[] = [];
 
-const outputOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply((v) => resolve(v)));
-
-test.before(() => {
-  const mocks: pulumi.runtime.Mocks = {
-    newResource: (a) => {
-      const inputs = a.inputs as Record<string, unknown>;
-      seen.push({ type: a.type, name: a.name, inputs, additionalSecretOutputs: [] });
-      // What the providers compute, so the declared outputs have values to resolve.
-      const computed: Record<string, unknown> = {
-        path: `/pool/${String(inputs.name)}`,
-        uuid: "uuid-1",
-        running: true,
-        active: true,
-      };
-      return { id: `${a.name}-id`, state: { ...inputs, ...computed } };
-    },
-    call: (a) => a.inputs as Record<string, unknown>,
-  };
-  pulumi.runtime.setMockOptions(new Recorder(mocks), "cilium-lab", "mock", false);
+test.before(async () => {
+  const mocks = echoMocks((a) => {
+    const inputs = a.inputs as Record<string, unknown>;
+    // What the providers compute, so the declared outputs have values to resolve.
+    return { ...inputs, path: `/pool/${String(inputs.name)}`, uuid: "uuid-1", running: true, active: true };
+  });
+  seen = (await recordMocks(mocks, "mock")).registrations;
 });
 
 test.serial("each class registers its dynamic type with a serialized provider, and its outputs resolve", async (t) => {
@@ -95,12 +65,12 @@ test.serial("each class registers its dynamic type with a serialized provider, a
     stack: "mock",
   });
 
-  t.is(await outputOf(network.networkName), "cilium-lab-mock");
-  t.is(await outputOf(network.uuid), "uuid-1");
-  t.is(await outputOf(volume.path), "/pool/node-1.qcow2");
-  t.is(await outputOf(seed.path), "/pool/node-1-seed");
-  t.is(await outputOf(domain.ip), "192.168.150.11");
-  t.is(await outputOf(domain.running), true);
+  t.is(await promiseOf(network.networkName), "cilium-lab-mock");
+  t.is(await promiseOf(network.uuid), "uuid-1");
+  t.is(await promiseOf(volume.path), "/pool/node-1.qcow2");
+  t.is(await promiseOf(seed.path), "/pool/node-1-seed");
+  t.is(await promiseOf(domain.ip), "192.168.150.11");
+  t.is(await promiseOf(domain.running), true);
 
   t.deepEqual(seen.map((s) => [s.name, s.type]).sort(), [
     ["d", "pulumi-nodejs:dynamic/libvirt:Domain"],
@@ -109,8 +79,8 @@ test.serial("each class registers its dynamic type with a serialized provider, a
     ["v", "pulumi-nodejs:dynamic/libvirt:Volume"],
   ]);
   for (const s of seen) {
-    t.is(typeof s.inputs.__provider, "string", `${s.type} has a serialized provider`);
-    t.true((s.inputs.__provider as string).includes("exports.handler"), `${s.type}'s provider text is a module`);
+    t.is(typeof s.raw.__provider, "string", `${s.type} has a serialized provider`);
+    t.true((s.raw.__provider as string).includes("exports.handler"), `${s.type}'s provider text is a module`);
     t.is(s.inputs.providerVersion, 1);
   }
   t.deepEqual(seen.find((s) => s.name === "s")?.additionalSecretOutputs, ["userData"]);
