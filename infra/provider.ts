@@ -10,7 +10,7 @@
  *   key or provider version updates, anything else is no change.
  * - `update` defaults to "keep the state, take the update keys from the new inputs"; `read` to "the
  *   state is the only copy"; `delete` to "nothing outside the state". Every state written by
- *   `create` and `update` carries the provider version.
+ *   `create`, `read` and `update` carries the provider version.
  *
  * Provider objects are serialized by Pulumi's closure serializer (function text plus the values it
  * captures, property by property) into each resource's `__provider` input and run in the engine's
@@ -182,8 +182,12 @@ export function defineProvider<I extends object, O extends object>(spec: Provide
       const { id, outs } = await spec.create(inputs);
       return { id, outs: stamped(outs, spec.version) };
     },
-    read(id: string, props?: O) {
-      return spec.read ? spec.read(id, props as O) : Promise.resolve({ id, props });
+    async read(id: string, props?: O) {
+      if (!spec.read) {
+        return { id, props };
+      }
+      const result = await spec.read(id, props as O);
+      return result.props === undefined ? result : { id: result.id, props: stamped(result.props, spec.version) };
     },
     async update(id: string, olds: O, news: I) {
       if (spec.update) {

@@ -8,6 +8,7 @@ import * as path from "node:path";
 
 import { networkProvider, type NetworkInputs } from "../../infra/libvirt/network";
 import { networkXml, parseNetworkXml } from "../../infra/libvirt/xml";
+import type { Versioned } from "../../infra/provider";
 import {
   DEAD_SOCKET,
   DEAD_URI,
@@ -30,7 +31,7 @@ const PREFIX = "cl-t-net";
 const STACK = "cl-t-net";
 
 /** Inputs for a network on 192.168.<third>.0/24 with `hosts` reservations. */
-function inputs(name: string, third: number, hosts = 1, stack = STACK): NetworkInputs {
+function inputs(name: string, third: number, hosts = 1, stack = STACK): NetworkInputs & Versioned {
   return {
     uri: URI,
     networkName: name,

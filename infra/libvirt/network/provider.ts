@@ -8,7 +8,8 @@
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PROVIDER_VERSION, canonical, diffKeys, isUnknown } from "../common";
+
+import { canonical, defineProvider, dynamicProps, isUnknown, PROVIDER_VERSION } from "../../provider";
 import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "../exec";
 import {
   hostNetworkOf,
@@ -54,7 +55,6 @@ function toOutputs(uri: string, net: ParsedNetwork, active: boolean): NetworkOut
     mtu: net.mtu ?? 1500,
     stack: net.owner?.stack ?? "",
     active,
-    providerVersion: PROVIDER_VERSION,
   };
 }
 
@@ -267,37 +267,29 @@ async function updateNetwork(id: string, olds: NetworkOutputs, news: NetworkInpu
 /** Keys whose change replaces the network. */
 export const NETWORK_REPLACE_KEYS = ["uri", "networkName", "bridgeName", "cidr", "gateway", "mtu", "stack"] as const;
 
+/** Reservations in a stable order, so the same set compares equal; unknown stays unknown. */
+function sortedHosts(hosts: unknown): unknown {
+  return Array.isArray(hosts) && !isUnknown(hosts) ? sortHosts(hosts as DhcpHost[]) : hosts;
+}
+
 /** The network provider; one instance shared by every {@link Network}. */
-export const networkProvider: pulumi.dynamic.ResourceProvider = {
-  check(_olds: Record<string, unknown>, news: Record<string, unknown>) {
-    return Promise.resolve(checkNetwork(news));
-  },
-  diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
-    const normalized = {
-      ...news,
-      mtu: news.mtu ?? 1500,
-      hosts: Array.isArray(news.hosts) && !isUnknown(news.hosts) ? sortHosts(news.hosts as DhcpHost[]) : news.hosts,
-    };
-    const oldHosts = Array.isArray(olds.hosts) ? sortHosts(olds.hosts as DhcpHost[]) : olds.hosts;
-    const d = diffKeys({ ...olds, hosts: oldHosts }, normalized, NETWORK_REPLACE_KEYS, ["hosts"]);
-    if (olds.active === false) {
-      d.changes = true; // stopped by hand: the update starts it
-    }
-    return Promise.resolve(d);
-  },
-  create(inputs: NetworkInputs) {
-    return createNetwork(inputs);
-  },
-  read(id: string, props: NetworkOutputs) {
-    return readNetwork(id, props);
-  },
-  update(id: string, olds: NetworkOutputs, news: NetworkInputs) {
-    return updateNetwork(id, olds, news);
-  },
-  delete(id: string, props: NetworkOutputs) {
-    return deleteNetwork(id, props);
-  },
-};
+export const networkProvider = defineProvider<NetworkInputs, NetworkOutputs>({
+  version: PROVIDER_VERSION,
+  check: checkNetwork,
+  normalize: (olds, news) => ({
+    olds: { ...olds, hosts: sortedHosts(olds.hosts) },
+    news: { ...news, mtu: news.mtu ?? 1500, hosts: sortedHosts(news.hosts) },
+  }),
+  replaceKeys: NETWORK_REPLACE_KEYS,
+  updateKeys: ["hosts"],
+  deleteBeforeReplace: true,
+  // Stopped by hand: the update starts it.
+  needsUpdate: (olds) => olds.active === false,
+  create: createNetwork,
+  read: readNetwork,
+  update: updateNetwork,
+  delete: deleteNetwork,
+});
 
 /**
  * The stack's libvirt NAT network (`pulumi-nodejs:dynamic/libvirt:Network`), stamped with our owner
@@ -321,7 +313,7 @@ export class Network extends pulumi.dynamic.Resource {
     super(
       networkProvider,
       name,
-      { uuid: undefined, active: undefined, mtu: 1500, ...args, providerVersion: PROVIDER_VERSION },
+      dynamicProps(networkProvider, ["uuid", "active"], { mtu: 1500, ...args }),
       opts,
       "libvirt",
       "Network",

@@ -34,30 +34,13 @@ export interface NetworkArgs {
 }
 
 /** Plain inputs as the provider receives them. */
-export interface NetworkInputs {
-  readonly uri: string;
-  readonly networkName: string;
-  readonly bridgeName: string;
-  readonly cidr: string;
-  readonly gateway: string;
-  readonly hosts: readonly DhcpHost[];
-  readonly stack: string;
-  readonly mtu?: number;
-  readonly providerVersion?: number;
-}
+export type NetworkInputs = pulumi.Unwrap<NetworkArgs>;
 
 /** State of a network, as read back from libvirt. */
-export interface NetworkOutputs {
-  readonly uri: string;
+export interface NetworkOutputs extends Omit<NetworkInputs, "hosts"> {
   readonly uuid: string;
-  readonly networkName: string;
-  readonly bridgeName: string;
-  readonly cidr: string;
-  readonly gateway: string;
   readonly hosts: readonly DhcpHost[];
   readonly mtu: number;
-  readonly stack: string;
   /** Whether the network is started; a network stopped by hand is started again by the next `up`. */
   readonly active: boolean;
-  readonly providerVersion: number;
 }
