@@ -10,7 +10,14 @@ import * as pulumi from "@pulumi/pulumi";
 
 import type * as K3sModule from "../../infra/k3s/k3s";
 import { IPERF3_IMAGE } from "../../infra/versions";
-import { RecordingMonitor, installMonitor, promiseOf, type Registration } from "../support/pulumi-mocks";
+import {
+  RecordingMonitor,
+  StandIn,
+  echoMocks,
+  installMonitor,
+  promiseOf,
+  type Registration,
+} from "../support/pulumi-mocks";
 
 export const TOKEN = "K3sToken-9d8c7b6a5f4e3d2c1b0a";
 export const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZSBrZXk=\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -24,18 +31,14 @@ export const K3S_YAML =
   "contexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\npreferences: {}\n" +
   "users:\n- name: default\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
 
-export const monitor = new RecordingMonitor({
-  newResource: (a) => {
+export const monitor = new RecordingMonitor(
+  echoMocks((a) => {
     const inputs = a.inputs as Record<string, unknown>;
     // the server's k3s.yaml, as read-kubeconfig.sh prints it; other commands print nothing on stdout.
     const stdout = a.name.endsWith("-kubeconfig") ? K3S_YAML : "";
-    return {
-      id: `${a.name}-id`,
-      state: a.type === "command:remote:Command" ? { ...inputs, stdout, stderr: "" } : inputs,
-    };
-  },
-  call: (a) => a.inputs as Record<string, unknown>,
-});
+    return a.type === "command:remote:Command" ? { ...inputs, stdout, stderr: "" } : inputs;
+  }),
+);
 
 let k3s: typeof K3sModule;
 /** Installs the mocks, then loads the k3s layer: call it in `test.before`. */
@@ -43,13 +46,6 @@ export async function loadK3s(): Promise<typeof K3sModule> {
   await installMonitor(monitor, "vxlan");
   k3s = await import("../../infra/k3s/k3s");
   return k3s;
-}
-
-/** A stand-in for another layer's resource (a node's VM). */
-class StandIn extends pulumi.CustomResource {
-  constructor(type: string, name: string) {
-    super(type, name, {});
-  }
 }
 
 /** An air-gap directory of well-shaped fake files (no real k3s can be obtained here). */
