@@ -11,16 +11,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
-import { domainProvider } from "../../infra/libvirt/domain";
+import { domainProvider, pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { volumeProvider } from "../../infra/libvirt/volume";
 import {
   URI,
   assertNothingLeft,
-  poolDir,
+  keyPair,
   rejection,
   roundTrip,
   sh,
+  suiteNames,
   sweep,
   tempFile,
   testImage,
@@ -29,9 +30,7 @@ import {
 } from "./support";
 
 const PREFIX = "cl-t-boot";
-const STACK = "cl-t-boot";
-const NET = "cl-t-boot";
-const POOL = poolDir("cl-t-boot-pool");
+const { stack: STACK, network: NET, pool: POOL } = suiteNames(PREFIX);
 const MAC = "52:54:00:c1:c1:01";
 const IP = "192.168.193.11";
 const DOMAIN = "cl-t-boot-node-1";
@@ -39,12 +38,6 @@ const USER = "ubuntu"; // the test image's cloud-init default user, as on Ubuntu
 /** TCG on a shared 2-core host: boots took 50–200 s here; the bound only matters when something is broken. */
 const BOOT_TIMEOUT = 900;
 
-function keyPair(comment: string): { priv: string; pub: string; file: string } {
-  const file = tempFile("id", "");
-  fs.rmSync(file);
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
-  return { priv: fs.readFileSync(file, "utf8"), pub: fs.readFileSync(`${file}.pub`, "utf8").trim(), file };
-}
 const user = keyPair("cl-t-user");
 const host = keyPair("cl-t-host");
 const stranger = keyPair("cl-t-stranger");
@@ -116,16 +109,7 @@ function domainInputs(disk: string, sshPrivateKey: string): Record<string, unkno
 function ssh(hostKey: string, command: string): string {
   const knownHosts = tempFile("known_hosts", `${IP} ${hostKey}\n`);
   return sh("ssh", [
-    "-F",
-    "/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=yes",
-    "-o",
-    `UserKnownHostsFile=${knownHosts}`,
-    "-o",
-    "GlobalKnownHostsFile=/dev/null",
+    ...pinnedHostKeyOptions(knownHosts),
     "-o",
     "IdentitiesOnly=yes",
     "-o",

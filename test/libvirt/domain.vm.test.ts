@@ -26,9 +26,10 @@ import {
   assertNothingLeft,
   direct,
   foreignDomainXml,
-  poolDir,
+  keyPair,
   rejection,
   sh,
+  suiteNames,
   sweep,
   tempFile,
   virsh,
@@ -36,19 +37,12 @@ import {
 } from "./support";
 
 const PREFIX = "cl-t-dom";
-const STACK = "cl-t-dom";
-const NET = "cl-t-dom";
-const POOL = poolDir("cl-t-dom-pool");
+const { stack: STACK, network: NET, pool: POOL } = suiteNames(PREFIX);
 const MAC1 = "52:54:00:c1:c0:01";
 const IP1 = "192.168.192.11";
 
 // A throwaway key pair: these domains never boot far enough to use it.
-const keys = ((): { priv: string; pub: string } => {
-  const file = tempFile("id", "");
-  fs.rmSync(file);
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cl-t", "-f", file]);
-  return { priv: fs.readFileSync(file, "utf8"), pub: fs.readFileSync(`${file}.pub`, "utf8").trim() };
-})();
+const keys = keyPair("cl-t");
 
 let network: { id: string; outs?: Record<string, unknown> };
 const made: { p: pulumi.dynamic.ResourceProvider; id: string; outs?: Record<string, unknown> }[] = [];
@@ -95,6 +89,28 @@ test.after.always(async () => {
   }
   sweep(PREFIX);
 });
+
+/** Defines domain `name` the way create defines it (create itself needs a booting OS: boot.vm.test.ts). */
+function defineLikeCreate(name: string, consoleLogPath: string): void {
+  virsh(
+    "define",
+    tempFile(
+      "d.xml",
+      domainXml({
+        name,
+        stack: STACK,
+        vcpus: 1,
+        memoryMiB: 256,
+        accelerator: "qemu",
+        diskPath: disk,
+        seedPath,
+        networkName: NET,
+        mac: MAC1,
+        consoleLogPath,
+      }),
+    ),
+  );
+}
 
 function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs & Versioned {
   return {
@@ -307,25 +323,7 @@ test.serial(
     const p = direct(domainProvider);
     const name = "cl-t-dom-hand";
     const i = inputs(name);
-    // Defined the way create defines it (create itself needs a booting OS: boot.vm.test.ts).
-    virsh(
-      "define",
-      tempFile(
-        "d.xml",
-        domainXml({
-          name,
-          stack: STACK,
-          vcpus: 1,
-          memoryMiB: 256,
-          accelerator: "qemu",
-          diskPath: disk,
-          seedPath,
-          networkName: NET,
-          mac: MAC1,
-          consoleLogPath: i.consoleLogPath,
-        }),
-      ),
-    );
+    defineLikeCreate(name, i.consoleLogPath);
     const id = virsh("domuuid", name).trim();
     const outs: DomainOutputs & Versioned = {
       uri: URI,
@@ -375,24 +373,7 @@ test.serial(
 test.serial("delete destroys a running domain, undefines it and removes its console log", async (t) => {
   const name = "cl-t-dom-run";
   const i = inputs(name);
-  virsh(
-    "define",
-    tempFile(
-      "d.xml",
-      domainXml({
-        name,
-        stack: STACK,
-        vcpus: 1,
-        memoryMiB: 256,
-        accelerator: "qemu",
-        diskPath: disk,
-        seedPath,
-        networkName: NET,
-        mac: MAC1,
-        consoleLogPath: i.consoleLogPath,
-      }),
-    ),
-  );
+  defineLikeCreate(name, i.consoleLogPath);
   virsh("start", name);
   const id = virsh("domuuid", name).trim();
   t.true(fs.existsSync(i.consoleLogPath));

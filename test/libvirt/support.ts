@@ -70,9 +70,7 @@ export function sh(file: string, args: readonly string[], env: NodeJS.ProcessEnv
   } catch (error) {
     const e = error as { stderr?: string; code?: string };
     if (e.code === "ENOENT") {
-      throw new Error(
-        `\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (.ci/host-setup.sh)`,
-      );
+      throw new Error(`\`${file}\` not found: install the Debian packages in .ci/apt-packages.txt (.ci/host-setup.sh)`);
     }
     throw new Error(`${file} ${args.join(" ")} failed: ${e.stderr ?? String(error)}`);
   }
@@ -211,6 +209,19 @@ export function tempFile(name: string, content: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return file;
+}
+
+/** A fresh ed25519 key pair with `comment`; its files live in a temp directory removed at exit. */
+export function keyPair(comment: string): { priv: string; pub: string; file: string } {
+  const file = tempFile("id", "");
+  fs.rmSync(file);
+  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+  return { priv: fs.readFileSync(file, "utf8"), pub: fs.readFileSync(`${file}.pub`, "utf8").trim(), file };
+}
+
+/** A suite's stack and network, both named `prefix`, and its pool directory `<prefix>-pool`. */
+export function suiteNames(prefix: string): { stack: string; network: string; pool: string } {
+  return { stack: prefix, network: prefix, pool: poolDir(`${prefix}-pool`) };
 }
 
 /**

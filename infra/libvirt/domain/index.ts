@@ -16,6 +16,6 @@ export {
   type BootStage,
   type NotReady,
 } from "./boot-errors";
-export { READY_COMMAND, consoleTail, hostKeyAlgorithms, normalizePublicKey } from "./readiness";
+export { READY_COMMAND, consoleTail, hostKeyAlgorithms, normalizePublicKey, pinnedHostKeyOptions } from "./readiness";
 export { resetOverlay } from "./overlay";
 export { DOMAIN_REPLACE_KEYS, DOMAIN_UPDATE_KEYS, Domain, UNDEFINE_FLAGS, domainProvider } from "./provider";

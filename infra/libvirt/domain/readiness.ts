@@ -86,6 +86,25 @@ export function normalizePublicKey(line: string): string {
   return line.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
+/**
+ * `ssh` options that trust exactly the keys in `knownHosts` (no config file, no prompt, no global
+ * known_hosts): a host presenting any other key is refused.
+ */
+export function pinnedHostKeyOptions(knownHosts: string): string[] {
+  return [
+    "-F",
+    "/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+  ];
+}
+
 /** One readiness attempt (SSH login with strict host key checking, then {@link READY_COMMAND}) until `deadline`; never throws. */
 async function sshLogin(inputs: DomainInputs, secretsDir: string, deadline: number): Promise<RunResult> {
   const path = pathMod();
@@ -94,16 +113,7 @@ async function sshLogin(inputs: DomainInputs, secretsDir: string, deadline: numb
   return runTool(
     "ssh",
     [
-      "-F",
-      "/dev/null",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${path.join(secretsDir, "known_hosts")}`,
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
+      ...pinnedHostKeyOptions(path.join(secretsDir, "known_hosts")),
       "-o",
       `HostKeyAlgorithms=${hostKeyAlgorithms(keyType)}`,
       "-o",
