@@ -7,8 +7,6 @@ import { isUnknown, type Failure } from "../provider";
 import { OWNER_PROJECT, parsePoolTargetPath } from "./xml";
 import { fsp, pathExists, pathMod, virsh, toolFailure } from "./exec";
 
-export { PROVIDER_VERSION, UNKNOWN, canonical, diffKeys, isUnknown, type DiffOutcome, type Failure } from "../provider";
-
 /** Collects check failures; skips values not known yet (preview). */
 export class Checker {
   readonly failures: Failure[];

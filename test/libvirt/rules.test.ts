@@ -4,7 +4,7 @@
 // in preflight-rules.test.ts.
 import test from "ava";
 
-import { UNKNOWN, diffKeys } from "../../infra/libvirt/common";
+import { UNKNOWN, diffKeys } from "../../infra/provider";
 import { domainProvider, normalizePublicKey } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
 import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/seed";

@@ -1,6 +1,5 @@
-// Where Ubuntu images come from (issue 13 §1): the ordered sources per image, the simplestreams
-// index that picks an EOL release's final serial, gpgv's status lines, and local HTTP servers on
-// 127.0.0.1 playing the upstream hosts — the release host's 302 to the archive over http, a 404, a
+// Where Ubuntu images come from: the ordered sources per image, the simplestreams index that picks
+// an EOL release's final serial, and local HTTP servers on 127.0.0.1 playing the upstream hosts — the release host's 302 to the archive over http, a 404, a
 // reset, a refused connection — with real gpg keys generated here.
 import test from "ava";
 import { promises as fs } from "node:fs";

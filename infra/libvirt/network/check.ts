@@ -1,6 +1,7 @@
 /** The input check of a {@link Network}, and the host order its state and diff compare in. Pure. */
 import { parseCidr, parseIpv4, cidrLast, type Cidr } from "../../config/cidr";
-import { Checker, MAC_PATTERN, STACK_PATTERN, checkUri, int, isUnknown, str } from "../common";
+import { isUnknown } from "../../provider";
+import { Checker, MAC_PATTERN, STACK_PATTERN, checkUri, int, str } from "../common";
 import type { DhcpHost } from "../xml";
 
 /** DHCP reservations in MAC order, MACs lower case. */
