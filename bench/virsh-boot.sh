@@ -3,8 +3,9 @@
 # with DHCP host reservations, qcow2 overlays, NoCloud seeds from cloud-localds, host keys pre-set
 # through cloud-init ssh_keys) and time how long until every node answers SSH with a generated key
 # and the pinned host key and has finished cloud-init: the same readiness as the Domain provider's
-# (its READY_COMMAND, infra/libvirt/domain/readiness.ts). Prints one JSON line on stdout; progress on stderr. Everything it creates
-# is named cl-bench-<run>-* and removed on exit; consoles and qemu logs are kept in bench/out/<run>/.
+# (its READY_COMMAND, infra/libvirt/domain/readiness.ts). Prints one JSON line on stdout; progress on
+# stderr. Everything it creates is named cl-bench-<run>-* and removed on exit; consoles and qemu logs
+# are kept in bench/out/<run>/.
 #
 # usage: bash bench/virsh-boot.sh [count=3] [accel=tcg|kvm] [cidr=192.168.199.0/24]
 # environment:
@@ -222,22 +223,9 @@ EOF
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$dir/disk.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='$dir/seed.iso'/>
-      <target dev='vdb' bus='virtio'/>
-      <readonly/>
-    </disk>
-    <interface type='network'>
-      <source network='$net_name'/>
-      <mac address='${macs[i]}'/>
-      <model type='virtio'/>
-    </interface>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$dir/disk.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$dir/seed.iso'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+    <interface type='network'><source network='$net_name'/><mac address='${macs[i]}'/><model type='virtio'/></interface>
     <serial type='file'><source path='$dir/console.log'/><target port='0'/></serial>
   </devices>
 </domain>
