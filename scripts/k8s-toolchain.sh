@@ -51,10 +51,7 @@ provider_pseudo="$(modver "$plugin_dir" "$provider_module")"
 # The provider's pseudo-version v4.0.0-<UTC time>-<commit> names a commit after release 4.24.1
 # (pkg.go.dev lists provider/v4 only as pseudo-versions; the release tags are on the repo root).
 # Stamp it "4.24.1 plus commits", the form Go itself gives a commit after a tag (v4.24.2-0.<time>-<commit>).
-provider_commit="${provider_pseudo##*-}"
-provider_time="${provider_pseudo#v4.0.0-}"
-provider_time="${provider_time%%-*}"
-plugin_version="4.24.2-0.${provider_time}-${provider_commit}"
+plugin_version="$(after_release "$provider_pseudo" 4.24.2)"
 [[ "$provider_pseudo" == "v4.0.0-20260115033456-f47bc2d6f199" ]] ||
   die "tools/pulumi-kubernetes now pins $provider_pseudo: update plugin_version in scripts/k8s-toolchain.sh to the release that commit follows."
 

@@ -57,9 +57,7 @@ host_pseudo="$(modver "$host_dir" "$host_module")"
 # version is not available"); the newest it serves is the 2025-08-06 commit bee5e4fa4815, between
 # the 3.187.0 and 3.188.0 releases. Stamp that honestly: "3.187.0 plus one commit".
 host_commit="${host_pseudo##*-}"
-host_time="${host_pseudo#v3.0.0-}"
-host_time="${host_time%%-*}"
-host_version="v3.187.1-0.${host_time}-${host_commit}"
+host_version="$(after_release "$host_pseudo" v3.187.1)"
 [[ "$host_pseudo" == "v3.0.0-20250806165243-bee5e4fa4815" ]] ||
   die "tools/pulumi-language-nodejs now pins $host_pseudo: update host_version in scripts/toolchain.sh to the release that commit follows (it is reported by the host's GetPluginInfo)."
 

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 
+import { exitWith } from "../lib/cli";
 import { HELP, parseCompareArgs, UsageError, type CompareArgs } from "./args";
 import { labBackend } from "./backend";
 import { clusterEnvironment, modeViews } from "./collect";
@@ -352,15 +353,5 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(
-        `compare: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-      );
-      process.exitCode = 1;
-    },
-  );
+  exitWith("compare", main(process.argv.slice(2)));
 }

@@ -31,6 +31,14 @@ modver() {
   printf '%s' "$v"
 }
 
+# after_release <pseudo-version> <base>: `<base>-0.<time>-<commit>` for a Go pseudo-version
+# `v<N>.0.0-<time>-<commit>`: the form Go itself gives a commit after a release tag, with <base> the
+# release that commit follows plus one patch (a semver just above that release).
+after_release() {
+  local time="${1#v*.0.0-}"
+  printf '%s-0.%s-%s' "$2" "${time%%-*}" "${1##*-}"
+}
+
 # lock_cache <lock file name>: creates cache_root and holds an exclusive lock on it (fd 9) until
 # the script ends: two CI jobs on one machine must not build into the same directory at once. Then
 # sets the Go environment of every build (local toolchain, no cgo, go.sum is the truth).

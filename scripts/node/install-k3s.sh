@@ -85,20 +85,9 @@ done
 step="start"
 fix=""
 log_file=""
-# report <exit code> [details...]: the structured failure of the current $step, with $fix;
-# details and the log tail are redacted (lib.sh's dedupe, redact and log_tail).
-report() {
-  local code="$1"
-  shift
-  error_head "$code" "$step" >&2
-  if (($# > 0)); then
-    printf '%s\n' "$@" | dedupe | redact >&2
-  fi
-  log_tail "$log_file" "last lines of output (secrets redacted)" >&2
-  if [[ -n "$fix" ]]; then
-    printf 'cilium-lab fix: %s\n' "$fix" >&2
-  fi
-}
+# report <exit code> [details...]: the structured failure of the current $step, with $fix; the
+# details and the log tail redacted (lib.sh's report_failure).
+report() { report_failure "$1" "$fix" "last lines of output (secrets redacted)" "${@:2}"; }
 # abort <exit code> [details...]: report, then exit with the code.
 abort() {
   local code="$1"

@@ -83,6 +83,20 @@ log_tail() {
   dedupe <"$1" | tail -n 20 | redact
 }
 
+# report_failure <exit code> <fix> <log title> [details...]: the failure of the script's current
+# $step, on stderr: error_head, the details (dedupe, redact), the tail of the script's $log_file
+# under `cilium-lab: <log title>:`, and `cilium-lab fix: <fix>` (left out when <fix> is empty).
+report_failure() {
+  local code="$1" fix="$2" title="$3"
+  shift 3
+  error_head "$code" "${step:-?}" >&2
+  if (($# > 0)); then
+    printf '%s\n' "$@" | dedupe | redact >&2
+  fi
+  log_tail "${log_file:-}" "$title" >&2
+  [[ -z "$fix" ]] || printf 'cilium-lab fix: %s\n' "$fix" >&2
+}
+
 # on_error <exit code> <line> <script name>: the ERR trap of the scripts that set one
 # (`trap 'on_error $? $LINENO <name>' ERR`): hands the failed line, counted in the script (this
 # file's lines left out), to the script's `report <exit code> [details...]`, then exits.

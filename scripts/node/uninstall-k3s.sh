@@ -47,16 +47,10 @@ exec </dev/null
 step="start"
 log_file=""
 # report <exit code> [details...]: the structured failure of the current $step and the log tail
-# (lib.sh's error_head and log_tail).
+# (lib.sh's report_failure).
 report() {
-  local code="$1"
-  shift
-  error_head "$code" "$step" >&2
-  if (($# > 0)); then
-    printf '  | %s\n' "$@" >&2
-  fi
-  log_tail "$log_file" "last lines of output" >&2
-  printf 'cilium-lab fix: %s\n' "fix the cause on the node and run 'pulumi destroy' again; to give up on this node's cleanup, 'pulumi state delete <urn of the k3s install command>'." >&2
+  report_failure "$1" "fix the cause on the node and run 'pulumi destroy' again; to give up on this node's cleanup, 'pulumi state delete <urn of the k3s install command>'." \
+    "last lines of output" "${@:2}"
 }
 trap 'on_error $? $LINENO uninstall-k3s.sh' ERR
 cleanup() { [[ -z "$log_file" ]] || rm -f "$log_file"; }

@@ -20,9 +20,6 @@ test.serial(
   "real Pulumi engine, test program: the command itself (`compare --modes vxlan,native --destroy`) writes results.json, report.md and throughput.svg, prints the summary, restores the stack file and exits 0",
   async (t) => {
     const p = await engineProject(t, "cli");
-    if (p === undefined) {
-      return;
-    }
     const results = path.join(p.dir, "results");
     const out: string[] = [];
     const err: string[] = [];
@@ -80,9 +77,6 @@ test.serial(
   "real Pulumi engine, test program: a real SIGINT to the command during a slow up lets that up finish, runs nothing else, restores the stack file, prints how to recover and exits 130",
   async (t) => {
     const p = await engineProject(t, "cli-sigint", ["native"], 6000);
-    if (p === undefined) {
-      return;
-    }
     const env = {
       PULUMI_BACKEND_URL: p.env.PULUMI_BACKEND_URL ?? "",
       PULUMI_CONFIG_PASSPHRASE_FILE: p.env.PULUMI_CONFIG_PASSPHRASE_FILE ?? "",

@@ -24,15 +24,18 @@ interface RecorderInputs {
   [key: string]: unknown;
 }
 
+/** `key=value …` of the inputs other than role/log/delayMs, sorted: what an operation line records. */
+function describe(i: RecorderInputs): string {
+  return Object.keys(i)
+    .filter((k) => !["role", "log", "delayMs", "__provider"].includes(k))
+    .sort()
+    .map((k) => `${k}=${String(i[k])}`)
+    .join(" ");
+}
+
 /** One line per operation: `<op> <role> key=value …` (keys other than role/log/delayMs, sorted). */
 const recorder: pulumi.dynamic.ResourceProvider = {
   create(inputs: RecorderInputs) {
-    const describe = (i: RecorderInputs) =>
-      Object.keys(i)
-        .filter((k) => !["role", "log", "delayMs", "__provider"].includes(k))
-        .sort()
-        .map((k) => `${k}=${String(i[k])}`)
-        .join(" ");
     fs.appendFileSync(inputs.log, `create ${inputs.role} ${describe(inputs)}\n`);
     return Promise.resolve({ id: inputs.role, outs: inputs });
   },
@@ -41,12 +44,6 @@ const recorder: pulumi.dynamic.ResourceProvider = {
     return Promise.resolve({ changes: keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) });
   },
   async update(_id: string, _olds: RecorderInputs, news: RecorderInputs) {
-    const describe = (i: RecorderInputs) =>
-      Object.keys(i)
-        .filter((k) => !["role", "log", "delayMs", "__provider"].includes(k))
-        .sort()
-        .map((k) => `${k}=${String(i[k])}`)
-        .join(" ");
     await new Promise((r) => setTimeout(r, news.delayMs));
     fs.appendFileSync(news.log, `update ${news.role} ${describe(news)}\n`);
     return { outs: news };

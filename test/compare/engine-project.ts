@@ -109,18 +109,17 @@ async function project(
 }
 
 /**
- * {@link project}, once the test has checked that the real engine is there: without `pulumi` on
- * PATH the test fails with how to get it, and this returns `undefined`.
+ * {@link project}, once the real engine is known to be there: without `pulumi` on PATH this throws
+ * (the test fails) with how to get it.
  */
 export async function engineProject(
-  t: { teardown(fn: () => Promise<void>): void; fail(message: string): void },
+  t: { teardown(fn: () => Promise<void>): void },
   stackName: string,
   slowModes: readonly string[] = [],
   slowMs = 0,
-): Promise<Project | undefined> {
+): Promise<Project> {
   if (!pulumiOnPath()) {
-    t.fail(PULUMI_MISSING);
-    return undefined;
+    throw new Error(PULUMI_MISSING);
   }
   return project(t, stackName, slowModes, slowMs);
 }

@@ -32,9 +32,6 @@ test.serial(
   "real Pulumi engine, test program: vxlan → geneve → native in that order, the Cilium stand-in updated in place (VMs created once, never replaced), outputs collected after each up, the stack file restored byte for byte",
   async (t) => {
     const p = await engineProject(t, "vxlan");
-    if (p === undefined) {
-      return;
-    }
     const progress = new RecordingProgress();
     const record = await compare(p, ["vxlan", "geneve", "native"], { progress });
     t.deepEqual(
@@ -88,9 +85,6 @@ test.serial(
   "real Pulumi engine, test program: --destroy after the last mode deletes every resource (the engine ran the deletes) and the config is still restored",
   async (t) => {
     const p = await engineProject(t, "lab-destroy");
-    if (p === undefined) {
-      return;
-    }
     const progress = new RecordingProgress();
     const record = await compare(p, ["native", "vxlan"], { destroy: true, progress });
     t.deepEqual(
@@ -116,9 +110,6 @@ test.serial(
   "real Pulumi engine, test program: Ctrl-C twice during a slow Cilium update interrupts pulumi; the config is restored and a plain `up` recovers the stack",
   async (t) => {
     const p = await engineProject(t, "lab-cancel", ["native"], 8000);
-    if (p === undefined) {
-      return;
-    }
     const stop = new StopControl();
     const progress = new RecordingProgress((e) => {
       const pre = e.resourcePreEvent;
@@ -161,9 +152,6 @@ test.serial(
   "real Pulumi engine, test program: a mode the program rejects stops the run before any change; nothing is created",
   async (t) => {
     const p = await engineProject(t, "lab-invalid");
-    if (p === undefined) {
-      return;
-    }
     await p.stack.setConfig("cilium-lab:nativeRoutingCidr", { value: "10.0.0.0/23" });
     const before = await fs.readFile(p.settingsFile, "utf8");
     const err = await t.throwsAsync(compare(p, ["vxlan", "native"]));

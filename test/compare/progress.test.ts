@@ -9,7 +9,19 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { summaryLines, recoveryHelp } from "../../scripts/compare/index";
 import { formatDuration, resourceLabel, TerminalProgress } from "../../scripts/compare/progress";
 import type { RunRecord } from "../../scripts/compare/orchestrate";
+import type { CompareView, ModeView } from "../../scripts/compare/results";
 import { cannedDatapath, cannedThroughput } from "./fake-lab";
+
+/** A cluster run's view of stack vxlan (kvm, no host facts) with these modes. */
+function clusterView(modes: ModeView[]): CompareView {
+  return {
+    source: { kind: "cluster", label: "x" },
+    stack: "vxlan",
+    startedAt: "",
+    environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
+    modes,
+  };
+}
 
 for (const [seconds, text] of [
   [0, "0s"],
@@ -124,26 +136,10 @@ test("summary: a line per mode with medians and the paired ratio, the files, the
       },
     ],
   });
-  const view = {
-    source: { kind: "cluster" as const, label: "x" },
-    stack: "vxlan",
-    startedAt: "",
-    environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
-    modes: [
-      {
-        mode: "vxlan" as const,
-        status: "measured" as const,
-        throughput: cannedThroughput("vxlan"),
-        datapath: cannedDatapath("vxlan"),
-      },
-      {
-        mode: "native" as const,
-        status: "measured" as const,
-        throughput: cannedThroughput("native"),
-        datapath: cannedDatapath("native"),
-      },
-    ],
-  };
+  const view = clusterView([
+    { mode: "vxlan", status: "measured", throughput: cannedThroughput("vxlan"), datapath: cannedDatapath("vxlan") },
+    { mode: "native", status: "measured", throughput: cannedThroughput("native"), datapath: cannedDatapath("native") },
+  ]);
   const lines = summaryLines(
     { modes: ["vxlan", "native"], stack: "vxlan", destroy: false, help: false, resultsDir: undefined },
     r,
@@ -170,20 +166,14 @@ test("summary after Ctrl-C: INTERRUPTED, and the commands that recover the stack
     notRun: ["native"],
     modes: [{ mode: "vxlan", status: "interrupted", set: {}, startedAt: "", seconds: 1, error: "update canceled" }],
   });
-  const view = {
-    source: { kind: "cluster" as const, label: "x" },
-    stack: "vxlan",
-    startedAt: "",
-    environment: { kernel: "", cpuModel: "", accelerator: "kvm", tcg: false, versions: {}, mtu: {}, offloads: {} },
-    modes: [
-      {
-        mode: "vxlan" as const,
-        status: "interrupted" as const,
-        error: "code: 255\n stderr: Command failed with exit code 255: pulumi up\nerror: update canceled\n",
-      },
-      { mode: "native" as const, status: "not run" as const },
-    ],
-  };
+  const view = clusterView([
+    {
+      mode: "vxlan",
+      status: "interrupted",
+      error: "code: 255\n stderr: Command failed with exit code 255: pulumi up\nerror: update canceled\n",
+    },
+    { mode: "native", status: "not run" },
+  ]);
   const lines = summaryLines(
     { modes: ["vxlan", "native"], stack: "vxlan", destroy: true, help: false, resultsDir: undefined },
     r,

@@ -16,11 +16,10 @@ import {
   invocation,
   localDir,
   prepareAndCopy,
+  prepareWithStandIn,
   runInstall,
   runUninstall,
-  stageStandInAirgap,
   stagedFiles,
-  theVm,
   useTestVm,
 } from "./support/node-vm";
 
@@ -29,9 +28,7 @@ useTestVm();
 test.serial(
   "install → uninstall → install with the program's own command lines and stdin: the uninstall removes only what the install created, so the next install finds the copied scripts and air-gap files and succeeds",
   async (t) => {
-    const vm = theVm();
-    await prepareAndCopy();
-    await stageStandInAirgap();
+    const vm = await prepareWithStandIn();
     const airgap = { source: "airgap" } as const;
 
     const first = await runInstall(airgap);
@@ -116,9 +113,7 @@ test.serial(
 test.serial(
   "switching kubeProxyReplacement on restarts an agent whose unit did not change and removes kube-proxy's KUBE-* iptables rules, keeping Cilium's; a re-run changes nothing",
   async (t) => {
-    const vm = theVm();
-    await prepareAndCopy();
-    await stageStandInAirgap();
+    const vm = await prepareWithStandIn();
     await installHostIptables(vm, localDir());
     // the agent checks that the server's API port answers before installing: a stand-in listener.
     const api = await vm.ssh(

@@ -120,19 +120,18 @@ export async function put(name: string, content: string | Buffer, remotePath: st
 
 /** Fake air-gap files: a k3s that reports `version`, an installer that leaks the token on stderr and fails. */
 export async function stageFakeAirgap(version: string): Promise<void> {
-  await put(
-    "k3s",
+  await putAirgap(
     `#!/bin/sh\necho "k3s version ${version} (00000000)"\necho "go version go1.20.5"\n`,
-    `${AIRGAP_STAGING_DIR}/k3s`,
-    0o755,
-  );
-  await put(
-    "install.sh",
     '#!/bin/sh\n# fake k3s installer (INSTALL_K3S_SKIP_DOWNLOAD)\necho "[INFO]  Skipping k3s download and verify"\n' +
       'echo "force-restart=${INSTALL_K3S_FORCE_RESTART:-}"\n' +
       'echo "[ERROR]  token was $(cat "$K3S_TOKEN_FILE") and secure token K10abc123::server:$(cat "$K3S_TOKEN_FILE")" >&2\nexit 3\n',
-    `${AIRGAP_STAGING_DIR}/install.sh`,
   );
+}
+
+/** The air-gap files a node gets: `k3s` (0755), `install.sh` and a zstd image tarball (magic bytes only). */
+async function putAirgap(k3s: string, installer: string): Promise<void> {
+  await put("k3s", k3s, `${AIRGAP_STAGING_DIR}/k3s`, 0o755);
+  await put("install.sh", installer, `${AIRGAP_STAGING_DIR}/install.sh`);
   await put(
     "k3s-airgap-images-amd64.tar.zst",
     Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]),
@@ -148,14 +147,8 @@ export async function stageFakeAirgap(version: string): Promise<void> {
  * they changed or INSTALL_K3S_FORCE_RESTART=true.
  */
 export async function stageStandInAirgap(): Promise<void> {
-  await put(
-    "k3s",
+  await putAirgap(
     `#!/bin/sh\ncase "$1" in --version) echo "k3s version ${VERSION} (00000000)"; echo "go version go1.20.5" ;; *) exec sleep infinity ;; esac\n`,
-    `${AIRGAP_STAGING_DIR}/k3s`,
-    0o755,
-  );
-  await put(
-    "install.sh",
     [
       "#!/bin/sh",
       "# stand-in for k3s's install.sh (INSTALL_K3S_SKIP_DOWNLOAD=true only)",
@@ -180,12 +173,6 @@ export async function stageStandInAirgap(): Promise<void> {
       "fi",
       "",
     ].join("\n"),
-    `${AIRGAP_STAGING_DIR}/install.sh`,
-  );
-  await put(
-    "k3s-airgap-images-amd64.tar.zst",
-    Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]),
-    `${AIRGAP_STAGING_DIR}/images/k3s-airgap-images-amd64.tar.zst`,
   );
 }
 
@@ -201,6 +188,13 @@ export async function prepareAndCopy(): Promise<void> {
   }
   await vm.copy(nodeScript("install-k3s.sh").path, INSTALL_SCRIPT_PATH);
   await vm.copy(nodeScript("uninstall-k3s.sh").path, UNINSTALL_SCRIPT_PATH);
+}
+
+/** {@link prepareAndCopy}, then the stand-in k3s's air-gap files: a node ready for a successful install. */
+export async function prepareWithStandIn(): Promise<TestVm> {
+  await prepareAndCopy();
+  await stageStandInAirgap();
+  return theVm();
 }
 
 /** sha256sum of every file the prepare and copy steps own in the staging directory. */
