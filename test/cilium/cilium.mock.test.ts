@@ -10,6 +10,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
 import type { Cilium as CiliumClass } from "../../infra/cilium/cilium";
+import { ciliumDatapath } from "../../infra/cilium/values";
 import { parseLabConfig, type LabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import { StandIn, echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
@@ -105,6 +106,36 @@ const IPAM = {
   operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 },
 };
 
+/**
+ * The release's inputs with the values every 1.13.4 stack shares, then `values`: only the values
+ * differ between the stacks.
+ */
+function expectedRelease(values: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name: "cilium",
+    namespace: "kube-system",
+    chart: "cilium",
+    version: "1.13.4",
+    repositoryOpts: { repo: "https://helm.cilium.io" },
+    values: {
+      k8sServicePort: 6443,
+      operator: { replicas: 1, rollOutPods: true },
+      hubble: { relay: { enabled: true }, ui: { enabled: true } },
+      ipam: IPAM,
+      kubeProxyReplacement: "disabled",
+      rollOutCiliumPods: true,
+      ...values,
+    },
+    resetValues: true,
+    skipAwait: false,
+    timeout: 600,
+    atomic: false,
+    cleanupOnFail: false,
+    maxHistory: 5,
+    compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
+  };
+}
+
 test.serial(
   "the vxlan stack registers one Cilium component and one Helm release cilium in kube-system with exact inputs",
   async (t) => {
@@ -119,30 +150,7 @@ test.serial(
         ["kubernetes:helm.sh/v3:Release", "cilium-release"],
       ],
     );
-    t.deepEqual(release(b).inputs, {
-      name: "cilium",
-      namespace: "kube-system",
-      chart: "cilium",
-      version: "1.13.4",
-      repositoryOpts: { repo: "https://helm.cilium.io" },
-      values: {
-        k8sServiceHost: "192.168.150.11",
-        k8sServicePort: 6443,
-        operator: { replicas: 1, rollOutPods: true },
-        hubble: { relay: { enabled: true }, ui: { enabled: true } },
-        tunnel: "vxlan",
-        ipam: IPAM,
-        kubeProxyReplacement: "disabled",
-        rollOutCiliumPods: true,
-      },
-      resetValues: true,
-      skipAwait: false,
-      timeout: 600,
-      atomic: false,
-      cleanupOnFail: false,
-      maxHistory: 5,
-      compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
-    });
+    t.deepEqual(release(b).inputs, expectedRelease({ k8sServiceHost: "192.168.150.11", tunnel: "vxlan" }));
   },
 );
 
@@ -150,32 +158,15 @@ test.serial(
   "the native stack's release differs from vxlan only in values: the article's tunnel disabled, auto direct routes and 10.0.0.0/22",
   async (t) => {
     const b = await build("native", stackConfig("native"));
-    t.deepEqual(release(b).inputs, {
-      name: "cilium",
-      namespace: "kube-system",
-      chart: "cilium",
-      version: "1.13.4",
-      repositoryOpts: { repo: "https://helm.cilium.io" },
-      values: {
+    t.deepEqual(
+      release(b).inputs,
+      expectedRelease({
         k8sServiceHost: "192.168.151.11",
-        k8sServicePort: 6443,
-        operator: { replicas: 1, rollOutPods: true },
-        hubble: { relay: { enabled: true }, ui: { enabled: true } },
         tunnel: "disabled",
         autoDirectNodeRoutes: true,
         ipv4NativeRoutingCIDR: "10.0.0.0/22",
-        ipam: IPAM,
-        kubeProxyReplacement: "disabled",
-        rollOutCiliumPods: true,
-      },
-      resetValues: true,
-      skipAwait: false,
-      timeout: 600,
-      atomic: false,
-      cleanupOnFail: false,
-      maxHistory: 5,
-      compat: "true", // added by @pulumi/kubernetes' Release itself (helm/v3/release.js)
-    });
+      }),
+    );
   },
 );
 
@@ -200,17 +191,9 @@ test.serial(
     t.is(b.cilium.routingMode, "native");
     t.is(b.cilium.ciliumVersion, "1.13.4");
     t.deepEqual(b.cilium.values, release(b).inputs.values);
-    t.deepEqual(b.cilium.datapath, {
-      routingMode: "native",
-      tunnelDevice: null,
-      routeMtuOverhead: 0,
-      configMap: {
-        tunnel: "disabled",
-        "auto-direct-node-routes": "true",
-        "ipv4-native-routing-cidr": "10.0.0.0/22",
-        "kube-proxy-replacement": "disabled",
-      },
-    });
+    // what ciliumDatapath computes for the stack (its content: values.test.ts).
+    t.deepEqual(b.cilium.datapath, ciliumDatapath(stackConfig("native"), "1.13.4"));
+    t.is(b.cilium.datapath.routingMode, "native");
     t.regex(b.cilium.digest, /^sha256:[0-9a-f]{64}$/);
     t.like(await promiseOf(b.cilium.status), { revision: 1, status: "deployed", version: "1.13.4" });
   },
