@@ -161,7 +161,7 @@ export function shellJoin(args: readonly string[]): string {
 
 /**
  * The first step on every node, as the login user (no sudo: `cloud-init status` needs none); the
- * script (scripts/wait-cloud-init.sh) arrives on stdin.
+ * script (scripts/node/wait-cloud-init.sh) arrives on stdin.
  */
 export function waitCommand(node: string, timeoutSeconds: number): string {
   return shellJoin(["bash", "-s", "--", "--node", node, "--timeout", String(timeoutSeconds)]);
@@ -177,7 +177,7 @@ export interface PrepareInput {
   readonly sysctls: readonly (readonly [string, string])[];
 }
 
-/** Runs scripts/prepare-node.sh (on stdin) as root. */
+/** Runs scripts/node/prepare-node.sh (on stdin) as root. */
 export function prepareCommand(input: PrepareInput): string {
   return shellJoin([
     "sudo",
@@ -336,7 +336,7 @@ export function uninstallCommand(node: string, role: K3sRole): string {
   ]);
 }
 
-/** Runs scripts/read-kubeconfig.sh (on stdin) as root on the server. */
+/** Runs scripts/node/read-kubeconfig.sh (on stdin) as root on the server. */
 export function kubeconfigCommand(node: string): string {
   return shellJoin(["sudo", "bash", "-s", "--", "--node", node, "--timeout", String(KUBECONFIG_TIMEOUT_SECONDS)]);
 }

@@ -85,7 +85,7 @@ export function upstreamProbes(input: UpstreamProbeInput): UpstreamProbe[] {
   ];
 }
 
-/** Runs scripts/probe-upstreams.sh (on stdin) as the login user: no root needed to open connections. */
+/** Runs scripts/node/probe-upstreams.sh (on stdin) as the login user: no root needed to open connections. */
 export function probeCommand(node: string, probes: readonly UpstreamProbe[]): string {
   return shellJoin([
     "bash",

@@ -9,7 +9,7 @@
  *   Pod with a startup probe on port 5201, so Ready means "iperf3 listens";
  * - one client Job per run on the LAST node (node-3, the article's `cilium-62-3`), alternating
  *   host 1, pod 1, host 2, pod 2, …: the host client (hostNetwork) targets the server node's lab IP,
- *   the pod client targets the server pod's IP, which `scripts/wait-iperf3-servers.sh` reads once the
+ *   the pod client targets the server pod's IP, which `scripts/node/wait-iperf3-servers.sh` reads once the
  *   pod is Ready (no DNS, no Service: traffic goes pod IP to pod IP, as in the article);
  * - every Job runs `iperf3 -c <target> -p 5201 -J -t <s> -O <o> -P <n> --connect-timeout 10000`.
  * Pods and Jobs carry `pulumi.com/skipAwait`: our scripts wait instead, so that a failure comes back

@@ -17,13 +17,13 @@ import {
 import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord, type ThroughputOutput } from "./iperf3";
 import { NAMESPACE, clientArgs, type Iperf3Settings, type NodeRef, type RunStep } from "./jobs";
 
-/** The server pods' addresses, as scripts/wait-iperf3-servers.sh prints them. */
+/** The server pods' addresses, as scripts/node/wait-iperf3-servers.sh prints them. */
 export interface ServerAddresses {
   readonly host: { readonly name: string; readonly podIP: string; readonly hostIP: string; readonly node: string };
   readonly pod: { readonly name: string; readonly podIP: string; readonly hostIP: string; readonly node: string };
 }
 
-/** Parses scripts/wait-iperf3-servers.sh output. */
+/** Parses scripts/node/wait-iperf3-servers.sh output. */
 export function parseServerAddresses(text: string, hostPod: string, podPod: string): ServerAddresses {
   let doc: unknown;
   try {

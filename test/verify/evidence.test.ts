@@ -1,7 +1,7 @@
 /**
  * Reading what the collectors and the agents say: cilium-config per chart version, an agent's
  * status, `ip -j` routes, iptables-save output, and collector documents that cannot be used. The
- * node documents have the shape scripts/collect-evidence.sh prints on a Cilium node (see
+ * node documents have the shape scripts/node/collect-evidence.sh prints on a Cilium node (see
  * support.ts); the namespace tests run the real collector.
  */
 import test from "ava";
@@ -134,13 +134,14 @@ test("collector documents that are not JSON or of another schema are refused wit
   t.throws(() => parseNodeFacts("bash: ip: command not found", "node-2"), {
     instanceOf: EvidenceParseError,
     message:
-      "evidence from node-2 (scripts/collect-evidence.sh): not a JSON document (27 characters); output ends with: bash: ip: command not found",
+      "evidence from node-2 (scripts/node/collect-evidence.sh): not a JSON document (27 characters); output ends with: bash: ip: command not found",
   });
   t.throws(() => parseNodeFacts('{"schema":2}', "node-2"), {
     message: "evidence from node-2: not a collect-evidence.sh schema 1 document (schema 2)",
   });
   t.throws(() => parseClusterFacts("[]"), {
-    message: "Cilium state from the k3s server (scripts/collect-cilium-state.sh): expected a JSON object, got an array",
+    message:
+      "Cilium state from the k3s server (scripts/node/collect-cilium-state.sh): expected a JSON object, got an array",
   });
 });
 

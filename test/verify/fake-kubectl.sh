@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A stand-in for `k3s kubectl` in the script tests (no cluster can exist here): it answers the
-# exact calls scripts/collect-cilium-state.sh, wait-iperf3-servers.sh and read-iperf3-job.sh make
+# exact calls scripts/node/collect-cilium-state.sh, wait-iperf3-servers.sh and read-iperf3-job.sh make
 # from files in $FAKE_DIR, and appends every call to $FAKE_DIR/calls.
 #   rollout.rc, rollout.out           `-n ns rollout status daemonset/cilium …`
 #   configmap.json                    `-n ns get configmap cilium-config -o json`

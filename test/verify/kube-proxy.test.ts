@@ -5,7 +5,7 @@
  * Fixtures made with the real iptables 1.8.9 (nf_tables) of Debian 12 in a throwaway network
  * namespace: the chains kube-proxy (iptables mode) and the kubelet declare on a k8s 1.26 node, one
  * Service, and a Cilium chain (test/verify/fixtures/iptables-save-kube-proxy.txt), then the
- * `iptables` field the real scripts/collect-evidence.sh printed there, before and after
+ * `iptables` field the real scripts/node/collect-evidence.sh printed there, before and after
  * install-k3s.sh's removal (`iptables-save | grep -v KUBE- | iptables-restore`).
  */
 import test from "ava";

@@ -1,7 +1,7 @@
 /**
  * Evidence of the three-node lab for the verdict tests, built through the real parsers: cilium-config
  * of a chart version for a routing mode, the request, and the node documents shaped like
- * scripts/collect-evidence.sh's (support.ts).
+ * scripts/node/collect-evidence.sh's (support.ts).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -2,7 +2,7 @@
  * Real data, no cluster: two pairs of network namespaces, one joined by a veth underlay with direct
  * routes (native routing), one by a real VXLAN device over veth with `mtu 1450` pod routes (Cilium's
  * tunnel mode). Real `iperf3 -J` runs across both feed the parser and the statistics; the real
- * evidence collector (scripts/collect-evidence.sh) runs inside the namespaces and its output is
+ * evidence collector (scripts/node/collect-evidence.sh) runs inside the namespaces and its output is
  * judged by the real verdict, including the wrong pairing (tunnel evidence under a native request),
  * which must be refused with an exact message. The Cilium side (cilium-config, agent status) cannot
  * exist here and is given as the article's 1.13.4 would report it; 1.13 agents say nothing about

@@ -1,7 +1,7 @@
 /**
  * The verdict on a three-node Cilium lab, table by table: which evidence confirms or refuses each
  * routing mode, the checks that are its proof, and the failure message. The node documents have the
- * shape scripts/collect-evidence.sh prints on a Cilium node (see support.ts); the namespace tests
+ * shape scripts/node/collect-evidence.sh prints on a Cilium node (see support.ts); the namespace tests
  * run the real collector.
  */
 import test from "ava";

@@ -79,6 +79,6 @@ test("a collector output that cannot be read refuses the datapath the same way: 
   t.deepEqual((out.errors[0] ?? "").split("\n").slice(0, 3), [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput is measured or exported.",
     "Failed checks:",
-    "- evidence: evidence from node-3 (scripts/collect-evidence.sh): not a JSON document (35 characters); output ends with: bash: line 1: ip: command not found",
+    "- evidence: evidence from node-3 (scripts/node/collect-evidence.sh): not a JSON document (35 characters); output ends with: bash: line 1: ip: command not found",
   ]);
 });

@@ -1,6 +1,6 @@
 /**
- * The collectors' documents: what scripts/collect-evidence.sh saw on one node (node facts) and what
- * scripts/collect-cilium-state.sh read from the cluster (cluster facts), parsed from their JSON.
+ * The collectors' documents: what scripts/node/collect-evidence.sh saw on one node (node facts) and what
+ * scripts/node/collect-cilium-state.sh read from the cluster (cluster facts), parsed from their JSON.
  * Pure: no I/O, no Pulumi.
  */
 import { isObject, numberOrNull, stringOrNull, type Json } from "../json";
@@ -30,7 +30,7 @@ function parseJsonDocument(text: string, what: string): Json {
   return doc;
 }
 
-// ─── node facts (scripts/collect-evidence.sh) ───────────────────────────────────────────────
+// ─── node facts (scripts/node/collect-evidence.sh) ───────────────────────────────────────────────
 
 /** An offload flag from `ethtool -k`. */
 export interface Offload {
@@ -101,7 +101,7 @@ function parseIptablesDumps(value: unknown): IptablesDump[] {
 /** kube-proxy's own chain: the one every Service rule hangs off (kubernetes pkg/proxy/iptables/proxier.go `kubeServicesChain`). */
 export const KUBE_PROXY_CHAIN = "KUBE-SERVICES";
 
-/** What scripts/collect-evidence.sh saw on one node (or network namespace). */
+/** What scripts/node/collect-evidence.sh saw on one node (or network namespace). */
 export interface NodeFacts extends IpState {
   readonly hostname: string;
   readonly kernel: string;
@@ -118,9 +118,9 @@ export interface NodeFacts extends IpState {
   readonly errors: readonly string[];
 }
 
-/** Parses the document scripts/collect-evidence.sh prints. `label` names the node in messages. */
+/** Parses the document scripts/node/collect-evidence.sh prints. `label` names the node in messages. */
 export function parseNodeFacts(text: string, label: string): NodeFacts {
-  const doc = parseJsonDocument(text, `evidence from ${label} (scripts/collect-evidence.sh)`);
+  const doc = parseJsonDocument(text, `evidence from ${label} (scripts/node/collect-evidence.sh)`);
   if (doc.schema !== 1 || doc.collector !== "collect-evidence.sh") {
     throw new EvidenceParseError(
       `evidence from ${label}: not a collect-evidence.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`,
@@ -153,7 +153,7 @@ export function parseNodeFacts(text: string, label: string): NodeFacts {
   };
 }
 
-// ─── cluster facts (scripts/collect-cilium-state.sh) ────────────────────────────────────────
+// ─── cluster facts (scripts/node/collect-cilium-state.sh) ────────────────────────────────────────
 
 /** A node as the cluster knows it. */
 export interface ClusterNode {
@@ -173,7 +173,7 @@ export interface AgentFacts {
   readonly output: string;
 }
 
-/** What scripts/collect-cilium-state.sh read from the cluster. */
+/** What scripts/node/collect-cilium-state.sh read from the cluster. */
 export interface ClusterFacts {
   /** Every `cilium-config` entry. */
   readonly configMap: Readonly<Record<string, string>>;
@@ -198,9 +198,9 @@ function nodeLines(value: unknown): NodeLine[] {
   }));
 }
 
-/** Parses the document scripts/collect-cilium-state.sh prints. */
+/** Parses the document scripts/node/collect-cilium-state.sh prints. */
 export function parseClusterFacts(text: string): ClusterFacts {
-  const doc = parseJsonDocument(text, "Cilium state from the k3s server (scripts/collect-cilium-state.sh)");
+  const doc = parseJsonDocument(text, "Cilium state from the k3s server (scripts/node/collect-cilium-state.sh)");
   if (doc.schema !== 1 || doc.collector !== "collect-cilium-state.sh") {
     throw new EvidenceParseError(
       `Cilium state: not a collect-cilium-state.sh schema 1 document (schema ${JSON.stringify(doc.schema)})`,

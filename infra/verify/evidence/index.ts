@@ -3,8 +3,8 @@
  * sides (what is configured, what runs on each node) before any throughput is trusted.
  *
  * - ip.ts: `ip -j` parsing (links, routes with their MTU metric, addresses);
- * - collectors.ts: the collectors' documents, node facts (scripts/collect-evidence.sh) and cluster
- *   facts (scripts/collect-cilium-state.sh);
+ * - collectors.ts: the collectors' documents, node facts (scripts/node/collect-evidence.sh) and cluster
+ *   facts (scripts/node/collect-cilium-state.sh);
  * - agent-status.ts: an agent's `cilium status` / `cilium-dbg status`;
  * - build.ts: the facts digested into the evidence;
  * - verdict.ts: the checks and the verdict; observed.ts: the datapath as each side sees it;

@@ -21,7 +21,7 @@ export function expectedK3sResources(
 ): ExpectedResource[] {
   const perNode = (node: string): ExpectedResource[] => [
     { type: "command:remote:Command", name: `${name}-wait-${node}` },
-    // online only: the upstream probe (scripts/probe-upstreams.sh) between the wait and the prepare.
+    // online only: the upstream probe (scripts/node/probe-upstreams.sh) between the wait and the prepare.
     ...(airgapImages ? [] : [{ type: "command:remote:Command", name: `${name}-probe-${node}` }]),
     { type: "command:remote:Command", name: `${name}-prepare-${node}` },
     { type: "command:remote:CopyToRemote", name: `${name}-install-script-${node}` },
