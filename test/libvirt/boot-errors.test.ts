@@ -70,18 +70,21 @@ test("the readiness command says it logged in, waits for cloud-init whatever its
   t.is(READY_COMMAND, "echo 'cilium-lab: logged in'; cloud-init status --wait >/dev/null 2>&1; sync");
 });
 
+/** What the boot timeout message reads of node `n` (1–9) of the vxlan lab. */
+const node = (n: number, accelerator: "kvm" | "qemu", bootTimeoutSeconds: number) => ({
+  domainName: `cilium-lab-vxlan-node-${n}`,
+  mac: `52:54:00:1a:2b:0${n}`,
+  ip: `192.168.150.1${n}`,
+  networkName: "cilium-lab-vxlan",
+  sshUser: "lab",
+  accelerator,
+  bootTimeoutSeconds,
+  consoleLogPath: `/p/node-${n}-console.log`,
+});
+
 test("the boot timeout message for a cloud-init still running names the stage and how to look", (t) => {
   const msg = bootTimeoutMessage(
-    {
-      domainName: "cilium-lab-vxlan-node-1",
-      mac: "52:54:00:1a:2b:01",
-      ip: "192.168.150.11",
-      networkName: "cilium-lab-vxlan",
-      sshUser: "lab",
-      accelerator: "qemu",
-      bootTimeoutSeconds: 900,
-      consoleLogPath: "/p/node-1-console.log",
-    },
+    node(1, "qemu", 900),
     { stage: "cloud-init", detail: "ssh: timed out after 4000 ms", elapsedSeconds: 900 },
     [],
     "",
@@ -101,16 +104,7 @@ test("the boot timeout message for a cloud-init still running names the stage an
 
 test("the boot timeout message for a host key mismatch names everything and the fix", (t) => {
   const msg = bootTimeoutMessage(
-    {
-      domainName: "cilium-lab-vxlan-node-2",
-      mac: "52:54:00:1a:2b:02",
-      ip: "192.168.150.12",
-      networkName: "cilium-lab-vxlan",
-      sshUser: "lab",
-      accelerator: "kvm",
-      bootTimeoutSeconds: 300,
-      consoleLogPath: "/p/node-2-console.log",
-    },
+    node(2, "kvm", 300),
     { stage: "hostkey", detail: "Host key verification failed.", early: true, elapsedSeconds: 95 },
     [{ expiry: "2026-11-24 11:33:18", mac: "52:54:00:1a:2b:02", ip: "192.168.150.12", hostname: "node-2" }],
     "node-2 login:",
