@@ -4,24 +4,15 @@
  * to get one.
  */
 import { execFileSync } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-} from "node:fs";
-import * as os from "node:os";
+import { accessSync, constants, cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import * as path from "node:path";
 
 import { LocalWorkspace, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import type { ExecutionContext } from "ava";
 
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+import { REPO_ROOT, tempDir } from "../support/host";
+
+export { REPO_ROOT, tempDir };
 
 const HOW_TO_GET_AN_ENGINE =
   'Install the pulumi CLI (https://www.pulumi.com/docs/install/), or build one from Go modules: eval "$(bash scripts/toolchain.sh)"';
@@ -69,13 +60,6 @@ export function npmPluginVersion(pkg: string): string {
     throw new Error(`node_modules/${pkg}/package.json has no pulumi.version; run npm ci`);
   }
   return version;
-}
-
-/** A temp directory removed when the test ends (pass or fail). */
-export function tempDir(t: ExecutionContext, prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `cilium-lab-${prefix}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /**

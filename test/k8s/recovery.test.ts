@@ -17,9 +17,8 @@ import { decodeRelease, encodeRelease, type HelmRelease, kubeFromKubeconfig } fr
 import { clusterIdentity } from "../../scripts/recover/replaced";
 import { kubernetesResources, providerGroups, secretString } from "../../scripts/recover/state";
 import { exitStatus, refreshes, whenDownBefore } from "../../scripts/recover/up";
-import { freePort } from "../support/control-plane";
 import { kubeconfigYaml, makeCa, signLeaf } from "../support/control-plane-files";
-import { REPO_ROOT, tempDir } from "../engine/support";
+import { REPO_ROOT, freePort, tempDir } from "../support/host";
 
 const release: HelmRelease = {
   name: "cilium",

@@ -16,15 +16,16 @@
  * bootstrap policy) and a service-account key pair.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { kubeClient, type KubeRequest } from "../../infra/cilium/kube-client";
 import { adminKubeconfig, makeCertificates, podSecurityAdmissionConfig } from "./control-plane-files";
 import { type Components, components, sleep } from "./control-plane-processes";
+import { freePort } from "./host";
 
 export { alive } from "./control-plane-processes";
+export { freePort };
 
 const HOW_TO_BUILD = 'Build them with: eval "$(bash scripts/toolchain.sh)" && eval "$(bash scripts/k8s-toolchain.sh)"';
 
@@ -51,22 +52,6 @@ export function k8sPluginVersion(): string {
     throw new Error(`CILIUM_LAB_K8S_PLUGIN_VERSION is not set. ${HOW_TO_BUILD}`);
   }
   return version;
-}
-
-/** A free TCP port on 127.0.0.1 (the kernel picks it; it is released before it is handed out). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error(`no port in ${String(address)}`)),
-      );
-    });
-  });
 }
 
 /** The answer of one API request: status code and parsed JSON body (text when it is not JSON). */

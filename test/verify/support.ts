@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 
-import { freePort } from "../support/control-plane";
+import { freePort } from "../support/host";
 
 export const REPO = path.join(__dirname, "..", "..");
 
@@ -189,7 +189,7 @@ export const LAB: readonly LabNode[] = [
 ];
 
 /**
- * What scripts/collect-evidence.sh prints on a Cilium node in `mode`: eth0 (virtio_net, 1500),
+ * What scripts/node/collect-evidence.sh prints on a Cilium node in `mode`: eth0 (virtio_net, 1500),
  * cilium_host/cilium_net, the tunnel device in tunnel modes, routes to the other nodes' pod CIDRs
  * (via cilium_host with mtu 1450 in tunnel mode, direct via the node IP in native mode), and one
  * pod per entry of `pods` with Cilium's pod routes (`default via <router> dev eth0 mtu <route MTU>`).
@@ -299,7 +299,7 @@ export function agentStatus116(node: LabNode, mode: "vxlan" | "geneve" | "native
   ].join("\n");
 }
 
-/** What scripts/collect-cilium-state.sh prints, for `configMap` entries, nodes and agent outputs. */
+/** What scripts/node/collect-cilium-state.sh prints, for `configMap` entries, nodes and agent outputs. */
 export function clusterStateDoc(
   configMap: Record<string, string>,
   nodes: readonly LabNode[],
