@@ -9,7 +9,7 @@ import test from "ava";
 
 import { parseLabConfig } from "../../infra/config";
 import { upstreamEndpoints } from "../../infra/upstreams";
-import { upstreamsTable } from "../../scripts/doctor/upstreams-table";
+import { upstreamsTable } from "../../scripts/dev/upstreams-table";
 
 const COMMAND = [{ name: "command", version: "1.2.1" }];
 const rows = (raw: Record<string, string>, plugins = COMMAND): string[][] =>
@@ -107,9 +107,9 @@ test("a custom image over https adds its host; an iperf3 mirror adds its registr
   );
 });
 
-test("README's allowlist is the module's output (regenerate: npx tsx scripts/doctor/upstreams-table.ts)", (t) => {
+test("README's allowlist is the module's output (regenerate: npx tsx scripts/dev/upstreams-table.ts)", (t) => {
   const readme = readFileSync(path.resolve(__dirname, "..", "..", "README.md"), "utf8");
   const m = /<!-- upstreams:start[^>]*-->\n([\s\S]*?)\n<!-- upstreams:end -->/.exec(readme);
   t.truthy(m, "README.md lacks the upstreams markers");
-  t.is(m?.[1], upstreamsTable(), "regenerate it with: npx tsx scripts/doctor/upstreams-table.ts");
+  t.is(m?.[1], upstreamsTable(), "regenerate it with: npx tsx scripts/dev/upstreams-table.ts");
 });

@@ -1,11 +1,11 @@
 /**
  * Prints the README's firewall allowlist from infra/upstreams.ts, the one list doctor probes:
- *   npx tsx scripts/doctor/upstreams-table.ts
+ *   npx tsx scripts/dev/upstreams-table.ts
  * test/scripts/doctor-upstreams.test.ts fails when README.md's table differs from this output.
  */
 import { parseLabConfig, type LabConfig } from "../../infra/config";
 import { endpointHost, upstreamEndpoints, type PluginSpec } from "../../infra/upstreams";
-import { REPO_ROOT, requiredPlugins } from "./index";
+import { REPO_ROOT, requiredPlugins } from "../doctor/index";
 
 /** The configs the table has a column for. */
 export const TABLE_CONFIGS: readonly { readonly title: string; readonly config: LabConfig }[] = [
