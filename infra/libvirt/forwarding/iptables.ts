@@ -55,6 +55,32 @@ const FLAGS = new Set([
   "--rdest",
 ]);
 
+/** A match option's condition on the probe, made from the option's value. */
+type MatchOption = (value: string) => (p: Probe) => Tri;
+
+// Match options that take a value (iptables(8), iptables-extensions(8)), with every name they go by.
+const MATCH_TABLE: readonly (readonly [readonly string[], MatchOption])[] = [
+  [["-i", "--in-interface"], (v) => (p) => ifaceMatch(p.iif, v, p.bridge)],
+  [["-o", "--out-interface"], (v) => (p) => ifaceMatch(p.oif, v, p.bridge)],
+  [["-s", "--source"], (v) => (p) => or(v.split(",").map((a) => addrMatch(p.saddr, a)))],
+  [["-d", "--destination"], (v) => (p) => or(v.split(",").map((a) => addrMatch(p.daddr, a)))],
+  [["-p", "--protocol"], (v) => (p) => protoMatch(p.proto, v)],
+  [["--dport", "--destination-port", "--dports"], (v) => (p) => portSpec(p.dport, v)],
+  [["--sport", "--source-port", "--sports"], (v) => (p) => portSpec(p.sport, v)],
+  [["--ctstate", "--state"], (v) => (p) => stateMatch(p.state, v.split(","))],
+  // addrtype: the probes' addresses are plain unicast, never local to the host.
+  [
+    ["--dst-type", "--src-type"],
+    (v) => () =>
+      v.split(",").every((x) => x === "LOCAL" || x === "BROADCAST" || x === "MULTICAST")
+        ? "no"
+        : v === "UNICAST"
+          ? "yes"
+          : "maybe",
+  ],
+];
+const MATCH_OPTIONS = new Map(MATCH_TABLE.flatMap(([names, match]) => names.map((name) => [name, match] as const)));
+
 function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[], text: string): Rule {
   const conds: ((p: Probe) => Tri)[] = [];
   let target: Target = { k: "continue" };
@@ -71,61 +97,13 @@ function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[]
       neg = true;
       continue;
     }
+    const match = MATCH_OPTIONS.get(t);
+    if (match) {
+      add(match(v));
+      i++;
+      continue;
+    }
     switch (t) {
-      case "-i":
-      case "--in-interface":
-        add((p) => ifaceMatch(p.iif, v, p.bridge));
-        i++;
-        break;
-      case "-o":
-      case "--out-interface":
-        add((p) => ifaceMatch(p.oif, v, p.bridge));
-        i++;
-        break;
-      case "-s":
-      case "--source":
-        add((p) => or(v.split(",").map((a) => addrMatch(p.saddr, a))));
-        i++;
-        break;
-      case "-d":
-      case "--destination":
-        add((p) => or(v.split(",").map((a) => addrMatch(p.daddr, a))));
-        i++;
-        break;
-      case "-p":
-      case "--protocol":
-        add((p) => protoMatch(p.proto, v));
-        i++;
-        break;
-      case "--dport":
-      case "--destination-port":
-      case "--dports":
-        add((p) => portSpec(p.dport, v));
-        i++;
-        break;
-      case "--sport":
-      case "--source-port":
-      case "--sports":
-        add((p) => portSpec(p.sport, v));
-        i++;
-        break;
-      case "--ctstate":
-      case "--state":
-        add((p) => stateMatch(p.state, v.split(",")));
-        i++;
-        break;
-      case "--dst-type":
-      case "--src-type":
-        // addrtype: the probes' addresses are plain unicast, never local to the host.
-        add(() =>
-          v.split(",").every((x) => x === "LOCAL" || x === "BROADCAST" || x === "MULTICAST")
-            ? "no"
-            : v === "UNICAST"
-              ? "yes"
-              : "maybe",
-        );
-        i++;
-        break;
       case "-m":
       case "--match":
       case "--comment":
