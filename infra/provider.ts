@@ -17,7 +17,7 @@
  * provider host: everything here is plain functions and data, and modules a provider needs at run
  * time are `require`d inside the functions that use them (see infra/libvirt/exec.ts).
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 
 /**
  * The libvirt resources' provider version. Bumped when provider code changes in a way existing
@@ -214,4 +214,51 @@ export function dynamicProps<A extends object>(
   const outputs = Object.fromEntries(outputKeys.map((k) => [k, undefined]));
   const version = provider.version;
   return version === undefined ? { ...outputs, ...args } : { ...outputs, ...args, providerVersion: version };
+}
+
+/** The outputs of a resource class: every state key as an Output (`undefined` inside for optional ones). */
+export type OutputsOf<O> = {
+  readonly [K in keyof O]-?: pulumi.Output<object extends Pick<O, K> ? O[K] | undefined : O[K]>;
+};
+
+/** The constructor of a class made by {@link dynamicResource}. */
+export type DynamicResourceClass<A, O> = new (
+  name: string,
+  args: A,
+  opts?: pulumi.CustomResourceOptions,
+) => pulumi.dynamic.Resource & OutputsOf<O>;
+
+/** What a resource class adds to its args. */
+export interface ResourceShape<A, O> {
+  /** Keys only the provider sets (undefined until created), so the engine reports them as outputs. */
+  readonly outputs: readonly (keyof O & string)[];
+  /** Outputs to mark secret: the engine re-marks only outputs that have a same-named secret input. */
+  readonly secretOutputs?: readonly string[];
+  /** Values of optional args when the program gives none. */
+  readonly defaults?: Partial<A>;
+}
+
+/**
+ * The class of a dynamic resource, token `pulumi-nodejs:dynamic/<module>:<type>`: it registers
+ * {@link dynamicProps} (with the defaults under the args) with `provider`. Its instances have every
+ * state key as an Output, set by the engine's registration (no class fields, which would shadow them).
+ */
+export function dynamicResource<A extends object, O extends object>(
+  provider: pulumi.dynamic.ResourceProvider & { readonly version?: number },
+  token: { readonly module: string; readonly type: string },
+  shape: ResourceShape<A, O>,
+): DynamicResourceClass<A, O> {
+  const secretOutputs = shape.secretOutputs ?? [];
+  class DynamicResource extends pulumi.dynamic.Resource {
+    constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
+      const options =
+        secretOutputs.length === 0
+          ? opts
+          : { ...opts, additionalSecretOutputs: [...secretOutputs, ...(opts?.additionalSecretOutputs ?? [])] };
+      const props = dynamicProps(provider, shape.outputs, { ...shape.defaults, ...args });
+      super(provider, name, props, options, token.module, token.type);
+    }
+  }
+  Object.defineProperty(DynamicResource, "name", { value: token.type });
+  return DynamicResource as unknown as DynamicResourceClass<A, O>;
 }

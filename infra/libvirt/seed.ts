@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import {
   defineProvider,
-  dynamicProps,
+  dynamicResource,
   isUnknown,
   PROVIDER_VERSION,
   UNKNOWN,
@@ -230,27 +230,13 @@ export const cloudInitDiskProvider = defineProvider<CloudInitDiskInputs, CloudIn
 
 /**
  * A NoCloud seed ISO in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:CloudInitDisk`).
- * The id is the file path. Outputs hold digests, never the content; `userData` is additionally
- * listed in `additionalSecretOutputs` in case a future output echoes it.
+ * The id is the file path; pass its `path` to `Domain.seedPath`. Outputs hold digests, never the
+ * content; `userData` is additionally listed in `additionalSecretOutputs` in case a future output
+ * echoes it.
  */
-export class CloudInitDisk extends pulumi.dynamic.Resource {
-  /** Absolute path of the ISO (pass it to `Domain.seedPath`). */
-  declare readonly path: pulumi.Output<string>;
-  declare readonly poolDir: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  /** Digest of user-data + meta-data + network-config; also in the file name. */
-  declare readonly contentSha256: pulumi.Output<string>;
-  declare readonly isoSha256: pulumi.Output<string>;
-  declare readonly stack: pulumi.Output<string>;
-
-  constructor(name: string, args: CloudInitDiskArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      cloudInitDiskProvider,
-      name,
-      dynamicProps(cloudInitDiskProvider, ["path", "poolDir", "pool", "contentSha256", "isoSha256"], args),
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"] },
-      "libvirt",
-      "CloudInitDisk",
-    );
-  }
-}
+export const CloudInitDisk = dynamicResource<CloudInitDiskArgs, CloudInitDiskOutputs>(
+  cloudInitDiskProvider,
+  { module: "libvirt", type: "CloudInitDisk" },
+  { outputs: ["path", "poolDir", "pool", "contentSha256", "isoSha256"], secretOutputs: ["userData"] },
+);
+export type CloudInitDisk = InstanceType<typeof CloudInitDisk>;

@@ -8,7 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { defineProvider, dynamicProps, PROVIDER_VERSION, type CheckResult } from "../provider";
+import { defineProvider, dynamicResource, PROVIDER_VERSION, type CheckResult } from "../provider";
 import {
   Checker,
   STACK_PATTERN,
@@ -244,19 +244,13 @@ export const volumeProvider = defineProvider<VolumeInputs, VolumeOutputs>({
 /**
  * A qcow2 disk in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:Volume`). The id is the
  * file path. Deleting removes the file, and the pool directory once nothing else of the lab is in it.
+ * Pass its `path` to `Domain.diskPath`, so a replaced volume replaces the domain.
  */
-export class Volume extends pulumi.dynamic.Resource {
-  /** Absolute path of the qcow2 file (pass it to `Domain.diskPath` so a replaced volume replaces the domain). */
-  declare readonly path: pulumi.Output<string>;
-  declare readonly poolDir: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  declare readonly baseImagePath: pulumi.Output<string>;
-  declare readonly sizeGiB: pulumi.Output<number>;
-  declare readonly mode: pulumi.Output<VolumeMode>;
-  declare readonly stack: pulumi.Output<string>;
-
-  constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = ["path", "poolDir", "pool", "baseImagePath", "mode"];
-    super(volumeProvider, name, dynamicProps(volumeProvider, outputs, args), opts, "libvirt", "Volume");
-  }
-}
+export const Volume = dynamicResource<VolumeArgs, VolumeOutputs>(
+  volumeProvider,
+  { module: "libvirt", type: "Volume" },
+  {
+    outputs: ["path", "poolDir", "pool", "baseImagePath", "mode"],
+  },
+);
+export type Volume = InstanceType<typeof Volume>;

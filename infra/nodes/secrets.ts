@@ -20,7 +20,7 @@ import { randomBytes } from "node:crypto";
 
 import * as pulumi from "@pulumi/pulumi";
 
-import { defineProvider, dynamicProps } from "../provider";
+import { defineProvider, dynamicResource } from "../provider";
 import { generateEd25519KeyPair, type SshKeyPair } from "./ssh-keys";
 
 /** Arguments of {@link LabSecrets}. */
@@ -165,27 +165,12 @@ export const labSecretsProvider = defineProvider<LabSecretsInputs, LabSecretsOut
 });
 
 /** The stack's SSH keys and k3s token (see the module comment). */
-export class LabSecrets extends pulumi.dynamic.Resource {
-  declare readonly nodes: pulumi.Output<string[]>;
-  declare readonly comment: pulumi.Output<string>;
-  declare readonly sshPublicKey: pulumi.Output<string>;
-  declare readonly sshPrivateKey: pulumi.Output<string>;
-  declare readonly hostPublicKeys: pulumi.Output<Record<string, string>>;
-  declare readonly hostPrivateKeys: pulumi.Output<Record<string, string>>;
-  declare readonly k3sToken: pulumi.Output<string>;
-
-  constructor(name: string, args: LabSecretsArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      labSecretsProvider,
-      name,
-      dynamicProps(
-        labSecretsProvider,
-        ["sshPublicKey", "sshPrivateKey", "hostPublicKeys", "hostPrivateKeys", "k3sToken"],
-        args,
-      ),
-      { ...opts, additionalSecretOutputs: [...LAB_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] },
-      "lab",
-      "LabSecrets",
-    );
-  }
-}
+export const LabSecrets = dynamicResource<LabSecretsArgs, LabSecretsOutputs>(
+  labSecretsProvider,
+  { module: "lab", type: "LabSecrets" },
+  {
+    outputs: ["sshPublicKey", "sshPrivateKey", "hostPublicKeys", "hostPrivateKeys", "k3sToken"],
+    secretOutputs: LAB_SECRET_OUTPUTS,
+  },
+);
+export type LabSecrets = InstanceType<typeof LabSecrets>;

@@ -26,9 +26,7 @@
  */
 import * as fsp from "node:fs/promises";
 
-import * as pulumi from "@pulumi/pulumi";
-
-import { defineProvider, dynamicProps, type Compared } from "../../provider";
+import { defineProvider, dynamicResource, type Compared } from "../../provider";
 import { fetchInto, type EnsuredImage } from "./cache";
 import {
   checkBaseImageInputs,
@@ -149,21 +147,13 @@ export const baseImageProvider = defineProvider<BaseImageInputs, BaseImageOutput
   // (see the module comment).
 });
 
-/** A verified base image in the host cache (see the module comment). */
-export class BaseImage extends pulumi.dynamic.Resource {
-  declare readonly path: pulumi.Output<string>;
-  declare readonly sha256: pulumi.Output<string>;
-  declare readonly sizeBytes: pulumi.Output<number>;
-  declare readonly downloadedBytes: pulumi.Output<number>;
-  /** The serial used (Ubuntu); undefined in states from bf709f1 — use {@link imageFacts}. */
-  declare readonly serial: pulumi.Output<string | undefined>;
-  /** Where the image came from; undefined in states from bf709f1 — use {@link imageFacts}. */
-  declare readonly source: pulumi.Output<string | undefined>;
-  declare readonly url: pulumi.Output<string>;
-  declare readonly expectedSha256: pulumi.Output<string>;
-
-  constructor(name: string, args: BaseImageArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = ["path", "sha256", "sizeBytes", "downloadedBytes", "serial", "source"];
-    super(baseImageProvider, name, dynamicProps(baseImageProvider, outputs, args), opts, "libvirt", "BaseImage");
-  }
-}
+/**
+ * A verified base image in the host cache (see the module comment). Its `serial` and `source` are
+ * undefined in states from bf709f1: use {@link imageFacts}.
+ */
+export const BaseImage = dynamicResource<BaseImageArgs, BaseImageOutputs>(
+  baseImageProvider,
+  { module: "libvirt", type: "BaseImage" },
+  { outputs: ["path", "sha256", "sizeBytes", "downloadedBytes", "serial", "source"] },
+);
+export type BaseImage = InstanceType<typeof BaseImage>;

@@ -7,9 +7,7 @@
  * On any create failure the domain is destroyed and undefined before the error is thrown (a plain
  * throw from `create` records nothing in the state, so anything left would leak).
  */
-import * as pulumi from "@pulumi/pulumi";
-
-import { defineProvider, dynamicProps, PROVIDER_VERSION } from "../../provider";
+import { defineProvider, dynamicResource, PROVIDER_VERSION } from "../../provider";
 import { removePoolDirIfEmpty } from "../common";
 import { fsp, pathExists, pathMod, privateTempDir, removeFile, toolFailure, virsh, virshList, virshOk } from "../exec";
 import { OWNER_PROJECT, domainXml, parseDomainXml, parseNetworkXml, type ParsedDomain } from "../xml";
@@ -260,30 +258,11 @@ export const domainProvider = defineProvider<DomainInputs, DomainOutputs>({
  * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID. `create` defines, starts
  * and waits for readiness (lease, SSH login with the pinned host key, cloud-init finished) within `bootTimeoutSeconds`,
  * rolling back on any failure. `delete` destroys and undefines it and removes its console log.
+ * `hostPublicKey` is the pinned host key (`type base64`), for `remote.Command` `connection.hostKey`.
  */
-export class Domain extends pulumi.dynamic.Resource {
-  declare readonly uuid: pulumi.Output<string>;
-  declare readonly domainName: pulumi.Output<string>;
-  /** The node's address (reserved; reachable once created). */
-  declare readonly ip: pulumi.Output<string>;
-  declare readonly mac: pulumi.Output<string>;
-  declare readonly networkName: pulumi.Output<string>;
-  declare readonly consoleLogPath: pulumi.Output<string>;
-  /** The pinned host key (`type base64`), for `remote.Command` `connection.hostKey`. */
-  declare readonly hostPublicKey: pulumi.Output<string>;
-  declare readonly sshUser: pulumi.Output<string>;
-  declare readonly accelerator: pulumi.Output<string>;
-  declare readonly running: pulumi.Output<boolean>;
-  declare readonly stack: pulumi.Output<string>;
-
-  constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      domainProvider,
-      name,
-      dynamicProps(domainProvider, ["uuid", "running"], args),
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sshPrivateKey"] },
-      "libvirt",
-      "Domain",
-    );
-  }
-}
+export const Domain = dynamicResource<DomainArgs, DomainOutputs>(
+  domainProvider,
+  { module: "libvirt", type: "Domain" },
+  { outputs: ["uuid", "running"], secretOutputs: ["sshPrivateKey"] },
+);
+export type Domain = InstanceType<typeof Domain>;

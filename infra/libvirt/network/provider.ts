@@ -7,9 +7,7 @@
  * The id is the network's UUID. Host reservations change in place (`virsh net-update --live
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
-import * as pulumi from "@pulumi/pulumi";
-
-import { canonical, defineProvider, dynamicProps, isUnknown, PROVIDER_VERSION } from "../../provider";
+import { canonical, defineProvider, dynamicResource, isUnknown, PROVIDER_VERSION } from "../../provider";
 import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "../exec";
 import {
   hostNetworkOf,
@@ -295,28 +293,12 @@ export const networkProvider = defineProvider<NetworkInputs, NetworkOutputs>({
  * The stack's libvirt NAT network (`pulumi-nodejs:dynamic/libvirt:Network`), stamped with our owner
  * metadata. Create adopts a matching leftover of the same stack, rebuilds a differing one, and
  * refuses foreign networks, a taken bridge name and overlapping subnets. Delete refuses while a
- * domain still has a NIC on it.
+ * domain still has a NIC on it. Pass its `networkName` to `Domain.networkName`, so domains are
+ * deleted before it.
  */
-export class Network extends pulumi.dynamic.Resource {
-  declare readonly uuid: pulumi.Output<string>;
-  /** libvirt network name (pass to `Domain.networkName` to order domain deletes before this). */
-  declare readonly networkName: pulumi.Output<string>;
-  declare readonly bridgeName: pulumi.Output<string>;
-  declare readonly cidr: pulumi.Output<string>;
-  declare readonly gateway: pulumi.Output<string>;
-  declare readonly hosts: pulumi.Output<DhcpHost[]>;
-  declare readonly mtu: pulumi.Output<number>;
-  declare readonly active: pulumi.Output<boolean>;
-  declare readonly stack: pulumi.Output<string>;
-
-  constructor(name: string, args: NetworkArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      networkProvider,
-      name,
-      dynamicProps(networkProvider, ["uuid", "active"], { mtu: 1500, ...args }),
-      opts,
-      "libvirt",
-      "Network",
-    );
-  }
-}
+export const Network = dynamicResource<NetworkArgs, NetworkOutputs>(
+  networkProvider,
+  { module: "libvirt", type: "Network" },
+  { outputs: ["uuid", "active"], defaults: { mtu: 1500 } },
+);
+export type Network = InstanceType<typeof Network>;
