@@ -14,55 +14,27 @@
  * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine, libvirtd, root.
  */
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 
-import type { OutputMap } from "@pulumi/pulumi/automation";
+import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-
-const execFileAsync = promisify(execFile);
+import { URI, changes, leftovers, run, sweep, virsh, type Ran } from "./vm-host";
 
 const STACK = "cl-n-e2e";
 const PREFIX = `cilium-lab-${STACK}`;
 const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
-const URI = "qemu:///system";
 const NODE_COUNT = 2;
 /** Stack + component + image, secrets, network, base copy + (disk, seed, VM) per node. */
 const RESOURCES = 1 + 1 + 4 + 3 * NODE_COUNT;
-
-async function run(
-  file: string,
-  args: readonly string[],
-  timeoutMs = 120_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, {
-      timeout: timeoutMs,
-      env: { ...process.env, LC_ALL: "C" },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: unknown; stdout?: string; stderr?: string };
-    if (e.code === "ENOENT") {
-      throw new Error(`\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`);
-    }
-    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
-
-async function virsh(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run("virsh", ["-q", "-c", URI, ...args]);
-}
 
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -77,7 +49,7 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   let image = process.env.TEST_IMAGE ?? "";
   let sha256 = process.env.TEST_IMAGE_SHA256 ?? "";
   if (image === "" || sha256 === "") {
-    const r = await run("bash", [path.join(REPO_ROOT, "scripts/dev/build-test-image.sh")], 30 * 60_000);
+    const r = await run("bash", [path.join(REPO_ROOT, "scripts/dev/build-test-image.sh")], { timeoutMs: 30 * 60_000 });
     if (r.code !== 0) {
       throw new Error(
         `scripts/dev/build-test-image.sh failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}. Fix: run it as root and read its message.`,
@@ -92,27 +64,9 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   return { image, sha256 };
 }
 
-/** Every libvirt object and file this test could leave behind, by name. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  const doms = await virsh("list", "--all", "--name");
-  found.push(
-    ...doms.stdout
-      .split("\n")
-      .filter((n) => n.startsWith(PREFIX))
-      .map((n) => `domain ${n}`),
-  );
-  const nets = await virsh("net-list", "--all", "--name");
-  found.push(
-    ...nets.stdout
-      .split("\n")
-      .filter((n) => n.startsWith(PREFIX))
-      .map((n) => `network ${n}`),
-  );
-  const pool = await fs.readdir(POOL_DIR).catch(() => undefined);
-  if (pool !== undefined) {
-    found.push(`pool dir ${POOL_DIR} (${pool.join(", ") || "empty"})`);
-  }
+/** Every libvirt object and file this test could leave behind, by name: the stack's, and its bridge. */
+async function hostLeftovers(): Promise<string[]> {
+  const found = await leftovers(PREFIX, POOL_DIR);
   const links = await run("ip", ["-o", "link", "show"]);
   const bridge = planLab(
     parseLabConfig({ networkCidr: "192.168.183.0/24", nodeCount: String(NODE_COUNT) }).config,
@@ -124,28 +78,8 @@ async function leftovers(): Promise<string[]> {
   return found;
 }
 
-/** Removes what an earlier, interrupted run of this test left (only `cilium-lab-cl-n-e2e*`). */
-async function sweep(): Promise<void> {
-  const doms = await virsh("list", "--all", "--name");
-  for (const d of doms.stdout.split("\n").filter((n) => n.startsWith(PREFIX))) {
-    await virsh("destroy", d);
-    await virsh("undefine", d, "--nvram", "--managed-save", "--snapshots-metadata");
-  }
-  const nets = await virsh("net-list", "--all", "--name");
-  for (const n of nets.stdout.split("\n").filter((x) => x.startsWith(PREFIX))) {
-    await virsh("net-destroy", n);
-    await virsh("net-undefine", n);
-  }
-  await fs.rm(POOL_DIR, { recursive: true, force: true });
-}
-
 /** SSH as the lab user with the stack's key, trusting only `hostKey` for `ip`. */
-async function ssh(
-  dir: string,
-  ip: string,
-  hostKey: string,
-  command: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ssh(dir: string, ip: string, hostKey: string, command: string): Promise<Ran> {
   const knownHosts = path.join(
     dir,
     `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`,
@@ -169,7 +103,7 @@ async function ssh(
       `lab@${ip}`,
       command,
     ],
-    300_000,
+    { timeoutMs: 300_000 },
   );
 }
 
@@ -187,10 +121,6 @@ async function filesText(dir: string): Promise<string> {
   return text;
 }
 
-function changes(summary: Record<string, number> | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(summary ?? {}).filter(([, n]) => n > 0));
-}
-
 function secretValue(outputs: OutputMap, key: string): unknown {
   const o = outputs[key];
   if (!o) {
@@ -199,64 +129,14 @@ function secretValue(outputs: OutputMap, key: string): unknown {
   return o.value;
 }
 
-test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
-  t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
-  if (process.getuid?.() !== 0) {
-    t.fail(
-      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
-    );
-    return;
-  }
-  pulumiOnPath();
-  const version = await virsh("version");
-  if (version.code !== 0) {
-    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash .ci/host-setup.sh`);
-    return;
-  }
-  const img = await testImage();
-  await sweep();
-
-  const cacheDir = tempDir(t, "nodes-cache");
-  const work = tempDir(t, "nodes-ssh");
-  const raw = {
-    image: "custom",
-    imageUrl: `file://${img.image}`,
-    imageSha256: img.sha256,
-    accelerator: "qemu",
-    networkCidr: "192.168.183.0/24",
-    nodeCount: String(NODE_COUNT),
-    nodeCpus: "1",
-    nodeMemoryMiB: "1024",
-    nodeDiskGiB: "8",
-    bootTimeoutSeconds: "900",
-  };
-  const program = (): Promise<Record<string, unknown>> => {
-    const config = parseLabConfig(raw).config;
-    const plan = planLab(config, STACK);
-    const nodes = new LabNodes("lab", { config, plan, stack: STACK, cacheDir });
-    return Promise.resolve({
-      // the program's `nodes` output
-      nodes: nodes.nodes.map(({ name, role, ip }) => ({ name, role, ip })),
-      hostPublicKeys: nodes.hostPublicKeys,
-      sshPrivateKey: nodes.sshPrivateKey,
-      k3sToken: nodes.k3sToken,
-      connection1: nodes.server.connection,
-      imagePath: nodes.baseImage.path,
-      downloadedBytes: nodes.baseImage.downloadedBytes,
-    });
-  };
-  const backendDir = tempDir(t, "nodes-backend");
-  const envVars = engineEnv(backendDir);
-  const stack = await inlineStack(t, { stackName: STACK, projectName: "cl-n-engine", program, envVars });
-  let destroyed = false;
-  t.teardown(async () => {
-    if (!destroyed) {
-      await stack.destroy().catch(() => undefined);
-      await sweep();
-    }
-  });
-
-  // 1. First up: everything created, the image copied into the cache once.
+/** 1. The first up: everything created, the image copied into the cache once, no secret in plain text. */
+async function firstUp(
+  t: ExecutionContext,
+  stack: Stack,
+  img: { image: string; sha256: string },
+  dirs: { cacheDir: string; backendDir: string },
+): Promise<OutputMap> {
+  const { cacheDir, backendDir } = dirs;
   const log: string[] = [];
   const t0 = Date.now();
   const up1 = await stack.up({ onOutput: (s) => log.push(s) });
@@ -294,9 +174,13 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   t.false(state.includes(privateKey.split("\n")[1] ?? "x"), "private key in plain text in the state");
   t.false(log.join("").includes(token), "k3s token in the engine's output");
 
-  // 2. The guests are what the seed says.
-  await fs.writeFile(path.join(work, "id"), privateKey, { mode: 0o600 });
-  const hostKeys = up1.outputs.hostPublicKeys?.value as Record<string, string>;
+  return up1.outputs;
+}
+
+/** 2. The guests are what the seed says; another host key for the same address is refused. */
+async function checkGuests(t: ExecutionContext, work: string, outputs: OutputMap): Promise<Record<string, string>> {
+  await fs.writeFile(path.join(work, "id"), String(secretValue(outputs, "sshPrivateKey")), { mode: 0o600 });
+  const hostKeys = outputs.hostPublicKeys?.value as Record<string, string>;
   for (const [name, ip] of [
     ["node-1", "192.168.183.11"],
     ["node-2", "192.168.183.12"],
@@ -323,11 +207,16 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
     t.regex(wrong.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
   }
 
-  // 3. Second up: zero changes.
-  const up2 = await stack.up();
-  t.deepEqual(changes(up2.summary.resourceChanges), { same: RESOURCES }, "second up changes nothing");
+  return hostKeys;
+}
 
-  // 4. A VM lost out of band: refresh drops it, the next up recreates only it.
+/** 4. A VM lost out of band: refresh drops it, the next up recreates only it. */
+async function loseAndRecreate(
+  t: ExecutionContext,
+  stack: Stack,
+  work: string,
+  hostKeys: Record<string, string>,
+): Promise<void> {
   const lost = `${PREFIX}-node-2`;
   t.is((await virsh("destroy", lost)).code, 0);
   t.is((await virsh("undefine", lost, "--nvram")).code, 0);
@@ -345,11 +234,80 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   );
   const again = await ssh(work, "192.168.183.12", hostKeys["node-2"] ?? "", "hostname");
   t.is(again.stdout, "node-2\n", again.stderr);
+}
+
+test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
+  t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
+  if (process.getuid?.() !== 0) {
+    t.fail(
+      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+    );
+    return;
+  }
+  pulumiOnPath();
+  const version = await virsh("version");
+  if (version.code !== 0) {
+    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash .ci/host-setup.sh`);
+    return;
+  }
+  const img = await testImage();
+  await sweep(PREFIX, POOL_DIR);
+
+  const cacheDir = tempDir(t, "nodes-cache");
+  const work = tempDir(t, "nodes-ssh");
+  const raw = {
+    image: "custom",
+    imageUrl: `file://${img.image}`,
+    imageSha256: img.sha256,
+    accelerator: "qemu",
+    networkCidr: "192.168.183.0/24",
+    nodeCount: String(NODE_COUNT),
+    nodeCpus: "1",
+    nodeMemoryMiB: "1024",
+    nodeDiskGiB: "8",
+    bootTimeoutSeconds: "900",
+  };
+  const program = (): Promise<Record<string, unknown>> => {
+    const config = parseLabConfig(raw).config;
+    const plan = planLab(config, STACK);
+    const nodes = new LabNodes("lab", { config, plan, stack: STACK, cacheDir });
+    return Promise.resolve({
+      // the program's `nodes` output
+      nodes: nodes.nodes.map(({ name, role, ip }) => ({ name, role, ip })),
+      hostPublicKeys: nodes.hostPublicKeys,
+      sshPrivateKey: nodes.sshPrivateKey,
+      k3sToken: nodes.k3sToken,
+      connection1: nodes.server.connection,
+      imagePath: nodes.baseImage.path,
+      downloadedBytes: nodes.baseImage.downloadedBytes,
+    });
+  };
+  const backendDir = tempDir(t, "nodes-backend");
+  const envVars = engineEnv(backendDir);
+  const stack = await inlineStack(t, { stackName: STACK, projectName: "cl-n-engine", program, envVars });
+  let destroyed = false;
+  t.teardown(async () => {
+    if (!destroyed) {
+      await stack.destroy().catch(() => undefined);
+      await sweep(PREFIX, POOL_DIR);
+    }
+  });
+
+  // 1. First up; 2. the guests.
+  const outputs = await firstUp(t, stack, img, { cacheDir, backendDir });
+  const hostKeys = await checkGuests(t, work, outputs);
+
+  // 3. Second up: zero changes.
+  const up2 = await stack.up();
+  t.deepEqual(changes(up2.summary.resourceChanges), { same: RESOURCES }, "second up changes nothing");
+
+  // 4. A VM lost out of band: refresh drops it, the next up recreates only it.
+  await loseAndRecreate(t, stack, work, hostKeys);
 
   // 5. Destroy: nothing left on the host except the shared image cache (kept on purpose).
   const down = await stack.destroy();
   destroyed = true;
   t.deepEqual(changes(down.summary.resourceChanges), { delete: RESOURCES }, "destroy");
-  t.deepEqual(await leftovers(), [], "the host is clean");
+  t.deepEqual(await hostLeftovers(), [], "the host is clean");
   t.is(await sha256File(cachedImagePath(cacheDir, img.sha256)), img.sha256, "the image cache survives destroy");
 });

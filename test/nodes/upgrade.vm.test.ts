@@ -14,90 +14,25 @@
  * and git. Names: stack `cl-n-upg` → libvirt objects `cilium-lab-cl-n-upg*`, network 192.168.187.0/24.
  * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine, libvirtd, root.
  */
-import test from "ava";
-import { execFile } from "node:child_process";
+import test, { type ExecutionContext } from "ava";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
+
+import type { PreviewResult, Stack, UpResult } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../../infra/config";
-import { planLab } from "../../infra/plan";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
+import { planLab } from "../../infra/plan";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-
-const execFileAsync = promisify(execFile);
+import { changes, leftovers, run, sweep } from "./vm-host";
 
 const OLD_COMMIT = "bf709f1";
 const STACK = "cl-n-upg";
 const PREFIX = `cilium-lab-${STACK}`;
 const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
-const URI = "qemu:///system";
-
-async function run(
-  file: string,
-  args: readonly string[],
-  opts: { cwd?: string; timeoutMs?: number } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, {
-      cwd: opts.cwd,
-      timeout: opts.timeoutMs ?? 120_000,
-      env: { ...process.env, LC_ALL: "C" },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: unknown; stdout?: string; stderr?: string };
-    if (e.code === "ENOENT") {
-      throw new Error(`\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`);
-    }
-    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
-
-function virsh(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run("virsh", ["-q", "-c", URI, ...args]);
-}
-
-/** Removes what an interrupted run of this test left (only `cilium-lab-cl-n-upg*`). */
-async function sweep(): Promise<void> {
-  for (const d of (await virsh("list", "--all", "--name")).stdout.split("\n").filter((n) => n.startsWith(PREFIX))) {
-    await virsh("destroy", d);
-    await virsh("undefine", d, "--nvram", "--managed-save", "--snapshots-metadata");
-  }
-  for (const n of (await virsh("net-list", "--all", "--name")).stdout.split("\n").filter((x) => x.startsWith(PREFIX))) {
-    await virsh("net-destroy", n);
-    await virsh("net-undefine", n);
-  }
-  await fs.rm(POOL_DIR, { recursive: true, force: true });
-}
-
-/** Domains, networks and the pool directory of this stack still on the host. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  found.push(
-    ...(await virsh("list", "--all", "--name")).stdout
-      .split("\n")
-      .filter((n) => n.startsWith(PREFIX))
-      .map((n) => `domain ${n}`),
-  );
-  found.push(
-    ...(await virsh("net-list", "--all", "--name")).stdout
-      .split("\n")
-      .filter((n) => n.startsWith(PREFIX))
-      .map((n) => `network ${n}`),
-  );
-  if (await fs.stat(POOL_DIR).catch(() => undefined)) {
-    found.push(`pool dir ${POOL_DIR}`);
-  }
-  return found;
-}
-
-/** Only the non-zero counts of an engine summary. */
-function changes(summary: Record<string, number> | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(summary ?? {}).filter(([, n]) => n > 0));
-}
+/** Operations an upgrade must never plan or do. */
+const NEVER = ["create", "replace", "delete", "create-replacement", "delete-replaced"];
 
 /** The parts of the old tree the program uses, typed loosely: their signatures are the old ones. */
 interface OldTree {
@@ -109,26 +44,8 @@ interface OldTree {
   ) => { baseImage: { path: unknown; id: unknown }; domains: Record<string, { id: unknown }> };
 }
 
-test("a nodes stack built at bf709f1 previews and updates under the current code with no create, replace or delete", async (t) => {
-  t.timeout(40 * 60_000, "two TCG boots on a shared 2-core host");
-  if (process.getuid?.() !== 0) {
-    t.fail(
-      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
-    );
-    return;
-  }
-  pulumiOnPath();
-  const image = process.env.TEST_IMAGE ?? "";
-  const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
-  if (image === "" || imageSha === "") {
-    t.fail(
-      'No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.',
-    );
-    return;
-  }
-  await sweep();
-
-  // The old tree, as a user has it: infra/ and scripts/ of bf709f1, the project's node_modules.
+/** infra/ and scripts/ of bf709f1 in a temp dir, the project's node_modules linked: the old tree as a user has it. */
+async function oldTree(t: ExecutionContext): Promise<OldTree | undefined> {
   const oldRoot = tempDir(t, "upg-old");
   const archive = await run(
     "bash",
@@ -139,29 +56,23 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
     t.fail(
       `git archive ${OLD_COMMIT} failed: ${archive.stderr.trim()}. Fix: run from a clone that has commit ${OLD_COMMIT}.`,
     );
-    return;
+    return undefined;
   }
   await fs.symlink(path.join(REPO_ROOT, "node_modules"), path.join(oldRoot, "node_modules"), "dir");
   const req = (m: string): unknown => require(path.join(oldRoot, m));
-  const old: OldTree = {
+  return {
     parseLabConfig: (req("infra/config/parse") as OldTree).parseLabConfig,
     planLab: (req("infra/network/plan") as OldTree).planLab,
     LabNodes: (req("infra/nodes/nodes") as OldTree).LabNodes,
   };
+}
 
-  const cacheDir = tempDir(t, "upg-cache");
-  const raw = {
-    image: "custom",
-    imageUrl: `file://${image}`,
-    imageSha256: imageSha,
-    accelerator: "qemu",
-    networkCidr: "192.168.187.0/24",
-    nodeCount: "2",
-    nodeCpus: "1",
-    nodeMemoryMiB: "1024",
-    nodeDiskGiB: "8",
-    bootTimeoutSeconds: "900",
-  };
+/** The old and the current LabNodes program on the same config: the base image path and both VMs' ids. */
+function programs(
+  old: OldTree,
+  raw: Record<string, string>,
+  cacheDir: string,
+): { oldProgram: () => Promise<Record<string, unknown>>; newProgram: () => Promise<Record<string, unknown>> } {
   const oldProgram = (): Promise<Record<string, unknown>> => {
     const config = old.parseLabConfig(raw).config;
     const nodes = new old.LabNodes("lab", { config, plan: old.planLab(config, STACK), stack: STACK, cacheDir });
@@ -181,6 +92,73 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
       facts: nodes.baseImageFacts,
     });
   };
+  return { oldProgram, newProgram };
+}
+
+/** 2. The current code's preview and up on the old stack: no create, replace or delete; the updates logged. */
+async function upgrade(t: ExecutionContext, newStack: Stack): Promise<UpResult> {
+  const preview: PreviewResult = await newStack.preview({ diff: true });
+  const previewed = changes(preview.changeSummary);
+  t.log(`new preview: ${JSON.stringify(previewed)}`);
+  for (const op of NEVER) {
+    t.is(
+      previewed[op],
+      undefined,
+      `preview plans ${op}: ${JSON.stringify(previewed)}\n${preview.stdout
+        .split("\n")
+        .filter((l) => /[+-]{1,2}|~/.test(l.trim().slice(0, 3)))
+        .join("\n")}`,
+    );
+  }
+  const up2 = await newStack.up({ diff: true });
+  const done = changes(up2.summary.resourceChanges);
+  t.log(`new up: ${JSON.stringify(done)}`);
+  const updated = up2.stdout.split("\n").filter((l) => /^\s*~ /.test(l));
+  t.log(`updated resources: ${updated.length === 0 ? "none" : updated.map((l) => l.trim()).join(" | ")}`);
+  for (const op of NEVER) {
+    t.is(done[op], undefined, `up did ${op}: ${JSON.stringify(done)}`);
+  }
+  return up2;
+}
+
+test("a nodes stack built at bf709f1 previews and updates under the current code with no create, replace or delete", async (t) => {
+  t.timeout(40 * 60_000, "two TCG boots on a shared 2-core host");
+  if (process.getuid?.() !== 0) {
+    t.fail(
+      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+    );
+    return;
+  }
+  pulumiOnPath();
+  const image = process.env.TEST_IMAGE ?? "";
+  const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
+  if (image === "" || imageSha === "") {
+    t.fail(
+      'No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.',
+    );
+    return;
+  }
+  await sweep(PREFIX, POOL_DIR);
+
+  // The old tree, as a user has it: infra/ and scripts/ of bf709f1, the project's node_modules.
+  const old = await oldTree(t);
+  if (old === undefined) {
+    return;
+  }
+  const cacheDir = tempDir(t, "upg-cache");
+  const raw = {
+    image: "custom",
+    imageUrl: `file://${image}`,
+    imageSha256: imageSha,
+    accelerator: "qemu",
+    networkCidr: "192.168.187.0/24",
+    nodeCount: "2",
+    nodeCpus: "1",
+    nodeMemoryMiB: "1024",
+    nodeDiskGiB: "8",
+    bootTimeoutSeconds: "900",
+  };
+  const { oldProgram, newProgram } = programs(old, raw, cacheDir);
 
   const envVars = engineEnv(tempDir(t, "upg-backend"));
   const oldStack = await inlineStack(t, {
@@ -193,7 +171,7 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   t.teardown(async () => {
     if (!destroyed) {
       await oldStack.destroy().catch(() => undefined);
-      await sweep();
+      await sweep(PREFIX, POOL_DIR);
     }
   });
 
@@ -212,27 +190,7 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   // Same workspace (its stack settings hold the passphrase salt), the program swapped.
   oldStack.workspace.program = newProgram;
   const newStack = oldStack;
-  const preview = await newStack.preview({ diff: true });
-  const previewed = changes(preview.changeSummary);
-  t.log(`new preview: ${JSON.stringify(previewed)}`);
-  for (const op of ["create", "replace", "delete", "create-replacement", "delete-replaced"]) {
-    t.is(
-      previewed[op],
-      undefined,
-      `preview plans ${op}: ${JSON.stringify(previewed)}\n${preview.stdout
-        .split("\n")
-        .filter((l) => /[+-]{1,2}|~/.test(l.trim().slice(0, 3)))
-        .join("\n")}`,
-    );
-  }
-  const up2 = await newStack.up({ diff: true });
-  const done = changes(up2.summary.resourceChanges);
-  t.log(`new up: ${JSON.stringify(done)}`);
-  const updated = up2.stdout.split("\n").filter((l) => /^\s*~ /.test(l));
-  t.log(`updated resources: ${updated.length === 0 ? "none" : updated.map((l) => l.trim()).join(" | ")}`);
-  for (const op of ["create", "replace", "delete", "create-replacement", "delete-replaced"]) {
-    t.is(done[op], undefined, `up did ${op}: ${JSON.stringify(done)}`);
-  }
+  const up2 = await upgrade(t, newStack);
   t.is(
     up2.outputs.imagePath?.value,
     up1.outputs.imagePath?.value,
@@ -251,5 +209,5 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const down = await newStack.destroy();
   destroyed = true;
   t.deepEqual(Object.keys(changes(down.summary.resourceChanges)), ["delete"]);
-  t.deepEqual(await leftovers(), [], "the host is clean");
+  t.deepEqual(await leftovers(PREFIX, POOL_DIR), [], "the host is clean");
 });

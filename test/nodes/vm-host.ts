@@ -1,0 +1,84 @@
+/**
+ * The host side of the nodes VM tests (nodes.vm.test.ts, upgrade.vm.test.ts): running tools,
+ * virsh on qemu:///system, what a stack left on the host (domains, networks, its pool directory)
+ * and removing it, and the non-zero counts of an engine summary.
+ */
+import { execFile } from "node:child_process";
+import { promises as fs } from "node:fs";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** The libvirt connection of the lab. */
+export const URI = "qemu:///system";
+
+/** A finished tool run. */
+export interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `file` with `args` (LC_ALL=C); a missing tool names the setup that installs it. */
+export async function run(
+  file: string,
+  args: readonly string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<Ran> {
+  try {
+    const { stdout, stderr } = await execFileAsync(file, args, {
+      cwd: opts.cwd,
+      timeout: opts.timeoutMs ?? 120_000,
+      env: { ...process.env, LC_ALL: "C" },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: unknown; stdout?: string; stderr?: string };
+    if (e.code === "ENOENT") {
+      throw new Error(`\`${file}\` not found on PATH. Fix: bash .ci/host-setup.sh (installs .ci/apt-packages.txt).`);
+    }
+    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+/** `virsh -q -c qemu:///system <args>`. */
+export function virsh(...args: string[]): Promise<Ran> {
+  return run("virsh", ["-q", "-c", URI, ...args]);
+}
+
+/** Names virsh lists (`list --all --name`, `net-list --all --name`) that start with `prefix`. */
+async function named(what: "list" | "net-list", prefix: string): Promise<string[]> {
+  return (await virsh(what, "--all", "--name")).stdout.split("\n").filter((n) => n.startsWith(prefix));
+}
+
+/** Removes what an interrupted run left: domains and networks named `prefix*`, and `poolDir`. */
+export async function sweep(prefix: string, poolDir: string): Promise<void> {
+  for (const d of await named("list", prefix)) {
+    await virsh("destroy", d);
+    await virsh("undefine", d, "--nvram", "--managed-save", "--snapshots-metadata");
+  }
+  for (const n of await named("net-list", prefix)) {
+    await virsh("net-destroy", n);
+    await virsh("net-undefine", n);
+  }
+  await fs.rm(poolDir, { recursive: true, force: true });
+}
+
+/** Domains and networks named `prefix*` and the pool directory (with its files) still on the host. */
+export async function leftovers(prefix: string, poolDir: string): Promise<string[]> {
+  const found = [
+    ...(await named("list", prefix)).map((n) => `domain ${n}`),
+    ...(await named("net-list", prefix)).map((n) => `network ${n}`),
+  ];
+  const pool = await fs.readdir(poolDir).catch(() => undefined);
+  if (pool !== undefined) {
+    found.push(`pool dir ${poolDir} (${pool.join(", ") || "empty"})`);
+  }
+  return found;
+}
+
+/** Only the non-zero counts of an engine summary. */
+export function changes(summary: Record<string, number> | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(summary ?? {}).filter(([, n]) => n > 0));
+}
