@@ -1,4 +1,4 @@
-// The real boot (reliability D8): one TCG node from the Debian test image, created through the four
+// The real boot: one TCG node from the Debian test image, created through the four
 // providers after the engine's serialization round trip. Then an SSH login with the generated key
 // and the pinned host key, `hostname` and `ip -j addr` checks, refresh/diff, and delete leaving
 // nothing. Second boot: the "no SSH" fault row (a private key the seed does not authorize) →
@@ -195,7 +195,7 @@ test.serial(
       /^default via 192\.168\.193\.1 dev /,
       "the gateway is the libvirt bridge",
     );
-    // Another host key in known_hosts is refused: the pin is real (reliability D5).
+    // Another host key in known_hosts is refused: the pin is real.
     t.throws(() => ssh(stranger.pub, "true"), { message: /Host key verification failed/ });
 
     // Refresh yields the same state; re-apply is a no-op.

@@ -123,7 +123,7 @@ export function leftovers(prefix: string): {
   };
 }
 
-/** Asserts T7: `virsh list --all`, `net-list --all`, `pool-list --all`, `ip link` and the pool root show nothing with the prefix. */
+/** Asserts that nothing is left: `virsh list --all`, `net-list --all`, `pool-list --all`, `ip link` and the pool root show nothing with the prefix. */
 export function assertNothingLeft(t: ExecutionContext, prefix: string): void {
   t.deepEqual(
     leftovers(prefix),
