@@ -7,10 +7,12 @@
 // `--fast` (npm run test:fast) runs only the suites without a tier suffix: a file named
 // `*.vm.test.ts` boots a VM, `*.engine.test.ts` needs the real Pulumi engine or the test control
 // plane, `*.libvirt.test.ts` libvirtd and root, `*.netns.test.ts` root and network namespaces; every
-// other test file runs as an ordinary user with none of these. Folders or files after `--fast`
-// narrow it (default: test/).
+// other test file runs as an ordinary user with none of these, and shares nothing with the others,
+// so they run one file per core (the tiered suites share libvirt, ports and the lock: one at a time,
+// the ava config). Folders or files after `--fast` narrow it (default: test/).
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -35,8 +37,9 @@ function fastFiles(roots) {
 
 const argv = process.argv.slice(2);
 const fast = argv[0] === "--fast";
-const avaArgs = fast ? fastFiles(argv.length > 1 ? argv.slice(1) : ["test"]) : argv;
-if (fast && avaArgs.length === 0) {
+const files = fast ? fastFiles(argv.length > 1 ? argv.slice(1) : ["test"]) : [];
+const avaArgs = fast ? ["--concurrency", String(availableParallelism()), ...files] : argv;
+if (fast && files.length === 0) {
   process.stderr.write(`run-tests: --fast found no test file without a tier suffix under ${argv.slice(1).join(" ")}\n`);
   process.exit(1);
 }
