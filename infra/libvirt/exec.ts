@@ -12,34 +12,29 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 
-/** `node:child_process`, loaded when called (serialization-safe). */
-export function childProcess(): typeof import("node:child_process") {
-  return require("node:child_process") as typeof import("node:child_process");
+/** The builtin modules providers use. */
+interface Builtins {
+  "node:child_process": typeof import("node:child_process");
+  "node:fs/promises": typeof import("node:fs/promises");
+  "node:fs": typeof import("node:fs");
+  "node:path": typeof import("node:path");
+  "node:os": typeof import("node:os");
+  "node:crypto": typeof import("node:crypto");
+  "node:net": typeof import("node:net");
 }
-/** `node:fs/promises`, loaded when called. */
-export function fsp(): typeof import("node:fs/promises") {
-  return require("node:fs/promises") as typeof import("node:fs/promises");
+
+/** A builtin module, loaded when called (serialization-safe). */
+function builtin<K extends keyof Builtins>(name: K): Builtins[K] {
+  return require(name) as Builtins[K];
 }
-/** `node:fs`, loaded when called. */
-export function fsSync(): typeof import("node:fs") {
-  return require("node:fs") as typeof import("node:fs");
-}
-/** `node:path`, loaded when called. */
-export function pathMod(): typeof import("node:path") {
-  return require("node:path") as typeof import("node:path");
-}
-/** `node:os`, loaded when called. */
-export function osMod(): typeof import("node:os") {
-  return require("node:os") as typeof import("node:os");
-}
-/** `node:crypto`, loaded when called. */
-export function cryptoMod(): typeof import("node:crypto") {
-  return require("node:crypto") as typeof import("node:crypto");
-}
-/** `node:net`, loaded when called. */
-export function netMod(): typeof import("node:net") {
-  return require("node:net") as typeof import("node:net");
-}
+
+export const childProcess = (): Builtins["node:child_process"] => builtin("node:child_process");
+export const fsp = (): Builtins["node:fs/promises"] => builtin("node:fs/promises");
+export const fsSync = (): Builtins["node:fs"] => builtin("node:fs");
+export const pathMod = (): Builtins["node:path"] => builtin("node:path");
+export const osMod = (): Builtins["node:os"] => builtin("node:os");
+export const cryptoMod = (): Builtins["node:crypto"] => builtin("node:crypto");
+export const netMod = (): Builtins["node:net"] => builtin("node:net");
 
 /** The host tools we run, the environment variable that overrides each path, and its Debian package. */
 export const TOOLS = {
