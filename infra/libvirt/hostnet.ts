@@ -27,7 +27,7 @@ export interface HostNetwork {
 }
 
 /** Parses `ip -j -4 route show table all`: unicast routes only, `default` skipped, host routes as /32. */
-export function parseIpRoutes(json: string): HostRoute[] {
+export function parseHostRoutes(json: string): HostRoute[] {
   const rows = JSON.parse(json || "[]") as { dst?: string; dev?: string; table?: string | number; type?: string }[];
   const routes: HostRoute[] = [];
   for (const row of rows) {

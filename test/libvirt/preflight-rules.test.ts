@@ -1,7 +1,7 @@
 // Subnet overlap and the preflight's verdicts on injected host facts, with exact expected values.
 import test from "ava";
 
-import { parseIpRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "../../infra/libvirt/hostnet";
+import { parseHostRoutes, subnetConflicts, suggestFreeCidr, type HostNetwork } from "../../infra/libvirt/hostnet";
 import {
   LibvirtPreflightError,
   evaluatePreflight,
@@ -23,7 +23,7 @@ test("routes: unicast only, default and local-table entries skipped, host routes
     { type: "broadcast", dst: "192.0.2.255", dev: "eth0", table: "local" },
     { dst: "172.16.0.0/12", dev: "tun0", table: "100" },
   ]);
-  t.deepEqual(parseIpRoutes(json), [
+  t.deepEqual(parseHostRoutes(json), [
     { dst: "192.0.2.0/24", dev: "eth0", table: "main" },
     { dst: "10.9.9.9/32", dev: "wg0", table: "main" },
     { dst: "172.16.0.0/12", dev: "tun0", table: "100" },
@@ -31,7 +31,7 @@ test("routes: unicast only, default and local-table entries skipped, host routes
 });
 
 test("overlaps: partial and exact, with routes on our own bridge and our own network exempt", (t) => {
-  const routes = parseIpRoutes(
+  const routes = parseHostRoutes(
     JSON.stringify([
       { dst: "10.98.0.0/16", dev: "eth1" },
       { dst: "192.168.150.0/24", dev: "cl-vxlan-1a2b" },

@@ -24,7 +24,7 @@ import {
   type ForwardingTarget,
   type Runner,
 } from "./gather";
-import { parseIptablesSave } from "./iptables";
+import { parseIptablesTables } from "./iptables";
 import { type Chain, type Probe, type Table, walkBaseChain } from "./netfilter";
 import { parseNftJson } from "./nft";
 
@@ -98,7 +98,7 @@ function withLibvirt(
     if (!isTarget) {
       return t;
     }
-    const extra = parseIptablesSave(
+    const extra = parseIptablesTables(
       `*filter\n:FORWARD ACCEPT [0:0]\n${LIBVIRT_CHAINS.map((c) => `:${c} - [0:0]`).join("\n")}\n${LIBVIRT_CHAINS.map((c) => ours[c]).join("\n")}\n` +
         LIBVIRT_CHAINS.map((c) => `-A FORWARD -j ${c}`).join("\n") +
         "\nCOMMIT\n",
@@ -119,8 +119,8 @@ function withLibvirt(
 
 /** All forward base chains of the host, from the three sources (iptables-nft's tables from its own save). */
 function hostTables(facts: ForwardingFacts): Table[] {
-  const legacy = facts.iptablesLegacy !== undefined ? parseIptablesSave(facts.iptablesLegacy, "iptables-legacy") : [];
-  const viaSave = facts.iptablesNft !== undefined ? parseIptablesSave(facts.iptablesNft, "iptables-nft") : [];
+  const legacy = facts.iptablesLegacy !== undefined ? parseIptablesTables(facts.iptablesLegacy, "iptables-legacy") : [];
+  const viaSave = facts.iptablesNft !== undefined ? parseIptablesTables(facts.iptablesNft, "iptables-nft") : [];
   const nft = facts.nftJson !== undefined ? parseNftJson(facts.nftJson) : [];
   const saved = new Set(viaSave.map((t) => t.name));
   const native = nft.filter((t) => !(t.family === "ip" && IPTABLES_NFT_TABLES.has(t.name) && saved.has(t.name)));

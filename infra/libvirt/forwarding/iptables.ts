@@ -145,7 +145,7 @@ function iptablesRule(chainNames: ReadonlySet<string>, tokens: readonly string[]
 }
 
 /** Parses `iptables-save` output into tables (the filter table's FORWARD is the forward hook). */
-export function parseIptablesSave(text: string, source: "iptables-legacy" | "iptables-nft"): Table[] {
+export function parseIptablesTables(text: string, source: "iptables-legacy" | "iptables-nft"): Table[] {
   const tables: Table[] = [];
   const blocks = text.split(/^\*/m).slice(1);
   for (const block of blocks) {

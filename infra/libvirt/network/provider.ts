@@ -14,7 +14,7 @@ import {
   networkOf,
   overlapMessage,
   parseLinkNames,
-  parseIpRoutes,
+  parseHostRoutes,
   subnetConflicts,
   suggestFreeCidr,
   type HostNetwork,
@@ -138,7 +138,7 @@ async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs:
   if (routes.code !== 0) {
     throw toolFailure(action, routes, "check that iproute2 works");
   }
-  const hostRoutes = parseIpRoutes(routes.stdout);
+  const hostRoutes = parseHostRoutes(routes.stdout);
   const networks = await listHostNetworks(uri, action);
   const conflicts = subnetConflicts(inputs.cidr, hostRoutes, networks, {
     networkName: name,

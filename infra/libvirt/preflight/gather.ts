@@ -9,7 +9,7 @@ import * as path from "node:path";
 
 import { TOOLS, toolPath, type Tool } from "../exec";
 import { checkForwarding } from "../forwarding";
-import { hostNetworkOf, parseIpRoutes, parseLinkNames } from "../hostnet";
+import { hostNetworkOf, parseHostRoutes, parseLinkNames } from "../hostnet";
 import { runSync, type SyncResult } from "../run-sync";
 import { parseDomainXml, parseNetworkXml } from "../xml";
 import type { HostDomain, HostFacts, HostNetworkState, PreflightRequest } from "./types";
@@ -116,7 +116,7 @@ export function gatherHostFacts(req: PreflightRequest): HostFacts {
   return {
     missingTools,
     libvirt,
-    routes: routes.ok ? parseIpRoutes(routes.stdout) : [],
+    routes: routes.ok ? parseHostRoutes(routes.stdout) : [],
     links: links.ok ? parseLinkNames(links.stdout) : [],
     kvm: req.accelerator === "kvm" && libvirt.reachable ? kvmFact(req.uri) : undefined,
     memAvailableMiB: memAvailableMiB(),
