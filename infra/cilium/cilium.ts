@@ -15,22 +15,16 @@ import {
   releaseDigest,
   releaseTimeoutSeconds,
 } from "./release";
-import { ciliumDatapath, ciliumValues, type CiliumDatapath, type CiliumValues } from "./values";
+import {
+  ciliumDatapath,
+  ciliumValues,
+  type CiliumDatapath,
+  type CiliumValues,
+  type CiliumValuesConfig,
+} from "./values";
 
-/** The stack config Cilium depends on. */
-export type CiliumConfig = Pick<
-  LabConfig,
-  | "routingMode"
-  | "autoDirectNodeRoutes"
-  | "podCidr"
-  | "podCidrMaskSize"
-  | "nativeRoutingCidr"
-  | "kubeProxyReplacement"
-  | "hubble"
-  | "ciliumVersion"
-  | "ciliumChart"
-  | "accelerator"
->;
+/** The stack config Cilium depends on: what the values depend on, the chart and the wait. */
+export type CiliumConfig = CiliumValuesConfig & Pick<LabConfig, "ciliumVersion" | "ciliumChart" | "accelerator">;
 
 /** Inputs of {@link Cilium}. The Kubernetes provider comes through `opts.provider` (or `opts.providers`). */
 export interface CiliumArgs {

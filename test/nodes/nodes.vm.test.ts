@@ -27,7 +27,7 @@ import { planLab } from "../../infra/plan";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-import { URI, changes, leftovers, run, sweep, virsh, type Ran } from "./vm-host";
+import { URI, changes, leftovers, run, sweep, testImageConfig, virsh, type Ran } from "./vm-host";
 
 const STACK = "cl-n-e2e";
 const PREFIX = `cilium-lab-${STACK}`;
@@ -255,18 +255,7 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
 
   const cacheDir = tempDir(t, "nodes-cache");
   const work = tempDir(t, "nodes-ssh");
-  const raw = {
-    image: "custom",
-    imageUrl: `file://${img.image}`,
-    imageSha256: img.sha256,
-    accelerator: "qemu",
-    networkCidr: "192.168.183.0/24",
-    nodeCount: String(NODE_COUNT),
-    nodeCpus: "1",
-    nodeMemoryMiB: "1024",
-    nodeDiskGiB: "8",
-    bootTimeoutSeconds: "900",
-  };
+  const raw = testImageConfig(img.image, img.sha256, "192.168.183.0/24", NODE_COUNT);
   const program = (): Promise<Record<string, unknown>> => {
     const config = parseLabConfig(raw).config;
     const plan = planLab(config, STACK);

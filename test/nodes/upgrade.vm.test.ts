@@ -25,7 +25,7 @@ import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { planLab } from "../../infra/plan";
 import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-import { changes, leftovers, run, sweep } from "./vm-host";
+import { changes, leftovers, run, sweep, testImageConfig } from "./vm-host";
 
 const OLD_COMMIT = "bf709f1";
 const STACK = "cl-n-upg";
@@ -146,18 +146,7 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
     return;
   }
   const cacheDir = tempDir(t, "upg-cache");
-  const raw = {
-    image: "custom",
-    imageUrl: `file://${image}`,
-    imageSha256: imageSha,
-    accelerator: "qemu",
-    networkCidr: "192.168.187.0/24",
-    nodeCount: "2",
-    nodeCpus: "1",
-    nodeMemoryMiB: "1024",
-    nodeDiskGiB: "8",
-    bootTimeoutSeconds: "900",
-  };
+  const raw = testImageConfig(image, imageSha, "192.168.187.0/24", 2);
   const { oldProgram, newProgram } = programs(old, raw, cacheDir);
 
   const envVars = engineEnv(tempDir(t, "upg-backend"));

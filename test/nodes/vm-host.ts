@@ -82,3 +82,22 @@ export async function leftovers(prefix: string, poolDir: string): Promise<string
 export function changes(summary: Record<string, number> | undefined): Record<string, number> {
   return Object.fromEntries(Object.entries(summary ?? {}).filter(([, n]) => n > 0));
 }
+
+/**
+ * The stack config of a nodes VM test: the test image as `image: custom` (a `file://` URL and its
+ * SHA-256, the path users take with their own image), TCG, small 1-CPU guests on `networkCidr`.
+ */
+export function testImageConfig(image: string, sha256: string, networkCidr: string, nodeCount: number) {
+  return {
+    image: "custom",
+    imageUrl: `file://${image}`,
+    imageSha256: sha256,
+    accelerator: "qemu",
+    networkCidr,
+    nodeCount: String(nodeCount),
+    nodeCpus: "1",
+    nodeMemoryMiB: "1024",
+    nodeDiskGiB: "8",
+    bootTimeoutSeconds: "900",
+  };
+}

@@ -35,6 +35,15 @@ const named = (name: string): Registration => {
   return r;
 };
 const urnOf = (r: Registration) => `urn:pulumi:vxlan::cilium-lab::lab:verify:Verification$${r.type}::${r.name}`;
+/** The Jobs of the three runs with run key `key`, in the order they run: host 1, pod 1, host 2, …. */
+const jobNames = (key: string): string[] => [
+  `iperf3-host-1-${key}`,
+  `iperf3-pod-1-${key}`,
+  `iperf3-host-2-${key}`,
+  `iperf3-pod-2-${key}`,
+  `iperf3-host-3-${key}`,
+  `iperf3-pod-3-${key}`,
+];
 
 test.serial(
   "a three-node vxlan lab registers the namespace, two servers, the evidence commands and 3 interleaved host/pod Jobs with their log readers",
@@ -64,14 +73,7 @@ test.serial(
     );
     t.deepEqual(
       b.registrations.filter(of("kubernetes:batch/v1:Job")).map((r) => (r.inputs.metadata as { name: string }).name),
-      [
-        `iperf3-host-1-${key}`,
-        `iperf3-pod-1-${key}`,
-        `iperf3-host-2-${key}`,
-        `iperf3-pod-2-${key}`,
-        `iperf3-host-3-${key}`,
-        `iperf3-pod-3-${key}`,
-      ],
+      jobNames(key),
     );
   },
 );
@@ -88,21 +90,14 @@ test.serial(
       const [container] = pod.containers as { image: string; command: string[]; args: string[] }[];
       t.is(container?.image, IPERF3_IMAGE);
       t.deepEqual(container?.command, ["iperf3"]);
-      t.deepEqual(container?.args, [
-        "-c",
-        host ? "192.168.150.12" : SERVER_POD_IP,
-        "-p",
-        "5201",
-        "-J",
-        "-t",
-        String(s.seconds),
-        "-O",
-        String(s.omitSeconds),
-        "-P",
-        String(s.streams),
-        "--connect-timeout",
-        "10000",
-      ]);
+      // the command line as typed, one word per argument.
+      const target = host ? "192.168.150.12" : SERVER_POD_IP;
+      t.deepEqual(
+        container?.args,
+        `-c ${target} -p 5201 -J -t ${s.seconds} -O ${s.omitSeconds} -P ${s.streams} --connect-timeout 10000`.split(
+          " ",
+        ),
+      );
     }
     for (const r of b.registrations.filter(of("kubernetes:core/v1:Pod"))) {
       t.deepEqual((r.inputs.spec as { nodeSelector: unknown }).nodeSelector, { "kubernetes.io/hostname": "node-2" });
@@ -253,14 +248,7 @@ test.serial(
     const key = b.verification.runKey;
     t.deepEqual(
       th.runs.map((r) => r.job),
-      [
-        `iperf3-host-1-${key}`,
-        `iperf3-pod-1-${key}`,
-        `iperf3-host-2-${key}`,
-        `iperf3-pod-2-${key}`,
-        `iperf3-host-3-${key}`,
-        `iperf3-pod-3-${key}`,
-      ],
+      jobNames(key),
     );
     t.deepEqual(Object.keys(th).sort(), [
       "ci95Method",
