@@ -23,7 +23,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { defineProvider, dynamicProps } from "../provider";
+import { defineProvider, dynamicResource } from "../provider";
 import { kubeClient, kubeCredentials, type KubeResponse } from "./kube-client";
 import {
   daemonSetProblems,
@@ -248,17 +248,19 @@ export interface CiliumReadyArgs {
   readonly stack: string;
 }
 
-/** Cilium counted ready only when it is (see the module comment). */
-export class CiliumReady extends pulumi.dynamic.Resource {
-  declare readonly releaseStatus: pulumi.Output<string>;
-  declare readonly releaseRevision: pulumi.Output<number>;
+/** The registered resource: the provider's inputs as `pulumi.Input`s; the kubeconfig output secret. */
+const CiliumReadyResource = dynamicResource<
+  { readonly [K in keyof CiliumReadyInputs]: pulumi.Input<CiliumReadyInputs[K]> },
+  CiliumReadyInputs
+>(ciliumReadyProvider, { module: "lab", type: "CiliumReady" }, { outputs: [], secretOutputs: ["kubeconfig"] });
 
+/** Cilium counted ready only when it is (see the module comment). */
+export class CiliumReady extends CiliumReadyResource {
   constructor(name: string, args: CiliumReadyArgs, opts?: pulumi.CustomResourceOptions) {
     const status = pulumi.output(args.releaseStatus);
     super(
-      ciliumReadyProvider,
       name,
-      dynamicProps(ciliumReadyProvider, [], {
+      {
         kubeconfig: pulumi.secret(args.kubeconfig),
         namespace: args.namespace,
         releaseName: args.releaseName,
@@ -268,10 +270,8 @@ export class CiliumReady extends pulumi.dynamic.Resource {
         hubble: args.hubble,
         timeoutSeconds: args.timeoutSeconds,
         stack: args.stack,
-      }),
-      { ...opts, additionalSecretOutputs: ["kubeconfig", ...(opts?.additionalSecretOutputs ?? [])] },
-      "lab",
-      "CiliumReady",
+      },
+      opts,
     );
   }
 }
