@@ -135,15 +135,16 @@ function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs &
   };
 }
 
+/** Domains (any state) whose names start with this suite's prefix. */
+function ourDomains(): string[] {
+  return virsh("list", "--all", "--name")
+    .split("\n")
+    .filter((n) => n.startsWith(PREFIX));
+}
+
 /** Only our shared fixtures may remain: the network, the blank disk and the seed. */
 function assertOnlyFixtures(t: Parameters<typeof assertNothingLeft>[0]): void {
-  t.deepEqual(
-    virsh("list", "--all", "--name")
-      .split("\n")
-      .filter((n) => n.startsWith(PREFIX)),
-    [],
-    "no domain of ours is left",
-  );
+  t.deepEqual(ourDomains(), [], "no domain of ours is left");
   t.deepEqual(
     fs.readdirSync(POOL).sort(),
     [".cilium-lab-pool.json", path.basename(disk), path.basename(seedPath)].sort(),
@@ -307,13 +308,7 @@ test.serial(
       `creating domain "${name}" failed: freshDisk needs a qcow2 overlay, but ${disk} is qcow2 without a backing file. ` +
         "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
     );
-    t.deepEqual(
-      virsh("list", "--all", "--name")
-        .split("\n")
-        .filter((n) => n.startsWith(PREFIX)),
-      [],
-      "no domain was defined",
-    );
+    t.deepEqual(ourDomains(), [], "no domain was defined");
   },
 );
 
