@@ -22,6 +22,30 @@ test.before(async () => {
   await loadK3s();
 });
 
+/** The files copied to every node: [resource name part, host path, node path]. */
+function expectedCopies(source: "online" | "airgap", airgapDir: string): [string, string, string][] {
+  return [
+    ["install-script", nodeScript("install-k3s.sh").path, "/var/lib/cilium-lab/install-k3s.sh"],
+    ["uninstall-script", nodeScript("uninstall-k3s.sh").path, "/var/lib/cilium-lab/uninstall-k3s.sh"],
+    ...(source === "airgap"
+      ? ([
+          ["airgap-k3s", join(airgapDir, "k3s"), "/var/lib/cilium-lab/airgap/k3s"],
+          ["airgap-installer", join(airgapDir, "install.sh"), "/var/lib/cilium-lab/airgap/install.sh"],
+          [
+            "airgap-image-k3s-airgap-images-amd64-tar-zst",
+            join(airgapDir, "k3s-airgap-images-amd64.tar.zst"),
+            "/var/lib/cilium-lab/airgap/images/k3s-airgap-images-amd64.tar.zst",
+          ],
+          [
+            "airgap-image-iperf3-tar-zst",
+            join(airgapDir, "iperf3.tar.zst"),
+            "/var/lib/cilium-lab/airgap/images/iperf3.tar.zst",
+          ],
+        ] as [string, string, string][])
+      : []),
+  ];
+}
+
 const scenarios = [
   { name: "online", kpr: false, source: "online" },
   { name: "online-kpr", kpr: true, source: "online" },
@@ -85,26 +109,7 @@ for (const s of scenarios) {
         );
         t.is(prepare.inputs.stdin, nodeScript("prepare-node.sh").text);
 
-        const copies: [string, string, string][] = [
-          ["install-script", nodeScript("install-k3s.sh").path, "/var/lib/cilium-lab/install-k3s.sh"],
-          ["uninstall-script", nodeScript("uninstall-k3s.sh").path, "/var/lib/cilium-lab/uninstall-k3s.sh"],
-          ...(s.source === "airgap"
-            ? ([
-                ["airgap-k3s", join(airgapDir, "k3s"), "/var/lib/cilium-lab/airgap/k3s"],
-                ["airgap-installer", join(airgapDir, "install.sh"), "/var/lib/cilium-lab/airgap/install.sh"],
-                [
-                  "airgap-image-k3s-airgap-images-amd64-tar-zst",
-                  join(airgapDir, "k3s-airgap-images-amd64.tar.zst"),
-                  "/var/lib/cilium-lab/airgap/images/k3s-airgap-images-amd64.tar.zst",
-                ],
-                [
-                  "airgap-image-iperf3-tar-zst",
-                  join(airgapDir, "iperf3.tar.zst"),
-                  "/var/lib/cilium-lab/airgap/images/iperf3.tar.zst",
-                ],
-              ] as [string, string, string][])
-            : []),
-        ];
+        const copies = expectedCopies(s.source, airgapDir);
         for (const [what, source, remotePath] of copies) {
           const copy = reg(b, `${s.name}-${what}-${node.name}`);
           t.is(copy.inputs.remotePath, remotePath);
