@@ -35,7 +35,7 @@ async function main(stack: string, overrides: readonly string[]): Promise<void> 
   await import("../../infra");
 
   // Registrations reach the monitor as their inputs resolve.
-  await allRegistered();
+  await allRegistered(monitor);
   const seen: RecordedRegistration[] = monitor.registrations.map(({ type, name, inputs }) => ({ type, name, inputs }));
   // exit once the whole document is written: a pipe takes it in chunks, and exit() drops the rest.
   process.stdout.write(`${JSON.stringify(seen)}\n`, () => process.exit(0));

@@ -176,9 +176,27 @@ export async function installMonitor(monitor: RecordingMonitor, stack: string, p
  * Resolves once every resource registration the program has started has been sent to the monitor and
  * answered: the SDK's own wait before a program ends (@pulumi/pulumi runtime/settings.js waitForRPCs,
  * internal in 3.248.0; each registration holds it from its constructor until the monitor's answer).
+ * A registration whose inputs never resolve (a failed program) holds it forever: after `timeoutMs`
+ * this rejects, saying how many registrations `monitor` got.
  */
-export function allRegistered(): Promise<void> {
-  return (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+export async function allRegistered(monitor: RecordingMonitor, timeoutMs = 60_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the program's registrations did not finish within ${timeoutMs / 1000} s (${monitor.registrations.length} registered): an input that never resolves, or a failed program (see its errors above)`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([(pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A fresh `RecordingMonitor` answering with `mocks`, installed for `stack`. */
