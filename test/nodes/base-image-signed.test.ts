@@ -16,7 +16,7 @@ import {
   verifySignedSums,
 } from "../../infra/libvirt/base-image";
 import { checkGpgvAndKeyring, parseValidSigs, signedBy } from "../../infra/libvirt/base-image/gpgv";
-import { inTmp, keyringOf, serve, signedRelease, throwawayKey, tmp, ubuntuInputs } from "./image-test-support";
+import { inTmp, keyringOf, serve, signedRelease, throwawayKey, ubuntuInputs } from "./image-test-support";
 
 const FIXTURES = path.join(__dirname, "fixtures");
 
@@ -81,27 +81,23 @@ async function gpgvExit(home: string, keyring: string, sig: string, file: string
 }
 
 test("a SHA256SUMS signed by the expected key and by an unknown one passes, though gpgv exits 2", async (t) => {
-  const dir = await tmp("gpg2");
-  const good = await throwawayKey(dir, "good");
-  const other = await throwawayKey(dir, "unknown");
-  try {
+  await inTmp("gpg2", async (dir, closing) => {
+    const good = await throwawayKey(dir, "good");
+    const other = await throwawayKey(dir, "unknown");
+    closing(good, other);
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
     await good.sign(sums, `${sums}.gpg`, [other]);
     t.is(await gpgvExit(good.home, good.keyring, `${sums}.gpg`, sums), 2, "gpgv's verdict alone would refuse it");
     await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, good.keyring, sums, good.fingerprint));
-  } finally {
-    await good.stop();
-    await other.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a valid signature by another key of the keyring is refused", async (t) => {
-  const dir = await tmp("gpg2");
-  const expected = await throwawayKey(dir, "expected");
-  const other = await throwawayKey(dir, "other");
-  try {
+  await inTmp("gpg2", async (dir, closing) => {
+    const expected = await throwawayKey(dir, "expected");
+    const other = await throwawayKey(dir, "other");
+    closing(expected, other);
     const both = await keyringOf(dir, "both", [expected, other]);
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
@@ -115,11 +111,7 @@ test("a valid signature by another key of the keyring is refused", async (t) => 
       `The signature of https://mirror.invalid/SHA256SUMS does not verify as key ${expected.fingerprint} from ${both} (valid signatures only by ${other.fingerprint}). ` +
         "The file may have been tampered with or signed by another key; nothing was downloaded from this source. Fix: retry later or from another mirror; never skip the check.",
     );
-  } finally {
-    await expected.stop();
-    await other.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the host check names a missing keyring and a missing gpgv with their fixes, and is empty when both are there", async (t) => {
@@ -139,9 +131,9 @@ test("the host check names a missing keyring and a missing gpgv with their fixes
 // ---- Ubuntu: signed SHA256SUMS ---------------------------------------------------------------------
 
 test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampered one", async (t) => {
-  const dir = await tmp("gpg");
-  const key = await throwawayKey(dir, "signer");
-  try {
+  await inTmp("gpg", async (dir, closing) => {
+    const key = await throwawayKey(dir, "signer");
+    closing(key);
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
     await key.sign(sums);
@@ -158,27 +150,20 @@ test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampere
           "The file may have been tampered with or signed by another key; nothing was downloaded from this source\\. Fix: retry later or from another mirror; never skip the check\\.$",
       ),
     );
-  } finally {
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", async (t) => {
-  const dir = await tmp("gpg");
-  const trusted = await throwawayKey(dir, "trusted");
-  const other = await throwawayKey(dir, "other");
-  try {
+  await inTmp("gpg", async (dir, closing) => {
+    const trusted = await throwawayKey(dir, "trusted");
+    const other = await throwawayKey(dir, "other");
+    closing(trusted, other);
     const sums = path.join(dir, "SHA256SUMS");
     await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
     await other.sign(sums);
     const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, trusted.keyring, sums, trusted.fingerprint));
     t.regex(err?.message ?? "", /\(gpgv exit 2: .*No public key\)/);
-  } finally {
-    await trusted.stop();
-    await other.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a missing keyring names the fix", async (t) => {
@@ -197,14 +182,14 @@ test("a missing keyring names the fix", async (t) => {
 });
 
 test("an Ubuntu image is verified through its signed SHA256SUMS, records serial and source, and a second stack needs no network", async (t) => {
-  const dir = await tmp("ubuntu");
-  const key = await throwawayKey(dir, "cloudimage");
-  const { routes, ...img } = await signedRelease(dir, key, "/releases/", {
-    mib: 2,
-    otherLines: `${"c".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.tar.gz\n`,
-  });
-  const server = await serve(routes);
-  try {
+  await inTmp("ubuntu", async (dir, closing) => {
+    const key = await throwawayKey(dir, "cloudimage");
+    const { routes, ...img } = await signedRelease(dir, key, "/releases/", {
+      mib: 2,
+      otherLines: `${"c".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.tar.gz\n`,
+    });
+    const server = await serve(routes);
+    closing(server, key);
     const cache = path.join(dir, "cache");
     const inputs = ubuntuInputs([`${server.base}/releases/`], key, cache);
     const source = `${server.base}/releases/noble/release-20240423/`;
@@ -226,26 +211,22 @@ test("an Ubuntu image is verified through its signed SHA256SUMS, records serial 
     // The server is gone: the cached, re-verified SHA256SUMS and the cached image suffice.
     const second = await ensureBaseImage(inputs, () => undefined);
     t.deepEqual(second, { ...first, downloadedBytes: 0 });
-  } finally {
-    await server.close().catch(() => undefined);
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a tampered SHA256SUMS stops that source before any image byte is fetched from it, and the error lists it", async (t) => {
-  const dir = await tmp("ubuntu");
-  const key = await throwawayKey(dir, "cloudimage");
-  const sums = path.join(dir, "SHA256SUMS");
-  await fs.writeFile(sums, `${"d".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
-  await key.sign(sums);
-  const d = "/releases/noble/release-20240423/";
-  const server = await serve({
-    [`${d}ubuntu-24.04-server-cloudimg-amd64.img`]: { body: Buffer.from("not reached") },
-    [`${d}SHA256SUMS`]: { body: Buffer.from(`${"e".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`) },
-    [`${d}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
-  });
-  try {
+  await inTmp("ubuntu", async (dir, closing) => {
+    const key = await throwawayKey(dir, "cloudimage");
+    const sums = path.join(dir, "SHA256SUMS");
+    await fs.writeFile(sums, `${"d".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`);
+    await key.sign(sums);
+    const d = "/releases/noble/release-20240423/";
+    const server = await serve({
+      [`${d}ubuntu-24.04-server-cloudimg-amd64.img`]: { body: Buffer.from("not reached") },
+      [`${d}SHA256SUMS`]: { body: Buffer.from(`${"e".repeat(64)} *ubuntu-24.04-server-cloudimg-amd64.img\n`) },
+      [`${d}SHA256SUMS.gpg`]: { body: await fs.readFile(`${sums}.gpg`) },
+    });
+    closing(server, key);
     const cache = path.join(dir, "cache");
     const inputs = ubuntuInputs([`${server.base}/releases/`], key, cache);
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
@@ -258,17 +239,13 @@ test("a tampered SHA256SUMS stops that source before any image byte is fetched f
     );
     t.false(server.requests.includes(`${d}ubuntu-24.04-server-cloudimg-amd64.img`));
     t.deepEqual(await fs.readdir(cache), [], "no SHA256SUMS cached, no image");
-  } finally {
-    await server.close();
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("an Ubuntu image on a host without its keyring fails before any download, with the fix", async (t) => {
-  const dir = await tmp("ubuntu");
-  const server = await serve({});
-  try {
+  await inTmp("ubuntu", async (dir, closing) => {
+    const server = await serve({});
+    closing(server);
     const inputs = ubuntuInputs(
       [`${server.base}/releases/`],
       { keyring: "/nonexistent/ubuntu-cloudimage-keyring.gpg", fingerprint: UBUNTU_CLOUDIMAGE_FINGERPRINT },
@@ -280,10 +257,7 @@ test("an Ubuntu image on a host without its keyring fails before any download, w
       "Base image ubuntu-24.04: Ubuntu's signed SHA256SUMS cannot be checked on this host. The signing keyring /nonexistent/ubuntu-cloudimage-keyring.gpg is missing or unreadable. Fix: point keyringPath at an existing OpenPGP keyring.",
     );
     t.deepEqual(server.requests, []);
-  } finally {
-    await server.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 const sumsTable: { title: string; text: string; file: string; expected: string | undefined }[] = [

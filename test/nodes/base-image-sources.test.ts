@@ -15,6 +15,7 @@ import {
   serve,
   signedRelease,
   throwawayKey,
+  inTmp,
   tmp,
   trustedLocalCert,
   ubuntuInputs,
@@ -133,15 +134,17 @@ test("serials order by day, then by the .N suffix", (t) => {
 // ---- upstream behaviour, played on 127.0.0.1 ----------------------------------------------------
 
 test("the https release host's 302 to the archive over http is followed, and the image comes from there verified", async (t) => {
-  const dir = await tmp("redirect");
-  const key = await throwawayKey(dir, "cloudimage");
-  const served = await signedRelease(dir, key, "/releases/");
-  const archive = await serve(served.routes);
-  const redirects = Object.fromEntries(Object.keys(served.routes).map((p) => [p, { redirect: `${archive.base}${p}` }]));
-  const releaseHost = await serve(redirects, {}, await trustedLocalCert(dir));
-  t.regex(releaseHost.base, /^https:/);
-  t.regex(archive.base, /^http:/);
-  try {
+  await inTmp("redirect", async (dir, closing) => {
+    const key = await throwawayKey(dir, "cloudimage");
+    const served = await signedRelease(dir, key, "/releases/");
+    const archive = await serve(served.routes);
+    const redirects = Object.fromEntries(
+      Object.keys(served.routes).map((p) => [p, { redirect: `${archive.base}${p}` }]),
+    );
+    const releaseHost = await serve(redirects, {}, await trustedLocalCert(dir));
+    t.regex(releaseHost.base, /^https:/);
+    t.regex(archive.base, /^http:/);
+    closing(releaseHost, archive, key);
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(
@@ -166,12 +169,7 @@ test("the https release host's 302 to the archive over http is followed, and the
       `/releases/${NOBLE}SHA256SUMS.gpg`,
       `/releases/${NOBLE}${IMG}`,
     ]);
-  } finally {
-    await releaseHost.close();
-    await archive.close();
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("when every source fails, the error lists each source with its reason, then the fix", async (t) => {
@@ -208,15 +206,15 @@ test("when every source fails, the error lists each source with its reason, then
 });
 
 test("a source whose image is missing after a good SHA256SUMS is skipped: all three files come from the next one", async (t) => {
-  const dir = await tmp("skip");
-  const key = await throwawayKey(dir, "cloudimage");
-  const served = await signedRelease(dir, key, "/releases/");
-  const partial = await serve({
-    [`/releases/${NOBLE}SHA256SUMS`]: served.routes[`/releases/${NOBLE}SHA256SUMS`] ?? {},
-    [`/releases/${NOBLE}SHA256SUMS.gpg`]: served.routes[`/releases/${NOBLE}SHA256SUMS.gpg`] ?? {},
-  });
-  const full = await serve(served.routes);
-  try {
+  await inTmp("skip", async (dir, closing) => {
+    const key = await throwawayKey(dir, "cloudimage");
+    const served = await signedRelease(dir, key, "/releases/");
+    const partial = await serve({
+      [`/releases/${NOBLE}SHA256SUMS`]: served.routes[`/releases/${NOBLE}SHA256SUMS`] ?? {},
+      [`/releases/${NOBLE}SHA256SUMS.gpg`]: served.routes[`/releases/${NOBLE}SHA256SUMS.gpg`] ?? {},
+    });
+    const full = await serve(served.routes);
+    closing(partial, full, key);
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(
@@ -235,12 +233,7 @@ test("a source whose image is missing after a good SHA256SUMS is skipped: all th
       ),
       lines.join("\n"),
     );
-  } finally {
-    await partial.close();
-    await full.close();
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 // ---- resolving an EOL release's final serial ------------------------------------------------------
@@ -253,20 +246,23 @@ const LUNAR = {
 };
 
 test("an EOL release takes the newest serial from the first index that lists it, and downloads that serial", async (t) => {
-  const dir = await tmp("resolve");
-  const key = await throwawayKey(dir, "cloudimage");
-  const index = await fs.readFile(path.join(FIXTURES, "simplestreams-released-download.json"));
-  const served = await signedRelease(dir, key, "/releases/", { rel: "lunar/release-20231005/", file: LUNAR.fileName });
-  const releaseHost = await serve({
-    "/releases/streams/v1/com.ubuntu.cloud:released:download.json": {
-      body: Buffer.from('{"format":"products:1.0","products":{}}'),
-    },
-  });
-  const archive = await serve({
-    ...served.routes,
-    "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: index },
-  });
-  try {
+  await inTmp("resolve", async (dir, closing) => {
+    const key = await throwawayKey(dir, "cloudimage");
+    const index = await fs.readFile(path.join(FIXTURES, "simplestreams-released-download.json"));
+    const served = await signedRelease(dir, key, "/releases/", {
+      rel: "lunar/release-20231005/",
+      file: LUNAR.fileName,
+    });
+    const releaseHost = await serve({
+      "/releases/streams/v1/com.ubuntu.cloud:released:download.json": {
+        body: Buffer.from('{"format":"products:1.0","products":{}}'),
+      },
+    });
+    const archive = await serve({
+      ...served.routes,
+      "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: index },
+    });
+    closing(releaseHost, archive, key);
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const roots = [`${releaseHost.base}/releases/`, `${archive.base}/releases/`];
@@ -283,12 +279,7 @@ test("an EOL release takes the newest serial from the first index that lists it,
       "/releases/streams/v1/com.ubuntu.cloud:released:download.json",
       "/releases/lunar/release-20231005/SHA256SUMS",
     ]);
-  } finally {
-    await releaseHost.close();
-    await archive.close();
-    await key.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("an index that cannot be read leaves the pinned serial, and says so", async (t) => {

@@ -16,7 +16,6 @@ import {
   makeQcow2,
   serve,
   sha256,
-  tmp,
   tool,
   type Route,
 } from "./image-test-support";
@@ -139,10 +138,10 @@ test("a qcow2 overlay with its own backing file is refused", async (t) => {
 // ---- HTTP ----------------------------------------------------------------------------------------
 
 test("an HTTP download reports progress at most once per 25 % and lands in the cache", async (t) => {
-  const dir = await tmp("img");
-  const img = await makeQcow2(dir, "served.qcow2", 8);
-  const server = await serve({ "/served.qcow2": { body: await fs.readFile(img.file) } });
-  try {
+  await inTmp("img", async (dir, closing) => {
+    const img = await makeQcow2(dir, "served.qcow2", 8);
+    const server = await serve({ "/served.qcow2": { body: await fs.readFile(img.file) } });
+    closing(server);
     const cache = path.join(dir, "cache");
     const lines: string[] = [];
     const got = await ensureBaseImage(customInputs(`${server.base}/served.qcow2`, img.sha, cache), (l) =>
@@ -162,33 +161,26 @@ test("an HTTP download reports progress at most once per 25 % and lands in the c
     t.regex(lines[1] ?? "", /^\[cilium-lab\] base image custom: 25% \(\d+\.\d MiB of \d+\.\d MiB\)$/);
     t.regex(lines[lines.length - 1] ?? "", /^\[cilium-lab\] base image custom: fetched \d+\.\d MiB in \d+\.\d s$/);
     t.deepEqual(server.requests, ["/served.qcow2"]);
-  } finally {
-    await server.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("image URL 404: the error names the URL, the status and the fix, and nothing is left behind", async (t) => {
-  const dir = await tmp("img");
-  const server = await serve({});
-  try {
+  await inTmp("img", async (dir, closing) => {
+    const server = await serve({});
+    closing(server);
     const cache = path.join(dir, "cache");
     const url = `${server.base}/releases/lunar/release-20231005/ubuntu-23.04-server-cloudimg-amd64.img`;
     const err = await t.throwsAsync(ensureBaseImage(customInputs(url, "a".repeat(64), cache), () => undefined));
     t.is(err?.message, `Downloading base image ${url} failed: HTTP 404 Not Found. Fix: check cilium-lab:imageUrl.`);
     t.deepEqual(await imagesDirEntries(cache), []);
-  } finally {
-    await server.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a connection refused names the host and the fix", async (t) => {
-  const dir = await tmp("img");
-  const server = await serve({});
-  const url = `${server.base}/x.qcow2`;
-  await server.close();
-  try {
+  await inTmp("img", async (dir) => {
+    const server = await serve({});
+    const url = `${server.base}/x.qcow2`;
+    await server.close();
     const err = await t.throwsAsync(
       ensureBaseImage(customInputs(url, "a".repeat(64), path.join(dir, "cache")), () => undefined),
     );
@@ -197,19 +189,17 @@ test("a connection refused names the host and the fix", async (t) => {
       err?.message,
       `Downloading base image ${url} failed: ECONNREFUSED connect ECONNREFUSED ${host}. Fix: check this host's access to ${host}, then run again.`,
     );
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("an interrupted download keeps its partial file and the next run resumes with a Range request", async (t) => {
-  const dir = await tmp("img");
-  const img = await makeQcow2(dir, "big.qcow2", 8);
-  const body = await fs.readFile(img.file);
-  const cut = 3 * 1048576;
-  const routes: Record<string, Route> = { "/big.qcow2": { body, truncateAt: cut } };
-  const server = await serve(routes);
-  try {
+  await inTmp("img", async (dir, closing) => {
+    const img = await makeQcow2(dir, "big.qcow2", 8);
+    const body = await fs.readFile(img.file);
+    const cut = 3 * 1048576;
+    const routes: Record<string, Route> = { "/big.qcow2": { body, truncateAt: cut } };
+    const server = await serve(routes);
+    closing(server);
     const cache = path.join(dir, "cache");
     const inputs = customInputs(`${server.base}/big.qcow2`, img.sha, cache);
     const err = await t.throwsAsync(ensureBaseImage(inputs, () => undefined));
@@ -231,18 +221,15 @@ test("an interrupted download keeps its partial file and the next run resumes wi
     t.deepEqual(server.requests, ["/big.qcow2", `/big.qcow2 bytes=${kept}-`]);
     t.regex(lines[lines.length - 1] ?? "", /\(resumed at \d+\.\d MiB\)$/);
     t.deepEqual(await imagesDirEntries(cache), [`${img.sha}.qcow2`]);
-  } finally {
-    await server.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a server that ignores Range gets the whole file again, and the result is still verified", async (t) => {
-  const dir = await tmp("img");
-  const img = await makeQcow2(dir, "x.qcow2", 2);
-  const body = await fs.readFile(img.file);
-  const server = await serve({ "/x.qcow2": { body, ranges: false } });
-  try {
+  await inTmp("img", async (dir, closing) => {
+    const img = await makeQcow2(dir, "x.qcow2", 2);
+    const body = await fs.readFile(img.file);
+    const server = await serve({ "/x.qcow2": { body, ranges: false } });
+    closing(server);
     const cache = path.join(dir, "cache");
     const final = cachedImagePath(cache, img.sha);
     await fs.mkdir(path.dirname(final), { recursive: true });
@@ -250,8 +237,5 @@ test("a server that ignores Range gets the whole file again, and the result is s
     const got = await ensureBaseImage(customInputs(`${server.base}/x.qcow2`, img.sha, cache), () => undefined);
     t.is(got.downloadedBytes, body.length);
     t.is(await sha256(final), img.sha);
-  } finally {
-    await server.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 });

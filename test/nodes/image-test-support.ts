@@ -225,12 +225,25 @@ export async function keyringOf(dir: string, name: string, keys: readonly Throwa
   return out;
 }
 
-/** Runs `fn` with a fresh temp directory, removed afterwards whatever happened. */
-export async function inTmp<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+/** What a test starts and must stop: a server (`close`) or a gpg agent (`stop`). */
+export type Closable = { close(): Promise<void> } | { stop(): Promise<void> };
+
+/**
+ * Runs `fn` with a fresh temp directory. Whatever happens, the things `fn` passes to `closing` are
+ * closed or stopped (in that order), then the directory is removed.
+ */
+export async function inTmp<T>(
+  prefix: string,
+  fn: (dir: string, closing: (...items: Closable[]) => void) => Promise<T>,
+): Promise<T> {
   const dir = await tmp(prefix);
+  const items: Closable[] = [];
   try {
-    return await fn(dir);
+    return await fn(dir, (...more) => items.push(...more));
   } finally {
+    for (const item of items) {
+      await ("close" in item ? item.close() : item.stop());
+    }
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
