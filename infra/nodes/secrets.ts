@@ -123,6 +123,26 @@ export function hostKeyComment(comment: string, node: string): string {
   return `${comment}-${node}`;
 }
 
+/**
+ * The state for `nodes`: the comment, user key and token of `base`, its host keys for the nodes it
+ * has, a new host key for each other node; removed nodes' keys are dropped.
+ */
+function secretsFor(
+  nodes: readonly string[],
+  base: Pick<LabSecretsOutputs, "comment" | "sshPublicKey" | "sshPrivateKey" | "k3sToken"> &
+    Partial<Pick<LabSecretsOutputs, "hostPublicKeys" | "hostPrivateKeys">>,
+): LabSecretsOutputs {
+  const hosts = mergeHostKeys(base, nodes, (node) => generateEd25519KeyPair(hostKeyComment(base.comment, node)));
+  return {
+    nodes: [...nodes],
+    comment: base.comment,
+    sshPublicKey: base.sshPublicKey,
+    sshPrivateKey: base.sshPrivateKey,
+    ...hosts,
+    k3sToken: base.k3sToken,
+  };
+}
+
 /** The provider; one module-level instance so its serialized text is cached. */
 export const labSecretsProvider = defineProvider<LabSecretsInputs, LabSecretsOutputs>({
   check: (news) => ({ inputs: news, failures: checkLabSecretsInputs(news) }),
@@ -134,32 +154,18 @@ export const labSecretsProvider = defineProvider<LabSecretsInputs, LabSecretsOut
 
   create(inputs: LabSecretsInputs) {
     const user = generateEd25519KeyPair(inputs.comment);
-    const hosts = mergeHostKeys({}, inputs.nodes, (node) =>
-      generateEd25519KeyPair(hostKeyComment(inputs.comment, node)),
-    );
-    const outs: LabSecretsOutputs = {
-      nodes: [...inputs.nodes],
+    const outs = secretsFor(inputs.nodes, {
       comment: inputs.comment,
       sshPublicKey: user.publicKey,
       sshPrivateKey: user.privateKey,
-      ...hosts,
       k3sToken: randomBytes(32).toString("hex"),
-    };
+    });
     return Promise.resolve({ id: `lab-secrets-${randomBytes(8).toString("hex")}`, outs });
   },
 
   update(_id: string, olds: LabSecretsOutputs, news: LabSecretsInputs) {
     // Everything existing is copied from the old state; only new nodes get a fresh host key.
-    const hosts = mergeHostKeys(olds, news.nodes, (node) => generateEd25519KeyPair(hostKeyComment(olds.comment, node)));
-    const outs: LabSecretsOutputs = {
-      nodes: [...news.nodes],
-      comment: olds.comment,
-      sshPublicKey: olds.sshPublicKey,
-      sshPrivateKey: olds.sshPrivateKey,
-      ...hosts,
-      k3sToken: olds.k3sToken,
-    };
-    return Promise.resolve({ outs });
+    return Promise.resolve({ outs: secretsFor(news.nodes, olds) });
   },
   // read: the state is the only copy, there is nothing else to compare with; delete: nothing outside the state.
 });

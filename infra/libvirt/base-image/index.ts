@@ -46,14 +46,7 @@ export {
   checkGpgvAndKeyring,
   verifySignedSums,
 } from "./gpgv";
-export {
-  checkBaseImageInputs,
-  imageFacts,
-  imageIdentity,
-  type BaseImageArgs,
-  type BaseImageInputs,
-  type BaseImageOutputs,
-} from "./inputs";
+export * from "./inputs";
 export { fetchResumable, type LineLogger } from "./sources";
 export { parseSha256Sums, resolveSerial } from "./ubuntu";
 
