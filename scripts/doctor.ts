@@ -3,15 +3,9 @@
  * before anything else, so it needs neither the pulumi CLI nor a passphrase). See scripts/doctor/.
  */
 import { main } from "./doctor/index";
+import { exitWith } from "./lib/cli";
 
-main(process.argv.slice(2), (text) => process.stdout.write(`${text}\n`)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(
-      `doctor: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = 1;
-  },
+exitWith(
+  "doctor",
+  main(process.argv.slice(2), (text) => process.stdout.write(`${text}\n`)),
 );
