@@ -14,8 +14,12 @@
  *
  * Provider objects are serialized by Pulumi's closure serializer (function text plus the values it
  * captures, property by property) into each resource's `__provider` input and run in the engine's
- * provider host: everything here is plain functions and data, and modules a provider needs at run
- * time are `require`d inside the functions that use them (see infra/libvirt/exec.ts).
+ * provider host: everything here is plain functions and data. A Node builtin imported at module
+ * level comes back as a `require` call; what cannot be serialized is a native function made at load
+ * time (a module-level `promisify(execFile)`) or a Buffer (it comes back as a plain object), so the
+ * libvirt providers load their builtins when called (infra/libvirt/exec.ts). A class's ES2022 field
+ * initializers are dropped too: set fields in the constructor (see `Checker`). Each provider's
+ * round-trip test (serialize, then load as the provider host does) catches what does not survive.
  */
 import * as pulumi from "@pulumi/pulumi";
 
