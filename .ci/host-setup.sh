@@ -53,11 +53,26 @@ running() {
 
 virsh_answers() { LC_ALL=C timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
 
+# daemon <command...>: starts a daemon with only stdin, stdout and stderr open. Any other file
+# descriptor this script inherited would stay open in the daemon for its whole life: under
+# `flock <lock> bash .ci/run` that is the lock's, and every later `flock <lock>` then waits forever.
+daemon() {
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      if ((fd > 2)); then
+        eval "exec ${fd}>&-"
+      fi
+    done
+    exec "$@"
+  )
+}
+
 # start the daemons. NB without systemd there is no socket activation: start them ourselves.
 if running virtlogd; then
   log "virtlogd already running"
 else
-  virtlogd -d || die "virtlogd -d failed (exit $?). Fix: check /var/log/libvirt and that /run/libvirt is writable."
+  daemon virtlogd -d || die "virtlogd -d failed (exit $?). Fix: check /var/log/libvirt and that /run/libvirt is writable."
   log "started virtlogd"
 fi
 if running libvirtd || running virtqemud; then
@@ -65,7 +80,7 @@ if running libvirtd || running virtqemud; then
 elif virsh_answers; then
   log "$uri already answers (daemon started by other means)"
 else
-  libvirtd -d || die "libvirtd -d failed (exit $?). Fix: run 'libvirtd -v' in the foreground to see why."
+  daemon libvirtd -d || die "libvirtd -d failed (exit $?). Fix: run 'libvirtd -v' in the foreground to see why."
   log "started libvirtd"
 fi
 
