@@ -50,12 +50,8 @@ test("cilium-config is read with the key names of the chart version", (t) => {
 });
 
 test("the in-pod agent CLI is cilium up to 1.14 and cilium-dbg from 1.15", (t) => {
-  t.deepEqual(["1.13.4", "1.14.19", "1.15.0", "1.20.0"].map(agentCli), [
-    "cilium",
-    "cilium",
-    "cilium-dbg",
-    "cilium-dbg",
-  ]);
+  const versions = ["1.13.4", "1.14.19", "1.15.0", "1.20.0"];
+  t.deepEqual(versions.map(agentCli), ["cilium", "cilium", "cilium-dbg", "cilium-dbg"]);
 });
 
 test("an agent's status gives its health, version, IPAM CIDR and, from 1.16, its routing", (t) => {
