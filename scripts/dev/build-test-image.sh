@@ -3,8 +3,8 @@
 # tests: a qcow2 with an MBR, one ext4 partition labelled `root`, extlinux, cloud-init (NoCloud) and
 # the tools the lab needs on a node.
 #
-# usage: bash scripts/build-test-image.sh
-#        eval "$(bash scripts/build-test-image.sh)"   # sets TEST_IMAGE and TEST_IMAGE_SHA256
+# usage: bash scripts/dev/build-test-image.sh
+#        eval "$(bash scripts/dev/build-test-image.sh)"   # sets TEST_IMAGE and TEST_IMAGE_SHA256
 #
 # stdout: exactly two lines, `TEST_IMAGE=<abs path>` and `TEST_IMAGE_SHA256=<hex>`; progress on stderr.
 # The image is cached under
