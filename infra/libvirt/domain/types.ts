@@ -4,10 +4,10 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 
-/** Inputs of {@link Domain}. */
-export interface DomainArgs {
-  /** libvirt URI; only `qemu:///system`. */
-  readonly uri: pulumi.Input<string>;
+import type { OwnedObjectArgs } from "../owned";
+
+/** Inputs of {@link Domain}; changing `uri` or `stack` replaces the VM. */
+export interface DomainArgs extends OwnedObjectArgs {
   /** libvirt domain name, unique per host (`planLab().nodes[i].domainName`). */
   readonly domainName: pulumi.Input<string>;
   /** vCPUs (cilium-lab:nodeCpus). Changing it replaces the VM. */
@@ -36,8 +36,6 @@ export interface DomainArgs {
   readonly sshPrivateKey: pulumi.Input<string>;
   /** The host key the seed installs (`ssh-ed25519 AAAA…`); SSH must present exactly this key. */
   readonly hostPublicKey: pulumi.Input<string>;
-  /** Pulumi stack written into the ownership stamp. */
-  readonly stack: pulumi.Input<string>;
   /**
    * Boot every create from an empty overlay: `diskPath` (a qcow2 overlay, as a Volume in mode
    * `overlay` makes) is made anew on its own backing image just before the VM is defined. Default

@@ -1,6 +1,7 @@
 /** The inputs and state of a {@link Network}. */
 import type * as pulumi from "@pulumi/pulumi";
 
+import type { OwnedObjectArgs } from "../owned";
 import type { DhcpHost } from "../xml";
 
 /** A DHCP reservation. */
@@ -13,10 +14,8 @@ export interface NetworkHostArgs {
   readonly hostname: pulumi.Input<string>;
 }
 
-/** Inputs of {@link Network}. */
-export interface NetworkArgs {
-  /** libvirt URI; only `qemu:///system`. Changing it replaces the network. */
-  readonly uri: pulumi.Input<string>;
+/** Inputs of {@link Network}; changing `uri` or `stack` replaces the network. */
+export interface NetworkArgs extends OwnedObjectArgs {
   /** libvirt network name, unique per host (`planLab().networkName`). Changing it replaces the network. */
   readonly networkName: pulumi.Input<string>;
   /** Linux bridge, at most 15 characters (`planLab().bridgeName`). Changing it replaces the network. */
@@ -27,8 +26,6 @@ export interface NetworkArgs {
   readonly gateway: pulumi.Input<string>;
   /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
   readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
-  /** Pulumi stack written into the ownership stamp. */
-  readonly stack: pulumi.Input<string>;
   /** Bridge MTU, advertised by DHCP (default 1500, the article's underlay). */
   readonly mtu?: pulumi.Input<number>;
 }
