@@ -153,3 +153,16 @@ export function pulumi(args: string[], options: { cwd: string; env: Record<strin
     );
   }
 }
+
+/** One row of `pulumi plugin ls --json`. */
+export interface InstalledPlugin {
+  readonly name: string;
+  readonly kind: string;
+  readonly version: string;
+}
+
+/** The resource plugins `pulumi plugin ls --json` lists under `env`'s PULUMI_HOME. */
+export function installedResourcePlugins(env: Record<string, string>): InstalledPlugin[] {
+  const all = JSON.parse(pulumi(["plugin", "ls", "--json"], { cwd: REPO_ROOT, env })) as InstalledPlugin[];
+  return all.filter((p) => p.kind === "resource");
+}

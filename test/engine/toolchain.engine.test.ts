@@ -9,7 +9,16 @@ import * as path from "node:path";
 
 import test from "ava";
 
-import { engineEnv, goModRequirement, npmPluginVersion, pulumi, pulumiBinDir, REPO_ROOT, tempDir } from "./support";
+import {
+  engineEnv,
+  goModRequirement,
+  installedResourcePlugins,
+  npmPluginVersion,
+  pulumi,
+  pulumiBinDir,
+  REPO_ROOT,
+  tempDir,
+} from "./support";
 
 test("pulumi version reports the CLI version pinned in tools/pulumi-cli/go.mod", (t) => {
   const expected = goModRequirement("pulumi-cli", "github.com/pulumi/pulumi/pkg/v3");
@@ -32,15 +41,7 @@ test("pulumi-language-nodejs and pulumi-resource-pulumi-nodejs sit beside the re
 
 test("pulumi plugin ls lists only the kubernetes plugin of provider commit f47bc2d6f199 under its own version: the Go module proxy serves no build of command 1.2.1 or kubernetes 4.34.2 (403), so nothing is installed under those", (t) => {
   const env = engineEnv(tempDir(t, "plugins"));
-  const installed = (
-    JSON.parse(pulumi(["plugin", "ls", "--json"], { cwd: REPO_ROOT, env })) as {
-      name: string;
-      kind: string;
-      version: string;
-    }[]
-  )
-    .filter((p) => p.kind === "resource")
-    .map((p) => `${p.name} ${p.version}`);
+  const installed = installedResourcePlugins(env).map((p) => `${p.name} ${p.version}`);
   // The SDKs still ask for exactly these versions: the day the proxy serves them, scripts/toolchain.sh
   // must build them and this test must list them.
   t.is(npmPluginVersion("@pulumi/command"), "1.2.1");

@@ -18,7 +18,7 @@ import * as pulumi from "@pulumi/pulumi";
 import test from "ava";
 
 import { alive, k8sPluginVersion, waitFor } from "../support/control-plane";
-import { engineEnv, inlineStack, pulumi as pulumiCli, REPO_ROOT, tempDir } from "../engine/support";
+import { engineEnv, inlineStack, installedResourcePlugins, REPO_ROOT, tempDir } from "../engine/support";
 import { controlPlaneForFile, createNamespace } from "./support/plane";
 
 const plane = controlPlaneForFile();
@@ -114,14 +114,8 @@ test.serial(
     const version = k8sPluginVersion();
     t.is(version, "4.24.2-0.20260115033456-f47bc2d6f199");
     const env = engineEnv(tempDir(t, "plugins"));
-    const kubernetes = (
-      JSON.parse(pulumiCli(["plugin", "ls", "--json"], { cwd: REPO_ROOT, env })) as {
-        name: string;
-        kind: string;
-        version: string;
-      }[]
-    )
-      .filter((p) => p.kind === "resource" && p.name === "kubernetes")
+    const kubernetes = installedResourcePlugins(env)
+      .filter((p) => p.name === "kubernetes")
       .map((p) => p.version);
     t.deepEqual(kubernetes, [version], `PULUMI_HOME=${env.PULUMI_HOME ?? "(unset)"}`);
   },

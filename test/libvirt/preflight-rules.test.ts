@@ -10,6 +10,7 @@ import {
   type HostFacts,
   type PreflightRequest,
 } from "../../infra/libvirt/preflight";
+import { IMAGE_CACHE_DIR, POOL_DIR, labDisks } from "../support/preflight-facts";
 
 // ---------------------------------------------------------------------------------------------
 // Subnets
@@ -98,7 +99,7 @@ const REQUEST: PreflightRequest = labPreflightRequest(
     nodes: [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}` })),
   },
   "vxlan",
-  { poolDir: "/var/lib/libvirt/cilium-lab/vxlan", imageCacheDir: "/var/cache/cilium-lab" },
+  { poolDir: POOL_DIR, imageCacheDir: IMAGE_CACHE_DIR },
 );
 
 function facts(overrides: Partial<HostFacts> = {}): HostFacts {
@@ -114,10 +115,7 @@ function facts(overrides: Partial<HostFacts> = {}): HostFacts {
     kvm: { usable: true, detail: "" },
     memAvailableMiB: 20_000,
     cpus: 8,
-    disks: [
-      { path: "/var/lib/libvirt/cilium-lab/vxlan", freeBytes: 100 * 1024 ** 3 },
-      { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
-    ],
+    disks: labDisks(),
     ...overrides,
   };
 }
@@ -176,14 +174,7 @@ test("a broken host gets every problem at once, each with its fix", (t) => {
     kvm: { usable: false, detail: "/dev/kvm is missing or not accessible (ENOENT)" },
     memAvailableMiB: 6000,
     cpus: 1,
-    disks: [
-      {
-        path: "/var/lib/libvirt/cilium-lab/vxlan",
-        freeBytes: 2 * 1024 ** 3,
-        unsearchable: "/var/lib/libvirt (mode 0700)",
-      },
-      { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
-    ],
+    disks: labDisks(2, { unsearchable: "/var/lib/libvirt (mode 0700)" }),
   });
   const { problems, warnings } = evaluatePreflight(REQUEST, f);
   t.deepEqual(problems, [

@@ -251,7 +251,7 @@ export async function inTmp<T>(
 // ---- BaseImage inputs and Ubuntu's release directories ---------------------------------------------
 
 /** The Ubuntu fields of a custom image: all empty. */
-const NOT_UBUNTU = {
+export const NOT_UBUNTU = {
   release: "",
   codename: "",
   pinnedSerial: "",

@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SshConnection } from "../../infra/nodes/nodes";
 import { UBUNTU_IMAGES } from "../../infra/versions";
 import { promiseOf } from "../support/pulumi-mocks";
+import { NOT_UBUNTU } from "./image-test-support";
 import { SHA, T, THREE, TWO, build, loadLabNodes, one, registrationsOf, type Scenario } from "./nodes-mock-program";
 
 test.before(loadLabNodes);
@@ -68,13 +69,7 @@ for (const s of [THREE, TWO]) {
         expectedSha256: SHA,
         keyringPath: "",
         cacheDir: s.cacheDir,
-        release: "",
-        codename: "",
-        pinnedSerial: "",
-        fileName: "",
-        roots: [],
-        resolveLatest: false,
-        signingKeyFingerprint: "",
+        ...NOT_UBUNTU,
       });
     } else {
       t.deepEqual(image, {

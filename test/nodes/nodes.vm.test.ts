@@ -25,9 +25,10 @@ import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 import { parseLabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
+import { pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { LabNodes } from "../../infra/nodes/nodes";
-import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-import { URI, changes, leftovers, run, sweep, testImageConfig, virsh, type Ran } from "./vm-host";
+import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
+import { URI, changes, leftovers, run, sweep, testImageConfig, vmTestHost, virsh, type Ran } from "./vm-host";
 
 const STACK = "cl-n-e2e";
 const PREFIX = `cilium-lab-${STACK}`;
@@ -90,12 +91,7 @@ async function ssh(dir: string, ip: string, hostKey: string, command: string): P
     [
       "-i",
       path.join(dir, "id"),
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${knownHosts}`,
+      ...pinnedHostKeyOptions(knownHosts),
       "-o",
       "ConnectTimeout=20",
       "-o",
@@ -238,13 +234,9 @@ async function loseAndRecreate(
 
 test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
   t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
-  if (process.getuid?.() !== 0) {
-    t.fail(
-      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
-    );
+  if (!vmTestHost(t, POOL_DIR)) {
     return;
   }
-  pulumiOnPath();
   const version = await virsh("version");
   if (version.code !== 0) {
     t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash .ci/host-setup.sh`);

@@ -24,8 +24,8 @@ import { parseLabConfig } from "../../infra/config";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { planLab } from "../../infra/plan";
-import { REPO_ROOT, engineEnv, inlineStack, pulumiOnPath, tempDir } from "../engine/support";
-import { changes, leftovers, run, sweep, testImageConfig } from "./vm-host";
+import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
+import { changes, leftovers, run, sweep, testImageConfig, vmTestHost } from "./vm-host";
 
 const OLD_COMMIT = "bf709f1";
 const STACK = "cl-n-upg";
@@ -123,13 +123,9 @@ async function upgrade(t: ExecutionContext, newStack: Stack): Promise<UpResult> 
 
 test("a nodes stack built at bf709f1 previews and updates under the current code with no create, replace or delete", async (t) => {
   t.timeout(40 * 60_000, "two TCG boots on a shared 2-core host");
-  if (process.getuid?.() !== 0) {
-    t.fail(
-      `needs root for qemu:///system and ${POOL_DIR} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
-    );
+  if (!vmTestHost(t, POOL_DIR)) {
     return;
   }
-  pulumiOnPath();
   const image = process.env.TEST_IMAGE ?? "";
   const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
   if (image === "" || imageSha === "") {

@@ -3,9 +3,12 @@
  * virsh on qemu:///system, what a stack left on the host (domains, networks, its pool directory)
  * and removing it, and the non-zero counts of an engine summary.
  */
+import type { ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { promisify } from "node:util";
+
+import { pulumiOnPath } from "../engine/support";
 
 const execFileAsync = promisify(execFile);
 
@@ -100,4 +103,19 @@ export function testImageConfig(image: string, sha256: string, networkCidr: stri
     nodeDiskGiB: "8",
     bootTimeoutSeconds: "900",
   };
+}
+
+/**
+ * The start of a nodes VM test: fails `t` (and returns false) unless it runs as root, which
+ * qemu:///system and the pool directory `poolDir` need; puts the pulumi CLI on PATH.
+ */
+export function vmTestHost(t: ExecutionContext, poolDir: string): boolean {
+  if (process.getuid?.() !== 0) {
+    t.fail(
+      `needs root for qemu:///system and ${poolDir} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+    );
+    return false;
+  }
+  pulumiOnPath();
+  return true;
 }

@@ -12,6 +12,7 @@ import { evaluatePreflight } from "../../infra/libvirt/preflight";
 import { parseDoctorArgs, requiredPlugins, REPO_ROOT } from "../../scripts/doctor/index";
 import { configRow, pluginRow, preflightDoctorRows, pulumiRow, type CommandResult } from "../../scripts/doctor/rows";
 import { loadStackConfig } from "../../scripts/doctor/stack-config";
+import { labDisks } from "../support/preflight-facts";
 import { COMMAND, facts, NONE_INSTALLED, REQUEST, scratch, VERSION } from "./doctor-support";
 
 test("the command line: [stack] [--json] [--no-probe]; anything else is a usage error", (t) => {
@@ -153,10 +154,7 @@ test("host rows from the preflight: each failing check with its own fix, the oth
     kvm: { usable: false, detail: "/dev/kvm is missing or not accessible (ENOENT)" },
     memAvailableMiB: 6000,
     cpus: 1,
-    disks: [
-      { path: "/var/lib/libvirt/cilium-lab/vxlan", freeBytes: 2 * 1024 ** 3 },
-      { path: "/var/cache/cilium-lab", freeBytes: 100 * 1024 ** 3 },
-    ],
+    disks: labDisks(2),
   });
   const rows = preflightDoctorRows(evaluatePreflight(REQUEST, f).rows, "vxlan");
   const byCheck = Object.fromEntries(rows.map((r) => [r.check, r]));

@@ -1,0 +1,22 @@
+/**
+ * The lab directories of the preflight fixtures (test/libvirt/preflight-rules.test.ts and
+ * test/scripts/doctor.test.ts): the stack `vxlan`'s pool directory and the image cache, and the
+ * free space the host facts report for them.
+ */
+import type { HostFacts } from "../../infra/libvirt/preflight";
+
+/** Where stack `vxlan` keeps its base image copy and node disks. */
+export const POOL_DIR = "/var/lib/libvirt/cilium-lab/vxlan";
+/** Where downloaded base images are cached. */
+export const IMAGE_CACHE_DIR = "/var/cache/cilium-lab";
+
+/**
+ * The `disks` host facts: `poolFreeGiB` free in {@link POOL_DIR} (with `poolExtra`, e.g. an
+ * unsearchable parent), 100 GiB free in {@link IMAGE_CACHE_DIR}.
+ */
+export function labDisks(poolFreeGiB = 100, poolExtra: Partial<HostFacts["disks"][number]> = {}): HostFacts["disks"] {
+  return [
+    { path: POOL_DIR, freeBytes: poolFreeGiB * 1024 ** 3, ...poolExtra },
+    { path: IMAGE_CACHE_DIR, freeBytes: 100 * 1024 ** 3 },
+  ];
+}
