@@ -13,14 +13,12 @@ import { alive, type ControlPlane, waitFor } from "../support/control-plane";
 import {
   commandName,
   configure,
-  configureFirst,
   descendants,
   lab,
   labAsync,
   labOk,
   listingsSettledTo,
-  makeProject,
-  newCluster,
+  projectOnNewCluster,
   type Project,
   revisions,
   revisionStates,
@@ -111,11 +109,9 @@ test.serial(
   "K3: an `up` SIGKILLed during the Release's wait leaves Helm's revision pending-upgrade; `lab.sh recover` refuses while the orphaned Kubernetes plugin still runs, then rolls back to the last deployed revision without helm, refreshes, and the next `up` upgrades cleanly; `destroy` then leaves the apiserver's listings equal to a fresh cluster's, Events aside",
   async (t) => {
     t.timeout(40 * 60_000);
-    const p = makeProject(t);
-    const { cp, fresh } = await newCluster(p);
     // No deletedWith here: destroy must delete the release and its objects through the provider
     // (the lab's deletedWith server VM skips those deletes because the cluster goes with the VM).
-    configureFirst(t, p, { kubeconfigFile: p.kubeconfigFile, deletedWithVm: "false" });
+    const { p, cp, fresh } = await projectOnNewCluster(t, { deletedWithVm: "false" });
     labOk(t, p, UP);
     await killedUpgrade(t, p, cp);
     await refusedThenRecovered(t, p, cp);

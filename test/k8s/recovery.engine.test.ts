@@ -25,6 +25,7 @@ import {
   makeProject,
   newCluster,
   port,
+  projectOnNewCluster,
   type Project,
   revisionStates,
   STACK,
@@ -87,9 +88,7 @@ test.serial(
   "K2: after the cluster behind the server URL is replaced (new CA, empty etcd), `lab.sh up` recovers and the README's `lab.sh up --refresh` recovers; a down cluster whose VM still exists keeps its objects in state, one whose VM is gone is dropped and `up` recreates them",
   async (t) => {
     t.timeout(40 * 60_000);
-    const p = makeProject(t);
-    const { cp } = await newCluster(p);
-    configureFirst(t, p, { kubeconfigFile: p.kubeconfigFile });
+    const { p, cp } = await projectOnNewCluster(t);
     labOk(t, p, UP);
     t.deepEqual(await revisionStates(cp), [[1, "deployed"]]);
     await downThenVmGone(t, p, await newClusterThenUp(t, p, cp));

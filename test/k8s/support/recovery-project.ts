@@ -317,3 +317,17 @@ export function commandName(pid: number): string {
 }
 
 export const port = (cp: ControlPlane): number => Number(new URL(cp.server).port);
+
+/**
+ * A new project on a new cluster, configured for its first `up` against that cluster's kubeconfig
+ * (plus `more`); `fresh` is the new cluster's listings.
+ */
+export async function projectOnNewCluster(
+  t: ExecutionContext,
+  more: Record<string, string> = {},
+): Promise<{ p: Project; cp: ControlPlane; fresh: string[] }> {
+  const p = makeProject(t);
+  const { cp, fresh } = await newCluster(p);
+  configureFirst(t, p, { kubeconfigFile: p.kubeconfigFile, ...more });
+  return { p, cp, fresh };
+}
