@@ -6,7 +6,6 @@
 // Suffix .vm, the heaviest of its needs: it starts TCG domains (SeaBIOS only, no test image); it
 // also needs libvirtd and root.
 import test from "ava";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -21,12 +20,12 @@ import type { Versioned } from "../../infra/provider";
 import {
   DEAD_SOCKET,
   DEAD_URI,
-  REPO_ROOT,
   URI,
   assertNothingLeft,
   direct,
   foreignDomainXml,
   keyPair,
+  killedCreate,
   rejection,
   sh,
   suiteNames,
@@ -228,25 +227,16 @@ test.serial(
   "killed mid-create (SIGKILL while booting), the next create removes our leftover and carries on",
   async (t) => {
     const name = "cl-t-dom-kill";
-    const script = tempFile(
-      "create.ts",
-      `import { domainProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/domain"))};\n` +
-        `void domainProvider.create!(${JSON.stringify(inputs(name, { bootTimeoutSeconds: 600 }))});\n`,
-    );
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: "ignore",
+    const killed = await killedCreate({
+      module: "libvirt/domain",
+      provider: "domainProvider",
+      inputs: inputs(name, { bootTimeoutSeconds: 600 }),
+      started: () => virshTry("list", "--name").stdout.includes(name),
+      pollMs: 250,
     });
-    const deadline = Date.now() + 60_000;
-    while (!virshTry("list", "--name").stdout.includes(name)) {
-      if (Date.now() > deadline) {
-        process.kill(-(child.pid ?? 0), "SIGKILL");
-        return t.fail("the child never started the domain");
-      }
-      await new Promise((r) => setTimeout(r, 250));
+    if (!killed) {
+      return t.fail("the child never started the domain");
     }
-    process.kill(-(child.pid ?? 0), "SIGKILL");
     const leftover = virsh("domuuid", name).trim();
     t.true(
       fs.existsSync(path.join(POOL, `${name}-console.log`)),

@@ -2,9 +2,7 @@
 // serialization round trip and directly, and its fault rows (foreign name, our leftover after a
 // kill, subnet overlaps, taken bridge, deleted/stopped by hand, libvirtd down, domain still attached).
 import test from "ava";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 
 import { networkProvider, type NetworkInputs } from "../../infra/libvirt/network";
 import { networkXml, parseNetworkXml } from "../../infra/libvirt/xml";
@@ -12,11 +10,11 @@ import type { Versioned } from "../../infra/provider";
 import {
   DEAD_SOCKET,
   DEAD_URI,
-  REPO_ROOT,
   URI,
   assertNothingLeft,
   direct,
   foreignDomainXml,
+  killedCreate,
   rejection,
   roundTrip,
   sh,
@@ -155,27 +153,18 @@ test.serial("killed between define and start, the next create adopts our stamped
     `#!/usr/bin/env bash\nfor a in "$@"; do [[ $a == net-start ]] && exec sleep 600; done\nexec virsh "$@"\n`,
   );
   fs.chmodSync(shim, 0o755);
-  const script = tempFile(
-    "create.ts",
-    `import { networkProvider } from ${JSON.stringify(path.join(REPO_ROOT, "infra/libvirt/network"))};\n` +
-      `void networkProvider.create!(${JSON.stringify(inputs(name, 191))});\n`,
-  );
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, VIRSH_BIN: shim },
-    detached: true,
-    stdio: "ignore",
+  const killed = await killedCreate({
+    module: "libvirt/network",
+    provider: "networkProvider",
+    inputs: inputs(name, 191),
+    started: () => virshTry("net-list", "--all", "--name").stdout.includes(name),
+    pollMs: 200,
+    settleMs: 500,
+    env: { VIRSH_BIN: shim },
   });
-  const deadline = Date.now() + 60_000;
-  while (!virshTry("net-list", "--all", "--name").stdout.includes(name)) {
-    if (Date.now() > deadline) {
-      process.kill(-(child.pid ?? 0), "SIGKILL");
-      return t.fail("the child never defined the network");
-    }
-    await new Promise((r) => setTimeout(r, 200));
+  if (!killed) {
+    return t.fail("the child never defined the network");
   }
-  await new Promise((r) => setTimeout(r, 500));
-  process.kill(-(child.pid ?? 0), "SIGKILL");
   const leftover = virsh("net-uuid", name).trim();
   t.false(virsh("net-list", "--name").includes(name), "the leftover is defined but was never started");
 

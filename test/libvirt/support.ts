@@ -8,7 +8,7 @@
  * boot 193; preflight 194; lab-clean 195; engine 197.
  */
 import type { ExecutionContext } from "ava";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -242,4 +242,43 @@ export function testImage(): { path: string; sha256: string } {
     );
   }
   return { path: image, sha256: sha };
+}
+
+/**
+ * Starts `<provider>.create(inputs)` of `infra/<module>` in a detached child process (with `env` added
+ * to its environment), waits until `started()` (polled every `pollMs`), waits `settleMs` more, then
+ * SIGKILLs the child's process group: what a killed `pulumi up` leaves behind. False when `started()`
+ * never held within 60 s (the child is killed then too).
+ */
+export async function killedCreate(opts: {
+  module: string;
+  provider: string;
+  inputs: unknown;
+  started: () => boolean;
+  pollMs: number;
+  settleMs?: number;
+  env?: Record<string, string>;
+}): Promise<boolean> {
+  const script = tempFile(
+    "create.ts",
+    `import { ${opts.provider} } from ${JSON.stringify(path.join(REPO_ROOT, "infra", opts.module))};\n` +
+      `void ${opts.provider}.create!(${JSON.stringify(opts.inputs)});\n`,
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
+    cwd: REPO_ROOT,
+    ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
+    detached: true,
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 60_000;
+  while (!opts.started()) {
+    if (Date.now() > deadline) {
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, opts.pollMs));
+  }
+  await new Promise((r) => setTimeout(r, opts.settleMs ?? 0));
+  process.kill(-(child.pid ?? 0), "SIGKILL");
+  return true;
 }
