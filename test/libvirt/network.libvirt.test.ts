@@ -8,8 +8,8 @@ import { networkProvider, type NetworkInputs } from "../../infra/libvirt/network
 import { networkXml, parseNetworkXml } from "../../infra/libvirt/xml";
 import type { Versioned } from "../../infra/provider";
 import {
-  DEAD_SOCKET,
   DEAD_URI,
+  DEAD_URI_UNREACHABLE,
   URI,
   assertNothingLeft,
   direct,
@@ -278,7 +278,7 @@ test.serial(
   "libvirtd down: create, read and delete fail naming the socket and the fix; read never blanks the id",
   async (t) => {
     const p = direct(networkProvider);
-    const reach = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
+    const reach = DEAD_URI_UNREACHABLE;
     const create = await rejection(t, p.create({ ...inputs("cl-t-net-down", 190), uri: DEAD_URI }));
     t.is(create.message, `creating libvirt network "cl-t-net-down" failed: ${reach}`);
     t.regex(

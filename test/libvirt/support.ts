@@ -18,6 +18,8 @@ export const URI = "qemu:///system";
 /** A URI whose socket does not exist: "libvirtd down" without stopping the shared daemon. */
 export const DEAD_SOCKET = "/nonexistent/cl-t-libvirt-sock";
 export const DEAD_URI = `qemu:///system?socket=${DEAD_SOCKET}`;
+/** How a provider's virsh call against {@link DEAD_URI} fails (the provider prefixes what it was doing). */
+export const DEAD_URI_UNREACHABLE = `cannot reach libvirt at ${DEAD_URI}: Failed to connect socket to '${DEAD_SOCKET}': No such file or directory (virsh exit 1). Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`;
 /** Root of the tests' pool directories (traversable by libvirt-qemu, unlike /tmp's private dirs). */
 export const POOL_ROOT = "/var/lib/libvirt/cilium-lab-test";
 /** The repository root. */
