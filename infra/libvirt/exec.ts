@@ -228,6 +228,27 @@ export async function privateTempDir(prefix: string, parent?: string): Promise<s
   return dir;
 }
 
+/**
+ * `virsh <command> <file>` on `xml` written to `fileName` in a private temp directory (0600), which
+ * is removed afterwards whatever virsh said (`define` and `net-define` take a file, not stdin).
+ * Returns virsh's result: the caller decides what a failure means.
+ */
+export async function virshDefineXml(
+  uri: string,
+  command: "define" | "net-define",
+  fileName: string,
+  xml: string,
+): Promise<RunResult> {
+  const tmp = await privateTempDir(`cilium-lab-${command}-`);
+  try {
+    const file = pathMod().join(tmp, fileName);
+    await fsp().writeFile(file, xml, { mode: 0o600 });
+    return await virsh(uri, [command, file]);
+  } finally {
+    await fsp().rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Whether a path exists; throws on errors other than ENOENT/ENOTDIR (e.g. EACCES, EIO). */
 export async function pathExists(p: string): Promise<boolean> {
   try {

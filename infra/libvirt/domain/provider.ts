@@ -9,7 +9,7 @@
  */
 import { defineProvider, dynamicResource, PROVIDER_VERSION } from "../../provider";
 import { removePoolDirIfEmpty } from "../common";
-import { fsp, pathExists, pathMod, privateTempDir, removeFile, toolFailure, virsh, virshList, virshOk } from "../exec";
+import { pathExists, pathMod, removeFile, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
 import { OWNER_PROJECT, domainXml, parseDomainXml, parseNetworkXml, type ParsedDomain } from "../xml";
 import { startFix } from "./boot-errors";
 import { checkDomain } from "./check";
@@ -133,16 +133,9 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
     mac: inputs.mac,
     consoleLogPath: inputs.consoleLogPath,
   });
-  const tmp = await privateTempDir("cilium-lab-dom-");
-  try {
-    const file = pathMod().join(tmp, "domain.xml");
-    await fsp().writeFile(file, xml, { mode: 0o600 });
-    const define = await virsh(uri, ["define", file]);
-    if (define.code !== 0) {
-      throw toolFailure(action, define, `${startFix(define.stderr, inputs.accelerator)} Nothing was created.`, uri);
-    }
-  } finally {
-    await fsp().rm(tmp, { recursive: true, force: true });
+  const define = await virshDefineXml(uri, "define", "domain.xml", xml);
+  if (define.code !== 0) {
+    throw toolFailure(action, define, `${startFix(define.stderr, inputs.accelerator)} Nothing was created.`, uri);
   }
   const rollback = async (): Promise<void> => {
     await removeDomain(uri, name, `${action} (rolling back)`);

@@ -8,7 +8,7 @@
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
 import { canonical, defineProvider, dynamicResource, isUnknown, PROVIDER_VERSION } from "../../provider";
-import { formatArgv, fsp, pathMod, privateTempDir, runTool, toolFailure, virsh, virshList, virshOk } from "../exec";
+import { formatArgv, runTool, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
 import {
   hostNetworkOf,
   networkOf,
@@ -161,13 +161,9 @@ async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs:
     hosts: inputs.hosts,
     stack: inputs.stack,
   });
-  const tmp = await privateTempDir("cilium-lab-net-");
-  try {
-    const file = pathMod().join(tmp, "network.xml");
-    await fsp().writeFile(file, xml, { mode: 0o600 });
-    await virshOk(uri, ["net-define", file], action, "the network XML was refused; see the libvirt message");
-  } finally {
-    await fsp().rm(tmp, { recursive: true, force: true });
+  const define = await virshDefineXml(uri, "net-define", "network.xml", xml);
+  if (define.code !== 0) {
+    throw toolFailure(action, define, "the network XML was refused; see the libvirt message", uri);
   }
   const start = await virsh(uri, ["net-start", name]);
   if (start.code !== 0) {
