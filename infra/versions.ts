@@ -151,3 +151,12 @@ export type UbuntuImageName = keyof typeof UBUNTU_IMAGES;
  */
 export const IPERF3_IMAGE =
   "quay.io/cilium/network-perf:3.21-1782913202-88c270c@sha256:c115a00b80bbf4ff49857dd545f0c40025f226d79051b2c8fdab3e8b938c7f92";
+
+/**
+ * The netperf image of the latency runs (netserver beside each iperf3 server, TCP_RR/TCP_CRR
+ * clients): the value of `netperfImage` when the stack leaves it empty. It is the same pinned
+ * network-perf image as {@link IPERF3_IMAGE}: cilium/image-tools images/network-perf/Dockerfile
+ * builds HewlettPackard/netperf from source beside iperf3 and installs both on the PATH
+ * (`make install`), and `cilium connectivity perf` runs its TCP_RR/TCP_CRR tests with it.
+ */
+export const NETPERF_IMAGE = IPERF3_IMAGE;

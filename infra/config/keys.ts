@@ -193,6 +193,40 @@ export const KEYS = {
     meaning: "Let Cilium replace kube-proxy (k3s then runs with --disable-kube-proxy).",
   },
   hubble: { type: "boolean", default: true, meaning: "Enable Hubble relay and UI, as the article does." },
+  bpfMasquerade: {
+    type: "boolean",
+    default: false,
+    meaning:
+      "Masquerade pod traffic leaving the pod network with eBPF instead of iptables (Helm bpf.masquerade); the article starts with iptables.",
+  },
+  hostRouting: {
+    type: "string",
+    default: "legacy",
+    allowed: ["legacy", "bpf"],
+    meaning:
+      "{allowed}: bpf is eBPF host routing (needs kubeProxyReplacement and bpfMasquerade true); legacy routes through the host stack, as the article starts.",
+  },
+  bandwidthManager: {
+    type: "string",
+    default: "off",
+    allowed: ["off", "on", "bbr"],
+    meaning:
+      "Cilium's bandwidth manager: {allowed} (on: EDT rate limiting with fq; bbr: also BBR congestion control for pods, kernel 5.18+).",
+  },
+  ipv4BigTcp: {
+    type: "boolean",
+    default: false,
+    meaning:
+      "IPv4 BIG TCP (Cilium 1.14+, kernel 6.3+, native routing, kubeProxyReplacement, bpf host routing, a NIC driver with BIG TCP support).",
+  },
+  networkMtu: {
+    type: "integer",
+    default: 1500,
+    min: 1500,
+    max: 9000,
+    meaning:
+      "MTU of the libvirt network and the nodes' NICs ({range}); Cilium detects it. Changing it replaces the network and every VM.",
+  },
   iperf3Image: {
     type: "string",
     default: "",
@@ -225,6 +259,25 @@ export const KEYS = {
     min: 0,
     max: 10,
     meaning: "iperf3 -O: seconds of TCP slow start left out before measuring ({range}).",
+  },
+  netperfImage: {
+    type: "string",
+    default: "",
+    // A container image reference: registry/path[:tag][@sha256:<64 hex>], no spaces.
+    pattern:
+      /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
+    mismatch: "is not a container image reference",
+    accepted: "Empty (the pinned network-perf image) or a reference such as registry.example/netperf@sha256:<64 hex>",
+    meaning:
+      "Empty: the pinned network-perf image, which carries netperf. Else an image with netperf and netserver on its PATH, for the latency runs.",
+  },
+  netperfSeconds: {
+    type: "integer",
+    default: 10,
+    min: 1,
+    max: 300,
+    meaning:
+      "netperf -l: seconds per latency run (TCP_RR and TCP_CRR, interleaved with iperf3, same repetitions; {range}).",
   },
   sshAuthorizedKey: {
     type: "string",

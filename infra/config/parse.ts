@@ -2,7 +2,7 @@
  * The pure stack-config parser: raw `cilium-lab:*` strings in, one frozen {@link LabConfig} out, or
  * one error that lists every problem. No Pulumi, no I/O, so every rule is table-tested.
  */
-import { IPERF3_IMAGE } from "../versions";
+import { IPERF3_IMAGE, NETPERF_IMAGE } from "../versions";
 import { formatCidr } from "./cidr";
 import { KEY_NAMES, PROJECT, type KeyName, type KEYS } from "./keys";
 import { ConfigReader, readKeys, type RawConfig } from "./reader";
@@ -14,6 +14,10 @@ export type RoutingMode = (typeof KEYS.routingMode.allowed)[number];
 export type ImageName = (typeof KEYS.image.allowed)[number];
 /** How the VMs are virtualised. */
 export type Accelerator = (typeof KEYS.accelerator.allowed)[number];
+/** Cilium's host routing: eBPF or through the host stack. */
+export type HostRouting = (typeof KEYS.hostRouting.allowed)[number];
+/** Cilium's bandwidth manager: off, on (EDT), or on with BBR for pods. */
+export type BandwidthManager = (typeof KEYS.bandwidthManager.allowed)[number];
 
 /**
  * The lab, as the stack config describes it. Derived values (`autoDirectNodeRoutes`,
@@ -54,12 +58,25 @@ export interface LabConfig {
   readonly ciliumChart: string;
   readonly kubeProxyReplacement: boolean;
   readonly hubble: boolean;
+  /** Helm `bpf.masquerade`: eBPF masquerading instead of iptables. */
+  readonly bpfMasquerade: boolean;
+  /** `bpf` asks for eBPF host routing; `legacy` sets Helm `bpf.hostLegacyRouting: true`. */
+  readonly hostRouting: HostRouting;
+  readonly bandwidthManager: BandwidthManager;
+  /** Helm `enableIPv4BIGTCP` (1.14+). */
+  readonly ipv4BigTcp: boolean;
+  /** The libvirt network's MTU (and so the nodes' NICs'). Changing it replaces the network and every VM. */
+  readonly networkMtu: number;
   /** Resolved: the pinned image of infra/versions.ts when the key is empty. */
   readonly iperf3Image: string;
   readonly iperf3Seconds: number;
   readonly iperf3Runs: number;
   readonly iperf3Streams: number;
   readonly iperf3OmitSeconds: number;
+  /** Resolved: the pinned network-perf image of infra/versions.ts when the key is empty. */
+  readonly netperfImage: string;
+  /** netperf `-l`, seconds per latency run. */
+  readonly netperfSeconds: number;
   /** Empty, or one OpenSSH public key line. */
   readonly sshAuthorizedKey: string;
 }
@@ -148,6 +165,7 @@ export function parseLabConfig(raw: RawConfig): ParsedConfig {
     networkCidr: formatCidr(v.networkCidr),
     imageSha256: v.imageSha256.toLowerCase(),
     iperf3Image: v.iperf3Image === "" ? IPERF3_IMAGE : v.iperf3Image,
+    netperfImage: v.netperfImage === "" ? NETPERF_IMAGE : v.netperfImage,
   };
   return deepFreeze({ config: deepFreeze(config), warnings: Object.freeze([...r.warnings]) });
 }

@@ -7,7 +7,7 @@ import test from "ava";
 
 import { KEYS, KEY_NAMES, parseLabConfig, type LabConfig } from "../../infra/config";
 import { iperf3Settings } from "../../infra/verify/jobs";
-import { IPERF3_IMAGE } from "../../infra/versions";
+import { IPERF3_IMAGE, NETPERF_IMAGE } from "../../infra/versions";
 
 /** The config every stack gets when it sets nothing. */
 const DEFAULTS: LabConfig = {
@@ -33,11 +33,18 @@ const DEFAULTS: LabConfig = {
   ciliumChart: "",
   kubeProxyReplacement: false,
   hubble: true,
+  bpfMasquerade: false,
+  hostRouting: "legacy",
+  bandwidthManager: "off",
+  ipv4BigTcp: false,
+  networkMtu: 1500,
   iperf3Image: IPERF3_IMAGE,
   iperf3Seconds: 10,
   iperf3Runs: 3,
   iperf3Streams: 1,
   iperf3OmitSeconds: 1,
+  netperfImage: NETPERF_IMAGE,
+  netperfSeconds: 10,
   sshAuthorizedKey: "",
 };
 
@@ -66,6 +73,7 @@ test("every key's default in the parser equals the default it declares", (t) => 
       autoDirectNodeRoutes: false,
       nativeRoutingCidr: "10.0.0.0/16",
       iperf3Image: IPERF3_IMAGE,
+      netperfImage: NETPERF_IMAGE,
     };
     t.deepEqual(config[key], key in derived ? derived[key] : expected, key);
   }
