@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a CI host (Debian/Ubuntu, root, possibly without systemd) for the libvirt tests:
-# install .ci/apt-packages.txt, start virtlogd and libvirtd unless running, wait until
-# qemu:///system answers, create the default storage dirs. Idempotent: a second run changes nothing.
+# install .ci/apt-packages.txt (with Debian's non-free component for netperf: .ci/apt-component.sh),
+# start virtlogd and libvirtd unless running, wait until qemu:///system answers, create the default
+# storage dirs. Idempotent: a second run changes nothing.
 #
 # usage: bash .ci/host-setup.sh
 # environment:
@@ -33,6 +34,12 @@ done
 if ((${#missing[@]} > 0)); then
   log "installing ${#missing[@]} of ${#packages[@]} packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # netperf (the latency tests) is in Debian's non-free component (Ubuntu: multiverse), which a
+  # default install does not enable: add it from the same archive apt already uses.
+  if [[ " ${missing[*]} " == *" netperf "* ]]; then
+    enabled="$(bash "$repo/.ci/apt-component.sh")" || die "could not enable the non-free component for netperf (see above)."
+    log "$enabled"
+  fi
   apt-get update -qq >&2 || die "apt-get update failed. Fix: check /etc/apt/sources.list(.d) and network access to the mirror."
   apt-get install -y -qq "${missing[@]}" >&2 || die "apt-get install -y ${missing[*]} failed (see output above)."
   timing "packages installed"
