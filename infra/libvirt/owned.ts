@@ -1,5 +1,11 @@
-/** The inputs every owner-stamped libvirt object (a {@link Domain}, a {@link Network}) is given. */
+/**
+ * What every owner-stamped libvirt object (a {@link Domain}, a {@link Network}) shares: its two
+ * inputs, the ownership test and message, and the provider rules of the lab's libvirt resources.
+ */
 import type * as pulumi from "@pulumi/pulumi";
+
+import { defineProvider, PROVIDER_VERSION, type LabProvider, type ProviderSpec } from "../provider";
+import { OWNER_PROJECT, type Owner } from "./xml";
 
 /**
  * The host connection and the owner of a libvirt object whose metadata carries the cilium-lab owner
@@ -11,4 +17,68 @@ export interface OwnedObjectArgs {
   readonly uri: pulumi.Input<string>;
   /** Pulumi stack written into the ownership stamp. */
   readonly stack: pulumi.Input<string>;
+}
+
+/** The plain form of {@link OwnedObjectArgs}, and of any args: every field a `pulumi.Input` of its plain type. */
+export type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
+
+/** Whether an object's owner stamp names `stack` of this project. */
+export function ownedBy(owner: Owner | undefined, stack: string): boolean {
+  return owner?.project === OWNER_PROJECT && owner.stack === stack;
+}
+
+/** An owner stamp as messages name it. */
+export function ownerText(owner: Owner | undefined): string {
+  return owner ? `${owner.project} stack "${owner.stack}"` : "no cilium-lab owner stamp";
+}
+
+/**
+ * The refusal of a create that finds a same-named object another stack (or nobody) stamped:
+ * nothing was changed, and the fix removes it by hand (`remove`) or takes another stack name.
+ */
+export function foreignObjectError(
+  action: string,
+  kind: string,
+  name: string,
+  stack: string,
+  owner: Owner | undefined,
+  remove: string,
+): Error {
+  return new Error(
+    `${action} failed: a libvirt ${kind} "${name}" already exists and was not created by cilium-lab stack "${stack}" (${ownerText(owner)}). ` +
+      `Nothing was changed. Fix: remove it (\`${remove}\`) if it is not needed, or use another stack name.`,
+  );
+}
+
+/**
+ * The spec of a lab libvirt resource (Network, Volume, CloudInitDisk, Domain) without the two
+ * rules they all share, and the optional state key that says the object runs.
+ */
+export type LibvirtSpec<I extends object, O extends object> = Omit<
+  ProviderSpec<I, O>,
+  "version" | "deleteBeforeReplace" | "needsUpdate"
+> & {
+  /**
+   * A boolean state key (`running`, `active`): when the stored state says false (the object was
+   * stopped by hand), the next `up` is an update, which starts it again.
+   */
+  readonly startedKey?: keyof O & string;
+};
+
+/**
+ * The provider of a lab libvirt resource: {@link defineProvider} with the libvirt provider version
+ * ({@link PROVIDER_VERSION}), delete-before-replace (libvirt names and pool file names are unique
+ * on the host, so the new object cannot exist beside the old one), and the restart of an object
+ * stopped by hand when `startedKey` is given.
+ */
+export function libvirtProvider<I extends object, O extends object>(spec: LibvirtSpec<I, O>): LabProvider<I, O> {
+  const { startedKey, ...rest } = spec;
+  return defineProvider<I, O>({
+    ...rest,
+    version: PROVIDER_VERSION,
+    deleteBeforeReplace: true,
+    ...(startedKey === undefined
+      ? {}
+      : { needsUpdate: (olds: O) => (olds as Record<string, unknown>)[startedKey] === false }),
+  });
 }

@@ -13,17 +13,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import {
-  defineProvider,
-  dynamicResource,
-  isUnknown,
-  PROVIDER_VERSION,
-  UNKNOWN,
-  type CheckResult,
-  type Compared,
-} from "../provider";
+import { dynamicResource, isUnknown, UNKNOWN, type CheckResult, type Compared } from "../provider";
 import { Checker, STACK_PATTERN, checkUri, resolvePoolDir, str } from "./common";
 import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool } from "./exec";
+import { libvirtProvider } from "./owned";
 import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
 
 /** Inputs of {@link CloudInitDisk}. */
@@ -211,13 +204,11 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
 }
 
 /** The seed provider; one instance shared by every {@link CloudInitDisk}. */
-export const cloudInitDiskProvider = defineProvider<CloudInitDiskInputs, CloudInitDiskOutputs>({
-  version: PROVIDER_VERSION,
+export const cloudInitDiskProvider = libvirtProvider<CloudInitDiskInputs, CloudInitDiskOutputs>({
   check: checkSeed,
   normalize: compareDigests,
   replaceKeys: (news) => (news.pool !== "" ? SEED_REPLACE_KEYS.filter((k) => k !== "poolDir") : SEED_REPLACE_KEYS),
   updateKeys: ["uri"],
-  deleteBeforeReplace: true,
   create: createSeed,
   async read(id, props) {
     if (!(await pathExists(id))) {

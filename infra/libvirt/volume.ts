@@ -8,7 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { defineProvider, dynamicResource, PROVIDER_VERSION, type CheckResult } from "../provider";
+import { dynamicResource, type CheckResult } from "../provider";
 import {
   Checker,
   STACK_PATTERN,
@@ -21,6 +21,7 @@ import {
   POOL_MARKER,
 } from "./common";
 import { fsp, pathExists, pathMod, runTool, toolFailure } from "./exec";
+import { libvirtProvider } from "./owned";
 import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
 
 /** How a {@link Volume} is made from `baseImagePath`. */
@@ -225,8 +226,7 @@ function checkVolume(news: Record<string, unknown>): CheckResult {
 export const VOLUME_REPLACE_KEYS = ["poolDir", "pool", "name", "baseImagePath", "sizeGiB", "mode", "stack"] as const;
 
 /** The volume provider; one instance shared by every {@link Volume} (serialized once). */
-export const volumeProvider = defineProvider<VolumeInputs, VolumeOutputs>({
-  version: PROVIDER_VERSION,
+export const volumeProvider = libvirtProvider<VolumeInputs, VolumeOutputs>({
   check: checkVolume,
   normalize: (olds, news) => ({
     olds,
@@ -235,7 +235,6 @@ export const volumeProvider = defineProvider<VolumeInputs, VolumeOutputs>({
   // With `pool`, the stored poolDir is the pool's resolved target, not an input.
   replaceKeys: (news) => (news.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS),
   updateKeys: ["uri"],
-  deleteBeforeReplace: true,
   create: createVolume,
   read: readVolume,
   delete: (id, props) => deletePoolFile(id, props, [`${id}.part`]),

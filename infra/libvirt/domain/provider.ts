@@ -7,10 +7,11 @@
  * On any create failure the domain is destroyed and undefined before the error is thrown (a plain
  * throw from `create` records nothing in the state, so anything left would leak).
  */
-import { defineProvider, dynamicResource, PROVIDER_VERSION } from "../../provider";
+import { dynamicResource } from "../../provider";
 import { removePoolDirIfEmpty } from "../common";
 import { pathExists, pathMod, removeFile, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
-import { OWNER_PROJECT, domainXml, parseDomainXml, parseNetworkXml, type ParsedDomain } from "../xml";
+import { foreignObjectError, libvirtProvider, ownedBy } from "../owned";
+import { domainXml, parseDomainXml, parseNetworkXml } from "../xml";
 import { startFix } from "./boot-errors";
 import { checkDomain } from "./check";
 import { resetOverlay } from "./overlay";
@@ -19,10 +20,6 @@ import type { DomainArgs, DomainInputs, DomainOutputs } from "./types";
 
 /** Flags that make `virsh undefine` succeed whatever extra state a domain has (NVRAM, managed save, snapshot and checkpoint metadata). */
 export const UNDEFINE_FLAGS = ["--nvram", "--managed-save", "--snapshots-metadata", "--checkpoints-metadata"] as const;
-
-function isOurs(domain: ParsedDomain, stack: string): boolean {
-  return domain.owner?.project === OWNER_PROJECT && domain.owner.stack === stack;
-}
 
 /** Stops (if running) and undefines a domain; an already missing domain is fine. */
 async function removeDomain(uri: string, nameOrUuid: string, action: string): Promise<void> {
@@ -71,12 +68,9 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
   const existing = await virshList(uri, ["list", "--all", "--name"], action);
   if (existing.has(name)) {
     const dom = parseDomainXml(await virshOk(uri, ["dumpxml", name], action, "check libvirtd"));
-    if (!isOurs(dom, inputs.stack)) {
-      throw new Error(
-        `${action} failed: a libvirt domain "${name}" already exists and was not created by cilium-lab stack "${inputs.stack}" ` +
-          `(${dom.owner ? `${dom.owner.project} stack "${dom.owner.stack}"` : "no cilium-lab owner stamp"}). Nothing was changed. ` +
-          `Fix: remove it (\`virsh destroy ${name}; virsh undefine ${name} --nvram\`) if it is not needed, or use another stack name.`,
-      );
+    if (!ownedBy(dom.owner, inputs.stack)) {
+      const remove = `virsh destroy ${name}; virsh undefine ${name} --nvram`;
+      throw foreignObjectError(action, "domain", name, inputs.stack, dom.owner, remove);
     }
     // Ours but unknown to the state: an interrupted create. Its boot wait never finished, so
     // rebuild it rather than adopt a VM in an unknown condition.
@@ -233,14 +227,12 @@ export const DOMAIN_REPLACE_KEYS = [
 export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey", "freshDisk"] as const;
 
 /** The domain provider; one instance shared by every {@link Domain}. */
-export const domainProvider = defineProvider<DomainInputs, DomainOutputs>({
-  version: PROVIDER_VERSION,
+export const domainProvider = libvirtProvider<DomainInputs, DomainOutputs>({
   check: checkDomain,
   replaceKeys: DOMAIN_REPLACE_KEYS,
   updateKeys: DOMAIN_UPDATE_KEYS,
-  deleteBeforeReplace: true,
   // Shut off by hand: the update starts it and waits.
-  needsUpdate: (olds) => olds.running === false,
+  startedKey: "running",
   create: createDomain,
   read: readDomain,
   update: updateDomain,

@@ -7,7 +7,7 @@
  * The id is the network's UUID. Host reservations change in place (`virsh net-update --live
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
-import { canonical, defineProvider, dynamicResource, isUnknown, PROVIDER_VERSION } from "../../provider";
+import { canonical, dynamicResource, isUnknown } from "../../provider";
 import { formatArgv, runTool, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
 import {
   hostNetworkOf,
@@ -19,8 +19,8 @@ import {
   suggestFreeCidr,
   type HostNetwork,
 } from "../hostnet";
+import { foreignObjectError, libvirtProvider, ownedBy } from "../owned";
 import {
-  OWNER_PROJECT,
   dhcpHostXml,
   networkXml,
   parseDomainXml,
@@ -30,14 +30,6 @@ import {
 } from "../xml";
 import { checkNetwork, sortHosts } from "./check";
 import type { NetworkArgs, NetworkInputs, NetworkOutputs } from "./types";
-
-function isOurs(net: ParsedNetwork, stack: string): boolean {
-  return net.owner?.project === OWNER_PROJECT && net.owner.stack === stack;
-}
-
-function ownerText(owner: ParsedNetwork["owner"]): string {
-  return owner ? `${owner.project} stack "${owner.stack}"` : "no cilium-lab owner stamp";
-}
 
 /** The outputs for a parsed network. */
 function toOutputs(uri: string, net: ParsedNetwork, active: boolean): NetworkOutputs {
@@ -108,11 +100,9 @@ async function createNetwork(inputs: NetworkInputs): Promise<{ id: string; outs:
   const all = await virshList(uri, ["net-list", "--all", "--name"], action);
   if (all.has(name)) {
     const existing = await dumpNetwork(uri, name, action);
-    if (!isOurs(existing, inputs.stack)) {
-      throw new Error(
-        `${action} failed: a libvirt network "${name}" already exists and was not created by cilium-lab stack "${inputs.stack}" (${ownerText(existing.owner)}). ` +
-          `Nothing was changed. Fix: remove it (\`virsh net-destroy ${name}; virsh net-undefine ${name}\`) if it is not needed, or use another stack name.`,
-      );
+    if (!ownedBy(existing.owner, inputs.stack)) {
+      const remove = `virsh net-destroy ${name}; virsh net-undefine ${name}`;
+      throw foreignObjectError(action, "network", name, inputs.stack, existing.owner, remove);
     }
     // Ours, left by an interrupted run: adopt it when it is what we want, else rebuild it.
     if (matches(existing, inputs)) {
@@ -267,8 +257,7 @@ function sortedHosts(hosts: unknown): unknown {
 }
 
 /** The network provider; one instance shared by every {@link Network}. */
-export const networkProvider = defineProvider<NetworkInputs, NetworkOutputs>({
-  version: PROVIDER_VERSION,
+export const networkProvider = libvirtProvider<NetworkInputs, NetworkOutputs>({
   check: checkNetwork,
   normalize: (olds, news) => ({
     olds: { ...olds, hosts: sortedHosts(olds.hosts) },
@@ -276,9 +265,8 @@ export const networkProvider = defineProvider<NetworkInputs, NetworkOutputs>({
   }),
   replaceKeys: NETWORK_REPLACE_KEYS,
   updateKeys: ["hosts"],
-  deleteBeforeReplace: true,
   // Stopped by hand: the update starts it.
-  needsUpdate: (olds) => olds.active === false,
+  startedKey: "active",
   create: createNetwork,
   read: readNetwork,
   update: updateNetwork,
