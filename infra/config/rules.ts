@@ -4,6 +4,7 @@
  * named function over the {@link ConfigReader}; they run after every key's own rules, in
  * {@link CROSS_KEY_RULES} order, and read only values that passed those rules.
  */
+import { featureProblems, featureWarnings, type FeatureConfig } from "../cilium/features";
 import { CILIUM_SUPPORTED_MINORS } from "../versions";
 import {
   cidrContainsRange,
@@ -15,7 +16,7 @@ import {
   podBlocks,
   type Cidr,
 } from "./cidr";
-import { acceptedText, KEYS, NODE_HOST_OFFSET, PROJECT, rangeText } from "./keys";
+import { acceptedText, KEYS, NODE_HOST_OFFSET, PROJECT, rangeText, type KeyName } from "./keys";
 import type { ConfigReader } from "./reader";
 
 /** k3s' service CIDR, fixed by this project (k3s default); pod and node networks must avoid it. */
@@ -205,6 +206,42 @@ export function checkIperf3Image(r: ConfigReader): void {
   }
 }
 
+/** The keys the feature prediction reads, when each passed its own rules; `undefined` while any failed. */
+function featureConfigOf(r: ConfigReader): FeatureConfig | undefined {
+  const config = {
+    routingMode: r.get("routingMode"),
+    ciliumVersion: r.get("ciliumVersion"),
+    image: r.get("image"),
+    kubeProxyReplacement: r.get("kubeProxyReplacement"),
+    bpfMasquerade: r.get("bpfMasquerade"),
+    hostRouting: r.get("hostRouting"),
+    bandwidthManager: r.get("bandwidthManager"),
+    ipv4BigTcp: r.get("ipv4BigTcp"),
+    hubble: r.get("hubble"),
+  };
+  return Object.values(config).some((v) => v === undefined) ? undefined : (config as FeatureConfig);
+}
+
+/**
+ * The series' switches (bpfMasquerade, hostRouting, bandwidthManager, ipv4BigTcp) against the
+ * Cilium version, the image's kernel, kube-proxy replacement and the lab's virtio NICs: every
+ * impossible request is a problem with its reason (infra/cilium/feature-problems.ts), and a custom
+ * image, whose kernel is unknown, a warning.
+ */
+export function checkFeatures(r: ConfigReader): void {
+  const config = featureConfigOf(r);
+  if (config === undefined) {
+    return;
+  }
+  for (const problem of featureProblems(config)) {
+    const key = problem.key as KeyName;
+    r.fail(key, problem.reason, r.get(key) ?? problem.value, problem.fix);
+  }
+  for (const warning of featureWarnings(config)) {
+    r.warn(warning);
+  }
+}
+
 /** Every rule beyond the key table, in the order it runs (the order of warnings). */
 export const CROSS_KEY_RULES: readonly ((r: ConfigReader) => void)[] = [
   checkAutoDirectNodeRoutes,
@@ -214,4 +251,5 @@ export const CROSS_KEY_RULES: readonly ((r: ConfigReader) => void)[] = [
   checkImage,
   checkCiliumVersion,
   checkIperf3Image,
+  checkFeatures,
 ];

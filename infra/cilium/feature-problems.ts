@@ -1,0 +1,263 @@
+/**
+ * The series' switches a config asks for that cannot work: one problem per reason, every reason
+ * that applies, so that the config parser (infra/config/rules.ts, checkFeatures) lists them all in
+ * one error before any resource exists. Pure; the requirements and their sources are in
+ * feature-requirements.ts.
+ */
+import {
+  BIG_TCP_NICS,
+  bpfHostRoutingRuns,
+  ciliumMinor,
+  imagesWithKernel,
+  IPV4_BIG_TCP_FIRST_MINOR,
+  kernelAtLeast,
+  LAB_NIC_DRIVER,
+  MIN_KERNEL,
+  nicSupportsBigTcp,
+  platformOf,
+  type Platform,
+} from "./feature-requirements";
+import type { FeatureConfig } from "./features";
+
+/** One impossible request: the config key, its value, why it cannot work, and what to set instead. */
+export interface FeatureProblem {
+  readonly key: string;
+  readonly value: string;
+  readonly reason: string;
+  readonly fix: string;
+}
+
+/** Collects the problems of one key's request. */
+class Problems {
+  readonly found: FeatureProblem[] = [];
+  add(key: keyof FeatureConfig, value: string, reason: string, fix: string): void {
+    this.found.push({ key, value, reason, fix });
+  }
+}
+
+/** "image ubuntu-23.04 boots 6.2", or for a platform given by hand "the kernel is 5.4". */
+function bootsText(config: FeatureConfig, kernel: string): string {
+  return config.image === "custom" ? `the kernel is ${kernel}` : `image ${config.image} boots ${kernel}`;
+}
+
+/** A kernel requirement, when the kernel is known and older. */
+function kernelTooOld(platform: Platform, min: string): string | null {
+  return platform.kernel !== null && !kernelAtLeast(platform.kernel, min) ? platform.kernel : null;
+}
+
+/** `bpfMasquerade: true` needs BPF NodePort, which the lab enables only with kube-proxy replacement. */
+function bpfMasqueradeProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+  if (!config.bpfMasquerade) {
+    return;
+  }
+  if (!config.kubeProxyReplacement) {
+    p.add(
+      "bpfMasquerade",
+      "true",
+      'needs kubeProxyReplacement true: eBPF masquerading depends on BPF NodePort, which only kube-proxy replacement turns on here; a 1.13 agent falls back to iptables ("BPF masquerade requires NodePort"), a 1.15 agent refuses to start',
+      "Set kubeProxyReplacement true, or bpfMasquerade false",
+    );
+  }
+  const old = kernelTooOld(platform, MIN_KERNEL.bpfMasquerade);
+  if (old !== null) {
+    p.add(
+      "bpfMasquerade",
+      "true",
+      `needs kernel ${MIN_KERNEL.bpfMasquerade} or newer, and ${bootsText(config, old)}`,
+      `Use image ${imagesWithKernel(MIN_KERNEL.bpfMasquerade)}, or bpfMasquerade false`,
+    );
+  }
+}
+
+/** `hostRouting: bpf` needs kube-proxy replacement, eBPF masquerading and kernel 5.10, or Cilium stays Legacy. */
+function hostRoutingProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+  if (config.hostRouting !== "bpf") {
+    return;
+  }
+  if (!config.kubeProxyReplacement) {
+    p.add(
+      "hostRouting",
+      "bpf",
+      'bpf needs kubeProxyReplacement true: without it Cilium silently stays on legacy host routing ("BPF host routing requires kube-proxy-replacement=strict.")',
+      "Set kubeProxyReplacement true (and bpfMasquerade true), or hostRouting legacy",
+    );
+  }
+  if (!config.bpfMasquerade) {
+    p.add(
+      "hostRouting",
+      "bpf",
+      'bpf needs bpfMasquerade true: with iptables masquerading Cilium silently stays on legacy host routing ("BPF host routing requires enable-bpf-masquerade.")',
+      "Set bpfMasquerade true (it needs kubeProxyReplacement true), or hostRouting legacy",
+    );
+  }
+  const old = kernelTooOld(platform, MIN_KERNEL.hostRouting);
+  if (old !== null) {
+    p.add(
+      "hostRouting",
+      "bpf",
+      `bpf needs kernel ${MIN_KERNEL.hostRouting} or newer, and ${bootsText(config, old)}: Cilium silently stays on legacy host routing ("BPF host routing requires kernel 5.10 or newer.")`,
+      `Use image ${imagesWithKernel(MIN_KERNEL.hostRouting)}, or hostRouting legacy`,
+    );
+  }
+}
+
+/** `bandwidthManager: on|bbr`: kernel 5.1; `bbr` also kernel 5.18 and BPF host routing, or the agent refuses to start. */
+function bandwidthManagerProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+  const mode = config.bandwidthManager;
+  if (mode === "off") {
+    return;
+  }
+  const old = kernelTooOld(platform, MIN_KERNEL.bandwidthManager);
+  if (old !== null) {
+    p.add(
+      "bandwidthManager",
+      mode,
+      `needs kernel ${MIN_KERNEL.bandwidthManager} or newer, and ${bootsText(config, old)}: the agent disables it ("BPF bandwidth manager needs kernel 5.1 or newer. Disabling the feature.")`,
+      `Use image ${imagesWithKernel(MIN_KERNEL.bandwidthManager)}, or bandwidthManager off`,
+    );
+  }
+  if (mode !== "bbr") {
+    return;
+  }
+  const oldForBbr = kernelTooOld(platform, MIN_KERNEL.bbr);
+  if (oldForBbr !== null) {
+    p.add(
+      "bandwidthManager",
+      mode,
+      `bbr needs kernel ${MIN_KERNEL.bbr} or newer, and ${bootsText(config, oldForBbr)}: the agent refuses to start ("Cannot enable --enable-bbr, needs kernel 5.18 or newer.")`,
+      `Use image ${imagesWithKernel(MIN_KERNEL.bbr)}, or bandwidthManager on`,
+    );
+  }
+  const refusal = `the agent refuses to start without it ("BPF bandwidth manager's BBR setup requires BPF host routing.")`;
+  if (config.hostRouting !== "bpf") {
+    p.add(
+      "bandwidthManager",
+      mode,
+      `bbr needs hostRouting bpf: ${refusal}`,
+      "Set hostRouting bpf (with kubeProxyReplacement and bpfMasquerade true), or bandwidthManager on",
+    );
+  } else if (bpfHostRoutingRuns(config, platform) === false) {
+    p.add(
+      "bandwidthManager",
+      mode,
+      `bbr needs BPF host routing, which falls back to legacy with this config (see hostRouting): ${refusal}`,
+      "Fix the hostRouting problems, or set bandwidthManager on",
+    );
+  }
+}
+
+/** The needs of IPv4 BIG TCP that are about the Cilium version and the nodes. */
+function ipv4BigTcpPlatformProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+  if (ciliumMinor(config.ciliumVersion) < IPV4_BIG_TCP_FIRST_MINOR) {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      `Cilium ${config.ciliumVersion} has no IPv4 BIG TCP: it came with 1.14 (the 1.13 chart has only enableIPv6BIGTCP)`,
+      "Set ciliumVersion 1.14.0 or later, or ipv4BigTcp false",
+    );
+  }
+  const old = kernelTooOld(platform, MIN_KERNEL.ipv4BigTcp);
+  if (old !== null) {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      `needs kernel ${MIN_KERNEL.ipv4BigTcp} or newer, and ${bootsText(config, old)}: the agent disables it ("Cannot enable --enable-ipv4-big-tcp, needs kernel 6.3 or newer")`,
+      `Use image ${imagesWithKernel(MIN_KERNEL.ipv4BigTcp)}, or ipv4BigTcp false`,
+    );
+  }
+  if (!nicSupportsBigTcp(platform.nicDriver)) {
+    const lab = platform.nicDriver === LAB_NIC_DRIVER;
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      `needs a NIC driver with BIG TCP support (the Cilium tuning guide lists ${BIG_TCP_NICS.slice(0, -1).join(", ")} and ${BIG_TCP_NICS[BIG_TCP_NICS.length - 1] ?? ""}), and ` +
+        (lab ? `every lab VM's NIC is ${LAB_NIC_DRIVER} (libvirt model virtio)` : `the NIC is ${platform.nicDriver}`),
+      lab
+        ? "Set ipv4BigTcp false: no VM of this lab can have such a NIC, so this lab always refuses it; the key is kept for a lab on hosts whose VMs get one"
+        : "Set ipv4BigTcp false",
+    );
+  }
+}
+
+/** The needs of IPv4 BIG TCP that are about the other switches (tuning guide, "IPv4 BIG TCP" requirements). */
+function ipv4BigTcpDatapathProblems(config: FeatureConfig, p: Problems): void {
+  if (config.routingMode !== "native") {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      `is not supported with routingMode ${config.routingMode}: the agent refuses to start ("BIG TCP is not supported in tunneling mode")`,
+      "Set routingMode native, or ipv4BigTcp false",
+    );
+  }
+  if (!config.kubeProxyReplacement) {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      "needs kubeProxyReplacement true (the Cilium tuning guide's IPv4 BIG TCP requirements)",
+      "Set kubeProxyReplacement true, or ipv4BigTcp false",
+    );
+  }
+  if (!config.bpfMasquerade) {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      "needs bpfMasquerade true (the Cilium tuning guide's IPv4 BIG TCP requirements)",
+      "Set bpfMasquerade true, or ipv4BigTcp false",
+    );
+  }
+  if (config.hostRouting !== "bpf") {
+    p.add(
+      "ipv4BigTcp",
+      "true",
+      'needs hostRouting bpf: the agent refuses to start with legacy host routing ("BIG TCP is not supported with legacy host routing")',
+      "Set hostRouting bpf, or ipv4BigTcp false",
+    );
+  }
+}
+
+/**
+ * Every impossible request of the config on a given platform, one problem per reason, in key order
+ * (bpfMasquerade, hostRouting, bandwidthManager, ipv4BigTcp). An unknown kernel (`null`) refuses
+ * nothing: {@link featureWarnings} says the prediction cannot check it.
+ */
+export function featureProblemsOn(config: FeatureConfig, platform: Platform): readonly FeatureProblem[] {
+  const p = new Problems();
+  bpfMasqueradeProblems(config, platform, p);
+  hostRoutingProblems(config, platform, p);
+  bandwidthManagerProblems(config, platform, p);
+  if (config.ipv4BigTcp) {
+    ipv4BigTcpPlatformProblems(config, platform, p);
+    ipv4BigTcpDatapathProblems(config, p);
+  }
+  return p.found;
+}
+
+/** Every impossible request of the config on the lab's nodes (the image's kernel, virtio_net). */
+export function featureProblems(config: FeatureConfig): readonly FeatureProblem[] {
+  return featureProblemsOn(config, platformOf(config));
+}
+
+/** The switches whose prediction needs the kernel, when they are on. */
+function kernelDependent(config: FeatureConfig): string[] {
+  return [
+    config.bpfMasquerade ? "bpfMasquerade true" : "",
+    config.hostRouting === "bpf" ? "hostRouting bpf" : "",
+    config.bandwidthManager === "off" ? "" : `bandwidthManager ${config.bandwidthManager}`,
+    config.ipv4BigTcp ? "ipv4BigTcp true" : "",
+  ].filter((s) => s !== "");
+}
+
+/**
+ * Soft problems: with `image: custom` the kernel is unknown, so the kernel requirements of the
+ * switches that are on cannot be checked before `up`; the verification reads the agent's status.
+ */
+export function featureWarnings(config: FeatureConfig): readonly string[] {
+  const on = kernelDependent(config);
+  if (platformOf(config).kernel !== null || on.length === 0) {
+    return [];
+  }
+  return [
+    `cilium-lab:image is custom, so its kernel is unknown: the config cannot check the kernel that ${on.join(", ")} ` +
+      `need${on.length === 1 ? "s" : ""}; the verification checks what the agent runs and refuses the numbers if it falls back.`,
+  ];
+}
