@@ -11,6 +11,7 @@ import {
   imagesWithKernel,
   IPV4_BIG_TCP_FIRST_MINOR,
   kernelAtLeast,
+  kernelOf,
   LAB_NIC_DRIVER,
   MIN_KERNEL,
   nicSupportsBigTcp,
@@ -35,9 +36,9 @@ class Problems {
   }
 }
 
-/** "image ubuntu-23.04 boots 6.2", or for a platform given by hand "the kernel is 5.4". */
+/** "image ubuntu-23.04 boots 6.2", or for another platform's kernel "the kernel is 5.4". */
 function bootsText(config: FeatureConfig, kernel: string): string {
-  return config.image === "custom" ? `the kernel is ${kernel}` : `image ${config.image} boots ${kernel}`;
+  return kernelOf(config) === kernel ? `image ${config.image} boots ${kernel}` : `the kernel is ${kernel}`;
 }
 
 /** A kernel requirement, when the kernel is known and older. */
