@@ -11,6 +11,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
+import { cacheRoot } from "./libvirt/base-image/cache";
+
 /** The repository's scripts/node/ directory. */
 export const NODE_SCRIPTS_DIR = resolve(__dirname, "../scripts/node");
 
@@ -51,18 +53,10 @@ export function nodeScript(name: string): NodeScript {
   };
 }
 
-/** The lab's cache directory on the host (shared with scripts/dev/build-test-image.sh). */
-function cacheRoot(): string {
-  const env = process.env;
-  if (env.CILIUM_LAB_CACHE) {
-    return env.CILIUM_LAB_CACHE;
-  }
-  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "cilium-lab");
-}
-
 /** Writes `text` to its content-addressed file (atomically, once) and returns the path. */
 function writeShipped(name: string, text: string, sha256: string): string {
-  const dir = join(cacheRoot(), "node-scripts", sha256.slice(0, 16));
+  // The lab's cache on the host, the image cache's root (shared with scripts/dev/build-test-image.sh).
+  const dir = join(cacheRoot(process.env, homedir()), "node-scripts", sha256.slice(0, 16));
   const file = join(dir, name);
   if (existsSync(file) && readFileSync(file, "utf8") === text) {
     return file;

@@ -4,7 +4,15 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 
-import { defineProvider, PROVIDER_VERSION, type LabProvider, type ProviderSpec } from "../provider";
+import {
+  defineProvider,
+  dynamicResource,
+  PROVIDER_VERSION,
+  type DynamicResourceClass,
+  type LabProvider,
+  type ProviderSpec,
+  type ResourceShape,
+} from "../provider";
 import { OWNER_PROJECT, type Owner } from "./xml";
 
 /**
@@ -12,15 +20,21 @@ import { OWNER_PROJECT, type Owner } from "./xml";
  * stamp (project `cilium-lab` and the stack): an existing object of the same name is changed only when
  * its stamp names this stack.
  */
-export interface OwnedObjectArgs {
+export interface OwnedObject {
   /** libvirt URI; only `qemu:///system`. */
-  readonly uri: pulumi.Input<string>;
+  readonly uri: string;
   /** Pulumi stack written into the ownership stamp. */
-  readonly stack: pulumi.Input<string>;
+  readonly stack: string;
 }
 
-/** The plain form of {@link OwnedObjectArgs}, and of any args: every field a `pulumi.Input` of its plain type. */
+/**
+ * The args of a resource whose plain inputs are `T`: every field a `pulumi.Input` of its plain type
+ * (the field's documentation carries over). The plain interface is the one declaration.
+ */
 export type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
+
+/** {@link OwnedObject} as the program passes it. */
+export type OwnedObjectArgs = InputsOf<OwnedObject>;
 
 /** Whether an object's owner stamp names `stack` of this project. */
 export function ownedBy(owner: Owner | undefined, stack: string): boolean {
@@ -81,4 +95,44 @@ export function libvirtProvider<I extends object, O extends object>(spec: Libvir
       ? {}
       : { needsUpdate: (olds: O) => (olds as Record<string, unknown>)[startedKey] === false }),
   });
+}
+
+/** What names an owner-stamped libvirt resource (its id is the object's libvirt UUID). */
+export interface OwnedResourceKind<A, O> {
+  /** The type of the token `pulumi-nodejs:dynamic/libvirt:<type>`. */
+  readonly type: "Domain" | "Network";
+  /** The boolean state key that says the object runs (see {@link LibvirtSpec}). */
+  readonly startedKey: keyof O & string;
+  readonly secretOutputs?: ResourceShape<A, O>["secretOutputs"];
+  readonly defaults?: ResourceShape<A, O>["defaults"];
+}
+
+/** The diff rules of an owned object: input check, replace and update keys, what the diff compares. */
+export type OwnedRules<I extends object, O extends object> = Pick<
+  ProviderSpec<I, O>,
+  "check" | "normalize" | "replaceKeys" | "updateKeys"
+>;
+
+/** The four operations of an owned object (`read`, `update` and `delete` are not optional here). */
+export type OwnedOperations<I extends object, O extends object> = Pick<ProviderSpec<I, O>, "create"> &
+  Required<Pick<ProviderSpec<I, O>, "read" | "update" | "delete">>;
+
+/**
+ * The provider and the resource class of an owner-stamped libvirt object (Network, Domain): a
+ * {@link libvirtProvider} that starts the object again when it was stopped by hand, and a class
+ * whose provider-set outputs are `uuid` (the id) and the started key.
+ */
+export function ownedLibvirtResource<A extends object, I extends object, O extends object>(
+  kind: OwnedResourceKind<A, O>,
+  rules: OwnedRules<I, O>,
+  operations: OwnedOperations<I, O>,
+): { provider: LabProvider<I, O>; Resource: DynamicResourceClass<A, O> } {
+  const provider = libvirtProvider<I, O>({ ...rules, ...operations, startedKey: kind.startedKey });
+  const outputs = ["uuid", kind.startedKey] as (keyof O & string)[];
+  const Resource = dynamicResource<A, O>(
+    provider,
+    { module: "libvirt", type: kind.type },
+    { outputs, secretOutputs: kind.secretOutputs, defaults: kind.defaults },
+  );
+  return { provider, Resource };
 }

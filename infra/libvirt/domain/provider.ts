@@ -7,10 +7,9 @@
  * On any create failure the domain is destroyed and undefined before the error is thrown (a plain
  * throw from `create` records nothing in the state, so anything left would leak).
  */
-import { dynamicResource } from "../../provider";
 import { removePoolDirIfEmpty } from "../common";
 import { pathExists, pathMod, removeFile, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
-import { foreignObjectError, libvirtProvider, ownedBy } from "../owned";
+import { foreignObjectError, ownedBy, ownedLibvirtResource } from "../owned";
 import { domainXml, parseDomainXml, parseNetworkXml } from "../xml";
 import { startFix } from "./boot-errors";
 import { checkDomain } from "./check";
@@ -226,28 +225,21 @@ export const DOMAIN_REPLACE_KEYS = [
 /** Keys that change only what the provider checks (or does at a later create), not the running VM. */
 export const DOMAIN_UPDATE_KEYS = ["bootTimeoutSeconds", "sshUser", "hostPublicKey", "freshDisk"] as const;
 
-/** The domain provider; one instance shared by every {@link Domain}. */
-export const domainProvider = libvirtProvider<DomainInputs, DomainOutputs>({
-  check: checkDomain,
-  replaceKeys: DOMAIN_REPLACE_KEYS,
-  updateKeys: DOMAIN_UPDATE_KEYS,
-  // Shut off by hand: the update starts it and waits.
-  startedKey: "running",
-  create: createDomain,
-  read: readDomain,
-  update: updateDomain,
-  delete: deleteDomain,
-});
-
 /**
- * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID. `create` defines, starts
- * and waits for readiness (lease, SSH login with the pinned host key, cloud-init finished) within `bootTimeoutSeconds`,
- * rolling back on any failure. `delete` destroys and undefines it and removes its console log.
- * `hostPublicKey` is the pinned host key (`type base64`), for `remote.Command` `connection.hostKey`.
+ * One lab VM (`pulumi-nodejs:dynamic/libvirt:Domain`), id = libvirt UUID, and its provider (one
+ * instance shared by every Domain). `create` defines, starts and waits for readiness (lease, SSH
+ * login with the pinned host key, cloud-init finished) within `bootTimeoutSeconds`, rolling back on
+ * any failure. `delete` destroys and undefines it and removes its console log. A VM shut off by hand
+ * is started again (and waited for) by the next `up`. `hostPublicKey` is the pinned host key
+ * (`type base64`), for `remote.Command` `connection.hostKey`.
  */
-export const Domain = dynamicResource<DomainArgs, DomainOutputs>(
-  domainProvider,
-  { module: "libvirt", type: "Domain" },
-  { outputs: ["uuid", "running"], secretOutputs: ["sshPrivateKey"] },
+export const { provider: domainProvider, Resource: Domain } = ownedLibvirtResource<
+  DomainArgs,
+  DomainInputs,
+  DomainOutputs
+>(
+  { type: "Domain", startedKey: "running", secretOutputs: ["sshPrivateKey"] },
+  { check: checkDomain, replaceKeys: DOMAIN_REPLACE_KEYS, updateKeys: DOMAIN_UPDATE_KEYS },
+  { create: createDomain, read: readDomain, update: updateDomain, delete: deleteDomain },
 );
 export type Domain = InstanceType<typeof Domain>;

@@ -2,40 +2,38 @@
  * The inputs and state of a {@link Domain}: what the program passes, what the provider receives, and
  * what the state holds (no private key: it is only an input).
  */
-import type * as pulumi from "@pulumi/pulumi";
+import type { InputsOf, OwnedObject } from "../owned";
 
-import type { OwnedObjectArgs } from "../owned";
-
-/** Inputs of {@link Domain}; changing `uri` or `stack` replaces the VM. */
-export interface DomainArgs extends OwnedObjectArgs {
+/** Inputs of a {@link Domain} as the provider receives them; changing `uri` or `stack` replaces the VM. */
+export interface DomainInputs extends OwnedObject {
   /** libvirt domain name, unique per host (`planLab().nodes[i].domainName`). */
-  readonly domainName: pulumi.Input<string>;
+  readonly domainName: string;
   /** vCPUs (cilium-lab:nodeCpus). Changing it replaces the VM. */
-  readonly vcpus: pulumi.Input<number>;
+  readonly vcpus: number;
   /** Memory in MiB (cilium-lab:nodeMemoryMiB). Changing it replaces the VM. */
-  readonly memoryMiB: pulumi.Input<number>;
+  readonly memoryMiB: number;
   /** The node's qcow2 disk: pass `Volume.path` (an Output) so a replaced volume replaces the VM. */
-  readonly diskPath: pulumi.Input<string>;
+  readonly diskPath: string;
   /** The NoCloud seed: pass `CloudInitDisk.path` (content-hashed, so changed cloud-init replaces the VM). */
-  readonly seedPath: pulumi.Input<string>;
+  readonly seedPath: string;
   /** The libvirt network: pass `Network.networkName` so the VM is deleted before the network. */
-  readonly networkName: pulumi.Input<string>;
+  readonly networkName: string;
   /** NIC MAC; the network must have a DHCP reservation for it. */
-  readonly mac: pulumi.Input<string>;
+  readonly mac: string;
   /** The reserved address; readiness waits for a lease with exactly this address. */
-  readonly ip: pulumi.Input<string>;
+  readonly ip: string;
   /** `kvm` (hardware virtualization, host CPU) or `qemu` (TCG emulation: slow). Changing it replaces the VM. */
-  readonly accelerator: pulumi.Input<"kvm" | "qemu">;
+  readonly accelerator: "kvm" | "qemu";
   /** File the serial console is written to (truncated at each start); its tail is quoted in boot errors. Removed on delete. */
-  readonly consoleLogPath: pulumi.Input<string>;
+  readonly consoleLogPath: string;
   /** Bound of the readiness wait (lease + SSH login + cloud-init finished) in seconds; KVM boots in well under a minute, TCG needs minutes. */
-  readonly bootTimeoutSeconds: pulumi.Input<number>;
+  readonly bootTimeoutSeconds: number;
   /** Login user for the readiness check (cloud-init's default user of the image, `ubuntu`). */
-  readonly sshUser: pulumi.Input<string>;
+  readonly sshUser: string;
   /** **Secret.** OpenSSH private key whose public half the seed authorizes for `sshUser`. Used only for the readiness login. */
-  readonly sshPrivateKey: pulumi.Input<string>;
+  readonly sshPrivateKey: string;
   /** The host key the seed installs (`ssh-ed25519 AAAA…`); SSH must present exactly this key. */
-  readonly hostPublicKey: pulumi.Input<string>;
+  readonly hostPublicKey: string;
   /**
    * Boot every create from an empty overlay: `diskPath` (a qcow2 overlay, as a Volume in mode
    * `overlay` makes) is made anew on its own backing image just before the VM is defined. Default
@@ -45,11 +43,11 @@ export interface DomainArgs extends OwnedObjectArgs {
    * wrote shortly before a hard power-off (`virsh destroy`) can be empty: with an empty host key,
    * sshd never starts.
    */
-  readonly freshDisk?: pulumi.Input<boolean>;
+  readonly freshDisk?: boolean;
 }
 
-/** Plain inputs as the provider receives them. */
-export type DomainInputs = pulumi.Unwrap<DomainArgs>;
+/** Inputs of {@link Domain}: each of {@link DomainInputs} as a `pulumi.Input`. */
+export type DomainArgs = InputsOf<DomainInputs>;
 
 /** State of a domain (no private key: it is only an input). */
 export interface DomainOutputs extends Omit<DomainInputs, "sshPrivateKey" | "accelerator" | "freshDisk"> {

@@ -7,7 +7,7 @@
  * The id is the network's UUID. Host reservations change in place (`virsh net-update --live
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
  */
-import { canonical, dynamicResource, isUnknown } from "../../provider";
+import { canonical, isUnknown } from "../../provider";
 import { formatArgv, runTool, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
 import {
   hostNetworkOf,
@@ -19,15 +19,8 @@ import {
   suggestFreeCidr,
   type HostNetwork,
 } from "../hostnet";
-import { foreignObjectError, libvirtProvider, ownedBy } from "../owned";
-import {
-  dhcpHostXml,
-  networkXml,
-  parseDomainXml,
-  parseNetworkXml,
-  type DhcpHost,
-  type ParsedNetwork,
-} from "../xml";
+import { foreignObjectError, ownedBy, ownedLibvirtResource } from "../owned";
+import { dhcpHostXml, networkXml, parseDomainXml, parseNetworkXml, type DhcpHost, type ParsedNetwork } from "../xml";
 import { checkNetwork, sortHosts } from "./check";
 import type { NetworkArgs, NetworkInputs, NetworkOutputs } from "./types";
 
@@ -256,33 +249,29 @@ function sortedHosts(hosts: unknown): unknown {
   return Array.isArray(hosts) && !isUnknown(hosts) ? sortHosts(hosts as DhcpHost[]) : hosts;
 }
 
-/** The network provider; one instance shared by every {@link Network}. */
-export const networkProvider = libvirtProvider<NetworkInputs, NetworkOutputs>({
-  check: checkNetwork,
-  normalize: (olds, news) => ({
-    olds: { ...olds, hosts: sortedHosts(olds.hosts) },
-    news: { ...news, mtu: news.mtu ?? 1500, hosts: sortedHosts(news.hosts) },
-  }),
-  replaceKeys: NETWORK_REPLACE_KEYS,
-  updateKeys: ["hosts"],
-  // Stopped by hand: the update starts it.
-  startedKey: "active",
-  create: createNetwork,
-  read: readNetwork,
-  update: updateNetwork,
-  delete: deleteNetwork,
-});
-
 /**
  * The stack's libvirt NAT network (`pulumi-nodejs:dynamic/libvirt:Network`), stamped with our owner
- * metadata. Create adopts a matching leftover of the same stack, rebuilds a differing one, and
- * refuses foreign networks, a taken bridge name and overlapping subnets. Delete refuses while a
- * domain still has a NIC on it. Pass its `networkName` to `Domain.networkName`, so domains are
- * deleted before it.
+ * metadata, and its provider (one instance shared by every Network). Create adopts a matching
+ * leftover of the same stack, rebuilds a differing one, and refuses foreign networks, a taken bridge
+ * name and overlapping subnets. Delete refuses while a domain still has a NIC on it. A network
+ * stopped by hand is started again by the next `up`. Pass its `networkName` to `Domain.networkName`,
+ * so domains are deleted before it.
  */
-export const Network = dynamicResource<NetworkArgs, NetworkOutputs>(
-  networkProvider,
-  { module: "libvirt", type: "Network" },
-  { outputs: ["uuid", "active"], defaults: { mtu: 1500 } },
+export const { provider: networkProvider, Resource: Network } = ownedLibvirtResource<
+  NetworkArgs,
+  NetworkInputs,
+  NetworkOutputs
+>(
+  { type: "Network", startedKey: "active", defaults: { mtu: 1500 } },
+  {
+    check: checkNetwork,
+    normalize: (olds, news) => ({
+      olds: { ...olds, hosts: sortedHosts(olds.hosts) },
+      news: { ...news, mtu: news.mtu ?? 1500, hosts: sortedHosts(news.hosts) },
+    }),
+    replaceKeys: NETWORK_REPLACE_KEYS,
+    updateKeys: ["hosts"],
+  },
+  { create: createNetwork, read: readNetwork, update: updateNetwork, delete: deleteNetwork },
 );
 export type Network = InstanceType<typeof Network>;
