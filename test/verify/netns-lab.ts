@@ -11,13 +11,16 @@
  *
  * Each namespace is both a "node" (its NIC is the veth end) and its own "pod" (the routes above are
  * the ones whose MTU the evidence reads). Names: prefix `clv-` plus a random tag; links are created
- * directly inside the namespaces; addresses exist only there. {@link VerifyLab.destroy} kills the
- * iperf3 servers by pid and deletes the namespaces (and with them every link). Needs root.
+ * directly inside the namespaces; addresses exist only there. Servers: `iperf3 -s` ({@link
+ * VerifyLab.server}) and `netserver` ({@link VerifyLab.netserver}), both in the foreground;
+ * {@link VerifyLab.destroy} kills them by pid and deletes the namespaces (and with them every link).
+ * Needs root.
  */
 import { execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 
-import { sh } from "./support";
+import { NETSERVER_PORT, netserverArgs } from "../../infra/verify/netperf";
+import { run, sh } from "./support";
 
 /** One side of a pair. */
 export interface Side {
@@ -142,16 +145,39 @@ export class VerifyLab {
 
   /** Starts `iperf3 -s` in `side`'s namespace (killed by pid in {@link destroy}) and waits until it listens. */
   async server(side: Side): Promise<void> {
-    const child = execFile("ip", ["netns", "exec", side.ns, "iperf3", "-s", "-p", "5201"], { timeout: 10 * 60_000 });
+    await this.listening(side, 5201, ["ip", ["netns", "exec", side.ns, "iperf3", "-s", "-p", "5201"]]);
+  }
+
+  /**
+   * Starts `netserver` in `side`'s namespace with {@link netserverArgs} (in the foreground, killed by
+   * pid in {@link destroy}) and waits until it listens on {@link NETSERVER_PORT}.
+   */
+  async netserver(side: Side): Promise<void> {
+    await this.listening(side, NETSERVER_PORT, ["ip", ["netns", "exec", side.ns, ...netserverArgs()]]);
+  }
+
+  /**
+   * One netperf client run in `from`'s namespace: `argv` is the full command line
+   * ({@link netperfClientArgs}). Never rejects on netperf's own failure (exit 255 with no
+   * netserver): the output, stdout then stderr as `kubectl logs` shows both, goes to the parser.
+   */
+  async netperf(from: Side, argv: readonly string[]): Promise<{ code: number; output: string }> {
+    const r = await run("ip", ["netns", "exec", from.ns, ...argv], { timeoutMs: 60_000 });
+    return { code: r.code, output: `${r.stdout}${r.stderr}` };
+  }
+
+  /** Starts `command` as a server child (killed in {@link destroy}) and waits until `port` listens in `side`. */
+  private async listening(side: Side, port: number, [file, args]: [string, string[]]): Promise<void> {
+    const child = execFile(file, args, { timeout: 10 * 60_000 });
     this.servers.push(child);
     for (let i = 0; i < 50; i++) {
-      const out = await sh("ip", ["netns", "exec", side.ns, "ss", "-Htln", "sport = :5201"]).catch(() => "");
+      const out = await sh("ip", ["netns", "exec", side.ns, "ss", "-Htln", `sport = :${port}`]).catch(() => "");
       if (out.trim() !== "") {
         return;
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`iperf3 -s in ${side.ns} was not listening on 5201 after 5 s`);
+    throw new Error(`${args.slice(3).join(" ")} in ${side.ns} was not listening on ${port} after 5 s`);
   }
 
   /** One `iperf3 -J` run from `from` to `to` address, bounded. */
