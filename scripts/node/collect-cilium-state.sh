@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prints ONE JSON document with what Cilium was configured with and what each agent says it runs:
-# the `cilium-config` ConfigMap, the CiliumNode objects (pod CIDRs, node IPs), the Nodes, and the
-# output of `<agent-cli> status` in every Cilium agent pod. Run on the k3s server after the Cilium
-# release is ready; infra/verify/evidence/ parses and judges it.
+# the `cilium-config` ConfigMap, the CiliumNode objects (pod CIDRs, node IPs), the Nodes, the
+# output of `<agent-cli> status` in every Cilium agent pod, and the `hubble-relay` Deployment
+# (exists? desired and ready replicas, after waiting for its rollout). Run on the k3s server after
+# the Cilium release is ready; infra/verify/evidence/ parses and judges it.
 #
 # Usage: collect-cilium-state.sh <agent-cli> [<rollout-timeout-seconds>]
 #   <agent-cli>  the in-pod CLI: `cilium` (1.13, 1.14) or `cilium-dbg` (renamed in 1.15).
-#   timeout      how long to wait for the agent DaemonSet to be rolled out (default 300).
+#   timeout      how long to wait for the agent DaemonSet, then the hubble-relay Deployment if it
+#                exists, to be rolled out (default 300 each).
 # Environment: KUBECTL (default `k3s kubectl`), CILIUM_NAMESPACE (default kube-system).
 # Needs root on a k3s server (k3s kubectl reads /etc/rancher/k3s/k3s.yaml). No jq. Runs after lib.sh
 # (its json_str; infra/node-scripts.ts puts them together), on stdin.
@@ -29,6 +31,29 @@ node_list() {
     out+="${out:+,}{\"name\":$(json_str "$name"),\"podCidrs\":[${list}],\"internalIps\":[${addrs}]}"
   done <<<"$1"
   printf '[%s]' "$out"
+}
+
+# The hubble-relay Deployment as {"exists":…,"desired":…,"ready":…,"rolloutError":…}: absent (the
+# chart's hubble.relay.enabled=false), or its replicas once it rolled out (or the timeout passed: the
+# counts then say how far it got, and rolloutError what kubectl said). Uses the caller's `kubectl`.
+hubble_relay() {
+  local ns=$1 timeout=$2 counts out rollout_error=null
+  local jsonpath='jsonpath={.spec.replicas}{"|"}{.status.readyReplicas}'
+  counts=$("${kubectl[@]}" -n "$ns" get deployment hubble-relay --ignore-not-found -o "$jsonpath" 2>&1) ||
+    die "cannot read the Deployment ${ns}/hubble-relay: ${counts}"
+  if [[ -z $counts ]]; then
+    printf '{"exists":false,"desired":0,"ready":0,"rolloutError":null}'
+    return
+  fi
+  if ! out=$("${kubectl[@]}" -n "$ns" rollout status deployment/hubble-relay --timeout="${timeout}s" 2>&1); then
+    rollout_error=$(json_str "$out")
+  fi
+  counts=$("${kubectl[@]}" -n "$ns" get deployment hubble-relay --ignore-not-found -o "$jsonpath" 2>&1) ||
+    die "cannot read the Deployment ${ns}/hubble-relay: ${counts}"
+  local desired=${counts%%|*} ready=${counts#*|}
+  [[ $desired =~ ^[0-9]+$ ]] || desired=1 # .spec.replicas unset: the API server defaults it to 1
+  [[ $ready =~ ^[0-9]+$ ]] || ready=0     # .status.readyReplicas is omitted while 0
+  printf '{"exists":true,"desired":%s,"ready":%s,"rolloutError":%s}' "$desired" "$ready" "$rollout_error"
 }
 
 main() {
@@ -74,8 +99,11 @@ Look at: ${kubectl[*]} -n ${ns} get pods -l k8s-app=cilium -o wide; ${kubectl[*]
     agents+="${agents:+,}{\"pod\":$(json_str "$pod"),\"node\":$(json_str "$node"),\"command\":$(json_str "${cli} status"),\"exitCode\":${rc},\"output\":$(json_str "$status")}"
   done <<<"$pods"
 
-  printf '{"schema":1,"collector":"collect-cilium-state.sh","configMap":%s,"ciliumNodes":%s,"nodes":%s,"agents":[%s]}\n' \
-    "$cm" "$cn" "$nodes" "$agents"
+  local relay
+  relay=$(hubble_relay "$ns" "$timeout")
+
+  printf '{"schema":1,"collector":"collect-cilium-state.sh","configMap":%s,"ciliumNodes":%s,"nodes":%s,"agents":[%s],"hubbleRelay":%s}\n' \
+    "$cm" "$cn" "$nodes" "$agents" "$relay"
 }
 
 main "$@"

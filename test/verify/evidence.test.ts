@@ -73,6 +73,9 @@ test("an agent's status gives its health, version, IPAM CIDR and, from 1.16, its
     hostRouting: "Legacy",
     kubeProxyReplacement: "Disabled",
     masquerading: "IPTables [IPv4: Enabled, IPv6: Disabled]",
+    ipv4BigTcp: null,
+    ipv6BigTcp: "Disabled",
+    bandwidthManager: "Disabled",
     ipamCidr: "10.0.1.0/24",
     error: null,
   });

@@ -3,6 +3,9 @@
 # exact calls scripts/node/collect-cilium-state.sh, wait-iperf3-servers.sh and read-iperf3-job.sh make
 # from files in $FAKE_DIR, and appends every call to $FAKE_DIR/calls.
 #   rollout.rc, rollout.out           `-n ns rollout status daemonset/cilium …`
+#   relay.txt[.<n>]                   `-n ns get deployment hubble-relay --ignore-not-found -o jsonpath=…`
+#                                     (`<replicas>|<readyReplicas>`; n-th call, else the plain file; none: absent)
+#   relay-rollout.rc, relay-rollout.out  `-n ns rollout status deployment/hubble-relay …`
 #   configmap.json                    `-n ns get configmap cilium-config -o json`
 #   ciliumnodes.txt, nodes.txt        `get ciliumnodes.cilium.io|nodes -o jsonpath=…`
 #   agents.txt                        `-n ns get pods -l k8s-app=cilium -o jsonpath=…`
@@ -27,6 +30,10 @@ cat_or() { if [[ -f $1 ]]; then cat "$1"; else printf '%s' "$2"; fi; }
 
 case $verb in
   rollout)
+    if [[ ${args[2]:-} == deployment/hubble-relay ]]; then
+      cat_or "$FAKE_DIR/relay-rollout.out" 'deployment "hubble-relay" successfully rolled out'
+      exit "$(cat_or "$FAKE_DIR/relay-rollout.rc" 0)"
+    fi
     cat_or "$FAKE_DIR/rollout.out" 'daemon set "cilium" successfully rolled out'
     exit "$(cat_or "$FAKE_DIR/rollout.rc" 0)"
     ;;
@@ -37,6 +44,15 @@ case $verb in
       ciliumnodes.cilium.io) cat "$FAKE_DIR/ciliumnodes.txt" ;;
       nodes) cat "$FAKE_DIR/nodes.txt" ;;
       pods) cat "$FAKE_DIR/agents.txt" ;;
+      deployment)
+        n=$(($(cat_or "$FAKE_DIR/relay.count" 0) + 1))
+        printf '%s' "$n" >"$FAKE_DIR/relay.count"
+        if [[ -f $FAKE_DIR/relay.txt.$n ]]; then
+          cat "$FAKE_DIR/relay.txt.$n"
+        else
+          cat_or "$FAKE_DIR/relay.txt" ""
+        fi
+        ;;
       pod)
         name=${args[2]}
         if [[ ${args[*]} == *"jsonpath=phase"* ]]; then

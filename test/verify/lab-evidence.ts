@@ -11,6 +11,7 @@ import {
   parseClusterFacts,
   parseNodeFacts,
   type DatapathEvidence,
+  type HubbleRelayFacts,
   type RequestedDatapath,
 } from "../../infra/verify/evidence";
 import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc, type LabNode } from "./support";
@@ -61,14 +62,19 @@ export function lab(
     nodes?: readonly LabNode[];
     doc?: (n: LabNode) => string;
     ips?: (n: LabNode) => string;
+    /** The collector's `hubbleRelay` entry; absent: a document without one (as before it was collected). */
+    relay?: HubbleRelayFacts;
   } = {},
 ): DatapathEvidence {
   const version = opts.version ?? "1.13.4";
   const nodes = opts.nodes ?? LAB;
   const modeOf = typeof nodeMode === "function" ? nodeMode : () => nodeMode;
+  const doc = clusterStateDoc(cm, nodes, opts.agent ?? ((n) => agentStatus113(n, version)));
   return buildEvidence({
     ciliumVersion: version,
-    cluster: parseClusterFacts(clusterStateDoc(cm, nodes, opts.agent ?? ((n) => agentStatus113(n, version)))),
+    cluster: parseClusterFacts(
+      opts.relay === undefined ? doc : JSON.stringify({ ...JSON.parse(doc), hubbleRelay: opts.relay }),
+    ),
     nodes: LAB.map((n) => ({
       node: n.name,
       ip: opts.ips?.(n) ?? n.ip,
@@ -81,4 +87,23 @@ export function lab(
 /** A file of test/verify/fixtures (see kube-proxy.test.ts for how they were made). */
 export function fixture(name: string): string {
   return readFileSync(join(__dirname, "fixtures", name), "utf8");
+}
+
+/**
+ * An agent status fixture (test/verify/fixtures/agent-status-<version>-<case>.txt) without its
+ * leading `#` lines (where it comes from), as node-2 printed it; with `node`, as that node would
+ * (its pod CIDR, its address).
+ */
+export function agentStatusFixture(name: string, node?: LabNode): string {
+  const text = fixture(`agent-status-${name}.txt`)
+    .split("\n")
+    .filter((l, i, all) => !(l.startsWith("#") && all.slice(0, i).every((p) => p.startsWith("#"))))
+    .join("\n")
+    .trimEnd();
+  return node === undefined
+    ? text
+    : text
+        .replaceAll("10.0.1.0/24", node.podCidr)
+        .replaceAll("192.168.150.12", node.ip)
+        .replaceAll("10.0.1.193", node.podCidr.replace(/0\/24$/, "193"));
 }

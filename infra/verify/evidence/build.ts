@@ -10,7 +10,14 @@
 import type { RoutingMode } from "../../config";
 import { hasRoutingModeKeys, parseCiliumVersion } from "../../cilium/values";
 import { parseAgentStatus, type AgentStatus } from "./agent-status";
-import { KUBE_PROXY_CHAIN, type ClusterFacts, type ClusterNode, type NodeFacts, type PodFacts } from "./collectors";
+import {
+  KUBE_PROXY_CHAIN,
+  type ClusterFacts,
+  type ClusterNode,
+  type HubbleRelayFacts,
+  type NodeFacts,
+  type PodFacts,
+} from "./collectors";
 import type { IpRoute } from "./ip";
 
 /** Tunnel device name per tunnel protocol. */
@@ -129,6 +136,8 @@ export interface DatapathEvidence {
   /** Every node the cluster knows, with its pod CIDRs. */
   readonly cluster: readonly ClusterNode[];
   readonly nodes: readonly NodeEvidence[];
+  /** The `hubble-relay` Deployment as collected; `null` (or absent) when it was not collected. */
+  readonly hubbleRelay?: HubbleRelayFacts | null;
 }
 
 /** Reads the routing mode out of `cilium-config` with the key names of `ciliumVersion`. */
@@ -303,5 +312,6 @@ export function buildEvidence(input: {
     configured: { configMap, mode, readAs },
     cluster: input.cluster.nodes,
     nodes: input.nodes.map((n) => nodeEvidence(n, input.cluster, measuredPods)),
+    hubbleRelay: input.cluster.hubbleRelay ?? null,
   };
 }

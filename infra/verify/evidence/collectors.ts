@@ -173,12 +173,38 @@ export interface AgentFacts {
   readonly output: string;
 }
 
+/** The `hubble-relay` Deployment (the chart's `hubble.relay.enabled`): the article's "Hubble Relay" line. */
+export interface HubbleRelayFacts {
+  /** Whether the Deployment exists in the Cilium namespace. */
+  readonly exists: boolean;
+  /** `.spec.replicas` (0 when absent). */
+  readonly desired: number;
+  /** `.status.readyReplicas` (0 when absent). */
+  readonly ready: number;
+  /** What `kubectl rollout status` said when the Deployment did not roll out in time; `null` otherwise. */
+  readonly rolloutError: string | null;
+}
+
 /** What scripts/node/collect-cilium-state.sh read from the cluster. */
 export interface ClusterFacts {
   /** Every `cilium-config` entry. */
   readonly configMap: Readonly<Record<string, string>>;
   readonly nodes: readonly ClusterNode[];
   readonly agents: readonly AgentFacts[];
+  /** The `hubble-relay` Deployment; `null` (or absent) when the document has none (an older collector). */
+  readonly hubbleRelay?: HubbleRelayFacts | null;
+}
+
+function parseHubbleRelay(value: unknown): HubbleRelayFacts | null {
+  if (!isObject(value) || typeof value.exists !== "boolean") {
+    return null;
+  }
+  return {
+    exists: value.exists,
+    desired: numberOrNull(value.desired) ?? 0,
+    ready: numberOrNull(value.ready) ?? 0,
+    rolloutError: stringOrNull(value.rolloutError),
+  };
 }
 
 interface NodeLine {
@@ -238,5 +264,6 @@ export function parseClusterFacts(text: string): ClusterFacts {
       exitCode: numberOrNull(a.exitCode) ?? -1,
       output: stringOrNull(a.output) ?? "",
     })),
+    hubbleRelay: parseHubbleRelay(doc.hubbleRelay),
   };
 }

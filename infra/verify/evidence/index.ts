@@ -6,13 +6,37 @@
  * - collectors.ts: the collectors' documents, node facts (scripts/node/collect-evidence.sh) and cluster
  *   facts (scripts/node/collect-cilium-state.sh);
  * - agent-status.ts: an agent's `cilium status` / `cilium-dbg status`;
+ * - feature-states.ts: its feature lines in the prediction's vocabulary; features.ts: the `features`
+ *   output (asked / observed / article per node, Hubble Relay) and its checks;
  * - build.ts: the facts digested into the evidence;
  * - verdict.ts: the checks and the verdict; observed.ts: the datapath as each side sees it;
  * - output.ts: the `datapath` stack output and the failure message.
  *
  * Pure: parsers for the collectors' JSON and `verdict(requested, evidence)`. No I/O, no Pulumi.
  */
-export { agentCli, parseAgentStatus, type AgentStatus } from "./agent-status";
+export { agentCli, parseAgentStatus, statusField, type AgentStatus } from "./agent-status";
+export {
+  FEATURE_LABELS,
+  REPORT_ONLY,
+  agentObservations,
+  bandwidthManagerState,
+  bigTcpState,
+  hostRoutingState,
+  kubeProxyReplacementState,
+  masqueradingState,
+  printsRoutingLine,
+  type Observation,
+} from "./feature-states";
+export {
+  describeObserved,
+  featureCheckName,
+  featureChecks,
+  featuresOutput,
+  relayObservation,
+  type FeatureLine,
+  type FeaturesOutput,
+  type RelayOutput,
+} from "./features";
 export {
   CONFIG_MAP_KEYS,
   OFFLOAD_FLAGS,
@@ -36,6 +60,7 @@ export {
   type AgentFacts,
   type ClusterFacts,
   type ClusterNode,
+  type HubbleRelayFacts,
   type IptablesDump,
   type NodeFacts,
   type Offload,

@@ -36,7 +36,7 @@ function agreeing(modes: readonly ObservedMode[]): ObservedMode {
 }
 
 /** The mode a node runs, from its tunnel devices. */
-function nodeMode(n: NodeEvidence): ObservedMode {
+export function nodeMode(n: NodeEvidence): ObservedMode {
   const names = n.tunnelDevices.map((d) => d.name);
   const vx = names.includes(TUNNEL_DEVICES.vxlan);
   const ge = names.includes(TUNNEL_DEVICES.geneve);

@@ -5,6 +5,8 @@
 import type { RoutingMode } from "../../config";
 import type { DatapathEvidence, ObservedMode } from "./build";
 import { KUBE_PROXY_CHAIN } from "./collectors";
+import { featureCheckName, featuresOutput, type FeaturesOutput } from "./features";
+import { FEATURE_LABELS } from "./feature-states";
 import { formatRoute } from "./ip";
 import { describeDevices, modeWord, type ObservedDatapath } from "./observed";
 import { KUBE_PROXY_CHECK, verdict, type Check, type RequestedDatapath } from "./verdict";
@@ -64,6 +66,8 @@ export interface DatapathOutput {
   /** Kernel, NIC MTU, driver and offloads per node: recorded, not judged. */
   readonly notes: readonly string[];
   readonly evidence: DatapathEvidence;
+  /** The article's feature lines per node, asked / observed / article (also the `features` stack output). */
+  readonly features: FeaturesOutput;
 }
 
 /** Judges the evidence and shapes the `datapath` output. */
@@ -79,6 +83,7 @@ export function datapathOutput(request: RequestedDatapath, evidence: DatapathEvi
     checks: v.checks,
     notes: v.notes,
     evidence,
+    features: featuresOutput(request, evidence),
   };
 }
 
@@ -96,6 +101,14 @@ export function unreadableEvidence(request: RequestedDatapath, problems: readonl
     podRouteMtus: [],
     directNodeRoutes: null,
   };
+  const evidence: DatapathEvidence = {
+    ciliumVersion: request.ciliumVersion,
+    measuredPods: [],
+    configured: { configMap: {}, mode: "unknown", readAs: "not read" },
+    cluster: [],
+    nodes: [],
+    hubbleRelay: null,
+  };
   return {
     requested: request.routingMode,
     observed: "unknown",
@@ -111,13 +124,8 @@ export function unreadableEvidence(request: RequestedDatapath, problems: readonl
       ok: false,
     })),
     notes: [],
-    evidence: {
-      ciliumVersion: request.ciliumVersion,
-      measuredPods: [],
-      configured: { configMap: {}, mode: "unknown", readAs: "not read" },
-      cluster: [],
-      nodes: [],
-    },
+    evidence,
+    features: featuresOutput(request, evidence),
   };
 }
 
@@ -133,16 +141,32 @@ export function verdictFailureMessage(d: DatapathOutput): string {
             "(`sudo systemctl restart k3s-agent`; `k3s` on the server) so it takes `--disable-kube-proxy` from the server, remove kube-proxy's rules " +
             "(`sudo sh -c 'iptables-save | grep -v KUBE- | iptables-restore'`, the same with ip6tables-save/ip6tables-restore), then `pulumi up` again.",
         ];
+  const featureNames = new Set(Object.values(FEATURE_LABELS).map((label) => featureCheckName({ label })));
+  const contradicted = [...new Set(d.checks.filter((c) => !c.ok && featureNames.has(c.check)).map((c) => c.check))];
   return [
     `Datapath verification failed: requested ${modeWord(d.requested)}, observed ${modeWord(d.observed)} ` +
       `(cilium-config: ${modeWord(o.configured)}; agents: ${modeWord(o.agents)}; nodes: ${modeWord(o.nodes)}). ` +
       `No throughput is measured or exported.`,
+    ...(contradicted.length === 0
+      ? []
+      : [
+          `The agents contradict the config's prediction on ${contradicted.map((c) => c.replace(/^feature /, "")).join(", ")} ` +
+            "(expected: what the config asks for; found: what the agent says runs).",
+        ]),
     "Failed checks:",
     ...d.reasons.map((r) => `- ${r}`),
     "Evidence:",
     ...describeEvidence(d.evidence).map((l) => `- ${l}`),
     ...d.notes.map((l) => `- ${l}`),
     ...kubeProxyFix.map((l) => `What to do: ${l}`),
+    ...(contradicted.length === 0
+      ? []
+      : [
+          "What to do: the agent falls back silently when a feature's requirement is missing (BPF host routing needs kube-proxy " +
+            "replacement, BPF masquerading and kernel ≥ 5.10; BIG TCP needs native routing, a recent kernel and a NIC driver that " +
+            "supports it; BBR needs kernel ≥ 5.18): read the agent's log (`sudo k3s kubectl -n kube-system logs ds/cilium | grep -i " +
+            "'falling back\\|cannot enable'`), fix the requirement or the config, restart the agents, then `pulumi up` again.",
+        ]),
     "What to do: if cilium-config is right but the agents or nodes disagree, the agents run an older configuration: " +
       "`sudo k3s kubectl -n kube-system rollout restart ds/cilium`, then recreate the pods (a pod's route MTU is fixed when it is created), " +
       "then `pulumi up` again. If cilium-config is wrong, the Helm values are: check cilium-lab:routingMode and cilium-lab:ciliumVersion.",

@@ -10,14 +10,17 @@
  * underlay and no cap in native mode (pkg/mtu `getRouteMTU`, set once at CNI ADD); native mode with
  * auto-direct-node-routes has direct routes to the other nodes' pod CIDRs via their node IPs; every
  * pod CIDR must be inside the native-routing CIDR (else traffic is masqueraded); and no
- * kube-proxy KUBE-SERVICES chain may remain when Cilium replaces kube-proxy.
+ * kube-proxy KUBE-SERVICES chain may remain when Cilium replaces kube-proxy. With a feature
+ * prediction, every predicted feature must be what the agents say runs (evidence/features.ts).
  *
  * Pure: `verdict(requested, evidence)` and its parts. No Pulumi, no I/O.
  */
 import { cidrContainsRange, cidrLast, parseCidr } from "../../config/cidr";
 import type { RoutingMode } from "../../config";
+import type { PredictedFeatures } from "../../cilium/features";
 import { TUNNEL_DEVICES, type DatapathEvidence, type NodeEvidence } from "./build";
 import { KUBE_PROXY_CHAIN } from "./collectors";
+import { featureChecks } from "./features";
 import { formatRoute } from "./ip";
 import {
   agentMode,
@@ -49,6 +52,13 @@ export interface RequestedDatapath {
    * (`true` on 1.14+, `strict` on 1.13: infra/cilium/values.ts).
    */
   readonly kubeProxyReplacement?: boolean;
+  /**
+   * What the config predicts the agents run, feature by feature (`predictFeatures(config)`,
+   * infra/cilium/features.ts). Every non-`null` prediction but IPv6 BIG TCP is judged against what
+   * the agents say (evidence/features.ts); a contradiction refuses the verdict. Absent: the
+   * `features` output shows what runs, nothing is judged.
+   */
+  readonly features?: PredictedFeatures;
 }
 
 /** Whether the request has Cilium replace kube-proxy. */
@@ -339,6 +349,7 @@ export function verdict(requested: RequestedDatapath, evidence: DatapathEvidence
     ...clusterChecks(requested, evidence),
     ...nodeChecks(requested, evidence),
     ...podChecks(evidence),
+    ...featureChecks(requested, evidence),
   ];
   const failed = checks.filter((c) => !c.ok);
   return {
