@@ -197,27 +197,27 @@ export const KEYS = {
     type: "boolean",
     default: false,
     meaning:
-      "Masquerade pod traffic leaving the pod network with eBPF instead of iptables (Helm bpf.masquerade); the article starts with iptables.",
+      "Masquerade pod traffic leaving the pod network with eBPF instead of iptables (Helm bpf.masquerade; needs kubeProxyReplacement true); the article starts with iptables.",
   },
   hostRouting: {
     type: "string",
     default: "legacy",
     allowed: ["legacy", "bpf"],
     meaning:
-      "{allowed}: bpf is eBPF host routing (needs kubeProxyReplacement and bpfMasquerade true); legacy routes through the host stack, as the article starts.",
+      "{allowed}: bpf is eBPF host routing (needs kubeProxyReplacement and bpfMasquerade true, kernel 5.10+); legacy routes through the host stack, as the article starts.",
   },
   bandwidthManager: {
     type: "string",
     default: "off",
     allowed: ["off", "on", "bbr"],
     meaning:
-      "Cilium's bandwidth manager: {allowed} (on: EDT rate limiting with fq; bbr: also BBR congestion control for pods, kernel 5.18+).",
+      "Cilium's bandwidth manager: {allowed} (on: EDT pacing with fq, kernel 5.1+; bbr: also BBR congestion control for pods, kernel 5.18+ and hostRouting bpf).",
   },
   ipv4BigTcp: {
     type: "boolean",
     default: false,
     meaning:
-      "IPv4 BIG TCP (Cilium 1.14+, kernel 6.3+, native routing, kubeProxyReplacement, bpf host routing, a NIC driver with BIG TCP support).",
+      "IPv4 BIG TCP: Cilium 1.14+, kernel 6.3+, native routing, kubeProxyReplacement, bpfMasquerade, hostRouting bpf and an mlx4, mlx5 or ice NIC (so refused on this lab's virtio NICs).",
   },
   networkMtu: {
     type: "integer",
@@ -225,7 +225,7 @@ export const KEYS = {
     min: 1500,
     max: 9000,
     meaning:
-      "MTU of the libvirt network and the nodes' NICs ({range}); Cilium detects it. Changing it replaces the network and every VM.",
+      "MTU of the libvirt network and the nodes' NICs ({range}); Cilium detects it (the lab sets no Helm MTU). Changing it replaces the network and every VM.",
   },
   iperf3Image: {
     type: "string",
