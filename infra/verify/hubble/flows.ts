@@ -14,9 +14,10 @@
  *   "node_name":"kind-kind/kind-worker","time":"2023-08-21T12:12:18.510175415Z"}`.
  * - the Flow inside is protojson with the proto's own field names (api/v1/flow/flow.pb.json.go:
  *   `protojson.MarshalOptions{UseProtoNames: true}`), from api/v1/flow/flow.proto: `verdict` (2),
- *   `IP` (5: `source`, `destination`, `ipVersion`), `l4` (8: `TCP` / `UDP` … with `source_port`,
- *   `destination_port`), `Type` (10), `node_name` (11), `is_reply` (18, a BoolValue: absent =
- *   unknown), `event_type` (19), `traffic_direction` (22), `trace_observation_point` (24). Enums
+ *   `IP` (5: `source`, `destination`, `ipVersion`), `l4` (6: a oneof, `TCP` / `UDP` / `SCTP` with
+ *   `source_port`, `destination_port`), `Type` (10), `node_name` (11), `event_type` (19),
+ *   `traffic_direction` (22), `trace_observation_point` (24), `is_reply` (26, a BoolValue: absent =
+ *   unknown). Enums
  *   print as their names; protojson leaves out zero values, so a missing `trace_observation_point`
  *   is UNKNOWN_POINT (a drop or policy-verdict event has none) and a missing `verdict`
  *   VERDICT_UNKNOWN, and prints an enum value the CLI's proto does not know as its number.
@@ -24,7 +25,12 @@
  *   such lines are accepted too.
  */
 
-/** TraceObservationPoint names by number (api/v1/flow/flow.proto), for a CLI that printed a number. */
+/**
+ * TraceObservationPoint names by number (api/v1/flow/flow.proto), for a CLI that printed a number.
+ * TO_OVERLAY (4) and FROM_OVERLAY (9), the only ones the judge reads, are in every version's proto;
+ * TO_NETWORK (11) and FROM_CRYPTO / TO_CRYPTO (12, 13) were added later, and an agent newer than its
+ * CLI's proto prints such a value as a number.
+ */
 export const OBSERVATION_POINTS: Readonly<Record<number, string>> = {
   0: "UNKNOWN_POINT",
   1: "TO_PROXY",

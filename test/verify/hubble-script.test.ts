@@ -1,0 +1,208 @@
+/**
+ * scripts/node/hubble-flows.sh run for real with bash, as the nodes get it (scripts/node/lib.sh in
+ * front: infra/node-scripts.ts), against a stand-in for `k3s kubectl`
+ * (test/verify/fixtures/hubble-fake-kubectl.sh: no cluster can exist here). Exact stdout, stderr and
+ * exit codes for every outcome its header documents; its stdout is what the TypeScript judge reads.
+ */
+import test from "ava";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+import { nodeScript } from "../../infra/node-scripts";
+import { HUBBLE_FLOWS_SCRIPT, hubbleFlowProof, hubbleFlowsArgs } from "../../infra/verify/hubble";
+import { run, type Ran } from "./support";
+
+const FAKE = path.join(__dirname, "fixtures", "hubble-fake-kubectl.sh");
+const FIXTURES = path.join(__dirname, "fixtures");
+const KUBECTL = `bash ${FAKE}`;
+
+const dirs: string[] = [];
+test.after.always(async () => {
+  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+});
+
+/** A fresh $FAKE_DIR with `files` (removed after the tests). */
+async function fakeDir(files: Record<string, string>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clv-hubble-"));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) {
+    await fs.writeFile(path.join(dir, name), text);
+  }
+  return dir;
+}
+
+/** Runs the script as the verification does: lib.sh + script on stdin, `bash -s -- <args>`. */
+function script(args: readonly string[], dir: string): Promise<Ran> {
+  return run("bash", ["-s", "--", ...args], {
+    timeoutMs: 30_000,
+    input: nodeScript(HUBBLE_FLOWS_SCRIPT).text,
+    env: { ...process.env, KUBECTL, FAKE_DIR: dir },
+  });
+}
+
+const ARGS = hubbleFlowsArgs({ node: "node-2", serverPodIp: "10.0.1.23", port: 5201, timeoutSeconds: 5 });
+const POD = "cilium-7x2kd\n";
+
+test("hubbleFlowsArgs is the script's documented command line", (t) => {
+  t.deepEqual(ARGS, ["--node", "node-2", "--server-ip", "10.0.1.23", "--port", "5201", "--timeout", "5"]);
+  t.deepEqual(hubbleFlowsArgs({ node: "n", serverPodIp: "10.0.0.1", port: 5201, last: 50 }), [
+    "--node",
+    "n",
+    "--server-ip",
+    "10.0.0.1",
+    "--port",
+    "5201",
+    "--last",
+    "50",
+  ]);
+});
+
+test("the stand-in kubectl is shellcheck-clean", async (t) => {
+  const r = await run("shellcheck", [FAKE]).catch((err: unknown) => ({
+    code: -1,
+    stdout: "",
+    stderr: `shellcheck is missing (apt-get install shellcheck): ${String(err)}`,
+  }));
+  t.is(r.code, 0, r.stdout + r.stderr);
+});
+
+test("hubble-flows.sh finds node-2's agent, runs hubble observe -o jsonpb for the server IP and port, and prints its lines unchanged", async (t) => {
+  const lines = await fs.readFile(path.join(FIXTURES, "hubble-1.13-vxlan.jsonl"), "utf8");
+  const dir = await fakeDir({ "pods-node-2.txt": POD, "observe.out": lines, "observe.err": "" });
+  const r = await script(ARGS, dir);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, lines);
+  t.is(r.stderr, "");
+  t.is(
+    await fs.readFile(path.join(dir, "calls"), "utf8"),
+    "-n kube-system get pods -l k8s-app=cilium --field-selector spec.nodeName=node-2 -o jsonpath={.items[*].metadata.name}\n" +
+      "-n kube-system exec cilium-7x2kd -c cilium-agent -- hubble observe --last 1000 -o jsonpb --ip 10.0.1.23 --port 5201\n",
+  );
+  const proof = hubbleFlowProof({
+    routingMode: "vxlan",
+    ciliumVersion: "1.13.4",
+    serverPodIp: "10.0.1.23",
+    port: 5201,
+    output: r.stdout,
+  });
+  t.true(proof.ok, proof.summary);
+});
+
+test("hubble-flows.sh with no flows prints nothing and exits 0 (the judge says why)", async (t) => {
+  const dir = await fakeDir({ "pods-node-2.txt": POD });
+  const r = await script([...ARGS, "--last", "7"], dir);
+  t.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
+  t.true((await fs.readFile(path.join(dir, "calls"), "utf8")).includes("hubble observe --last 7 -o jsonpb"));
+});
+
+test("hubble-flows.sh exits 3 when no Cilium agent runs on the node, or the pods cannot be listed", async (t) => {
+  const none = await script(ARGS, await fakeDir({ "pods-node-3.txt": POD }));
+  t.is(none.code, 3);
+  t.is(none.stdout, "");
+  t.is(
+    none.stderr,
+    'cilium-lab error: node=node-2 step="find the Cilium agent pod" exit=3\n' +
+      "  | no pod labelled k8s-app=cilium runs on node node-2 (namespace kube-system)\n" +
+      `cilium-lab fix: check the node name and the agents: ${KUBECTL} -n kube-system get pods -l k8s-app=cilium -o wide\n`,
+  );
+  const denied = await script(
+    ARGS,
+    await fakeDir({ "pods.rc": "1", "pods.err": "The connection to the server 127.0.0.1:6443 was refused" }),
+  );
+  t.is(denied.code, 3);
+  t.is(
+    denied.stderr,
+    'cilium-lab error: node=node-2 step="find the Cilium agent pod" exit=3\n' +
+      "  | cannot list the Cilium agent pods on node-2: The connection to the server 127.0.0.1:6443 was refused\n" +
+      `cilium-lab fix: check the API server: ${KUBECTL} -n kube-system get pods -l k8s-app=cilium -o wide\n`,
+  );
+});
+
+test("hubble-flows.sh exits 4 when the agent image has no hubble CLI", async (t) => {
+  // containerd's answer to an exec of a missing binary, then kubectl's own line.
+  const err =
+    'error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "4e1c": OCI runtime exec failed: exec failed: unable to start container process: exec: "hubble": executable file not found in $PATH: unknown\n';
+  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "1" }));
+  t.is(r.code, 4);
+  t.is(
+    r.stderr,
+    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=4\n' +
+      "  | the agent container has no hubble CLI\n" +
+      `  | ${err}` +
+      "cilium-lab fix: use a Cilium agent image that ships /usr/bin/hubble (every quay.io/cilium/cilium release does)\n",
+  );
+});
+
+test("hubble-flows.sh exits 5 when the agent's Hubble server socket is missing (Hubble disabled)", async (t) => {
+  const err =
+    "failed to connect to 'unix:///var/run/cilium/hubble.sock': context deadline exceeded: connection error: desc = \"transport: error while dialing: dial unix /var/run/cilium/hubble.sock: connect: no such file or directory\"\ncommand terminated with exit code 1\n";
+  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "1" }));
+  t.is(r.code, 5);
+  t.is(
+    r.stderr,
+    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=5\n' +
+      "  | the agent's Hubble server socket is missing: Hubble is disabled in this agent\n" +
+      err
+        .trimEnd()
+        .split("\n")
+        .map((l) => `  | ${l}\n`)
+        .join("") +
+      "cilium-lab fix: enable Hubble in the agents (Helm hubble.enabled=true, the chart's default), then run up again\n",
+  );
+});
+
+test("hubble-flows.sh exits 6 when hubble observe does not answer within --timeout", async (t) => {
+  const r = await script(
+    hubbleFlowsArgs({ node: "node-2", serverPodIp: "10.0.1.23", port: 5201, timeoutSeconds: 1 }),
+    await fakeDir({ "pods-node-2.txt": POD, "observe.sleep": "20" }),
+  );
+  t.is(r.code, 6);
+  t.is(
+    r.stderr,
+    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=6\n' +
+      "  | no answer within 1s\n" +
+      `cilium-lab fix: raise --timeout, or look at the agent: ${KUBECTL} -n kube-system logs cilium-7x2kd -c cilium-agent --tail=50\n`,
+  );
+});
+
+test("hubble-flows.sh exits 7 with hubble's own words on any other failure", async (t) => {
+  const err = 'invalid argument "x" for "--last" flag\n';
+  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "2" }));
+  t.is(r.code, 7);
+  t.is(
+    r.stderr,
+    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=7\n' +
+      "  | hubble observe exited with 2\n" +
+      `  | ${err}` +
+      `cilium-lab fix: run it by hand: ${KUBECTL} -n kube-system exec cilium-7x2kd -c cilium-agent -- hubble observe --last 20\n`,
+  );
+});
+
+test("hubble-flows.sh refuses a bad command line with exit 2 and its usage", async (t) => {
+  const dir = await fakeDir({});
+  const usage = "usage: hubble-flows.sh --node NODE --server-ip IP [--port PORT] [--last N] [--timeout SECONDS]\n";
+  const cases: [string[], string][] = [
+    [["--server-ip", "10.0.1.23"], "--node is required"],
+    [["--node", "node-2", "--server-ip", "pod-a"], "--server-ip must be an IPv4 address (got 'pod-a')"],
+    [["--node", "node-2", "--server-ip", "10.0.1.23", "--port", "70000"], "--port must be 1-65535 (got '70000')"],
+    [["--node", "node-2", "--server-ip", "10.0.1.23", "--last", "0"], "--last must be a whole number > 0 (got '0')"],
+    [
+      ["--node", "node-2", "--server-ip", "10.0.1.23", "--timeout", "5s"],
+      "--timeout must be whole seconds > 0 (got '5s')",
+    ],
+    [["--node"], "--node needs a value"],
+    [["--follow"], "unknown argument '--follow'"],
+  ];
+  for (const [args, message] of cases) {
+    const r = await script(args, dir);
+    t.deepEqual([r.code, r.stdout, r.stderr], [2, "", `hubble-flows.sh: ${message}\n${usage}`], args.join(" "));
+  }
+  t.false(
+    await fs.access(path.join(dir, "calls")).then(
+      () => true,
+      () => false,
+    ),
+    "no kubectl call on a bad command line",
+  );
+});
