@@ -8,7 +8,8 @@ import * as os from "node:os";
 import type { NodeEvidence } from "../../infra/verify/evidence";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { ModeRun, RunRecord as OrchestratorRecord } from "./orchestrate";
-import type { DatapathView, EnvironmentView, ModeView } from "./results";
+import type { DatapathView, EnvironmentView, FeaturesView, LatencyView, ModeView } from "./results";
+import { parseVariant } from "./variants";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -46,33 +47,77 @@ export function datapathOf(outputs: Readonly<Record<string, unknown>> | undefine
   return undefined;
 }
 
+/** The `features` output, if it has the verification layer's shape (ok, nodes with lines). */
+export function featuresOf(outputs: Readonly<Record<string, unknown>> | undefined): FeaturesView | undefined {
+  const f = outputs?.features;
+  if (
+    isObject(f) &&
+    typeof f.ok === "boolean" &&
+    Array.isArray(f.nodes) &&
+    f.nodes.every((n) => isObject(n) && typeof n.node === "string" && Array.isArray(n.lines))
+  ) {
+    return f as unknown as FeaturesView;
+  }
+  return undefined;
+}
+
+/** The `latency` output, if it has the verification layer's shape (representative, cells). */
+export function latencyOf(outputs: Readonly<Record<string, unknown>> | undefined): LatencyView | undefined {
+  const l = outputs?.latency;
+  if (isObject(l) && typeof l.representative === "boolean" && Array.isArray(l.cells) && isObject(l.settings)) {
+    return l as unknown as LatencyView;
+  }
+  return undefined;
+}
+
+/** What every view of a run carries: the variant's name, what it asked for and what it changed. */
+function asked(run: ModeRun): Pick<ModeView, "mode" | "variant" | "asked" | "changes"> {
+  return {
+    mode: run.mode,
+    ...(run.variant !== undefined ? { variant: run.variant } : {}),
+    asked: run.set,
+    ...(run.changes !== undefined ? { changes: run.changes } : {}),
+  };
+}
+
 /**
- * One mode's view. A mode whose `up` succeeded but whose outputs lack `throughput` is shown as
- * failed with the reason: numbers without the verification layer's statistics are not reported.
+ * One variant's view. A variant whose `up` succeeded but whose outputs lack `throughput` is shown
+ * as failed with the reason: numbers without the verification layer's statistics are not reported.
+ * `features` and `latency` are shown when the stack exports them.
  */
 export function modeView(run: ModeRun): ModeView {
   if (run.status !== "measured") {
-    return { mode: run.mode, status: run.status, ...(run.error !== undefined ? { error: run.error } : {}) };
+    return { ...asked(run), status: run.status, ...(run.error !== undefined ? { error: run.error } : {}) };
   }
   const throughput = throughputOf(run.outputs);
   const datapath = datapathOf(run.outputs);
+  const features = featuresOf(run.outputs);
+  const latency = latencyOf(run.outputs);
+  const extra = { ...(features ? { features } : {}), ...(latency ? { latency } : {}) };
   if (throughput === undefined) {
     const keys = Object.keys(run.outputs ?? {}).join(", ") || "none";
     return {
-      mode: run.mode,
+      ...asked(run),
       status: "failed",
       error:
         `pulumi up succeeded but the stack has no \`throughput\` output in the verification layer's shape ` +
         `(outputs: ${keys}). Is infra/verify wired into infra/index.ts?`,
       ...(datapath ? { datapath } : {}),
+      ...extra,
     };
   }
-  return { mode: run.mode, status: "measured", throughput, ...(datapath ? { datapath } : {}) };
+  return { ...asked(run), status: "measured", throughput, ...(datapath ? { datapath } : {}), ...extra };
 }
 
-/** Every requested mode in order: the recorded ones, then those never started. */
+/** Every requested variant in order: the recorded ones, then those never started. */
 export function modeViews(record: Pick<OrchestratorRecord, "modes" | "notRun">): ModeView[] {
-  return [...record.modes.map(modeView), ...record.notRun.map((mode): ModeView => ({ mode, status: "not run" }))];
+  return [
+    ...record.modes.map(modeView),
+    ...record.notRun.map((name): ModeView => {
+      const v = parseVariant(name);
+      return { mode: v.mode, ...(v.name !== v.mode ? { variant: v.name } : {}), status: "not run" };
+    }),
+  ];
 }
 
 /** The host's kernel and CPU model (the lab's VMs run on it; with TCG or KVM, its CPU bounds the numbers). */

@@ -17,7 +17,8 @@ import { describeSet, runCompare, stackSettingsFile, StopControl, type LabStack,
 import { checkLibvirt, checkPulumi, checkStackHostInputs, PreflightError } from "./preflight";
 import { formatDuration, TerminalProgress } from "./progress";
 import { fmtMiB, fmtRatio } from "./report";
-import type { CompareView, ModeView } from "./results";
+import { variantName, type CompareView, type ModeView } from "./results";
+import { anyVariant, latencyLines, planLines } from "./summary";
 import { timestampDir, writeResults } from "./write";
 
 /** The repository: the Pulumi project the command drives. */
@@ -56,9 +57,9 @@ export function recoveryHelp(stack: string): string[] {
   ];
 }
 
-/** The terminal summary: a line per mode, where the files are, what state the lab is in. */
+/** The terminal summary: a line per variant, where the files are, what state the lab is in. */
 export function summaryLines(
-  args: CompareArgs,
+  args: Pick<CompareArgs, "stack"> & Partial<CompareArgs>,
   record: RunRecord,
   view: CompareView,
   dir: string | undefined,
@@ -70,7 +71,9 @@ export function summaryLines(
       ? "done"
       : "FAILED";
   lines.push("", `compare: ${verdict} in ${formatDuration(record.seconds)} (stack ${record.stack})`);
-  const table: string[][] = [["mode", "status", "datapath", "pod↔pod MiB/s", "host↔host MiB/s", "pod/host"]];
+  const table: string[][] = [
+    [anyVariant(view) ? "variant" : "mode", "status", "datapath", "pod↔pod MiB/s", "host↔host MiB/s", "pod/host"],
+  ];
   for (const m of view.modes) {
     table.push(modeSummaryRow(m));
   }
@@ -90,13 +93,15 @@ export function summaryLines(
         errorLines.find((l) => /failed|refused|canceled/i.test(l)) ??
         errorLines[0] ??
         "";
-      lines.push(`  ${m.mode} ${m.status}: ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`);
+      lines.push(`  ${variantName(m)} ${m.status}: ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`);
     }
   }
+  lines.push(...latencyLines(view));
   if (dir !== undefined) {
     lines.push(
       `  report:  ${path.join(dir, "report.md")}`,
       `  chart:   ${path.join(dir, "throughput.svg")}`,
+      ...(view.modes.some((m) => m.latency !== undefined) ? [`  latency: ${path.join(dir, "latency.svg")}`] : []),
       `  data:    ${path.join(dir, "results.json")} (pulumi's log: ${path.join(dir, "pulumi.log")})`,
     );
   }
@@ -133,10 +138,10 @@ function modeSummaryRow(m: ModeView): string[] {
   const t = m.throughput;
   const datapath = m.datapath === undefined ? "—" : m.datapath.verdict;
   if (t === undefined) {
-    return [m.mode, m.status, datapath, "—", "—", "—"];
+    return [variantName(m), m.status, datapath, "—", "—", "—"];
   }
   return [
-    m.mode,
+    variantName(m),
     m.status,
     datapath,
     fmtMiB(t.podToPod.mibPerSecond.median),
@@ -253,7 +258,14 @@ function runResults(
     source: view.source,
     backendUrl,
     ...record,
-    planned: record.planned.map((p) => ({ mode: p.mode, set: p.set, remove: p.remove, warnings: p.warnings })),
+    planned: record.planned.map((p) => ({
+      variant: p.variant,
+      mode: p.mode,
+      set: p.set,
+      remove: p.remove,
+      warnings: p.warnings,
+      changes: p.changes,
+    })),
     environment: view.environment,
     views: view.modes,
   };
@@ -298,7 +310,8 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
     (text) => log.write(text),
   );
   progress.line(
-    `stack ${args.stack}, modes ${args.modes.join(" → ")}${args.destroy ? ", then destroy" : ""}; pulumi ${pulumiVersion}; ` +
+    `stack ${args.stack}, ${args.listedAs === "--modes" ? "modes" : "variants"} ${args.variants.map((v) => v.name).join(" → ")}` +
+      `${args.destroy ? ", then destroy" : ""}; pulumi ${pulumiVersion}; ` +
       `backend ${backend.backendUrl}; passphrase from ${backend.passphraseSource}; results in ${dir}`,
   );
 
@@ -320,8 +333,10 @@ export async function main(argv: readonly string[], io: Io = processIo, options:
     record = await runCompare({
       stack: labStack,
       settingsFile,
-      modes: args.modes,
+      variants: args.variants,
+      listedAs: args.listedAs,
       destroy: args.destroy,
+      onPlanned: (planned) => planLines(planned).forEach((l) => progress.line(l)),
       progress,
       stop,
       backupFile,

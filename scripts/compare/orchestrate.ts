@@ -12,8 +12,9 @@ import * as path from "node:path";
 import type { ConfigMap, DestroyOptions, EngineEvent, OutputMap, UpOptions } from "@pulumi/pulumi/automation";
 
 import { PROJECT } from "../../infra/config";
-import type { Mode } from "./args";
-import { labKeys, planModes, type PlannedMode } from "./modes";
+import { labKeys, planVariants, type PlannedVariant } from "./modes";
+import { readSnapshot, restoreSnapshot, stackSettingsFile } from "./snapshot";
+import { modeVariant, type Mode, type Variant } from "./variants";
 
 /** What the orchestrator needs of a stack: a subset of the Automation API's `Stack`. */
 export interface LabStack {
@@ -28,7 +29,7 @@ export interface LabStack {
 
 /** Where the orchestrator reports what it is doing (the terminal in the CLI, a recorder in tests). */
 export interface Progress {
-  /** A step starts, e.g. `up` of mode `native` (2 of 3). */
+  /** A step starts, e.g. `up` of variant `native` (2 of 3). */
   step(step: StepInfo): void;
   /** A step ended. */
   stepDone(step: StepInfo, result: { ok: boolean; seconds: number; detail?: string }): void;
@@ -41,8 +42,9 @@ export interface Progress {
 /** One step of the run. */
 export interface StepInfo {
   readonly kind: "config" | "up" | "outputs" | "destroy" | "restore";
-  readonly mode?: Mode;
-  /** 1-based position of the mode in the run, and the number of modes. */
+  /** The variant's name (a plain mode's name is the mode). */
+  readonly mode?: string;
+  /** 1-based position of the variant in the run, and the number of variants. */
   readonly index?: number;
   readonly total?: number;
 }
@@ -73,9 +75,14 @@ export class StopControl {
   }
 }
 
-/** The outcome of one mode. */
+/** The outcome of one variant (a plain mode is a variant without feature keys). */
 export interface ModeRun {
+  /** The variant's routing mode. */
   readonly mode: Mode;
+  /** The variant's name, e.g. `native+hostRouting=bpf`; absent in records of plain modes made before variants. */
+  readonly variant?: string;
+  /** What its `up` changed in the lab (Cilium only, or also k3s). */
+  readonly changes?: string;
   /** `measured`: up succeeded and outputs were read; `failed`: up or outputs failed; `interrupted`: stopped by Ctrl-C. */
   readonly status: "measured" | "failed" | "interrupted";
   /** The `cilium-lab:*` keys set for this mode (unprefixed). */
@@ -91,6 +98,8 @@ export interface ModeRun {
   readonly error?: string;
 }
 
+export { stackSettingsFile };
+
 /** Replaces every secret output value in results: results.json is meant to be shared. */
 export const SECRET = "[secret]";
 
@@ -98,9 +107,9 @@ export const SECRET = "[secret]";
 export interface RunRecord {
   readonly stack: string;
   readonly modes: readonly ModeRun[];
-  /** Requested modes never started (after a failure or Ctrl-C). */
-  readonly notRun: readonly Mode[];
-  readonly planned: readonly PlannedMode[];
+  /** Requested variants never started (after a failure or Ctrl-C), by name. */
+  readonly notRun: readonly string[];
+  readonly planned: readonly PlannedVariant[];
   /** `true` destroyed, `false` not asked or not attempted, or the error of a failed destroy. */
   readonly destroyed: boolean | { error: string };
   readonly interrupted: boolean;
@@ -119,45 +128,21 @@ export interface CompareRunArgs {
   readonly stack: LabStack;
   /** The stack's config file (`<project>/<stackConfigDir>/Pulumi.<stack>.yaml`), restored byte for byte at the end. */
   readonly settingsFile: string;
-  readonly modes: readonly Mode[];
+  /** Plain modes to measure (`--modes`); ignored when {@link variants} is given. */
+  readonly modes?: readonly Mode[];
+  /** The variants to measure, in order. */
+  readonly variants?: readonly Variant[];
+  /** Which option named them, for messages. Default: `--modes` without variants, else `--variants`. */
+  readonly listedAs?: "--modes" | "--variants";
   readonly destroy: boolean;
   readonly progress: Progress;
   readonly stop: StopControl;
   /** Where to keep a copy of the original config file while the run lasts (kept if the restore fails). */
   readonly backupFile?: string;
+  /** Called once the variants are planned (before any change): e.g. to say what each will change. */
+  readonly onPlanned?: (planned: readonly PlannedVariant[]) => void;
   /** Extra `up` options (e.g. `refresh`, `parallel`). */
   readonly upOptions?: Omit<UpOptions, "onOutput" | "onEvent" | "signal">;
-}
-
-/** The stack config file path for `stack` in a project directory with an optional `stackConfigDir`. */
-export function stackSettingsFile(projectDir: string, stack: string, stackConfigDir?: string): string {
-  const short = stack.split("/").pop() ?? stack;
-  return path.join(projectDir, stackConfigDir ?? "", `Pulumi.${short}.yaml`);
-}
-
-/** The config file's bytes, or `undefined` when it does not exist. */
-async function readSnapshot(file: string): Promise<Buffer | undefined> {
-  try {
-    return await fs.readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      return undefined;
-    }
-    throw err;
-  }
-}
-
-/** Puts the config file back as it was (removes it if it did not exist); checks the bytes. */
-async function restoreSnapshot(file: string, snapshot: Buffer | undefined): Promise<void> {
-  if (snapshot === undefined) {
-    await fs.rm(file, { force: true });
-    return;
-  }
-  await fs.writeFile(file, snapshot);
-  const back = await fs.readFile(file);
-  if (!back.equals(snapshot)) {
-    throw new Error(`${file} still differs from its original after writing it back`);
-  }
 }
 
 /** Output values for results: secrets replaced. */
@@ -190,8 +175,8 @@ interface RunContext {
  */
 async function runMode(
   ctx: RunContext,
-  plan: PlannedMode,
-  where: { mode: Mode; index: number; total: number },
+  plan: PlannedVariant,
+  where: { mode: string; index: number; total: number },
   touched: Set<string>,
 ): Promise<ModeRun> {
   const { stack, progress, stop } = ctx;
@@ -200,6 +185,8 @@ async function runMode(
   let resourceChanges: Record<string, number> | undefined;
   const run = () => ({
     mode: plan.mode,
+    variant: plan.variant,
+    changes: plan.changes.summary,
     set: plan.set,
     startedAt: new Date(modeStart).toISOString(),
     seconds: secondsSince(modeStart),
@@ -221,7 +208,10 @@ async function runMode(
     progress.stepDone(step, {
       ok: true,
       seconds: secondsSince(modeStart),
-      detail: describeSet(plan.set) + (remove.length > 0 ? ` (removed ${remove.join(", ")})` : ""),
+      detail:
+        describeSet(plan.set) +
+        (remove.length > 0 ? ` (removed ${remove.join(", ")})` : "") +
+        `; changes: ${plan.changes.summary}`,
     });
 
     step = { kind: "up", ...where };
@@ -303,8 +293,11 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
   const userConfig = await stack.getAllConfig();
-  // Fails here, before any change, if the program would reject a mode's config.
-  const planned = planModes(args.modes, labKeys(userConfig));
+  // Fails here, before any change, if the program would reject a variant's config.
+  const variants = args.variants ?? (args.modes ?? []).map(modeVariant);
+  const listedAs = args.listedAs ?? (args.variants === undefined ? "--modes" : "--variants");
+  const planned = planVariants(variants, labKeys(userConfig), listedAs);
+  args.onPlanned?.(planned);
 
   const snapshot = await readSnapshot(settingsFile);
   if (args.backupFile !== undefined && snapshot !== undefined) {
@@ -324,7 +317,7 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
     ...(args.upOptions !== undefined ? { upOptions: args.upOptions } : {}),
   };
   const runs: ModeRun[] = [];
-  const notRun: Mode[] = [];
+  const notRun: string[] = [];
   // Switched keys an earlier mode set: the only ones that may need removing for a later mode.
   const touched = new Set<string>();
   let destroyed: RunRecord["destroyed"] = false;
@@ -332,10 +325,10 @@ export async function runCompare(args: CompareRunArgs): Promise<RunRecord> {
   try {
     for (const [i, plan] of planned.entries()) {
       if (runs.some((r) => r.status !== "measured") || stop.stopping) {
-        notRun.push(plan.mode);
+        notRun.push(plan.variant);
         continue;
       }
-      runs.push(await runMode(ctx, plan, { mode: plan.mode, index: i + 1, total: planned.length }, touched));
+      runs.push(await runMode(ctx, plan, { mode: plan.variant, index: i + 1, total: planned.length }, touched));
     }
 
     // --destroy also after a failed mode (the user asked for nothing to be left behind), but not

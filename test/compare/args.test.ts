@@ -6,11 +6,14 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
 import { DEFAULT_STACK, HELP, MODES, parseCompareArgs, UsageError } from "../../scripts/compare/args";
+import { modeVariant } from "../../scripts/compare/variants";
 import { REPO_ROOT } from "../support/stack-files";
 
 test("no arguments: every mode in the article's order, the default stack, no destroy", (t) => {
   t.deepEqual(parseCompareArgs([]), {
     modes: ["vxlan", "geneve", "native"],
+    variants: [modeVariant("vxlan"), modeVariant("geneve"), modeVariant("native")],
+    listedAs: "--modes",
     stack: DEFAULT_STACK,
     destroy: false,
     help: false,
@@ -22,6 +25,8 @@ test("no arguments: every mode in the article's order, the default stack, no des
 test("--modes keeps the order given; --stack, --destroy, --results and -h are read in both spellings", (t) => {
   t.deepEqual(parseCompareArgs(["--modes", "native,vxlan", "--stack", "lab2", "--destroy", "--results", "/tmp/x"]), {
     modes: ["native", "vxlan"],
+    variants: [modeVariant("native"), modeVariant("vxlan")],
+    listedAs: "--modes",
     stack: "lab2",
     destroy: true,
     help: false,
@@ -51,8 +56,11 @@ const errors: [string[], string][] = [
   [["--results"], "compare: --results needs a value, e.g. --results /tmp/out"],
   [["--destroy=yes"], 'compare: --destroy takes no value (got "yes")'],
   [["--help=1"], 'compare: --help takes no value (got "1")'],
-  [["--mode", "vxlan"], "compare: unknown option --mode (options: --modes, --stack, --destroy, --results, --help)"],
-  [["-d"], "compare: unknown option -d (options: --modes, --stack, --destroy, --results, --help)"],
+  [
+    ["--mode", "vxlan"],
+    "compare: unknown option --mode (options: --modes, --variants, --stack, --destroy, --results, --help)",
+  ],
+  [["-d"], "compare: unknown option -d (options: --modes, --variants, --stack, --destroy, --results, --help)"],
   [["vxlan"], 'compare: unexpected argument "vxlan" (all arguments are options; see --help)'],
 ];
 

@@ -1,0 +1,64 @@
+/**
+ * The terminal's variant lines: what each variant will change (printed before anything runs), and
+ * after the run its latency and its explanation in one line each. Pure.
+ */
+import { explain } from "./explain";
+import type { PlannedVariant } from "./modes";
+import { variantName, type CompareView, type LatencyCell } from "./results";
+
+/** Whether any view is a variant with feature keys (the tables then say "variant", not "mode"). */
+export function anyVariant(view: CompareView): boolean {
+  return view.modes.some((m) => m.variant !== undefined && m.variant !== m.mode);
+}
+
+/**
+ * One line per planned variant: what its `up` will change. Cilium's values only, or also k3s when
+ * kubeProxyReplacement changes (k3s re-runs with or without --disable-kube-proxy).
+ */
+export function planLines(planned: readonly PlannedVariant[]): string[] {
+  return planned.map(
+    (p, i) =>
+      `${p.variant} (${i + 1}/${planned.length}) will change: ${p.changes.summary}${p.changes.k3s ? " [k3s]" : ""}`,
+  );
+}
+
+/** `48.2 µs` */
+const us = (v: number): string => `${v.toFixed(1)} µs`;
+
+function cell(cells: readonly LatencyCell[], test: LatencyCell["test"], path: LatencyCell["path"]): string {
+  const c = cells.find((x) => x.test === test && x.path === path);
+  return c === undefined ? "n/a" : us(c.p50.median);
+}
+
+/** One line per variant with latency: TCP_RR and TCP_CRR p50 medians, pod and host. */
+export function latencyLines(view: CompareView): string[] {
+  const withLatency = view.modes.filter((m) => m.latency !== undefined);
+  if (withLatency.length === 0) {
+    return [];
+  }
+  const lines = ["  latency (netperf p50, median over runs; pod / host):"];
+  for (const m of withLatency) {
+    const cells = m.latency?.cells ?? [];
+    lines.push(
+      `    ${variantName(m)}: TCP_RR ${cell(cells, "TCP_RR", "pod")} / ${cell(cells, "TCP_RR", "host")}, ` +
+        `TCP_CRR ${cell(cells, "TCP_CRR", "pod")} / ${cell(cells, "TCP_CRR", "host")}` +
+        (m.latency?.representative === false ? " (not representative)" : ""),
+    );
+  }
+  return lines;
+}
+
+/** One line per measured variant: the ids of the rules that fired, or that none did. */
+export function explanationLines(view: CompareView): string[] {
+  const measured = view.modes.filter((m) => m.status === "measured" && m.throughput !== undefined);
+  if (measured.length === 0) {
+    return [];
+  }
+  return [
+    "  why (rules fired; the report has the sentences):",
+    ...measured.map((m) => {
+      const x = explain(m);
+      return `    ${x.variant}: ${x.fired.length === 0 ? "no rule fired" : x.fired.map((f) => f.id).join(", ")}`;
+    }),
+  ];
+}
