@@ -108,9 +108,10 @@ export interface BaseImageFacts {
 /** Arguments of {@link LabNodes}. */
 export interface LabNodesArgs {
   /**
-   * The parsed stack config. Used: image/imageUrl/imageSha256 (base image), networkCidr (network),
-   * nodeCpus, nodeMemoryMiB, nodeDiskGiB, accelerator, libvirtUri, bootTimeoutSeconds (VMs) and
-   * sshAuthorizedKey (authorized besides the generated key). Changing sizes or the image replaces VMs.
+   * The parsed stack config. Used: image/imageUrl/imageSha256 (base image), networkCidr and
+   * networkMtu (network), nodeCpus, nodeMemoryMiB, nodeDiskGiB, accelerator, libvirtUri,
+   * bootTimeoutSeconds (VMs) and sshAuthorizedKey (authorized besides the generated key). Changing
+   * sizes or the image replaces VMs; changing networkMtu replaces the network and every VM.
    */
   readonly config: LabConfig;
   /** `planLab(config, stack)`: names, MACs and addresses of the network and every node. */
@@ -295,7 +296,11 @@ interface SharedNodeInputs {
   readonly hostPrivateKeys: pulumi.Output<Record<string, string>>;
 }
 
-/** The Network arguments: one NAT network with a DHCP reservation per planned node. */
+/**
+ * The Network arguments: one NAT network with a DHCP reservation per planned node, at the configured
+ * MTU. The MTU reaches the nodes' NICs when they start (see `NetworkArgs.mtu`), and Cilium takes its
+ * MTU from the NIC; the default 1500 gives the network XML every earlier version wrote.
+ */
 function networkArgs(config: LabConfig, plan: LabPlan, stack: string): NetworkArgs {
   return {
     uri: config.libvirtUri,
@@ -304,6 +309,7 @@ function networkArgs(config: LabConfig, plan: LabPlan, stack: string): NetworkAr
     cidr: config.networkCidr,
     gateway: plan.gateway,
     hosts: plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
+    mtu: config.networkMtu,
     stack,
   };
 }

@@ -121,6 +121,14 @@ test("networkXml renders NAT, our bridge, MTU 1500, DNS on the gateway, reservat
   );
 });
 
+test("networkXml with networkMtu 9000 writes <mtu size='9000'/>, the one changed line, and parses back as 9000", (t) => {
+  const jumbo = networkXml({ ...NETWORK, mtu: 9000 });
+  const diff = jumbo.split("\n").filter((line, i) => line !== networkXml(NETWORK).split("\n")[i]);
+  t.deepEqual(diff, ['  <mtu size="9000"/>']);
+  t.is(parseNetworkXml(jumbo).mtu, 9000);
+  t.is(parseNetworkXml(networkXml(NETWORK)).mtu, 1500);
+});
+
 test("domainXml with accelerator qemu is TCG with the qemu64 CPU model", (t) => {
   t.is(
     domainXml(DOMAIN),
@@ -149,6 +157,7 @@ test("dhcpHostXml is the one-element argument of net-update", (t) => {
 
 for (const [label, kind, xml] of [
   ["network", "network", networkXml(NETWORK)],
+  ["network (MTU 9000)", "network", networkXml({ ...NETWORK, mtu: 9000 })],
   ["domain (qemu)", "domain", domainXml(DOMAIN)],
   ["domain (kvm)", "domain", domainXml({ ...DOMAIN, accelerator: "kvm" })],
 ] as const) {

@@ -1,6 +1,6 @@
 /**
  * The LabNodes component under Pulumi mocks, as the nodes mock suites build it: a 3-node stack
- * (custom image) and a 2-node stack (Ubuntu image, extra authorized key), with every dynamic
+ * (custom image, defaults) and a 2-node stack (Ubuntu image, extra authorized key, networkMtu 9000), with every dynamic
  * resource's computed outputs mocked the way its provider computes them, and every registration
  * recorded.
  */
@@ -123,6 +123,7 @@ export const TWO = scenario("two", "t2", {
   networkCidr: "192.168.182.0/24",
   nodeCount: "2",
   sshAuthorizedKey: EXTRA_KEY,
+  networkMtu: "9000",
 });
 
 export function build(s: Scenario): LabNodesClass {

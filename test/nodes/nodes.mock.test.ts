@@ -55,7 +55,8 @@ for (const s of [THREE, TWO]) {
       gateway: s.plan.gateway,
       hosts: s.plan.nodes.map((n) => ({ mac: n.mac, ip: n.ip, hostname: n.name })),
       stack: s.stack,
-      mtu: 1500,
+      // networkMtu: the default 1500 (three), 9000 (two).
+      mtu: s === TWO ? 9000 : 1500,
     });
     t.deepEqual(one(mine, `${s.name}-secrets`).inputs, {
       nodes: s.plan.nodes.map((n) => n.name),

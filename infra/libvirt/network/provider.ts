@@ -1,11 +1,12 @@
 /**
  * `Network`: the stack's libvirt NAT network with fixed node addresses through DHCP host
- * reservations, MTU 1500 and the gateway as DNS server; autostart stays off (libvirt's default for
+ * reservations, an MTU (1500 by default) and the gateway as DNS server; autostart stays off (libvirt's default for
  * defined networks), so a host reboot does not bring lab networks back. Mirrors `libvirt.Network` of
  * the retired `@pulumi/libvirt`.
  *
  * The id is the network's UUID. Host reservations change in place (`virsh net-update --live
  * --config`); anything else replaces the network, deleting first (libvirt names are unique per host).
+ * The MTU too: see `NetworkArgs.mtu` for why, and for the VMs that go with it.
  */
 import { canonical, isUnknown } from "../../provider";
 import { formatArgv, runTool, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";

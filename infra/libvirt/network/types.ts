@@ -26,7 +26,14 @@ export interface NetworkArgs extends OwnedObjectArgs {
   readonly gateway: pulumi.Input<string>;
   /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
   readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
-  /** Bridge MTU, advertised by DHCP (default 1500, the article's underlay). */
+  /**
+   * The network's MTU (default 1500, the article's underlay; 576-9000): libvirt gives it to the
+   * bridge and to every guest's tap device, passes it to a virtio NIC as `host_mtu` (the guest driver
+   * starts at that MTU, VIRTIO_NET_F_MTU), and dnsmasq advertises it by DHCP. Changing it replaces
+   * the network, and with it every VM on it: libvirt cannot change a network's MTU in place
+   * (`virsh net-update` changes DHCP hosts, DNS and port groups, not the MTU), and a running guest's `host_mtu` is fixed when qemu
+   * starts. The engine replaces the Domains because their `networkName` comes from this resource.
+   */
   readonly mtu?: pulumi.Input<number>;
 }
 
