@@ -30,10 +30,13 @@ export type CiliumConfig = CiliumValuesConfig & Pick<LabConfig, "ciliumVersion" 
 export interface CiliumArgs {
   /**
    * The parsed stack config. `routingMode`, `autoDirectNodeRoutes`, `nativeRoutingCidr`, `podCidr`,
-   * `podCidrMaskSize`, `kubeProxyReplacement` and `hubble` become Helm values; `ciliumVersion` and
+   * `podCidrMaskSize`, `kubeProxyReplacement`, `hubble` and the series' switches (`bpfMasquerade`,
+   * `hostRouting`, `bandwidthManager`, `ipv4BigTcp`) become Helm values; `ciliumVersion` and
    * `ciliumChart` pick the chart; `accelerator` sizes the wait. Changing any of them updates the
    * release in place (a Helm upgrade with the full values, restarting agents and operator); nothing
-   * is replaced.
+   * is replaced. A switch at its default sends nothing, so the defaults give the release of the lab
+   * before the switches existed. `networkMtu` is no Helm value (Cilium detects the NIC's MTU): only
+   * the datapath evidence's expected MTU reads it.
    */
   readonly config: CiliumConfig;
   /**
@@ -67,7 +70,7 @@ export class Cilium extends pulumi.ComponentResource {
   readonly ciliumVersion: string;
   /** The full values sent to Helm (the same object on every run with the same config). */
   readonly values: CiliumValues;
-  /** What the cluster must show for this routing mode: tunnel device, pod route MTU overhead, `cilium-config` entries. */
+  /** What the cluster must show: tunnel device, network MTU and pod route MTU overhead, `cilium-config` entries (routing and the series' switches). */
   readonly datapath: CiliumDatapath;
   /** `sha256:` digest of chart and values: a verification trigger that changes exactly when the release's content does. */
   readonly digest: string;

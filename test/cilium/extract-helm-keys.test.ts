@@ -64,6 +64,9 @@ test("a values file that is not a mapping is refused", (t) => {
 
 const COMMITTED: [string, string, string, number][] = [
   ["1.13.4", "cilium/charts@89324fa", "5b8594b7bd61fe5b83e92f95230a0b1c9409be50235c62b2d76bec4f0f140ad6", 811],
+  ["1.14.19", "cilium/charts@009b5e9", "a780314a222c1b238547573d0f832c50d20b6d79b92f3551b5242ffb6a8a33b3", 1084],
+  ["1.16.19", "cilium/charts@009b5e9", "d7133baed88c2660581a3ddee4e8d292e5b10e5620440fd089580c52dfae8224", 1218],
+  ["1.18.12", "cilium/charts@009b5e9", "8be6251e71714fdbb19e38e8c55284098d624da97dc375ec8cb820e0e3b5e020", 1339],
   ["1.20.0", "cilium/charts@d5f3d1c", "6d5723809e788b33ab4adc9f53e4522df1a6f6f5254b4444b585ea8cb2d71c38", 1521],
 ];
 for (const [version, commit, sha256, count] of COMMITTED) {

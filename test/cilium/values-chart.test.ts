@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 import { ciliumValues } from "../../infra/cilium/values";
-import { parseLabConfig } from "../../infra/config";
+import { parseLabConfig, type LabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import { parseKeyFile } from "../../scripts/dev/extract-helm-keys";
 import { readStackConfig } from "../support/stack-files";
@@ -35,7 +35,20 @@ function keyPaths(values: object, prefix = ""): string[] {
   });
 }
 
-for (const version of ["1.13.4", "1.20.0"]) {
+/** The five reference charts whose key lists are committed. */
+const CHARTS = ["1.13.4", "1.14.19", "1.16.19", "1.18.12", "1.20.0"];
+
+/** The series' switches, set past the config parser's feature rules (kernel, NIC): the values alone. */
+const SWITCHES: Partial<LabConfig>[] = [
+  { bpfMasquerade: true },
+  { kubeProxyReplacement: true, bpfMasquerade: true, hostRouting: "bpf" },
+  { kubeProxyReplacement: true, bpfMasquerade: true, hostRouting: "legacy" },
+  { bandwidthManager: "on" },
+  { bandwidthManager: "bbr", networkMtu: 9000 },
+  { ipv4BigTcp: true },
+];
+
+for (const version of CHARTS) {
   test(`every key path emitted for ${version}, in every mode, exists in that chart's values.yaml`, (t) => {
     const keys = keyFile(version);
     for (const mode of ["vxlan", "geneve", "native"] as const) {
@@ -50,6 +63,40 @@ for (const version of ["1.13.4", "1.20.0"]) {
     }
   });
 }
+
+for (const version of CHARTS) {
+  test(`every key path the series' switches emit for ${version}, in every mode, exists in that chart's values.yaml`, (t) => {
+    const keys = keyFile(version);
+    for (const mode of ["vxlan", "geneve", "native"] as const) {
+      for (const switches of SWITCHES) {
+        if (switches.ipv4BigTcp === true && version === "1.13.4") {
+          continue;
+        }
+        const config = { ...parseLabConfig({ ...MODES[mode] }).config, ...switches };
+        const values = ciliumValues(config, version, "192.168.150.11");
+        const missing = keyPaths(values).filter((p) => !keys.has(p));
+        t.deepEqual(missing, [], `${mode}, ${JSON.stringify(switches)}`);
+      }
+    }
+  });
+}
+
+test("enableIPv4BIGTCP is a key from 1.14 on only; the switches' other keys exist in all five charts", (t) => {
+  t.deepEqual(
+    CHARTS.map((v) => keyFile(v).has("enableIPv4BIGTCP")),
+    [false, true, true, true, true],
+  );
+  for (const v of CHARTS) {
+    const keys = keyFile(v);
+    t.deepEqual(
+      ["bpf.masquerade", "bpf.hostLegacyRouting", "bandwidthManager.enabled", "bandwidthManager.bbr"].filter(
+        (k) => !keys.has(k),
+      ),
+      [],
+      v,
+    );
+  }
+});
 
 test("kubeProxyReplacement is a real key of 1.20.0 but only a commented-out line in 1.13.4's values.yaml", (t) => {
   t.is(keyFile("1.20.0").get("kubeProxyReplacement"), "");

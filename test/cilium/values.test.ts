@@ -242,12 +242,14 @@ test("the datapath evidence names the ConfigMap entries, tunnel device and route
     routingMode: "vxlan",
     tunnelDevice: "cilium_vxlan",
     routeMtuOverhead: 50,
+    networkMtu: 1500,
     configMap: { tunnel: "vxlan", "kube-proxy-replacement": "disabled" },
   });
   t.deepEqual(ciliumDatapath(config({ routingMode: "native", nativeRoutingCidr: "10.0.0.0/22" }), "1.13.4"), {
     routingMode: "native",
     tunnelDevice: null,
     routeMtuOverhead: 0,
+    networkMtu: 1500,
     configMap: {
       tunnel: "disabled",
       "auto-direct-node-routes": "true",
@@ -259,12 +261,14 @@ test("the datapath evidence names the ConfigMap entries, tunnel device and route
     routingMode: "geneve",
     tunnelDevice: "cilium_geneve",
     routeMtuOverhead: 50,
+    networkMtu: 1500,
     configMap: { "routing-mode": "tunnel", "tunnel-protocol": "geneve", "kube-proxy-replacement": "true" },
   });
   t.deepEqual(ciliumDatapath(config({ routingMode: "native" }), "1.14.0"), {
     routingMode: "native",
     tunnelDevice: null,
     routeMtuOverhead: 0,
+    networkMtu: 1500,
     configMap: {
       "routing-mode": "native",
       "auto-direct-node-routes": "true",

@@ -16,64 +16,27 @@
  * 1.13 `tunnel` key (refused by charts 1.15.8+ and 1.16.2+, silently ignored by 1.15.0–1.15.7 and
  * 1.16.0–1.16.1) and the 1.13 default `ipam.operator.clusterPoolIPv4PodCIDR` (refused from 1.14.0).
  */
-import { parseCidr, parseIpv4 } from "../config/cidr";
-import type { LabConfig, RoutingMode } from "../config";
-import { CILIUM_SUPPORTED_MINORS } from "../versions";
+import { parseCidr, parseIpv4 } from "../../config/cidr";
+import type { LabConfig, RoutingMode } from "../../config";
+import { switchConfigMap, switchValues, type SwitchConfig, type SwitchValues } from "./switches";
+import { CiliumValuesError, hasBooleanKubeProxyReplacement, hasRoutingModeKeys, parseCiliumVersion } from "./version";
 
-/** A Cilium chart version, `1.<minor>.<patch>`. */
-export interface CiliumVersion {
-  readonly minor: number;
-  readonly patch: number;
-}
-
-/** Thrown when the values cannot be rendered; the message says which input and why. */
-export class CiliumValuesError extends Error {
-  override name = "CiliumValuesError";
-}
-
-const VERSION_RE = /^1\.(\d+)\.(\d+)$/;
-const SUPPORTED = `1.${CILIUM_SUPPORTED_MINORS.first}.0 to 1.${CILIUM_SUPPORTED_MINORS.last}.x`;
-
-/**
- * Parses a chart version such as `1.13.4` and checks that its minor is one whose values this
- * project renders (see `CILIUM_SUPPORTED_MINORS`). The config parser refuses the same versions
- * earlier; this is the values function's own guard.
- */
-export function parseCiliumVersion(text: string): CiliumVersion {
-  const m = VERSION_RE.exec(text);
-  if (!m) {
-    throw new CiliumValuesError(
-      `Cilium chart version ${JSON.stringify(text)} is not a release version (1.<minor>.<patch>, such as 1.13.4).`,
-    );
-  }
-  const minor = Number(m[1]);
-  const patch = Number(m[2]);
-  if (minor < CILIUM_SUPPORTED_MINORS.first || minor > CILIUM_SUPPORTED_MINORS.last) {
-    throw new CiliumValuesError(
-      `Cilium chart version ${text} is outside ${SUPPORTED}, the versions whose Helm key names this lab renders and tests ` +
-        `(routing, IPAM and kube-proxy replacement keys differ between versions). Set cilium-lab:ciliumVersion to a version in that range.`,
-    );
-  }
-  return { minor, patch };
-}
-
-/**
- * Whether the chart selects the datapath with `routingMode` + `tunnelProtocol` (1.14+) rather than
- * `tunnel` (1.13). 1.14 deprecated `tunnel` and ignores it once `routingMode` is set; 1.15+ drop it
- * (cilium/charts cilium-1.14.19.tgz → cilium/values.yaml l.2128–2158; cilium-1.15.0 configmap).
- */
-export function hasRoutingModeKeys(version: CiliumVersion): boolean {
-  return version.minor >= 14;
-}
-
-/**
- * Whether `kubeProxyReplacement` takes booleans (1.14+) rather than `disabled`/`partial`/`strict`
- * (1.13; 1.14–1.15 still accept those as deprecated, 1.16+ refuse them: "kubeProxyReplacement must
- * be explicitly set to a valid value (true or false) to continue.").
- */
-export function hasBooleanKubeProxyReplacement(version: CiliumVersion): boolean {
-  return version.minor >= 14;
-}
+export {
+  CiliumValuesError,
+  hasBbrHostNamespaceOnly,
+  hasBooleanKubeProxyReplacement,
+  hasIpv4BigTcp,
+  hasRoutingModeKeys,
+  parseCiliumVersion,
+  type CiliumVersion,
+} from "./version";
+export {
+  forcesLegacyHostRouting,
+  switchConfigMap,
+  switchValues,
+  type SwitchConfig,
+  type SwitchValues,
+} from "./switches";
 
 /** The stack config the values depend on. */
 export type CiliumValuesConfig = Pick<
@@ -85,7 +48,9 @@ export type CiliumValuesConfig = Pick<
   | "nativeRoutingCidr"
   | "kubeProxyReplacement"
   | "hubble"
->;
+  | "networkMtu"
+> &
+  SwitchConfig;
 
 /** The datapath keys of charts below 1.14. */
 type LegacyRouting = {
@@ -122,7 +87,8 @@ export type CiliumValues = {
   readonly kubeProxyReplacement: "disabled" | "strict" | boolean;
   readonly rollOutCiliumPods: true;
 } & (LegacyRouting | ModernRouting) &
-  Partial<NativeRouting>;
+  Partial<NativeRouting> &
+  SwitchValues;
 
 /** The API server port k3s listens on (k3s-io/docs docs/cli/server.md `--https-listen-port` 6443). */
 export const K8S_SERVICE_PORT = 6443;
@@ -174,13 +140,29 @@ function deepFreeze<T>(o: T): T {
  *   checksum to the pod templates, so `helm upgrade` really restarts the agents and the operator
  *   (both default false, 1.13.4 values.yaml l.111 and l.1849).
  *
- * Left alone on purpose: `MTU` (auto-detected, so VXLAN/Geneve pod routes get base − 50 = 1450 on
- * the 1500-MTU lab network as Cilium computes it), `bpf.masquerade`, `devices`, host routing,
- * bandwidth manager: nothing that changes the datapath beyond the article.
+ * The series' switches (./switches.ts `switchValues`): `bpf.masquerade: true` for `bpfMasquerade`;
+ * `bpf.hostLegacyRouting` false for `hostRouting: bpf`, true for `legacy` only where the agent would
+ * otherwise choose BPF host routing (kube-proxy replacement with BPF masquerading); `bandwidthManager`
+ * `{enabled, bbr}` for `on`/`bbr`; `enableIPv4BIGTCP: true` for `ipv4BigTcp` (1.14+). At the article's
+ * settings nothing is sent, so the defaults' values are those of the lab before the switches existed
+ * and no existing lab gets a Helm upgrade from them. Not sending `hostLegacyRouting: true` for every
+ * `legacy` is a choice: the explicit key would restate in the ConfigMap what the agent does anyway
+ * without BPF masquerading or kube-proxy replacement, at the price of one Helm upgrade (every agent
+ * restarted, the measurements re-run) on every existing lab. The proof of the host routing that runs
+ * is the agent's own status line (`Host Routing:`, 1.16+ `Routing: … Host:`), which the
+ * verification's feature checks read, not the ConfigMap.
+ *
+ * `MTU` is not set, on purpose, whatever `networkMtu` is. Cilium auto-detects the MTU of the device
+ * carrying the default route (the node's NIC, whose MTU libvirt takes from the network's `<mtu>`) and
+ * derives the pod routes from it: base in native mode, base − 50 in tunnel mode (pkg/mtu
+ * `TunnelOverhead`, `getRouteMTU`). Setting `MTU` to `networkMtu` as well would make the pods follow
+ * the config even where the NICs did not, hiding a mismatch; left to auto-detection, a NIC that did not
+ * get the network's MTU shows up in the verification's pod-route-MTU check (expected from
+ * `networkMtu`, {@link CiliumDatapath}). Also left alone: `devices` (auto-detected).
  *
  * Throws {@link CiliumValuesError} on inputs the config parser already refuses (version range,
- * auto direct routes with a tunnel, native routing without a CIDR) and on a server IP that is not
- * IPv4.
+ * auto direct routes with a tunnel, native routing without a CIDR, IPv4 BIG TCP on 1.13) and on a
+ * server IP that is not IPv4.
  */
 export function ciliumValues(config: CiliumValuesConfig, ciliumVersion: string, serverIp: string): CiliumValues {
   const version = parseCiliumVersion(ciliumVersion);
@@ -244,6 +226,7 @@ export function ciliumValues(config: CiliumValuesConfig, ciliumVersion: string, 
     },
     kubeProxyReplacement,
     rollOutCiliumPods: true,
+    ...switchValues(config, version, ciliumVersion),
   });
 }
 
@@ -260,13 +243,25 @@ export interface CiliumDatapath {
    */
   readonly routeMtuOverhead: 50 | 0;
   /**
-   * Entries the `cilium-config` ConfigMap must hold, in the chart version's vocabulary. It shows
-   * what the chart rendered, not what a running agent uses: pair it with the agent's own report.
+   * The MTU the nodes' NICs must have, `networkMtu` (libvirt gives the network's MTU to every
+   * interface on it), and so the base Cilium detects: pod routes carry `networkMtu − routeMtuOverhead`
+   * in tunnel mode (1450 on the default 1500) and no lower cap in native mode. The lab does not set
+   * Helm's `MTU`, so this is a check of the network, not an echo of a value sent.
+   */
+  readonly networkMtu: number;
+  /**
+   * Entries the `cilium-config` ConfigMap must hold, in the chart version's vocabulary: the routing
+   * and kube-proxy replacement keys, and the entries the series' switches render (./switches.ts
+   * `switchConfigMap`, copied from the real charts' renders). It shows what the chart rendered, not
+   * what a running agent uses: pair it with the agent's own report.
    */
   readonly configMap: Readonly<Record<string, string>>;
 }
 
-/** The datapath evidence verification checks for `config` on chart `ciliumVersion`. */
+/**
+ * The datapath evidence verification checks for `config` on chart `ciliumVersion`. Throws
+ * {@link CiliumValuesError} where {@link ciliumValues} does for the version and the switches.
+ */
 export function ciliumDatapath(config: CiliumValuesConfig, ciliumVersion: string): CiliumDatapath {
   const version = parseCiliumVersion(ciliumVersion);
   const native = config.routingMode === "native";
@@ -284,10 +279,13 @@ export function ciliumDatapath(config: CiliumValuesConfig, ciliumVersion: string
     : config.kubeProxyReplacement
       ? "strict"
       : "disabled";
+  switchValues(config, version, ciliumVersion);
+  Object.assign(configMap, switchConfigMap(config, version));
   return deepFreeze({
     routingMode: config.routingMode,
     tunnelDevice: native ? null : config.routingMode === "vxlan" ? "cilium_vxlan" : "cilium_geneve",
     routeMtuOverhead: native ? 0 : 50,
+    networkMtu: config.networkMtu,
     configMap,
   });
 }
