@@ -155,8 +155,24 @@ export const IPERF3_IMAGE =
 /**
  * The netperf image of the latency runs (netserver beside each iperf3 server, TCP_RR/TCP_CRR
  * clients): the value of `netperfImage` when the stack leaves it empty. It is the same pinned
- * network-perf image as {@link IPERF3_IMAGE}: cilium/image-tools images/network-perf/Dockerfile
- * builds HewlettPackard/netperf from source beside iperf3 and installs both on the PATH
- * (`make install`), and `cilium connectivity perf` runs its TCP_RR/TCP_CRR tests with it.
+ * network-perf image as {@link IPERF3_IMAGE}, because Cilium runs its own netperf tests with it:
+ * - cilium/cilium `cilium-cli/defaults/defaults.go` pins exactly this reference and digest as
+ *   `ConnectivityCheckImagesPerf["ConnectivityPerformanceImage"]`, the image of `cilium
+ *   connectivity perf`'s pods;
+ * - cilium/cilium `cilium-cli/connectivity/perf/benchmarks/netperf/perfpod.go` (at commit
+ *   01b52869bb30) execs `/usr/local/bin/netperf -H <ip> -l <d> -t TCP_RR|TCP_CRR|… -- -R 1 -m 1024
+ *   -o MIN_LATENCY,MEAN_LATENCY,MAX_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,…` in those pods;
+ * - cilium/image-tools `images/network-perf/Dockerfile` (read at commits 092702bd3b91 and
+ *   f392056c09a2) downloads HewlettPackard/netperf at commit 80bf19d5 and esnet/iperf, and runs
+ *   `./configure && make && make install` for both: netperf and netserver in /usr/local/bin.
+ * NOT verified at the pinned build's own commit (88c270c): the public-code index this was checked
+ * with holds other versions of that Dockerfile, not the one at 88c270c (whose tag
+ * `3.21-<time>-<commit>` comes from a later layout with `ARG IPERF_VERSION`, read by image-tools'
+ * `images/network-perf/version.sh`), and no container registry is reachable here to pull it. The
+ * evidence that it still carries netperf is cilium-cli's own netperf test pinning this digest.
+ * The lab runs `netserver`/`netperf` by name (PATH), not by /usr/local/bin. Verify with
+ * `docker run --rm <image> netperf -V` (expect `Netperf version 2.7.0` or later), or set
+ * `netperfImage` to any image with netperf >= 2.7.0 (`-j` and the `P50_LATENCY`… selectors) and
+ * netserver on its PATH.
  */
 export const NETPERF_IMAGE = IPERF3_IMAGE;
