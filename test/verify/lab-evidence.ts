@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
+  agentCli,
   buildEvidence,
   parseClusterFacts,
   parseNodeFacts,
@@ -69,7 +70,7 @@ export function lab(
   const version = opts.version ?? "1.13.4";
   const nodes = opts.nodes ?? LAB;
   const modeOf = typeof nodeMode === "function" ? nodeMode : () => nodeMode;
-  const doc = clusterStateDoc(cm, nodes, opts.agent ?? ((n) => agentStatus113(n, version)));
+  const doc = clusterStateDoc(cm, nodes, opts.agent ?? ((n) => agentStatus113(n, version)), agentCli(version));
   return buildEvidence({
     ciliumVersion: version,
     cluster: parseClusterFacts(

@@ -101,6 +101,54 @@ test("collect-cilium-state.sh prints cilium-config, CiliumNodes, Nodes and every
   t.true(calls.includes("-n kube-system exec cilium-bbbbb -c cilium-agent -- cilium status\n"));
 });
 
+test("collect-cilium-state.sh reports the hubble-relay Deployment: absent, rolled out, or not ready with the rollout's words", async (t) => {
+  const node = { name: "node-2", ip: "192.168.150.12", podCidr: "10.0.1.0/24" };
+  const base = {
+    "configmap.json": JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", data: { tunnel: "vxlan" } }),
+    "ciliumnodes.txt": "node-2|10.0.1.0/24|192.168.150.12\n",
+    "nodes.txt": "node-2||192.168.150.12\n",
+    "agents.txt": "cilium-bbbbb node-2\n",
+    "status-cilium-bbbbb.txt": agentStatus113(node),
+  };
+  const relayCalls = async (dir: string) =>
+    (await fs.readFile(path.join(dir, "calls"), "utf8")).split("\n").filter((c) => c.includes("hubble-relay"));
+  const jsonpath = '-o jsonpath={.spec.replicas}{"|"}{.status.readyReplicas}';
+
+  const absent = await fakeDir(base);
+  const a = await script("collect-cilium-state.sh", ["cilium", "5"], absent);
+  t.is(a.code, 0, a.stderr);
+  t.deepEqual(parseClusterFacts(a.stdout).hubbleRelay, { exists: false, desired: 0, ready: 0, rolloutError: null });
+  t.deepEqual(await relayCalls(absent), [`-n kube-system get deployment hubble-relay --ignore-not-found ${jsonpath}`]);
+
+  // Read once, rolled out, read again: readyReplicas is omitted while 0 (the first read).
+  const ready = await fakeDir({ ...base, "relay.txt.1": "1|", "relay.txt": "1|1" });
+  const r = await script("collect-cilium-state.sh", ["cilium", "5"], ready);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(parseClusterFacts(r.stdout).hubbleRelay, { exists: true, desired: 1, ready: 1, rolloutError: null });
+  t.deepEqual(await relayCalls(ready), [
+    `-n kube-system get deployment hubble-relay --ignore-not-found ${jsonpath}`,
+    "-n kube-system rollout status deployment/hubble-relay --timeout=5s",
+    `-n kube-system get deployment hubble-relay --ignore-not-found ${jsonpath}`,
+  ]);
+
+  const stuck = await fakeDir({
+    ...base,
+    "relay.txt": "1|",
+    "relay-rollout.rc": "1",
+    "relay-rollout.out":
+      'Waiting for deployment "hubble-relay" rollout to finish: 0 of 1 updated replicas are available...\nerror: timed out waiting for the condition',
+  });
+  const s = await script("collect-cilium-state.sh", ["cilium", "5"], stuck);
+  t.is(s.code, 0, s.stderr);
+  t.deepEqual(parseClusterFacts(s.stdout).hubbleRelay, {
+    exists: true,
+    desired: 1,
+    ready: 0,
+    rolloutError:
+      'Waiting for deployment "hubble-relay" rollout to finish: 0 of 1 updated replicas are available...\nerror: timed out waiting for the condition',
+  });
+});
+
 test("collect-cilium-state.sh fails with the rollout's message when the agents are not ready", async (t) => {
   const dir = await fakeDir({ "rollout.rc": "1", "rollout.out": "error: timed out waiting for the condition" });
   const r = await script("collect-cilium-state.sh", ["cilium-dbg", "7"], dir);
@@ -143,12 +191,12 @@ test("wait-iperf3-servers.sh fails for a server that never listens, with the pod
   t.is(r.stdout, "");
   t.is(
     r.stderr,
-    `iperf3 server pod ${NS}/iperf3-server-pod-k did not become Ready within 30s: iperf3 never listened on its port (the startup probe connects to it).\n` +
+    `iperf3 server pod ${NS}/iperf3-server-pod-k did not become Ready within 30s: iperf3 or netserver never listened on its port (each container's startup probe connects to it).\n` +
       "kubectl wait: error: timed out waiting for the condition on pods/iperf3-server-pod-k\n" +
       "Pod state: phase Running; node node-2; container iperf3: restarts 4, waiting CrashLoopBackOff back-off 1m20s, terminated  exit , last Error exit 1\n" +
       "Last log lines:\n" +
       "iperf3: error - unable to start listener for connections: Address already in use\niperf3: exiting\n" +
-      "Common causes: the image could not be pulled (set cilium-lab:iperf3Image to a reachable mirror), it has no iperf3 on its PATH, or the port is taken on the node (host-network server).\n",
+      "Common causes: an image could not be pulled (set cilium-lab:iperf3Image or cilium-lab:netperfImage to a reachable mirror), it has no iperf3 or netserver on its PATH, or a port is taken on the node (host-network server).\n",
   );
 });
 
