@@ -9,10 +9,13 @@
  *   client's packets arrive FROM_OVERLAY and are delivered TO_ENDPOINT.
  * - native routing: no packet of the connection touches a tunnel device; replies go TO_STACK
  *   (legacy host routing) or straight to the NIC (BPF host routing), requests arrive FROM_NETWORK.
- * - the chart's default `bpf.monitorAggregation: medium` makes `emit_trace_notify()`
- *   (bpf/lib/trace.h) drop every TRACE_FROM_* event and report TRACE_TO_* ones only when the
- *   connection's TCP flags change (SYN, FIN …), so a 10-second stream leaves a handful of flows, and
- *   FROM_OVERLAY is usually not among them: the tunnel proof rests on TO_OVERLAY.
+ * - the chart's default `bpf.monitorAggregation: medium` (install/kubernetes/cilium/values.yaml)
+ *   makes `emit_trace_notify()` (bpf/lib/trace.h) drop every TRACE_FROM_* event and report TRACE_TO_*
+ *   ones only when the connection's TCP flags change (SYN, FIN …) or every `bpf.monitorInterval`
+ *   (5s), so a 10-second stream leaves a handful of flows, and FROM_OVERLAY is usually not among
+ *   them: the tunnel proof rests on TO_OVERLAY.
+ * - the agent keeps `hubble.eventBufferCapacity` events ("4095" in the chart's values.yaml), all
+ *   traffic of the node together: read soon after the measurement, or they are gone.
  */
 import type { RoutingMode } from "../../config";
 import type { Check } from "../evidence";
