@@ -37,6 +37,7 @@
 #   7 `hubble observe` failed otherwise
 # Needs root on a k3s server (k3s kubectl reads /etc/rancher/k3s/k3s.yaml) and coreutils' timeout.
 # No jq. Runs after lib.sh (its fail), on stdin like the other verification scripts.
+set -euo pipefail
 
 usage() {
   printf 'hubble-flows.sh: %s\nusage: hubble-flows.sh --node NODE --server-ip IP [--port PORT] [--last N] [--timeout SECONDS]\n' "$1" >&2
