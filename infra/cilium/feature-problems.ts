@@ -55,7 +55,7 @@ function bpfMasqueradeProblems(config: FeatureConfig, platform: Platform, p: Pro
     p.add(
       "bpfMasquerade",
       "true",
-      'needs kubeProxyReplacement true: eBPF masquerading depends on BPF NodePort, which only kube-proxy replacement turns on here; a 1.13 agent falls back to iptables ("BPF masquerade requires NodePort"), a 1.15 agent refuses to start',
+      'needs kubeProxyReplacement true: eBPF masquerading depends on BPF NodePort, which only kube-proxy replacement turns on here; 1.13 and 1.14 agents fall back to iptables ("BPF masquerade requires NodePort"), newer ones refuse to start',
       "Set kubeProxyReplacement true, or bpfMasquerade false",
     );
   }

@@ -55,6 +55,9 @@ export const MIN_KERNEL = {
  */
 export const IPV4_BIG_TCP_FIRST_MINOR = 14;
 
+/** The last minor whose agent falls back to iptables masquerading instead of refusing to start (see bpfMasqueradeRuns). */
+export const LAST_MINOR_WITH_MASQUERADE_FALLBACK = 14;
+
 /** What the config cannot say about the nodes: the kernel (`null`: unknown) and the NIC driver. */
 export interface Platform {
   readonly kernel: string | null;
@@ -108,11 +111,12 @@ export function imagesWithKernel(min: string): string {
 /**
  * Whether eBPF masquerading runs. It "depends on the BPF NodePort feature"
  * (https://docs.cilium.io/en/v1.13/network/concepts/masquerading/, still so in stable), which the
- * lab's values enable only with kube-proxy replacement. Without it a 1.13 agent falls back to
- * iptables ("BPF masquerade requires NodePort (--enable-node-port=\"true\")" ... "Falling back to
- * iptables-based masquerading.", cilium/cilium v1.13 daemon/cmd/daemon.go, newDaemon), and 1.15's
- * agent refuses to start ("unable to initialize BPF masquerade support"): `null` there (and on 1.14,
- * not checked), since the lab never deploys that config.
+ * lab's values enable only with kube-proxy replacement. Without it 1.13 and 1.14 agents fall back
+ * to iptables ("BPF masquerade requires NodePort (--enable-node-port=\"true\")" ... "Falling back
+ * to iptables-based masquerading.", cilium/cilium v1.13 daemon/cmd/daemon.go, newDaemon); since
+ * cilium/cilium PR 29778 ("daemon: Fail init if requirements for BPF masquerade are not met",
+ * merged 2023-12, after 1.14) the agent refuses to start ("unable to initialize BPF masquerade
+ * support"): `null` there, since the lab never deploys that config.
  */
 export function bpfMasqueradeRuns(config: FeatureConfig): boolean | null {
   if (!config.bpfMasquerade) {
@@ -121,7 +125,7 @@ export function bpfMasqueradeRuns(config: FeatureConfig): boolean | null {
   if (config.kubeProxyReplacement) {
     return true;
   }
-  return ciliumMinor(config.ciliumVersion) <= 13 ? false : null;
+  return ciliumMinor(config.ciliumVersion) <= LAST_MINOR_WITH_MASQUERADE_FALLBACK ? false : null;
 }
 
 /**

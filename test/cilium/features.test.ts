@@ -151,6 +151,11 @@ const predictions: [string, Partial<FeatureConfig>, Partial<PredictedFeatures>][
     { kubeProxyReplacement: "enabled", ipv4BigTcp: "disabled", hostRouting: "legacy" },
   ],
   [
+    "refused: BPF masquerading without kube-proxy replacement on 1.14 falls back to iptables",
+    { bpfMasquerade: true, ciliumVersion: "1.14.19" },
+    { ipv4BigTcp: "disabled", masquerading: "iptables" },
+  ],
+  [
     "refused: BPF masquerading without kube-proxy replacement on 1.16 (the agent would not start)",
     { bpfMasquerade: true, ciliumVersion: "1.16.19" },
     { ipv4BigTcp: "disabled", masquerading: null },
