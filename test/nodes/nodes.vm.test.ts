@@ -25,10 +25,9 @@ import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 import { parseLabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
-import { pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
-import { URI, changes, leftovers, run, sweep, testImageConfig, vmTestHost, virsh, type Ran } from "./vm-host";
+import { URI, changes, leftovers, run, ssh, sweep, testImageConfig, vmTestHost, virsh } from "./vm-host";
 
 const STACK = "cl-n-e2e";
 const PREFIX = `cilium-lab-${STACK}`;
@@ -77,30 +76,6 @@ async function hostLeftovers(): Promise<string[]> {
     found.push(`bridge ${bridge}`);
   }
   return found;
-}
-
-/** SSH as the lab user with the stack's key, trusting only `hostKey` for `ip`. */
-async function ssh(dir: string, ip: string, hostKey: string, command: string): Promise<Ran> {
-  const knownHosts = path.join(
-    dir,
-    `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`,
-  );
-  await fs.writeFile(knownHosts, `${ip} ${hostKey}\n`, { mode: 0o600 });
-  return run(
-    "ssh",
-    [
-      "-i",
-      path.join(dir, "id"),
-      ...pinnedHostKeyOptions(knownHosts),
-      "-o",
-      "ConnectTimeout=20",
-      "-o",
-      "LogLevel=ERROR",
-      `lab@${ip}`,
-      command,
-    ],
-    { timeoutMs: 300_000 },
-  );
 }
 
 /** The text of every file under `dir`, concatenated. */

@@ -1,13 +1,17 @@
 /**
- * The host side of the nodes VM tests (nodes.vm.test.ts, upgrade.vm.test.ts): running tools,
- * virsh on qemu:///system, what a stack left on the host (domains, networks, its pool directory)
- * and removing it, and the non-zero counts of an engine summary.
+ * The host side of the nodes VM tests (nodes.vm.test.ts, upgrade.vm.test.ts, network-mtu.vm.test.ts):
+ * running tools, virsh on qemu:///system, SSH into a guest with its pinned host key, what a stack
+ * left on the host (domains, networks, its pool directory) and removing it, and the non-zero counts
+ * of an engine summary.
  */
 import type { ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
+import * as path from "node:path";
 import { promisify } from "node:util";
 
+import { pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { pulumiOnPath } from "../engine/support";
 
 const execFileAsync = promisify(execFile);
@@ -118,4 +122,31 @@ export function vmTestHost(t: ExecutionContext, poolDir: string): boolean {
   }
   pulumiOnPath();
   return true;
+}
+
+/**
+ * SSH as the lab user with the key in `<dir>/id`, trusting only `hostKey` for `ip` (a known_hosts
+ * file per address and key in `dir`).
+ */
+export async function ssh(dir: string, ip: string, hostKey: string, command: string): Promise<Ran> {
+  const knownHosts = path.join(
+    dir,
+    `known_hosts-${ip}-${createHash("sha256").update(hostKey).digest("hex").slice(0, 8)}`,
+  );
+  await fs.writeFile(knownHosts, `${ip} ${hostKey}\n`, { mode: 0o600 });
+  return run(
+    "ssh",
+    [
+      "-i",
+      path.join(dir, "id"),
+      ...pinnedHostKeyOptions(knownHosts),
+      "-o",
+      "ConnectTimeout=20",
+      "-o",
+      "LogLevel=ERROR",
+      `lab@${ip}`,
+      command,
+    ],
+    { timeoutMs: 300_000 },
+  );
 }
