@@ -7,6 +7,7 @@
 import test from "ava";
 
 import { predictFeatures, type FeatureConfig, type PredictedFeatures } from "../../infra/cilium/features";
+import { parseLabConfig } from "../../infra/config/parse";
 import {
   datapathOutput,
   verdictFailureMessage,
@@ -19,29 +20,14 @@ import type { LabNode } from "./support";
 
 const RELAY_UP: HubbleRelayFacts = { exists: true, desired: 1, ready: 1, rolloutError: null };
 
-/** The article's starting list as the config asks for it (1.13.4, vxlan, defaults). */
-const ARTICLE_CONFIG: FeatureConfig = {
-  routingMode: "vxlan",
-  ciliumVersion: "1.13.4",
-  image: "ubuntu-23.04",
-  kubeProxyReplacement: false,
-  bpfMasquerade: false,
-  hostRouting: "legacy",
-  bandwidthManager: "off",
-  ipv4BigTcp: false,
-  hubble: true,
-};
+/** The parser's defaults: the article's lab (1.13.4, vxlan, kube-proxy, iptables masquerading, Hubble on). */
+const ARTICLE_CONFIG: FeatureConfig = parseLabConfig({}).config;
 
-/** Native routing with kube-proxy replacement, BPF masquerading, BPF host routing, BIG TCP and EDT. */
+/** Native routing with kube-proxy replacement, BPF masquerading, BPF host routing, IPv4 BIG TCP and EDT. */
 const SWITCHED: PredictedFeatures = {
-  tunnel: "disabled",
-  kubeProxyReplacement: "enabled",
-  ipv6BigTcp: "disabled",
-  ipv4BigTcp: "enabled",
-  bandwidthManager: "edt",
-  hostRouting: "bpf",
-  masquerading: "bpf",
-  hubbleRelay: "enabled",
+  ...predictFeatures(ARTICLE_CONFIG),
+  ...{ tunnel: "disabled", kubeProxyReplacement: "enabled", ipv4BigTcp: "enabled", bandwidthManager: "edt" },
+  ...{ hostRouting: "bpf", masquerading: "bpf" },
 };
 
 function judged(
