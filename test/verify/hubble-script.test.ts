@@ -119,63 +119,72 @@ test("hubble-flows.sh exits 3 when no Cilium agent runs on the node, or the pods
   );
 });
 
-test("hubble-flows.sh exits 4 when the agent image has no hubble CLI", async (t) => {
-  // containerd's answer to an exec of a missing binary, then kubectl's own line.
-  const err =
-    'error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "4e1c": OCI runtime exec failed: exec failed: unable to start container process: exec: "hubble": executable file not found in $PATH: unknown\n';
-  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "1" }));
-  t.is(r.code, 4);
-  t.is(
-    r.stderr,
-    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=4\n' +
-      "  | the agent container has no hubble CLI\n" +
-      `  | ${err}` +
-      "cilium-lab fix: use a Cilium agent image that ships /usr/bin/hubble (every quay.io/cilium/cilium release does)\n",
+/** The lab's error block for a failed `hubble observe` step, as lib.sh's `fail` prints it. */
+function observeBlock(code: number, what: string, err: string, fix: string): string {
+  const details = err === "" ? [] : err.trimEnd().split("\n");
+  return (
+    `cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=${code}\n` +
+    [what, ...details].map((l) => `  | ${l}\n`).join("") +
+    `cilium-lab fix: ${fix}\n`
   );
-});
+}
 
-test("hubble-flows.sh exits 5 when the agent's Hubble server socket is missing (Hubble disabled)", async (t) => {
-  const err =
-    "failed to connect to 'unix:///var/run/cilium/hubble.sock': context deadline exceeded: connection error: desc = \"transport: error while dialing: dial unix /var/run/cilium/hubble.sock: connect: no such file or directory\"\ncommand terminated with exit code 1\n";
-  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "1" }));
-  t.is(r.code, 5);
-  t.is(
-    r.stderr,
-    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=5\n' +
-      "  | the agent's Hubble server socket is missing: Hubble is disabled in this agent\n" +
-      err
-        .trimEnd()
-        .split("\n")
-        .map((l) => `  | ${l}\n`)
-        .join("") +
-      "cilium-lab fix: enable Hubble in the agents (Helm hubble.enabled=true, the chart's default), then run up again\n",
-  );
-});
+/** `hubble observe` failures: the title, kubectl's stderr and exit code, then the block's code, what and fix. */
+const OBSERVE_FAILURES: readonly [title: string, err: string, rc: number, code: number, what: string, fix: string][] = [
+  [
+    "exits 4 when the agent image has no hubble CLI",
+    // containerd's answer to an exec of a missing binary, as kubectl prints it.
+    'error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "4e1c": OCI runtime exec failed: exec failed: unable to start container process: exec: "hubble": executable file not found in $PATH: unknown\n',
+    1,
+    4,
+    "the agent container has no hubble CLI",
+    "use a Cilium agent image that ships /usr/bin/hubble (every quay.io/cilium/cilium release does)",
+  ],
+  [
+    "exits 5 when the agent's Hubble server socket is missing (Hubble disabled)",
+    "failed to connect to 'unix:///var/run/cilium/hubble.sock': context deadline exceeded: connection error: desc = \"transport: error while dialing: dial unix /var/run/cilium/hubble.sock: connect: no such file or directory\"\ncommand terminated with exit code 1\n",
+    1,
+    5,
+    "the agent's Hubble server socket is missing: Hubble is disabled in this agent",
+    "enable Hubble in the agents (Helm hubble.enabled=true, the chart's default), then run up again",
+  ],
+  [
+    "exits 7 with hubble's own words on any other failure",
+    'invalid argument "x" for "--last" flag\n',
+    2,
+    7,
+    "hubble observe exited with 2",
+    `run it by hand: ${KUBECTL} -n kube-system exec cilium-7x2kd -c cilium-agent -- hubble observe --last 20`,
+  ],
+];
+
+for (const [title, err, rc, code, what, fix] of OBSERVE_FAILURES) {
+  test(`hubble-flows.sh ${title}`, async (t) => {
+    const r = await script(
+      ARGS,
+      await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": String(rc) }),
+    );
+    t.deepEqual([r.code, r.stdout, r.stderr], [code, "", observeBlock(code, what, err, fix)]);
+  });
+}
 
 test("hubble-flows.sh exits 6 when hubble observe does not answer within --timeout", async (t) => {
   const r = await script(
     hubbleFlowsArgs({ node: "node-2", serverPodIp: "10.0.1.23", port: 5201, timeoutSeconds: 1 }),
     await fakeDir({ "pods-node-2.txt": POD, "observe.sleep": "20" }),
   );
-  t.is(r.code, 6);
-  t.is(
-    r.stderr,
-    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=6\n' +
-      "  | no answer within 1s\n" +
-      `cilium-lab fix: raise --timeout, or look at the agent: ${KUBECTL} -n kube-system logs cilium-7x2kd -c cilium-agent --tail=50\n`,
-  );
-});
-
-test("hubble-flows.sh exits 7 with hubble's own words on any other failure", async (t) => {
-  const err = 'invalid argument "x" for "--last" flag\n';
-  const r = await script(ARGS, await fakeDir({ "pods-node-2.txt": POD, "observe.err": err, "observe.rc": "2" }));
-  t.is(r.code, 7);
-  t.is(
-    r.stderr,
-    'cilium-lab error: node=node-2 step="hubble observe in cilium-7x2kd" exit=7\n' +
-      "  | hubble observe exited with 2\n" +
-      `  | ${err}` +
-      `cilium-lab fix: run it by hand: ${KUBECTL} -n kube-system exec cilium-7x2kd -c cilium-agent -- hubble observe --last 20\n`,
+  t.deepEqual(
+    [r.code, r.stdout, r.stderr],
+    [
+      6,
+      "",
+      observeBlock(
+        6,
+        "no answer within 1s",
+        "",
+        `raise --timeout, or look at the agent: ${KUBECTL} -n kube-system logs cilium-7x2kd -c cilium-agent --tail=50`,
+      ),
+    ],
   );
 });
 
