@@ -18,27 +18,16 @@ export const LATENCY_UNITS = {
   podOverHost: "pod-to-pod / host-to-host of the median P50, dimensionless",
 } as const;
 
-/** One measured netperf run, as exported. */
-export interface LatencyRunRecord {
+/** One measured netperf run, as exported: the parsed run with where it sits in the sequence. */
+export interface LatencyRunRecord extends NetperfRun {
   /** `host`: hostNetwork client → hostNetwork netserver (node IPs); `pod`: pod → pod over pod IPs. */
   readonly path: PathName;
-  readonly test: NetperfTest;
   /** 1-based repetition, the same as the iperf3 run it is interleaved with. */
   readonly run: number;
   /** Position in the whole latency sequence, 1-based. */
   readonly order: number;
   /** The Kubernetes Job (or, in tests, the label) that ran it. */
   readonly job: string;
-  readonly minUs: number;
-  readonly p50Us: number;
-  readonly p90Us: number;
-  readonly p99Us: number;
-  readonly meanUs: number;
-  readonly stddevUs: number;
-  readonly maxUs: number;
-  readonly transactionsPerSecond: number;
-  /** Where the banner says the test went: proof of the path. */
-  readonly remoteHost: string | null;
 }
 
 /** Builds a {@link LatencyRunRecord} from a parsed run. */
@@ -49,22 +38,7 @@ export function latencyRunRecord(
   job: string,
   r: NetperfRun,
 ): LatencyRunRecord {
-  return {
-    path,
-    test: r.test,
-    run,
-    order,
-    job,
-    minUs: r.minUs,
-    p50Us: r.p50Us,
-    p90Us: r.p90Us,
-    p99Us: r.p99Us,
-    meanUs: r.meanUs,
-    stddevUs: r.stddevUs,
-    maxUs: r.maxUs,
-    transactionsPerSecond: r.transactionsPerSecond,
-    remoteHost: r.remoteHost,
-  };
+  return { path, run, order, job, ...r };
 }
 
 /** One path × test over its runs; each field's statistics are over the runs' values of it. */
