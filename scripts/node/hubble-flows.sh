@@ -24,8 +24,10 @@
 #   in every CLI the supported agents carry (hubble v0.11's pkg/printer/printer.go and the in-tree
 #   hubble/pkg/printer/printer.go: `case JSONPBOutput: return p.jsonEncoder.Encode(res)`). `-o json`
 #   is not used: older CLIs print the bare Flow for it, newer ones make it an alias for jsonpb.
-# - `--ip` matches the source or the destination, `--port` the source or the destination port, so
-#   the client's packets and the server's replies both match.
+# - `--ip IP --port PORT` asks for (source IP and source port) OR (destination IP and destination
+#   port): each flag fills the source side of a left filter and the destination side of a right
+#   one, "the resulting filter will be `left OR right`" (cmd/observe/flows_filter.go in cilium/hubble
+#   and in-tree), so the client's packets to the server and the server's replies both match.
 #
 # Exit codes (each failure prints the lab's error block on stderr: what, the details, the fix):
 #   0 the lines printed (possibly none: the judge says why that can happen)
