@@ -91,6 +91,21 @@ export const ARTICLE_FEATURES: Readonly<Record<Exclude<FeatureName, "ipv4BigTcp"
   hubbleRelay: "disabled",
 };
 
+/**
+ * The config key that switches each feature (`null`: none, IPv6 BIG TCP is report-only). Masquerading
+ * is switched by `bpfMasquerade`, Hubble Relay by `hubble` (relay and UI together).
+ */
+export const FEATURE_KEYS: Readonly<Record<FeatureName, keyof LabConfig | null>> = {
+  tunnel: "routingMode",
+  kubeProxyReplacement: "kubeProxyReplacement",
+  ipv6BigTcp: null,
+  ipv4BigTcp: "ipv4BigTcp",
+  bandwidthManager: "bandwidthManager",
+  hostRouting: "hostRouting",
+  masquerading: "bpfMasquerade",
+  hubbleRelay: "hubble",
+};
+
 /** The stack config the prediction reads. */
 export type FeatureConfig = Pick<
   LabConfig,

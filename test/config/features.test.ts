@@ -6,20 +6,8 @@
  */
 import test from "ava";
 
-import { LabConfigError, parseLabConfig } from "../../infra/config";
-
-/** The problems of a config that must be refused (fails the test when it parses). */
-function problemsOf(raw: Record<string, string>): readonly string[] {
-  try {
-    parseLabConfig(raw);
-  } catch (err) {
-    if (err instanceof LabConfigError) {
-      return err.problems;
-    }
-    throw err;
-  }
-  throw new Error(`expected ${JSON.stringify(raw)} to be refused`);
-}
+import { parseLabConfig } from "../../infra/config";
+import { problemsOf } from "./refused";
 
 /** The series' eBPF datapath, which BPF host routing, BBR and BIG TCP build on. */
 const EBPF = { routingMode: "native", kubeProxyReplacement: "true", bpfMasquerade: "true", hostRouting: "bpf" };

@@ -5,21 +5,9 @@
 import test from "ava";
 
 import { KEYS, KEY_NAMES, LabConfigError, parseLabConfig, type KeySpec } from "../../infra/config";
+import { problemsOf } from "./refused";
 
 const SHA = "a".repeat(64);
-
-/** The problems of a config that must be refused (fails the test when it parses). */
-function problemsOf(raw: Record<string, string>): readonly string[] {
-  try {
-    parseLabConfig(raw);
-  } catch (err) {
-    if (err instanceof LabConfigError) {
-      return err.problems;
-    }
-    throw err;
-  }
-  throw new Error(`expected ${JSON.stringify(raw)} to be refused`);
-}
 
 const refused: [string, Record<string, string>, string][] = [
   [
