@@ -6,7 +6,7 @@
  * lab's parser and statistics; a client towards a namespace with no netserver gives the exact error.
  *
  * Needs root, iproute2 and netperf 2.7.0 (Debian's non-free component; .ci/host-setup.sh enables it
- * and installs netperf). About 20 s: 1 s per run.
+ * and installs netperf). About 40 s: 1 s per run, 16 runs per pair.
  */
 import test from "ava";
 

@@ -7,6 +7,7 @@
  * namespaces joined by veth, with exactly the argv of netperfClientArgs (`-l 2`), on 2026-12-03:
  * - tcp_rr / tcp_crr: `netperf -H 172.31.9.1 -p 12865 -l 2 -j -t TCP_RR|TCP_CRR -- -o <selectors>`;
  * - no-netserver: the same towards 172.31.9.2, where nothing listened (netperf exited 255);
+ * - no-address: towards 127.0.0.1 from a namespace whose only address is loopback (exit 255);
  * - unknown-selector: `-o MIN_LATENCY,NO_SUCH_SELECTOR,P50_LATENCY` (netperf drops the unknown column
  *   from the header but not from the values).
  * The earlier loopback capture below (netperf 2.7.0, no `-j`, seven selectors without MAX_LATENCY)
@@ -108,6 +109,15 @@ test("no netserver (exit 255): the exact error quotes netperf's own line and say
     err(fixture("no-netserver"), "TCP_RR", "pod TCP_RR run 1"),
     'netperf pod TCP_RR run 1: no netserver listening on 172.31.9.2 port 12865 (netperf exits 255: "establish control: are you sure there is a netserver listening on 172.31.9.2 at port 12865?"). ' +
       "Fix: start `netserver -D -p 12865` on the server side and check that 172.31.9.2 is reachable from the client.",
+  );
+});
+
+test("no address besides loopback (exit 255, getaddrinfo fails even for 127.0.0.1): the exact error", (t) => {
+  t.is(
+    err(fixture("no-address")),
+    "netperf TCP_RR: netperf could not resolve 127.0.0.1 port 12865 (getaddrinfo returned -2 Name or service not known; netperf exits 255). " +
+      "Fix: pass an IP address to -H, from a network namespace with an IPv4 address besides loopback " +
+      "(netperf 2.7.0 resolves even a numeric address with getaddrinfo, which fails there).",
   );
 });
 

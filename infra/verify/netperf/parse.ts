@@ -12,6 +12,9 @@
  * TCP_CRR's banner reads `MIGRATED TCP Connect/Request/Response TEST from …`. With no netserver on
  * the port, netperf exits 255 and prints (on stdout):
  * `establish control: are you sure there is a netserver listening on 172.31.9.1 at port 12999?`.
+ * In a namespace whose only address is loopback it cannot even resolve `-H 127.0.0.1`:
+ * `resolve_host: could not resolve host '127.0.0.1' port '12865' af AF_INET` and, on the next line,
+ * `getaddrinfo returned -2 Name or service not known` (exit 255).
  * netperf prints -1 for a statistic it did not keep; an unknown selector leaves its column out of
  * the header and empty in the value line.
  */
@@ -52,6 +55,8 @@ const BANNER_TEST: Readonly<Record<NetperfTest, string>> = {
 };
 
 const NO_NETSERVER = /establish control: are you sure there is a netserver listening on (\S+) at port (\d+)\?/;
+const NO_RESOLVE =
+  /resolve_host: could not resolve host '([^']*)' port '(\d+)'[^\n]*\n\s*(getaddrinfo returned [^\n]*)/;
 const HEADER = NETPERF_COLUMNS.map((c) => c.header).join(",");
 
 /**
@@ -62,6 +67,7 @@ const HEADER = NETPERF_COLUMNS.map((c) => c.header).join(",");
  * `<selectors>`: {@link NETPERF_SELECTORS}):
  * - `netperf <label>: no output.`
  * - `netperf <label>: no netserver listening on <host> port <port> (netperf exits 255: "establish control: are you sure there is a netserver listening on <host> at port <port>?"). Fix: start \`netserver -D -p 12865\` on the server side and check that <host> is reachable from the client.`
+ * - `netperf <label>: netperf could not resolve <host> port <port> (getaddrinfo returned -2 Name or service not known; netperf exits 255). Fix: …`
  * - `netperf <label>: the banner names another test: expected "<TCP …>", found: <banner>`
  * - `netperf <label>: no header line "<header>" in the output (were the -o selectors <selectors> passed after --?). Output ends with: <tail>`
  * - `netperf <label>: no value line after the header (truncated?). Output ends with: <tail>`
@@ -84,6 +90,15 @@ export function parseNetperf(text: string, test: NetperfTest, label: string = te
     fail(
       `no netserver listening on ${host} port ${port} (netperf exits 255: "${line}"). ` +
         `Fix: start \`netserver -D -p ${NETSERVER_PORT}\` on the server side and check that ${host} is reachable from the client.`,
+    );
+  }
+  const unresolved = NO_RESOLVE.exec(text);
+  if (unresolved) {
+    const [, host, port, why] = unresolved;
+    fail(
+      `netperf could not resolve ${host} port ${port} (${why?.trim()}; netperf exits 255). ` +
+        "Fix: pass an IP address to -H, from a network namespace with an IPv4 address besides loopback " +
+        "(netperf 2.7.0 resolves even a numeric address with getaddrinfo, which fails there).",
     );
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim());
