@@ -137,7 +137,12 @@ function either(value: boolean | null, yes: FeatureState, no: FeatureState): Fea
  * routing.", log.Fatal in cilium/cilium v1.13 pkg/bandwidth/bandwidth.go InitBandwidthManager; an
  * error in later pkg/datapath/linux/bandwidth/bandwidth.go), so nothing is predicted (`null`).
  * Tuning guide "Bandwidth Manager" / "BBR congestion control for Pods",
- * https://docs.cilium.io/en/v1.13/operations/performance/tuning/.
+ * https://docs.cilium.io/en/v1.13/operations/performance/tuning/. The guide also lists kube-proxy
+ * replacement under the bandwidth manager's requirements, but the agent checks only the kernel and
+ * its devices (v1.13 pkg/bandwidth/bandwidth.go ProbeBandwidthManager, InitBandwidthManager), and
+ * "The bandwidth enforcement is supported for direct routing as well as tunneling mode"
+ * (https://docs.cilium.io/en/stable/network/kubernetes/bandwidth-manager/): the config refuses
+ * nothing there, and the verification reads the agent's `BandwidthManager:` line.
  */
 function bandwidthManagerState(config: FeatureConfig, platform: Platform): FeatureState | null {
   if (config.bandwidthManager === "off") {
