@@ -5,7 +5,7 @@
  * exact check rows for vxlan, geneve and native, for contradictions both ways, and for an empty answer.
  */
 import test from "ava";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 
 import {
@@ -311,4 +311,19 @@ test("only the measured connection counts: another client, another port or UDP i
     proof("vxlan", "1.13-vxlan", { output: lost }).checks[0]?.actual,
     `none (of 0 flows printed; 1 lost-events notices): ${NO_FLOWS_REASON}`,
   );
+});
+
+test("every Hubble fixture is listed with its sources in hubble-SOURCES.md", (t) => {
+  const dir = path.join(__dirname, "fixtures");
+  const sources = readFileSync(path.join(dir, "hubble-SOURCES.md"), "utf8");
+  const fixtures = readdirSync(dir).filter((f) => f.startsWith("hubble-") && f.endsWith(".jsonl"));
+  t.deepEqual(fixtures.sort(), [
+    "hubble-1.13-vxlan.jsonl",
+    "hubble-1.16-geneve.jsonl",
+    "hubble-1.20-native.jsonl",
+    "hubble-export-rst.jsonl",
+  ]);
+  for (const f of fixtures) {
+    t.true(sources.includes(`\`${f}\``), `${f} is not in hubble-SOURCES.md`);
+  }
 });
