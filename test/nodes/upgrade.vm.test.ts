@@ -25,7 +25,7 @@ import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { planLab } from "../../infra/plan";
 import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
-import { changes, leftovers, run, sweep, testImageConfig, vmTestHost } from "./vm-host";
+import { changes, leftovers, run, sweep, testImageConfig, vmTestStart } from "./vm-host";
 
 const OLD_COMMIT = "bf709f1";
 const STACK = "cl-n-upg";
@@ -123,18 +123,11 @@ async function upgrade(t: ExecutionContext, newStack: Stack): Promise<UpResult> 
 
 test("a nodes stack built at bf709f1 previews and updates under the current code with no create, replace or delete", async (t) => {
   t.timeout(40 * 60_000, "two TCG boots on a shared 2-core host");
-  if (!vmTestHost(t, POOL_DIR)) {
+  const img = await vmTestStart(t, PREFIX, POOL_DIR);
+  if (img === undefined) {
     return;
   }
-  const image = process.env.TEST_IMAGE ?? "";
-  const imageSha = process.env.TEST_IMAGE_SHA256 ?? "";
-  if (image === "" || imageSha === "") {
-    t.fail(
-      'No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.',
-    );
-    return;
-  }
-  await sweep(PREFIX, POOL_DIR);
+  const { image, sha256: imageSha } = img;
 
   // The old tree, as a user has it: infra/ and scripts/ of bf709f1, the project's node_modules.
   const old = await oldTree(t);

@@ -150,3 +150,34 @@ export async function ssh(dir: string, ip: string, hostKey: string, command: str
     { timeoutMs: 300_000 },
   );
 }
+
+/** The Debian test image a VM test boots (`image: custom`): its path and SHA-256. */
+export interface TestImage {
+  readonly image: string;
+  readonly sha256: string;
+}
+
+/**
+ * The start of a nodes VM test that takes the test image from the environment: {@link vmTestHost},
+ * TEST_IMAGE and TEST_IMAGE_SHA256 (else `t` fails, saying how to get them), and what an earlier
+ * run of the stack left on the host swept. Undefined when the test cannot run.
+ */
+export async function vmTestStart(
+  t: ExecutionContext,
+  prefix: string,
+  poolDir: string,
+): Promise<TestImage | undefined> {
+  if (!vmTestHost(t, poolDir)) {
+    return undefined;
+  }
+  const image = process.env.TEST_IMAGE ?? "";
+  const sha256 = process.env.TEST_IMAGE_SHA256 ?? "";
+  if (image === "" || sha256 === "") {
+    t.fail(
+      'No test image. Fix: eval "$(bash scripts/dev/build-test-image.sh)" (as root), or source the CI environment.',
+    );
+    return undefined;
+  }
+  await sweep(prefix, poolDir);
+  return { image, sha256 };
+}
