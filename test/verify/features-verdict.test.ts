@@ -14,8 +14,7 @@ import {
   type DatapathOutput,
   type HubbleRelayFacts,
 } from "../../infra/verify/evidence";
-import { cm113, cm117, lab, req, type Mode } from "./lab-evidence";
-import { agentStatusFixture } from "./lab-evidence";
+import { agentStatusFixture, cm113, cm117, lab, req, type Mode } from "./lab-evidence";
 import type { LabNode } from "./support";
 
 const RELAY_UP: HubbleRelayFacts = { exists: true, desired: 1, ready: 1, rolloutError: null };
@@ -75,14 +74,8 @@ test("the article's lab on 1.13.4: asked (the prediction) equals observed on eve
   t.like(d.features.relay, { deployment: RELAY_UP, line: { observed: "enabled", agentSays: "1/1 ready" } });
   t.deepEqual(
     d.checks.filter((c) => c.scope === "node-2" && c.check.startsWith("feature ")).map((c) => c.check),
-    [
-      "feature Datapath mode",
-      "feature KubeProxyReplacement",
-      "feature BandwidthManager",
-      "feature Host Routing",
-      "feature Masquerading",
-    ],
-    "IPv6 BIG TCP is report-only, IPv4 BIG TCP has no prediction on 1.13, Hubble Relay is judged once for the cluster",
+    ["feature KubeProxyReplacement", "feature BandwidthManager", "feature Host Routing", "feature Masquerading"],
+    "the tunnel is judged by the datapath checks, IPv6 BIG TCP is report-only, IPv4 BIG TCP has no prediction on 1.13, Hubble Relay is judged once for the cluster",
   );
   t.deepEqual(
     d.checks.filter((c) => c.check === "feature Hubble Relay").map((c) => [c.scope, c.actual]),
@@ -183,13 +176,24 @@ test("a missing Hubble Relay, a missing status line and a wrong tunnel each refu
     ok: true,
   });
 
-  const wrongTunnel = judged("vxlan", "1.13.4", { ...asked, tunnel: "geneve" }, (n) =>
-    agentStatusFixture("1.13.4-article", n),
+  // Native asked, the nodes still tunnel: the datapath checks refuse it once; the line shows both sides.
+  const tunnel = datapathOutput(
+    { ...req("native"), features: { ...asked, tunnel: "disabled" } },
+    lab(cm113("native"), "vxlan", { agent: (n) => agentStatusFixture("1.13.4-article", n), relay: RELAY_UP }),
   );
-  t.is(
-    wrongTunnel.reasons[0],
-    'node-1: feature Datapath mode: expected geneve (asked), found vxlan (tunnel devices (ip -d link) "cilium_vxlan")',
+  t.is(tunnel.verdict, "refused");
+  t.true(
+    tunnel.reasons.includes("node-1: tunnel device: expected none, found cilium_vxlan (vxlan, mtu 1500, port 8472)"),
   );
+  t.false(tunnel.reasons.some((r) => r.includes(": feature ")));
+  t.false(tunnel.features.ok);
+  t.like(tunnel.features.nodes[0]?.lines[0], {
+    asked: "disabled",
+    observed: "vxlan",
+    agentSays: "cilium_vxlan",
+    ok: false,
+  });
+  t.false(verdictFailureMessage(tunnel).includes("contradict"));
 });
 
 test("without a prediction nothing is judged, and the features output still shows what runs", (t) => {

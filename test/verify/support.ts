@@ -304,6 +304,9 @@ export function agentStatus116(node: LabNode, mode: "vxlan" | "geneve" | "native
     "KubeProxyReplacement:    False",
     `Cilium:                  Ok   ${version} (v${version}-82999990)`,
     `IPAM:                    IPv4: 5/254 allocated from ${node.podCidr},`,
+    "IPv4 BIG TCP:            Disabled",
+    "IPv6 BIG TCP:            Disabled",
+    "BandwidthManager:        Disabled",
     `Routing:                 ${routing}`,
     "Attach Mode:             Legacy TC",
     "Device Mode:             veth",
@@ -311,12 +314,17 @@ export function agentStatus116(node: LabNode, mode: "vxlan" | "geneve" | "native
   ].join("\n");
 }
 
-/** What scripts/node/collect-cilium-state.sh prints, for `configMap` entries, nodes and agent outputs. */
+/**
+ * What scripts/node/collect-cilium-state.sh prints, for `configMap` entries, nodes and agent outputs;
+ * `hubbleRelay` as the collector reports the Deployment (default: rolled out, 1/1 ready, as with the
+ * lab's default `hubble: true`; `null` leaves the entry out).
+ */
 export function clusterStateDoc(
   configMap: Record<string, string>,
   nodes: readonly LabNode[],
   agentOutput: (n: LabNode) => string,
   cli = "cilium",
+  hubbleRelay: Record<string, unknown> | null = { exists: true, desired: 1, ready: 1, rolloutError: null },
 ): string {
   const line = (n: LabNode) => ({ name: n.name, podCidrs: [n.podCidr], internalIps: [n.ip] });
   return JSON.stringify({
@@ -337,5 +345,6 @@ export function clusterStateDoc(
       exitCode: 0,
       output: agentOutput(n),
     })),
+    ...(hubbleRelay === null ? {} : { hubbleRelay }),
   });
 }

@@ -59,6 +59,9 @@ export interface FeaturesOutput {
 
 const RELAY_SOURCE = "Deployment hubble-relay";
 
+/** Lines without a per-node check: the tunnel (the datapath checks judge it) and Hubble Relay (judged once, scope `cluster`). */
+const NOT_PER_NODE: ReadonlySet<FeatureName> = new Set<FeatureName>(["tunnel", "hubbleRelay"]);
+
 /** The tunnel as `features` names it: `vxlan` | `geneve` | `disabled` (native), else the mode word. */
 function tunnelState(mode: ObservedMode): FeatureState {
   return mode === "native" ? "disabled" : mode;
@@ -166,7 +169,9 @@ export function featureCheckName(l: Pick<FeatureLine, "label">): string {
 
 /**
  * The feature checks: every judged line of every node with an agent (a node without one already
- * fails `agent status`), and Hubble Relay once for the cluster.
+ * fails `agent status`), and Hubble Relay once for the cluster. The tunnel line is not a check of its
+ * own: the datapath checks judge the same facts against the routing mode the prediction comes from
+ * (`tunnel device`, and from 1.16 `agent routing`), so a wrong tunnel is refused once, by them.
  */
 export function featureChecks(requested: RequestedDatapath, evidence: DatapathEvidence): Check[] {
   if (requested.features === undefined) {
@@ -184,7 +189,7 @@ export function featureChecks(requested: RequestedDatapath, evidence: DatapathEv
   return [
     ...out.nodes
       .filter((n) => withAgent.has(n.node))
-      .flatMap((n) => n.lines.filter((l) => l.checked && l.feature !== "hubbleRelay").map((l) => toCheck(n.node, l))),
+      .flatMap((n) => n.lines.filter((l) => l.checked && !NOT_PER_NODE.has(l.feature)).map((l) => toCheck(n.node, l))),
     ...(out.relay.line.checked ? [toCheck("cluster", out.relay.line)] : []),
   ];
 }
