@@ -80,8 +80,10 @@ const ciliumReady = new CiliumReady(
   { dependsOn: [cilium.release], deletedWith: lab.server.domain },
 );
 
-// Verification: prove the datapath from config and from every node, then iperf3 host↔host and
-// pod↔pod, interleaved; a datapath other than the one asked for fails the update.
+// Verification: prove the datapath and every feature the config predicts from config and from
+// every node, then iperf3 (throughput) and netperf (latency) host↔host and pod↔pod, interleaved,
+// and with Hubble the measured flow itself; a datapath, a feature or a flow other than the one asked
+// for fails the update, and no number is exported.
 const verification = new Verification(
   "verify",
   { config, nodes: lab.nodes, server: lab.server, cilium },
@@ -90,12 +92,15 @@ const verification = new Verification(
 
 // Outputs.
 export const nodes = lab.nodes.map(({ name, role, ip }) => ({ name, role, ip }));
-export const datapath = verification.datapath;
+export const datapath = verification.datapathReport;
+export const features = verification.datapath.apply((d) => d.features);
 export const throughput = verification.throughput;
+export const latency = verification.latency;
 export const versions = {
   k3s: config.k3sVersion,
   cilium: config.ciliumVersion,
   iperf3Image: config.iperf3Image,
+  netperfImage: config.netperfImage,
   image: config.image === "custom" ? config.imageUrl : config.image,
   // Resolved once by the base image's create and kept by later `up`s (infra/libvirt/base-image/).
   imageSerial: lab.baseImageFacts.serial,

@@ -1,7 +1,7 @@
 /**
- * The Verification's outputs from what its commands print (pure): the iperf3 servers' addresses
- * (scripts/node/wait-iperf3-servers.sh), the `datapath` verdict from the collectors' documents and
- * the `throughput` from the Jobs' `iperf3 -J` logs.
+ * The Verification's outputs from what its commands print (pure): the servers' addresses
+ * (scripts/node/wait-iperf3-servers.sh), the `datapath` verdict from the collectors' documents, the
+ * `throughput` from the iperf3 Jobs' `iperf3 -J` logs and the `latency` from the netperf Jobs' logs.
  */
 import type { LabConfig } from "../config";
 import {
@@ -15,7 +15,27 @@ import {
   type RequestedDatapath,
 } from "./evidence";
 import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord, type ThroughputOutput } from "./iperf3";
-import { NAMESPACE, clientArgs, type Iperf3Settings, type NodeRef, type RunStep } from "./jobs";
+import {
+  NAMESPACE,
+  clientArgs,
+  latencyArgs,
+  type Iperf3Settings,
+  type LatencyStep,
+  type NetperfSettings,
+  type NodeRef,
+  type RunStep,
+} from "./jobs";
+import {
+  NETPERF_TESTS,
+  latencyOf,
+  latencyRunRecord,
+  netserverArgs,
+  parseNetperf,
+  type LatencyOutput,
+  type NetperfTest,
+} from "./netperf";
+
+export type { LatencyOutput } from "./netperf";
 
 /** The server pods' addresses, as scripts/node/wait-iperf3-servers.sh prints them. */
 export interface ServerAddresses {
@@ -138,6 +158,50 @@ export function throughputOf(
       server: { node: m.server.name, hostIp: m.server.ip, podIp },
       client: { node: m.client.name },
       order: schedule.map((s) => `${s.path} ${s.run}`).join(", "),
+    },
+  });
+}
+
+/** The `latency` output from the netperf Job logs, in latency schedule order. */
+export function latencyOutputOf(
+  m: {
+    readonly config: Pick<LabConfig, "routingMode" | "accelerator">;
+    readonly netperf: NetperfSettings;
+    readonly server: NodeRef;
+    readonly client: NodeRef;
+  },
+  schedule: readonly LatencyStep[],
+  logs: readonly string[],
+  podIp: string,
+): LatencyOutput {
+  const runs = schedule.map((step, i) =>
+    latencyRunRecord(
+      step.path,
+      step.run,
+      step.order,
+      step.job,
+      parseNetperf(
+        logs[i] ?? "",
+        step.test,
+        `${step.path} ${step.test} run ${step.run} (job ${NAMESPACE}/${step.job})`,
+      ),
+    ),
+  );
+  const argv = (test: NetperfTest) => ["netperf", ...latencyArgs(test, "<target>", m.netperf.seconds)];
+  return latencyOf({
+    runs,
+    routingMode: m.config.routingMode,
+    accelerator: m.config.accelerator,
+    settings: {
+      image: m.netperf.image,
+      seconds: m.netperf.seconds,
+      runs: m.netperf.runs,
+      tests: NETPERF_TESTS,
+      clientArgs: Object.fromEntries(NETPERF_TESTS.map((t) => [t, argv(t)])),
+      serverArgs: netserverArgs(),
+      server: { node: m.server.name, hostIp: m.server.ip, podIp },
+      client: { node: m.client.name },
+      order: schedule.map((s) => `${s.test} ${s.path} ${s.run}`).join(", "),
     },
   });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Waits until the iperf3 server pods are Ready (their startup probe has connected to port 5201,
-# so iperf3 listens) and prints ONE JSON document with their addresses:
+# Waits until the server pods are Ready (the startup probes have connected to iperf3's port 5201
+# and netserver's 12865, so both listen) and prints ONE JSON document with their addresses:
 #   {"pods":[{"name":…,"podIP":…,"hostIP":…,"node":…},…]}
 # A server that never listens fails with the pod's state and the tail of its log, exit 1.
 #
@@ -31,13 +31,13 @@ main() {
       local state logs
       state=$("${kubectl[@]}" -n "$ns" get pod "$pod" -o \
         'jsonpath=phase {.status.phase}; node {.spec.nodeName}; {range .status.containerStatuses[*]}container {.name}: restarts {.restartCount}, waiting {.state.waiting.reason} {.state.waiting.message}, terminated {.state.terminated.reason} exit {.state.terminated.exitCode}, last {.lastState.terminated.reason} exit {.lastState.terminated.exitCode}{end}' 2>&1) || true
-      logs=$("${kubectl[@]}" -n "$ns" logs "pod/${pod}" --tail=30 2>&1) || true
-      die "iperf3 server pod ${ns}/${pod} did not become Ready within ${timeout}s: iperf3 never listened on its port (the startup probe connects to it).
+      logs=$("${kubectl[@]}" -n "$ns" logs "pod/${pod}" --all-containers --prefix --tail=30 2>&1) || true
+      die "iperf3 server pod ${ns}/${pod} did not become Ready within ${timeout}s: iperf3 or netserver never listened on its port (each container's startup probe connects to it).
 kubectl wait: ${out}
 Pod state: ${state}
 Last log lines:
 ${logs}
-Common causes: the image could not be pulled (set cilium-lab:iperf3Image to a reachable mirror), it has no iperf3 on its PATH, or the port is taken on the node (host-network server)."
+Common causes: an image could not be pulled (set cilium-lab:iperf3Image or cilium-lab:netperfImage to a reachable mirror), it has no iperf3 or netserver on its PATH, or a port is taken on the node (host-network server)."
     fi
     fields=$("${kubectl[@]}" -n "$ns" get pod "$pod" -o 'jsonpath={.metadata.name} {.status.podIP} {.status.hostIP} {.spec.nodeName}' 2>&1) ||
       die "cannot read pod ${ns}/${pod}: ${fields}"

@@ -1,6 +1,6 @@
 /**
- * The iperf3 objects as data: node pinning, arguments, image, deadlines, names and the run key that
- * decides when the measurement runs again.
+ * The measurement's objects as data: node pinning, arguments, images, deadlines, names, the order of
+ * the iperf3 and netperf runs, and the run key that decides when the measurement runs again.
  */
 import test from "ava";
 
@@ -11,20 +11,40 @@ import {
   clientArgs,
   clientJobArgs,
   deadlines,
+  featureKeys,
   iperf3Settings,
+  latencyArgs,
+  latencyDeadlines,
+  latencyJobArgs,
+  latencySchedule,
+  measurementChain,
   namespaceArgs,
+  netperfSettings,
   pickPair,
   runKey,
   runSchedule,
   serverPodArgs,
   shq,
   stdinScriptCommand,
+  type FeatureKeys,
   type Iperf3Settings,
+  type NetperfSettings,
 } from "../../infra/verify/jobs";
-import { IPERF3_IMAGE } from "../../infra/versions";
+import { IPERF3_IMAGE, NETPERF_IMAGE } from "../../infra/versions";
 
 const CONFIG = { iperf3Image: IPERF3_IMAGE, iperf3Seconds: 10, iperf3Runs: 3, iperf3Streams: 1, iperf3OmitSeconds: 1 };
 const S: Iperf3Settings = iperf3Settings(CONFIG);
+const N: NetperfSettings = netperfSettings({ netperfImage: NETPERF_IMAGE, netperfSeconds: 10, iperf3Runs: 3 });
+/** The article's starting list, as the config keys' defaults. */
+const ARTICLE_KEYS: FeatureKeys = {
+  kubeProxyReplacement: false,
+  bpfMasquerade: false,
+  hostRouting: "legacy",
+  bandwidthManager: "off",
+  ipv4BigTcp: false,
+  networkMtu: 1500,
+  hubble: true,
+};
 const NODES = ["node-1", "node-2", "node-3"].map((name, i) => ({ name, ip: `192.168.150.${11 + i}` }));
 
 test("the server goes to the second node and the client to the last, as in the article; with two nodes the server moves to node-1", (t) => {
@@ -70,14 +90,36 @@ test("the run key changes with the routing mode, the Cilium version, the release
     ciliumDigest: "sha256:aaa",
     routingMode: "vxlan",
     ciliumVersion: "1.13.4",
+    features: ARTICLE_KEYS,
     settings: S,
+    netperf: N,
     server: "node-2",
     client: "node-3",
   };
   const key = runKey(base);
   t.regex(key, /^[0-9a-f]{8}$/);
   t.is(runKey({ ...base, settings: { ...S } }), key);
+  // Only the feature keys count, in a fixed order, whatever else the config object carries.
+  t.is(runKey({ ...base, features: { ...ARTICLE_KEYS, routingMode: "native" } as FeatureKeys }), key);
+  t.deepEqual(
+    Object.keys(featureKeys(Object.fromEntries(Object.entries(ARTICLE_KEYS).reverse()) as FeatureKeys)),
+    Object.keys(ARTICLE_KEYS),
+  );
+  const features: Partial<FeatureKeys>[] = [
+    { kubeProxyReplacement: true },
+    { bpfMasquerade: true },
+    { hostRouting: "bpf" },
+    { bandwidthManager: "on" },
+    { bandwidthManager: "bbr" },
+    { ipv4BigTcp: true },
+    { networkMtu: 9000 },
+    { hubble: false },
+  ];
   const changed = [
+    ...features.map((f) => ({ ...base, features: { ...ARTICLE_KEYS, ...f } })),
+    { ...base, netperf: { ...N, image: "other@sha256:" + "c".repeat(64) } },
+    { ...base, netperf: { ...N, seconds: 20 } },
+    { ...base, netperf: { ...N, runs: 4 } },
     { ...base, routingMode: "native" },
     { ...base, ciliumVersion: "1.16.5" },
     { ...base, ciliumDigest: "sha256:bbb" },
@@ -123,12 +165,27 @@ test("server pods are pinned to their node, the host one on the node's network, 
           ports: [{ name: "iperf3", containerPort: 5201, protocol: "TCP" }],
           startupProbe: { tcpSocket: { port: 5201 }, periodSeconds: 2, failureThreshold: 30 },
         },
+        {
+          name: "netserver",
+          image: NETPERF_IMAGE,
+          command: ["netserver"],
+          args: ["-D", "-p", "12865"],
+          ports: [{ name: "netserver", containerPort: 12865, protocol: "TCP" }],
+          startupProbe: { tcpSocket: { port: 12865 }, periodSeconds: 2, failureThreshold: 30 },
+        },
       ],
     },
   });
-  const pod = serverPodArgs({ path: "pod", node: "node-2", image: "img@sha256:1", key: "k1" });
+  const pod = serverPodArgs({ path: "pod", node: "node-2", image: "img@sha256:1", netperfImage: "np@1", key: "k1" });
   t.is(pod.metadata && (pod.metadata as { name?: string }).name, "iperf3-server-pod-k1");
   t.false((pod.spec as { hostNetwork?: boolean }).hostNetwork);
+  t.deepEqual(
+    (pod.spec as { containers: { name: string; image: string }[] }).containers.map((c) => [c.name, c.image]),
+    [
+      ["iperf3", "img@sha256:1"],
+      ["netserver", "np@1"],
+    ],
+  );
 });
 
 test("client Jobs are pinned to the client node, never retried, bounded by a deadline, and run the exact iperf3 arguments", (t) => {
@@ -220,4 +277,87 @@ test("scripts run as `sudo -n bash -s -- <quoted args>` with the script on stdin
     "sudo -n bash -s -- 'cilium-lab-iperf3' 'iperf3-pod-1-k1' '441'",
   );
   t.is(shq("it's"), `'it'\\''s'`);
+});
+
+test("netperf runs TCP_RR then TCP_CRR, host then pod, per repetition; the chain interleaves them with iperf3 and reads the flows after the last pod iperf3 run", (t) => {
+  t.deepEqual(latencySchedule(1, "k1"), [
+    { test: "TCP_RR", path: "host", run: 1, order: 1, job: "netperf-rr-host-1-k1" },
+    { test: "TCP_RR", path: "pod", run: 1, order: 2, job: "netperf-rr-pod-1-k1" },
+    { test: "TCP_CRR", path: "host", run: 1, order: 3, job: "netperf-crr-host-1-k1" },
+    { test: "TCP_CRR", path: "pod", run: 1, order: 4, job: "netperf-crr-pod-1-k1" },
+  ]);
+  t.true(latencySchedule(20, "abcdef12").every((s) => s.job.length <= 63));
+  const word = (l: ReturnType<typeof measurementChain>[number]) =>
+    l.kind === "flows" ? "flows" : l.kind === "iperf3" ? `${l.step.path} ${l.step.run}` : l.step.job.slice(0, -3);
+  const chain = (flows: boolean) =>
+    measurementChain(runSchedule(2, "k1"), latencySchedule(2, "k1"), flows).map(word).join(", ");
+  t.is(
+    chain(true),
+    "host 1, pod 1, netperf-rr-host-1, netperf-rr-pod-1, netperf-crr-host-1, netperf-crr-pod-1, " +
+      "host 2, pod 2, flows, netperf-rr-host-2, netperf-rr-pod-2, netperf-crr-host-2, netperf-crr-pod-2",
+  );
+  t.is(chain(false), chain(true).replace("flows, ", ""));
+});
+
+test("a netperf Job runs netperf -H <target> -p 12865 -l <s> -j -t <test> -- -o <selectors> on the client node, never retried, within its deadline", (t) => {
+  const step = latencySchedule(1, "k1")[3];
+  if (step === undefined) {
+    throw new Error("no crr pod step");
+  }
+  const args = latencyArgs(step.test, "10.0.1.20", N.seconds);
+  t.deepEqual(args, [
+    "-H",
+    "10.0.1.20",
+    "-p",
+    "12865",
+    "-l",
+    "10",
+    "-j",
+    "-t",
+    "TCP_CRR",
+    "--",
+    "-o",
+    "MIN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MEAN_LATENCY,STDDEV_LATENCY,MAX_LATENCY,TRANSACTION_RATE",
+  ]);
+  const labels = {
+    "app.kubernetes.io/name": "netperf",
+    "app.kubernetes.io/part-of": "cilium-lab",
+    "app.kubernetes.io/component": "client",
+    "cilium-lab/path": "pod",
+    "cilium-lab/run-key": "k1",
+    "cilium-lab/run": "1",
+    "cilium-lab/test": "TCP_CRR",
+  };
+  t.deepEqual(
+    latencyJobArgs({ step, node: "node-3", args, image: NETPERF_IMAGE, key: "k1", activeDeadlineSeconds: 380 }),
+    {
+      metadata: {
+        name: "netperf-crr-pod-1-k1",
+        namespace: NAMESPACE,
+        labels,
+        annotations: { "pulumi.com/skipAwait": "true" },
+      },
+      spec: {
+        backoffLimit: 0,
+        activeDeadlineSeconds: 380,
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: { "kubernetes.io/hostname": "node-3" },
+            hostNetwork: false,
+            restartPolicy: "Never",
+            terminationGracePeriodSeconds: 2,
+            enableServiceLinks: false,
+            automountServiceAccountToken: false,
+            containers: [{ name: "netperf", image: NETPERF_IMAGE, command: ["netperf"], args }],
+          },
+        },
+      },
+    },
+  );
+  t.deepEqual(latencyDeadlines(N, "kvm"), { jobSeconds: 300 + 10 + 10 + 60, readerSeconds: 380 + 60 });
+  t.deepEqual(latencyDeadlines({ ...N, seconds: 300 }, "qemu"), {
+    jobSeconds: 900 + 10 + 300 + 60,
+    readerSeconds: 1270 + 60,
+  });
 });

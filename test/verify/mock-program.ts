@@ -3,8 +3,9 @@
  * Provider, the Cilium layer's `datapath` and `digest`, SSH connections per node, `dependsOn` the
  * Cilium release and `deletedWith` the server VM. The mocks answer each remote command with what
  * the real script prints on a lab (collector documents shaped like a Cilium node's, see support.ts;
- * the Job logs are real iperf3 documents) and give k8s objects a uid. Every registration is
- * recorded with its inputs and options (test/support/pulumi-mocks.ts).
+ * the iperf3 Job logs are real iperf3 documents, the netperf ones and the Hubble flows real captures
+ * from test/verify/fixtures) and give k8s objects a uid. Every registration is recorded with its
+ * inputs and options (test/support/pulumi-mocks.ts).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -13,9 +14,11 @@ import { ciliumDatapath } from "../../infra/cilium/values";
 import { parseLabConfig, type LabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
 import type { Verification as VerificationClass } from "../../infra/verify/verify";
+import type { HubbleRelayFacts } from "../../infra/verify/evidence";
 import { StandIn, echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
 import { readStackConfig } from "../support/stack-files";
-import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc } from "./support";
+import { fixture } from "./lab-evidence";
+import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc, type LabNode } from "./support";
 
 /** The stack config of `stack` with `overrides`, parsed as the program parses it. */
 export function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
@@ -35,6 +38,39 @@ export interface Scenario {
   /** A node whose collector prints `brokenOutput` instead of its document. */
   readonly brokenNode?: string;
   readonly brokenOutput?: string;
+  /** What each agent's status prints; default: a 1.13 agent of the article's starting list. */
+  readonly agent?: (n: LabNode) => string;
+  /** The `hubble-relay` Deployment; default: rolled out (1/1) when the config turns Hubble on, else absent. */
+  readonly relay?: HubbleRelayFacts;
+  /** What `hubble-flows` prints; default: the real capture of `nodesRun` (test/verify/fixtures/hubble-*.jsonl). */
+  readonly flows?: string;
+}
+
+/** The server pod's IP in the Hubble captures (test/verify/fixtures/hubble-*.jsonl). */
+const CAPTURED_SERVER_IP = "10.0.1.23";
+
+/** The real `hubble observe -o jsonpb` capture of `mode`, with the mocked server pod's IP. */
+export function hubbleFlows(mode: "vxlan" | "geneve" | "native"): string {
+  const file = {
+    vxlan: "hubble-1.13-vxlan.jsonl",
+    geneve: "hubble-1.16-geneve.jsonl",
+    native: "hubble-1.20-native.jsonl",
+  };
+  return fixture(file[mode]).replaceAll(CAPTURED_SERVER_IP, SERVER_POD_IP);
+}
+
+/** What collect-cilium-state.sh prints for `scenario` (the relay's Deployment as the config deploys it, unless given). */
+function clusterState(config: LabConfig, scenario: Scenario): string {
+  const doc = JSON.parse(
+    clusterStateDoc(scenario.configMap, LAB, scenario.agent ?? ((n) => agentStatus113(n, config.ciliumVersion))),
+  ) as Record<string, unknown>;
+  const relay: HubbleRelayFacts = scenario.relay ?? {
+    exists: config.hubble,
+    desired: config.hubble ? 1 : 0,
+    ready: config.hubble ? 1 : 0,
+    rolloutError: null,
+  };
+  return JSON.stringify({ ...doc, hubbleRelay: relay });
 }
 
 /** The iperf3 server pod's IP in the mocked cluster (on node-2, inside its pod CIDR). */
@@ -72,7 +108,14 @@ export async function build(
       });
     }
     if (name === "verify-cilium-state") {
-      return clusterStateDoc(scenario.configMap, LAB, (n) => agentStatus113(n, config.ciliumVersion));
+      return clusterState(config, scenario);
+    }
+    if (name === "verify-hubble-flows") {
+      return scenario.flows ?? hubbleFlows(scenario.nodesRun);
+    }
+    const latency = /^verify-logs-(rr|crr)-/.exec(name);
+    if (latency) {
+      return fixture(latency[1] === "rr" ? "netperf-2.7.0-tcp_rr.txt" : "netperf-2.7.0-tcp_crr.txt");
     }
     const ev = /^verify-evidence-(node-\d)$/.exec(name);
     if (ev) {

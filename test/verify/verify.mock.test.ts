@@ -7,7 +7,7 @@
 import test from "ava";
 
 import { nodeScript } from "../../infra/node-scripts";
-import { runKey, iperf3Settings } from "../../infra/verify/jobs";
+import { runKey, iperf3Settings, netperfSettings } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
 import { SERVER_POD_IP, build, stackConfig, type Built } from "./mock-program";
@@ -35,7 +35,7 @@ const named = (name: string): Registration => {
   return r;
 };
 const urnOf = (r: Registration) => `urn:pulumi:vxlan::cilium-lab::lab:verify:Verification$${r.type}::${r.name}`;
-/** The Jobs of the three runs with run key `key`, in the order they run: host 1, pod 1, host 2, …. */
+/** The iperf3 Jobs of the three runs with run key `key`, in the order they run: host 1, pod 1, host 2, …. */
 const jobNames = (key: string): string[] => [
   `iperf3-host-1-${key}`,
   `iperf3-pod-1-${key}`,
@@ -44,6 +44,15 @@ const jobNames = (key: string): string[] => [
   `iperf3-host-3-${key}`,
   `iperf3-pod-3-${key}`,
 ];
+/** Every run's resource suffix in the order they run: per repetition iperf3 host, pod, then netperf TCP_RR and TCP_CRR, host and pod. */
+const CHAIN = [1, 2, 3].flatMap((r) => [
+  `host-${r}`,
+  `pod-${r}`,
+  `rr-host-${r}`,
+  `rr-pod-${r}`,
+  `crr-host-${r}`,
+  `crr-pod-${r}`,
+]);
 
 test.serial(
   "a three-node vxlan lab registers the namespace, two servers, the evidence commands and 3 interleaved host/pod Jobs with their log readers",
@@ -59,21 +68,25 @@ test.serial(
         "command:remote:Command verify-evidence-node-1",
         "command:remote:Command verify-evidence-node-2",
         "command:remote:Command verify-evidence-node-3",
-        ...["host-1", "host-2", "host-3", "pod-1", "pod-2", "pod-3"].map(
-          (s) => `command:remote:Command verify-logs-${s}`,
-        ),
+        "command:remote:Command verify-hubble-flows",
+        ...CHAIN.map((s) => `command:remote:Command verify-logs-${s}`),
         "command:remote:Command verify-servers-ready",
-        ...["host-1", "host-2", "host-3", "pod-1", "pod-2", "pod-3"].map(
-          (s) => `kubernetes:batch/v1:Job verify-job-${s}`,
-        ),
+        ...CHAIN.map((s) => `kubernetes:batch/v1:Job verify-job-${s}`),
         "kubernetes:core/v1:Namespace verify-namespace",
         "kubernetes:core/v1:Pod verify-server-host",
         "kubernetes:core/v1:Pod verify-server-pod",
       ].sort(),
     );
     t.deepEqual(
-      b.registrations.filter(of("kubernetes:batch/v1:Job")).map((r) => (r.inputs.metadata as { name: string }).name),
+      b.registrations
+        .filter(of("kubernetes:batch/v1:Job"))
+        .map((r) => (r.inputs.metadata as { name: string }).name)
+        .filter((n) => n.startsWith("iperf3-")),
       jobNames(key),
+    );
+    t.deepEqual(
+      b.registrations.filter(of("kubernetes:batch/v1:Job")).map((r) => (r.inputs.metadata as { name: string }).name),
+      CHAIN.map((c) => (/^(host|pod)-/.test(c) ? `iperf3-${c}-${key}` : `netperf-${c}-${key}`)),
     );
   },
 );
@@ -82,7 +95,9 @@ test.serial(
   "Jobs run on node-3 against node-2 (host: its lab IP; pod: the server pod's IP), with the pinned image and the exact iperf3 arguments",
   (t) => {
     const s = iperf3Settings(stackConfig("vxlan"));
-    for (const r of b.registrations.filter(of("kubernetes:batch/v1:Job"))) {
+    for (const r of b.registrations
+      .filter(of("kubernetes:batch/v1:Job"))
+      .filter((x) => /-job-(host|pod)-/.test(x.name))) {
       const pod = (r.inputs.spec as { template: { spec: Record<string, unknown> } }).template.spec;
       const host = r.name.includes("-host-");
       t.deepEqual(pod.nodeSelector, { "kubernetes.io/hostname": "node-3" }, r.name);
@@ -123,16 +138,7 @@ test.serial(
         .filter((r) => r.deleteBeforeReplace)
         .map((r) => r.name)
         .sort(),
-      [
-        "verify-job-host-1",
-        "verify-job-host-2",
-        "verify-job-host-3",
-        "verify-job-pod-1",
-        "verify-job-pod-2",
-        "verify-job-pod-3",
-        "verify-server-host",
-        "verify-server-pod",
-      ],
+      [...CHAIN.map((c) => `verify-job-${c}`), "verify-server-host", "verify-server-pod"].sort(),
     );
   },
 );
@@ -154,15 +160,26 @@ test.serial(
       "verify-evidence-node-2",
       "verify-evidence-node-3",
     ].map((n) => urnOf(named(n)));
-    const chain = ["host-1", "pod-1", "host-2", "pod-2", "host-3", "pod-3"];
+    const chain = CHAIN;
     chain.forEach((step, i) => {
       const job = named(`verify-job-${step}`);
-      const previous = i === 0 ? "verify-servers-ready" : `verify-logs-${chain[i - 1] ?? ""}`;
+      // The flow read sits between the last pod iperf3 run and the netperf runs after it.
+      const previous =
+        i === 0
+          ? "verify-servers-ready"
+          : step === "rr-host-3"
+            ? "verify-hubble-flows"
+            : `verify-logs-${chain[i - 1] ?? ""}`;
       for (const dep of [urnOf(named(previous)), ...evidence]) {
         t.true(job.dependencies.includes(dep), `${job.name} depends on ${dep}`);
       }
       t.deepEqual(named(`verify-logs-${step}`).dependencies, [urnOf(job)]);
     });
+    // After the last pod iperf3 run's reader; its arguments and trigger carry the server pod's IP and that Job's uid.
+    t.deepEqual(
+      [...named("verify-hubble-flows").dependencies].sort(),
+      ["verify-job-pod-3", "verify-logs-pod-3", "verify-servers-ready"].map((n) => urnOf(named(n))).sort(),
+    );
   },
 );
 
@@ -230,6 +247,7 @@ test.serial(
     t.deepEqual(Object.keys(d).sort(), [
       "checks",
       "evidence",
+      "features",
       "notes",
       "observed",
       "observedBy",
@@ -309,7 +327,9 @@ test.serial(
         ciliumDigest: digest,
         routingMode: c.routingMode,
         ciliumVersion: c.ciliumVersion,
+        features: c,
         settings: iperf3Settings(c),
+        netperf: netperfSettings(c),
         server: "node-2",
         client: "node-3",
       });
@@ -330,6 +350,8 @@ test.serial(
     t.not(keyOf({ ...cfg, ciliumVersion: "1.16.5" }), b.verification.runKey);
     t.not(keyOf({ ...cfg, iperf3Seconds: 30 }), b.verification.runKey);
     t.not(keyOf({ ...cfg, iperf3Streams: 2 }), b.verification.runKey);
+    t.not(keyOf({ ...cfg, bpfMasquerade: true }), b.verification.runKey);
+    t.not(keyOf({ ...cfg, netperfSeconds: 20 }), b.verification.runKey);
   },
 );
 
