@@ -18,7 +18,7 @@
 # - the agent image ships the hubble CLI as /usr/bin/hubble and sets
 #   HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock, so inside the pod `hubble observe` reads the
 #   agent's own Hubble server, no relay needed (images/cilium/Dockerfile). 1.13 downloads the CLI,
-#   hubble v0.11.x (images/cilium/download-hubble.sh, cilium/cilium#23043); 1.16 on build it from
+#   hubble v0.11.x (images/cilium/download-hubble.sh, cilium/cilium#23043); 1.16 and later build it from
 #   cilium/cilium's own hubble/ tree (moved there by cilium/cilium#31893);
 # - `-o jsonpb` prints each GetFlowsResponse as one line, `{"flow":{…},"node_name":…,"time":…}`,
 #   in every CLI the supported agents carry (hubble v0.11's pkg/printer/printer.go and the in-tree
