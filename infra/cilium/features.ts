@@ -106,19 +106,21 @@ export const FEATURE_KEYS: Readonly<Record<FeatureName, keyof LabConfig | null>>
   hubbleRelay: "hubble",
 };
 
+/** The stack config keys the prediction reads. */
+export const FEATURE_CONFIG_KEYS = [
+  "routingMode",
+  "ciliumVersion",
+  "image",
+  "kubeProxyReplacement",
+  "bpfMasquerade",
+  "hostRouting",
+  "bandwidthManager",
+  "ipv4BigTcp",
+  "hubble",
+] as const satisfies readonly (keyof LabConfig)[];
+
 /** The stack config the prediction reads. */
-export type FeatureConfig = Pick<
-  LabConfig,
-  | "routingMode"
-  | "ciliumVersion"
-  | "image"
-  | "kubeProxyReplacement"
-  | "bpfMasquerade"
-  | "hostRouting"
-  | "bandwidthManager"
-  | "ipv4BigTcp"
-  | "hubble"
->;
+export type FeatureConfig = Pick<LabConfig, (typeof FEATURE_CONFIG_KEYS)[number]>;
 
 /** On or off, in the vocabulary's words. */
 function onOff(on: boolean): FeatureState {

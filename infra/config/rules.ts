@@ -4,7 +4,7 @@
  * named function over the {@link ConfigReader}; they run after every key's own rules, in
  * {@link CROSS_KEY_RULES} order, and read only values that passed those rules.
  */
-import { featureProblems, featureWarnings, type FeatureConfig } from "../cilium/features";
+import { FEATURE_CONFIG_KEYS, featureProblems, featureWarnings, type FeatureConfig } from "../cilium/features";
 import { CILIUM_SUPPORTED_MINORS } from "../versions";
 import {
   cidrContainsRange,
@@ -208,18 +208,8 @@ export function checkIperf3Image(r: ConfigReader): void {
 
 /** The keys the feature prediction reads, when each passed its own rules; `undefined` while any failed. */
 function featureConfigOf(r: ConfigReader): FeatureConfig | undefined {
-  const config = {
-    routingMode: r.get("routingMode"),
-    ciliumVersion: r.get("ciliumVersion"),
-    image: r.get("image"),
-    kubeProxyReplacement: r.get("kubeProxyReplacement"),
-    bpfMasquerade: r.get("bpfMasquerade"),
-    hostRouting: r.get("hostRouting"),
-    bandwidthManager: r.get("bandwidthManager"),
-    ipv4BigTcp: r.get("ipv4BigTcp"),
-    hubble: r.get("hubble"),
-  };
-  return Object.values(config).some((v) => v === undefined) ? undefined : (config as FeatureConfig);
+  const entries = FEATURE_CONFIG_KEYS.map((key) => [key, r.get(key)] as const);
+  return entries.some(([, value]) => value === undefined) ? undefined : (Object.fromEntries(entries) as FeatureConfig);
 }
 
 /**
