@@ -36,7 +36,11 @@ export interface UbuntuImage {
   readonly release: string;
   /** The release's codename: the directory under `releases/` on the image hosts. */
   readonly codename: string;
-  /** Kernel the image boots, as the release ships it. */
+  /**
+   * Kernel the image boots, as the release ships it (`major.minor`): the feature prediction reads it
+   * (infra/cilium/feature-requirements.ts `kernelOf`) to tell which datapath switches can run, e.g.
+   * IPv4 BIG TCP needs 6.3, so not 23.04's 6.2.
+   */
   readonly kernel: string;
   /**
    * The pinned serial: `releases/<codename>/release-<serial>/`. With `resolveLatest`, the floor: a
