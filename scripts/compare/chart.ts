@@ -8,7 +8,7 @@ import * as vega from "vega";
 import type { TopLevelSpec } from "vega-lite";
 import { compile } from "vega-lite";
 
-import { HOST, POD, type CompareView } from "./results";
+import { HOST, POD, variantName, type CompareView } from "./results";
 
 const LEGEND = {
   title: "path",
@@ -39,6 +39,7 @@ export function wrap(text: string, width = 64): string[] {
 
 /** One bar of the chart. */
 export interface ChartRow {
+  /** The variant's name (a plain mode's is the mode). */
   readonly mode: string;
   readonly path: typeof POD | typeof HOST;
   readonly median: number;
@@ -48,7 +49,7 @@ export interface ChartRow {
   readonly label: string;
 }
 
-/** The rows of the chart: one per measured mode and path, modes in run order, pod before host (MiB/s). */
+/** The rows of the chart: one per measured variant and path, variants in run order, pod before host (MiB/s). */
 export function chartRows(view: CompareView): ChartRow[] {
   const rows: ChartRow[] = [];
   for (const m of view.modes) {
@@ -62,7 +63,7 @@ export function chartRows(view: CompareView): ChartRow[] {
     ] as const) {
       const s = p.mibPerSecond;
       rows.push({
-        mode: m.mode,
+        mode: variantName(m),
         path,
         median: s.median,
         min: s.min,
@@ -74,39 +75,50 @@ export function chartRows(view: CompareView): ChartRow[] {
   return rows;
 }
 
-/** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
-export function chartSpec(view: CompareView): TopLevelSpec {
-  const rows = chartRows(view);
-  const measured = view.modes.filter((m) => m.throughput !== undefined);
-  const modes = measured.map((m) => m.mode);
-  const settings = measured[0]?.throughput?.settings;
-  const n = settings?.runs ?? 0;
-  const notes = wrap(view.source.label);
-  if (view.environment.tcg) {
-    notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
-  }
-  notes.push(
-    `bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`,
-  );
+/** The series of a grouped bar chart and how each is drawn (readable without colour). */
+export interface BarSeries {
+  /** Series names, in bar order within a group. */
+  readonly domain: readonly string[];
+  readonly fills: readonly string[];
+  /** Outline dash per series (`[1, 0]` solid). */
+  readonly dashes: readonly (readonly number[])[];
+}
+
+/**
+ * Grouped bars with min–max error bars and a direct label on each bar: the layers `bars`,
+ * `errorbars`, `caps_max`, `caps_min` and `labels`. Rows carry `median`, `min`, `max`, `label` and
+ * the two fields named by `x` (the group) and `offset` (the series).
+ */
+export function groupedBarSpec(input: {
+  readonly title: string;
+  readonly notes: readonly string[];
+  readonly rows: readonly object[];
+  readonly x: { readonly field: string; readonly sort: readonly string[]; readonly title: string };
+  readonly offset: string;
+  /** The legend's title (default: the offset field's name). */
+  readonly legendTitle?: string;
+  readonly yTitle: string;
+  readonly series: BarSeries;
+  readonly width: number;
+}): TopLevelSpec {
+  const { series } = input;
+  const legend = { ...LEGEND, title: input.legendTitle ?? input.offset };
   const x = {
-    field: "mode",
+    field: input.x.field,
     type: "nominal",
-    sort: modes,
-    title: "Cilium routing mode",
+    sort: [...input.x.sort],
+    title: input.x.title,
     axis: { labelAngle: 0 },
   } as const;
-  const xOffset = { field: "path", type: "nominal", sort: [POD, HOST] } as const;
+  const xOffset = { field: input.offset, type: "nominal", sort: [...series.domain] } as const;
+  const domain = [...series.domain];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: {
-      text: "Pod↔pod vs host↔host TCP throughput by routing mode",
-      subtitle: notes,
-      anchor: "start",
-    },
-    width: Math.max(400, 170 * Math.max(1, modes.length)),
+    title: { text: input.title, subtitle: [...input.notes], anchor: "start" },
+    width: input.width,
     height: 320,
     background: "white",
-    data: { values: rows },
+    data: { values: [...input.rows] },
     config: { font: "sans-serif", view: { stroke: null } },
     encoding: { x, xOffset },
     layer: [
@@ -114,32 +126,21 @@ export function chartSpec(view: CompareView): TopLevelSpec {
         name: "bars",
         mark: { type: "bar", stroke: "black", strokeWidth: 1.5 },
         encoding: {
-          y: { field: "median", type: "quantitative", title: "MiB/s (iperf3 -f M, receiver)" },
-          fill: {
-            field: "path",
-            type: "nominal",
-            scale: { domain: [POD, HOST], range: ["#3a3a3a", "#ffffff"] },
-            legend: LEGEND,
-          },
-          // Black outlines on both paths; encoded (not only a mark property) so the legend symbols get them too.
+          y: { field: "median", type: "quantitative", title: input.yTitle },
+          fill: { field: input.offset, type: "nominal", scale: { domain, range: [...series.fills] }, legend },
+          // Black outlines on every series; encoded (not only a mark property) so the legend symbols get them too.
           stroke: {
-            field: "path",
+            field: input.offset,
             type: "nominal",
-            scale: { domain: [POD, HOST], range: ["black", "black"] },
-            legend: LEGEND,
+            scale: { domain, range: domain.map(() => "black") },
+            legend,
           },
           strokeDash: {
-            field: "path",
+            field: input.offset,
             type: "nominal",
-            scale: {
-              domain: [POD, HOST],
-              range: [
-                [1, 0],
-                [5, 3],
-              ],
-            },
-            // The same legend as `fill`, so Vega-Lite merges them into one (fill + dash per path).
-            legend: LEGEND,
+            scale: { domain, range: series.dashes.map((d) => [...d]) },
+            // The same legend as `fill`, so Vega-Lite merges them into one (fill + dash per series).
+            legend,
           },
           description: { field: "label", type: "nominal" },
         },
@@ -174,13 +175,56 @@ export function chartSpec(view: CompareView): TopLevelSpec {
   };
 }
 
-/** Renders the chart to an SVG document string. */
-export async function renderChart(view: CompareView): Promise<string> {
-  const compiled = compile(chartSpec(view)).spec;
+/** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
+export function chartSpec(view: CompareView): TopLevelSpec {
+  const rows = chartRows(view);
+  const measured = view.modes.filter((m) => m.throughput !== undefined);
+  const modes = measured.map(variantName);
+  const settings = measured[0]?.throughput?.settings;
+  const n = settings?.runs ?? 0;
+  const notes = wrap(view.source.label);
+  if (view.environment.tcg) {
+    notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
+  }
+  notes.push(
+    `bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`,
+  );
+  return groupedBarSpec({
+    title: `Pod↔pod vs host↔host TCP throughput by ${anyVariantName(view) ? "variant" : "routing mode"}`,
+    notes,
+    rows,
+    x: { field: "mode", sort: modes, title: anyVariantName(view) ? "variant" : "Cilium routing mode" },
+    offset: "path",
+    yTitle: "MiB/s (iperf3 -f M, receiver)",
+    series: {
+      domain: [POD, HOST],
+      fills: ["#3a3a3a", "#ffffff"],
+      dashes: [
+        [1, 0],
+        [5, 3],
+      ],
+    },
+    width: Math.max(400, 170 * Math.max(1, modes.length)),
+  });
+}
+
+/** Whether any view is a variant with feature keys. */
+function anyVariantName(view: CompareView): boolean {
+  return view.modes.some((m) => variantName(m) !== m.mode);
+}
+
+/** Renders a Vega-Lite spec to an SVG document string, headless. */
+export async function renderSpec(spec: TopLevelSpec): Promise<string> {
+  const compiled = compile(spec).spec;
   const chartView = new vega.View(vega.parse(compiled), { renderer: "none" });
   try {
     return await chartView.toSVG();
   } finally {
     chartView.finalize();
   }
+}
+
+/** Renders the chart to an SVG document string. */
+export function renderChart(view: CompareView): Promise<string> {
+  return renderSpec(chartSpec(view));
 }

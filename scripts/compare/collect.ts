@@ -8,7 +8,9 @@ import * as os from "node:os";
 import type { NodeEvidence } from "../../infra/verify/evidence";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { ModeRun, RunRecord as OrchestratorRecord } from "./orchestrate";
-import type { DatapathView, EnvironmentView, FeaturesView, LatencyView, ModeView } from "./results";
+import type { FeaturesOutput } from "../../infra/verify/evidence";
+import type { LatencyOutput } from "../../infra/verify/netperf";
+import type { DatapathView, EnvironmentView, ModeView } from "./results";
 import { parseVariant } from "./variants";
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -47,25 +49,37 @@ export function datapathOf(outputs: Readonly<Record<string, unknown>> | undefine
   return undefined;
 }
 
-/** The `features` output, if it has the verification layer's shape (ok, nodes with lines). */
-export function featuresOf(outputs: Readonly<Record<string, unknown>> | undefined): FeaturesView | undefined {
-  const f = outputs?.features;
-  if (
+/** Whether `f` has the shape of the verification layer's `features` output (ok, nodes with lines). */
+function isFeatures(f: unknown): f is FeaturesOutput {
+  return (
     isObject(f) &&
     typeof f.ok === "boolean" &&
     Array.isArray(f.nodes) &&
     f.nodes.every((n) => isObject(n) && typeof n.node === "string" && Array.isArray(n.lines))
-  ) {
-    return f as unknown as FeaturesView;
-  }
-  return undefined;
+  );
 }
 
-/** The `latency` output, if it has the verification layer's shape (representative, cells). */
-export function latencyOf(outputs: Readonly<Record<string, unknown>> | undefined): LatencyView | undefined {
+/** The `features` output (else the copy inside `datapath`), if it has the verification layer's shape. */
+export function featuresOf(outputs: Readonly<Record<string, unknown>> | undefined): FeaturesOutput | undefined {
+  const own = outputs?.features;
+  if (isFeatures(own)) {
+    return own;
+  }
+  const d = outputs?.datapath;
+  return isObject(d) && isFeatures(d.features) ? d.features : undefined;
+}
+
+/** The `latency` output, if it has the verification layer's shape (representative, table, runs, settings). */
+export function latencyOutputOf(outputs: Readonly<Record<string, unknown>> | undefined): LatencyOutput | undefined {
   const l = outputs?.latency;
-  if (isObject(l) && typeof l.representative === "boolean" && Array.isArray(l.cells) && isObject(l.settings)) {
-    return l as unknown as LatencyView;
+  if (
+    isObject(l) &&
+    typeof l.representative === "boolean" &&
+    Array.isArray(l.table) &&
+    Array.isArray(l.runs) &&
+    isObject(l.settings)
+  ) {
+    return l as unknown as LatencyOutput;
   }
   return undefined;
 }
@@ -92,7 +106,7 @@ export function modeView(run: ModeRun): ModeView {
   const throughput = throughputOf(run.outputs);
   const datapath = datapathOf(run.outputs);
   const features = featuresOf(run.outputs);
-  const latency = latencyOf(run.outputs);
+  const latency = latencyOutputOf(run.outputs);
   const extra = { ...(features ? { features } : {}), ...(latency ? { latency } : {}) };
   if (throughput === undefined) {
     const keys = Object.keys(run.outputs ?? {}).join(", ") || "none";

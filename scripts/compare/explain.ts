@@ -241,8 +241,8 @@ export function evidenceOf(m: ModeView): Evidence {
     return runs.length === 0 || runs.some((r) => r.retransmits === null) ? null : runs.map((r) => r.retransmits ?? 0);
   };
   const p50: Record<string, { pod?: number; host?: number }> = {};
-  for (const c of m.latency?.cells ?? []) {
-    p50[c.test] = { ...p50[c.test], [c.path]: c.p50.median };
+  for (const row of m.latency?.table ?? []) {
+    p50[row.test] = { ...p50[row.test], [row.row === "pod-to-pod" ? "pod" : "host"]: row.p50Us.median };
   }
   return {
     observed: m.datapath?.observed ?? "unknown",

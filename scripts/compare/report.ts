@@ -14,7 +14,10 @@ import {
   type Stats,
   type ThroughputOutput,
 } from "../../infra/verify/iperf3";
-import { HOST, POD, type CompareView, type DatapathView, type ModeView } from "./results";
+import { explain, explanationSection } from "./explain";
+import { askedLine, featureSummary, featureTable, latencySummary, latencyTable, row } from "./report-variant";
+import { anyVariant } from "./summary";
+import { HOST, POD, variantName, type CompareView, type DatapathView, type ModeView } from "./results";
 
 /** The article's page, for the comparison section. */
 export const ARTICLE_URL = "https://e-whisper.pages.dev/posts/47083/";
@@ -55,15 +58,6 @@ export function retransmits(runs: readonly RunRecord[]): string {
 /** `45.0 % / 30.0 %`: mean client (sender) / server (receiver) CPU over the runs. */
 export function cpu(p: PathSummary): string {
   return `${fmtPct(p.clientCpuPercent.mean)} / ${fmtPct(p.serverCpuPercent.mean)}`;
-}
-
-/** A Markdown table cell: pipes and newlines would break the table. */
-function cell(text: string): string {
-  return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
-}
-
-function row(cells: readonly string[]): string {
-  return `| ${cells.map(cell).join(" | ")} |`;
 }
 
 /** Whether the verification layer's verdict confirms the requested datapath. */
@@ -162,15 +156,22 @@ export function modeTable(t: ThroughputOutput): string[] {
   return lines;
 }
 
-/** One section per mode: heading with the datapath verdict, the table, the evidence. */
+/**
+ * One section per variant: heading with the datapath verdict, what was asked for, the features the
+ * agents say run, the throughput table, the latency table, the evidence, and why.
+ */
 function modeSection(m: ModeView): string[] {
-  const out = [`### ${m.mode} — ${m.status === "measured" ? datapathSummary(m) : m.status.toUpperCase()}`, ""];
+  const name = variantName(m);
+  const out = [`### ${name} — ${m.status === "measured" ? datapathSummary(m) : m.status.toUpperCase()}`, ""];
   const t = m.throughput;
+  if (m.variant !== undefined && m.variant !== m.mode) {
+    out.push(...askedLine(m));
+  }
   if (m.status !== "measured" || t === undefined) {
     out.push(
       m.status === "not run"
-        ? "Not run (an earlier mode failed or the run was interrupted)."
-        : "No numbers for this mode.",
+        ? `Not run (an earlier ${m.variant !== undefined && m.variant !== m.mode ? "variant" : "mode"} failed or the run was interrupted).`
+        : `No numbers for this ${m.variant !== undefined && m.variant !== m.mode ? "variant" : "mode"}.`,
     );
     if (m.error !== undefined) {
       out.push("", "```text", m.error.trim().split("\n").slice(-15).join("\n"), "```");
@@ -179,7 +180,10 @@ function modeSection(m: ModeView): string[] {
     return out;
   }
   if (m.datapath === undefined || !isConfirmed(m.datapath)) {
-    out.push(`**The datapath is not confirmed: these numbers cannot be attributed to ${m.mode}.**`, "");
+    out.push(`**The datapath is not confirmed: these numbers cannot be attributed to ${name}.**`, "");
+  }
+  if (m.features !== undefined) {
+    out.push(...featureTable(m.features));
   }
   if (!t.representative) {
     out.push(`**Not representative:** ${t.warning ?? "measured under TCG."}`, "");
@@ -198,9 +202,13 @@ function modeSection(m: ModeView): string[] {
     `TCP MSS seen: pod↔pod ${mss(t.podToPod)}, host↔host ${mss(t.hostToHost)} bytes (path MTU − 52 with TCP timestamps: 1398 through a 1450-byte route, 1448 at 1500).`,
     "",
   );
+  if (m.latency !== undefined) {
+    out.push(...latencyTable(m.latency));
+  }
   if (m.datapath !== undefined) {
     out.push(...evidenceSection(m.datapath));
   }
+  out.push(...explanationSection(explain(m)));
   return out;
 }
 
@@ -230,12 +238,12 @@ function articleSection(view: CompareView): string[] {
   for (const m of view.modes) {
     const r = m.throughput?.ratio;
     if (r === undefined) {
-      out.push(row([m.mode, m.status, "", fmtOptional(articleRatio(m.mode)?.ratio), "", ""]));
+      out.push(row([variantName(m), m.status, "", fmtOptional(articleRatio(m.mode)?.ratio), "", ""]));
       continue;
     }
     out.push(
       row([
-        m.mode,
+        variantName(m),
         medianRange(r.paired, fmtRatio),
         ci95(r.paired, fmtRatio),
         r.article === null ? "not measured" : fmtRatio(r.article.ratio),
@@ -281,11 +289,11 @@ function environmentSection(view: CompareView): string[] {
   return out;
 }
 
-/** The summary table: one row per mode. */
+/** The summary table: one row per variant. */
 function summaryTable(view: CompareView): string[] {
   const out = [
     row([
-      "mode",
+      anyVariant(view) ? "variant" : "mode",
       "datapath",
       "pod↔pod MiB/s median [min–max]",
       "host↔host MiB/s median [min–max]",
@@ -298,7 +306,7 @@ function summaryTable(view: CompareView): string[] {
     const t = m.throughput;
     out.push(
       row([
-        m.mode,
+        variantName(m),
         m.status === "measured" ? datapathSummary(m) : m.status,
         t === undefined ? "—" : medianRange(t.podToPod.mibPerSecond, fmtMiB),
         t === undefined ? "—" : medianRange(t.hostToHost.mibPerSecond, fmtMiB),
@@ -325,7 +333,7 @@ function methodLine(view: CompareView): string {
 /** Renders the whole report. Pure: the same view gives the same text. */
 export function renderReport(view: CompareView): string {
   const out: string[] = [
-    `# cilium-lab compare: ${view.modes.map((m) => m.mode).join(" vs ")}`,
+    `# cilium-lab compare: ${view.modes.map(variantName).join(" vs ")}`,
     "",
     `> **${view.source.label}**`,
   ];
@@ -349,7 +357,9 @@ export function renderReport(view: CompareView): string {
     "",
     ...summaryTable(view),
     "",
-    "## Per mode",
+    ...latencySummary(view),
+    ...featureSummary(view),
+    anyVariant(view) ? "## Per variant" : "## Per mode",
     "",
   );
   for (const m of view.modes) {

@@ -2,8 +2,9 @@
  * results.json: what one `compare` run measured, and the view of it that report.md,
  * throughput.svg and latency.svg are rendered from. Types only.
  */
-import type { DatapathOutput } from "../../infra/verify/evidence";
+import type { DatapathOutput, FeaturesOutput } from "../../infra/verify/evidence";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
+import type { LatencyOutput } from "../../infra/verify/netperf";
 import type { Mode } from "./variants";
 
 /** Path names as they appear in the chart, the report and the data rows. */
@@ -26,64 +27,6 @@ export interface ResultsSource {
 export type DatapathView = Pick<DatapathOutput, "requested" | "observed" | "verdict" | "checks" | "reasons"> &
   Partial<Pick<DatapathOutput, "observedBy" | "notes" | "evidence">>;
 
-/** One feature line of one node: what was asked, what the agent says, the article's starting value. */
-export interface FeatureLineView {
-  /** The feature (infra/cilium/features.ts `FeatureName`), e.g. `hostRouting`. */
-  readonly feature: string;
-  /** The article's label, e.g. `Host Routing`. */
-  readonly label: string;
-  /** The article's starting value, word for word; `null` where the article has no line. */
-  readonly article: string | null;
-  /** The config's prediction (normalised state); `null` when the version prints no such line. */
-  readonly asked: string | null;
-  /** What was observed (normalised state); `null` when nothing said. */
-  readonly observed: string | null;
-  /** The agent's own words, e.g. `EDT with BPF [BBR] [enp1s0]`. */
-  readonly agentSays: string | null;
-  /** Where `observed` comes from, e.g. `cilium-dbg status`. */
-  readonly source: string;
-  readonly ok: boolean;
-}
-
-/** The verification layer's `features` output: per node, every feature line. */
-export interface FeaturesView {
-  readonly ok: boolean;
-  readonly nodes: readonly { readonly node: string; readonly lines: readonly FeatureLineView[] }[];
-}
-
-/** Median and spread over runs of one statistic. */
-export interface Spread {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
-
-/** netperf's two request/response tests. */
-export type LatencyTest = "TCP_RR" | "TCP_CRR";
-
-/** One path × test of the latency runs, over every run: µs and transactions/s. */
-export interface LatencyCell {
-  readonly test: LatencyTest;
-  readonly path: "host" | "pod";
-  readonly runs: number;
-  readonly p50: Spread;
-  readonly p90: Spread;
-  readonly p99: Spread;
-  readonly mean: Spread;
-  readonly transactionsPerSecond: Spread;
-}
-
-/** The verification layer's `latency` output as the report reads it. */
-export interface LatencyView {
-  /** False under TCG (and whatever else the verification layer judges), with {@link warning}. */
-  readonly representative: boolean;
-  readonly warning: string | null;
-  /** Host and pod × TCP_RR and TCP_CRR, in that order where present. */
-  readonly cells: readonly LatencyCell[];
-  /** How netperf ran (seconds per run, runs), when the output says. */
-  readonly settings: { readonly seconds: number | null; readonly runs: number | null };
-}
-
 /** One variant as the report and the charts show it. */
 export interface ModeView {
   /** The variant's routing mode. */
@@ -95,9 +38,9 @@ export interface ModeView {
   /** What its `up` changed: Cilium only, or also k3s. */
   readonly changes?: string;
   /** The verification layer's `features` output, when the stack exports it. */
-  readonly features?: FeaturesView;
+  readonly features?: FeaturesOutput;
   /** The verification layer's `latency` output, when the stack exports it. */
-  readonly latency?: LatencyView;
+  readonly latency?: LatencyOutput;
   readonly status: "measured" | "failed" | "interrupted" | "not run";
   /** The verification layer's `throughput` output (statistics over every run), when measured. */
   readonly throughput?: ThroughputOutput;

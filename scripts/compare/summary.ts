@@ -4,7 +4,8 @@
  */
 import { explain } from "./explain";
 import type { PlannedVariant } from "./modes";
-import { variantName, type CompareView, type LatencyCell } from "./results";
+import type { LatencyRow, NetperfTest } from "../../infra/verify/netperf";
+import { variantName, type CompareView } from "./results";
 
 /** Whether any view is a variant with feature keys (the tables then say "variant", not "mode"). */
 export function anyVariant(view: CompareView): boolean {
@@ -25,9 +26,9 @@ export function planLines(planned: readonly PlannedVariant[]): string[] {
 /** `48.2 µs` */
 const us = (v: number): string => `${v.toFixed(1)} µs`;
 
-function cell(cells: readonly LatencyCell[], test: LatencyCell["test"], path: LatencyCell["path"]): string {
-  const c = cells.find((x) => x.test === test && x.path === path);
-  return c === undefined ? "n/a" : us(c.p50.median);
+function cell(rows: readonly LatencyRow[], test: NetperfTest, path: "pod" | "host"): string {
+  const c = rows.find((x) => x.test === test && x.row === (path === "pod" ? "pod-to-pod" : "host-to-host"));
+  return c === undefined ? "n/a" : us(c.p50Us.median);
 }
 
 /** One line per variant with latency: TCP_RR and TCP_CRR p50 medians, pod and host. */
@@ -38,7 +39,7 @@ export function latencyLines(view: CompareView): string[] {
   }
   const lines = ["  latency (netperf p50, median over runs; pod / host):"];
   for (const m of withLatency) {
-    const cells = m.latency?.cells ?? [];
+    const cells = m.latency?.table ?? [];
     lines.push(
       `    ${variantName(m)}: TCP_RR ${cell(cells, "TCP_RR", "pod")} / ${cell(cells, "TCP_RR", "host")}, ` +
         `TCP_CRR ${cell(cells, "TCP_CRR", "pod")} / ${cell(cells, "TCP_CRR", "host")}` +

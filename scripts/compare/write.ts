@@ -1,11 +1,12 @@
 /**
- * Writes one run's directory: results.json (everything, machine-readable), report.md and
- * throughput.svg (both rendered from the same view).
+ * Writes one run's directory: results.json (everything, machine-readable), report.md,
+ * throughput.svg and, when any variant has latency, latency.svg (all rendered from the same view).
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 
 import { renderChart } from "./chart";
+import { renderLatencyChart } from "./latency-chart";
 import { renderReport } from "./report";
 import type { CompareView } from "./results";
 
@@ -23,6 +24,8 @@ export interface WrittenResults {
   readonly resultsJson: string;
   readonly reportMd: string;
   readonly throughputSvg: string;
+  /** Written only when some variant has a `latency` output. */
+  readonly latencySvg?: string;
 }
 
 /**
@@ -40,5 +43,10 @@ export async function writeResults(dir: string, results: unknown, view: CompareV
   await fs.writeFile(files.resultsJson, `${JSON.stringify(results, null, 2)}\n`);
   await fs.writeFile(files.reportMd, renderReport(view));
   await fs.writeFile(files.throughputSvg, await renderChart(view));
+  if (view.modes.some((m) => m.latency !== undefined)) {
+    const latencySvg = path.join(dir, "latency.svg");
+    await fs.writeFile(latencySvg, await renderLatencyChart(view));
+    return { ...files, latencySvg };
+  }
   return files;
 }

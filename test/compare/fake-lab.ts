@@ -1,13 +1,17 @@
 /**
- * Stand-ins for the cluster layers (VMs, k3s, Cilium, the iperf3 Jobs), which cannot run here:
- * canned but realistic `datapath` and `throughput` outputs for a routing mode, built with the
- * verification layer's own functions, and an in-memory stack double for the mock tests.
+ * Stand-ins for the cluster layers (VMs, k3s, Cilium, the iperf3 and netperf Jobs), which cannot
+ * run here: canned but realistic `datapath`, `throughput`, `latency` and `features` outputs for a
+ * routing mode or a variant's config, built with the verification layer's own functions and the
+ * config's own prediction, and an in-memory stack double for the mock tests.
  */
 import { promises as fs } from "node:fs";
 
 import type { ConfigMap, DestroyOptions, OutputMap, UpOptions } from "@pulumi/pulumi/automation";
 
-import type { DatapathOutput } from "../../infra/verify/evidence";
+import { ARTICLE_FEATURES, FEATURE_NAMES, predictFeatures, type FeatureName } from "../../infra/cilium/features";
+import { parseLabConfig, type LabConfig } from "../../infra/config";
+import type { DatapathOutput, FeatureLine, FeaturesOutput } from "../../infra/verify/evidence";
+import { FEATURE_LABELS } from "../../infra/verify/evidence/feature-states";
 import {
   runRecord,
   summarizeThroughput,
@@ -15,7 +19,16 @@ import {
   type RunRecord,
   type ThroughputOutput,
 } from "../../infra/verify/iperf3";
+import {
+  latencyOf,
+  latencyRunRecord,
+  NETPERF_TESTS,
+  type LatencyOutput,
+  type LatencyRunRecord,
+} from "../../infra/verify/netperf";
+import { labKeys } from "../../scripts/compare/modes";
 import type { LabStack } from "../../scripts/compare/orchestrate";
+import { VARIANT_KEYS } from "../../scripts/compare/variants";
 
 /** MiB/s the stand-in "measures": the article's figures (Geneve: a little below VXLAN). */
 export const CANNED_MIBPS: Readonly<Record<string, { pod: number; host: number }>> = {
@@ -84,11 +97,115 @@ export function cannedDatapath(
   };
 }
 
+/** p50 µs the stand-in "measures" for TCP_RR per mode and path (TCP_CRR: three times as long). */
+export const CANNED_P50_US: Readonly<Record<string, { pod: number; host: number }>> = {
+  vxlan: { pod: 72, host: 50 },
+  geneve: { pod: 74, host: 50 },
+  native: { pod: 56, host: 50 },
+};
+
+/** The `latency` output for a mode: three runs per path and test at ±2 % around {@link CANNED_P50_US}. */
+export function cannedLatency(mode: "vxlan" | "geneve" | "native", accelerator: "kvm" | "qemu" = "kvm"): LatencyOutput {
+  const base = CANNED_P50_US[mode] ?? { pod: 1, host: 1 };
+  const runs: LatencyRunRecord[] = [];
+  for (const [i, f] of [0.98, 1, 1.02].entries()) {
+    for (const test of NETPERF_TESTS) {
+      for (const path of ["host", "pod"] as const) {
+        const p50 = base[path] * f * (test === "TCP_CRR" ? 3 : 1);
+        runs.push(
+          latencyRunRecord(path, i + 1, runs.length + 1, `netperf-${path}-${test}-${i + 1}`, {
+            test,
+            minUs: p50 * 0.6,
+            p50Us: p50,
+            p90Us: p50 * 1.3,
+            p99Us: p50 * 2,
+            meanUs: p50 * 1.1,
+            stddevUs: p50 * 0.2,
+            maxUs: p50 * 10,
+            transactionsPerSecond: 1e6 / (p50 * 1.1),
+            remoteHost: path === "host" ? "192.168.150.12" : "10.0.1.10",
+          }),
+        );
+      }
+    }
+  }
+  return latencyOf({
+    runs,
+    routingMode: mode,
+    accelerator,
+    settings: {
+      image: "stand-in",
+      seconds: 10,
+      runs: 3,
+      tests: NETPERF_TESTS,
+      clientArgs: {},
+      serverArgs: ["netserver", "-D", "-p", "12865"],
+      server: { node: "node-2", hostIp: "192.168.150.12", podIp: "10.0.1.10" },
+      client: { node: "node-3" },
+      order: "interleaved with the iperf3 runs",
+    },
+  });
+}
+
+/** What an agent of the article's Cilium 1.13.4 prints for a predicted state (a plausible stand-in). */
+const SAYS: Readonly<Record<FeatureName, (state: string) => string>> = {
+  tunnel: (s) => (s === "disabled" ? "no cilium_vxlan or cilium_geneve" : `cilium_${s}`),
+  kubeProxyReplacement: (s) => (s === "enabled" ? "Strict   [enp1s0 192.168.150.12]" : "Disabled"),
+  ipv6BigTcp: () => "Disabled",
+  ipv4BigTcp: (s) => (s === "enabled" ? "Enabled [196608]" : "Disabled"),
+  bandwidthManager: (s) => (s === "disabled" ? "Disabled" : "EDT with BPF [enp1s0]"),
+  hostRouting: (s) => (s === "bpf" ? "BPF" : "Legacy"),
+  masquerading: (s) =>
+    s === "bpf"
+      ? "BPF   [enp1s0]   10.0.0.0/16 [IPv4: Enabled, IPv6: Disabled]"
+      : "IPTables [IPv4: Enabled, IPv6: Disabled]",
+  hubbleRelay: (s) => (s === "enabled" ? "1/1 ready" : "absent"),
+};
+
+/** The `features` output of a config: every node's agent says what the config predicts. */
+export function cannedFeatures(
+  config: LabConfig,
+  nodes: readonly string[] = ["node-1", "node-2", "node-3"],
+): FeaturesOutput {
+  const predicted = predictFeatures(config);
+  const line = (f: FeatureName): FeatureLine => {
+    const state = predicted[f];
+    return {
+      feature: f,
+      label: FEATURE_LABELS[f],
+      article: f === "ipv4BigTcp" ? null : ARTICLE_FEATURES[f],
+      asked: state,
+      observed: state,
+      agentSays: state === null ? null : SAYS[f](state),
+      source:
+        f === "tunnel"
+          ? "tunnel devices (ip -d link)"
+          : f === "hubbleRelay"
+            ? "Deployment hubble-relay"
+            : "cilium status",
+      checked: state !== null && f !== "ipv6BigTcp",
+      ok: true,
+    };
+  };
+  return {
+    ok: true,
+    nodes: nodes.map((node) => ({ node, lines: FEATURE_NAMES.map(line) })),
+    relay: { deployment: null, line: line("hubbleRelay") },
+  };
+}
+
 /** What the double saw, in order. */
 export type FakeCall =
   | { op: "setAllConfig"; config: Record<string, string> }
   | { op: "removeAllConfig"; keys: string[] }
-  | { op: "up"; routingMode: string; autoDirectNodeRoutes: string | undefined; nativeRoutingCidr: string | undefined }
+  | {
+      op: "up";
+      routingMode: string;
+      autoDirectNodeRoutes: string | undefined;
+      nativeRoutingCidr: string | undefined;
+      /** The variant keys the stack had set at this `up` (`key=value`, sorted); absent when none. */
+      features?: string;
+    }
   | { op: "outputs" }
   | { op: "destroy" };
 
@@ -101,6 +218,8 @@ export class FakeLabStack implements LabStack {
   readonly calls: FakeCall[] = [];
   private config: ConfigMap;
   private current: string | undefined;
+  /** The config of the last `up`, parsed by the program's parser. */
+  private deployed: LabConfig | undefined;
   /** Mode → what `up` does instead of succeeding at once. */
   readonly behaviour = new Map<string, (opts: UpOptions | undefined) => Promise<void>>();
 
@@ -140,11 +259,17 @@ export class FakeLabStack implements LabStack {
 
   async up(opts?: UpOptions): Promise<{ summary: { resourceChanges?: Record<string, number>; result: string } }> {
     const mode = this.config["cilium-lab:routingMode"]?.value ?? "vxlan";
+    const features = Object.entries(labKeys(this.config))
+      .filter(([k]) => (VARIANT_KEYS as readonly string[]).includes(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(" ");
     this.calls.push({
       op: "up",
       routingMode: mode,
       autoDirectNodeRoutes: this.config["cilium-lab:autoDirectNodeRoutes"]?.value,
       nativeRoutingCidr: this.config["cilium-lab:nativeRoutingCidr"]?.value,
+      ...(features !== "" ? { features } : {}),
     });
     opts?.onEvent?.({
       sequence: 1,
@@ -164,6 +289,7 @@ export class FakeLabStack implements LabStack {
     }
     const first = this.current === undefined;
     this.current = mode;
+    this.deployed = parseLabConfig(labKeys(this.config)).config;
     return { summary: { result: "succeeded", resourceChanges: first ? { create: 40 } : { update: 3, same: 37 } } };
   }
 
@@ -175,6 +301,12 @@ export class FakeLabStack implements LabStack {
       versions: { value: { cilium: "1.13.4", k3s: "v1.26.6+k3s1" }, secret: false },
       datapath: { value: cannedDatapath(mode), secret: false },
       throughput: { value: cannedThroughput(mode), secret: false },
+      ...(this.deployed !== undefined
+        ? {
+            features: { value: cannedFeatures(this.deployed), secret: false },
+            latency: { value: cannedLatency(mode), secret: false },
+          }
+        : {}),
       kubeconfig: { value: "apiVersion: v1\nclusters: [secret stuff]", secret: true },
     });
   }
@@ -183,6 +315,7 @@ export class FakeLabStack implements LabStack {
     this.calls.push({ op: "destroy" });
     opts?.onOutput?.("Destroying (stand-in)\n");
     this.current = undefined;
+    this.deployed = undefined;
     return Promise.resolve({ summary: { result: "succeeded", resourceChanges: { delete: 40 } } });
   }
 }

@@ -5,7 +5,6 @@
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 
-import type { Mode } from "../../scripts/compare/args";
 import {
   runCompare,
   StopControl,
@@ -14,6 +13,7 @@ import {
   type RunRecord,
   type StepInfo,
 } from "../../scripts/compare/orchestrate";
+import { isMode, parseVariant } from "../../scripts/compare/variants";
 
 /** Records the run: `start up vxlan 1/3`, `done up vxlan`, `failed up geneve`…; events; resource ops. */
 export class RecordingProgress implements Progress {
@@ -39,17 +39,22 @@ export class RecordingProgress implements Progress {
   output(): void {}
 }
 
-/** runCompare on `stack` and its stack file: no destroy, a fresh recorder and stop control unless given. */
+/**
+ * runCompare on `stack` and its stack file: no destroy, a fresh recorder and stop control unless
+ * given. `modes` are plain modes (as `--modes` gives them) or variants (`native+hostRouting=bpf`,
+ * as `--variants` does).
+ */
 export function runModes(
   stack: LabStack,
   settingsFile: string,
-  modes: Mode[],
+  modes: string[],
   extra: { destroy?: boolean; stop?: StopControl; progress?: RecordingProgress; backupFile?: string } = {},
 ): Promise<RunRecord> {
   return runCompare({
     stack,
     settingsFile,
-    modes,
+    variants: modes.map(parseVariant),
+    listedAs: modes.every(isMode) ? "--modes" : "--variants",
     destroy: extra.destroy ?? false,
     progress: extra.progress ?? new RecordingProgress(),
     stop: extra.stop ?? new StopControl(),

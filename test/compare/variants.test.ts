@@ -212,3 +212,27 @@ test("values are the program's parser's to judge, against the user's whole confi
     'cilium-lab:hostRouting: is not supported (got "fast"). Accepted: legacy, bpf.',
   );
 });
+
+test("an impossible combination (the program's cross-key rules) is refused before anything runs, with every problem line the parser gives", (t) => {
+  const lines = (raw: Record<string, string>): string[] => {
+    try {
+      parseLabConfig(raw);
+      return [];
+    } catch (e) {
+      return [...(e as { problems: string[] }).problems];
+    }
+  };
+  const bpfAlone = lines({ ...USER, routingMode: "native", hostRouting: "bpf" });
+  t.true(bpfAlone.length > 0, "the parser refuses hostRouting bpf without kube-proxy replacement");
+  t.regex(bpfAlone[0] ?? "", /^cilium-lab:hostRouting: bpf needs kubeProxyReplacement true/);
+  const err = t.throws(() => planVariants(parseVariants("native,native+hostRouting=bpf"), USER));
+  t.is(
+    err?.message,
+    "compare: the stack config would be invalid for one variant (fix the stack's config with `pulumi config set cilium-lab:<key> <value>`, " +
+      "or leave the variant out of --variants):\n" +
+      bpfAlone.map((p) => `- variant native+hostRouting=bpf: ${p}`).join("\n"),
+  );
+  t.notThrows(() =>
+    planVariants(parseVariants("native+hostRouting=bpf+kubeProxyReplacement=true+bpfMasquerade=true"), USER),
+  );
+});
