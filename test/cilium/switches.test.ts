@@ -21,61 +21,48 @@ import {
 
 const SERVER = "192.168.150.11";
 
-type Row = { readonly set: readonly (readonly [string, unknown])[]; readonly entries: Record<string, string> };
+/** One `--set` (pairs joined by commas) and the entries it adds to the render, on the versions listed. */
+type Row = { readonly versions: readonly string[]; readonly set: string; readonly entries: Record<string, string> };
+
+const RENDERED_VERSIONS = ["1.13.4", "1.16.19", "1.20.0"];
 
 /** Rows with more `--set` pairs come after the rows they refine (bbr after enabled). */
-const RENDERED: Record<string, readonly Row[]> = {
-  "1.13.4": [
-    { set: [["bpf.masquerade", true]], entries: { "enable-bpf-masquerade": "true" } },
-    { set: [["bpf.hostLegacyRouting", true]], entries: { "enable-host-legacy-routing": "true" } },
-    {
-      set: [["bandwidthManager.enabled", true]],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false" },
-    },
-    {
-      set: [
-        ["bandwidthManager.enabled", true],
-        ["bandwidthManager.bbr", true],
-      ],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true" },
-    },
-    // `--set enableIPv4BIGTCP=true` renders nothing on 1.13.4: the chart has no such value.
-    { set: [["enableIPv4BIGTCP", true]], entries: {} },
-  ],
-  "1.16.19": [
-    { set: [["bpf.masquerade", true]], entries: { "enable-bpf-masquerade": "true" } },
-    { set: [["bpf.hostLegacyRouting", true]], entries: { "enable-host-legacy-routing": "true" } },
-    {
-      set: [["bandwidthManager.enabled", true]],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false" },
-    },
-    {
-      set: [
-        ["bandwidthManager.enabled", true],
-        ["bandwidthManager.bbr", true],
-      ],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true" },
-    },
-    // The base render already has enable-ipv4-big-tcp: "false".
-    { set: [["enableIPv4BIGTCP", true]], entries: { "enable-ipv4-big-tcp": "true" } },
-  ],
-  "1.20.0": [
-    { set: [["bpf.masquerade", true]], entries: { "enable-bpf-masquerade": "true" } },
-    { set: [["bpf.hostLegacyRouting", true]], entries: { "enable-host-legacy-routing": "true" } },
-    {
-      set: [["bandwidthManager.enabled", true]],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false", "enable-bbr-hostns-only": "false" },
-    },
-    {
-      set: [
-        ["bandwidthManager.enabled", true],
-        ["bandwidthManager.bbr", true],
-      ],
-      entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true", "enable-bbr-hostns-only": "false" },
-    },
-    { set: [["enableIPv4BIGTCP", true]], entries: { "enable-ipv4-big-tcp": "true" } },
-  ],
-};
+const RENDERED: readonly Row[] = [
+  { versions: RENDERED_VERSIONS, set: "bpf.masquerade=true", entries: { "enable-bpf-masquerade": "true" } },
+  { versions: RENDERED_VERSIONS, set: "bpf.hostLegacyRouting=true", entries: { "enable-host-legacy-routing": "true" } },
+  {
+    versions: ["1.13.4", "1.16.19"],
+    set: "bandwidthManager.enabled=true",
+    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false" },
+  },
+  {
+    versions: ["1.20.0"],
+    set: "bandwidthManager.enabled=true",
+    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false", "enable-bbr-hostns-only": "false" },
+  },
+  {
+    versions: ["1.13.4", "1.16.19"],
+    set: "bandwidthManager.enabled=true,bandwidthManager.bbr=true",
+    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true" },
+  },
+  {
+    versions: ["1.20.0"],
+    set: "bandwidthManager.enabled=true,bandwidthManager.bbr=true",
+    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true", "enable-bbr-hostns-only": "false" },
+  },
+  // 1.13.4 renders nothing for it (the chart has no such value); 1.16.19 and 1.20.0 change the base
+  // render's enable-ipv4-big-tcp: "false".
+  { versions: ["1.13.4"], set: "enableIPv4BIGTCP=true", entries: {} },
+  { versions: ["1.16.19", "1.20.0"], set: "enableIPv4BIGTCP=true", entries: { "enable-ipv4-big-tcp": "true" } },
+];
+
+/** `a=true,b=false` as pairs. */
+function setArgs(set: string): [string, boolean][] {
+  return set.split(",").map((kv) => {
+    const [k = "", v] = kv.split("=");
+    return [k, v === "true"];
+  });
+}
 
 /** The defaults with `switches` set directly, past the config parser's feature rules (which depend on kernel and NIC). */
 function config(switches: Partial<LabConfig> = {}, raw: Record<string, string> = {}): LabConfig {
@@ -93,7 +80,9 @@ function setPairs(values: object, prefix = ""): [string, unknown][] {
 /** What the real chart renders for the `--set` pairs `values` holds: the rows they contain, in table order. */
 function renderedFor(version: string, values: object): Record<string, string> {
   const pairs = new Map(setPairs(values));
-  const rows = (RENDERED[version] ?? []).filter((r) => r.set.every(([k, v]) => pairs.get(k) === v));
+  const rows = RENDERED.filter(
+    (r) => r.versions.includes(version) && setArgs(r.set).every(([k, v]) => pairs.get(k) === v),
+  );
   return Object.assign({}, ...rows.map((r) => r.entries)) as Record<string, string>;
 }
 
@@ -112,7 +101,7 @@ const SWITCHES: [string, Partial<LabConfig>][] = [
   ],
 ];
 
-for (const version of Object.keys(RENDERED)) {
+for (const version of RENDERED_VERSIONS) {
   for (const [name, switches] of SWITCHES) {
     if (version === "1.13.4" && switches.ipv4BigTcp === true) {
       continue;
