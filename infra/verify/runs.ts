@@ -3,8 +3,9 @@
  * Job waits for the previous run's reader and for the verdict's `gate`, and is followed by its
  * reader (`logs-…`, on the k3s server) that waits for the Job and prints its log; with Hubble on,
  * `hubble-flows` reads the server node's flows for the measured pod right after the last pod-path
- * iperf3 run. Nothing here runs before the verdict passed: a refused datapath leaves every Job
- * unregistered.
+ * iperf3 run, and the runs after it also wait for the flow proof it feeds. Nothing here runs before
+ * the verdict passed: a refused datapath leaves every Job unregistered, and a failed flow proof
+ * every Job after the flow read.
  */
 import type { remote } from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
@@ -80,13 +81,18 @@ function netperfRun(m: Measurement, step: LatencyStep, servers: Servers, after: 
   return reader(m, what, job, step.job, m.latencyLimits.readerSeconds, "netperf");
 }
 
-/** Every link of `chain`, each after the one before and after `gate`. */
+/**
+ * Every link of `chain`, each after the one before and after `gate`; the links after the flow read
+ * also after `proofGate(flows)`, which rejects when the flow proof fails.
+ */
 export function runChain(
   m: Measurement,
   chain: readonly ChainLink[],
   servers: Servers,
   gate: pulumi.Output<pulumi.Resource>,
+  proofGate: (flows: remote.Command) => pulumi.Output<pulumi.Resource>,
 ): Readers {
+  const gates: pulumi.Output<pulumi.Resource>[] = [gate];
   let previous: pulumi.Resource = servers.ready;
   let lastPodJob: k8s.batch.v1.Job | undefined;
   const readers: { iperf3: remote.Command[]; netperf: remote.Command[]; flows: remote.Command | null } = {
@@ -96,12 +102,12 @@ export function runChain(
   };
   for (const link of chain) {
     if (link.kind === "iperf3") {
-      const run = iperf3Run(m, link.step, servers, [previous, gate]);
+      const run = iperf3Run(m, link.step, servers, [previous, ...gates]);
       readers.iperf3.push(run.reader);
       previous = run.reader;
       lastPodJob = link.step.path === "pod" ? run.job : lastPodJob;
     } else if (link.kind === "netperf") {
-      const read = netperfRun(m, link.step, servers, [previous, gate]);
+      const read = netperfRun(m, link.step, servers, [previous, ...gates]);
       readers.netperf.push(read);
       previous = read;
     } else {
@@ -120,6 +126,7 @@ export function runChain(
         dependsOn: [previous],
       });
       previous = readers.flows;
+      gates.push(proofGate(readers.flows));
     }
   }
   return readers;

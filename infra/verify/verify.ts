@@ -226,13 +226,23 @@ export class Verification extends pulumi.ComponentResource {
     const iperf3Steps = runSchedule(settings.runs, m.key);
     const latencySteps = latencySchedule(netperf.runs, m.key);
     const chain = measurementChain(iperf3Steps, latencySteps, config.hubble);
-    const readers = runChain(m, chain, servers, gate);
-
-    // 6. The flow proof; 7. the numbers, only once it passed.
-    this.flowProof = flowProofOf(m, readers.flows, servers.podIp);
+    // 6. The flow proof, between the last pod iperf3 run and the netperf runs after it: a failed
+    // proof rejects their dependency, so they are never created and `pulumi up` fails with it.
+    let judged: pulumi.Output<FlowProofResult> | undefined;
+    const readers = runChain(m, chain, servers, gate, (flows) => {
+      judged = flowProofOf(m, flows, servers.podIp);
+      return judged.apply((f) => {
+        if (f.flowProof !== null && !f.flowProof.ok) {
+          throw new pulumi.ResourceError(flowProofFailureMessage(f.flowProof), this, true);
+        }
+        return flows;
+      });
+    });
+    this.flowProof = judged ?? flowProofOf(m, null, servers.podIp);
     this.datapathReport = pulumi
       .all([this.datapath, this.flowProof])
       .apply(([d, f]): DatapathReport => ({ ...d, ...f }));
+    // 7. The numbers, only once the flow proof passed.
     const numbers = this.numbers(m, readers, servers.podIp, iperf3Steps, latencySteps);
     this.throughput = numbers.throughput;
     this.latency = numbers.latency;
@@ -247,7 +257,8 @@ export class Verification extends pulumi.ComponentResource {
 
   /**
    * The `throughput` and `latency` outputs from the readers' logs, once the flow proof passed (or
-   * was not taken): a failed proof fails `pulumi up` with it, and neither output gets numbers.
+   * was not taken): after a failed proof neither output ever resolves (the runs after the flow read
+   * fail `pulumi up` with the proof).
    */
   private numbers(
     m: Measurement,
@@ -257,14 +268,12 @@ export class Verification extends pulumi.ComponentResource {
     latencySteps: readonly LatencyStep[],
   ): { throughput: pulumi.Output<ThroughputOutput>; latency: pulumi.Output<LatencyOutput> } {
     // No `proven` here: the readers exist only once the verdict passed, so a refused datapath leaves
-    // these outputs unresolved. (Serialising an output that rejects with the verdict's error would
-    // prefix its message with `error serializing property …`.)
-    const proofPassed = this.flowProof.apply((f) => {
-      if (f.flowProof !== null && !f.flowProof.ok) {
-        throw new pulumi.ResourceError(flowProofFailureMessage(f.flowProof), this, true);
-      }
-      return true;
-    });
+    // these outputs unresolved. Likewise a failed flow proof never resolves `proofPassed`: serialising
+    // an output that rejects with the proof's error would prefix its message with `error serializing
+    // property …`; the error is raised once, by the runs after the flow read (runChain's proofGate).
+    const proofPassed = this.flowProof.apply((f) =>
+      f.flowProof === null || f.flowProof.ok ? Promise.resolve(true) : new Promise<boolean>(() => undefined),
+    );
     const of = <T>(logs: pulumi.Output<string>[], build: (texts: string[], ip: string) => T): pulumi.Output<T> =>
       pulumi.all([proofPassed, podIp, pulumi.all(logs)]).apply(([, ip, texts]) => {
         try {

@@ -61,16 +61,14 @@ export function hubbleFlows(mode: "vxlan" | "geneve" | "native"): string {
 
 /** What collect-cilium-state.sh prints for `scenario` (the relay's Deployment as the config deploys it, unless given). */
 function clusterState(config: LabConfig, scenario: Scenario): string {
-  const doc = JSON.parse(
-    clusterStateDoc(scenario.configMap, LAB, scenario.agent ?? ((n) => agentStatus113(n, config.ciliumVersion))),
-  ) as Record<string, unknown>;
   const relay: HubbleRelayFacts = scenario.relay ?? {
     exists: config.hubble,
     desired: config.hubble ? 1 : 0,
     ready: config.hubble ? 1 : 0,
     rolloutError: null,
   };
-  return JSON.stringify({ ...doc, hubbleRelay: relay });
+  const agent = scenario.agent ?? ((n: LabNode) => agentStatus113(n, config.ciliumVersion));
+  return clusterStateDoc(scenario.configMap, LAB, agent, "cilium", { ...relay });
 }
 
 /** The iperf3 server pod's IP in the mocked cluster (on node-2, inside its pod CIDR). */
