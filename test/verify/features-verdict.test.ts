@@ -211,3 +211,16 @@ test("without a prediction nothing is judged, and the features output still show
     "Hubble Relay: - | enabled | disabled | ok",
   ]);
 });
+
+test("an agent that is not Ok refuses through its status check alone: its feature lines are shown, not judged", (t) => {
+  const d = judged("vxlan", "1.13.4", predictFeatures(ARTICLE_CONFIG), (n) =>
+    n.name === "node-3"
+      ? agentStatusFixture("1.13.4-article", n)
+          .replace("Cilium:                  Ok   1.13.4", "Cilium:                  Failure   1.13.4")
+          .replace(/^BandwidthManager:.*\n/m, "")
+      : agentStatusFixture("1.13.4-article", n),
+  );
+  t.deepEqual(d.reasons, ["node-3: agent status: expected Cilium: Ok, found Cilium: Failure"]);
+  t.false(d.features.ok);
+  t.like(d.features.nodes[2]?.lines[4], { feature: "bandwidthManager", observed: null, ok: false });
+});

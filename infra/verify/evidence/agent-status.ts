@@ -12,8 +12,8 @@
  *   `Enabled\t[<max GRO>, <max GSO>]` (IPv4 from 1.14, with its Helm key `enableIPv4BIGTCP`);
  * - `BandwidthManager:\t%s` — `Disabled`, or `EDT with BPF [%s] [%s]` (congestion control in upper
  *   case, `BBR` or `CUBIC`, then the devices), as cilium/cilium@00c1fdc6 prints it; older agents
- *   printed only the devices, `EDT with BPF\t[<devices>]` (1.10.0-rc2 in cilium/cilium#16280:
- *   `BandwidthManager:       EDT with BPF   [ens192]`);
+ *   printed only the devices, `EDT with BPF\t[%s]` (cilium/cilium@1a57f867, which has no BIG TCP
+ *   lines yet; captured from 1.10.0-rc2 in cilium/cilium#16280: `BandwidthManager:       EDT with BPF   [ens192]`);
  * - `Host Routing:\t%s` (up to 1.15, cilium/cilium@00c1fdc6) — `Legacy` or `BPF`; from 1.16
  *   (cilium/cilium#32036, "cilium-dbg: Expose Cilium network routing status") `Routing:\t%s` with
  *   `"Network: " + Tunnel|Native`, ` [<protocol>]` in tunnel mode, then `"\tHost: " + Legacy|BPF`;

@@ -168,8 +168,9 @@ export function featureCheckName(l: Pick<FeatureLine, "label">): string {
 }
 
 /**
- * The feature checks: every judged line of every node with an agent (a node without one already
- * fails `agent status`), and Hubble Relay once for the cluster. The tunnel line is not a check of its
+ * The feature checks: every judged line of every node whose agent answered `Ok` (a node without
+ * one already fails `agent status`, and a failed status has no lines to judge), and Hubble Relay
+ * once for the cluster. The tunnel line is not a check of its
  * own: the datapath checks judge the same facts against the routing mode the prediction comes from
  * (`tunnel device`, and from 1.16 `agent routing`), so a wrong tunnel is refused once, by them.
  */
@@ -185,7 +186,7 @@ export function featureChecks(requested: RequestedDatapath, evidence: DatapathEv
     actual: describeObserved(l),
     ok: l.ok,
   });
-  const withAgent = new Set(evidence.nodes.filter((n) => n.agent !== null).map((n) => n.node));
+  const withAgent = new Set(evidence.nodes.filter((n) => n.agent?.ok === true).map((n) => n.node));
   return [
     ...out.nodes
       .filter((n) => withAgent.has(n.node))
