@@ -194,11 +194,12 @@ test("Hubble Relay comes from its Deployment: absent, ready, or not ready with w
       exists: true,
       desired: 1,
       ready: 0,
-      rolloutError: 'error: deployment "hubble-relay" exceeded its progress deadline',
+      rolloutError:
+        'Waiting for deployment "hubble-relay" rollout to finish: 0 of 1 updated replicas are available...\nerror: timed out waiting for the condition',
     }),
     {
       observed: "not ready",
-      says: '0/1 ready (error: deployment "hubble-relay" exceeded its progress deadline)',
+      says: '0/1 ready (Waiting for deployment "hubble-relay" rollout to finish: 0 of 1 updated replicas are available... error: timed out waiting for the condition)',
     },
   );
   t.like(ev.relayObservation(null), { observed: null, source: "Deployment hubble-relay (not collected)" });

@@ -98,7 +98,8 @@ export function relayObservation(relay: HubbleRelayFacts | null | undefined): Ob
     return observation("disabled", "no Deployment", RELAY_SOURCE);
   }
   const ready = relay.ready >= Math.max(relay.desired, 1);
-  const says = `${relay.ready}/${relay.desired} ready${relay.rolloutError ? ` (${relay.rolloutError})` : ""}`;
+  const rollout = relay.rolloutError?.replace(/\s+/g, " ").trim();
+  const says = `${relay.ready}/${relay.desired} ready${rollout ? ` (${rollout})` : ""}`;
   return observation(ready ? "enabled" : "not ready", says, RELAY_SOURCE);
 }
 
