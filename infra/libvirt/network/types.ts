@@ -27,12 +27,16 @@ export interface NetworkArgs extends OwnedObjectArgs {
   /** DHCP reservations, one per node. Only these MACs get a lease. Changed in place. */
   readonly hosts: pulumi.Input<pulumi.Input<NetworkHostArgs>[]>;
   /**
-   * The network's MTU (default 1500, the article's underlay; 576-9000): libvirt gives it to the
-   * bridge and to every guest's tap device, passes it to a virtio NIC as `host_mtu` (the guest driver
-   * starts at that MTU, VIRTIO_NET_F_MTU), and dnsmasq advertises it by DHCP. Changing it replaces
-   * the network, and with it every VM on it: libvirt cannot change a network's MTU in place
-   * (`virsh net-update` changes DHCP hosts, DNS and port groups, not the MTU), and a running guest's `host_mtu` is fixed when qemu
-   * starts. The engine replaces the Domains because their `networkName` comes from this resource.
+   * The network's MTU (default 1500, the article's underlay; 576-9000). libvirt gives it to the
+   * bridge and to every guest's tap device (https://libvirt.org/formatnetwork.html "mtu"), and its
+   * dnsmasq advertises it by DHCP (option 26, `dhcp-option=option:mtu,N`): the guests' NICs take it
+   * from their lease (netplan `dhcp4-overrides` `use-mtu`, default true, on the Ubuntu nodes;
+   * dhclient on the Debian test image). libvirt 9.0 does not pass it to virtio-net as `host_mtu`
+   * (the guest NIC's max_mtu stays 65535): the real test test/nodes/network-mtu.vm.test.ts shows
+   * both. Changing it replaces the network and every VM on it: libvirt cannot change a network's
+   * MTU in place (`virsh net-update` changes DHCP hosts, DNS and port groups, not the MTU), and a
+   * guest's tap device gets its MTU when the VM starts. The engine replaces the Domains because
+   * their `networkName` comes from this resource.
    */
   readonly mtu?: pulumi.Input<number>;
 }

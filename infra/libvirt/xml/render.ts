@@ -77,10 +77,9 @@ export function networkXml(spec: NetworkSpec): string {
   root.ele("metadata").ele(OWNER_NS, "lab:owner", { project: OWNER_PROJECT, stack: spec.stack });
   root.ele("forward", { mode: "nat" });
   root.ele("bridge", { name: spec.bridge, stp: "on", delay: "0" });
-  // The MTU of the bridge and of every tap device libvirt attaches to it; a virtio guest NIC gets it
-  // as host_mtu (https://libvirt.org/formatnetwork.html "mtu", since libvirt 3.1.0;
-  // https://libvirt.org/formatdomain.html "MTU configuration"). Always written, 1500 included: the
-  // XML of a default lab is the one every earlier version defined.
+  // The MTU of the bridge and of every tap device libvirt attaches to it, advertised to the guests
+  // by DHCP (https://libvirt.org/formatnetwork.html "mtu", since libvirt 3.1.0). Always written,
+  // 1500 included: the XML of a default lab is the one every earlier version defined.
   root.ele("mtu", { size: String(spec.mtu) });
   // dnsmasq listens on the gateway and DHCP advertises it as the DNS server (libvirt's default,
   // spelled out so the XML says what the lab relies on).
