@@ -4,43 +4,16 @@
  * no kube-proxy flag (they take the server's setting when they start) — as an in-place update (its
  * `create` text), never a replacement (`triggers`), and nothing of the VMs or the other k3s steps.
  */
-import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-
 import test from "ava";
 
-import { REPO_ROOT } from "../support/stack-files";
-// Type only: importing the script's code would run it.
-import type { RecordedRegistration as Registration } from "./record";
-
-function record(stack: string, ...overrides: string[]): Registration[] {
-  const out = execFileSync(process.execPath, ["--import=tsx", path.join(__dirname, "record.ts"), stack, ...overrides], {
-    cwd: REPO_ROOT,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return JSON.parse(out) as Registration[];
-}
-
-const key = (r: Registration): string => `${r.type} ${r.name}`;
+import { changedInputs, key, record, type Registration } from "./recorded";
 
 const off = record("vxlan");
 const on = record("vxlan", "kubeProxyReplacement=true");
 
 test("switching kubeProxyReplacement on updates the create line of every node's k3s install, server and agents, and no other k3s or node resource", (t) => {
-  const before = new Map(off.map((r) => [key(r), r]));
-  const changed: Record<string, string[]> = {};
-  for (const r of on) {
-    const s = before.get(key(r));
-    t.truthy(s, `${key(r)} exists in both`);
-    const fields = [...new Set([...Object.keys(r.inputs), ...Object.keys(s?.inputs ?? {})])].filter(
-      (f) => JSON.stringify(r.inputs[f]) !== JSON.stringify(s?.inputs[f]),
-    );
-    if (fields.length > 0) {
-      changed[key(r)] = fields.sort();
-    }
-  }
+  t.deepEqual(on.map(key).sort(), off.map(key).sort(), "the same resources exist in both");
+  const changed = changedInputs(off, on);
   const k3sAndNodes = Object.fromEntries(Object.entries(changed).filter(([k]) => !/ (verify-|cilium-release)/.test(k)));
   t.deepEqual(k3sAndNodes, {
     "command:remote:Command k3s-install-node-1": ["create"],

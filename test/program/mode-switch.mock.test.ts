@@ -4,44 +4,9 @@
  * same stack switched to native routing. Mocks prove what the program asks the engine for; they do
  * not prove Cilium accepts it (the values tables check keys against the charts).
  */
-import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-
 import test from "ava";
 
-import { REPO_ROOT } from "../support/stack-files";
-// Type only: importing the script's code would run it.
-import type { RecordedRegistration as Registration } from "./record";
-
-function record(stack: string, ...overrides: string[]): Registration[] {
-  const out = execFileSync(process.execPath, ["--import=tsx", path.join(__dirname, "record.ts"), stack, ...overrides], {
-    cwd: REPO_ROOT,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return JSON.parse(out) as Registration[];
-}
-
-const key = (r: Registration): string => `${r.type} ${r.name}`;
-
-/** Per resource, the input keys whose values differ between two runs. */
-function changedInputs(a: readonly Registration[], b: readonly Registration[]): Record<string, string[]> {
-  const other = new Map(b.map((r) => [key(r), r]));
-  const changed: Record<string, string[]> = {};
-  for (const r of a) {
-    const s = other.get(key(r));
-    if (!s) {
-      continue;
-    }
-    const fields = [...new Set([...Object.keys(r.inputs), ...Object.keys(s.inputs)])].filter(
-      (f) => JSON.stringify(r.inputs[f]) !== JSON.stringify(s.inputs[f]),
-    );
-    if (fields.length > 0) {
-      changed[key(r)] = fields.sort();
-    }
-  }
-  return changed;
-}
+import { changedInputs, key, record, type Registration } from "./recorded";
 
 const vxlan = record("vxlan");
 const native = record("vxlan", "routingMode=native", "autoDirectNodeRoutes=true", "nativeRoutingCidr=10.0.0.0/22");
