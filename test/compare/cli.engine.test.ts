@@ -36,7 +36,13 @@ test.serial(
     const [run] = await fs.readdir(results);
     t.regex(run ?? "", /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
     const dir = path.join(results, run ?? "");
-    t.deepEqual((await fs.readdir(dir)).sort(), ["pulumi.log", "report.md", "results.json", "throughput.svg"]);
+    t.deepEqual((await fs.readdir(dir)).sort(), [
+      "latency.svg",
+      "pulumi.log",
+      "report.md",
+      "results.json",
+      "throughput.svg",
+    ]);
     const json = JSON.parse(await fs.readFile(path.join(dir, "results.json"), "utf8")) as {
       modes: { mode: string; status: string }[];
       destroyed: boolean;
@@ -69,7 +75,7 @@ test.serial(
       "progress on stderr",
     );
     t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
-    t.deepEqual((await p.readLog()).slice(-2), ["delete cilium", "delete vms"]);
+    t.deepEqual((await p.readLog()).slice(-3), ["delete cilium", "delete k3s", "delete vms"]);
   },
 );
 
@@ -133,6 +139,7 @@ test.serial(
     t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
     t.deepEqual(await p.readLog(), [
       "create vms nodeCount=3 nodeCpus=4",
+      "create k3s kubeProxyReplacement=false",
       "create cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
       "update cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
     ]);

@@ -1,19 +1,22 @@
 /**
  * A small Pulumi program for the real-engine orchestration tests: it reads the stack config with
- * the lab's own parser (so an invalid mode config fails exactly as in the real program), has a
- * "vms" resource that must survive every mode switch and a "cilium" resource whose inputs are the
- * routing keys (the Helm release's role), and exports outputs in the real program's shape
- * (`lab`, `versions`, `datapath`, `throughput`, a secret). Both resources are dynamic resources
- * whose create/update/delete append a line to a log file, so a test sees exactly which operations
- * the engine ran, in order, in another process.
+ * the lab's own parser (so an invalid variant config fails exactly as in the real program), has a
+ * "vms" resource that must survive every switch, a "k3s" resource whose input is
+ * kubeProxyReplacement (k3s re-runs with or without --disable-kube-proxy: the k3s layer's role) and
+ * a "cilium" resource whose inputs are the routing keys and the feature keys that differ from
+ * their defaults (the Helm release's role), and exports outputs in the real program's shape
+ * (`lab`, `versions`, `datapath`, `throughput`, `features`, `latency`, a secret). All three are
+ * dynamic resources whose create/update/delete append a line to a log file, so a test sees exactly
+ * which operations the engine ran, in order, in another process.
  */
 import * as fs from "node:fs";
 
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 
-import { loadLabConfig } from "../../infra/config";
-import { cannedDatapath, cannedThroughput } from "./fake-lab";
+import { KEYS, loadLabConfig, type LabConfig } from "../../infra/config";
+import { VARIANT_KEYS } from "../../scripts/compare/variants";
+import { cannedDatapath, cannedFeatures, cannedLatency, cannedThroughput } from "./fake-lab";
 
 /** Inputs of a recorded resource; `log` is the file operations are appended to. */
 interface RecorderInputs {
@@ -40,7 +43,10 @@ const recorder: pulumi.dynamic.ResourceProvider = {
     return Promise.resolve({ id: inputs.role, outs: inputs });
   },
   diff(_id: string, olds: RecorderInputs, news: RecorderInputs) {
-    const keys = Object.keys(news).filter((k) => !["__provider", "delayMs"].includes(k));
+    // Both sides' keys: an input that is gone (a feature key back to its default) is a change too.
+    const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter(
+      (k) => !["__provider", "delayMs"].includes(k),
+    );
     return Promise.resolve({ changes: keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])) });
   },
   async update(_id: string, _olds: RecorderInputs, news: RecorderInputs) {
@@ -60,6 +66,14 @@ class Recorded extends pulumi.dynamic.Resource {
   }
 }
 
+/** `bpfMasquerade=true hostRouting=bpf`: the Cilium feature keys that differ from their defaults, sorted. */
+function ciliumFeatures(config: LabConfig): string {
+  return VARIANT_KEYS.filter((k) => k !== "kubeProxyReplacement" && config[k] !== KEYS[k].default)
+    .map((k) => `${k}=${String(config[k])}`)
+    .sort()
+    .join(" ");
+}
+
 /**
  * The program. `slowModes` lists routing modes whose "cilium" update takes `slowMs` (so a test can
  * press Ctrl-C while the engine is busy).
@@ -74,6 +88,12 @@ export function engineTestProgram(log: string, slowModes: readonly string[] = []
       nodeCount: config.nodeCount,
       nodeCpus: config.nodeCpus,
     });
+    const k3s = new Recorded(
+      "k3s",
+      { role: "k3s", log, delayMs: 0, kubeProxyReplacement: config.kubeProxyReplacement },
+      { dependsOn: [vms] },
+    );
+    const features = ciliumFeatures(config);
     const cilium = new Recorded(
       "cilium",
       {
@@ -83,8 +103,10 @@ export function engineTestProgram(log: string, slowModes: readonly string[] = []
         routingMode: config.routingMode,
         autoDirectNodeRoutes: config.autoDirectNodeRoutes,
         nativeRoutingCidr: config.nativeRoutingCidr,
+        // Only when set: a plain mode's Helm values are the article's.
+        ...(features !== "" ? { features } : {}),
       },
-      { dependsOn: [vms] },
+      { dependsOn: [k3s] },
     );
     return Promise.resolve({
       lab: {
@@ -96,6 +118,8 @@ export function engineTestProgram(log: string, slowModes: readonly string[] = []
       // Only after the "Helm release" is in place, as the real verification waits for Cilium.
       datapath: cilium.id.apply(() => cannedDatapath(config.routingMode)),
       throughput: cilium.id.apply(() => cannedThroughput(config.routingMode, config.accelerator)),
+      features: cilium.id.apply(() => cannedFeatures(config)),
+      latency: cilium.id.apply(() => cannedLatency(config.routingMode, config.accelerator)),
       kubeconfig: pulumi.secret("apiVersion: v1 # secret material"),
     });
   };

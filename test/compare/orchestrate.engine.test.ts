@@ -14,7 +14,6 @@
 import test from "ava";
 import { promises as fs } from "node:fs";
 
-import type { Mode } from "../../scripts/compare/args";
 import { modeViews } from "../../scripts/compare/collect";
 import { SECRET, StopControl } from "../../scripts/compare/orchestrate";
 import { engineProject, USER_FILE, type Project } from "./engine-project";
@@ -22,7 +21,7 @@ import { RecordingProgress, runModes } from "./recording-progress";
 
 function compare(
   p: Project,
-  modes: Mode[],
+  modes: string[],
   options: { destroy?: boolean; progress?: RecordingProgress; stop?: StopControl } = {},
 ) {
   return runModes(p.stack, p.settingsFile, modes, options);
@@ -44,13 +43,24 @@ test.serial(
     );
     t.deepEqual(await p.readLog(), [
       "create vms nodeCount=3 nodeCpus=4",
+      "create k3s kubeProxyReplacement=false",
       "create cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
       "update cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=geneve",
       "update cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
     ]);
     t.deepEqual(
       progress.ops,
-      ["create vms", "create cilium", "same vms", "update cilium", "same vms", "update cilium"],
+      [
+        "create vms",
+        "create k3s",
+        "create cilium",
+        "same vms",
+        "same k3s",
+        "update cilium",
+        "same vms",
+        "same k3s",
+        "update cilium",
+      ],
       "the engine's own view of each step",
     );
     t.deepEqual(
@@ -94,9 +104,11 @@ test.serial(
     t.is(record.destroyed, true);
     t.deepEqual(await p.readLog(), [
       "create vms nodeCount=3 nodeCpus=4",
+      "create k3s kubeProxyReplacement=false",
       "create cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
       "update cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
       "delete cilium",
+      "delete k3s",
       "delete vms",
     ]);
     const state = (await p.stack.exportStack()).deployment as { resources?: unknown[] };
@@ -158,5 +170,56 @@ test.serial(
     t.regex(err?.message ?? "", /- mode native: cilium-lab:nativeRoutingCidr: /);
     t.deepEqual(await p.readLog(), []);
     t.is(await fs.readFile(p.settingsFile, "utf8"), before);
+  },
+);
+
+test.serial(
+  "real Pulumi engine, test program: variants — a feature switch updates only the Cilium stand-in, a kubeProxyReplacement change also updates the k3s stand-in (on and off again), the VMs are never touched; features and latency are collected after each up; the stack file is restored",
+  async (t) => {
+    const p = await engineProject(t, "lab-variants");
+    const bpf = "native+kubeProxyReplacement=true+bpfMasquerade=true+hostRouting=bpf";
+    const progress = new RecordingProgress();
+    const record = await runModes(p.stack, p.settingsFile, ["vxlan", bpf, "native+bandwidthManager=on", "native"], {
+      progress,
+    });
+    t.deepEqual(
+      record.modes.map((m) => [m.variant, m.status, m.error ?? ""]),
+      [
+        ["vxlan", "measured", ""],
+        [bpf, "measured", ""],
+        ["native+bandwidthManager=on", "measured", ""],
+        ["native", "measured", ""],
+      ],
+    );
+    t.deepEqual(await p.readLog(), [
+      "create vms nodeCount=3 nodeCpus=4",
+      "create k3s kubeProxyReplacement=false",
+      "create cilium autoDirectNodeRoutes=false nativeRoutingCidr=10.0.0.0/16 routingMode=vxlan",
+      "update k3s kubeProxyReplacement=true",
+      "update cilium autoDirectNodeRoutes=true features=bpfMasquerade=true hostRouting=bpf nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+      "update k3s kubeProxyReplacement=false",
+      "update cilium autoDirectNodeRoutes=true features=bandwidthManager=on nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+      "update cilium autoDirectNodeRoutes=true nativeRoutingCidr=10.0.0.0/22 routingMode=native",
+    ]);
+    t.deepEqual(
+      record.planned.map((x) => x.changes.k3s),
+      [false, true, true, false],
+      "what each variant said it would change is what the engine did",
+    );
+    const views = modeViews(record);
+    t.deepEqual(
+      views.map((v) => v.features?.nodes[0]?.lines.find((l) => l.feature === "kubeProxyReplacement")?.asked),
+      ["disabled", "enabled", "disabled", "disabled"],
+    );
+    t.deepEqual(
+      views.map((v) => v.latency?.table.length),
+      [4, 4, 4, 4],
+      "TCP_RR and TCP_CRR, host and pod",
+    );
+    t.is(await fs.readFile(p.settingsFile, "utf8"), p.original, "stacks/Pulumi.lab-variants.yaml byte for byte");
+    const config = await p.stack.getAllConfig();
+    for (const key of ["kubeProxyReplacement", "bpfMasquerade", "hostRouting", "bandwidthManager"]) {
+      t.is(config[`cilium-lab:${key}`], undefined, `${key} is not left in the stack`);
+    }
   },
 );
