@@ -24,8 +24,8 @@ import { parseLabConfig } from "../../infra/config";
 import { cachedImagePath } from "../../infra/libvirt/base-image";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { planLab } from "../../infra/plan";
-import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
-import { changes, leftovers, run, sweep, testImageConfig, vmTestStart } from "./vm-host";
+import { REPO_ROOT, engineEnv, tempDir } from "../engine/support";
+import { changes, leftovers, run, testImageConfig, vmTestStack, vmTestStart } from "./vm-host";
 
 const OLD_COMMIT = "bf709f1";
 const STACK = "cl-n-upg";
@@ -139,19 +139,12 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   const { oldProgram, newProgram } = programs(old, raw, cacheDir);
 
   const envVars = engineEnv(tempDir(t, "upg-backend"));
-  const oldStack = await inlineStack(t, {
-    stackName: STACK,
-    projectName: "cl-n-upgrade",
-    program: oldProgram,
-    envVars,
-  });
-  let destroyed = false;
-  t.teardown(async () => {
-    if (!destroyed) {
-      await oldStack.destroy().catch(() => undefined);
-      await sweep(PREFIX, POOL_DIR);
-    }
-  });
+  const { stack: oldStack, destroy } = await vmTestStack(
+    t,
+    { stackName: STACK, projectName: "cl-n-upgrade", program: oldProgram, envVars },
+    PREFIX,
+    POOL_DIR,
+  );
 
   // 1. The stack as bf709f1 builds it.
   const t0 = Date.now();
@@ -184,8 +177,7 @@ test("a nodes stack built at bf709f1 previews and updates under the current code
   );
 
   // 3. Destroy: nothing of the stack left (the shared image cache is a temp dir here).
-  const down = await newStack.destroy();
-  destroyed = true;
+  const down = await destroy();
   t.deepEqual(Object.keys(changes(down.summary.resourceChanges)), ["delete"]);
   t.deepEqual(await leftovers(PREFIX, POOL_DIR), [], "the host is clean");
 });

@@ -12,7 +12,9 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { pinnedHostKeyOptions } from "../../infra/libvirt/domain";
-import { pulumiOnPath } from "../engine/support";
+import type { DestroyResult, Stack } from "@pulumi/pulumi/automation";
+
+import { inlineStack, pulumiOnPath } from "../engine/support";
 
 const execFileAsync = promisify(execFile);
 
@@ -180,4 +182,31 @@ export async function vmTestStart(
   }
   await sweep(prefix, poolDir);
   return { image, sha256 };
+}
+
+/**
+ * The engine stack of a nodes VM test ({@link inlineStack}) whose objects the test's teardown removes
+ * (`destroy`, then a {@link sweep} of `prefix`/`poolDir`) unless the test destroyed it itself with
+ * the returned `destroy`.
+ */
+export async function vmTestStack(
+  t: ExecutionContext,
+  args: Parameters<typeof inlineStack>[1],
+  prefix: string,
+  poolDir: string,
+): Promise<{ stack: Stack; destroy: () => Promise<DestroyResult> }> {
+  const stack = await inlineStack(t, args);
+  let destroyed = false;
+  t.teardown(async () => {
+    if (!destroyed) {
+      await stack.destroy().catch(() => undefined);
+      await sweep(prefix, poolDir);
+    }
+  });
+  const destroy = async (): Promise<DestroyResult> => {
+    const result = await stack.destroy();
+    destroyed = true;
+    return result;
+  };
+  return { stack, destroy };
 }
