@@ -47,6 +47,27 @@ const ARTICLE_KEYS: FeatureKeys = {
 };
 const NODES = ["node-1", "node-2", "node-3"].map((name, i) => ({ name, ip: `192.168.150.${11 + i}` }));
 
+/** The client Job node-3 runs (pod network): no retries, a deadline, one container. */
+const podClientJob = (name: string, labels: Record<string, string>, deadline: number, container: object) => ({
+  metadata: { name, namespace: NAMESPACE, labels, annotations: { "pulumi.com/skipAwait": "true" } },
+  spec: {
+    backoffLimit: 0,
+    activeDeadlineSeconds: deadline,
+    template: {
+      metadata: { labels },
+      spec: {
+        nodeSelector: { "kubernetes.io/hostname": "node-3" },
+        hostNetwork: false,
+        restartPolicy: "Never",
+        terminationGracePeriodSeconds: 2,
+        enableServiceLinks: false,
+        automountServiceAccountToken: false,
+        containers: [container],
+      },
+    },
+  },
+});
+
 test("the server goes to the second node and the client to the last, as in the article; with two nodes the server moves to node-1", (t) => {
   t.deepEqual(pickPair(NODES), { server: NODES[1], client: NODES[2] });
   t.deepEqual(pickPair(NODES.slice(0, 2)), { server: NODES[0], client: NODES[1] });
@@ -209,30 +230,15 @@ test("client Jobs are pinned to the client node, never retried, bounded by a dea
     "cilium-lab/run-key": "k1",
     "cilium-lab/run": "1",
   };
-  t.deepEqual(job, {
-    metadata: {
-      name: "iperf3-pod-1-k1",
-      namespace: NAMESPACE,
-      labels,
-      annotations: { "pulumi.com/skipAwait": "true" },
-    },
-    spec: {
-      backoffLimit: 0,
-      activeDeadlineSeconds: 381,
-      template: {
-        metadata: { labels },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": "node-3" },
-          hostNetwork: false,
-          restartPolicy: "Never",
-          terminationGracePeriodSeconds: 2,
-          enableServiceLinks: false,
-          automountServiceAccountToken: false,
-          containers: [{ name: "iperf3", image: IPERF3_IMAGE, command: ["iperf3"], args: clientArgs("10.0.1.20", S) }],
-        },
-      },
-    },
-  });
+  t.deepEqual(
+    job,
+    podClientJob("iperf3-pod-1-k1", labels, 381, {
+      name: "iperf3",
+      image: IPERF3_IMAGE,
+      command: ["iperf3"],
+      args: clientArgs("10.0.1.20", S),
+    }),
+  );
   const hostStep = runSchedule(1, "k1")[0];
   if (hostStep === undefined) {
     throw new Error("no host step");
@@ -306,17 +312,7 @@ test("a netperf Job runs netperf -H <target> -p 12865 -l <s> -j -t <test> -- -o 
   }
   const args = latencyArgs(step.test, "10.0.1.20", N.seconds);
   t.deepEqual(args, [
-    "-H",
-    "10.0.1.20",
-    "-p",
-    "12865",
-    "-l",
-    "10",
-    "-j",
-    "-t",
-    "TCP_CRR",
-    "--",
-    "-o",
+    ..."-H 10.0.1.20 -p 12865 -l 10 -j -t TCP_CRR -- -o".split(" "),
     "MIN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MEAN_LATENCY,STDDEV_LATENCY,MAX_LATENCY,TRANSACTION_RATE",
   ]);
   const labels = {
@@ -330,30 +326,12 @@ test("a netperf Job runs netperf -H <target> -p 12865 -l <s> -j -t <test> -- -o 
   };
   t.deepEqual(
     latencyJobArgs({ step, node: "node-3", args, image: NETPERF_IMAGE, key: "k1", activeDeadlineSeconds: 380 }),
-    {
-      metadata: {
-        name: "netperf-crr-pod-1-k1",
-        namespace: NAMESPACE,
-        labels,
-        annotations: { "pulumi.com/skipAwait": "true" },
-      },
-      spec: {
-        backoffLimit: 0,
-        activeDeadlineSeconds: 380,
-        template: {
-          metadata: { labels },
-          spec: {
-            nodeSelector: { "kubernetes.io/hostname": "node-3" },
-            hostNetwork: false,
-            restartPolicy: "Never",
-            terminationGracePeriodSeconds: 2,
-            enableServiceLinks: false,
-            automountServiceAccountToken: false,
-            containers: [{ name: "netperf", image: NETPERF_IMAGE, command: ["netperf"], args }],
-          },
-        },
-      },
-    },
+    podClientJob("netperf-crr-pod-1-k1", labels, 380, {
+      name: "netperf",
+      image: NETPERF_IMAGE,
+      command: ["netperf"],
+      args,
+    }),
   );
   t.deepEqual(latencyDeadlines(N, "kvm"), { jobSeconds: 300 + 10 + 10 + 60, readerSeconds: 380 + 60 });
   t.deepEqual(latencyDeadlines({ ...N, seconds: 300 }, "qemu"), {

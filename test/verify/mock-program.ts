@@ -18,7 +18,15 @@ import type { HubbleRelayFacts } from "../../infra/verify/evidence";
 import { StandIn, echoMocks, promiseOf, recordMocks, type Registration } from "../support/pulumi-mocks";
 import { readStackConfig } from "../support/stack-files";
 import { fixture } from "./lab-evidence";
-import { LAB, agentStatus113, ciliumNodeDoc, clusterStateDoc, type LabNode } from "./support";
+import {
+  LAB,
+  agentStatus113,
+  ciliumNodeDoc,
+  clusterStateDoc,
+  loopbackIperf3,
+  prerequisites,
+  type LabNode,
+} from "./support";
 
 /** The stack config of `stack` with `overrides`, parsed as the program parses it. */
 export function stackConfig(stack: string, overrides: Record<string, string> = {}): LabConfig {
@@ -192,4 +200,21 @@ export async function build(
     registrations: monitor.registrations,
     urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn },
   };
+}
+
+/** cilium-config's routing entries of the article's VXLAN lab. */
+export const VXLAN_CM = { tunnel: "vxlan", "kube-proxy-replacement": "disabled" };
+
+/**
+ * The vxlan stack file's lab, built, with a real one-second iperf3 document (loopback) as every
+ * iperf3 Job's log; fails naming the missing tool (iperf3) when it cannot run.
+ */
+export async function vxlanLab(): Promise<{ readonly log: string; readonly built: Built }> {
+  const problems = await prerequisites(false);
+  if (problems.length > 0) {
+    throw new Error(problems.join("; "));
+  }
+  const log = await loopbackIperf3(1);
+  const built = await build("vxlan", stackConfig("vxlan"), { nodesRun: "vxlan", configMap: VXLAN_CM, iperf3Log: log });
+  return { log, built };
 }

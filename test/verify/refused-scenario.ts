@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 
 import { ciliumDatapath } from "../../infra/cilium/values";
-import { build, hubbleFlows, stackConfig, type Built } from "./mock-program";
+import { VXLAN_CM, build, hubbleFlows, stackConfig, type Built } from "./mock-program";
 import { loopbackIperf3 } from "./support";
 
 const errors = new Map<unknown, string>();
@@ -24,8 +24,6 @@ const record = (err: unknown) => {
 };
 process.on("unhandledRejection", record);
 process.on("uncaughtException", record);
-
-const VXLAN_CM = { tunnel: "vxlan", "kube-proxy-replacement": "disabled" };
 
 /**
  * argv[2]: `wrong-mode` (nodes run VXLAN, native requested), `unreadable` (node-3's collector

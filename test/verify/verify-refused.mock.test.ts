@@ -6,7 +6,7 @@
  * throughput or latency. Runs each scenario in a child process (refused-scenario.ts), because the
  * failure is an unhandled error by design: that is how a Pulumi program fails `pulumi up`.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import * as path from "node:path";
 
 import { run } from "./support";
@@ -45,17 +45,29 @@ const BEFORE_VERDICT = [
   "lab:verify:Verification verify",
 ];
 
-test("tunnel evidence under a native request fails the program with the evidence, registers no Job, and exports no throughput", async (t) => {
-  const out = await scenario("wrong-mode");
+/**
+ * A refusal by the verdict: the datapath output as given, no number, nothing registered after the
+ * verdict, exactly one error; its lines.
+ */
+function refusedByVerdict(t: ExecutionContext, out: Outcome, datapath: Outcome["datapath"]): string[] {
   t.is(out.fatal, undefined, out.fatal);
-  t.deepEqual(out.datapath, { verdict: "refused", requested: "native", observed: "vxlan" });
+  t.deepEqual(out.datapath, datapath);
   t.false(out.throughput);
   t.false(out.latency);
-  const mine = out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:"));
-  t.deepEqual(mine.sort(), BEFORE_VERDICT);
+  t.deepEqual(
+    out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:")).sort(),
+    BEFORE_VERDICT,
+  );
   t.is(out.errors.length, 1, out.errors.join("\n---\n"));
-  const [error] = out.errors;
-  const lines = (error ?? "").split("\n");
+  return (out.errors[0] ?? "").split("\n");
+}
+
+test("tunnel evidence under a native request fails the program with the evidence, registers no Job, and exports no throughput", async (t) => {
+  const lines = refusedByVerdict(t, await scenario("wrong-mode"), {
+    verdict: "refused",
+    requested: "native",
+    observed: "vxlan",
+  });
   t.is(
     lines[0],
     "ResourceError(hideStack=true): Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
@@ -70,17 +82,12 @@ test("tunnel evidence under a native request fails the program with the evidence
 });
 
 test("a collector output that cannot be read refuses the datapath the same way: one error naming it, no Job, no throughput", async (t) => {
-  const out = await scenario("unreadable");
-  t.is(out.fatal, undefined, out.fatal);
-  t.deepEqual(out.datapath, { verdict: "refused", requested: "vxlan", observed: "unknown" });
-  t.false(out.throughput);
-  t.false(out.latency);
-  t.deepEqual(
-    out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:")).sort(),
-    BEFORE_VERDICT,
-  );
-  t.is(out.errors.length, 1, out.errors.join("\n---\n"));
-  t.deepEqual((out.errors[0] ?? "").split("\n").slice(0, 3), [
+  const lines = refusedByVerdict(t, await scenario("unreadable"), {
+    verdict: "refused",
+    requested: "vxlan",
+    observed: "unknown",
+  });
+  t.deepEqual(lines.slice(0, 3), [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput is measured or exported.",
     "Failed checks:",
     "- evidence: evidence from node-3 (scripts/node/collect-evidence.sh): not a JSON document (35 characters); output ends with: bash: line 1: ip: command not found",
@@ -88,17 +95,11 @@ test("a collector output that cannot be read refuses the datapath the same way: 
 });
 
 test("an agent that does not run a requested feature (bandwidthManager: on, BandwidthManager: Disabled) refuses the datapath with both sides: no Job, no throughput, no latency", async (t) => {
-  const out = await scenario("feature-off");
-  t.is(out.fatal, undefined, out.fatal);
-  t.deepEqual(out.datapath, { verdict: "refused", requested: "vxlan", observed: "vxlan" });
-  t.false(out.throughput);
-  t.false(out.latency);
-  t.deepEqual(
-    out.registered.filter((x) => !x.startsWith("lab:test:") && !x.startsWith("pulumi:providers:")).sort(),
-    BEFORE_VERDICT,
-  );
-  t.is(out.errors.length, 1, out.errors.join("\n---\n"));
-  const lines = (out.errors[0] ?? "").split("\n");
+  const lines = refusedByVerdict(t, await scenario("feature-off"), {
+    verdict: "refused",
+    requested: "vxlan",
+    observed: "vxlan",
+  });
   t.deepEqual(lines.slice(0, 6), [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed vxlan tunnel (cilium-config: vxlan tunnel; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
     "The agents contradict the config's prediction on BandwidthManager (expected: what the config asks for; found: what the agent says runs).",

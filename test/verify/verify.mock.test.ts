@@ -10,20 +10,13 @@ import { nodeScript } from "../../infra/node-scripts";
 import { runKey, iperf3Settings, netperfSettings } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
-import { SERVER_POD_IP, build, stackConfig, type Built } from "./mock-program";
-import { loopbackIperf3, prerequisites } from "./support";
+import { SERVER_POD_IP, VXLAN_CM, build, stackConfig, vxlanLab, type Built } from "./mock-program";
 
-const VXLAN_CM = { tunnel: "vxlan", "kube-proxy-replacement": "disabled" };
 let log = "";
 let b: Built;
 
 test.before(async () => {
-  const problems = await prerequisites(false);
-  if (problems.length > 0) {
-    throw new Error(problems.join("; "));
-  }
-  log = await loopbackIperf3(1);
-  b = await build("vxlan", stackConfig("vxlan"), { nodesRun: "vxlan", configMap: VXLAN_CM, iperf3Log: log });
+  ({ log, built: b } = await vxlanLab());
 });
 
 const of = (type: string) => (r: Registration) => r.type === type;
