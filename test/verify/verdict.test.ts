@@ -202,3 +202,26 @@ test("the failure message states requested and observed per side, every failed c
   );
   t.regex(lines.at(-1) ?? "", /^What to do: /);
 });
+
+test("with networkMtu requested, every node's NIC must have it: 1500 on a 1500 network is confirmed, a NIC left at 1500 on a 9000 network is refused", (t) => {
+  const ok = datapathOutput({ ...req("vxlan"), networkMtu: 1500 }, lab(cm113("vxlan"), "vxlan"));
+  t.deepEqual(ok.reasons, []);
+  t.deepEqual(
+    ok.checks.filter((c) => c.check === "NIC MTU").map((c) => `${c.scope} | ${c.expected} | ${c.actual} | ${c.ok}`),
+    [
+      "node-1 | mtu 1500 (cilium-lab:networkMtu) | mtu 1500 on eth0 | true",
+      "node-2 | mtu 1500 (cilium-lab:networkMtu) | mtu 1500 on eth0 | true",
+      "node-3 | mtu 1500 (cilium-lab:networkMtu) | mtu 1500 on eth0 | true",
+    ],
+  );
+  const refused = datapathOutput({ ...req("vxlan"), networkMtu: 9000 }, lab(cm113("vxlan"), "vxlan"));
+  t.is(refused.verdict, "refused");
+  t.deepEqual(
+    refused.checks.filter((c) => c.check === "NIC MTU" && !c.ok).map((c) => c.scope),
+    ["node-1", "node-2", "node-3"],
+  );
+  t.is(
+    datapathOutput(req("vxlan"), lab(cm113("vxlan"), "vxlan")).checks.filter((c) => c.check === "NIC MTU").length,
+    0,
+  );
+});

@@ -59,6 +59,12 @@ export interface RequestedDatapath {
    * `features` output shows what runs, nothing is judged.
    */
   readonly features?: PredictedFeatures;
+  /**
+   * The libvirt network's MTU (`cilium-lab:networkMtu`, the Cilium layer's `datapath.networkMtu`):
+   * every node's NIC must have it, because the lab sets no Helm `MTU` and Cilium takes the pod
+   * routes' MTU from the NIC. When absent, the NIC's MTU is not judged (only the routes against it).
+   */
+  readonly networkMtu?: number;
 }
 
 /** Whether the request has Cilium replace kube-proxy. */
@@ -250,6 +256,12 @@ function kubeProxyCheck(n: NodeEvidence): Check {
   );
 }
 
+/** The node's NIC has the lab network's MTU: libvirt gives it to virtio-net (`<mtu size>` → host_mtu). */
+function nicMtuCheck(networkMtu: number, n: NodeEvidence): Check {
+  const actual = n.nic.mtu === null ? `NIC ${n.nic.name} has no MTU` : `mtu ${n.nic.mtu} on ${n.nic.name}`;
+  return check(n.node, "NIC MTU", `mtu ${networkMtu} (cilium-lab:networkMtu)`, actual, n.nic.mtu === networkMtu);
+}
+
 /** The route MTU of every wired pod on a node: NIC MTU − {@link TUNNEL_OVERHEAD} in tunnel mode, no lower cap in native mode. */
 function routeMtuChecks(tunnel: boolean, n: NodeEvidence): Check[] {
   const nicMtu = n.nic.mtu;
@@ -318,6 +330,7 @@ export function nodeChecks(requested: RequestedDatapath, evidence: DatapathEvide
       ...agentChecks(requested, n),
       ...(replacesKubeProxy(requested) ? [kubeProxyCheck(n)] : []),
       check(n.node, "tunnel device", expectedDevice, describeDevices(n), devOk),
+      ...(requested.networkMtu === undefined ? [] : [nicMtuCheck(requested.networkMtu, n)]),
       ...routeMtuChecks(tunnel, n),
       ...podCidrRouteChecks(requested, evidence, n),
     ];
