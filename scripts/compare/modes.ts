@@ -118,7 +118,7 @@ export function variantChanges(before: LabConfig, after: LabConfig, first: boole
   const from = first ? "the stack's own config" : "the previous variant";
   let summary: string;
   if (keys.length === 0) {
-    summary = `no config change from ${from}: the measurements re-run`;
+    summary = `nothing (no config change from ${from}): the measurements re-run`;
   } else if (k3s) {
     summary =
       `Cilium values and k3s (${keys.join(", ")} from ${from}): kubeProxyReplacement re-runs k3s on every node ` +

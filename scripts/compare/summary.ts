@@ -17,10 +17,7 @@ export function anyVariant(view: CompareView): boolean {
  * kubeProxyReplacement changes (k3s re-runs with or without --disable-kube-proxy).
  */
 export function planLines(planned: readonly PlannedVariant[]): string[] {
-  return planned.map(
-    (p, i) =>
-      `${p.variant} (${i + 1}/${planned.length}) will change: ${p.changes.summary}${p.changes.k3s ? " [k3s]" : ""}`,
-  );
+  return planned.map((p, i) => `plan ${i + 1}/${planned.length}: ${p.variant} will change ${p.changes.summary}`);
 }
 
 /** `48.2 µs` */

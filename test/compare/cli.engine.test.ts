@@ -74,6 +74,14 @@ test.serial(
       err.some((l) => / vxlan \(1\/2\) up: done in /.test(l)),
       "progress on stderr",
     );
+    t.true(
+      err.some((l) =>
+        l.endsWith(
+          "] plan 2/2: native will change Cilium values only (routingMode vxlan → native, autoDirectNodeRoutes false → true, nativeRoutingCidr 10.0.0.0/16 → 10.0.0.0/22 from the previous variant)",
+        ),
+      ),
+      "what each variant changes, said before anything runs",
+    );
     t.is(await fs.readFile(p.settingsFile, "utf8"), p.original);
     t.deepEqual((await p.readLog()).slice(-3), ["delete cilium", "delete k3s", "delete vms"]);
   },

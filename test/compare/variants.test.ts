@@ -8,6 +8,7 @@ import test from "ava";
 import { parseLabConfig } from "../../infra/config";
 import { parseCompareArgs, UsageError } from "../../scripts/compare/args";
 import { planVariants, variantSwitch, SWITCHED_KEYS } from "../../scripts/compare/modes";
+import { planLines } from "../../scripts/compare/summary";
 import { nearestVariantKey, parseVariant, parseVariants, VARIANT_KEYS } from "../../scripts/compare/variants";
 
 const THE_ISSUES = "vxlan,native,native+hostRouting=bpf+kubeProxyReplacement=true+bpfMasquerade=true";
@@ -162,7 +163,7 @@ test("what each variant changes: Cilium values only, except a kubeProxyReplaceme
   t.deepEqual(
     planned.map((p) => [p.variant, p.changes.k3s, p.changes.summary]),
     [
-      ["vxlan", false, "no config change from the stack's own config: the measurements re-run"],
+      ["vxlan", false, "nothing (no config change from the stack's own config): the measurements re-run"],
       [
         "native",
         false,
@@ -235,4 +236,12 @@ test("an impossible combination (the program's cross-key rules) is refused befor
   t.notThrows(() =>
     planVariants(parseVariants("native+hostRouting=bpf+kubeProxyReplacement=true+bpfMasquerade=true"), USER),
   );
+});
+
+test("the terminal says, before anything runs, what each variant will change, naming k3s when kubeProxyReplacement changes", (t) => {
+  t.deepEqual(planLines(planVariants(parseVariants("vxlan,vxlan+kubeProxyReplacement=true+hubble=false"), USER)), [
+    "plan 1/2: vxlan will change nothing (no config change from the stack's own config): the measurements re-run",
+    "plan 2/2: vxlan+kubeProxyReplacement=true+hubble=false will change Cilium values and k3s (kubeProxyReplacement false → true, " +
+      "hubble true → false from the previous variant): kubeProxyReplacement re-runs k3s on every node with --disable-kube-proxy, then Cilium",
+  ]);
 });
