@@ -27,7 +27,11 @@ export type DatapathReport = DatapathOutput & FlowProofResult;
 
 /** The reason of a `null` flow proof. */
 export const HUBBLE_OFF_REASON =
-  "cilium-lab:hubble is false: the agents run no Hubble server, so there is no flow-level proof; the verdict rests on the configuration and node evidence.";
+  "cilium-lab:hubble is false (no Hubble Relay or UI): the lab reads the measured flow only with Hubble on, so there is no flow-level proof; the verdict rests on the configuration and node evidence.";
+
+/** The reason of a `null` flow proof when the verdict refused the datapath (no run, so no flow to read). */
+export const VERDICT_REFUSED_REASON =
+  "the datapath verdict refused the datapath, so nothing was measured and no flow was read.";
 
 /** How long `hubble observe` in the agent pod may take, seconds: `kubectl exec` is slow under TCG. */
 export function flowReadSeconds(accelerator: "kvm" | "qemu"): number {

@@ -38,7 +38,13 @@ import type { LabConfig } from "../config";
 import { requireClusterProvider } from "../k3s/cluster-provider";
 import { nodeScript } from "../node-scripts";
 import { agentCli, verdictFailureMessage, type DatapathOutput, type RequestedDatapath } from "./evidence";
-import { flowProofFailureMessage, flowProofOf, type DatapathReport, type FlowProofResult } from "./flow-proof";
+import {
+  VERDICT_REFUSED_REASON,
+  flowProofFailureMessage,
+  flowProofOf,
+  type DatapathReport,
+  type FlowProofResult,
+} from "./flow-proof";
 import type { ThroughputOutput } from "./iperf3";
 import {
   deadlines,
@@ -239,9 +245,13 @@ export class Verification extends pulumi.ComponentResource {
       });
     });
     this.flowProof = judged ?? flowProofOf(m, null, servers.podIp);
-    this.datapathReport = pulumi
-      .all([this.datapath, this.flowProof])
-      .apply(([d, f]): DatapathReport => ({ ...d, ...f }));
+    // A refused verdict runs nothing, so it has no flow proof: the report says so instead of waiting for one.
+    const flowProof = this.flowProof;
+    this.datapathReport = this.datapath.apply((d) =>
+      d.verdict === "confirmed"
+        ? flowProof.apply((f): DatapathReport => ({ ...d, ...f }))
+        : pulumi.output<DatapathReport>({ ...d, flowProof: null, flowProofReason: VERDICT_REFUSED_REASON }),
+    );
     // 7. The numbers, only once the flow proof passed.
     const numbers = this.numbers(m, readers, servers.podIp, iperf3Steps, latencySteps);
     this.throughput = numbers.throughput;

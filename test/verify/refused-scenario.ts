@@ -89,6 +89,12 @@ async function main(): Promise<void> {
     latency = true;
     return v;
   });
+  // The exported datapath: with the verdict's refusal it resolves anyway, its flow proof null with the reason.
+  let flowProofReason: string | null | undefined;
+  b.verification.datapathReport.apply((d) => {
+    flowProofReason = d.flowProofReason;
+    return d;
+  });
   let datapath: unknown = null;
   b.verification.datapath.apply((d) => {
     datapath = { verdict: d.verdict, requested: d.requested, observed: d.observed };
@@ -96,7 +102,7 @@ async function main(): Promise<void> {
   });
   await new Promise((r) => setTimeout(r, 1000));
   process.stdout.write(
-    `${JSON.stringify({ registered: b.registrations.map((r) => `${r.type} ${r.name}`), errors: [...new Set(errors.values())], throughput, latency, datapath })}\n`,
+    `${JSON.stringify({ registered: b.registrations.map((r) => `${r.type} ${r.name}`), errors: [...new Set(errors.values())], throughput, latency, datapath, flowProofReason })}\n`,
   );
   process.exit(0);
 }

@@ -9,6 +9,7 @@
 import test, { type ExecutionContext } from "ava";
 import * as path from "node:path";
 
+import { VERDICT_REFUSED_REASON } from "../../infra/verify/flow-proof";
 import { run } from "./support";
 
 interface Outcome {
@@ -16,6 +17,8 @@ interface Outcome {
   readonly errors: string[];
   readonly throughput: boolean;
   readonly latency: boolean;
+  /** The exported datapath's `flowProofReason` (absent: it never resolved). */
+  readonly flowProofReason?: string | null;
   readonly datapath: { verdict: string; requested: string; observed: string } | null;
   readonly fatal?: string;
 }
@@ -59,6 +62,7 @@ function refusedByVerdict(t: ExecutionContext, out: Outcome, datapath: Outcome["
     BEFORE_VERDICT,
   );
   t.is(out.errors.length, 1, out.errors.join("\n---\n"));
+  t.is(out.flowProofReason, VERDICT_REFUSED_REASON, "the exported datapath resolves, without a flow proof");
   return (out.errors[0] ?? "").split("\n");
 }
 
@@ -131,6 +135,7 @@ test("Hubble flows that never reach the overlay under a confirmed vxlan verdict 
     ...["rr-host-1", "rr-host-2", "rr-pod-1", "rr-pod-2"],
   ]);
   t.true(out.registered.includes("command:remote:Command verify-hubble-flows"));
+  t.is(out.flowProofReason, null, "the proof was taken (and failed)");
   t.is(out.errors.length, 1, out.errors.join("\n---\n"));
   t.deepEqual((out.errors[0] ?? "").split("\n"), [
     "ResourceError(hideStack=true): Flow proof failed: Hubble in the Cilium 1.13.4 agent on node-2 saw 8 flows of TCP 10.0.1.77:5201 (TO_ENDPOINT 4, TO_STACK 4), none at TO_OVERLAY: the replies did not leave through the vxlan tunnel that was asked for. No throughput or latency is exported.",
