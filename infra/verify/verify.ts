@@ -32,7 +32,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { predictFeatures } from "../cilium/features";
+import { predictFeatures, type FeatureConfig } from "../cilium/features";
 import type { CiliumDatapath } from "../cilium/values";
 import type { LabConfig } from "../config";
 import { requireClusterProvider } from "../k3s/cluster-provider";
@@ -67,30 +67,31 @@ import { startServers } from "./servers";
 export { parseServerAddresses, type ServerAddresses } from "./outputs";
 export type { VerificationNode } from "./measurement";
 
-/** The stack config the verification reads. */
-export type VerificationConfig = Pick<
-  LabConfig,
-  | "routingMode"
-  | "autoDirectNodeRoutes"
-  | "nativeRoutingCidr"
-  | "ciliumVersion"
-  | "accelerator"
-  | "iperf3Image"
-  | "iperf3Seconds"
-  | "iperf3Runs"
-  | "iperf3Streams"
-  | "iperf3OmitSeconds"
-  | "netperfImage"
-  | "netperfSeconds"
-  | "image"
-  | "kubeProxyReplacement"
-  | "bpfMasquerade"
-  | "hostRouting"
-  | "bandwidthManager"
-  | "ipv4BigTcp"
-  | "networkMtu"
-  | "hubble"
->;
+/** The stack config the verification reads (with everything the feature prediction reads). */
+export type VerificationConfig = FeatureConfig &
+  Pick<
+    LabConfig,
+    | "routingMode"
+    | "autoDirectNodeRoutes"
+    | "nativeRoutingCidr"
+    | "ciliumVersion"
+    | "accelerator"
+    | "iperf3Image"
+    | "iperf3Seconds"
+    | "iperf3Runs"
+    | "iperf3Streams"
+    | "iperf3OmitSeconds"
+    | "netperfImage"
+    | "netperfSeconds"
+    | "image"
+    | "kubeProxyReplacement"
+    | "bpfMasquerade"
+    | "hostRouting"
+    | "bandwidthManager"
+    | "ipv4BigTcp"
+    | "networkMtu"
+    | "hubble"
+  >;
 
 /** Inputs of {@link Verification}. The Kubernetes provider comes through `opts.provider`. */
 export interface VerificationArgs {
