@@ -104,3 +104,21 @@ test("each switch renames every server pod and Job with one new run key (so new 
   t.deepEqual(Object.keys(changedValues(variants["hostRouting: bpf"].from, bpfHostRouting)), ["bpf"]);
   t.like(changedValues(kpr, bpfHostRouting), { bpf: { masquerade: true, hostLegacyRouting: false } });
 });
+
+test("switching hubble off removes the Hubble flow read and changes the Cilium release, its readiness gate's hubble input and the measurement, nothing else", (t) => {
+  const off = record("vxlan", "hubble=false");
+  t.deepEqual(
+    base.map(key).filter((k) => !off.map(key).includes(k)),
+    ["command:remote:Command verify-hubble-flows"],
+  );
+  t.deepEqual(
+    off.map(key).filter((k) => !base.map(key).includes(k)),
+    [],
+  );
+  t.deepEqual(changedInputs(base, off), {
+    "kubernetes:helm.sh/v3:Release cilium-release": ["values"],
+    "pulumi-nodejs:dynamic/lab:CiliumReady cilium-ready": ["hubble"],
+    ...MEASUREMENT,
+  });
+  t.deepEqual(changedValues(base, off), { hubble: { relay: { enabled: false }, ui: { enabled: false } } });
+});
