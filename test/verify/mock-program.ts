@@ -52,6 +52,8 @@ export interface Scenario {
   readonly relay?: HubbleRelayFacts;
   /** What `hubble-flows` prints; default: the real capture of `nodesRun` (test/verify/fixtures/hubble-*.jsonl). */
   readonly flows?: string;
+  /** The collectors' `iptables` field on every node (their iptables-save commands); default: none. */
+  readonly iptables?: unknown;
 }
 
 /** The server pod's IP in the Hubble captures (test/verify/fixtures/hubble-*.jsonl). */
@@ -133,7 +135,10 @@ export async function build(
         return scenario.brokenOutput ?? "";
       }
       const pods = node.name === "node-2" ? [{ netns: "cni-1111-server", ip: SERVER_POD_IP }] : undefined;
-      return ciliumNodeDoc(node, scenario.nodesRun, pods ? { pods } : {});
+      const doc = ciliumNodeDoc(node, scenario.nodesRun, pods ? { pods } : {});
+      return scenario.iptables === undefined
+        ? doc
+        : JSON.stringify({ ...(JSON.parse(doc) as object), iptables: scenario.iptables });
     }
     if (name.startsWith("verify-logs-")) {
       return scenario.iperf3Log;

@@ -12,6 +12,8 @@ import { IPERF3_IMAGE, NETPERF_IMAGE } from "../../infra/versions";
 import { serverPodArgs } from "../../infra/verify/jobs";
 import { HUBBLE_OFF_REASON } from "../../infra/verify/flow-proof";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
+import { ciliumDatapath } from "../../infra/cilium/values";
+import { agentStatusFixture, fixture } from "./lab-evidence";
 import { SERVER_POD_IP, VXLAN_CM, build, stackConfig, vxlanLab, type Built } from "./mock-program";
 
 const SELECTORS =
@@ -202,5 +204,47 @@ test.serial(
         `urn:pulumi:vxlan::cilium-lab::lab:verify:Verification$command:remote:Command::verify-logs-pod-3`,
       ),
     );
+  },
+);
+
+test.serial(
+  "the series' end state (native routing, kube-proxy replacement, BPF masquerading, BPF host routing, BBR) is confirmed feature by feature and per flow, and exports throughput and latency",
+  async (t) => {
+    const config = stackConfig("vxlan", {
+      routingMode: "native",
+      nativeRoutingCidr: "10.0.0.0/22",
+      kubeProxyReplacement: "true",
+      bpfMasquerade: "true",
+      hostRouting: "bpf",
+      bandwidthManager: "bbr",
+    });
+    const end = await build("vxlan", config, {
+      nodesRun: "native",
+      configMap: { ...ciliumDatapath(config, config.ciliumVersion).configMap },
+      iperf3Log: log,
+      agent: (n) => agentStatusFixture("1.13.4-bpf", n),
+      iptables: JSON.parse(fixture("collector-iptables-cilium-only.json")) as unknown,
+    });
+    const d = await promiseOf(end.verification.datapathReport);
+    t.deepEqual([d.verdict, d.requested, d.observed, d.reasons], ["confirmed", "native", "native", []]);
+    t.true(d.flowProof?.ok);
+    t.false(d.flowProof?.observationPoints.some((p) => p.includes("OVERLAY")));
+    t.true(d.features.ok);
+    t.deepEqual(
+      d.features.nodes
+        .find((n) => n.node === "node-2")
+        ?.lines.filter((l) => l.checked)
+        .map((l) => [l.label, l.asked, l.observed, l.article]),
+      [
+        ["Datapath mode", "disabled", "disabled", "tunnel"],
+        ["KubeProxyReplacement", "enabled", "enabled", "Disabled"],
+        ["BandwidthManager", "edt+bbr", "edt+bbr", "Disabled"],
+        ["Host Routing", "bpf", "bpf", "Legacy"],
+        ["Masquerading", "bpf", "bpf", "IPtables"],
+        ["Hubble Relay", "enabled", "enabled", "disabled"],
+      ],
+    );
+    t.is((await promiseOf(end.verification.throughput)).routingMode, "native");
+    t.is((await promiseOf(end.verification.latency)).runs.length, 12);
   },
 );
