@@ -88,7 +88,7 @@ const ROWS: [string, Evidence, string, Evidence][] = [
     "pod-latency-overhead",
     { ...QUIET, p50: { TCP_RR: { pod: 72, host: 50 } } },
     "A pod↔pod TCP_RR round trip takes 72.0 µs at p50 against 50.0 µs host↔host (+22.0 µs, +44.0 %): the pod path's per-packet work shows in every round trip.",
-    { ...QUIET, p50: { TCP_RR: { pod: 54, host: 50 }, TCP_CRR: { pod: 300, host: 150 } } },
+    { ...QUIET, p50: { TCP_RR: { pod: 54, host: 50 }, TCP_CRR: { pod: 300, host: 150 } } }, // +4 µs is only +8 %
   ],
   [
     "bpf-host-routing",
@@ -122,6 +122,12 @@ for (const [id, fires, sentence, quiet] of ROWS) {
     t.is(rule?.explain(QUIET), null, "silent on the quiet evidence");
   });
 }
+
+test("rule pod-latency-overhead: +1 µs is below netperf's resolution even when it is +10 % or more", (t) => {
+  const rule = RULES.find((r) => r.id === "pod-latency-overhead");
+  t.is(rule?.explain({ ...QUIET, p50: { TCP_RR: { pod: 9, host: 8 } } }), null);
+  t.regex(rule?.explain({ ...QUIET, p50: { TCP_RR: { pod: 16, host: 13 } } }) ?? "", /\(\+3\.0 µs, \+23\.1 %\)/);
+});
 
 test("no rule fired: the explanation says so, with the evidence it read", (t) => {
   const x = explain({ mode: "native", status: "measured" });

@@ -3,9 +3,9 @@
  * the verification layer's own test lab (test/verify/netns-lab.ts): a native pair (veth underlay,
  * pod CIDRs routed directly via the peer, as autoDirectNodeRoutes does) and a tunnel pair (a real
  * VXLAN device `cilium_vxlan` over a veth underlay, pod routes with `mtu 1450`, as Cilium's tunnel
- * mode). Real `iperf3 -J` runs (host and pod interleaved) go through infra/verify's parser and
- * statistics; the real evidence collector (scripts/node/collect-evidence.sh) runs in the namespaces and
- * the real verdict judges it. Only the Cilium side of the evidence (cilium-config, agent status)
+ * mode). Real `iperf3 -J` runs and real netperf TCP_RR/TCP_CRR runs (host and pod interleaved, with
+ * exactly the lab's client argv) go through infra/verify's parsers and statistics; the real evidence
+ * collector (scripts/node/collect-evidence.sh) runs in the namespaces and the real verdict judges it. Only the Cilium side of the evidence (cilium-config, agent status)
  * cannot exist here: it is given as the article's Cilium 1.13.4 would report it (as
  * test/verify/namespaces.netns.test.ts does), and the report's label says so.
  *
@@ -29,17 +29,35 @@ import {
   type PathName,
   type RunRecord,
 } from "../../infra/verify/iperf3";
+import {
+  latencyOf,
+  latencyRunRecord,
+  netperfClientArgs,
+  netserverArgs,
+  NETPERF_TESTS,
+  parseNetperf,
+  type LatencyOutput,
+  type LatencyRunRecord,
+  type NetperfTest,
+} from "../../infra/verify/netperf";
 import { environmentFromEvidence, hostFacts } from "../../scripts/compare/collect";
 import type { CompareView, EnvironmentView, ModeView } from "../../scripts/compare/results";
 import { VerifyLab, type Pair } from "../verify/netns-lab";
 import { nodeScript } from "../../infra/node-scripts";
-import { agentStatus113, clusterStateDoc, sh } from "../verify/support";
+import { agentStatus113, clusterStateDoc, sh, VERIFY_TOOLS, type RequiredTool } from "../verify/support";
+
+/** What the experiment runs: the verification tests' tools, and netperf (Debian's non-free component). */
+export const EXPERIMENT_TOOLS: readonly RequiredTool[] = [
+  ...VERIFY_TOOLS,
+  ["netperf", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
+  ["netserver", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
+];
 
 /** What the namespace runs are labelled with, in the report and the chart. */
 export const NAMESPACE_LABEL =
-  "namespace data, not a cluster run: iperf3 between Linux network namespaces on one host (a veth pair with direct routes; " +
+  "namespace data, not a cluster run: iperf3 and netperf between Linux network namespaces on one host (a veth pair with direct routes; " +
   "a real VXLAN device over veth with mtu 1450 routes), no VMs, no Kubernetes, no Cilium — the node-side evidence is collected " +
-  "for real, the cilium-config side is a stand-in";
+  "for real, the cilium-config and agent side is a stand-in";
 
 /** The modes namespaces can reproduce. */
 export type NamespaceMode = "vxlan" | "native";
@@ -52,6 +70,18 @@ export interface RawRun {
   readonly json: string;
 }
 
+/** One raw netperf output, kept so tests can recompute every latency independently. */
+export interface RawLatencyRun {
+  readonly mode: NamespaceMode;
+  readonly path: PathName;
+  readonly test: NetperfTest;
+  readonly run: number;
+  readonly output: string;
+}
+
+/** Seconds per netperf run (`-l`). */
+export const NETPERF_SECONDS = 1;
+
 /** The collector as the nodes get it (lib.sh in front), as a file. */
 const COLLECTOR = nodeScript("collect-evidence.sh").path;
 
@@ -61,13 +91,55 @@ export interface Pairs {
   readonly native: Pair;
 }
 
-/** Builds both pairs and starts their iperf3 servers. */
+/** Builds both pairs and starts their iperf3 servers and netservers. */
 export async function buildPairs(lab: VerifyLab): Promise<Pairs> {
   const native = await lab.nativePair();
   const vxlan = await lab.vxlanPair();
-  await lab.server(native.b);
-  await lab.server(vxlan.b);
+  for (const side of [native.b, vxlan.b]) {
+    await lab.server(side);
+    await lab.netserver(side);
+  }
   return { vxlan, native };
+}
+
+/** netperf TCP_RR then TCP_CRR from the pair's a side to b's host or pod address, parsed; raw outputs kept. */
+async function latencyRuns(
+  lab: VerifyLab,
+  pair: Pair,
+  at: { mode: NamespaceMode; path: PathName; run: number },
+  records: LatencyRunRecord[],
+  raw: RawLatencyRun[],
+): Promise<void> {
+  const target = at.path === "host" ? pair.b.nodeIp : pair.b.podIp;
+  for (const test of NETPERF_TESTS) {
+    const label = `${at.mode} ${at.path} ${test} run ${at.run} (${pair.a.ns} → ${target})`;
+    const r = await lab.netperf(pair.a, netperfClientArgs({ test, target, seconds: NETPERF_SECONDS }));
+    raw.push({ ...at, test, output: r.output });
+    records.push(latencyRunRecord(at.path, at.run, records.length + 1, label, parseNetperf(r.output, test, label)));
+  }
+}
+
+/** The `latency` output of one pair's netperf runs, as the lab's verification exports it. */
+function namespaceLatency(pair: Pair, mode: NamespaceMode, runs: number, records: LatencyRunRecord[]): LatencyOutput {
+  return latencyOf({
+    runs: records,
+    routingMode: mode,
+    // No VMs at all: "kvm" only means "not TCG" to the statistics; the report's label says what this is.
+    accelerator: "kvm",
+    settings: {
+      image: "none: the host's netperf (Debian non-free), in network namespaces",
+      seconds: NETPERF_SECONDS,
+      runs,
+      tests: NETPERF_TESTS,
+      clientArgs: Object.fromEntries(
+        NETPERF_TESTS.map((t) => [t, netperfClientArgs({ test: t, target: "<target>", seconds: NETPERF_SECONDS })]),
+      ),
+      serverArgs: netserverArgs(),
+      server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp },
+      client: { node: pair.a.ns },
+      order: "after each iperf3 run on the same path: TCP_RR, then TCP_CRR",
+    },
+  });
 }
 
 /** The request a stack would make for `mode` on these pairs (the article's Cilium 1.13.4). */
@@ -98,20 +170,25 @@ export async function namespaceDatapath(lab: VerifyLab, pair: Pair, mode: Namesp
   return datapathOutput(request(mode), evidence);
 }
 
-/** Runs each mode on its pair: host and pod alternate (host 1, pod 1, host 2, …), `seconds` each. */
+/**
+ * Runs each mode on its pair: host and pod alternate (host 1, pod 1, host 2, …), `seconds` of
+ * iperf3 each, each followed by netperf TCP_RR and TCP_CRR on the same path.
+ */
 export async function runModes(
   lab: VerifyLab,
   pairs: Pairs,
   modes: readonly NamespaceMode[],
   runs: number,
   seconds: number,
-): Promise<{ views: ModeView[]; raw: RawRun[] }> {
+): Promise<{ views: ModeView[]; raw: RawRun[]; rawLatency: RawLatencyRun[] }> {
   const views: ModeView[] = [];
   const raw: RawRun[] = [];
+  const rawLatency: RawLatencyRun[] = [];
   const args = ["-t", String(seconds)];
   for (const mode of modes) {
     const pair = pairs[mode];
     const records: RunRecord[] = [];
+    const latency: LatencyRunRecord[] = [];
     for (let run = 1; run <= runs; run++) {
       for (const p of ["host", "pod"] as const) {
         const [to, bind] = p === "host" ? [pair.b.nodeIp, pair.a.nodeIp] : [pair.b.podIp, pair.a.podIp];
@@ -119,6 +196,7 @@ export async function runModes(
         raw.push({ mode, path: p, run, json });
         const label = `${mode} ${p} run ${run} (${pair.a.ns} → ${to})`;
         records.push(runRecord(p, run, records.length + 1, label, parseIperf3Json(json, label)));
+        await latencyRuns(lab, pair, { mode, path: p, run }, latency, rawLatency);
       }
     }
     const throughput = summarizeThroughput({
@@ -138,9 +216,15 @@ export async function runModes(
         order: "host and pod runs alternate: host 1, pod 1, host 2, …",
       },
     });
-    views.push({ mode, status: "measured", throughput, datapath: await namespaceDatapath(lab, pair, mode) });
+    views.push({
+      mode,
+      status: "measured",
+      throughput,
+      datapath: await namespaceDatapath(lab, pair, mode),
+      latency: namespaceLatency(pair, mode, runs, latency),
+    });
   }
-  return { views, raw };
+  return { views, raw, rawLatency };
 }
 
 /** The environment of the namespace runs: the collected node facts, this host's CPU, versions. */
@@ -148,6 +232,7 @@ export async function namespaceEnvironment(views: readonly ModeView[]): Promise<
   const host = hostFacts();
   const fromEvidence = environmentFromEvidence(views.flatMap((v) => v.datapath?.evidence?.nodes ?? []));
   const iperf3 = views.map((v) => v.throughput?.runs[0]?.iperf3Version).find((v) => typeof v === "string") ?? "unknown";
+  const netperf = (await sh("netperf", ["-V"])).trim();
   return {
     kernel: `namespaces (every one shares the host's kernel): ${fromEvidence.kernel ?? "?"}; host: ${host.kernel}`,
     cpuModel: `host: ${host.cpuModel} (${host.cpus} CPUs, shared with other work: absolute numbers are noisy)`,
@@ -155,6 +240,7 @@ export async function namespaceEnvironment(views: readonly ModeView[]): Promise<
     tcg: false,
     versions: {
       iperf3,
+      netperf,
       iproute2: (await sh("ip", ["-V"])).trim(),
       node: process.version,
       os: `${os.type()} ${os.release()}`,
@@ -171,9 +257,9 @@ export async function namespaceView(
   modes: readonly NamespaceMode[],
   runs: number,
   seconds: number,
-): Promise<{ view: CompareView; raw: RawRun[] }> {
+): Promise<{ view: CompareView; raw: RawRun[]; rawLatency: RawLatencyRun[] }> {
   const startedAt = new Date().toISOString();
-  const { views, raw } = await runModes(lab, pairs, modes, runs, seconds);
+  const { views, raw, rawLatency } = await runModes(lab, pairs, modes, runs, seconds);
   return {
     view: {
       source: { kind: "namespaces", label: NAMESPACE_LABEL },
@@ -183,5 +269,6 @@ export async function namespaceView(
       modes: views,
     },
     raw,
+    rawLatency,
   };
 }

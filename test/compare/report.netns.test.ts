@@ -1,12 +1,13 @@
 /**
- * report.md and throughput.svg rendered from REAL iperf3 results: `iperf3 -J -t 2` between network
+ * report.md, throughput.svg and latency.svg rendered from REAL iperf3 and netperf results:
+ * `iperf3 -J -t 2` and netperf TCP_RR/TCP_CRR (`-l 1`, the lab's own client argv) between network
  * namespaces over a veth pair with direct routes (native) and over a real VXLAN device with
  * `mtu 1450` routes (the verification layer's test lab, via test/compare/netns-experiment.ts), fed
- * through the verification layer's parser and statistics, with the real evidence collector and
- * verdict. Every table value is recomputed here from the raw JSON, independently.
+ * through the verification layer's parsers and statistics, with the real evidence collector and
+ * verdict. Every table value is recomputed here from the raw JSON and netperf output, independently.
  *
  * `CILIUM_LAB_WRITE_SAMPLE=1 npm test -- test/compare/report.netns.test.ts` also writes the README sample
- * (docs/sample/report.md, docs/sample/throughput.svg) from this run.
+ * (docs/sample/report.md, docs/sample/throughput.svg, docs/sample/latency.svg) from this run.
  */
 import test from "ava";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
@@ -15,34 +16,52 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { renderChart } from "../../scripts/compare/chart";
+import { renderLatencyChart } from "../../scripts/compare/latency-chart";
 import { renderReport } from "../../scripts/compare/report";
 import type { CompareView } from "../../scripts/compare/results";
 import { REPO_ROOT } from "../support/stack-files";
 import { VerifyLab } from "../verify/netns-lab";
 import { prerequisites } from "../verify/support";
-import { buildPairs, namespaceView, NAMESPACE_LABEL, type RawRun } from "./netns-experiment";
+import {
+  buildPairs,
+  EXPERIMENT_TOOLS,
+  namespaceView,
+  NAMESPACE_LABEL,
+  type RawLatencyRun,
+  type RawRun,
+} from "./netns-experiment";
 
 const RUNS = 3;
 const SECONDS = 2;
 const lab = new VerifyLab();
 let problems: string[] = [];
-let result: { view: CompareView; raw: RawRun[]; report: string; svg: string } | undefined;
+let result:
+  | { view: CompareView; raw: RawRun[]; rawLatency: RawLatencyRun[]; report: string; svg: string; latencySvg: string }
+  | undefined;
 let setupError: Error | undefined;
 
 test.before(async () => {
-  problems = await prerequisites(true);
+  problems = await prerequisites(true, EXPERIMENT_TOOLS);
   if (problems.length > 0) {
     return;
   }
   try {
     const pairs = await buildPairs(lab);
-    const { view, raw } = await namespaceView(lab, pairs, ["vxlan", "native"], RUNS, SECONDS);
-    result = { view, raw, report: renderReport(view), svg: await renderChart(view) };
+    const { view, raw, rawLatency } = await namespaceView(lab, pairs, ["vxlan", "native"], RUNS, SECONDS);
+    result = {
+      view,
+      raw,
+      rawLatency,
+      report: renderReport(view),
+      svg: await renderChart(view),
+      latencySvg: await renderLatencyChart(view),
+    };
     if (process.env.CILIUM_LAB_WRITE_SAMPLE === "1") {
       const dir = path.join(REPO_ROOT, "docs", "sample");
       await fs.mkdir(dir, { recursive: true });
       await fs.writeFile(path.join(dir, "report.md"), result.report);
       await fs.writeFile(path.join(dir, "throughput.svg"), result.svg);
+      await fs.writeFile(path.join(dir, "latency.svg"), result.latencySvg);
     }
   } catch (err) {
     setupError = err instanceof Error ? err : new Error(String(err));
@@ -292,6 +311,74 @@ test("throughput.svg: one min–max error bar (rule plus two caps) per bar, said
   );
 });
 
+// ─── latency ────────────────────────────────────────────────────────────────────────────────────
+
+/** netperf's `-o` values of one run, read here independently: the last line's comma-separated numbers. */
+function netperfValues(output: string): number[] {
+  const lines = output.trim().split("\n");
+  return (lines[lines.length - 1] ?? "").split(",").map(Number);
+}
+
+/** Column of each figure in the `-o` line (MIN, P50, P90, P99, MEAN, STDDEV, MAX, TRANSACTION_RATE). */
+const COLUMN = { p50: 1, p90: 2, p99: 3, mean: 4, tps: 7 } as const;
+
+function spreadText(v: number[], digits: number): string {
+  return `${median3(v).toFixed(digits)} [${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)}]`;
+}
+
+test("report.md: each mode's latency rows (TCP_RR and TCP_CRR, pod and host: p50, p90, p99, mean µs and transactions/s, median [min–max]) equal the values recomputed from the raw netperf output; every percentile is ≥ 0", (t) => {
+  const { rawLatency, report } = measured(t);
+  t.is(rawLatency.length, 2 * 2 * 2 * RUNS, "2 modes × 2 paths × 2 tests × runs");
+  for (const mode of ["vxlan", "native"] as const) {
+    for (const nt of ["TCP_RR", "TCP_CRR"] as const) {
+      for (const p of ["pod", "host"] as const) {
+        const runs = rawLatency
+          .filter((r) => r.mode === mode && r.test === nt && r.path === p)
+          .sort((a, b) => a.run - b.run)
+          .map((r) => netperfValues(r.output));
+        t.is(runs.length, RUNS);
+        for (const v of runs) {
+          t.true(
+            v.slice(0, 7).every((x) => x >= 0),
+            `${mode} ${nt} ${p}: ${v.join(",")}`,
+          );
+        }
+        const col = (c: number) => runs.map((v) => v[c] as number);
+        const expected =
+          `| ${nt} | ${p === "pod" ? "pod↔pod" : "host↔host"} | ${spreadText(col(COLUMN.p50), 1)} | ${spreadText(col(COLUMN.p90), 1)} | ` +
+          `${spreadText(col(COLUMN.p99), 1)} | ${spreadText(col(COLUMN.mean), 1)} | ${spreadText(col(COLUMN.tps), 0)} |`;
+        t.true(report.includes(`${expected}\n`), `${mode}: expected\n${expected}\nin\n${report}`);
+      }
+    }
+  }
+});
+
+test("latency.svg parses as XML and has one bar per mode, test and path, labelled with the p50 median recomputed from the raw netperf output, each with a min–max error bar", (t) => {
+  const { rawLatency, latencySvg } = measured(t);
+  t.is(XMLValidator.validate(latencySvg), true);
+  const doc = new XMLParser({ ignoreAttributes: false }).parse(latencySvg) as unknown;
+  const expected: string[] = [];
+  for (const mode of ["vxlan", "native"]) {
+    for (const [nt, p, short] of [
+      ["TCP_RR", "pod", "RR pod"],
+      ["TCP_RR", "host", "RR host"],
+      ["TCP_CRR", "pod", "CRR pod"],
+      ["TCP_CRR", "host", "CRR host"],
+    ] as const) {
+      const p50 = rawLatency
+        .filter((r) => r.mode === mode && r.test === nt && r.path === p)
+        .map((r) => netperfValues(r.output)[COLUMN.p50] as number);
+      expected.push(`${short} ${Math.round(median3(p50))}`);
+    }
+  }
+  t.deepEqual(
+    asArray(layer(doc, "bars").path).map((b) => b["@_aria-label"]),
+    expected,
+  );
+  t.is(asArray(layer(doc, "errorbars").line).length, 8);
+  t.true(latencySvg.includes("namespace data, not a cluster run"));
+});
+
 test("the committed README sample (docs/sample) is namespace data, labelled as such, and its SVG parses with one bar per mode and path", async (t) => {
   const report = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "report.md"), "utf8");
   const svg = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "throughput.svg"), "utf8");
@@ -303,4 +390,9 @@ test("the committed README sample (docs/sample) is namespace data, labelled as s
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;
   t.is(asArray(layer(doc, "bars").path).length, 4);
   t.true(svg.includes("namespace data, not a cluster run"));
+  const latency = await fs.readFile(path.join(REPO_ROOT, "docs", "sample", "latency.svg"), "utf8");
+  t.is(XMLValidator.validate(latency), true);
+  t.is(asArray(layer(new XMLParser({ ignoreAttributes: false }).parse(latency), "bars").path).length, 8);
+  t.true(latency.includes("namespace data, not a cluster run"));
+  t.true(report.includes("| test | path | p50 µs | p90 µs | p99 µs | mean µs | transactions/s |"));
 });
