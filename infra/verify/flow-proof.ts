@@ -27,7 +27,7 @@ export type DatapathReport = DatapathOutput & FlowProofResult;
 
 /** The reason of a `null` flow proof. */
 export const HUBBLE_OFF_REASON =
-  "cilium-lab:hubble is false (no Hubble Relay or UI): the lab reads the measured flow only with Hubble on, so there is no flow-level proof; the verdict rests on the configuration and node evidence.";
+  "cilium-lab:hubble is false (no Hubble Relay or UI): the lab takes the flow-level proof only when Hubble is on (the agents' own Hubble server still runs, chart default hubble.enabled), so the verdict rests on the configuration, the agents' status and the node evidence.";
 
 /** The reason of a `null` flow proof when the verdict refused the datapath (no run, so no flow to read). */
 export const VERDICT_REFUSED_REASON =

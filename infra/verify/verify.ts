@@ -214,6 +214,7 @@ export class Verification extends pulumi.ComponentResource {
       configMap: cilium.datapath.configMap,
       kubeProxyReplacement: config.kubeProxyReplacement,
       features: predictFeatures(config),
+      networkMtu: cilium.datapath.networkMtu,
     };
     this.datapath = pulumi
       .all([clusterState.stdout, servers.addresses, pulumi.all(nodeEvidence.map((c) => c.stdout))])

@@ -125,7 +125,7 @@ test("an agent that fell back to legacy host routing refuses the verdict, with w
     message.startsWith("Datapath verification failed: requested native routing, observed native routing"),
     message,
   );
-  t.true(message.includes("No throughput is measured or exported."));
+  t.true(message.includes("No throughput or latency is measured or exported."));
   t.true(
     message.includes(
       "The agents contradict the config's prediction on Host Routing (expected: what the config asks for; found: what the agent says runs).",

@@ -239,7 +239,7 @@ test.serial("tunnel evidence under a native request is refused with an exact mes
   t.true(
     message.startsWith(
       [
-        "Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
+        "Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
         "Failed checks:",
         ...d.reasons.map((r) => `- ${r}`),
         "Evidence:",

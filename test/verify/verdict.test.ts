@@ -184,7 +184,7 @@ test("the failure message states requested and observed per side, every failed c
   const lines = verdictFailureMessage(d).split("\n");
   t.is(
     lines[0],
-    "Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
+    "Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
   );
   t.is(lines[1], "Failed checks:");
   t.is(lines.indexOf("Evidence:"), 2 + d.reasons.length);

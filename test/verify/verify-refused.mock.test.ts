@@ -74,7 +74,7 @@ test("tunnel evidence under a native request fails the program with the evidence
   });
   t.is(
     lines[0],
-    "ResourceError(hideStack=true): Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
+    "ResourceError(hideStack=true): Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
   );
   t.deepEqual(lines.slice(1, 5), [
     "Failed checks:",
@@ -92,7 +92,7 @@ test("a collector output that cannot be read refuses the datapath the same way: 
     observed: "unknown",
   });
   t.deepEqual(lines.slice(0, 3), [
-    "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput is measured or exported.",
+    "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput or latency is measured or exported.",
     "Failed checks:",
     "- evidence: evidence from node-3 (scripts/node/collect-evidence.sh): not a JSON document (35 characters); output ends with: bash: line 1: ip: command not found",
   ]);
@@ -105,7 +105,7 @@ test("an agent that does not run a requested feature (bandwidthManager: on, Band
     observed: "vxlan",
   });
   t.deepEqual(lines.slice(0, 6), [
-    "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed vxlan tunnel (cilium-config: vxlan tunnel; agents: unknown; nodes: vxlan tunnel). No throughput is measured or exported.",
+    "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed vxlan tunnel (cilium-config: vxlan tunnel; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
     "The agents contradict the config's prediction on BandwidthManager (expected: what the config asks for; found: what the agent says runs).",
     "Failed checks:",
     '- node-1: feature BandwidthManager: expected edt (asked), found disabled (cilium status: BandwidthManager: "Disabled")',

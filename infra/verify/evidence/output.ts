@@ -146,7 +146,7 @@ export function verdictFailureMessage(d: DatapathOutput): string {
   return [
     `Datapath verification failed: requested ${modeWord(d.requested)}, observed ${modeWord(d.observed)} ` +
       `(cilium-config: ${modeWord(o.configured)}; agents: ${modeWord(o.agents)}; nodes: ${modeWord(o.nodes)}). ` +
-      `No throughput is measured or exported.`,
+      `No throughput or latency is measured or exported.`,
     ...(contradicted.length === 0
       ? []
       : [
