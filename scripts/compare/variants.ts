@@ -6,6 +6,9 @@
  * impossible combination is refused with the parser's reason before anything changes.
  */
 
+import { FEATURE_CONFIG_KEYS } from "../../infra/cilium/features";
+import { nearestKey } from "../../infra/config/parse";
+
 /** The routing modes `compare` knows, in the default order: the article's start, the other tunnel, the article's end. */
 export const MODES = ["vxlan", "geneve", "native"] as const;
 /** One Cilium routing mode (the stack key `cilium-lab:routingMode`). */
@@ -21,16 +24,18 @@ export function isMode(name: string): name is Mode {
  * only the Cilium Helm values, except `kubeProxyReplacement`, which also re-runs k3s (with or
  * without `--disable-kube-proxy`).
  */
-export const VARIANT_KEYS = [
-  "kubeProxyReplacement",
-  "bpfMasquerade",
-  "hostRouting",
-  "bandwidthManager",
-  "ipv4BigTcp",
-  "hubble",
-] as const;
-/** One key a variant may set. */
-export type VariantKey = (typeof VARIANT_KEYS)[number];
+export type VariantKey = Exclude<(typeof FEATURE_CONFIG_KEYS)[number], (typeof LAB_LEVEL_KEYS)[number]>;
+
+/**
+ * Keys the feature prediction reads that are not switches between measurements: the routing mode
+ * is the variant's first part; the Cilium version and the image are the lab itself.
+ */
+const LAB_LEVEL_KEYS = ["routingMode", "ciliumVersion", "image"] as const;
+
+/** The variant keys: the stack keys the feature prediction reads (infra/cilium/features.ts), less the lab-level ones. */
+export const VARIANT_KEYS: readonly VariantKey[] = FEATURE_CONFIG_KEYS.filter(
+  (k): k is VariantKey => !(LAB_LEVEL_KEYS as readonly string[]).includes(k),
+);
 
 /** Stack keys that exist but cannot be a variant key, each with the reason the user sees. */
 export const REFUSED_VARIANT_KEYS: Readonly<Record<string, string>> = {
@@ -60,34 +65,13 @@ function isVariantKey(key: string): key is VariantKey {
   return (VARIANT_KEYS as readonly string[]).includes(key);
 }
 
-/** Levenshtein distance, case-insensitive, for suggesting the nearest variant key. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j] ?? 0;
-      const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
-      row[j] = Math.min(up + 1, (row[j - 1] ?? 0) + 1, diag + cost);
-      diag = up;
-    }
-  }
-  return row[b.length] ?? 0;
-}
-
-/** The variant key closest to an unknown one. */
-export function nearestVariantKey(unknown: string): VariantKey {
-  let best: VariantKey = VARIANT_KEYS[0];
-  let bestDistance = Infinity;
-  for (const key of VARIANT_KEYS) {
-    const d = distance(unknown, key);
-    if (d < bestDistance) {
-      best = key;
-      bestDistance = d;
-    }
-  }
-  return best;
+/**
+ * The variant key an unknown key most likely meant: the program's own nearest stack key
+ * (infra/config `nearestKey`), when that is a variant key; `undefined` otherwise.
+ */
+export function nearestVariantKey(unknown: string): VariantKey | undefined {
+  const key = nearestKey(unknown);
+  return isVariantKey(key) ? key : undefined;
 }
 
 /** A plain mode as a variant (what `--modes` gives). */
@@ -126,8 +110,9 @@ export function parseVariant(text: string): Variant {
       throw new UsageError(`compare: ${where}: ${key} cannot be a variant key: ${refused}`);
     }
     if (!isVariantKey(key)) {
+      const near = nearestVariantKey(key);
       throw new UsageError(
-        `compare: ${where}: unknown key "${key}" (did you mean ${nearestVariantKey(key)}? variant keys: ${VARIANT_KEYS.join(", ")})`,
+        `compare: ${where}: unknown key "${key}" (${near === undefined ? "" : `did you mean ${near}? `}variant keys: ${VARIANT_KEYS.join(", ")})`,
       );
     }
     if (keys[key] !== undefined) {
