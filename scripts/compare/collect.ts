@@ -201,7 +201,8 @@ export function environmentFromEvidence(nodes: readonly NodeEvidence[]): {
  * The environment of a cluster run: the nodes' kernels, NIC MTU, driver and offloads from the
  * `datapath` output's evidence (collected on the nodes by the verification layer); the host's
  * kernel and CPU model (the VMs run on it: its CPU bounds the numbers); the accelerator from the
- * stack config; versions from the `versions` output, the runs (iperf3) and the Pulumi CLI.
+ * stack config; versions from the `versions` output, the runs (iperf3, and netperf's image) and the
+ * Pulumi CLI.
  */
 export function clusterEnvironment(input: {
   readonly runs: readonly ModeRun[];
@@ -227,6 +228,10 @@ export function clusterEnvironment(input: {
   const image = measured.map((r) => throughputOf(r.outputs)?.settings.image).find((v) => typeof v === "string");
   if (image) {
     versions["iperf3 image"] = image;
+  }
+  const netperf = measured.map((r) => latencyOutputOf(r.outputs)?.settings.image).find((v) => typeof v === "string");
+  if (netperf) {
+    versions["netperf image"] = netperf;
   }
   versions["pulumi CLI"] = input.pulumiVersion;
   versions["node (compare)"] = process.version;

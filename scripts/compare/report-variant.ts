@@ -6,7 +6,7 @@
  */
 import type { FeatureLine, FeaturesOutput } from "../../infra/verify/evidence";
 import type { LatencyOutput, LatencyRow, NetperfTest, Spread } from "../../infra/verify/netperf";
-import { variantName, type CompareView, type ModeView } from "./results";
+import { variantName, type CompareView, type DatapathView, type ModeView } from "./results";
 
 /** A Markdown table cell: pipes and newlines would break the table. */
 function cell(text: string): string {
@@ -202,4 +202,21 @@ export function featureSummary(view: CompareView): string[] {
   }
   out.push("");
   return out;
+}
+
+/** The Hubble flow proof of the measured connection, when the datapath output carries one (or why not). */
+export function flowProofLines(d: DatapathView): string[] {
+  const p = d.flowProof;
+  if (p === undefined || (p === null && (d.flowProofReason ?? null) === null)) {
+    return [];
+  }
+  if (p === null) {
+    return [`Hubble flow proof: none (${d.flowProofReason ?? "no reason given"}).`, ""];
+  }
+  const points = p.observationPoints.length === 0 ? "none" : p.observationPoints.join(", ");
+  return [
+    `Hubble flow proof (${p.ok ? "confirmed" : "**FAILED**"}): ${p.summary} ` +
+      `Observation points of the measured connection: ${points} (${p.flows} flow${p.flows === 1 ? "" : "s"}).`,
+    "",
+  ];
 }

@@ -15,7 +15,15 @@ import {
   type ThroughputOutput,
 } from "../../infra/verify/iperf3";
 import { explain, explanationSection } from "./explain";
-import { askedLine, featureSummary, featureTable, latencySummary, latencyTable, row } from "./report-variant";
+import {
+  askedLine,
+  featureSummary,
+  featureTable,
+  flowProofLines,
+  latencySummary,
+  latencyTable,
+  row,
+} from "./report-variant";
 import { anyVariant } from "./summary";
 import { HOST, POD, variantName, type CompareView, type DatapathView, type ModeView } from "./results";
 
@@ -206,7 +214,7 @@ function modeSection(m: ModeView): string[] {
     out.push(...latencyTable(m.latency));
   }
   if (m.datapath !== undefined) {
-    out.push(...evidenceSection(m.datapath));
+    out.push(...evidenceSection(m.datapath), ...flowProofLines(m.datapath));
   }
   out.push(...explanationSection(explain(m)));
   return out;

@@ -3,6 +3,7 @@
  * throughput.svg and latency.svg are rendered from. Types only.
  */
 import type { DatapathOutput, FeaturesOutput } from "../../infra/verify/evidence";
+import type { FlowProofResult } from "../../infra/verify/flow-proof";
 import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { LatencyOutput } from "../../infra/verify/netperf";
 import type { Mode } from "./variants";
@@ -21,11 +22,13 @@ export interface ResultsSource {
 
 /**
  * The datapath proof of one mode: the verification layer's `datapath` stack output. The report
- * needs its verdict and checks; `observedBy`, `notes` and `evidence` are there in cluster runs
+ * needs its verdict and checks; `observedBy`, `notes`, `evidence` and the Hubble flow proof
+ * (`flowProof`, or `flowProofReason` when there is none) are there in cluster runs
  * (namespace runs build their own checks from the kernel and have no cilium-config or agents).
  */
 export type DatapathView = Pick<DatapathOutput, "requested" | "observed" | "verdict" | "checks" | "reasons"> &
-  Partial<Pick<DatapathOutput, "observedBy" | "notes" | "evidence">>;
+  Partial<Pick<DatapathOutput, "observedBy" | "notes" | "evidence">> &
+  Partial<FlowProofResult>;
 
 /** One variant as the report and the charts show it. */
 export interface ModeView {

@@ -109,3 +109,41 @@ test("the chart has bars only for measured modes and carries the TCG note", asyn
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;
   t.truthy(doc);
 });
+
+test("the Hubble flow proof is shown under the evidence: its summary and observation points, or why there is none", (t) => {
+  const base = view();
+  const report = renderReport({
+    ...base,
+    modes: [
+      {
+        mode: "vxlan",
+        status: "measured",
+        throughput: cannedThroughput("vxlan", "qemu"),
+        datapath: {
+          ...cannedDatapath("vxlan"),
+          flowProof: {
+            ok: true,
+            observationPoints: ["FROM_OVERLAY", "TO_ENDPOINT", "TO_OVERLAY"],
+            flows: 12,
+            checks: [],
+            summary: "The measured flow went to the overlay (TO_OVERLAY): a tunnel.",
+          },
+          flowProofReason: null,
+        },
+      },
+      {
+        mode: "native",
+        status: "measured",
+        throughput: cannedThroughput("native", "qemu"),
+        datapath: { ...cannedDatapath("native"), flowProof: null, flowProofReason: "cilium-lab:hubble is false" },
+      },
+    ],
+  });
+  t.true(
+    report.includes(
+      "Hubble flow proof (confirmed): The measured flow went to the overlay (TO_OVERLAY): a tunnel. " +
+        "Observation points of the measured connection: FROM_OVERLAY, TO_ENDPOINT, TO_OVERLAY (12 flows).\n",
+    ),
+  );
+  t.true(report.includes("Hubble flow proof: none (cilium-lab:hubble is false).\n"));
+});
