@@ -6,7 +6,7 @@
 import test from "ava";
 
 import { parseLabConfig } from "../../infra/config";
-import { parseCompareArgs, UsageError } from "../../scripts/compare/args";
+import { HELP, parseCompareArgs, UsageError } from "../../scripts/compare/args";
 import { planVariants, variantSwitch, SWITCHED_KEYS } from "../../scripts/compare/modes";
 import { planLines } from "../../scripts/compare/summary";
 import { nearestVariantKey, parseVariant, parseVariants, VARIANT_KEYS } from "../../scripts/compare/variants";
@@ -242,4 +242,19 @@ test("the terminal says, before anything runs, what each variant will change, na
     "plan 2/2: vxlan+kubeProxyReplacement=true+hubble=false will change Cilium values and k3s (kubeProxyReplacement false → true, " +
       "hubble true → false from the previous variant): kubeProxyReplacement re-runs k3s on every node with --disable-kube-proxy, then Cilium",
   ]);
+});
+
+test("--help documents variants: the grammar with the issue's example, the keys, what each variant changes (k3s for kubeProxyReplacement), networkMtu refused, the latency chart", (t) => {
+  for (const needle of [
+    "npm run compare -- --variants LIST [--stack NAME] [--destroy] [--results DIR]",
+    `--variants ${THE_ISSUES}`,
+    `keys: ${VARIANT_KEYS.join(", ")}`,
+    "--variants LIST comma-separated variants (see above), measured in this order",
+    "also re-runs k3s on every node (with or without --disable-kube-proxy)",
+    "networkMtu is refused: it replaces the network and every VM",
+    "results/<timestamp>/latency.svg",
+    "shorthand for\n                  --variants with plain modes",
+  ]) {
+    t.true(HELP.includes(needle), needle);
+  }
 });
