@@ -15,6 +15,7 @@ import { modeViews } from "../../scripts/compare/collect";
 import { latencyChartRows, renderLatencyChart } from "../../scripts/compare/latency-chart";
 import { renderReport } from "../../scripts/compare/report";
 import type { CompareView } from "../../scripts/compare/results";
+import { latencyLines } from "../../scripts/compare/summary";
 import { FakeLabStack } from "./fake-lab";
 import { RecordingProgress, runModes } from "./recording-progress";
 
@@ -156,4 +157,14 @@ test("mocked cluster layers: latency.svg has one bar per variant, test and path,
   const doc = new XMLParser({ ignoreAttributes: false }).parse(svg) as unknown;
   t.truthy(doc);
   t.is((svg.match(/aria-roledescription="bar"/g) ?? []).length, 8);
+});
+
+test("mocked cluster layers: the terminal summary adds one latency line per variant (TCP_RR and TCP_CRR p50, pod / host)", async (t) => {
+  const { stack, file } = await setup(t);
+  const record = await runModes(stack, file, ["vxlan", BPF]);
+  t.deepEqual(latencyLines(view(modeViews(record))), [
+    "  latency (netperf p50, median over runs; pod / host):",
+    "    vxlan: TCP_RR 72.0 µs / 50.0 µs, TCP_CRR 216.0 µs / 150.0 µs",
+    `    ${BPF}: TCP_RR 56.0 µs / 50.0 µs, TCP_CRR 168.0 µs / 150.0 µs`,
+  ]);
 });
