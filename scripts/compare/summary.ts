@@ -1,8 +1,7 @@
 /**
  * The terminal's variant lines: what each variant will change (printed before anything runs), and
- * after the run its latency and its explanation in one line each. Pure.
+ * after the run its latency in one line. Pure.
  */
-import { explain } from "./explain";
 import type { PlannedVariant } from "./modes";
 import type { LatencyRow, NetperfTest } from "../../infra/verify/netperf";
 import { variantName, type CompareView } from "./results";
@@ -44,19 +43,4 @@ export function latencyLines(view: CompareView): string[] {
     );
   }
   return lines;
-}
-
-/** One line per measured variant: the ids of the rules that fired, or that none did. */
-export function explanationLines(view: CompareView): string[] {
-  const measured = view.modes.filter((m) => m.status === "measured" && m.throughput !== undefined);
-  if (measured.length === 0) {
-    return [];
-  }
-  return [
-    "  why (rules fired; the report has the sentences):",
-    ...measured.map((m) => {
-      const x = explain(m);
-      return `    ${x.variant}: ${x.fired.length === 0 ? "no rule fired" : x.fired.map((f) => f.id).join(", ")}`;
-    }),
-  ];
 }
