@@ -149,26 +149,44 @@ export function runKey(input: {
   return createHash("sha256").update(text).digest("hex").slice(0, 8);
 }
 
-/** One iperf3 client run in the schedule. */
-export interface RunStep {
+/** What every client run in a schedule has, iperf3's and netperf's alike. */
+interface ScheduledRun {
   readonly path: PathName;
   /** 1-based repetition. */
   readonly run: number;
-  /** 1-based position among the iperf3 runs. */
+  /** 1-based position among the runs of its tool (iperf3 or netperf). */
   readonly order: number;
-  /** The Job's Kubernetes name: `iperf3-<path>-<run>-<key>`. */
+  /** The Job's Kubernetes name. */
   readonly job: string;
 }
 
-/** iperf3's runs: host 1, pod 1, host 2, pod 2, …. */
-export function runSchedule(runs: number, key: string): RunStep[] {
-  const steps: RunStep[] = [];
+/**
+ * Repeats `perRun` (the runs of one repetition, in order) `runs` times, numbering each run's
+ * repetition and position and naming its Job with `job`.
+ */
+function repeatRuns<T extends { readonly path: PathName }>(
+  runs: number,
+  perRun: readonly T[],
+  job: (step: T, run: number) => string,
+): (T & ScheduledRun)[] {
+  const steps: (T & ScheduledRun)[] = [];
   for (let run = 1; run <= runs; run++) {
-    for (const path of ["host", "pod"] as const) {
-      steps.push({ path, run, order: steps.length + 1, job: `iperf3-${path}-${run}-${key}` });
+    for (const step of perRun) {
+      steps.push({ ...step, run, order: steps.length + 1, job: job(step, run) });
     }
   }
   return steps;
+}
+
+/** The two paths, in the order each repetition runs them. */
+const PATHS = [{ path: "host" }, { path: "pod" }] as const;
+
+/** One iperf3 client run in the schedule; `order` counts the iperf3 runs, `job` is `iperf3-<path>-<run>-<key>`. */
+export type RunStep = ScheduledRun;
+
+/** iperf3's runs: host 1, pod 1, host 2, pod 2, …. */
+export function runSchedule(runs: number, key: string): RunStep[] {
+  return repeatRuns(runs, PATHS, ({ path }, run) => `iperf3-${path}-${run}-${key}`);
 }
 
 /** netperf's request/response tests: one transaction per round trip, on one connection (RR) or a new one each (CRR). */
@@ -182,35 +200,15 @@ export function testSlug(test: LatencyTest): string {
   return test === "TCP_RR" ? "rr" : "crr";
 }
 
-/** One netperf client run in the schedule. */
-export interface LatencyStep {
+/** One netperf client run in the schedule; `order` counts the netperf runs, `job` is `netperf-<rr|crr>-<path>-<run>-<key>`. */
+export interface LatencyStep extends ScheduledRun {
   readonly test: LatencyTest;
-  readonly path: PathName;
-  /** 1-based repetition. */
-  readonly run: number;
-  /** 1-based position among the netperf runs. */
-  readonly order: number;
-  /** The Job's Kubernetes name: `netperf-<rr|crr>-<path>-<run>-<key>`. */
-  readonly job: string;
 }
 
 /** netperf's runs: rr host 1, rr pod 1, crr host 1, crr pod 1, rr host 2, …. */
 export function latencySchedule(runs: number, key: string): LatencyStep[] {
-  const steps: LatencyStep[] = [];
-  for (let run = 1; run <= runs; run++) {
-    for (const test of LATENCY_TESTS) {
-      for (const path of ["host", "pod"] as const) {
-        steps.push({
-          test,
-          path,
-          run,
-          order: steps.length + 1,
-          job: `netperf-${testSlug(test)}-${path}-${run}-${key}`,
-        });
-      }
-    }
-  }
-  return steps;
+  const perRun = LATENCY_TESTS.flatMap((test) => PATHS.map(({ path }) => ({ test, path })));
+  return repeatRuns(runs, perRun, ({ test, path }, run) => `netperf-${testSlug(test)}-${path}-${run}-${key}`);
 }
 
 /** One link of the measurement chain: each waits for the one before. */

@@ -49,9 +49,9 @@ export interface TableRow {
   readonly articleMiBPerSecond: number | null;
 }
 
-/** The `throughput` stack output. */
-export interface ThroughputOutput {
-  readonly units: typeof UNITS;
+/** What the `throughput` and `latency` stack outputs both begin with. */
+export interface MeasuredOutput<Units, Settings> {
+  readonly units: Units;
   readonly ci95Method: string;
   /** The routing mode the numbers belong to (proven by the `datapath` output). */
   readonly routingMode: "vxlan" | "geneve" | "native";
@@ -62,7 +62,41 @@ export interface ThroughputOutput {
   readonly representative: boolean;
   /** Why not representative, or `null`. */
   readonly warning: string | null;
-  readonly settings: ThroughputSettings;
+  readonly settings: Settings;
+}
+
+/** What a {@link MeasuredOutput} is built from: every run, the routing mode, the accelerator and the settings. */
+export interface MeasuredInput<Run, Settings> {
+  readonly runs: readonly Run[];
+  readonly routingMode: "vxlan" | "geneve" | "native";
+  readonly accelerator: "kvm" | "qemu";
+  readonly settings: Settings;
+}
+
+/** The head of a measured output: `tcgWarning` is the warning when the runs were not under KVM. */
+export function measuredOutput<Units, Settings>(
+  units: Units,
+  tcgWarning: string,
+  input: MeasuredInput<unknown, Settings>,
+): MeasuredOutput<Units, Settings> {
+  const representative = input.accelerator === "kvm";
+  return {
+    units,
+    ci95Method: CI95_METHOD,
+    routingMode: input.routingMode,
+    representative,
+    warning: representative ? null : tcgWarning,
+    settings: input.settings,
+  };
+}
+
+/** Every run in the order it ran. */
+export function inRunOrder<Run extends { readonly order: number }>(runs: readonly Run[]): Run[] {
+  return [...runs].sort((a, b) => a.order - b.order);
+}
+
+/** The `throughput` stack output. */
+export interface ThroughputOutput extends MeasuredOutput<typeof UNITS, ThroughputSettings> {
   /** The article's table, measured: host-to-host and pod-to-pod, median and spread in both units. */
   readonly table: readonly TableRow[];
   readonly hostToHost: PathSummary;
@@ -88,12 +122,7 @@ function row(name: TableRow["row"], s: PathSummary, article: number | null): Tab
 }
 
 /** Builds the `throughput` output from every run. */
-export function summarizeThroughput(input: {
-  readonly runs: readonly RunRecord[];
-  readonly routingMode: "vxlan" | "geneve" | "native";
-  readonly accelerator: "kvm" | "qemu";
-  readonly settings: ThroughputSettings;
-}): ThroughputOutput {
+export function summarizeThroughput(input: MeasuredInput<RunRecord, ThroughputSettings>): ThroughputOutput {
   const hostToHost = summarizePath("host", input.runs);
   const podToPod = summarizePath("pod", input.runs);
   const podArticle =
@@ -102,18 +131,12 @@ export function summarizeThroughput(input: {
       : input.routingMode === "native"
         ? ARTICLE.nativeMiBPerSecond
         : null;
-  const representative = input.accelerator === "kvm";
   return {
-    units: UNITS,
-    ci95Method: CI95_METHOD,
-    routingMode: input.routingMode,
-    representative,
-    warning: representative ? null : TCG_WARNING,
-    settings: input.settings,
+    ...measuredOutput(UNITS, TCG_WARNING, input),
     table: [row("host-to-host", hostToHost, ARTICLE.hostMiBPerSecond), row("pod-to-pod", podToPod, podArticle)],
     hostToHost,
     podToPod,
     ratio: pairedRatio(input.runs, input.routingMode),
-    runs: [...input.runs].sort((a, b) => a.order - b.order),
+    runs: inRunOrder(input.runs),
   };
 }

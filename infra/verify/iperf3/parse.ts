@@ -36,9 +36,12 @@ export interface Iperf3Result {
   readonly connection: { readonly local: string; readonly remote: string } | null;
 }
 
-/** iperf3 output that is not a usable result. `tail` holds the end of the output, for the message. */
-export class Iperf3OutputError extends Error {
-  override name = "Iperf3OutputError";
+/**
+ * A measuring tool's output that is not a usable result (the base of {@link Iperf3OutputError} and
+ * netperf's `NetperfError`). `tail` holds the end of the output, for the message.
+ */
+export class ToolOutputError extends Error {
+  override name = "ToolOutputError";
   constructor(
     message: string,
     readonly tail: string,
@@ -46,6 +49,11 @@ export class Iperf3OutputError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** iperf3 output that is not a usable result. `tail` holds the end of the output, for the message. */
+export class Iperf3OutputError extends ToolOutputError {
+  override name = "Iperf3OutputError";
 }
 
 /** How much of a bad output a message quotes. */

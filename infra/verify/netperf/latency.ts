@@ -2,8 +2,9 @@
  * The `latency` stack output: every netperf run as a record, each path × test summarised over the
  * runs (median and spread, in µs), pod beside host, and the TCG flag. Pure: no I/O, no Pulumi.
  */
+import { inRunOrder, measuredOutput, type MeasuredInput, type MeasuredOutput } from "../iperf3/output";
 import type { PathName } from "../iperf3/runs";
-import { CI95_METHOD, describe, type Stats } from "../iperf3/stats";
+import { describe, type Stats } from "../iperf3/stats";
 import type { NetperfTest } from "./args";
 import type { NetperfRun } from "./parse";
 
@@ -107,15 +108,7 @@ export interface LatencySettings {
 }
 
 /** The `latency` stack output. */
-export interface LatencyOutput {
-  readonly units: typeof LATENCY_UNITS;
-  readonly ci95Method: string;
-  readonly routingMode: "vxlan" | "geneve" | "native";
-  /** `false` under TCG (`accelerator: qemu`): emulated CPUs dominate every microsecond. */
-  readonly representative: boolean;
-  /** Why not representative, or `null`. */
-  readonly warning: string | null;
-  readonly settings: LatencySettings;
+export interface LatencyOutput extends MeasuredOutput<typeof LATENCY_UNITS, LatencySettings> {
   /** host-to-host and pod-to-pod per test: median and spread (min, max) over the runs. */
   readonly table: readonly LatencyRow[];
   /** Full statistics per path × test, in table order. */
@@ -141,12 +134,7 @@ function spread(s: Stats): Spread {
 }
 
 /** Builds the `latency` output: every path × `settings.tests` must have at least one run. */
-export function latencyOf(input: {
-  readonly runs: readonly LatencyRunRecord[];
-  readonly routingMode: "vxlan" | "geneve" | "native";
-  readonly accelerator: "kvm" | "qemu";
-  readonly settings: LatencySettings;
-}): LatencyOutput {
+export function latencyOf(input: MeasuredInput<LatencyRunRecord, LatencySettings>): LatencyOutput {
   const tests = input.settings.tests;
   const missing = tests.flatMap((test) =>
     (["host", "pod"] as const)
@@ -163,14 +151,8 @@ export function latencyOf(input: {
   );
   const find = (path: PathName, test: NetperfTest) =>
     summaries.find((s) => s.path === path && s.test === test) as LatencySummary;
-  const representative = input.accelerator === "kvm";
   return {
-    units: LATENCY_UNITS,
-    ci95Method: CI95_METHOD,
-    routingMode: input.routingMode,
-    representative,
-    warning: representative ? null : LATENCY_TCG_WARNING,
-    settings: input.settings,
+    ...measuredOutput(LATENCY_UNITS, LATENCY_TCG_WARNING, input),
     table: summaries.map((s) => ({
       row: s.path === "host" ? "host-to-host" : "pod-to-pod",
       test: s.test,
@@ -186,6 +168,6 @@ export function latencyOf(input: {
       const pod = find("pod", test).p50Us.median;
       return { test, p50Ratio: host > 0 ? pod / host : null, p50DifferenceUs: pod - host };
     }),
-    runs: [...input.runs].sort((a, b) => a.order - b.order),
+    runs: inRunOrder(input.runs),
   };
 }

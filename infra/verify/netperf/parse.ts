@@ -18,7 +18,7 @@
  * netperf prints -1 for a statistic it did not keep; an unknown selector leaves its column out of
  * the header and empty in the value line.
  */
-import { tailOf } from "../iperf3/parse";
+import { tailOf, ToolOutputError } from "../iperf3/parse";
 import { NETPERF_COLUMNS, NETPERF_SELECTORS, NETSERVER_PORT, type NetperfTest } from "./args";
 
 /** One netperf run's numbers: latencies in µs, the rate in transactions per second. */
@@ -37,15 +37,8 @@ export interface NetperfRun {
 }
 
 /** netperf output that is not a usable result. `tail` holds the end of the output, for the message. */
-export class NetperfError extends Error {
+export class NetperfError extends ToolOutputError {
   override name = "NetperfError";
-  constructor(
-    message: string,
-    readonly tail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** The banner's test name per test (netperf 2.7.0 src/nettest_omni.c, as printed in the captures). */
