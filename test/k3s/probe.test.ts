@@ -41,13 +41,17 @@ for (const [image, registry] of registries) {
   });
 }
 
+const apiRoots: [registry: string, url: string][] = [
+  ["docker.io", "https://registry-1.docker.io/v2/"],
+  ["quay.io", "https://quay.io/v2/"],
+  ["registry.lab.example:5000", "https://registry.lab.example:5000/v2/"],
+  ["localhost:5000", "https://localhost:5000/v2/"],
+];
 test("a registry's probe URL is its /v2/ API root; Docker Hub's is registry-1.docker.io", (t) => {
-  t.deepEqual(["docker.io", "quay.io", "registry.lab.example:5000", "localhost:5000"].map(registryApiUrl), [
-    "https://registry-1.docker.io/v2/",
-    "https://quay.io/v2/",
-    "https://registry.lab.example:5000/v2/",
-    "https://localhost:5000/v2/",
-  ]);
+  t.deepEqual(
+    apiRoots.map(([registry]) => registryApiUrl(registry)),
+    apiRoots.map(([, url]) => url),
+  );
   t.is(K3S_IMAGES_REGISTRY, "docker.io");
   t.is(CILIUM_IMAGES_REGISTRY, "quay.io");
 });
@@ -113,102 +117,93 @@ test("the probe command runs the script from stdin as the login user with the 5 
 
 // [curl exit, HTTP status, URL, time_connect, time_appconnect, curl's message] → [class, exit code, what]
 const GH = "https://raw.githubusercontent.com/k3s-io/k3s/v1.26.6%2Bk3s1/install.sh";
-const classification: [string, [number, string, string, string, string, string], [string, number, string]][] = [
-  ["a 200 is ok", [0, "200", GH, "0.02", "0.05", ""], ["ok", 0, "HTTP 200"]],
+type CurlOutcome = [exit: number, status: string, url: string, connect: string, appconnect: string, message: string];
+/** curl exit 0 with an HTTP status, after connecting (0.02 s) and the TLS handshake (0.05 s). */
+const answered = (status: string, url = GH): CurlOutcome => [0, status, url, "0.02", "0.05", ""];
+/** A failed transfer without an HTTP status ("000"): curl's exit code and message, and how far it got ("0": not reached). */
+function failed(exit: number, message: string, connect = "0", appconnect = "0", url = GH): CurlOutcome {
+  return [exit, "000", url, connect, appconnect, message];
+}
+const TIMED_OUT_NO_BYTES = "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received";
+const classification: [string, CurlOutcome, [string, number, string]][] = [
+  ["a 200 is ok", answered("200"), ["ok", 0, "HTTP 200"]],
   [
     "the 206 of a ranged GET is ok",
-    [0, "206", "https://release-assets.githubusercontent.com/x?sig=1", "0.02", "0.05", ""],
+    answered("206", "https://release-assets.githubusercontent.com/x?sig=1"),
     ["ok", 0, "HTTP 206"],
   ],
   [
     "a registry's 401 on /v2/ is ok (it wants a token: reachable)",
-    [0, "401", "https://registry-1.docker.io/v2/", "0.02", "0.05", ""],
+    answered("401", "https://registry-1.docker.io/v2/"),
     ["ok", 0, "HTTP 401"],
   ],
   [
     "a 401 elsewhere is an HTTP failure",
-    [0, "401", "https://quay.io/v2/cilium/cilium/manifests/v1", "0.02", "0.05", ""],
+    answered("401", "https://quay.io/v2/cilium/cilium/manifests/v1"),
     ["HTTP", 22, "quay.io answered HTTP 401"],
   ],
   [
     "a 302 is a redirect to follow",
-    [0, "302", "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s", "0.02", "0.05", ""],
+    answered("302", "https://github.com/k3s-io/k3s/releases/download/v1.26.6%2Bk3s1/k3s"),
     ["redirect", 0, "HTTP 302"],
   ],
   [
     "a 404 is an HTTP failure (exit 22, as curl --fail)",
-    [0, "404", GH, "0.02", "0.05", ""],
+    answered("404"),
     ["HTTP", 22, "raw.githubusercontent.com answered HTTP 404"],
   ],
-  [
-    "a 503 is an HTTP failure",
-    [0, "503", GH, "0.02", "0.05", ""],
-    ["HTTP", 22, "raw.githubusercontent.com answered HTTP 503"],
-  ],
+  ["a 503 is an HTTP failure", answered("503"), ["HTTP", 22, "raw.githubusercontent.com answered HTTP 503"]],
   [
     "exit 5 is DNS (the proxy's name)",
-    [5, "000", GH, "0", "0", "curl: (5) Could not resolve proxy: proxy.lab.invalid"],
+    failed(5, "curl: (5) Could not resolve proxy: proxy.lab.invalid"),
     ["DNS", 5, "could not resolve the proxy for raw.githubusercontent.com"],
   ],
   [
     "exit 6 is DNS",
-    [6, "000", GH, "0", "0", "curl: (6) Could not resolve host: raw.githubusercontent.com"],
+    failed(6, "curl: (6) Could not resolve host: raw.githubusercontent.com"),
     ["DNS", 6, "could not resolve raw.githubusercontent.com"],
   ],
   [
     "exit 28 while resolving is DNS, not TCP",
-    [28, "000", GH, "0", "0", "curl: (28) Resolving timed out after 5000 milliseconds"],
+    failed(28, "curl: (28) Resolving timed out after 5000 milliseconds"),
     ["DNS", 28, "no answer from the resolver for raw.githubusercontent.com (timed out)"],
   ],
   [
     "exit 7 is TCP (refused or unreachable)",
-    [
+    failed(
       7,
-      "000",
-      GH,
-      "0",
-      "0",
       "curl: (7) Failed to connect to raw.githubusercontent.com port 443 after 3 ms: Couldn't connect to server",
-    ],
+    ),
     ["TCP", 7, "could not connect to raw.githubusercontent.com:443"],
   ],
   [
     "exit 28 before the TCP connection is TCP",
-    [
+    failed(
       28,
-      "000",
-      GH,
-      "0.000000",
-      "0.000000",
       "curl: (28) Failed to connect to raw.githubusercontent.com port 443 after 5002 ms: Timeout was reached",
-    ],
+      "0.000000",
+      "0.000000",
+    ),
     ["TCP", 28, "no TCP connection to raw.githubusercontent.com:443 (timed out)"],
   ],
   [
     "exit 28 in the TLS handshake (curl's message) is TLS",
-    [28, "000", GH, "0", "0", "curl: (28) SSL connection timeout"],
+    failed(28, "curl: (28) SSL connection timeout"),
     ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"],
   ],
   [
     "exit 28 after TCP but before the TLS handshake finished is TLS",
-    [28, "000", GH, "0.011", "0", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"],
+    failed(28, TIMED_OUT_NO_BYTES, "0.011"),
     ["TLS", 28, "the TLS handshake with raw.githubusercontent.com:443 did not finish (timed out)"],
   ],
   [
     "exit 28 after the handshake without an answer is HTTP",
-    [28, "000", GH, "0.011", "0.04", "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received"],
+    failed(28, TIMED_OUT_NO_BYTES, "0.011", "0.04"),
     ["HTTP", 28, "raw.githubusercontent.com:443 accepted the connection but sent no HTTP answer (timed out)"],
   ],
   [
     "exit 28 on plain HTTP after connecting is HTTP",
-    [
-      28,
-      "000",
-      "http://127.0.0.1:82/",
-      "0.0001",
-      "0",
-      "curl: (28) Operation timed out after 10000 milliseconds with 0 bytes received",
-    ],
+    failed(28, TIMED_OUT_NO_BYTES, "0.0001", "0", "http://127.0.0.1:82/"),
     ["HTTP", 28, "127.0.0.1:82 accepted the connection but sent no HTTP answer (timed out)"],
   ],
   [
@@ -225,32 +220,32 @@ const classification: [string, [number, string, string, string, string, string],
   ],
   [
     "exit 35 is TLS",
-    [35, "000", GH, "0.01", "0", "curl: (35) OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number"],
+    failed(35, "curl: (35) OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number", "0.01"),
     ["TLS", 35, "the TLS handshake with raw.githubusercontent.com:443 failed"],
   ],
   [
     "exit 60 is TLS (certificate not trusted: an intercepting proxy, a wrong clock)",
-    [60, "000", GH, "0.01", "0", "curl: (60) SSL certificate problem: self-signed certificate in certificate chain"],
+    failed(60, "curl: (60) SSL certificate problem: self-signed certificate in certificate chain", "0.01"),
     ["TLS", 60, "the TLS handshake with raw.githubusercontent.com:443 failed"],
   ],
   [
     "exit 56 is TCP (connection reset)",
-    [56, "000", GH, "0.01", "0.02", "curl: (56) Recv failure: Connection reset by peer"],
+    failed(56, "curl: (56) Recv failure: Connection reset by peer", "0.01", "0.02"),
     ["TCP", 56, "the connection to raw.githubusercontent.com:443 broke (reset or closed)"],
   ],
   [
     "exit 52 is HTTP (empty reply)",
-    [52, "000", "http://127.0.0.1:8080/", "0.01", "0", "curl: (52) Empty reply from server"],
+    failed(52, "curl: (52) Empty reply from server", "0.01", "0", "http://127.0.0.1:8080/"),
     ["HTTP", 52, "127.0.0.1:8080 closed the connection without an HTTP answer"],
   ],
   [
     "exit 7 names the port and drops userinfo",
-    [7, "000", "http://user@mirror.lab.example:8080/k3s", "0", "0", ""],
+    failed(7, "", "0", "0", "http://user@mirror.lab.example:8080/k3s"),
     ["TCP", 7, "could not connect to mirror.lab.example:8080"],
   ],
   [
     "any other exit code is OTHER with curl's code",
-    [3, "000", "https://bad url/", "0", "0", "curl: (3) URL using bad/illegal format or missing URL"],
+    failed(3, "curl: (3) URL using bad/illegal format or missing URL", "0", "0", "https://bad url/"),
     ["OTHER", 3, "curl failed for bad url"],
   ],
 ];
