@@ -37,6 +37,15 @@ export const CANNED_MIBPS: Readonly<Record<string, { pod: number; host: number }
   native: { pod: 1266, host: 1138 },
 };
 
+/** What the stand-in's iperf3 and netperf settings share: the image, three 10 s runs, where server and client ran. */
+const STAND_IN_JOBS = {
+  image: "stand-in",
+  seconds: 10,
+  runs: 3,
+  server: { node: "node-2", hostIp: "192.168.150.12", podIp: "10.0.1.10" },
+  client: { node: "node-3" },
+};
+
 function result(mibps: number, retransmits: number): Iperf3Result {
   return {
     bitsPerSecond: mibps * 8 * 1048576,
@@ -71,14 +80,10 @@ export function cannedThroughput(
     routingMode: mode,
     accelerator,
     settings: {
-      image: "stand-in",
-      seconds: 10,
+      ...STAND_IN_JOBS,
       omitSeconds: 1,
       streams: 1,
-      runs: 3,
       clientArgs: ["-c", "<target>", "-J", "-t", "10", "-O", "1"],
-      server: { node: "node-2", hostIp: "192.168.150.12", podIp: "10.0.1.10" },
-      client: { node: "node-3" },
       order: "host and pod runs alternate: host 1, pod 1, host 2, …",
     },
   });
@@ -134,14 +139,10 @@ export function cannedLatency(mode: "vxlan" | "geneve" | "native", accelerator: 
     routingMode: mode,
     accelerator,
     settings: {
-      image: "stand-in",
-      seconds: 10,
-      runs: 3,
+      ...STAND_IN_JOBS,
       tests: NETPERF_TESTS,
       clientArgs: {},
       serverArgs: ["netserver", "-D", "-p", "12865"],
-      server: { node: "node-2", hostIp: "192.168.150.12", podIp: "10.0.1.10" },
-      client: { node: "node-3" },
       order: "interleaved with the iperf3 runs",
     },
   });

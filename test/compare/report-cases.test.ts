@@ -58,45 +58,46 @@ function view(): CompareView {
   };
 }
 
-test("TCG: the report says at the top, per mode and in the environment that the throughput is not representative", (t) => {
-  const report = renderReport(view());
-  t.true(
-    report.includes(
+/** Per case: the test's title and the texts the report of {@link view} contains (`why` names a text's failure). */
+const REPORT_CASES: { title: string; texts: (string | { text: string; why: string })[] }[] = [
+  {
+    title: "TCG: the report says at the top, per mode and in the environment that the throughput is not representative",
+    texts: [
       "> **Measured under TCG (software emulation, accelerator `qemu`): the throughput is NOT representative of any real network.**",
-    ),
-  );
-  t.true(report.includes("**Not representative:** Measured with accelerator: qemu (TCG, software-emulated CPUs)"));
-  t.true(report.includes("| accelerator | qemu — TCG software emulation: throughput NOT representative |"));
-  t.true(report.includes("| MTU: node-1 enp1s0 (virtio_net) | 1500 |"));
-  t.true(report.includes("| offload: NIC generic-receive-offload | on |"));
-});
-
-test("a refused datapath is said above the numbers, with the failed check; a failed mode shows pulumi's error; Geneve has no article figure", (t) => {
-  const report = renderReport(view());
-  t.true(
-    report.includes(
+      "**Not representative:** Measured with accelerator: qemu (TCG, software-emulated CPUs)",
+      "| accelerator | qemu — TCG software emulation: throughput NOT representative |",
+      "| MTU: node-1 enp1s0 (virtio_net) | 1500 |",
+      "| offload: NIC generic-receive-offload | on |",
+    ],
+  },
+  {
+    title:
+      "a refused datapath is said above the numbers, with the failed check; a failed mode shows pulumi's error; Geneve has no article figure",
+    texts: [
       "### geneve — refused (requested geneve, observed vxlan)\n\n**The datapath is not confirmed: these numbers cannot be attributed to geneve.**",
-    ),
-  );
-  t.true(report.includes("- FAILED: node-2: tunnel device: expected cilium_geneve, found cilium_vxlan"));
-  t.true(report.includes("| node-2 | tunnel device | cilium_geneve | cilium_vxlan | ✗ |"));
-  t.true(
-    report.includes(
+      "- FAILED: node-2: tunnel device: expected cilium_geneve, found cilium_vxlan",
+      "| node-2 | tunnel device | cilium_geneve | cilium_vxlan | ✗ |",
       "### native — FAILED\n\nNo numbers for this mode.\n\n```text\nUpdating (vxlan):\nerror: Datapath verification failed: requested native routing, observed vxlan tunnel\n```",
-    ),
-  );
-  t.true(report.includes("| native | failed | — | — | — | 1.11 |"));
-  t.true(
-    report.includes(
+      "| native | failed | — | — | — | 1.11 |",
       "| geneve | refused (requested geneve, observed vxlan) | 480.0 [475.2–484.8] | 1138.0 [1126.6–1149.4] | 0.42 | not measured |",
-    ),
-  );
-  t.true(
-    report.includes("| geneve | 0.42 [0.42–0.42] | 0.42–0.42 | not measured |  |  |"),
-    "geneve: no article ratio, no difference",
-  );
-  t.true(report.includes("the article did not measure this mode."));
-});
+      {
+        text: "| geneve | 0.42 [0.42–0.42] | 0.42–0.42 | not measured |  |  |",
+        why: "geneve: no article ratio, no difference",
+      },
+      "the article did not measure this mode.",
+    ],
+  },
+];
+
+for (const c of REPORT_CASES) {
+  test(c.title, (t) => {
+    const report = renderReport(view());
+    for (const x of c.texts) {
+      const { text, why } = typeof x === "string" ? { text: x, why: undefined } : x;
+      t.true(report.includes(text), why);
+    }
+  });
+}
 
 test("the chart has bars only for measured modes and carries the TCG note", async (t) => {
   const v = view();
