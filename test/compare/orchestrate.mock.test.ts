@@ -13,7 +13,7 @@ import { modeViews } from "../../scripts/compare/collect";
 import { SECRET, StopControl } from "../../scripts/compare/orchestrate";
 import { renderReport } from "../../scripts/compare/report";
 import { FakeLabStack } from "./fake-lab";
-import { RecordingProgress, runModes } from "./recording-progress";
+import { collectedViews, RecordingProgress, runModes } from "./recording-progress";
 
 /** The user's stack file, with comments and a config key compare must not touch. */
 const USER_FILE = `# my lab: do not lose this comment
@@ -91,11 +91,7 @@ test("mocked cluster layers: modes run in the order given, each switching only t
     record.modes.map((m) => m.resourceChanges),
     [{ create: 40 }, { update: 3, same: 37 }, { update: 3, same: 37 }],
   );
-  const views = modeViews(record);
-  t.deepEqual(
-    views.map((v) => v.throughput?.routingMode),
-    ["vxlan", "geneve", "native"],
-  );
+  const views = collectedViews(t, record, ["vxlan", "geneve", "native"]);
   t.deepEqual(
     views.map((v) => v.datapath?.verdict),
     ["confirmed", "confirmed", "confirmed"],

@@ -1,10 +1,12 @@
 /**
  * What the orchestration tests (mocked and real engine) run and record: runCompare with the test's
- * defaults, and a Progress that keeps every step, the engine events' sequence numbers and the
- * dynamic resources' operations as the engine reported them.
+ * defaults, a Progress that keeps every step, the engine events' sequence numbers and the
+ * dynamic resources' operations as the engine reported them, and the views of what was collected.
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation";
+import type { ExecutionContext } from "ava";
 
+import { modeViews } from "../../scripts/compare/collect";
 import {
   runCompare,
   StopControl,
@@ -13,6 +15,7 @@ import {
   type RunRecord,
   type StepInfo,
 } from "../../scripts/compare/orchestrate";
+import type { ModeView } from "../../scripts/compare/results";
 import { isMode, parseVariant } from "../../scripts/compare/variants";
 
 /** Records the run: `start up vxlan 1/3`, `done up vxlan`, `failed up geneve`…; events; resource ops. */
@@ -60,4 +63,17 @@ export function runModes(
     stop: extra.stop ?? new StopControl(),
     ...(extra.backupFile ? { backupFile: extra.backupFile } : {}),
   });
+}
+
+/**
+ * The views of a run's record (modeViews), after checking that each mode's outputs were collected
+ * after its own `up`: the throughput output of the i-th view names the i-th of `modes`.
+ */
+export function collectedViews(t: ExecutionContext, record: RunRecord, modes: readonly string[]): ModeView[] {
+  const views = modeViews(record);
+  t.deepEqual(
+    views.map((v) => v.throughput?.routingMode),
+    [...modes],
+  );
+  return views;
 }
