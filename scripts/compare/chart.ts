@@ -8,7 +8,7 @@ import * as vega from "vega";
 import type { TopLevelSpec } from "vega-lite";
 import { compile } from "vega-lite";
 
-import { HOST, POD, variantName, type CompareView } from "./results";
+import { HOST, POD, variantName, type CompareView, type ModeView } from "./results";
 
 const LEGEND = {
   title: "path",
@@ -37,42 +37,54 @@ export function wrap(text: string, width = 64): string[] {
   return lines;
 }
 
-/** One bar of the chart. */
-export interface ChartRow {
-  /** The variant's name (a plain mode's is the mode). */
-  readonly mode: string;
-  readonly path: typeof POD | typeof HOST;
+/** What every bar of a grouped bar chart carries: its height, its error bar and its direct label. */
+export interface Bar {
   readonly median: number;
   readonly min: number;
   readonly max: number;
-  /** The direct label on the bar: path and rounded median, e.g. `pod 493`. */
   readonly label: string;
+}
+
+/** A bar from a spread over runs: median high, min–max error bar, labelled `<name> <rounded median>`. */
+export function bar(s: { readonly median: number; readonly min: number; readonly max: number }, name: string): Bar {
+  return { median: s.median, min: s.min, max: s.max, label: `${name} ${Math.round(s.median)}` };
+}
+
+/** One bar of the chart; its direct label is path and rounded median, e.g. `pod 493`. */
+export interface ChartRow extends Bar {
+  /** The variant's name (a plain mode's is the mode). */
+  readonly mode: string;
+  readonly path: typeof POD | typeof HOST;
+}
+
+/**
+ * The bars of every variant that has a chart's output, variants in run order: `bars` makes one
+ * variant's from its name and that output.
+ */
+export function barsPerVariant<T, R>(
+  view: CompareView,
+  output: (m: ModeView) => T | undefined,
+  bars: (name: string, o: T) => R[],
+): R[] {
+  return view.modes.flatMap((m) => {
+    const o = output(m);
+    return o === undefined ? [] : bars(variantName(m), o);
+  });
 }
 
 /** The rows of the chart: one per measured variant and path, variants in run order, pod before host (MiB/s). */
 export function chartRows(view: CompareView): ChartRow[] {
-  const rows: ChartRow[] = [];
-  for (const m of view.modes) {
-    const t = m.throughput;
-    if (t === undefined) {
-      continue;
-    }
-    for (const [path, p] of [
-      [POD, t.podToPod],
-      [HOST, t.hostToHost],
-    ] as const) {
-      const s = p.mibPerSecond;
-      rows.push({
-        mode: variantName(m),
-        path,
-        median: s.median,
-        min: s.min,
-        max: s.max,
-        label: `${path === POD ? "pod" : "host"} ${Math.round(s.median)}`,
-      });
-    }
-  }
-  return rows;
+  return barsPerVariant(
+    view,
+    (m) => m.throughput,
+    (mode, t) => {
+      const paths = [
+        [POD, t.podToPod],
+        [HOST, t.hostToHost],
+      ] as const;
+      return paths.map(([path, p]) => ({ mode, path, ...bar(p.mibPerSecond, path === POD ? "pod" : "host") }));
+    },
+  );
 }
 
 /** The series of a grouped bar chart and how each is drawn (readable without colour). */
@@ -92,14 +104,15 @@ export interface BarSeries {
 export function groupedBarSpec(input: {
   readonly title: string;
   readonly notes: readonly string[];
-  readonly rows: readonly object[];
+  readonly rows: readonly Bar[];
   readonly x: { readonly field: string; readonly sort: readonly string[]; readonly title: string };
   readonly offset: string;
   /** The legend's title (default: the offset field's name). */
   readonly legendTitle?: string;
   readonly yTitle: string;
   readonly series: BarSeries;
-  readonly width: number;
+  /** Pixels per group: the chart is this times the number of groups wide, 400 at least. */
+  readonly groupWidth: number;
 }): TopLevelSpec {
   const { series } = input;
   const legend = { ...LEGEND, title: input.legendTitle ?? input.offset };
@@ -115,7 +128,7 @@ export function groupedBarSpec(input: {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     title: { text: input.title, subtitle: [...input.notes], anchor: "start" },
-    width: input.width,
+    width: Math.max(400, input.groupWidth * Math.max(1, input.x.sort.length)),
     height: 320,
     background: "white",
     data: { values: [...input.rows] },
@@ -175,24 +188,45 @@ export function groupedBarSpec(input: {
   };
 }
 
-/** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
-export function chartSpec(view: CompareView): TopLevelSpec {
-  const rows = chartRows(view);
-  const measured = view.modes.filter((m) => m.throughput !== undefined);
-  const modes = measured.map(variantName);
-  const settings = measured[0]?.throughput?.settings;
+/** `3 iperf3 runs of 10 s`: the runs of `tool` a bar's median is taken over. */
+export function runsOf(
+  tool: string,
+  settings: { readonly runs: number; readonly seconds: number } | undefined,
+): string {
   const n = settings?.runs ?? 0;
+  return `${n} ${tool} run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s`;
+}
+
+/** A chart's notes: the run's source, the TCG warning when `tcg`, and the line that says what the bars are. */
+export function chartNotes(view: CompareView, tcg: boolean, bars: string): string[] {
   const notes = wrap(view.source.label);
-  if (view.environment.tcg) {
+  if (tcg) {
     notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
   }
-  notes.push(
-    `bars: median of ${n} iperf3 run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs`,
-  );
+  notes.push(bars);
+  return notes;
+}
+
+/** The groups of a chart: the names of the variants that have its output, in run order; and the first one's output. */
+export function measuredGroups<T>(
+  view: CompareView,
+  output: (m: ModeView) => T | undefined,
+): [string[], T | undefined] {
+  const measured = view.modes.filter((m) => output(m) !== undefined);
+  return [measured.map(variantName), measured[0] === undefined ? undefined : output(measured[0])];
+}
+
+/** The Vega-Lite spec of the chart; exported so tests can check what is drawn from what. */
+export function chartSpec(view: CompareView): TopLevelSpec {
+  const [modes, first] = measuredGroups(view, (m) => m.throughput);
   return groupedBarSpec({
     title: `Pod↔pod vs host↔host TCP throughput by ${anyVariantName(view) ? "variant" : "routing mode"}`,
-    notes,
-    rows,
+    notes: chartNotes(
+      view,
+      view.environment.tcg,
+      `bars: median of ${runsOf("iperf3", first?.settings)}; error bars: min–max of the runs`,
+    ),
+    rows: chartRows(view),
     x: { field: "mode", sort: modes, title: anyVariantName(view) ? "variant" : "Cilium routing mode" },
     offset: "path",
     yTitle: "MiB/s (iperf3 -f M, receiver)",
@@ -204,7 +238,7 @@ export function chartSpec(view: CompareView): TopLevelSpec {
         [5, 3],
       ],
     },
-    width: Math.max(400, 170 * Math.max(1, modes.length)),
+    groupWidth: 170,
   });
 }
 

@@ -6,9 +6,9 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 
-import { groupedBarSpec, renderSpec, wrap } from "./chart";
+import { bar, barsPerVariant, chartNotes, groupedBarSpec, measuredGroups, renderSpec, runsOf, type Bar } from "./chart";
 import { latencyRow } from "./report-variant";
-import { variantName, type CompareView } from "./results";
+import type { CompareView } from "./results";
 
 /** The bar series, in order within a variant's group: test × path. */
 export const LATENCY_SERIES = [
@@ -25,60 +25,36 @@ export const LATENCY_SERIES = [
   },
 ] as const;
 
-/** One bar: a variant's p50 for one test and path (µs). */
-export interface LatencyChartRow {
+/** One bar: a variant's p50 for one test and path (µs); its direct label, e.g. `RR pod 48`. */
+export interface LatencyChartRow extends Bar {
   readonly variant: string;
   readonly series: (typeof LATENCY_SERIES)[number]["name"];
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-  /** The direct label on the bar, e.g. `RR pod 48`. */
-  readonly label: string;
 }
 
 /** The rows: per variant with a `latency` output, every measured series, in {@link LATENCY_SERIES} order. */
 export function latencyChartRows(view: CompareView): LatencyChartRow[] {
-  const rows: LatencyChartRow[] = [];
-  for (const m of view.modes) {
-    const l = m.latency;
-    if (l === undefined) {
-      continue;
-    }
-    for (const s of LATENCY_SERIES) {
-      const r = latencyRow(l, s.test, s.path);
-      if (r !== undefined) {
-        rows.push({
-          variant: variantName(m),
-          series: s.name,
-          median: r.p50Us.median,
-          min: r.p50Us.min,
-          max: r.p50Us.max,
-          label: `${s.short} ${Math.round(r.p50Us.median)}`,
-        });
-      }
-    }
-  }
-  return rows;
+  return barsPerVariant(
+    view,
+    (m) => m.latency,
+    (variant, l) =>
+      LATENCY_SERIES.flatMap((s) => {
+        const r = latencyRow(l, s.test, s.path);
+        return r === undefined ? [] : [{ variant, series: s.name, ...bar(r.p50Us, s.short) }];
+      }),
+  );
 }
 
 /** The Vega-Lite spec of latency.svg. */
 export function latencyChartSpec(view: CompareView): TopLevelSpec {
-  const rows = latencyChartRows(view);
-  const measured = view.modes.filter((m) => m.latency !== undefined);
-  const variants = measured.map(variantName);
-  const settings = measured[0]?.latency?.settings;
-  const n = settings?.runs ?? 0;
-  const notes = wrap(view.source.label);
-  if (measured.some((m) => m.latency?.representative === false)) {
-    notes.push(...wrap("measured under TCG software emulation: not representative of a real network"));
-  }
-  notes.push(
-    `bars: median p50 of ${n} netperf run${n === 1 ? "" : "s"} of ${settings?.seconds ?? 0} s; error bars: min–max of the runs' p50`,
-  );
+  const [variants, first] = measuredGroups(view, (m) => m.latency);
   return groupedBarSpec({
     title: "netperf p50 latency per transaction (lower is better)",
-    notes,
-    rows,
+    notes: chartNotes(
+      view,
+      view.modes.some((m) => m.latency?.representative === false),
+      `bars: median p50 of ${runsOf("netperf", first?.settings)}; error bars: min–max of the runs' p50`,
+    ),
+    rows: latencyChartRows(view),
     x: { field: "variant", sort: variants, title: "variant" },
     offset: "series",
     legendTitle: "test and path",
@@ -88,7 +64,7 @@ export function latencyChartSpec(view: CompareView): TopLevelSpec {
       fills: LATENCY_SERIES.map((s) => s.fill),
       dashes: LATENCY_SERIES.map((s) => s.dash),
     },
-    width: Math.max(400, 240 * Math.max(1, variants.length)),
+    groupWidth: 240,
   });
 }
 
