@@ -211,6 +211,14 @@ export async function build(
 export const VXLAN_CM = { tunnel: "vxlan", "kube-proxy-replacement": "disabled" };
 
 /**
+ * The vxlan stack file's lab with `overrides` in its config, built on nodes that run the article's
+ * VXLAN datapath ({@link VXLAN_CM}), with `iperf3Log` as every iperf3 Job's log.
+ */
+export function buildVxlan(iperf3Log: string, overrides: Record<string, string> = {}): Promise<Built> {
+  return build("vxlan", stackConfig("vxlan", overrides), { nodesRun: "vxlan", configMap: VXLAN_CM, iperf3Log });
+}
+
+/**
  * The vxlan stack file's lab, built, with a real one-second iperf3 document (loopback) as every
  * iperf3 Job's log; fails naming the missing tool (iperf3) when it cannot run.
  */
@@ -220,6 +228,5 @@ export async function vxlanLab(): Promise<{ readonly log: string; readonly built
     throw new Error(problems.join("; "));
   }
   const log = await loopbackIperf3(1);
-  const built = await build("vxlan", stackConfig("vxlan"), { nodesRun: "vxlan", configMap: VXLAN_CM, iperf3Log: log });
-  return { log, built };
+  return { log, built: await buildVxlan(log) };
 }

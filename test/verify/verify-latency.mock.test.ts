@@ -14,7 +14,7 @@ import { HUBBLE_OFF_REASON } from "../../infra/verify/flow-proof";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
 import { ciliumDatapath } from "../../infra/cilium/values";
 import { agentStatusFixture, fixture } from "./lab-evidence";
-import { SERVER_POD_IP, VXLAN_CM, build, stackConfig, vxlanLab, type Built } from "./mock-program";
+import { SERVER_POD_IP, build, buildVxlan, stackConfig, vxlanLab, type Built } from "./mock-program";
 
 const SELECTORS =
   "MIN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MEAN_LATENCY,STDDEV_LATENCY,MAX_LATENCY,TRANSACTION_RATE";
@@ -172,11 +172,7 @@ test.serial(
 );
 
 test.serial("under TCG the latency is flagged as not representative", async (t) => {
-  const q = await build("vxlan", stackConfig("vxlan", { accelerator: "qemu" }), {
-    nodesRun: "vxlan",
-    configMap: VXLAN_CM,
-    iperf3Log: log,
-  });
+  const q = await buildVxlan(log, { accelerator: "qemu" });
   const l = await promiseOf(q.verification.latency);
   t.false(l.representative);
   t.regex(l.warning ?? "", /^Measured with accelerator: qemu \(TCG/);
@@ -186,11 +182,7 @@ test.serial("under TCG the latency is flagged as not representative", async (t) 
 test.serial(
   "without Hubble there is no flow read: the flow proof is null with its reason, and throughput and latency are exported",
   async (t) => {
-    const off = await build("vxlan", stackConfig("vxlan", { hubble: "false" }), {
-      nodesRun: "vxlan",
-      configMap: VXLAN_CM,
-      iperf3Log: log,
-    });
+    const off = await buildVxlan(log, { hubble: "false" });
     t.false(off.registrations.some((r) => r.name === "verify-hubble-flows"));
     const d = await promiseOf(off.verification.datapathReport);
     t.is(d.flowProof, null);

@@ -49,12 +49,19 @@ const BEFORE_VERDICT = [
 ];
 
 /**
- * A refusal by the verdict: the datapath output as given, no number, nothing registered after the
- * verdict, exactly one error; its lines.
+ * Runs scenario `name` and checks a refusal by the verdict: the datapath output refused with
+ * `requested` and `observed`, no number, nothing registered after the verdict, exactly one error,
+ * whose lines begin with `first` when given; returns the error's lines.
  */
-function refusedByVerdict(t: ExecutionContext, out: Outcome, datapath: Outcome["datapath"]): string[] {
+async function refusedByVerdict(
+  t: ExecutionContext,
+  name: Parameters<typeof scenario>[0],
+  { requested, observed }: { readonly requested: string; readonly observed: string },
+  first?: readonly string[],
+): Promise<string[]> {
+  const out = await scenario(name);
   t.is(out.fatal, undefined, out.fatal);
-  t.deepEqual(out.datapath, datapath);
+  t.deepEqual(out.datapath, { verdict: "refused", requested, observed });
   t.false(out.throughput);
   t.false(out.latency);
   t.deepEqual(
@@ -63,15 +70,15 @@ function refusedByVerdict(t: ExecutionContext, out: Outcome, datapath: Outcome["
   );
   t.is(out.errors.length, 1, out.errors.join("\n---\n"));
   t.is(out.flowProofReason, VERDICT_REFUSED_REASON, "the exported datapath resolves, without a flow proof");
-  return (out.errors[0] ?? "").split("\n");
+  const lines = (out.errors[0] ?? "").split("\n");
+  if (first !== undefined) {
+    t.deepEqual(lines.slice(0, first.length), first);
+  }
+  return lines;
 }
 
 test("tunnel evidence under a native request fails the program with the evidence, registers no Job, and exports no throughput", async (t) => {
-  const lines = refusedByVerdict(t, await scenario("wrong-mode"), {
-    verdict: "refused",
-    requested: "native",
-    observed: "vxlan",
-  });
+  const lines = await refusedByVerdict(t, "wrong-mode", { requested: "native", observed: "vxlan" });
   t.is(
     lines[0],
     "ResourceError(hideStack=true): Datapath verification failed: requested native routing, observed vxlan tunnel (cilium-config: native routing; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
@@ -86,12 +93,7 @@ test("tunnel evidence under a native request fails the program with the evidence
 });
 
 test("a collector output that cannot be read refuses the datapath the same way: one error naming it, no Job, no throughput", async (t) => {
-  const lines = refusedByVerdict(t, await scenario("unreadable"), {
-    verdict: "refused",
-    requested: "vxlan",
-    observed: "unknown",
-  });
-  t.deepEqual(lines.slice(0, 3), [
+  await refusedByVerdict(t, "unreadable", { requested: "vxlan", observed: "unknown" }, [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed unknown (cilium-config: unknown; agents: unknown; nodes: unknown). No throughput or latency is measured or exported.",
     "Failed checks:",
     "- evidence: evidence from node-3 (scripts/node/collect-evidence.sh): not a JSON document (35 characters); output ends with: bash: line 1: ip: command not found",
@@ -99,12 +101,7 @@ test("a collector output that cannot be read refuses the datapath the same way: 
 });
 
 test("an agent that does not run a requested feature (bandwidthManager: on, BandwidthManager: Disabled) refuses the datapath with both sides: no Job, no throughput, no latency", async (t) => {
-  const lines = refusedByVerdict(t, await scenario("feature-off"), {
-    verdict: "refused",
-    requested: "vxlan",
-    observed: "vxlan",
-  });
-  t.deepEqual(lines.slice(0, 6), [
+  const lines = await refusedByVerdict(t, "feature-off", { requested: "vxlan", observed: "vxlan" }, [
     "ResourceError(hideStack=true): Datapath verification failed: requested vxlan tunnel, observed vxlan tunnel (cilium-config: vxlan tunnel; agents: unknown; nodes: vxlan tunnel). No throughput or latency is measured or exported.",
     "The agents contradict the config's prediction on BandwidthManager (expected: what the config asks for; found: what the agent says runs).",
     "Failed checks:",

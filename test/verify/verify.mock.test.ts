@@ -10,7 +10,7 @@ import { nodeScript } from "../../infra/node-scripts";
 import { runKey, iperf3Settings, netperfSettings } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
-import { SERVER_POD_IP, VXLAN_CM, build, stackConfig, vxlanLab, type Built } from "./mock-program";
+import { SERVER_POD_IP, build, buildVxlan, stackConfig, vxlanLab, type Built } from "./mock-program";
 
 let log = "";
 let b: Built;
@@ -306,11 +306,7 @@ test.serial(
           .sort(),
       );
     const first = snapshot(b);
-    const again = await build("vxlan", stackConfig("vxlan"), {
-      nodesRun: "vxlan",
-      configMap: VXLAN_CM,
-      iperf3Log: log,
-    });
+    const again = await buildVxlan(log);
     t.is(snapshot(again), first);
     t.is(again.verification.runKey, b.verification.runKey);
 
@@ -351,11 +347,7 @@ test.serial(
 test.serial(
   "under TCG (accelerator: qemu) the numbers are flagged as not representative and the waits are longer",
   async (t) => {
-    const q = await build("vxlan", stackConfig("vxlan", { accelerator: "qemu" }), {
-      nodesRun: "vxlan",
-      configMap: VXLAN_CM,
-      iperf3Log: log,
-    });
+    const q = await buildVxlan(log, { accelerator: "qemu" });
     const th = await promiseOf(q.verification.throughput);
     t.false(th.representative);
     t.regex(th.warning ?? "", /^Measured with accelerator: qemu \(TCG/);
