@@ -6,6 +6,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 
 import { cachedImagePath, ensureBaseImage, resolveSerial } from "../../infra/libvirt/base-image";
+import type { BaseImageInputs } from "../../infra/libvirt/base-image/inputs";
 import { indexUrls, serialSources } from "../../infra/libvirt/base-image/sources";
 import { compareSerials, pickSerial, productSerials } from "../../infra/libvirt/base-image/simplestreams";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../../infra/versions";
@@ -19,6 +20,7 @@ import {
   tmp,
   trustedLocalCert,
   ubuntuInputs,
+  type ThrowawayKey,
 } from "./image-test-support";
 
 const FIXTURES = path.join(__dirname, "fixtures");
@@ -133,6 +135,22 @@ test("serials order by day, then by the .N suffix", (t) => {
 
 // ---- upstream behaviour, played on 127.0.0.1 ----------------------------------------------------
 
+/** What a source serves for noble, in the order it is asked for: the signed SHA256SUMS, then the image. */
+const RELEASE_FILES = [`/releases/${NOBLE}SHA256SUMS`, `/releases/${NOBLE}SHA256SUMS.gpg`, `/releases/${NOBLE}${IMG}`];
+
+/** ensureBaseImage of Ubuntu inputs against `roots`, verified with `key`, cached in `dir`/cache: the image, the cache and what it logged. */
+async function ensureUbuntu(
+  dir: string,
+  key: ThrowawayKey,
+  roots: string[],
+  over: Partial<BaseImageInputs> = {},
+): Promise<{ got: Awaited<ReturnType<typeof ensureBaseImage>>; cache: string; lines: string[] }> {
+  const cache = path.join(dir, "cache");
+  const lines: string[] = [];
+  const got = await ensureBaseImage(ubuntuInputs(roots, key, cache, over), (l) => lines.push(l));
+  return { got, cache, lines };
+}
+
 test("the https release host's 302 to the archive over http is followed, and the image comes from there verified", async (t) => {
   await inTmp("redirect", async (dir, closing) => {
     const key = await throwawayKey(dir, "cloudimage");
@@ -145,12 +163,7 @@ test("the https release host's 302 to the archive over http is followed, and the
     t.regex(releaseHost.base, /^https:/);
     t.regex(archive.base, /^http:/);
     closing(releaseHost, archive, key);
-    const cache = path.join(dir, "cache");
-    const lines: string[] = [];
-    const got = await ensureBaseImage(
-      ubuntuInputs([`${releaseHost.base}/releases/`, `${archive.base}/releases/`], key, cache),
-      (l) => lines.push(l),
-    );
+    const { got, cache } = await ensureUbuntu(dir, key, [`${releaseHost.base}/releases/`, `${archive.base}/releases/`]);
     t.deepEqual(got, {
       path: cachedImagePath(cache, served.sha),
       sha256: served.sha,
@@ -159,16 +172,8 @@ test("the https release host's 302 to the archive over http is followed, and the
       serial: "20240423",
       source: `${releaseHost.base}/releases/${NOBLE}`,
     });
-    t.deepEqual(releaseHost.requests, [
-      `/releases/${NOBLE}SHA256SUMS`,
-      `/releases/${NOBLE}SHA256SUMS.gpg`,
-      `/releases/${NOBLE}${IMG}`,
-    ]);
-    t.deepEqual(archive.requests, [
-      `/releases/${NOBLE}SHA256SUMS`,
-      `/releases/${NOBLE}SHA256SUMS.gpg`,
-      `/releases/${NOBLE}${IMG}`,
-    ]);
+    t.deepEqual(releaseHost.requests, RELEASE_FILES);
+    t.deepEqual(archive.requests, RELEASE_FILES);
   });
 });
 
@@ -215,18 +220,9 @@ test("a source whose image is missing after a good SHA256SUMS is skipped: all th
     });
     const full = await serve(served.routes);
     closing(partial, full, key);
-    const cache = path.join(dir, "cache");
-    const lines: string[] = [];
-    const got = await ensureBaseImage(
-      ubuntuInputs([`${partial.base}/releases/`, `${full.base}/releases/`], key, cache),
-      (l) => lines.push(l),
-    );
+    const { got, lines } = await ensureUbuntu(dir, key, [`${partial.base}/releases/`, `${full.base}/releases/`]);
     t.is(got.source, `${full.base}/releases/${NOBLE}`);
-    t.deepEqual(full.requests, [
-      `/releases/${NOBLE}SHA256SUMS`,
-      `/releases/${NOBLE}SHA256SUMS.gpg`,
-      `/releases/${NOBLE}${IMG}`,
-    ]);
+    t.deepEqual(full.requests, RELEASE_FILES);
     t.true(
       lines.includes(
         `[cilium-lab] base image ubuntu-24.04: ${partial.base}/releases/${NOBLE} failed (Downloading base image ${partial.base}/releases/${NOBLE}${IMG} failed: HTTP 404 Not Found.); trying the next source`,
@@ -263,13 +259,12 @@ test("an EOL release takes the newest serial from the first index that lists it,
       "/releases/streams/v1/com.ubuntu.cloud:released:download.json": { body: index },
     });
     closing(releaseHost, archive, key);
-    const cache = path.join(dir, "cache");
-    const lines: string[] = [];
     const roots = [`${releaseHost.base}/releases/`, `${archive.base}/releases/`];
-    const got = await ensureBaseImage(
-      ubuntuInputs(roots, key, cache, { ...LUNAR, codename: "lunar", pinnedSerial: "20231003" }),
-      (l) => lines.push(l),
-    );
+    const { got, lines } = await ensureUbuntu(dir, key, roots, {
+      ...LUNAR,
+      codename: "lunar",
+      pinnedSerial: "20231003",
+    });
     t.like(got, { serial: "20231005", source: `${roots[1]}lunar/release-20231005/`, sha256: served.sha });
     t.is(
       lines[0],
