@@ -1,11 +1,12 @@
 /**
  * Pure settings of the Cilium Helm release: where the chart comes from, how long Helm waits, and a
- * digest of what is installed that verification can use as a trigger. No Pulumi, no I/O.
+ * digest of what is installed that verification can use as a trigger. No resources, no I/O.
  */
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 
 import type { Accelerator } from "../config";
+import { canonical } from "../provider";
 import { CILIUM_HELM_REPO } from "../versions";
 
 /** The Helm release name, as in the article's `helm install cilium …`; `helm -n kube-system history cilium` finds it. */
@@ -73,27 +74,14 @@ export function chartSource(ciliumVersion: string, ciliumChart: string, cwd: str
   return { chart: path.resolve(cwd, ciliumChart) };
 }
 
-/** JSON with object keys sorted at every level, so equal values always give the same text. */
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map(stableJson).join(",")}]`;
-  }
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
- * `sha256:<hex>` of the chart source and values (keys sorted): changes exactly when what Helm
- * installs changes, so verification can re-run (and recreate its pods, whose route MTU is fixed at
- * creation) after a mode switch or a chart upgrade, and not otherwise.
+ * `sha256:<hex>` of the chart source and values, as the providers' stable JSON ({@link canonical}:
+ * object keys sorted at every level, so equal values always give the same text): changes exactly
+ * when what Helm installs changes, so verification can re-run (and recreate its pods, whose route
+ * MTU is fixed at creation) after a mode switch or a chart upgrade, and not otherwise.
  */
 export function releaseDigest(source: ChartSource, values: unknown): string {
   return `sha256:${createHash("sha256")
-    .update(stableJson({ chart: source, values }))
+    .update(canonical({ chart: source, values }))
     .digest("hex")}`;
 }
