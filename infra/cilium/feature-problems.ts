@@ -28,12 +28,23 @@ export interface FeatureProblem {
   readonly fix: string;
 }
 
-/** Collects the problems of one key's request. */
-class Problems {
-  readonly found: FeatureProblem[] = [];
-  add(key: keyof FeatureConfig, value: string, reason: string, fix: string): void {
-    this.found.push({ key, value, reason, fix });
-  }
+/** A switch's kernel requirement: "<what> needs kernel <min> or newer, and <boots><effect>". */
+interface KernelNeed {
+  readonly min: string;
+  /** What needs the kernel, before "needs" (the value, when the key alone does not say it). */
+  readonly what?: string;
+  /** What the agent does on an older kernel, after the kernel named. */
+  readonly effect?: string;
+  /** The setting that needs no such kernel, after "Use image …, or". */
+  readonly instead: string;
+}
+
+/** One key's request: every problem it adds names that key and value. */
+interface Request {
+  /** A problem: why the request cannot work, and what to set instead. */
+  add(reason: string, fix: string): void;
+  /** A kernel requirement: a problem when the kernel is known and older. */
+  needsKernel(need: KernelNeed): void;
 }
 
 /** "image ubuntu-23.04 boots 6.2", or for another platform's kernel "the kernel is 5.4". */
@@ -46,60 +57,74 @@ function kernelTooOld(platform: Platform, min: string): string | null {
   return platform.kernel !== null && !kernelAtLeast(platform.kernel, min) ? platform.kernel : null;
 }
 
+/** Collects the problems of the config's requests on a platform. */
+class Problems {
+  readonly found: FeatureProblem[] = [];
+  private readonly config: FeatureConfig;
+  private readonly platform: Platform;
+
+  constructor(config: FeatureConfig, platform: Platform) {
+    this.config = config;
+    this.platform = platform;
+  }
+
+  /** The request of `key` for `value`. */
+  request(key: keyof FeatureConfig, value: string): Request {
+    const add = (reason: string, fix: string): void => {
+      this.found.push({ key, value, reason, fix });
+    };
+    const needsKernel = (need: KernelNeed): void => {
+      const old = kernelTooOld(this.platform, need.min);
+      if (old !== null) {
+        add(
+          `${need.what === undefined ? "" : `${need.what} `}needs kernel ${need.min} or newer, and ${bootsText(this.config, old)}${need.effect ?? ""}`,
+          `Use image ${imagesWithKernel(need.min)}, or ${need.instead}`,
+        );
+      }
+    };
+    return { add, needsKernel };
+  }
+}
+
 /** `bpfMasquerade: true` needs BPF NodePort, which the lab enables only with kube-proxy replacement. */
-function bpfMasqueradeProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+function bpfMasqueradeProblems(config: FeatureConfig, p: Problems): void {
   if (!config.bpfMasquerade) {
     return;
   }
+  const r = p.request("bpfMasquerade", "true");
   if (!config.kubeProxyReplacement) {
-    p.add(
-      "bpfMasquerade",
-      "true",
+    r.add(
       'needs kubeProxyReplacement true: eBPF masquerading depends on BPF NodePort, which only kube-proxy replacement turns on here; 1.13 and 1.14 agents fall back to iptables ("BPF masquerade requires NodePort"), newer ones refuse to start',
       "Set kubeProxyReplacement true, or bpfMasquerade false",
     );
   }
-  const old = kernelTooOld(platform, MIN_KERNEL.bpfMasquerade);
-  if (old !== null) {
-    p.add(
-      "bpfMasquerade",
-      "true",
-      `needs kernel ${MIN_KERNEL.bpfMasquerade} or newer, and ${bootsText(config, old)}`,
-      `Use image ${imagesWithKernel(MIN_KERNEL.bpfMasquerade)}, or bpfMasquerade false`,
-    );
-  }
+  r.needsKernel({ min: MIN_KERNEL.bpfMasquerade, instead: "bpfMasquerade false" });
 }
 
 /** `hostRouting: bpf` needs kube-proxy replacement, eBPF masquerading and kernel 5.10, or Cilium stays Legacy. */
-function hostRoutingProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+function hostRoutingProblems(config: FeatureConfig, p: Problems): void {
   if (config.hostRouting !== "bpf") {
     return;
   }
+  const r = p.request("hostRouting", "bpf");
   if (!config.kubeProxyReplacement) {
-    p.add(
-      "hostRouting",
-      "bpf",
+    r.add(
       'bpf needs kubeProxyReplacement true: without it Cilium silently stays on legacy host routing ("BPF host routing requires kube-proxy-replacement=strict.")',
       "Set kubeProxyReplacement true (and bpfMasquerade true), or hostRouting legacy",
     );
   }
   if (!config.bpfMasquerade) {
-    p.add(
-      "hostRouting",
-      "bpf",
+    r.add(
       'bpf needs bpfMasquerade true: with iptables masquerading Cilium silently stays on legacy host routing ("BPF host routing requires enable-bpf-masquerade.")',
       "Set bpfMasquerade true (it needs kubeProxyReplacement true), or hostRouting legacy",
     );
   }
-  const old = kernelTooOld(platform, MIN_KERNEL.hostRouting);
-  if (old !== null) {
-    p.add(
-      "hostRouting",
-      "bpf",
-      `bpf needs kernel ${MIN_KERNEL.hostRouting} or newer, and ${bootsText(config, old)}: Cilium silently stays on legacy host routing ("BPF host routing requires kernel 5.10 or newer.")`,
-      `Use image ${imagesWithKernel(MIN_KERNEL.hostRouting)}, or hostRouting legacy`,
-    );
-  }
+  r.needsKernel({
+    min: MIN_KERNEL.hostRouting,
+    what: "bpf",
+    effect: ': Cilium silently stays on legacy host routing ("BPF host routing requires kernel 5.10 or newer.")',
+    instead: "hostRouting legacy",
+  });
 }
 
 /** `bandwidthManager: on|bbr`: kernel 5.1; `bbr` also kernel 5.18 and BPF host routing, or the agent refuses to start. */
@@ -108,39 +133,29 @@ function bandwidthManagerProblems(config: FeatureConfig, platform: Platform, p: 
   if (mode === "off") {
     return;
   }
-  const old = kernelTooOld(platform, MIN_KERNEL.bandwidthManager);
-  if (old !== null) {
-    p.add(
-      "bandwidthManager",
-      mode,
-      `needs kernel ${MIN_KERNEL.bandwidthManager} or newer, and ${bootsText(config, old)}: the agent disables it ("BPF bandwidth manager needs kernel 5.1 or newer. Disabling the feature.")`,
-      `Use image ${imagesWithKernel(MIN_KERNEL.bandwidthManager)}, or bandwidthManager off`,
-    );
-  }
+  const r = p.request("bandwidthManager", mode);
+  r.needsKernel({
+    min: MIN_KERNEL.bandwidthManager,
+    effect: ': the agent disables it ("BPF bandwidth manager needs kernel 5.1 or newer. Disabling the feature.")',
+    instead: "bandwidthManager off",
+  });
   if (mode !== "bbr") {
     return;
   }
-  const oldForBbr = kernelTooOld(platform, MIN_KERNEL.bbr);
-  if (oldForBbr !== null) {
-    p.add(
-      "bandwidthManager",
-      mode,
-      `bbr needs kernel ${MIN_KERNEL.bbr} or newer, and ${bootsText(config, oldForBbr)}: the agent refuses to start ("Cannot enable --enable-bbr, needs kernel 5.18 or newer.")`,
-      `Use image ${imagesWithKernel(MIN_KERNEL.bbr)}, or bandwidthManager on`,
-    );
-  }
+  r.needsKernel({
+    min: MIN_KERNEL.bbr,
+    what: "bbr",
+    effect: ': the agent refuses to start ("Cannot enable --enable-bbr, needs kernel 5.18 or newer.")',
+    instead: "bandwidthManager on",
+  });
   const refusal = `the agent refuses to start without it ("BPF bandwidth manager's BBR setup requires BPF host routing.")`;
   if (config.hostRouting !== "bpf") {
-    p.add(
-      "bandwidthManager",
-      mode,
+    r.add(
       `bbr needs hostRouting bpf: ${refusal}`,
       "Set hostRouting bpf (with kubeProxyReplacement and bpfMasquerade true), or bandwidthManager on",
     );
   } else if (bpfHostRoutingRuns(config, platform) === false) {
-    p.add(
-      "bandwidthManager",
-      mode,
+    r.add(
       `bbr needs BPF host routing, which falls back to legacy with this config (see hostRouting): ${refusal}`,
       "Fix the hostRouting problems, or set bandwidthManager on",
     );
@@ -149,28 +164,21 @@ function bandwidthManagerProblems(config: FeatureConfig, platform: Platform, p: 
 
 /** The needs of IPv4 BIG TCP that are about the Cilium version and the nodes. */
 function ipv4BigTcpPlatformProblems(config: FeatureConfig, platform: Platform, p: Problems): void {
+  const r = p.request("ipv4BigTcp", "true");
   if (ciliumMinor(config.ciliumVersion) < IPV4_BIG_TCP_FIRST_MINOR) {
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       `Cilium ${config.ciliumVersion} has no IPv4 BIG TCP: it came with 1.14 (the 1.13 chart has only enableIPv6BIGTCP)`,
       "Set ciliumVersion 1.14.0 or later, or ipv4BigTcp false",
     );
   }
-  const old = kernelTooOld(platform, MIN_KERNEL.ipv4BigTcp);
-  if (old !== null) {
-    p.add(
-      "ipv4BigTcp",
-      "true",
-      `needs kernel ${MIN_KERNEL.ipv4BigTcp} or newer, and ${bootsText(config, old)}: the agent disables it ("Cannot enable --enable-ipv4-big-tcp, needs kernel 6.3 or newer")`,
-      `Use image ${imagesWithKernel(MIN_KERNEL.ipv4BigTcp)}, or ipv4BigTcp false`,
-    );
-  }
+  r.needsKernel({
+    min: MIN_KERNEL.ipv4BigTcp,
+    effect: ': the agent disables it ("Cannot enable --enable-ipv4-big-tcp, needs kernel 6.3 or newer")',
+    instead: "ipv4BigTcp false",
+  });
   if (!nicSupportsBigTcp(platform.nicDriver)) {
     const lab = platform.nicDriver === LAB_NIC_DRIVER;
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       `needs a NIC driver with BIG TCP support (the Cilium tuning guide lists ${BIG_TCP_NICS.slice(0, -1).join(", ")} and ${BIG_TCP_NICS[BIG_TCP_NICS.length - 1] ?? ""}), and ` +
         (lab ? `every lab VM's NIC is ${LAB_NIC_DRIVER} (libvirt model virtio)` : `the NIC is ${platform.nicDriver}`),
       lab
@@ -182,34 +190,27 @@ function ipv4BigTcpPlatformProblems(config: FeatureConfig, platform: Platform, p
 
 /** The needs of IPv4 BIG TCP that are about the other switches (tuning guide, "IPv4 BIG TCP" requirements). */
 function ipv4BigTcpDatapathProblems(config: FeatureConfig, p: Problems): void {
+  const r = p.request("ipv4BigTcp", "true");
   if (config.routingMode !== "native") {
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       `is not supported with routingMode ${config.routingMode}: the agent refuses to start ("BIG TCP is not supported in tunneling mode")`,
       "Set routingMode native, or ipv4BigTcp false",
     );
   }
   if (!config.kubeProxyReplacement) {
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       "needs kubeProxyReplacement true (the Cilium tuning guide's IPv4 BIG TCP requirements)",
       "Set kubeProxyReplacement true, or ipv4BigTcp false",
     );
   }
   if (!config.bpfMasquerade) {
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       "needs bpfMasquerade true (the Cilium tuning guide's IPv4 BIG TCP requirements)",
       "Set bpfMasquerade true, or ipv4BigTcp false",
     );
   }
   if (config.hostRouting !== "bpf") {
-    p.add(
-      "ipv4BigTcp",
-      "true",
+    r.add(
       'needs hostRouting bpf: the agent refuses to start with legacy host routing ("BIG TCP is not supported with legacy host routing")',
       "Set hostRouting bpf, or ipv4BigTcp false",
     );
@@ -222,9 +223,9 @@ function ipv4BigTcpDatapathProblems(config: FeatureConfig, p: Problems): void {
  * nothing: {@link featureWarnings} says the prediction cannot check it.
  */
 export function featureProblemsOn(config: FeatureConfig, platform: Platform): readonly FeatureProblem[] {
-  const p = new Problems();
-  bpfMasqueradeProblems(config, platform, p);
-  hostRoutingProblems(config, platform, p);
+  const p = new Problems(config, platform);
+  bpfMasqueradeProblems(config, p);
+  hostRoutingProblems(config, p);
   bandwidthManagerProblems(config, platform, p);
   if (config.ipv4BigTcp) {
     ipv4BigTcpPlatformProblems(config, platform, p);
