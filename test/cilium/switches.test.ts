@@ -18,6 +18,7 @@ import {
   switchConfigMap,
   parseCiliumVersion,
 } from "../../infra/cilium/values";
+import { modernNativeDatapath } from "./expected-datapath";
 
 const SERVER = "192.168.150.11";
 
@@ -26,30 +27,29 @@ type Row = { readonly versions: readonly string[]; readonly set: string; readonl
 
 const RENDERED_VERSIONS = ["1.13.4", "1.16.19", "1.20.0"];
 
+/**
+ * The rows of a bandwidth manager `--set`: 1.13.4 and 1.16.19 render `entries`, 1.20.0 renders them
+ * plus enable-bbr-hostns-only "false".
+ */
+function bandwidthManagerRows(set: string, entries: Record<string, string>): Row[] {
+  return [
+    { versions: ["1.13.4", "1.16.19"], set, entries },
+    { versions: ["1.20.0"], set, entries: { ...entries, "enable-bbr-hostns-only": "false" } },
+  ];
+}
+
 /** Rows with more `--set` pairs come after the rows they refine (bbr after enabled). */
 const RENDERED: readonly Row[] = [
   { versions: RENDERED_VERSIONS, set: "bpf.masquerade=true", entries: { "enable-bpf-masquerade": "true" } },
   { versions: RENDERED_VERSIONS, set: "bpf.hostLegacyRouting=true", entries: { "enable-host-legacy-routing": "true" } },
-  {
-    versions: ["1.13.4", "1.16.19"],
-    set: "bandwidthManager.enabled=true",
-    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false" },
-  },
-  {
-    versions: ["1.20.0"],
-    set: "bandwidthManager.enabled=true",
-    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "false", "enable-bbr-hostns-only": "false" },
-  },
-  {
-    versions: ["1.13.4", "1.16.19"],
-    set: "bandwidthManager.enabled=true,bandwidthManager.bbr=true",
-    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true" },
-  },
-  {
-    versions: ["1.20.0"],
-    set: "bandwidthManager.enabled=true,bandwidthManager.bbr=true",
-    entries: { "enable-bandwidth-manager": "true", "enable-bbr": "true", "enable-bbr-hostns-only": "false" },
-  },
+  ...bandwidthManagerRows("bandwidthManager.enabled=true", {
+    "enable-bandwidth-manager": "true",
+    "enable-bbr": "false",
+  }),
+  ...bandwidthManagerRows("bandwidthManager.enabled=true,bandwidthManager.bbr=true", {
+    "enable-bandwidth-manager": "true",
+    "enable-bbr": "true",
+  }),
   // 1.13.4 renders nothing for it (the chart has no such value); 1.16.19 and 1.20.0 change the base
   // render's enable-ipv4-big-tcp: "false".
   { versions: ["1.13.4"], set: "enableIPv4BIGTCP=true", entries: {} },
@@ -212,15 +212,9 @@ test("the datapath of the series' full native setup on 1.20.0 expects every swit
     { kubeProxyReplacement: true, bpfMasquerade: true, hostRouting: "bpf", bandwidthManager: "bbr", ipv4BigTcp: true },
     { routingMode: "native", nativeRoutingCidr: "10.0.0.0/22" },
   );
-  t.deepEqual(ciliumDatapath(c, "1.20.0"), {
-    routingMode: "native",
-    tunnelDevice: null,
-    routeMtuOverhead: 0,
-    networkMtu: 1500,
-    configMap: {
-      "routing-mode": "native",
-      "auto-direct-node-routes": "true",
-      "ipv4-native-routing-cidr": "10.0.0.0/22",
+  t.deepEqual(
+    ciliumDatapath(c, "1.20.0"),
+    modernNativeDatapath("10.0.0.0/22", {
       "kube-proxy-replacement": "true",
       "enable-bpf-masquerade": "true",
       "enable-host-legacy-routing": "false",
@@ -228,8 +222,8 @@ test("the datapath of the series' full native setup on 1.20.0 expects every swit
       "enable-bbr": "true",
       "enable-bbr-hostns-only": "false",
       "enable-ipv4-big-tcp": "true",
-    },
-  });
+    }),
+  );
 });
 
 test("the same on 1.13.4 (without IPv4 BIG TCP) speaks 1.13's words and has no enable-bbr-hostns-only", (t) => {

@@ -142,15 +142,20 @@ function stackValues(stack: string, ciliumVersion?: string): ReturnType<typeof c
   return ciliumValues(c, c.ciliumVersion, server.ip);
 }
 
-test("the vxlan stack on 1.13.4 sends each of the article's helm install --set flags with its value", (t) => {
-  const pairs = setPairs(stackValues("vxlan"));
-  const article: [string, unknown][] = [
+/** The article's `helm install --set` flags with their values, for the cluster whose server is `server`. */
+function articleInstallFlags(server: string): [string, unknown][] {
+  return [
     ["operator.replicas", 1],
-    ["k8sServiceHost", "192.168.150.11"],
+    ["k8sServiceHost", server],
     ["k8sServicePort", 6443],
     ["hubble.relay.enabled", true],
     ["hubble.ui.enabled", true],
   ];
+}
+
+test("the vxlan stack on 1.13.4 sends each of the article's helm install --set flags with its value", (t) => {
+  const pairs = setPairs(stackValues("vxlan"));
+  const article = articleInstallFlags("192.168.150.11");
   t.deepEqual(
     article.map(([k]) => [k, pairs.get(k)]),
     article,
@@ -161,11 +166,7 @@ test("the vxlan stack on 1.13.4 sends each of the article's helm install --set f
 test("the native stack on 1.13.4 sends the article's install flags and each of its helm upgrade --set flags with its value", (t) => {
   const pairs = setPairs(stackValues("native"));
   const article: [string, unknown][] = [
-    ["operator.replicas", 1],
-    ["k8sServiceHost", "192.168.151.11"],
-    ["k8sServicePort", 6443],
-    ["hubble.relay.enabled", true],
-    ["hubble.ui.enabled", true],
+    ...articleInstallFlags("192.168.151.11"),
     ["tunnel", "disabled"],
     ["autoDirectNodeRoutes", true],
     ["ipv4NativeRoutingCIDR", "10.0.0.0/22"],

@@ -9,6 +9,7 @@ import {
   hasRoutingModeKeys,
   parseCiliumVersion,
 } from "../../infra/cilium/values";
+import { modernNativeDatapath } from "./expected-datapath";
 
 const SERVER = "192.168.150.11";
 
@@ -53,6 +54,11 @@ const KUBE_PROXY_REPLACEMENT = {
   modern: { off: false, on: true },
 } as const;
 
+/** The values expected at the defaults: the base, then `routing`'s keys and the kube-proxy replacement value. */
+function expectedValues(routing: object, kubeProxyReplacement: string | boolean): object {
+  return { ...BASE, ...routing, kubeProxyReplacement };
+}
+
 // Every supported minor, at its first release and the latest patch known, plus 1.20.0.
 const VERSIONS: [string, "legacy" | "modern"][] = [
   ["1.13.0", "legacy"],
@@ -77,11 +83,10 @@ for (const [version, era] of VERSIONS) {
         era === "legacy" ? `tunnel ${ROUTING.legacy[mode].tunnel}` : `routingMode ${ROUTING.modern[mode].routingMode}`;
       test(`Cilium ${version}, ${mode}, kube-proxy replacement ${kpr}: ${what} and kubeProxyReplacement ${String(KUBE_PROXY_REPLACEMENT[era][kpr])}`, (t) => {
         const c = config({ ...MODE_CONFIG[mode], kubeProxyReplacement: kpr === "on" ? "true" : "false" });
-        t.deepEqual(ciliumValues(c, version, SERVER), {
-          ...BASE,
-          ...ROUTING[era][mode],
-          kubeProxyReplacement: KUBE_PROXY_REPLACEMENT[era][kpr],
-        });
+        t.deepEqual(
+          ciliumValues(c, version, SERVER),
+          expectedValues(ROUTING[era][mode], KUBE_PROXY_REPLACEMENT[era][kpr]),
+        );
       });
     }
   }
@@ -104,39 +109,20 @@ test("the article's VXLAN install on 1.13.4 is exactly its --set flags plus the 
 });
 
 test("the article's native routing on 1.13.4 is tunnel disabled with auto direct node routes and its native-routing CIDR", (t) => {
-  t.deepEqual(ciliumValues(config({ routingMode: "native", nativeRoutingCidr: "10.0.0.0/22" }), "1.13.4", SERVER), {
-    k8sServiceHost: "192.168.150.11",
-    k8sServicePort: 6443,
-    operator: { replicas: 1, rollOutPods: true },
-    hubble: { relay: { enabled: true }, ui: { enabled: true } },
-    tunnel: "disabled",
-    autoDirectNodeRoutes: true,
-    ipv4NativeRoutingCIDR: "10.0.0.0/22",
-    ipam: {
-      mode: "cluster-pool",
-      operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 },
-    },
-    kubeProxyReplacement: "disabled",
-    rollOutCiliumPods: true,
-  });
+  t.deepEqual(
+    ciliumValues(config(MODE_CONFIG.native), "1.13.4", SERVER),
+    expectedValues(
+      { tunnel: "disabled", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22" },
+      "disabled",
+    ),
+  );
 });
 
 test("native routing on 1.20.0 uses routingMode native, no tunnel and no tunnelProtocol", (t) => {
-  t.deepEqual(ciliumValues(config({ routingMode: "native", nativeRoutingCidr: "10.0.0.0/22" }), "1.20.0", SERVER), {
-    k8sServiceHost: "192.168.150.11",
-    k8sServicePort: 6443,
-    operator: { replicas: 1, rollOutPods: true },
-    hubble: { relay: { enabled: true }, ui: { enabled: true } },
-    routingMode: "native",
-    autoDirectNodeRoutes: true,
-    ipv4NativeRoutingCIDR: "10.0.0.0/22",
-    ipam: {
-      mode: "cluster-pool",
-      operator: { clusterPoolIPv4PodCIDRList: ["10.0.0.0/16"], clusterPoolIPv4MaskSize: 24 },
-    },
-    kubeProxyReplacement: false,
-    rollOutCiliumPods: true,
-  });
+  t.deepEqual(
+    ciliumValues(config(MODE_CONFIG.native), "1.20.0", SERVER),
+    expectedValues({ routingMode: "native", autoDirectNodeRoutes: true, ipv4NativeRoutingCIDR: "10.0.0.0/22" }, false),
+  );
 });
 
 test("hubble false turns off relay and UI only, leaving the chart's hubble.enabled default alone", (t) => {
@@ -264,16 +250,8 @@ test("the datapath evidence names the ConfigMap entries, tunnel device and route
     networkMtu: 1500,
     configMap: { "routing-mode": "tunnel", "tunnel-protocol": "geneve", "kube-proxy-replacement": "true" },
   });
-  t.deepEqual(ciliumDatapath(config({ routingMode: "native" }), "1.14.0"), {
-    routingMode: "native",
-    tunnelDevice: null,
-    routeMtuOverhead: 0,
-    networkMtu: 1500,
-    configMap: {
-      "routing-mode": "native",
-      "auto-direct-node-routes": "true",
-      "ipv4-native-routing-cidr": "10.0.0.0/16",
-      "kube-proxy-replacement": "false",
-    },
-  });
+  t.deepEqual(
+    ciliumDatapath(config({ routingMode: "native" }), "1.14.0"),
+    modernNativeDatapath("10.0.0.0/16", { "kube-proxy-replacement": "false" }),
+  );
 });
