@@ -16,7 +16,16 @@ import {
   verifySignedSums,
 } from "../../infra/libvirt/base-image";
 import { checkGpgvAndKeyring, parseValidSigs, signedBy } from "../../infra/libvirt/base-image/gpgv";
-import { inTmp, keyringOf, serve, signedRelease, throwawayKey, ubuntuInputs } from "./image-test-support";
+import {
+  inTmp,
+  keyringOf,
+  serve,
+  signedRelease,
+  throwawayKey,
+  ubuntuInputs,
+  type Closable,
+  type ThrowawayKey,
+} from "./image-test-support";
 
 const FIXTURES = path.join(__dirname, "fixtures");
 
@@ -70,6 +79,20 @@ for (const row of validsigTable) {
   });
 }
 
+/** Two throwaway keys, `first` and `second` (stopped with the temp dir), and an unsigned one-line SHA256SUMS for x.img. */
+async function twoKeysAndSums(
+  dir: string,
+  closing: (...items: Closable[]) => void,
+  first: string,
+  second: string,
+): Promise<{ keys: [ThrowawayKey, ThrowawayKey]; sums: string }> {
+  const keys: [ThrowawayKey, ThrowawayKey] = [await throwawayKey(dir, first), await throwawayKey(dir, second)];
+  closing(...keys);
+  const sums = path.join(dir, "SHA256SUMS");
+  await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
+  return { keys, sums };
+}
+
 /** gpgv's own exit code for a signature (its GNUPGHOME: a key's, never the user's). */
 async function gpgvExit(home: string, keyring: string, sig: string, file: string): Promise<number> {
   try {
@@ -82,11 +105,10 @@ async function gpgvExit(home: string, keyring: string, sig: string, file: string
 
 test("a SHA256SUMS signed by the expected key and by an unknown one passes, though gpgv exits 2", async (t) => {
   await inTmp("gpg2", async (dir, closing) => {
-    const good = await throwawayKey(dir, "good");
-    const other = await throwawayKey(dir, "unknown");
-    closing(good, other);
-    const sums = path.join(dir, "SHA256SUMS");
-    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
+    const {
+      keys: [good, other],
+      sums,
+    } = await twoKeysAndSums(dir, closing, "good", "unknown");
     await good.sign(sums, `${sums}.gpg`, [other]);
     t.is(await gpgvExit(good.home, good.keyring, `${sums}.gpg`, sums), 2, "gpgv's verdict alone would refuse it");
     await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, good.keyring, sums, good.fingerprint));
@@ -95,12 +117,11 @@ test("a SHA256SUMS signed by the expected key and by an unknown one passes, thou
 
 test("a valid signature by another key of the keyring is refused", async (t) => {
   await inTmp("gpg2", async (dir, closing) => {
-    const expected = await throwawayKey(dir, "expected");
-    const other = await throwawayKey(dir, "other");
-    closing(expected, other);
+    const {
+      keys: [expected, other],
+      sums,
+    } = await twoKeysAndSums(dir, closing, "expected", "other");
     const both = await keyringOf(dir, "both", [expected, other]);
-    const sums = path.join(dir, "SHA256SUMS");
-    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
     await other.sign(sums);
     t.is(await gpgvExit(expected.home, both, `${sums}.gpg`, sums), 0, "gpgv alone accepts it");
     const err = await t.throwsAsync(
@@ -155,11 +176,10 @@ test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampere
 
 test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", async (t) => {
   await inTmp("gpg", async (dir, closing) => {
-    const trusted = await throwawayKey(dir, "trusted");
-    const other = await throwawayKey(dir, "other");
-    closing(trusted, other);
-    const sums = path.join(dir, "SHA256SUMS");
-    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
+    const {
+      keys: [trusted, other],
+      sums,
+    } = await twoKeysAndSums(dir, closing, "trusted", "other");
     await other.sign(sums);
     const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, trusted.keyring, sums, trusted.fingerprint));
     t.regex(err?.message ?? "", /\(gpgv exit 2: .*No public key\)/);
