@@ -55,8 +55,10 @@ const OLD_NOBLE = {
   sizeBytes: 1,
   downloadedBytes: 1,
 } as unknown as BaseImageOutputs;
+/** The custom image's inputs as the config gives them today, and the state they create. */
+const CUSTOM_NEWS = customInputs("file:///img.qcow2", "a".repeat(64), "/cache");
 const NEW_CUSTOM: BaseImageOutputs = {
-  ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
+  ...CUSTOM_NEWS,
   path: OLD_CUSTOM.path,
   sha256: "a".repeat(64),
   sizeBytes: 1,
@@ -70,6 +72,10 @@ const NOBLE_NEWS = ubuntuInputs(
   "/cache",
 );
 
+/** The diff results without deleteBeforeReplace (never set): no change, or a replace for `keys`. */
+const NO_CHANGE = { changes: false, replaces: [] };
+const replace = (...keys: string[]): pulumi.dynamic.DiffResult => ({ changes: true, replaces: keys });
+
 const diffTable: {
   title: string;
   olds: BaseImageOutputs;
@@ -79,56 +85,56 @@ const diffTable: {
   {
     title: "the same inputs: no change",
     olds: NEW_CUSTOM,
-    news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
-    expected: { changes: false, replaces: [] },
+    news: CUSTOM_NEWS,
+    expected: NO_CHANGE,
   },
   {
     title: "another URL for the same hash: no change (same file)",
     olds: NEW_CUSTOM,
     news: customInputs("file:///other.qcow2", "a".repeat(64), "/cache"),
-    expected: { changes: false, replaces: [] },
+    expected: NO_CHANGE,
   },
   {
     title: "another hash: replace",
     olds: NEW_CUSTOM,
     news: customInputs("file:///img.qcow2", "b".repeat(64), "/cache"),
-    expected: { changes: true, replaces: ["expectedSha256"] },
+    expected: replace("expectedSha256"),
   },
   {
     title: "another cache: replace",
     olds: NEW_CUSTOM,
     news: customInputs("file:///img.qcow2", "a".repeat(64), "/other"),
-    expected: { changes: true, replaces: ["cacheDir"] },
+    expected: replace("cacheDir"),
   },
   {
     title: "another image label: no change",
     olds: NEW_CUSTOM,
-    news: { ...customInputs("file:///img.qcow2", "a".repeat(64), "/cache"), image: "renamed" },
-    expected: { changes: false, replaces: [] },
+    news: { ...CUSTOM_NEWS, image: "renamed" },
+    expected: NO_CHANGE,
   },
   {
     title: "a custom image becomes Ubuntu 24.04: replace",
     olds: NEW_CUSTOM,
     news: NOBLE_NEWS,
-    expected: { changes: true, replaces: ["release"] },
+    expected: replace("release"),
   },
   {
     title: "a bf709f1 custom state under the new inputs: no change",
     olds: OLD_CUSTOM,
-    news: customInputs("file:///img.qcow2", "a".repeat(64), "/cache"),
-    expected: { changes: false, replaces: [] },
+    news: CUSTOM_NEWS,
+    expected: NO_CHANGE,
   },
   {
     title: "a bf709f1 ubuntu-24.04 state under the new inputs: no change",
     olds: OLD_NOBLE,
     news: NOBLE_NEWS,
-    expected: { changes: false, replaces: [] },
+    expected: NO_CHANGE,
   },
   {
     title: "a bf709f1 ubuntu-24.04 state, config now ubuntu-26.04: replace",
     olds: OLD_NOBLE,
     news: { ...NOBLE_NEWS, image: "ubuntu-26.04", release: "26.04", codename: "resolute", pinnedSerial: "20260927" },
-    expected: { changes: true, replaces: ["release"] },
+    expected: replace("release"),
   },
   {
     title: "a newer pin or other roots for the same release: no change (never re-resolved)",
@@ -142,7 +148,7 @@ const diffTable: {
       source: "https://x/",
     },
     news: { ...NOBLE_NEWS, pinnedSerial: "20250101", roots: ["http://mirror.invalid/"] },
-    expected: { changes: false, replaces: [] },
+    expected: NO_CHANGE,
   },
 ];
 for (const row of diffTable) {
