@@ -23,7 +23,6 @@ import {
   signedRelease,
   throwawayKey,
   ubuntuInputs,
-  type Closable,
   type ThrowawayKey,
 } from "./image-test-support";
 
@@ -79,18 +78,23 @@ for (const row of validsigTable) {
   });
 }
 
-/** Two throwaway keys, `first` and `second` (stopped with the temp dir), and an unsigned one-line SHA256SUMS for x.img. */
-async function twoKeysAndSums(
-  dir: string,
-  closing: (...items: Closable[]) => void,
+/**
+ * Runs `fn` in a fresh temp directory with two throwaway keys named `first` and `second` (stopped
+ * afterwards) and an unsigned one-line SHA256SUMS for x.img.
+ */
+async function withTwoKeys(
+  prefix: string,
   first: string,
   second: string,
-): Promise<{ keys: [ThrowawayKey, ThrowawayKey]; sums: string }> {
-  const keys: [ThrowawayKey, ThrowawayKey] = [await throwawayKey(dir, first), await throwawayKey(dir, second)];
-  closing(...keys);
-  const sums = path.join(dir, "SHA256SUMS");
-  await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
-  return { keys, sums };
+  fn: (first: ThrowawayKey, second: ThrowawayKey, sums: string, dir: string) => Promise<void>,
+): Promise<void> {
+  await inTmp(prefix, async (dir, closing) => {
+    const keys = [await throwawayKey(dir, first), await throwawayKey(dir, second)] as const;
+    closing(...keys);
+    const sums = path.join(dir, "SHA256SUMS");
+    await fs.writeFile(sums, `${"a".repeat(64)} *x.img\n`);
+    await fn(...keys, sums, dir);
+  });
 }
 
 /** gpgv's own exit code for a signature (its GNUPGHOME: a key's, never the user's). */
@@ -104,11 +108,7 @@ async function gpgvExit(home: string, keyring: string, sig: string, file: string
 }
 
 test("a SHA256SUMS signed by the expected key and by an unknown one passes, though gpgv exits 2", async (t) => {
-  await inTmp("gpg2", async (dir, closing) => {
-    const {
-      keys: [good, other],
-      sums,
-    } = await twoKeysAndSums(dir, closing, "good", "unknown");
+  await withTwoKeys("gpg2", "good", "unknown", async (good, other, sums) => {
     await good.sign(sums, `${sums}.gpg`, [other]);
     t.is(await gpgvExit(good.home, good.keyring, `${sums}.gpg`, sums), 2, "gpgv's verdict alone would refuse it");
     await t.notThrowsAsync(verifySignedSums(sums, `${sums}.gpg`, good.keyring, sums, good.fingerprint));
@@ -116,11 +116,7 @@ test("a SHA256SUMS signed by the expected key and by an unknown one passes, thou
 });
 
 test("a valid signature by another key of the keyring is refused", async (t) => {
-  await inTmp("gpg2", async (dir, closing) => {
-    const {
-      keys: [expected, other],
-      sums,
-    } = await twoKeysAndSums(dir, closing, "expected", "other");
+  await withTwoKeys("gpg2", "expected", "other", async (expected, other, sums, dir) => {
     const both = await keyringOf(dir, "both", [expected, other]);
     await other.sign(sums);
     t.is(await gpgvExit(expected.home, both, `${sums}.gpg`, sums), 0, "gpgv alone accepts it");
@@ -175,11 +171,7 @@ test("gpgv accepts a SHA256SUMS signed by the expected key and refuses a tampere
 });
 
 test("gpgv refuses a SHA256SUMS signed by a key that is not in the keyring", async (t) => {
-  await inTmp("gpg", async (dir, closing) => {
-    const {
-      keys: [trusted, other],
-      sums,
-    } = await twoKeysAndSums(dir, closing, "trusted", "other");
+  await withTwoKeys("gpg", "trusted", "other", async (trusted, other, sums) => {
     await other.sign(sums);
     const err = await t.throwsAsync(verifySignedSums(sums, `${sums}.gpg`, trusted.keyring, sums, trusted.fingerprint));
     t.regex(err?.message ?? "", /\(gpgv exit 2: .*No public key\)/);
