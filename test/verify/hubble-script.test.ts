@@ -6,31 +6,18 @@
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 
 import { nodeScript } from "../../infra/node-scripts";
 import { HUBBLE_FLOWS_SCRIPT, hubbleFlowProof, hubbleFlowsArgs } from "../../infra/verify/hubble";
-import { run, type Ran } from "./support";
+import { fakeDirs, run, type Ran } from "./support";
 
 const FAKE = path.join(__dirname, "fixtures", "hubble-fake-kubectl.sh");
 const FIXTURES = path.join(__dirname, "fixtures");
 const KUBECTL = `bash ${FAKE}`;
 
-const dirs: string[] = [];
-test.after.always(async () => {
-  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-});
-
 /** A fresh $FAKE_DIR with `files` (removed after the tests). */
-async function fakeDir(files: Record<string, string>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clv-hubble-"));
-  dirs.push(dir);
-  for (const [name, text] of Object.entries(files)) {
-    await fs.writeFile(path.join(dir, name), text);
-  }
-  return dir;
-}
+const fakeDir = fakeDirs(test, "clv-hubble-");
 
 /** Runs the script as the verification does: lib.sh + script on stdin, `bash -s -- <args>`. */
 function script(args: readonly string[], dir: string): Promise<Ran> {

@@ -4,7 +4,7 @@
  * real public capture verbatim (hubble-export-rst.jsonl, from Cilium's own docs). The judge gives
  * exact check rows for vxlan, geneve and native, for contradictions both ways, and for an empty answer.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 
@@ -224,15 +224,26 @@ test("vxlan on 1.13: the server's replies seen TO_OVERLAY prove the tunnel", (t)
   });
 });
 
+/** The proof of `routingMode` from capture `name` is ok or not, with these checks and this summary. */
+function proves(
+  t: ExecutionContext,
+  [routingMode, name]: [FlowProofInput["routingMode"], string],
+  expected: { readonly ok: boolean; readonly checks: readonly unknown[]; readonly summary: string },
+): void {
+  const p = proof(routingMode, name);
+  t.is(p.ok, expected.ok);
+  t.deepEqual(p.checks, expected.checks);
+  t.is(p.summary, expected.summary);
+}
+
 test("geneve on 1.16: the same proof through cilium_geneve", (t) => {
-  const p = proof("geneve", "1.16-geneve");
-  t.true(p.ok);
-  t.deepEqual(p.checks, [SEEN, TUNNEL("cilium_geneve", "4 (TO_ENDPOINT 4, TO_OVERLAY 4)", true)]);
-  t.is(
-    p.summary,
-    "Hubble in the Cilium 1.16.19 agent on node-2 saw 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 " +
+  proves(t, ["geneve", "1.16-geneve"], {
+    ok: true,
+    checks: [SEEN, TUNNEL("cilium_geneve", "4 (TO_ENDPOINT 4, TO_OVERLAY 4)", true)],
+    summary:
+      "Hubble in the Cilium 1.16.19 agent on node-2 saw 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 " +
       "(TO_ENDPOINT 4, TO_OVERLAY 4), 4 leaving through the overlay: geneve tunnel, confirmed per flow.",
-  );
+  });
 });
 
 test("native on 1.20: flows seen, none at the overlay (replies TO_STACK)", (t) => {
@@ -248,22 +259,22 @@ test("native on 1.20: flows seen, none at the overlay (replies TO_STACK)", (t) =
 });
 
 test("a contradiction fails either way: native asked but flows tunnelled, vxlan asked but none at TO_OVERLAY", (t) => {
-  const tunnelled = proof("native", "1.13-vxlan");
-  t.false(tunnelled.ok);
-  t.deepEqual(tunnelled.checks, [SEEN, NATIVE("4 (TO_ENDPOINT 4, TO_OVERLAY 4)", false)]);
-  t.is(
-    tunnelled.summary,
-    "Hubble in the Cilium 1.13.4 agent on node-2 saw 4 of 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 at the overlay " +
+  // Tunnelled although native was asked for.
+  proves(t, ["native", "1.13-vxlan"], {
+    ok: false,
+    checks: [SEEN, NATIVE("4 (TO_ENDPOINT 4, TO_OVERLAY 4)", false)],
+    summary:
+      "Hubble in the Cilium 1.13.4 agent on node-2 saw 4 of 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 at the overlay " +
       "(TO_ENDPOINT 4, TO_OVERLAY 4): the connection was tunnelled although native routing was asked for.",
-  );
-  const routed = proof("vxlan", "1.20-native");
-  t.false(routed.ok);
-  t.deepEqual(routed.checks, [SEEN, TUNNEL("cilium_vxlan", "0 (TO_ENDPOINT 4, TO_STACK 4)", false)]);
-  t.is(
-    routed.summary,
-    "Hubble in the Cilium 1.20.0 agent on node-2 saw 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 " +
+  });
+  // Routed directly although vxlan was asked for.
+  proves(t, ["vxlan", "1.20-native"], {
+    ok: false,
+    checks: [SEEN, TUNNEL("cilium_vxlan", "0 (TO_ENDPOINT 4, TO_STACK 4)", false)],
+    summary:
+      "Hubble in the Cilium 1.20.0 agent on node-2 saw 8 flows of TCP 10.0.1.23:5201 ↔ 10.0.2.41 " +
       "(TO_ENDPOINT 4, TO_STACK 4), none at TO_OVERLAY: the replies did not leave through the vxlan tunnel that was asked for.",
-  );
+  });
 });
 
 test("no flow of the measured connection: not ok, with why it can happen and the fix", (t) => {

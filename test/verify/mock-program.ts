@@ -8,6 +8,7 @@
  * inputs and options (test/support/pulumi-mocks.ts).
  */
 import * as k8s from "@pulumi/kubernetes";
+import type { ExecutionContext } from "ava";
 import * as pulumi from "@pulumi/pulumi";
 
 import { ciliumDatapath } from "../../infra/cilium/values";
@@ -205,6 +206,24 @@ export async function build(
     registrations: monitor.registrations,
     urns: { vm: vmUrn, release: releaseUrn, provider: providerUrn, verification: verificationUrn },
   };
+}
+
+/**
+ * The output `output` picks from `built`'s Verification (`throughput` or `latency`) once resolved,
+ * after checking that its runs are the Jobs `jobs(runKey)`, every one in the order it ran.
+ */
+export async function exportedInOrder<T extends { readonly runs: readonly { readonly job: string }[] }>(
+  t: ExecutionContext,
+  built: Built,
+  output: (v: VerificationClass) => pulumi.Output<T>,
+  jobs: (key: string) => string[],
+): Promise<T> {
+  const o = await promiseOf(output(built.verification));
+  t.deepEqual(
+    o.runs.map((r) => r.job),
+    jobs(built.verification.runKey),
+  );
+  return o;
 }
 
 /** cilium-config's routing entries of the article's VXLAN lab. */

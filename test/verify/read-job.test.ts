@@ -7,26 +7,18 @@
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 
 import { nodeScript } from "../../infra/node-scripts";
 import { parseNetperf } from "../../infra/verify/netperf";
 import { fixture } from "./lab-evidence";
-import { run, type Ran } from "./support";
+import { fakeDirs, run, type Ran } from "./support";
 
 const NS = "cilium-lab-iperf3";
-const dirs: string[] = [];
-test.after.always(async () => {
-  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-});
+const fakeDir = fakeDirs(test, "clv-read-job-");
 
 async function reader(files: Record<string, string>, args: readonly string[]): Promise<{ r: Ran; dir: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clv-read-job-"));
-  dirs.push(dir);
-  for (const [name, text] of Object.entries(files)) {
-    await fs.writeFile(path.join(dir, name), text);
-  }
+  const dir = await fakeDir(files);
   const r = await run("bash", [nodeScript("read-iperf3-job.sh").path, ...args], {
     timeoutMs: 60_000,
     env: {

@@ -7,32 +7,19 @@
  */
 import test from "ava";
 import { promises as fs } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 
 import { parseClusterFacts } from "../../infra/verify/evidence";
 import { parseIperf3Json } from "../../infra/verify/iperf3";
 import { parseServerAddresses } from "../../infra/verify/verify";
 import { nodeScript } from "../../infra/node-scripts";
-import { agentStatus113, loopbackIperf3, prerequisites, run, type Ran } from "./support";
+import { agentStatus113, fakeDirs, loopbackIperf3, prerequisites, run, type Ran } from "./support";
 
 const FAKE = path.join(__dirname, "fake-kubectl.sh");
 const NS = "cilium-lab-iperf3";
 
-const dirs: string[] = [];
-test.after.always(async () => {
-  await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-});
-
 /** A fresh $FAKE_DIR with `files` (removed after the tests). */
-async function fakeDir(files: Record<string, string>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clv-kubectl-"));
-  dirs.push(dir);
-  for (const [name, text] of Object.entries(files)) {
-    await fs.writeFile(path.join(dir, name), text);
-  }
-  return dir;
-}
+const fakeDir = fakeDirs(test, "clv-kubectl-");
 
 function script(
   name: string,

@@ -4,7 +4,10 @@
  * collectors' output on a Cilium node (for verdict and mock tests; the namespace tests run the real
  * collector instead).
  */
+import type { TestFn } from "ava";
 import { execFile } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 import { freePort } from "../support/host";
@@ -52,6 +55,25 @@ export function run(
   });
 }
 
+/**
+ * What a fake command reads its answers from: returns a maker of fresh directories
+ * (`<tmp>/<prefix>XXXXXX`) holding `files` (name → text), each removed after `test`'s tests.
+ */
+export function fakeDirs(test: TestFn, prefix: string): (files: Record<string, string>) => Promise<string> {
+  const dirs: string[] = [];
+  test.after.always(async () => {
+    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+  });
+  return async (files) => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+    dirs.push(dir);
+    for (const [name, text] of Object.entries(files)) {
+      await fs.writeFile(path.join(dir, name), text);
+    }
+    return dir;
+  };
+}
+
 /** Runs a command; rejects with its stderr when it exits non-zero. */
 export async function sh(file: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
   const r = await run(file, args, { timeoutMs });
@@ -72,6 +94,13 @@ export const VERIFY_TOOLS: readonly RequiredTool[] = [
   ["iperf3", "--version", "iperf3"],
   ["ethtool", "--version", "ethtool"],
   ["bash", "--version", "bash"],
+];
+
+/** {@link VERIFY_TOOLS} and netperf (Debian's non-free component), for the real netperf runs. */
+export const NETPERF_TOOLS: readonly RequiredTool[] = [
+  ...VERIFY_TOOLS,
+  ["netperf", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
+  ["netserver", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
 ];
 
 /**

@@ -14,7 +14,7 @@ import { HUBBLE_OFF_REASON } from "../../infra/verify/flow-proof";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
 import { ciliumDatapath } from "../../infra/cilium/values";
 import { agentStatusFixture, fixture } from "./lab-evidence";
-import { SERVER_POD_IP, build, buildVxlan, stackConfig, vxlanLab, type Built } from "./mock-program";
+import { SERVER_POD_IP, build, buildVxlan, exportedInOrder, stackConfig, vxlanLab, type Built } from "./mock-program";
 
 const SELECTORS =
   "MIN_LATENCY,P50_LATENCY,P90_LATENCY,P99_LATENCY,MEAN_LATENCY,STDDEV_LATENCY,MAX_LATENCY,TRANSACTION_RATE";
@@ -32,6 +32,10 @@ const named = (x: Built, name: string): Registration => {
   }
   return r;
 };
+
+/** The netperf Jobs of the three runs with run key `key`, in the order they run: rr host 1, rr pod 1, crr host 1, …. */
+const netperfJobs = (key: string): string[] =>
+  [1, 2, 3].flatMap((r) => ["rr", "crr"].flatMap((x) => ["host", "pod"].map((p) => `netperf-${x}-${p}-${r}-${key}`)));
 
 test.serial(
   "each server pod runs netserver beside iperf3, from the pinned network-perf image, probed on 12865",
@@ -106,14 +110,7 @@ test.serial(
 test.serial(
   "the latency output has every netperf run in order, median and spread per path and test in µs, and the exact settings",
   async (t) => {
-    const l = await promiseOf(b.verification.latency);
-    const key = b.verification.runKey;
-    t.deepEqual(
-      l.runs.map((r) => r.job),
-      [1, 2, 3].flatMap((r) =>
-        ["rr", "crr"].flatMap((x) => ["host", "pod"].map((p) => `netperf-${x}-${p}-${r}-${key}`)),
-      ),
-    );
+    const l = await exportedInOrder(t, b, (v) => v.latency, netperfJobs);
     t.deepEqual(
       l.table.map((r) => [r.row, r.test]),
       [

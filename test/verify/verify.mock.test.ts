@@ -10,7 +10,7 @@ import { nodeScript } from "../../infra/node-scripts";
 import { runKey, iperf3Settings, netperfSettings } from "../../infra/verify/jobs";
 import { IPERF3_IMAGE } from "../../infra/versions";
 import { promiseOf, type Registration } from "../support/pulumi-mocks";
-import { SERVER_POD_IP, build, buildVxlan, stackConfig, vxlanLab, type Built } from "./mock-program";
+import { SERVER_POD_IP, build, buildVxlan, exportedInOrder, stackConfig, vxlanLab, type Built } from "./mock-program";
 
 let log = "";
 let b: Built;
@@ -255,12 +255,7 @@ test.serial(
 test.serial(
   "the throughput output has every run in order, statistics per path in labelled units and the paired ratio beside the article's",
   async (t) => {
-    const th = await promiseOf(b.verification.throughput);
-    const key = b.verification.runKey;
-    t.deepEqual(
-      th.runs.map((r) => r.job),
-      jobNames(key),
-    );
+    const th = await exportedInOrder(t, b, (v) => v.throughput, jobNames);
     t.deepEqual(Object.keys(th).sort(), [
       "ci95Method",
       "hostToHost",
