@@ -30,10 +30,8 @@ import {
   type RunRecord,
 } from "../../infra/verify/iperf3";
 import {
-  latencyOf,
   latencyRunRecord,
   netperfClientArgs,
-  netserverArgs,
   NETPERF_TESTS,
   parseNetperf,
   type LatencyOutput,
@@ -42,16 +40,12 @@ import {
 } from "../../infra/verify/netperf";
 import { environmentFromEvidence, hostFacts } from "../../scripts/compare/collect";
 import type { CompareView, EnvironmentView, ModeView } from "../../scripts/compare/results";
-import { VerifyLab, type Pair } from "../verify/netns-lab";
+import { pairEnds, pairLatency, VerifyLab, type Pair, type Pairs } from "../verify/netns-lab";
 import { nodeScript } from "../../infra/node-scripts";
-import { agentStatus113, clusterStateDoc, sh, VERIFY_TOOLS, type RequiredTool } from "../verify/support";
+import { agentStatus113, clusterStateDoc, NETPERF_TOOLS, sh, type RequiredTool } from "../verify/support";
 
 /** What the experiment runs: the verification tests' tools, and netperf (Debian's non-free component). */
-export const EXPERIMENT_TOOLS: readonly RequiredTool[] = [
-  ...VERIFY_TOOLS,
-  ["netperf", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
-  ["netserver", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
-];
+export const EXPERIMENT_TOOLS: readonly RequiredTool[] = NETPERF_TOOLS;
 
 /** What the namespace runs are labelled with, in the report and the chart. */
 export const NAMESPACE_LABEL =
@@ -85,21 +79,12 @@ export const NETPERF_SECONDS = 1;
 /** The collector as the nodes get it (lib.sh in front), as a file. */
 const COLLECTOR = nodeScript("collect-evidence.sh").path;
 
-/** Both pairs, with an iperf3 server on each far side. */
-export interface Pairs {
-  readonly vxlan: Pair;
-  readonly native: Pair;
-}
-
 /** Builds both pairs and starts their iperf3 servers and netservers. */
 export async function buildPairs(lab: VerifyLab): Promise<Pairs> {
-  const native = await lab.nativePair();
-  const vxlan = await lab.vxlanPair();
-  for (const side of [native.b, vxlan.b]) {
+  return lab.pairs(async (side) => {
     await lab.server(side);
     await lab.netserver(side);
-  }
-  return { vxlan, native };
+  });
 }
 
 /** netperf TCP_RR then TCP_CRR from the pair's a side to b's host or pod address, parsed; raw outputs kept. */
@@ -120,25 +105,13 @@ async function latencyRuns(
 }
 
 /** The `latency` output of one pair's netperf runs, as the lab's verification exports it. */
-function namespaceLatency(pair: Pair, mode: NamespaceMode, runs: number, records: LatencyRunRecord[]): LatencyOutput {
-  return latencyOf({
-    runs: records,
-    routingMode: mode,
-    // No VMs at all: "kvm" only means "not TCG" to the statistics; the report's label says what this is.
-    accelerator: "kvm",
-    settings: {
-      image: "none: the host's netperf (Debian non-free), in network namespaces",
-      seconds: NETPERF_SECONDS,
-      runs,
-      tests: NETPERF_TESTS,
-      clientArgs: Object.fromEntries(
-        NETPERF_TESTS.map((t) => [t, netperfClientArgs({ test: t, target: "<target>", seconds: NETPERF_SECONDS })]),
-      ),
-      serverArgs: netserverArgs(),
-      server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp },
-      client: { node: pair.a.ns },
-      order: "after each iperf3 run on the same path: TCP_RR, then TCP_CRR",
-    },
+function namespaceLatency(pair: Pair, runs: number, records: LatencyRunRecord[]): LatencyOutput {
+  // The pair's kind is its mode; no VMs at all: the report's label says what this is.
+  return pairLatency(pair, records, {
+    image: "none: the host's netperf (Debian non-free), in network namespaces",
+    seconds: NETPERF_SECONDS,
+    runs,
+    order: "after each iperf3 run on the same path: TCP_RR, then TCP_CRR",
   });
 }
 
@@ -211,8 +184,7 @@ export async function runModes(
         streams: 1,
         runs,
         clientArgs: ["-c", "<target>", "-B", "<source>", "-p", "5201", "-J", ...args],
-        server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp },
-        client: { node: pair.a.ns },
+        ...pairEnds(pair),
         order: "host and pod runs alternate: host 1, pod 1, host 2, …",
       },
     });
@@ -221,7 +193,7 @@ export async function runModes(
       status: "measured",
       throughput,
       datapath: await namespaceDatapath(lab, pair, mode),
-      latency: namespaceLatency(pair, mode, runs, latency),
+      latency: namespaceLatency(pair, runs, latency),
     });
   }
   return { views, raw, rawLatency };

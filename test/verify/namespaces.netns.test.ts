@@ -22,35 +22,14 @@ import {
   type RequestedDatapath,
 } from "../../infra/verify/evidence";
 import { parseIperf3Json, runRecord, summarizeThroughput, type RunRecord } from "../../infra/verify/iperf3";
-import { VerifyLab, type Pair, type Side } from "./netns-lab";
+import { labFixture, pairEnds, type Pair, type Side } from "./netns-lab";
 import { nodeScript } from "../../infra/node-scripts";
-import { agentStatus113, clusterStateDoc, prerequisites } from "./support";
+import { agentStatus113, clusterStateDoc, VERIFY_TOOLS } from "./support";
 
 /** The collector as the nodes get it (lib.sh in front), as a file. */
 const COLLECTOR = nodeScript("collect-evidence.sh").path;
-const lab = new VerifyLab();
-let native: Pair;
-let vxlan: Pair;
-let setupError: string | undefined;
-
-test.before(async () => {
-  const problems = await prerequisites(true);
-  if (problems.length > 0) {
-    setupError = problems.join("; ");
-    return;
-  }
-  native = await lab.nativePair();
-  vxlan = await lab.vxlanPair();
-  await lab.server(native.b);
-  await lab.server(vxlan.b);
-});
-
-test.after.always(async () => {
-  const problems = await lab.destroy();
-  if (problems.length > 0) {
-    console.error(`cleanup of ${lab.tag}-*: ${problems.join("; ")}`);
-  }
-});
+const fx = labFixture(test, VERIFY_TOOLS, (lab, side) => lab.server(side));
+const lab = fx.lab;
 
 /** The configured side as the article's Cilium 1.13.4 would show it for `pair` and `mode`. */
 function cluster(pair: Pair, mode: "vxlan" | "native"): string {
@@ -110,29 +89,28 @@ const SETTINGS = (pair: Pair) => ({
   streams: 1,
   runs: 2,
   clientArgs: ["-c", "<target>", "-J", "-t", "2", "-O", "1", "-P", "1"],
-  server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp },
-  client: { node: pair.a.ns },
+  ...pairEnds(pair),
   order: "host 1, pod 1, host 2, pod 2",
 });
 
 test.serial(
   "real iperf3 over veth and over VXLAN parses into statistics; the MSS shows the 1450 tunnel route MTU (1398) against 1500 (1448)",
   async (t) => {
-    t.is(setupError, undefined, setupError);
-    const nativeRuns = await measure(native);
-    const vxlanRuns = await measure(vxlan);
+    t.is(fx.setupError, undefined, fx.setupError);
+    const nativeRuns = await measure(fx.native);
+    const vxlanRuns = await measure(fx.vxlan);
 
     const n = summarizeThroughput({
       runs: nativeRuns,
       routingMode: "native",
       accelerator: "kvm",
-      settings: SETTINGS(native),
+      settings: SETTINGS(fx.native),
     });
     const v = summarizeThroughput({
       runs: vxlanRuns,
       routingMode: "vxlan",
       accelerator: "kvm",
-      settings: SETTINGS(vxlan),
+      settings: SETTINGS(fx.vxlan),
     });
     for (const s of [n, v]) {
       t.is(s.runs.length, 4);
@@ -149,7 +127,7 @@ test.serial(
     // The path each run took, read back from iperf3's own report.
     t.deepEqual(
       v.runs.map((r) => r.connection?.remote.split(":")[0]),
-      [vxlan.b.nodeIp, vxlan.b.podIp, vxlan.b.nodeIp, vxlan.b.podIp],
+      [fx.vxlan.b.nodeIp, fx.vxlan.b.podIp, fx.vxlan.b.nodeIp, fx.vxlan.b.podIp],
     );
     // TCP MSS = route MTU − 40 (IPv4 + TCP) − 12 (timestamps).
     t.deepEqual(v.podToPod.tcpMss, [1398]);
@@ -165,11 +143,11 @@ test.serial(
 test.serial(
   "the collector run inside the namespaces sees the tunnel device or its absence, route MTU 1450 or none, and the NIC",
   async (t) => {
-    t.is(setupError, undefined, setupError);
+    t.is(fx.setupError, undefined, fx.setupError);
     const facts = async (s: Side) => parseNodeFacts(await lab.evidence(s, COLLECTOR), s.ns);
-    const va = await facts(vxlan.a);
-    const na = await facts(native.a);
-    t.is(va.nic, vxlan.a.nic);
+    const va = await facts(fx.vxlan.a);
+    const na = await facts(fx.native.a);
+    t.is(va.nic, fx.vxlan.a.nic);
     t.deepEqual(
       va.links.filter((l) => l.name === "cilium_vxlan").map((l) => [l.kind, l.mtu, l.port]),
       [["vxlan", 1500, 8472]],
@@ -178,18 +156,18 @@ test.serial(
       na.links.filter((l) => l.name.startsWith("cilium_")),
       [],
     );
-    t.is(va.links.find((l) => l.name === vxlan.a.nic)?.mtu, 1500);
+    t.is(va.links.find((l) => l.name === fx.vxlan.a.nic)?.mtu, 1500);
     t.deepEqual(
       va.pods.map((p) => p.netns),
-      [vxlan.a.ns],
+      [fx.vxlan.a.ns],
     );
     t.deepEqual(
       va.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.dev, r.mtu]),
-      [[vxlan.b.podCidr, "cilium_vxlan", 1450]],
+      [[fx.vxlan.b.podCidr, "cilium_vxlan", 1450]],
     );
     t.deepEqual(
       na.pods[0]?.routes.filter((r) => r.protocol !== "kernel").map((r) => [r.dst, r.gateway, r.mtu]),
-      [[native.b.podCidr, native.b.nodeIp, null]],
+      [[fx.native.b.podCidr, fx.native.b.nodeIp, null]],
     );
     t.is(va.driver, "veth");
     t.is(typeof va.offloads?.["generic-receive-offload"]?.on, "boolean");
@@ -202,29 +180,31 @@ test.serial(
 test.serial(
   "tunnel evidence under a vxlan request and native evidence under a native request are confirmed",
   async (t) => {
-    t.is(setupError, undefined, setupError);
-    const v = datapathOutput(request("vxlan"), await evidenceOf(vxlan, "vxlan"));
+    t.is(fx.setupError, undefined, fx.setupError);
+    const v = datapathOutput(request("vxlan"), await evidenceOf(fx.vxlan, "vxlan"));
     t.deepEqual(v.reasons, []);
     t.is(v.verdict, "confirmed");
     t.is(v.observed, "vxlan");
     t.deepEqual(v.observedBy.podRouteMtus, [1450]);
     t.is(v.observedBy.directNodeRoutes, false);
 
-    const n = datapathOutput(request("native"), await evidenceOf(native, "native"));
+    const n = datapathOutput(request("native"), await evidenceOf(fx.native, "native"));
     t.deepEqual(n.reasons, []);
     t.is(n.verdict, "confirmed");
     t.is(n.observed, "native");
     t.deepEqual(n.observedBy.podRouteMtus, [null]);
     t.is(n.observedBy.directNodeRoutes, true);
-    t.true(n.checks.some((c) => c.scope === `${native.b.ns} pod iperf3-server-pod` && c.check === "route MTU" && c.ok));
+    t.true(
+      n.checks.some((c) => c.scope === `${fx.native.b.ns} pod iperf3-server-pod` && c.check === "route MTU" && c.ok),
+    );
   },
 );
 
 test.serial("tunnel evidence under a native request is refused with an exact message", async (t) => {
-  t.is(setupError, undefined, setupError);
-  const [a, b] = [vxlan.a, vxlan.b];
+  t.is(fx.setupError, undefined, fx.setupError);
+  const [a, b] = [fx.vxlan.a, fx.vxlan.b];
   // cilium-config says native (what was asked for); the nodes run VXLAN.
-  const d = datapathOutput(request("native"), await evidenceOf(vxlan, "native"));
+  const d = datapathOutput(request("native"), await evidenceOf(fx.vxlan, "native"));
   t.is(d.verdict, "refused");
   t.is(d.observed, "vxlan");
   t.deepEqual(d.reasons, [
@@ -258,9 +238,9 @@ test.serial("tunnel evidence under a native request is refused with an exact mes
 test.serial(
   "native evidence under a vxlan request is refused: no tunnel device, no 1450 route, a direct route instead",
   async (t) => {
-    t.is(setupError, undefined, setupError);
-    const [a, b] = [native.a, native.b];
-    const d = datapathOutput(request("vxlan"), await evidenceOf(native, "vxlan"));
+    t.is(fx.setupError, undefined, fx.setupError);
+    const [a, b] = [fx.native.a, fx.native.b];
+    const d = datapathOutput(request("vxlan"), await evidenceOf(fx.native, "vxlan"));
     t.is(d.verdict, "refused");
     t.is(d.observed, "native");
     t.deepEqual(d.reasons.slice(0, 3), [

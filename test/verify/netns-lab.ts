@@ -16,11 +16,20 @@
  * {@link VerifyLab.destroy} kills them by pid and deletes the namespaces (and with them every link).
  * Needs root.
  */
+import type { TestFn } from "ava";
 import { execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 
-import { NETSERVER_PORT, netserverArgs } from "../../infra/verify/netperf";
-import { run, sh } from "./support";
+import {
+  latencyOf,
+  netperfClientArgs,
+  NETPERF_TESTS,
+  NETSERVER_PORT,
+  netserverArgs,
+  type LatencyOutput,
+  type LatencyRunRecord,
+} from "../../infra/verify/netperf";
+import { prerequisites, run, sh, type RequiredTool } from "./support";
 
 /** One side of a pair. */
 export interface Side {
@@ -41,6 +50,12 @@ export interface Pair {
   readonly kind: "native" | "vxlan";
   readonly a: Side;
   readonly b: Side;
+}
+
+/** Both pairs of a lab. */
+export interface Pairs {
+  readonly native: Pair;
+  readonly vxlan: Pair;
 }
 
 export class VerifyLab {
@@ -143,6 +158,16 @@ export class VerifyLab {
     });
   }
 
+  /** Builds the native pair, then the tunnel pair, then runs `start` on each far side (`b`): its servers. */
+  async pairs(start: (side: Side) => Promise<void>): Promise<Pairs> {
+    const native = await this.nativePair();
+    const vxlan = await this.vxlanPair();
+    for (const side of [native.b, vxlan.b]) {
+      await start(side);
+    }
+    return { native, vxlan };
+  }
+
   /** Starts `iperf3 -s` in `side`'s namespace (killed by pid in {@link destroy}) and waits until it listens. */
   async server(side: Side): Promise<void> {
     await this.listening(side, 5201, ["ip", ["netns", "exec", side.ns, "iperf3", "-s", "-p", "5201"]]);
@@ -203,4 +228,80 @@ export class VerifyLab {
     }
     return problems;
   }
+}
+
+/** A test file's lab: its pairs once the `before` hook has built them, or why it could not. */
+export interface LabFixture extends Partial<Pairs> {
+  readonly lab: VerifyLab;
+  /** The missing prerequisites, joined; `undefined` when the pairs were built. */
+  readonly setupError: string | undefined;
+}
+
+/**
+ * Registers `test`'s hooks for one {@link VerifyLab}: before the tests, with root and `tools`
+ * present ({@link prerequisites}), both pairs with `start` run on each far side; after them, the lab
+ * destroyed (problems logged). A missing prerequisite leaves the pairs unset and says so in `setupError`.
+ */
+export function labFixture(
+  test: TestFn,
+  tools: readonly RequiredTool[],
+  start: (lab: VerifyLab, side: Side) => Promise<void>,
+): LabFixture & Pairs {
+  const lab = new VerifyLab();
+  const fixture: { lab: VerifyLab; setupError: string | undefined } & Partial<Pairs> = { lab, setupError: undefined };
+  test.before(async () => {
+    const problems = await prerequisites(true, tools);
+    if (problems.length > 0) {
+      fixture.setupError = problems.join("; ");
+      return;
+    }
+    Object.assign(fixture, await lab.pairs((side) => start(lab, side)));
+  });
+  test.after.always(async () => {
+    const problems = await lab.destroy();
+    if (problems.length > 0) {
+      console.error(`cleanup of ${lab.tag}-*: ${problems.join("; ")}`);
+    }
+  });
+  // The pairs are read only by tests, which run after the hook; a test first checks `setupError`.
+  return fixture as LabFixture & Pairs;
+}
+
+/** `pair`'s ends as a measurement's settings name them: the server on `b` (both its addresses), the client on `a`. */
+export function pairEnds(pair: Pair): {
+  readonly server: { readonly node: string; readonly hostIp: string; readonly podIp: string };
+  readonly client: { readonly node: string };
+} {
+  return { server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp }, client: { node: pair.a.ns } };
+}
+
+/**
+ * The `latency` output of netperf runs from `pair`'s `a` side to its `b` side, as the lab's
+ * verification exports it: netserver with {@link netserverArgs}, clients with {@link netperfClientArgs}.
+ */
+export function pairLatency(
+  pair: Pair,
+  runs: readonly LatencyRunRecord[],
+  settings: { readonly image: string; readonly seconds: number; readonly runs: number; readonly order: string },
+): LatencyOutput {
+  const { server, client } = pairEnds(pair);
+  return latencyOf({
+    runs,
+    routingMode: pair.kind,
+    // No VMs at all: "kvm" only means "not TCG" to the statistics.
+    accelerator: "kvm",
+    settings: {
+      image: settings.image,
+      seconds: settings.seconds,
+      runs: settings.runs,
+      tests: NETPERF_TESTS,
+      clientArgs: Object.fromEntries(
+        NETPERF_TESTS.map((t) => [t, netperfClientArgs({ test: t, target: "<target>", seconds: settings.seconds })]),
+      ),
+      serverArgs: netserverArgs(),
+      server,
+      client,
+      order: settings.order,
+    },
+  });
 }

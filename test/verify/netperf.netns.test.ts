@@ -11,48 +11,21 @@
 import test from "ava";
 
 import {
-  latencyOf,
   latencyRunRecord,
   netperfClientArgs,
-  netserverArgs,
   NETPERF_TESTS,
   NetperfError,
   parseNetperf,
   type LatencyOutput,
   type LatencyRunRecord,
 } from "../../infra/verify/netperf";
-import { VerifyLab, type Pair } from "./netns-lab";
-import { prerequisites, VERIFY_TOOLS } from "./support";
+import { labFixture, pairLatency, type Pair } from "./netns-lab";
+import { NETPERF_TOOLS } from "./support";
 
 const SECONDS = 1;
 const RUNS = 2;
-const lab = new VerifyLab();
-let native: Pair;
-let vxlan: Pair;
-let setupError: string | undefined;
-
-test.before(async () => {
-  const problems = await prerequisites(true, [
-    ...VERIFY_TOOLS,
-    ["netperf", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
-    ["netserver", "-V", "netperf (Debian non-free: bash .ci/host-setup.sh enables it)"],
-  ]);
-  if (problems.length > 0) {
-    setupError = problems.join("; ");
-    return;
-  }
-  native = await lab.nativePair();
-  vxlan = await lab.vxlanPair();
-  await lab.netserver(native.b);
-  await lab.netserver(vxlan.b);
-});
-
-test.after.always(async () => {
-  const problems = await lab.destroy();
-  if (problems.length > 0) {
-    console.error(`cleanup of ${lab.tag}-*: ${problems.join("; ")}`);
-  }
-});
+const fx = labFixture(test, NETPERF_TOOLS, (lab, side) => lab.netserver(side));
+const lab = fx.lab;
 
 /** host 1 (TCP_RR, TCP_CRR), pod 1 (…), host 2, pod 2 from a to b, real netperf, parsed. */
 async function measure(pair: Pair): Promise<LatencyRunRecord[]> {
@@ -74,23 +47,11 @@ async function measure(pair: Pair): Promise<LatencyRunRecord[]> {
 }
 
 function output(pair: Pair, runs: LatencyRunRecord[]): LatencyOutput {
-  return latencyOf({
-    runs,
-    routingMode: pair.kind,
-    accelerator: "kvm",
-    settings: {
-      image: "none (netperf 2.7.0 from Debian, in network namespaces)",
-      seconds: SECONDS,
-      runs: RUNS,
-      tests: NETPERF_TESTS,
-      clientArgs: Object.fromEntries(
-        NETPERF_TESTS.map((t) => [t, netperfClientArgs({ test: t, target: "<target>", seconds: SECONDS })]),
-      ),
-      serverArgs: netserverArgs(),
-      server: { node: pair.b.ns, hostIp: pair.b.nodeIp, podIp: pair.b.podIp },
-      client: { node: pair.a.ns },
-      order: "per run: host TCP_RR, host TCP_CRR, pod TCP_RR, pod TCP_CRR",
-    },
+  return pairLatency(pair, runs, {
+    image: "none (netperf 2.7.0 from Debian, in network namespaces)",
+    seconds: SECONDS,
+    runs: RUNS,
+    order: "per run: host TCP_RR, host TCP_CRR, pod TCP_RR, pod TCP_CRR",
   });
 }
 
@@ -98,8 +59,8 @@ for (const kind of ["native", "vxlan"] as const) {
   test.serial(
     `real netperf TCP_RR and TCP_CRR over ${kind === "native" ? "veth" : "the VXLAN pair"}, host and pod addresses, parse into the latency output: every percentile ≥ 0 and ordered, transactions/s > 0`,
     async (t) => {
-      t.is(setupError, undefined, setupError);
-      const pair = kind === "native" ? native : vxlan;
+      t.is(fx.setupError, undefined, fx.setupError);
+      const pair = kind === "native" ? fx.native : fx.vxlan;
       const runs = await measure(pair);
       t.is(runs.length, RUNS * 2 * NETPERF_TESTS.length);
       for (const r of runs) {
@@ -139,10 +100,10 @@ for (const kind of ["native", "vxlan"] as const) {
 }
 
 test.serial("netperf towards a namespace with no netserver exits 255 and gives the exact error", async (t) => {
-  t.is(setupError, undefined, setupError);
+  t.is(fx.setupError, undefined, fx.setupError);
   // native.a runs no netserver: ask it from native.b.
-  const target = native.a.nodeIp;
-  const r = await lab.netperf(native.b, netperfClientArgs({ test: "TCP_RR", target, seconds: 1 }));
+  const target = fx.native.a.nodeIp;
+  const r = await lab.netperf(fx.native.b, netperfClientArgs({ test: "TCP_RR", target, seconds: 1 }));
   t.is(r.code, 255);
   const e = t.throws(() => parseNetperf(r.output, "TCP_RR", "host TCP_RR run 1"), { instanceOf: NetperfError });
   t.is(
