@@ -3,7 +3,7 @@
  * the variant's feature keys. Pure; validated with the program's own parser before anything starts.
  */
 import { LabConfigError, parseLabConfig, PROJECT, type LabConfig } from "../../infra/config";
-import { modeVariant, VARIANT_KEYS, type Mode, type Variant } from "./variants";
+import { VARIANT_KEYS, type Mode, type Variant } from "./variants";
 
 /**
  * The article's native-routing CIDR (`helm upgrade … --set ipv4NativeRoutingCIDR=10.0.0.0/22`),
@@ -82,14 +82,6 @@ export function variantSwitch(
   return { set, remove };
 }
 
-/** {@link variantSwitch} of a plain mode. */
-export function modeSwitch(
-  mode: Mode,
-  user: Readonly<Record<string, string>>,
-): { set: Record<string, string>; remove: string[] } {
-  return variantSwitch(modeVariant(mode), user);
-}
-
 /** What a variant's `up` changes in the lab, relative to the config before it. */
 export interface VariantChanges {
   /** `hostRouting legacy → bpf`, one per changed key (Cilium's values change for each). */
@@ -144,9 +136,6 @@ export interface PlannedVariant {
   readonly changes: VariantChanges;
 }
 
-/** The former name of {@link PlannedVariant}. */
-export type PlannedMode = PlannedVariant;
-
 /**
  * Plans every variant against the user's config and fails before anything starts when a variant's
  * config would be rejected by the program, with the parser's own problem lines. `listedAs` names
@@ -190,9 +179,4 @@ export function planVariants(
     );
   }
   return planned;
-}
-
-/** {@link planVariants} of plain modes (`--modes`). */
-export function planModes(modes: readonly Mode[], user: Readonly<Record<string, string>>): PlannedVariant[] {
-  return planVariants(modes.map(modeVariant), user, "--modes");
 }
