@@ -140,6 +140,16 @@ test("domainXml with accelerator kvm passes the host CPU through", (t) => {
   t.is(domainXml({ ...DOMAIN, accelerator: "kvm" }), domainDoc(`  <cpu mode="host-passthrough"/>`, "kvm"));
 });
 
+test("domainXml with bridgeName attaches the NIC to that host bridge (Bridge to LAN), the one changed element, and parses back", (t) => {
+  const bridged = domainXml({ ...DOMAIN, networkName: "", bridgeName: "clbr0" });
+  const nat = domainXml(DOMAIN).split("\n");
+  const changed = bridged.split("\n").filter((line, i) => line !== nat[i]);
+  t.deepEqual(changed, ['    <interface type="bridge">', '      <source bridge="clbr0"/>']);
+  t.deepEqual(parseDomainXml(bridged).interfaces, [
+    { type: "bridge", network: undefined, bridge: "clbr0", mac: "52:54:00:1a:2b:01" },
+  ]);
+});
+
 test("names with XML specials are escaped, not injected", (t) => {
   const xml = domainXml({ ...DOMAIN, name: "a<b>&c", consoleLogPath: `/x/"q".log` });
   t.true(xml.includes("<name>a&lt;b&gt;&amp;c</name>"));
@@ -160,6 +170,7 @@ for (const [label, kind, xml] of [
   ["network (MTU 9000)", "network", networkXml({ ...NETWORK, mtu: 9000 })],
   ["domain (qemu)", "domain", domainXml(DOMAIN)],
   ["domain (kvm)", "domain", domainXml({ ...DOMAIN, accelerator: "kvm" })],
+  ["domain (bridge)", "domain", domainXml({ ...DOMAIN, networkName: "", bridgeName: "clbr0" })],
 ] as const) {
   test(`virt-xml-validate accepts the rendered ${label} XML`, (t) => {
     const r = spawnSync("virt-xml-validate", [tempFile("x.xml", xml), kind], { encoding: "utf8" });
@@ -243,7 +254,7 @@ test("parseDomainXml converts memory units and finds disks, NIC and the serial f
       { device: "disk", file: "/p/a.qcow2", target: "vda", readonly: false },
       { device: "disk", file: "/p/s.iso", target: "vdb", readonly: true },
     ],
-    interfaces: [{ type: "network", network: "cl-t-n", mac: "52:54:00:c1:c1:01" }],
+    interfaces: [{ type: "network", network: "cl-t-n", bridge: undefined, mac: "52:54:00:c1:c1:01" }],
     serialFile: "/p/c.log",
   });
 });

@@ -148,6 +148,8 @@ export interface ParsedDisk {
 export interface ParsedInterface {
   readonly type: string;
   readonly network: string | undefined;
+  /** `<source bridge=…>` of a `type='bridge'` NIC. */
+  readonly bridge: string | undefined;
   readonly mac: string | undefined;
 }
 
@@ -199,6 +201,8 @@ export function parseDomainXml(xml: string): ParsedDomain {
     ? children(devices, "interface").map((i) => ({
         type: attr(i, "type") ?? "",
         network: attr(child(i, "source"), "network"),
+        // A running NAT NIC also shows `bridge=` (the network's bridge): only a bridge NIC's counts.
+        bridge: attr(i, "type") === "bridge" ? attr(child(i, "source"), "bridge") : undefined,
         mac: attr(child(i, "mac"), "address")?.toLowerCase(),
       }))
     : [];

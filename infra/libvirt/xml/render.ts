@@ -62,7 +62,10 @@ export interface DomainSpec {
   readonly diskPath: string;
   /** The NoCloud seed ISO (read-only virtio disk, vdb). */
   readonly seedPath: string;
-  readonly networkName: string;
+  /** The libvirt network the NIC joins (NAT mode). Exactly one of `networkName` and `bridgeName` is non-empty. */
+  readonly networkName?: string;
+  /** An existing host bridge the NIC joins (bridge mode: no libvirt network, no DHCP). */
+  readonly bridgeName?: string;
   readonly mac: string;
   /** File the serial console (ttyS0) is written to. */
   readonly consoleLogPath: string;
@@ -98,7 +101,7 @@ export function dhcpHostXml(host: DhcpHost): string {
   return create().ele("host", { mac: host.mac, name: host.hostname, ip: host.ip }).end({ headless: true });
 }
 
-/** Renders a headless domain: virtio disk + seed + NIC, serial console to a file, boot from disk. */
+/** Renders a headless domain: virtio disk + seed + NIC (network or host bridge), serial console to a file, boot from disk. */
 export function domainXml(spec: DomainSpec): string {
   const root = create().ele("domain", { type: spec.accelerator });
   root.ele("name").txt(spec.name);
@@ -138,9 +141,12 @@ export function domainXml(spec: DomainSpec): string {
   seed.ele("source", { file: spec.seedPath });
   seed.ele("target", { dev: "vdb", bus: "virtio" });
   seed.ele("readonly");
-  const nic = devices.ele("interface", { type: "network" });
+  // Either a libvirt network, or "Bridge to LAN": a tap device enslaved to an existing host bridge,
+  // which libvirt does not manage (https://libvirt.org/formatdomain.html#bridge-to-lan).
+  const bridged = spec.bridgeName !== undefined && spec.bridgeName !== "";
+  const nic = devices.ele("interface", { type: bridged ? "bridge" : "network" });
   nic.ele("mac", { address: spec.mac });
-  nic.ele("source", { network: spec.networkName });
+  nic.ele("source", bridged ? { bridge: spec.bridgeName } : { network: spec.networkName ?? "" });
   nic.ele("model", { type: "virtio" });
   const serial = devices.ele("serial", { type: "file" });
   serial.ele("source", { path: spec.consoleLogPath, append: "off" });
