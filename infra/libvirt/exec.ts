@@ -11,6 +11,8 @@
  * serialization time.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
+import { NO_ANSWER_MARKER, classifySshFailure } from "./remote";
+import { connectUri, isSshUri } from "./uri";
 
 /** The builtin modules providers use. */
 interface Builtins {
@@ -74,6 +76,12 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Run in a process group of its own and kill the whole group on timeout: `virsh -c qemu+ssh://`
+   * runs ssh as its child, which would otherwise outlive a killed virsh while it waits on a host
+   * that never answers.
+   */
+  readonly killGroup?: boolean;
 }
 
 /**
@@ -83,18 +91,28 @@ export interface RunOptions {
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const cp = childProcess();
   const argv = [file, ...args];
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const group = options.killGroup === true;
   return new Promise((resolve) => {
+    let groupTimedOut = false;
+    let timer: NodeJS.Timeout | undefined;
     const child = cp.execFile(
       file,
       args,
       {
         env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
-        timeout: options.timeoutMs ?? 120_000,
+        timeout: group ? 0 : timeoutMs,
+        detached: group,
         maxBuffer: 64 * 1024 * 1024,
         encoding: "utf8",
         cwd: options.cwd,
       },
       (error, stdout, stderr) => {
+        clearTimeout(timer);
+        if (groupTimedOut) {
+          resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms` });
+          return;
+        }
         if (!error) {
           resolve({ argv, code: 0, stdout, stderr });
           return;
@@ -107,13 +125,24 @@ export function run(file: string, args: readonly string[], options: RunOptions =
             argv,
             code: 124,
             stdout,
-            stderr: `${stderr}\n${file}: timed out after ${options.timeoutMs ?? 120_000} ms`,
+            stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms`,
           });
         } else {
           resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
         }
       },
     );
+    if (group && child.pid !== undefined) {
+      const pid = child.pid;
+      timer = setTimeout(() => {
+        groupTimedOut = true;
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, timeoutMs);
+    }
     child.stdin?.on("error", () => undefined);
     if (options.input !== undefined) {
       child.stdin?.end(options.input);
@@ -123,9 +152,28 @@ export function run(file: string, args: readonly string[], options: RunOptions =
   });
 }
 
-/** Runs `virsh -c <uri> <args>`. */
-export function virsh(uri: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  return run(toolPath("virsh"), ["-c", uri, ...args], options);
+/**
+ * Runs `virsh -c <uri> <args>`. For `qemu+ssh://` URIs: `no_tty=1` is added (ssh never prompts, see
+ * uri.ts connectUri), virsh and its ssh run as one process group killed at the timeout, and when
+ * the call timed out a short probe (`virsh uri`) tells a host that does not answer at all (stderr
+ * then carries {@link NO_ANSWER_MARKER}) from a slow command on a working connection.
+ */
+export async function virsh(uri: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  if (!isSshUri(uri)) {
+    return run(toolPath("virsh"), ["-c", uri, ...args], options);
+  }
+  const target = connectUri(uri);
+  const result = await run(toolPath("virsh"), ["-c", target, ...args], { ...options, killGroup: true });
+  if (result.code !== 124) {
+    return result;
+  }
+  const probeMs = Math.min(15_000, options.timeoutMs ?? 120_000);
+  const probe = await run(toolPath("virsh"), ["-c", target, "uri"], { timeoutMs: probeMs, killGroup: true });
+  const why =
+    probe.code === 0
+      ? "the connection works (`virsh uri` answered): the command itself took longer"
+      : `${NO_ANSWER_MARKER} within ${options.timeoutMs ?? 120_000} ms, and \`virsh uri\` got none within ${probeMs} ms either${probe.code === 124 ? "" : `: ${tail(probe.stderr, 1)}`}`;
+  return { ...result, stderr: `${result.stderr}\n${why}` };
 }
 
 /** Runs a tool from {@link TOOLS} by name. */
@@ -150,6 +198,20 @@ export function formatArgv(argv: readonly string[]): string {
 /** Whether virsh failed because it could not connect to the daemon (as opposed to a missing object). */
 export function isConnectionFailure(result: RunResult): boolean {
   return /failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|authentication failed/i.test(
+    result.stderr,
+  );
+}
+
+/**
+ * Whether virsh was refused because this user may not manage the daemon: polkit found no rule
+ * granting `org.libvirt.unix.manage` (Debian grants group `libvirt` in
+ * /usr/share/polkit-1/rules.d/60-libvirt.rules), or the socket's permissions shut the user out.
+ * libvirt's messages (src/util/virpolkit.c, virPolkitCheckAuth): "no polkit agent available to
+ * authenticate action '%s'" (no rule granted it and no agent can ask) and "access denied by
+ * policy"; and src/rpc/virnetsocket.c's "Failed to connect socket to '%s'" with connect(2)'s EACCES.
+ */
+export function isNotPermitted(result: RunResult): boolean {
+  return /no polkit agent available to authenticate action|access denied by policy|Failed to connect socket to '[^']*': Permission denied/i.test(
     result.stderr,
   );
 }
@@ -181,6 +243,21 @@ export function toolFailure(action: string, result: RunResult, fix: string, uri?
     return new Error(
       `${action} failed: \`${name}\` not found (ran \`${result.argv[0] ?? ""}\`). Fix: install the Debian package ${spec.pkg || "providing it"} (apt-get install ${spec.pkg || name})` +
         (spec.env ? ` or set ${spec.env} to its path.` : "."),
+      { cause },
+    );
+  }
+  const sshUri = result.argv[0] === toolPath("virsh") ? result.argv.find((a) => isSshUri(a)) : undefined;
+  const ssh = sshUri === undefined ? undefined : classifySshFailure(sshUri, result);
+  if (ssh !== undefined) {
+    return new Error(`${action} failed: ${ssh.what} (virsh exit ${result.code}). Fix: ${ssh.fix}.`, { cause });
+  }
+  if (result.argv[0] === toolPath("virsh") && isNotPermitted(result)) {
+    // qemu+ssh://user@host/system: the remote user on that host; a local URI: this process's user.
+    const remote = /^[a-z+]+:\/\/(?:([^@/]+)@)?([^/:?]+)/.exec(uri ?? "");
+    const user = remote?.[1] ?? (remote ? "(your ssh login)" : osMod().userInfo().username);
+    return new Error(
+      `${action} failed: user ${user} may not manage ${uri ?? "the libvirt daemon"}: ${tail(result.stderr, 1)} (virsh exit ${result.code}). ` +
+        `Fix: ${remote ? `on ${remote[2]}: ` : ""}sudo usermod -aG libvirt ${user}, then log in again (or \`newgrp libvirt\`).`,
       { cause },
     );
   }
