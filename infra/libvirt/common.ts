@@ -6,6 +6,7 @@
 import { isUnknown, type Failure } from "../provider";
 import { OWNER_PROJECT, parsePoolTargetPath } from "./xml";
 import { fsp, pathExists, pathMod, virsh, toolFailure } from "./exec";
+import { checkLibvirtUri } from "./uri";
 
 /** Collects check failures; skips values not known yet (preview). */
 export class Checker {
@@ -61,14 +62,12 @@ export function absPath(v: unknown): string | undefined {
 export const STACK_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
 /**
- * The libvirt URI: `qemu:///system`, optionally with `?socket=<path>`. The per-user daemon cannot
- * create bridges or NAT (Red Hat "User-space connection types for virtualization"), and remote URIs
- * would make our local file paths meaningless.
+ * The libvirt URI: `qemu:///system` (optionally `?socket=<path>`) or
+ * `qemu+ssh://[user@]host[:port]/system[?keyfile=...]`; the grammar and the reasons for refusals
+ * (qemu:///session, no_verify, other transports) are uri.ts's.
  */
 export function checkUri(v: unknown): string | undefined {
-  return typeof v !== "string" || !/^qemu:\/\/\/system(\?socket=\/[^\s&]+)?$/.test(v)
-    ? `must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got ${JSON.stringify(v)}`
-    : undefined;
+  return checkLibvirtUri(v);
 }
 
 /** A lower-case unicast MAC. */

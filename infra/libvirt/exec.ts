@@ -11,6 +11,8 @@
  * serialization time.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
+import { NO_ANSWER_MARKER, classifySshFailure } from "./remote";
+import { connectUri, isSshUri } from "./uri";
 
 /** The builtin modules providers use. */
 interface Builtins {
@@ -74,6 +76,12 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Run in a process group of its own and kill the whole group on timeout: `virsh -c qemu+ssh://`
+   * runs ssh as its child, which would otherwise outlive a killed virsh while it waits on a host
+   * that never answers.
+   */
+  readonly killGroup?: boolean;
 }
 
 /**
@@ -83,37 +91,56 @@ export interface RunOptions {
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const cp = childProcess();
   const argv = [file, ...args];
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const group = options.killGroup === true;
   return new Promise((resolve) => {
-    const child = cp.execFile(
-      file,
-      args,
-      {
-        env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
-        timeout: options.timeoutMs ?? 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-        encoding: "utf8",
-        cwd: options.cwd,
-      },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve({ argv, code: 0, stdout, stderr });
-          return;
+    let groupTimedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    // execFile hands its options to spawn, which honours `detached` (a new process group); the
+    // typings of execFile's options omit it.
+    const execOptions: import("node:child_process").ExecFileOptionsWithStringEncoding & { detached: boolean } = {
+      env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
+      timeout: group ? 0 : timeoutMs,
+      detached: group,
+      maxBuffer: 64 * 1024 * 1024,
+      encoding: "utf8",
+      cwd: options.cwd,
+    };
+    const child = cp.execFile(file, args, execOptions, (error, stdout, stderr) => {
+      clearTimeout(timer);
+      if (groupTimedOut) {
+        resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms` });
+        return;
+      }
+      if (!error) {
+        resolve({ argv, code: 0, stdout, stderr });
+        return;
+      }
+      const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+      if (e.code === "ENOENT") {
+        resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
+      } else if (e.killed === true) {
+        resolve({
+          argv,
+          code: 124,
+          stdout,
+          stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms`,
+        });
+      } else {
+        resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
+      }
+    });
+    if (group && child.pid !== undefined) {
+      const pid = child.pid;
+      timer = setTimeout(() => {
+        groupTimedOut = true;
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // Already gone.
         }
-        const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
-        if (e.code === "ENOENT") {
-          resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
-        } else if (e.killed === true) {
-          resolve({
-            argv,
-            code: 124,
-            stdout,
-            stderr: `${stderr}\n${file}: timed out after ${options.timeoutMs ?? 120_000} ms`,
-          });
-        } else {
-          resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
-        }
-      },
-    );
+      }, timeoutMs);
+    }
     child.stdin?.on("error", () => undefined);
     if (options.input !== undefined) {
       child.stdin?.end(options.input);
@@ -123,9 +150,28 @@ export function run(file: string, args: readonly string[], options: RunOptions =
   });
 }
 
-/** Runs `virsh -c <uri> <args>`. */
-export function virsh(uri: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  return run(toolPath("virsh"), ["-c", uri, ...args], options);
+/**
+ * Runs `virsh -c <uri> <args>`. For `qemu+ssh://` URIs: `no_tty=1` is added (ssh never prompts, see
+ * uri.ts connectUri), virsh and its ssh run as one process group killed at the timeout, and when
+ * the call timed out a short probe (`virsh uri`) tells a host that does not answer at all (stderr
+ * then carries {@link NO_ANSWER_MARKER}) from a slow command on a working connection.
+ */
+export async function virsh(uri: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  if (!isSshUri(uri)) {
+    return run(toolPath("virsh"), ["-c", uri, ...args], options);
+  }
+  const target = connectUri(uri);
+  const result = await run(toolPath("virsh"), ["-c", target, ...args], { ...options, killGroup: true });
+  if (result.code !== 124) {
+    return result;
+  }
+  const probeMs = Math.min(15_000, options.timeoutMs ?? 120_000);
+  const probe = await run(toolPath("virsh"), ["-c", target, "uri"], { timeoutMs: probeMs, killGroup: true });
+  const why =
+    probe.code === 0
+      ? "the connection works (`virsh uri` answered): the command itself took longer"
+      : `${NO_ANSWER_MARKER} within ${options.timeoutMs ?? 120_000} ms, and \`virsh uri\` got none within ${probeMs} ms either${probe.code === 124 ? "" : `: ${tail(probe.stderr, 1)}`}`;
+  return { ...result, stderr: `${result.stderr}\n${why}` };
 }
 
 /** Runs a tool from {@link TOOLS} by name. */
@@ -197,6 +243,11 @@ export function toolFailure(action: string, result: RunResult, fix: string, uri?
         (spec.env ? ` or set ${spec.env} to its path.` : "."),
       { cause },
     );
+  }
+  const sshUri = result.argv[0] === toolPath("virsh") ? result.argv.find((a) => isSshUri(a)) : undefined;
+  const ssh = sshUri === undefined ? undefined : classifySshFailure(sshUri, result);
+  if (ssh !== undefined) {
+    return new Error(`${action} failed: ${ssh.what} (virsh exit ${result.code}). Fix: ${ssh.fix}.`, { cause });
   }
   if (result.argv[0] === toolPath("virsh") && isNotPermitted(result)) {
     // qemu+ssh://user@host/system: the remote user on that host; a local URI: this process's user.

@@ -210,7 +210,7 @@ test("libvirtd unreachable and a session URI are reported; vCPU overcommit is on
     }),
   );
   t.deepEqual(down.problems, [
-    'cilium-lab:libvirtUri must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu:///session". Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.',
+    'cilium-lab:libvirtUri must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got "qemu:///session": the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach. Fix: use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system. Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.',
     "cannot reach libvirt at qemu:///session: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory. Fix: start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.",
   ]);
   t.deepEqual(down.warnings, [

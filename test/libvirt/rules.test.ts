@@ -39,7 +39,7 @@ test("Network check lists every bad input with property and reason", async (t) =
     {
       property: "uri",
       reason:
-        'must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu:///session"',
+        'must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got "qemu:///session": the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach. Fix: use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system',
     },
     { property: "networkName", reason: 'must be a libvirt network name ([A-Za-z0-9_.-], at most 64), got "bad name"' },
     {
@@ -142,7 +142,7 @@ test("Domain check: every field, never echoing the private key; the host key com
   const bad = await direct(domainProvider).check(
     {},
     {
-      uri: "qemu+ssh://h/system",
+      uri: "qemu+tls://h/system",
       domainName: "x y",
       vcpus: 0,
       memoryMiB: 64,
@@ -165,7 +165,7 @@ test("Domain check: every field, never echoing the private key; the host key com
     {
       property: "uri",
       reason:
-        'must be qemu:///system (optionally ?socket=/path): NAT networks with DHCP reservations need the system daemon, and pool paths are local; got "qemu+ssh://h/system"',
+        'must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got "qemu+tls://h/system": transport tls is not supported: remote hosts are reached with qemu+ssh://[user@]host[:port]/system (OpenSSH verifies the host key, ssh-agent or ?keyfile= authenticates)',
     },
     { property: "domainName", reason: 'must be a libvirt domain name ([A-Za-z0-9_.-], at most 64), got "x y"' },
     { property: "vcpus", reason: "must be an integer from 1 to 256, got 0" },
