@@ -126,7 +126,7 @@ connect() {
   local fix="start libvirtd there (systemctl start libvirtd) and check the URI"
   case "$err" in
     *"authentication unavailable"* | *"Permission denied"* | *"access denied"* | *"authentication failed"*)
-      fix="join group libvirt (sudo usermod -aG libvirt \$USER, log in again, check with virsh -c qemu:///system list), or run as root" ;;
+      fix="sudo usermod -aG libvirt $(id -un) (on that host, for a remote URI), then log in again (or newgrp libvirt); or run as root" ;;
     *"Host key verification failed"*)
       fix="check the host's key fingerprint, then add it to ~/.ssh/known_hosts (ssh to it once); host keys are never skipped" ;;
   esac
