@@ -19,50 +19,17 @@
  * Teardown (`pulumi destroy`, the script's cleanup) is not timed. Runs alternate which side goes
  * first, so a slow neighbour on a shared host hits both.
  */
-import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { cacheRoot } from "../infra/libvirt/base-image";
+import { REPO, arg, logger, median, nodesConfig, nodesStack, testImage, timedUp, warmCache, writeResult } from "./lib";
 
-import { parseLabConfig } from "../infra/config";
-import { planLab } from "../infra/plan";
-import { cacheRoot, ensureBaseImage } from "../infra/libvirt/base-image";
-import { LabNodes } from "../infra/nodes/nodes";
-
-const execFileAsync = promisify(execFile);
-const REPO = path.resolve(__dirname, "..");
 const STACK = "cl-n-bench";
 const PULUMI_CIDR = "192.168.186.0/24";
 const VIRSH_CIDR = "192.168.185.0/24";
-
-function log(line: string): void {
-  process.stderr.write(`[bench/boot] ${line}\n`);
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
-}
-
-async function testImage(): Promise<{ image: string; sha256: string }> {
-  if (process.env.TEST_IMAGE && process.env.TEST_IMAGE_SHA256) {
-    return { image: process.env.TEST_IMAGE, sha256: process.env.TEST_IMAGE_SHA256 };
-  }
-  const { stdout } = await execFileAsync("bash", [path.join(REPO, "scripts/dev/build-test-image.sh")], {
-    maxBuffer: 1 << 20,
-  });
-  const image = /^TEST_IMAGE=(.+)$/m.exec(stdout)?.[1];
-  const sha256 = /^TEST_IMAGE_SHA256=([0-9a-f]{64})$/m.exec(stdout)?.[1];
-  if (!image || !sha256) {
-    throw new Error(
-      `scripts/dev/build-test-image.sh printed no TEST_IMAGE/TEST_IMAGE_SHA256 (got ${JSON.stringify(stdout)})`,
-    );
-  }
-  return { image, sha256 };
-}
+const log = logger("bench/boot");
 
 /** bench/virsh-boot.sh; resolves with its JSON line. */
 function virshBoot(nodes: number, accel: string, image: string): Promise<{ total_s: number; all_ssh_s: number }> {
@@ -92,60 +59,13 @@ async function pulumiBoot(
   img: { image: string; sha256: string },
   cacheDir: string,
 ): Promise<number> {
-  const work = mkdtempSync(path.join(os.tmpdir(), "cl-n-bench-"));
-  symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"), "dir");
-  const backend = path.join(work, "backend");
-  mkdirSync(backend);
-  const raw = {
-    image: "custom",
-    imageUrl: `file://${img.image}`,
-    imageSha256: img.sha256,
-    accelerator: accel,
-    networkCidr: PULUMI_CIDR,
-    nodeCount: String(nodes),
-    nodeCpus: "1",
-    nodeMemoryMiB: "1024",
-    nodeDiskGiB: "8",
-    bootTimeoutSeconds: "1800",
-  };
-  const program = (): Promise<Record<string, unknown>> => {
-    const config = parseLabConfig(raw).config;
-    const lab = new LabNodes("lab", { config, plan: planLab(config, STACK), stack: STACK, cacheDir });
-    return Promise.resolve({ nodes: lab.nodes });
-  };
-  const envVars: Record<string, string> = {
-    PULUMI_BACKEND_URL: `file://${backend}`,
-    PULUMI_CONFIG_PASSPHRASE: "cl-n-bench",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  };
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: STACK, projectName: "cl-n-bench", program },
-    {
-      workDir: work,
-      envVars,
-      projectSettings: { name: "cl-n-bench", runtime: "nodejs", backend: { url: envVars.PULUMI_BACKEND_URL } },
-    },
-  );
+  const raw = { ...nodesConfig(img, accel, nodes), networkCidr: PULUMI_CIDR };
+  const { stack, dispose } = await nodesStack({ stack: STACK, raw, cacheDir, log });
   try {
-    const t0 = process.hrtime.bigint();
-    const up = await stack.up();
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (up.summary.result !== "succeeded") {
-      throw new Error(`pulumi up: ${up.summary.result}`);
-    }
-    return seconds;
+    return await timedUp(stack);
   } finally {
-    log("pulumi destroy (not timed)");
-    await stack.destroy().catch((e: unknown) => log(`destroy failed: ${(e as Error).message}`));
-    rmSync(work, { recursive: true, force: true });
+    await dispose();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
 }
 
 async function main(): Promise<void> {
@@ -158,17 +78,7 @@ async function main(): Promise<void> {
   const img = await testImage();
   const cacheDir = cacheRoot(process.env, os.homedir());
   log(`warming the image cache ${cacheDir} (not timed)`);
-  await ensureBaseImage(
-    {
-      image: "custom",
-      url: `file://${img.image}`,
-      expectedSha256: img.sha256,
-      sha256SumsUrl: "",
-      keyringPath: "",
-      cacheDir,
-    },
-    () => undefined,
-  );
+  await warmCache(img, cacheDir);
 
   const virshS: number[] = [];
   const pulumiS: number[] = [];
@@ -201,13 +111,7 @@ async function main(): Promise<void> {
     ratio_of_medians: Number((median(pulumiS) / median(virshS)).toFixed(2)),
     goal: 1.3,
   };
-  const line = JSON.stringify(result);
-  mkdirSync(path.join(REPO, "bench/out"), { recursive: true });
-  writeFileSync(
-    path.join(REPO, "bench/out", `boot-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
-    `${line}\n`,
-  );
-  process.stdout.write(`${line}\n`);
+  writeResult("boot", result);
   log(`ratio pulumi/virsh = ${result.ratio_of_medians} (goal ≤ ${result.goal})`);
 }
 
