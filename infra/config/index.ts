@@ -15,6 +15,7 @@ export {
   type Accelerator,
   type ImageName,
   type LabConfig,
+  type NetworkMode,
   type ParsedConfig,
   type RoutingMode,
 } from "./parse";

@@ -46,8 +46,6 @@ export interface KeySpec {
   readonly cidrExample?: string;
   /** Surrounding whitespace is dropped before the check (a pasted key line often ends in a newline). */
   readonly trim?: boolean;
-  /** With `allowed`: why a refused value is not supported. */
-  readonly whyNot?: (value: string) => string;
 }
 
 /** The Cilium chart versions whose Helm values this project renders and tests, as text. */
@@ -99,7 +97,7 @@ export const KEYS = {
     cidrExample: "192.168.150.0/24",
     min: 16,
     max: 28,
-    meaning: `The libvirt NAT network ({range}); node N gets host address ${NODE_HOST_OFFSET}+N. One per stack.`,
+    meaning: `The nodes' network ({range}): the libvirt NAT network, or in bridge mode the LAN's subnet; node N gets host address ${NODE_HOST_OFFSET}+N. One per stack.`,
   },
   nodeCount: {
     type: "integer",
@@ -138,12 +136,47 @@ export const KEYS = {
   libvirtUri: {
     type: "string",
     default: "qemu:///system",
-    allowed: ["qemu:///system"],
-    whyNot: (value: string) =>
-      value === "qemu:///session"
-        ? "the session daemon cannot create NAT networks with DHCP reservations"
-        : "remote libvirt URIs are not supported yet (images and seeds are written to local paths)",
-    meaning: "libvirt connection URI; only {allowed} (NAT networks with DHCP reservations need the system daemon).",
+    accepted:
+      "qemu:///system, or qemu+ssh://[user@]host[:port]/system[?keyfile=/abs/path] with networkMode bridge (qemu:///session is refused)",
+    meaning:
+      "libvirt connection URI: {default}, or qemu+ssh://[user@]host[:port]/system (host keys verified; ssh-agent or ?keyfile=) with networkMode bridge. qemu:///session is refused.",
+  },
+  networkMode: {
+    type: "string",
+    default: "nat",
+    allowed: ["nat", "bridge"],
+    meaning:
+      "{allowed}: nat puts the nodes on a libvirt NAT network; bridge attaches them to an existing host bridge (bridge) with static addresses from networkCidr, reachable from the LAN.",
+  },
+  bridge: {
+    type: "string",
+    default: "",
+    // A Linux interface name: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace
+    // (torvalds/linux net/core/dev.c `dev_valid_name`).
+    pattern: /^[A-Za-z0-9_.-]{1,15}$/,
+    mismatch: "is not a Linux interface name",
+    accepted: "An existing host bridge such as br0 (at most 15 characters)",
+    meaning: "With networkMode bridge: the existing, up host bridge the nodes attach to, such as br0.",
+  },
+  gateway: {
+    type: "string",
+    default: "",
+    accepted: "An IPv4 address inside networkCidr that is no node's address, such as 192.168.150.1",
+    meaning: "With networkMode bridge: the nodes' default gateway, an IPv4 address inside networkCidr.",
+  },
+  dns: {
+    type: "string",
+    default: "",
+    accepted: "Empty (the gateway) or comma-separated IPv4 addresses such as 192.168.150.1,9.9.9.9",
+    meaning: "With networkMode bridge: comma-separated IPv4 DNS servers of the nodes; empty means the gateway.",
+  },
+  nodeHosts: {
+    type: "string",
+    default: "",
+    accepted:
+      "Empty, or comma-separated libvirt URIs (one per node, or repeated round-robin) that put node-2 and the last node on different hosts",
+    meaning:
+      "With networkMode bridge: comma-separated libvirt URIs, one per node or repeated round-robin (node-2 and the last node, the measured pair, on different hosts); replaces libvirtUri.",
   },
   bootTimeoutSeconds: {
     type: "integer",
@@ -225,7 +258,7 @@ export const KEYS = {
     min: 1500,
     max: 9000,
     meaning:
-      "MTU of the libvirt network and the nodes' NICs ({range}); Cilium detects it (the lab sets no Helm MTU). Changing it replaces the network and every VM.",
+      "MTU of the libvirt network and the nodes' NICs ({range}; bridge mode: 1500, the bridge's MTU is the host's); Cilium detects it (the lab sets no Helm MTU). Changing it replaces the network and every VM.",
   },
   iperf3Image: {
     type: "string",

@@ -6,12 +6,15 @@ import { IPERF3_IMAGE, NETPERF_IMAGE } from "../versions";
 import { formatCidr } from "./cidr";
 import { KEY_NAMES, PROJECT, type KeyName, type KEYS } from "./keys";
 import { ConfigReader, readKeys, type RawConfig } from "./reader";
+import { splitList } from "./network-rules";
 import { CROSS_KEY_RULES } from "./rules";
 
 /** Cilium's datapath between nodes, as the article compares them. */
 export type RoutingMode = (typeof KEYS.routingMode.allowed)[number];
 /** The base image choice: an Ubuntu image of infra/versions.ts, or `custom`. */
 export type ImageName = (typeof KEYS.image.allowed)[number];
+/** How the nodes are networked: a libvirt NAT network, or an existing host bridge with static addresses. */
+export type NetworkMode = (typeof KEYS.networkMode.allowed)[number];
 /** How the VMs are virtualised. */
 export type Accelerator = (typeof KEYS.accelerator.allowed)[number];
 /** Cilium's host routing: eBPF or through the host stack. */
@@ -47,7 +50,18 @@ export interface LabConfig {
   /** Lower-case hex. */
   readonly imageSha256: string;
   readonly accelerator: Accelerator;
+  /** `qemu:///system`, or a `qemu+ssh://` URI (bridge mode only). Ignored per node when `nodeHosts` is set. */
   readonly libvirtUri: string;
+  /** `nat`: a libvirt NAT network per stack. `bridge`: the host bridge `bridge`, static addresses from `networkCidr`. */
+  readonly networkMode: NetworkMode;
+  /** Bridge mode: the existing host bridge; empty with nat. */
+  readonly bridge: string;
+  /** Bridge mode: the nodes' default gateway inside `networkCidr`; empty with nat. */
+  readonly gateway: string;
+  /** Bridge mode: the nodes' DNS servers; empty means the gateway (see `LabPlan.dns`). */
+  readonly dns: readonly string[];
+  /** Bridge mode: each node's libvirt URI, round-robin (`LabPlan.nodes[i].hostUri`); empty means libvirtUri for all. */
+  readonly nodeHosts: readonly string[];
   /** Per-VM budget for lease + SSH + cloud-init finished, in seconds. */
   readonly bootTimeoutSeconds: number;
   readonly k3sVersion: string;
@@ -164,6 +178,8 @@ export function parseLabConfig(raw: RawConfig): ParsedConfig {
     nativeRoutingCidr: formatCidr(v.nativeRoutingCidr ?? v.podCidr),
     networkCidr: formatCidr(v.networkCidr),
     imageSha256: v.imageSha256.toLowerCase(),
+    dns: splitList(v.dns),
+    nodeHosts: splitList(v.nodeHosts),
     iperf3Image: v.iperf3Image === "" ? IPERF3_IMAGE : v.iperf3Image,
     netperfImage: v.netperfImage === "" ? NETPERF_IMAGE : v.netperfImage,
   };

@@ -133,8 +133,7 @@ function readKey(r: ConfigReader, key: KeyName, spec: KeySpec): unknown {
 function readString(r: ConfigReader, key: KeyName, spec: KeySpec): unknown {
   const value = spec.trim === true ? r.text(key).trim() : r.text(key);
   if (spec.allowed !== undefined && !spec.allowed.includes(value)) {
-    const why = spec.whyNot === undefined ? "" : `: ${spec.whyNot(value)}`;
-    r.fail(key, `is not supported${why}`, value, acceptedText(key));
+    r.fail(key, "is not supported", value, acceptedText(key));
     return undefined;
   }
   // An empty value of a key whose default is empty means "not set": nothing to check.

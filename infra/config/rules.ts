@@ -17,6 +17,7 @@ import {
   type Cidr,
 } from "./cidr";
 import { acceptedText, KEYS, NODE_HOST_OFFSET, PROJECT, rangeText, type KeyName } from "./keys";
+import { checkLibvirtUri, checkNetworkMode, checkNodeHosts } from "./network-rules";
 import type { ConfigReader } from "./reader";
 
 /** k3s' service CIDR, fixed by this project (k3s default); pod and node networks must avoid it. */
@@ -238,6 +239,9 @@ export const CROSS_KEY_RULES: readonly ((r: ConfigReader) => void)[] = [
   checkPodAddressing,
   checkNativeRoutingCidr,
   checkNodeNetwork,
+  checkNetworkMode,
+  checkLibvirtUri,
+  checkNodeHosts,
   checkImage,
   checkCiliumVersion,
   checkIperf3Image,

@@ -10,6 +10,8 @@ import { createHash } from "node:crypto";
 
 import YAML from "yaml";
 
+import { dadBootcmd } from "./dad";
+
 /** The account our SSH clients (and later layers' `remote.Command`s) log in as. */
 export const LAB_USER = "lab";
 
@@ -88,6 +90,11 @@ export interface UserDataInput {
    * beyond the cloud image, and test VMs have no route to a package mirror.
    */
   readonly packages?: readonly string[];
+  /**
+   * Bridge mode: the node's static address and its NIC's MAC. A `bootcmd` then probes the LAN for
+   * the address on every boot and powers the node off with a console line on a conflict (./dad.ts).
+   */
+  readonly duplicateAddressCheck?: { readonly address: string; readonly mac: string };
 }
 
 // cloud-init parses user-data with PyYAML, a YAML 1.1 parser: there `52:54:00:12:34:01` is a
@@ -139,6 +146,10 @@ export function renderUserData(input: UserDataInput): string {
   if (input.packages && input.packages.length > 0) {
     config.packages = [...input.packages];
   }
+  if (input.duplicateAddressCheck) {
+    const { address, mac } = input.duplicateAddressCheck;
+    config.bootcmd = [dadBootcmd(address, mac)];
+  }
   return `#cloud-config\n${YAML.stringify(config, YAML_OPTIONS)}`;
 }
 
@@ -164,27 +175,57 @@ export function renderMetaData(input: MetaDataInput): string {
   return YAML.stringify({ "instance-id": input.instanceId, "local-hostname": input.hostname }, YAML_OPTIONS);
 }
 
+/** A static IPv4 setup (bridge mode): the node's address on the LAN, its router and DNS servers. */
+export interface StaticAddress {
+  /** Dotted quad, such as `192.0.2.11`. */
+  readonly address: string;
+  /** The subnet's prefix length (networkCidr's). */
+  readonly prefix: number;
+  readonly gateway: string;
+  /** DNS servers, in order of preference. */
+  readonly dns: readonly string[];
+}
+
 /** What `network-config` says. */
 export interface NetworkConfigInput {
   /** The NIC's MAC (the network's DHCP reservation is keyed on it). */
   readonly mac: string;
   /** The name the NIC gets in the guest. Default `eth0`, the same on every image. */
   readonly interfaceName?: string;
+  /** Bridge mode: a static address instead of DHCP. */
+  readonly static?: StaticAddress;
 }
 
 /**
  * Network config version 2 (https://docs.cloud-init.io/en/latest/reference/network-config-format-v2.html):
- * the NIC matched by MAC, renamed to `eth0`, addressed by DHCP.
+ * the NIC matched by MAC, renamed to `eth0`, addressed by DHCP or, in bridge mode, statically.
  *
- * Why DHCP and not a static address: the libvirt network holds a reservation MAC → IP for every
- * node, so the address is just as fixed, while DHCP also hands out the gateway and DNS server
- * (libvirt's dnsmasq) without copying the network's plan into every seed, and the lease shows in
+ * Why DHCP with NAT: the libvirt network holds a reservation MAC → IP for every node, so the
+ * address is just as fixed, while DHCP also hands out the gateway and DNS server (libvirt's
+ * dnsmasq) without copying the network's plan into every seed, and the lease shows in
  * `virsh net-dhcp-leases`, which the boot wait quotes when a node never comes up. The name is
  * fixed so that k3s and Cilium see the same device (`eth0`) on Ubuntu (predictable names such as
  * `enp1s0`) and on the Debian test image.
+ *
+ * Static (bridge mode, no DHCP server of ours on the LAN): `addresses` with the prefix, the default
+ * route in `routes` and `nameservers.addresses`. The route is `to: 0.0.0.0/0`, not `gateway4`
+ * (deprecated in v2 as in netplan, canonical/cloud-init#4031) and not `to: default`: cloud-init
+ * 22.4 (Debian 12's) passes `default` through to netplan but fails on it when it renders ifupdown or
+ * networkd ("Address default is not a valid ip address", network_state.py `_normalize_net_keys`),
+ * while `0.0.0.0/0` renders everywhere (test/nodes/cloud-init.test.ts converts it for each).
  */
 export function renderNetworkConfig(input: NetworkConfigInput): string {
   const name = input.interfaceName ?? "eth0";
+  const ip = input.static;
+  const addressing =
+    ip === undefined
+      ? { dhcp4: true }
+      : {
+          dhcp4: false,
+          addresses: [`${ip.address}/${ip.prefix}`],
+          routes: [{ to: "0.0.0.0/0", via: ip.gateway }],
+          nameservers: { addresses: [...ip.dns] },
+        };
   return YAML.stringify(
     {
       version: 2,
@@ -192,7 +233,7 @@ export function renderNetworkConfig(input: NetworkConfigInput): string {
         [name]: {
           match: { macaddress: input.mac.toLowerCase() },
           "set-name": name,
-          dhcp4: true,
+          ...addressing,
         },
       },
     },

@@ -137,12 +137,12 @@ const refused: [string, Record<string, string>, string][] = [
   [
     "the session daemon",
     { libvirtUri: "qemu:///session" },
-    'cilium-lab:libvirtUri: is not supported: the session daemon cannot create NAT networks with DHCP reservations (got "qemu:///session"). Accepted: qemu:///system.',
+    'cilium-lab:libvirtUri: the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach. Fix: use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system (got "qemu:///session"). qemu:///system, or qemu+ssh://[user@]host[:port]/system[?keyfile=/abs/path] with networkMode bridge (qemu:///session is refused).',
   ],
   [
     "a remote libvirt",
     { libvirtUri: "qemu+ssh://lab/system" },
-    'cilium-lab:libvirtUri: is not supported: remote libvirt URIs are not supported yet (images and seeds are written to local paths) (got "qemu+ssh://lab/system"). Accepted: qemu:///system.',
+    "cilium-lab:libvirtUri: is remote, which needs networkMode bridge: with nat the nodes would sit behind the remote host's NAT, unreachable from this machine (got \"qemu+ssh://lab/system\"). Set networkMode bridge (with bridge and gateway of the remote host's LAN), or use qemu:///system.",
   ],
   [
     "a 10 s boot timeout",

@@ -26,6 +26,11 @@ const DEFAULTS: LabConfig = {
   imageSha256: "",
   accelerator: "kvm",
   libvirtUri: "qemu:///system",
+  networkMode: "nat",
+  bridge: "",
+  gateway: "",
+  dns: [],
+  nodeHosts: [],
   bootTimeoutSeconds: 300,
   k3sVersion: "v1.26.6+k3s1",
   k3sAirgapDir: "",
@@ -74,6 +79,8 @@ test("every key's default in the parser equals the default it declares", (t) => 
       nativeRoutingCidr: "10.0.0.0/16",
       iperf3Image: IPERF3_IMAGE,
       netperfImage: NETPERF_IMAGE,
+      dns: [],
+      nodeHosts: [],
     };
     t.deepEqual(config[key], key in derived ? derived[key] : expected, key);
   }

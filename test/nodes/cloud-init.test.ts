@@ -144,7 +144,10 @@ test("meta-data names the instance and the host", (t) => {
   );
 });
 
-const networkTable: { title: string; mac: string; expected: string }[] = [
+/** Bridge mode's static setup of node-2 on the test bridge's documentation subnet. */
+const STATIC = { address: "192.0.2.12", prefix: 24, gateway: "192.0.2.1", dns: ["192.0.2.1", "9.9.9.9"] };
+
+const networkTable: { title: string; mac: string; static?: typeof STATIC; expected: string }[] = [
   {
     title: "a MAC of digits only is quoted so YAML 1.1 does not read it as a base-60 number",
     mac: "52:54:00:12:34:01",
@@ -157,11 +160,33 @@ const networkTable: { title: string; mac: string; expected: string }[] = [
     expected:
       "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: 52:54:00:ab:cd:0f\n    set-name: eth0\n    dhcp4: true\n",
   },
+  {
+    title: "a static address has its prefix, a default route via the gateway and the DNS servers in order",
+    mac: "52:54:00:12:34:02",
+    static: STATIC,
+    expected: `version: 2
+ethernets:
+  eth0:
+    match:
+      macaddress: "52:54:00:12:34:02"
+    set-name: eth0
+    dhcp4: false
+    addresses:
+      - 192.0.2.12/24
+    routes:
+      - to: 0.0.0.0/0
+        via: 192.0.2.1
+    nameservers:
+      addresses:
+        - 192.0.2.1
+        - 9.9.9.9
+`,
+  },
 ];
 
 for (const row of networkTable) {
   test(`network-config: ${row.title}`, (t) => {
-    t.is(renderNetworkConfig({ mac: row.mac }), row.expected);
+    t.is(renderNetworkConfig({ mac: row.mac, static: row.static }), row.expected);
   });
 }
 
@@ -283,7 +308,7 @@ test("PyYAML (cloud-init's parser) reads the MAC, file modes and private key bac
   }
 });
 
-const netConvertTable: { distro: string; kind: string; file: string; expected: RegExp[] }[] = [
+const netConvertTable: { distro: string; kind: string; file: string; static?: true; expected: RegExp[] }[] = [
   {
     distro: "debian",
     kind: "eni",
@@ -302,14 +327,48 @@ const netConvertTable: { distro: string; kind: string; file: string; expected: R
     file: "etc/netplan/50-cloud-init.yaml",
     expected: [/dhcp4: true/, /macaddress: '52:54:00:12:34:01'/, /set-name: eth0/],
   },
+  {
+    distro: "debian",
+    kind: "eni",
+    file: "etc/network/interfaces.d/50-cloud-init",
+    static: true,
+    expected: [
+      /^iface eth0 inet static\n {4}address 192\.0\.2\.12\/24\n {4}dns-nameservers 192\.0\.2\.1 9\.9\.9\.9$/m,
+      /^ {4}post-up route add default gw 192\.0\.2\.1 \|\| true$/m,
+    ],
+  },
+  {
+    distro: "ubuntu",
+    kind: "netplan",
+    file: "etc/netplan/50-cloud-init.yaml",
+    static: true,
+    expected: [
+      /dhcp4: false/,
+      /addresses:\n {12}- 192\.0\.2\.12\/24\n/,
+      /routes:\n {12}- {3}to: 0\.0\.0\.0\/0\n {16}via: 192\.0\.2\.1\n/,
+    ],
+  },
+  {
+    distro: "debian",
+    kind: "networkd",
+    file: "etc/systemd/network/10-cloud-init-eth0.network",
+    static: true,
+    expected: [
+      /^Address=192\.0\.2\.12\/24$/m,
+      /^DNS=192\.0\.2\.1 9\.9\.9\.9$/m,
+      /^Destination=0\.0\.0\.0\/0\n\nGateway=192\.0\.2\.1$/m,
+    ],
+  },
 ];
 
 for (const row of netConvertTable) {
-  test(`cloud-init turns the network-config into ${row.kind} for ${row.distro}: ${row.file}`, async (t) => {
+  const what = row.static ? "the static network-config" : "the network-config";
+  test(`cloud-init turns ${what} into ${row.kind} for ${row.distro}: ${row.file}`, async (t) => {
     const dir = await tmpdir();
     try {
       const input = path.join(dir, "network-config");
-      await fs.writeFile(input, renderNetworkConfig({ mac: "52:54:00:12:34:01" }));
+      const config = row.static ? { mac: "52:54:00:12:34:02", static: STATIC } : { mac: "52:54:00:12:34:01" };
+      await fs.writeFile(input, renderNetworkConfig(config));
       const out = path.join(dir, "out");
       const r = await tool(
         "cloud-init",
