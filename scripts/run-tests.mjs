@@ -6,61 +6,109 @@
 //
 // `--fast` (npm run test:fast) runs only the suites without a tier suffix: a file named
 // `*.vm.test.ts` boots a VM, `*.engine.test.ts` needs the real Pulumi engine or the test control
-// plane, `*.libvirt.test.ts` libvirtd and root, `*.netns.test.ts` root and network namespaces; every
+// plane, `*.libvirt.test.ts` libvirtd, `*.netns.test.ts` root and network namespaces; every
 // other test file runs as an ordinary user with none of these, and shares nothing with the others,
 // so they run one file per core (the tiered suites share libvirt, ports and the lock: one at a time,
 // the ava config). Folders or files after `--fast` narrow it (default: test/).
-import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+//
+// As the unprivileged test user (CI): when run as root with CILIUM_LAB_TEST_USER set (CI sets
+// `clab`, a user in group libvirt made by .ci/host-setup.sh), the suites run in two ava runs, one
+// after the other. First the user tier, as that user through `runuser -u <user> -- env -i ...`:
+// the `*.libvirt.test.ts` and `*.vm.test.ts` files without a `// test-runs-as: root` line in their
+// leading comments, and any file with `// test-runs-as: user` there. The user gets PATH (the
+// toolchain), TEST_IMAGE*, CILIUM_LAB_* and Pulumi's offline switches, its own HOME, and a fresh
+// private TMPDIR under /tmp, removed afterwards; not root's PULUMI_HOME, backend or passphrase.
+// Then everything else as root, as before. Both TAP streams are printed as they come, and the last
+// line is ONE merged `N passed, N failed`; the exit code is nonzero if either run failed. Arguments
+// that name existing files or folders select the files (default test/); every other argument goes
+// to both runs (so a `--match` that only one group's tests match fails the other run: name the file
+// too). Without the variable, or not as root: one run as the current user, as always.
+import { spawn, spawnSync } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-/** A test file that needs a VM, the engine, libvirt or network namespaces (by its name). */
-const TIERED = /\.(vm|engine|libvirt|netns)\.test\.ts$/;
+import { TIERED, countTap, mergedSummary, newTally, splitByUser, testFiles, userEnv } from "./run-tests-lib.mjs";
 
-/** The test files under `roots` (files or folders) that need none of those, sorted. */
-function fastFiles(roots) {
-  const found = [];
-  const walk = (p) => {
-    if (statSync(p).isDirectory()) {
-      for (const e of readdirSync(p)) {
-        if (e !== "node_modules") walk(join(p, e));
-      }
-    } else if (p.endsWith(".test.ts") && !TIERED.test(p)) {
-      found.push(p);
+const AVA = "node_modules/ava/entrypoints/cli.mjs";
+
+/** Runs ava (`command args`), streams its TAP output to stdout, and resolves with its tally and exit. */
+function runAva(command, args) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const tally = newTally();
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      process.stdout.write(`${line}\n`);
+      countTap(tally, line);
+    });
+    child.on("close", (code, signal) => resolve({ tally, code, signal }));
+  });
+}
+
+/** Prints the merged summary line and exits with its code. */
+function finish(runs) {
+  const { line, exitCode } = mergedSummary(runs);
+  process.stdout.write(`${line}\n`);
+  process.exit(exitCode);
+}
+
+function fail(message) {
+  process.stderr.write(`run-tests: ${message}\n`);
+  process.exit(1);
+}
+
+/** The test user's account: uid, gid and home (getent passwd), or exits with the fix. */
+function account(user) {
+  const r = spawnSync("getent", ["passwd", user], { encoding: "utf8" });
+  const fields = r.stdout.trim().split(":");
+  if (r.status !== 0 || fields.length < 7) {
+    fail(
+      `CILIUM_LAB_TEST_USER=${user}: no such user. Fix: sudo bash .ci/host-setup.sh (creates it), or unset CILIUM_LAB_TEST_USER to run everything as root.`,
+    );
+  }
+  return { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] };
+}
+
+/** The two-run mode: the user tier as `user`, then the rest as root. */
+async function asTestUser(user, argv) {
+  const paths = argv.filter((a) => !a.startsWith("-") && existsSync(a));
+  const options = argv.filter((a) => !paths.includes(a));
+  const files = testFiles(paths.length > 0 ? paths : ["test"]);
+  const groups = splitByUser(files, (f) => readFileSync(f, "utf8"));
+  const runs = [];
+  if (groups.user.length > 0) {
+    const { uid, gid, home } = account(user);
+    const tmpdir = mkdtempSync(`/tmp/cilium-lab-tests-${user}-`);
+    chownSync(tmpdir, uid, gid);
+    const env = Object.entries(userEnv(process.env, { user, home, tmpdir })).map(([k, v]) => `${k}=${v}`);
+    process.stdout.write(`# run-tests: ${groups.user.length} files as ${user} (uid ${uid}, TMPDIR ${tmpdir})\n`);
+    try {
+      const args = ["-u", user, "--", "env", "-i", ...env, process.execPath, AVA, "--tap", ...options];
+      runs.push(await runAva("runuser", [...args, ...groups.user]));
+    } finally {
+      rmSync(tmpdir, { recursive: true, force: true });
     }
-  };
-  roots.forEach(walk);
-  return found.sort();
+  }
+  if (groups.root.length > 0) {
+    process.stdout.write(`# run-tests: ${groups.root.length} files as root\n`);
+    runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...groups.root]));
+  }
+  if (runs.length === 0) {
+    fail(`no test file under ${paths.join(" ") || "test"}`);
+  }
+  finish(runs);
 }
 
 const argv = process.argv.slice(2);
-const fast = argv[0] === "--fast";
-const files = fast ? fastFiles(argv.length > 1 ? argv.slice(1) : ["test"]) : [];
-const avaArgs = fast ? ["--concurrency", String(availableParallelism()), ...files] : argv;
-if (fast && files.length === 0) {
-  process.stderr.write(`run-tests: --fast found no test file without a tier suffix under ${argv.slice(1).join(" ")}\n`);
-  process.exit(1);
+const testUser = process.env.CILIUM_LAB_TEST_USER ?? "";
+if (argv[0] === "--fast") {
+  const files = testFiles(argv.length > 1 ? argv.slice(1) : ["test"], (f) => !TIERED.test(f));
+  if (files.length === 0) {
+    fail(`--fast found no test file without a tier suffix under ${argv.slice(1).join(" ")}`);
+  }
+  finish([await runAva(process.execPath, [AVA, "--tap", "--concurrency", String(availableParallelism()), ...files])]);
+} else if (testUser !== "" && process.getuid?.() === 0) {
+  await asTestUser(testUser, argv);
+} else {
+  finish([await runAva(process.execPath, [AVA, "--tap", ...argv])]);
 }
-const ava = spawn(process.execPath, ["node_modules/ava/entrypoints/cli.mjs", "--tap", ...avaArgs], {
-  stdio: ["ignore", "pipe", "inherit"],
-});
-const counts = { pass: 0, fail: 0, skip: 0, todo: 0 };
-let sawPlan = false;
-createInterface({ input: ava.stdout }).on("line", (line) => {
-  process.stdout.write(`${line}\n`);
-  const m = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
-  if (m) {
-    counts[m[1]] = Number(m[2]);
-  }
-  if (/^1\.\.\d+$/.test(line)) {
-    sawPlan = true;
-  }
-});
-ava.on("close", (code, signal) => {
-  const skipped = counts.skip + counts.todo;
-  const failed = counts.fail + (sawPlan ? 0 : 1);
-  process.stdout.write(`${counts.pass} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}\n`);
-  process.exit(code !== 0 || signal || skipped > 0 || !sawPlan ? 1 : 0);
-});

@@ -16,6 +16,16 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import * as ts from "typescript";
 
+import {
+  countTap,
+  mergedSummary,
+  newTally,
+  runsAs,
+  splitByUser,
+  userEnv,
+  type Tally,
+  TIERED,
+} from "../scripts/run-tests-lib.mjs";
 import { REPO_ROOT } from "./support/host";
 
 /** The support modules that start what a tier needs, with that tier and what they start. */
@@ -32,8 +42,6 @@ const HEAVY: Readonly<Record<string, string>> = {
   "test/compare/netns-experiment.ts": "netns: iperf3 between network namespaces",
   "test/libvirt/forwarding-netns.ts": "netns: rulesets loaded into network namespaces",
 };
-
-const TIERED = /\.(vm|engine|libvirt|netns)\.test\.ts$/;
 
 /** Every file under `dir` (repository-relative), recursively. */
 function filesUnder(dir: string): string[] {
@@ -146,4 +154,119 @@ test("no test file without a tier suffix imports, directly or through test modul
     [],
     "give the test file the suffix of that tier, or take the light helper it needs from test/support/host.ts",
   );
+});
+
+test("CI's test user runs the libvirt and VM suites; a `// test-runs-as:` line in the leading comments moves a file either way", (t) => {
+  const texts: Record<string, string> = {
+    "test/a/pool.libvirt.test.ts": "// Pools through virsh.\nimport test from 'ava';\n",
+    "test/a/boot.vm.test.ts": "\n// Boots a VM.\n",
+    "test/a/bridge.vm.test.ts": "// test-runs-as: root\n// creates a bridge\nimport test from 'ava';\n",
+    "test/a/sshd.libvirt.test.ts": "// A loopback sshd.\n//   test-runs-as: root\n// test-runs-as: root\n",
+    "test/a/late.libvirt.test.ts": "import test from 'ava';\n// test-runs-as: root\n",
+    "test/a/nodes.engine.test.ts": "// test-runs-as: user (the nodes lifecycle)\nimport test from 'ava';\n",
+    "test/a/rootish.vm.test.ts": "// test-runs-as: rooted\n",
+    "test/a/plane.engine.test.ts": "// The control plane.\n",
+    "test/a/ns.netns.test.ts": "",
+    "test/a/pure.test.ts": "// test-runs-as: nobody\n",
+  };
+  t.deepEqual(
+    splitByUser(Object.keys(texts), (f) => texts[f] ?? ""),
+    {
+      user: [
+        "test/a/pool.libvirt.test.ts",
+        "test/a/boot.vm.test.ts",
+        "test/a/late.libvirt.test.ts",
+        "test/a/nodes.engine.test.ts",
+        "test/a/rootish.vm.test.ts",
+      ],
+      root: [
+        "test/a/bridge.vm.test.ts",
+        "test/a/sshd.libvirt.test.ts",
+        "test/a/plane.engine.test.ts",
+        "test/a/ns.netns.test.ts",
+        "test/a/pure.test.ts",
+      ],
+    },
+  );
+});
+
+test("every `test-runs-as` line in the repository's tests is a header run-tests.mjs reads (root or user, in the leading comments)", (t) => {
+  const misplaced = testFiles.filter((f) => {
+    const text = readFileSync(path.join(REPO_ROOT, f), "utf8");
+    return /^\s*\/\/\s*test-runs-as/m.test(text) && runsAs(text) === undefined;
+  });
+  t.deepEqual(misplaced, [], "write it as `// test-runs-as: root` (or user) above the first import");
+});
+
+test("the test user's run gets the toolchain, image, caches and Pulumi's offline switches, its own HOME and TMPDIR, and none of root's Pulumi state", (t) => {
+  const env = {
+    PATH: "/var/cache/cilium-lab/toolchain/pulumi/bin:/usr/bin:/bin",
+    HOME: "/root",
+    USER: "root",
+    TMPDIR: "/root/tmp",
+    TEST_IMAGE: "/var/cache/cilium-lab/test-image/k/debian-test.qcow2",
+    TEST_IMAGE_SHA256: "eef5",
+    CILIUM_LAB_CACHE: "/var/cache/cilium-lab",
+    CILIUM_LAB_TEST_USER: "clab",
+    PULUMI_HOME: "/root/.cache/cilium-lab/toolchain/pulumi/pulumi-home",
+    PULUMI_BACKEND_URL: "file:///work/main/.pulumi-state",
+    PULUMI_CONFIG_PASSPHRASE_FILE: "/work/main/.pulumi-state/passphrase",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    SSH_AUTH_SOCK: "/tmp/ssh-root/agent.1",
+  };
+  t.deepEqual(userEnv(env, { user: "clab", home: "/home/clab", tmpdir: "/tmp/cilium-lab-tests-clab-x" }), {
+    CILIUM_LAB_CACHE: "/var/cache/cilium-lab",
+    CILIUM_LAB_TEST_USER: "clab",
+    PATH: "/var/cache/cilium-lab/toolchain/pulumi/bin:/usr/bin:/bin",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    TEST_IMAGE: "/var/cache/cilium-lab/test-image/k/debian-test.qcow2",
+    TEST_IMAGE_SHA256: "eef5",
+    HOME: "/home/clab",
+    USER: "clab",
+    LOGNAME: "clab",
+    TMPDIR: "/tmp/cilium-lab-tests-clab-x",
+  });
+});
+
+/** A tally after feeding ava's TAP `lines`. */
+function tallyOf(lines: string[]): Tally {
+  const tally = newTally();
+  lines.forEach((l) => countTap(tally, l));
+  return tally;
+}
+
+test("the two runs (test user, then root) end in ONE merged `N passed, N failed` line; either failing fails the whole", (t) => {
+  const user = tallyOf(["TAP version 13", "ok 1 - a", "ok 2 - b", "", "1..2", "# tests 2", "# pass 2", "# fail 0"]);
+  const root = tallyOf(["TAP version 13", "not ok 1 - c", "ok 2 - d", "ok 3 - e", "1..3", "# pass 2", "# fail 1"]);
+  t.deepEqual(user, { pass: 2, fail: 0, skip: 0, todo: 0, sawPlan: true });
+  t.deepEqual(mergedSummary([{ tally: user, code: 0 }]), { line: "2 passed, 0 failed", exitCode: 0 });
+  t.deepEqual(
+    mergedSummary([
+      { tally: user, code: 0 },
+      { tally: root, code: 1 },
+    ]),
+    { line: "4 passed, 1 failed", exitCode: 1 },
+  );
+  const crashed = tallyOf(["TAP version 13", "ok 1 - a"]);
+  t.deepEqual(
+    mergedSummary([
+      { tally: crashed, code: 1 },
+      { tally: user, code: 0 },
+    ]),
+    { line: "2 passed, 1 failed", exitCode: 1 },
+  );
+  const skipped = tallyOf(["1..3", "# pass 1", "# skip 1", "# todo 1"]);
+  t.deepEqual(
+    mergedSummary([
+      { tally: user, code: 0 },
+      { tally: skipped, code: 0 },
+    ]),
+    {
+      line: "3 passed, 0 failed, 2 skipped",
+      exitCode: 1,
+    },
+  );
+  t.deepEqual(mergedSummary([{ tally: user, code: null, signal: "SIGKILL" }]).exitCode, 1);
 });

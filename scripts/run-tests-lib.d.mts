@@ -1,0 +1,25 @@
+// Types of scripts/run-tests-lib.mjs (for test/tiers.test.ts).
+export declare const TIERED: RegExp;
+export declare const USER_TIER: RegExp;
+export declare function runsAs(text: string): "root" | "user" | undefined;
+export declare function splitByUser(
+  files: readonly string[],
+  read: (file: string) => string,
+): { user: string[]; root: string[] };
+export declare function testFiles(roots: readonly string[], keep?: (file: string) => boolean): string[];
+export declare function userEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  who: { user: string; home: string; tmpdir: string },
+): Record<string, string>;
+export interface Tally {
+  pass: number;
+  fail: number;
+  skip: number;
+  todo: number;
+  sawPlan: boolean;
+}
+export declare function newTally(): Tally;
+export declare function countTap(tally: Tally, line: string): void;
+export declare function mergedSummary(
+  runs: readonly { tally: Tally; code: number | null; signal?: NodeJS.Signals | null }[],
+): { line: string; exitCode: 0 | 1 };

@@ -1,0 +1,116 @@
+// The pure parts of scripts/run-tests.mjs (tested by test/tiers.test.ts): which test files need
+// what, which of them run as the unprivileged test user, the environment that user gets, and the
+// TAP counting and merged summary line.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+/** A test file that needs a VM, the engine, libvirt or network namespaces (by its name). */
+export const TIERED = /\.(vm|engine|libvirt|netns)\.test\.ts$/;
+
+/** The tiers that run as the test user when CI sets CILIUM_LAB_TEST_USER: libvirt and VM suites. */
+export const USER_TIER = /\.(vm|libvirt)\.test\.ts$/;
+
+/**
+ * Who a file asks to run as: the `// test-runs-as: root` or `// test-runs-as: user` line (a reason
+ * may follow after a space) in its leading comment block (the lines before the first line that is neither a `//` comment nor blank),
+ * else undefined.
+ */
+export function runsAs(text) {
+  for (const line of text.split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed !== "" && !trimmed.startsWith("//")) {
+      return undefined;
+    }
+    const m = /^\/\/ test-runs-as: (root|user)(?:\s.*)?$/.exec(trimmed);
+    if (m) {
+      return m[1];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Splits test files into those run as the test user (`*.libvirt.test.ts` and `*.vm.test.ts`
+ * without a `// test-runs-as: root` header, and any file with `// test-runs-as: user`) and those
+ * run as root (everything else), each in the order given. `read(file)` returns a file's text.
+ */
+export function splitByUser(files, read) {
+  const user = [];
+  const root = [];
+  for (const file of files) {
+    const as = runsAs(read(file));
+    (as === "user" || (as === undefined && USER_TIER.test(file)) ? user : root).push(file);
+  }
+  return { user, root };
+}
+
+/** The `*.test.ts` files under `roots` (files or folders) that `keep` accepts, sorted. */
+export function testFiles(roots, keep = () => true) {
+  const found = [];
+  const walk = (p) => {
+    if (statSync(p).isDirectory()) {
+      for (const e of readdirSync(p)) {
+        if (e !== "node_modules") walk(join(p, e));
+      }
+    } else if (p.endsWith(".test.ts") && keep(p)) {
+      found.push(p);
+    }
+  };
+  roots.forEach(walk);
+  return [...new Set(found)].sort();
+}
+
+/** Variables of the root run the test user's run keeps: the toolchain's PATH, the test image, the lab's caches, Pulumi's offline switches. */
+const PASSED = /^(PATH|LANG|LC_ALL|TZ|CI|TEST_IMAGE\w*|CILIUM_LAB_\w+|PULUMI_SKIP_UPDATE_CHECK|PULUMI_DISABLE_\w+)$/;
+
+/**
+ * The test user's environment: the variables {@link PASSED} names from `env`, plus its own HOME,
+ * USER, LOGNAME and a private TMPDIR. Not passed: root's PULUMI_HOME, backend and passphrase (the
+ * user's Pulumi state stays under its HOME and the tests' temp dirs), and anything else of root's.
+ */
+export function userEnv(env, { user, home, tmpdir }) {
+  const out = {};
+  for (const key of Object.keys(env).sort()) {
+    if (PASSED.test(key) && env[key] !== undefined) {
+      out[key] = env[key];
+    }
+  }
+  return { ...out, HOME: home, USER: user, LOGNAME: user, TMPDIR: tmpdir };
+}
+
+/** A fresh TAP tally: `# pass|fail|skip|todo N` counts and whether the `1..N` plan was seen. */
+export function newTally() {
+  return { pass: 0, fail: 0, skip: 0, todo: 0, sawPlan: false };
+}
+
+/** Counts one TAP line of ava's reporter into `tally`. */
+export function countTap(tally, line) {
+  const m = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
+  if (m) {
+    tally[m[1]] = Number(m[2]);
+  }
+  if (/^1\.\.\d+$/.test(line)) {
+    tally.sawPlan = true;
+  }
+}
+
+/**
+ * The one summary line of one or more ava runs and the exit code: `N passed, N failed` (plus
+ * `, N skipped` when any test was skipped or left as todo). A run without a TAP plan (it crashed
+ * before reporting) counts as one failure; a skip, a failed run or a signal makes the exit code 1.
+ * `runs`: `{ tally, code, signal }` per run.
+ */
+export function mergedSummary(runs) {
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  let bad = false;
+  for (const { tally, code, signal } of runs) {
+    passed += tally.pass;
+    failed += tally.fail + (tally.sawPlan ? 0 : 1);
+    skipped += tally.skip + tally.todo;
+    bad ||= code !== 0 || Boolean(signal) || !tally.sawPlan;
+  }
+  const line = `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`;
+  return { line, exitCode: bad || skipped > 0 || runs.length === 0 ? 1 : 0 };
+}
