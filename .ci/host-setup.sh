@@ -2,11 +2,14 @@
 # Prepare a CI host (Debian/Ubuntu, root, possibly without systemd) for the libvirt tests:
 # install .ci/apt-packages.txt (with Debian's non-free component for netperf: .ci/apt-component.sh),
 # start virtlogd and libvirtd unless running, wait until qemu:///system answers, create the default
-# storage dirs. Idempotent: a second run changes nothing.
+# storage dirs; start D-Bus and polkitd (before libvirtd), then make the unprivileged test user
+# (.ci/test-user.sh). Idempotent: a second run changes nothing.
 #
 # usage: bash .ci/host-setup.sh
 # environment:
 #   LIBVIRT_WAIT_SECONDS   how long to wait for qemu:///system to answer (default 30)
+#   CILIUM_LAB_TEST_USER   the test user .ci/test-user.sh makes (default clab)
+#   CILIUM_LAB_CACHE       the readable cache .ci/test-user.sh prepares (default /var/cache/cilium-lab)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -75,6 +78,33 @@ daemon() {
   )
 }
 
+# D-Bus's system bus and polkitd first: libvirtd asks polkit over the system bus whether a
+# non-root client may manage qemu:///system (Debian grants group libvirt in
+# /usr/share/polkit-1/rules.d/60-libvirt.rules), and libvirt keeps its first system-bus connection,
+# so a libvirtd started before the bus refuses every non-root user until it is restarted.
+if [[ -S /run/dbus/system_bus_socket ]] && running dbus-daemon; then
+  log "D-Bus system bus already running"
+else
+  install -d -m 0755 /run/dbus
+  rm -f /run/dbus/pid # a stale pid file (a container restarted) makes dbus-daemon refuse to start
+  daemon dbus-daemon --system --fork || die "dbus-daemon --system --fork failed (exit $?). Fix: check that package dbus is installed and /run/dbus is writable."
+  log "started the D-Bus system bus"
+fi
+polkitd_bin=/usr/lib/polkit-1/polkitd
+if running polkitd; then
+  log "polkitd already running"
+else
+  [[ -x "$polkitd_bin" ]] || die "$polkitd_bin not found. Fix: apt-get install -y polkitd."
+  daemon setsid "$polkitd_bin" --no-debug </dev/null >>/var/log/polkitd.log 2>&1 &
+  disown
+  for _ in $(seq 1 50); do
+    running polkitd && break
+    sleep 0.1
+  done
+  running polkitd || die "polkitd exited right after its start. Fix: see /var/log/polkitd.log."
+  log "started polkitd (log: /var/log/polkitd.log)"
+fi
+
 # start the daemons. NB without systemd there is no socket activation: start them ourselves.
 if running virtlogd; then
   log "virtlogd already running"
@@ -111,5 +141,9 @@ for d in /var/lib/libvirt/images /var/lib/libvirt/boot; do
     log "created $d"
   fi
 done
+
+# the unprivileged test user and its outsider, the grant through polkit, the readable caches.
+bash "$repo/.ci/test-user.sh" || die "setting up the test user failed (see above)."
+timing "test user ${CILIUM_LAB_TEST_USER:-clab} ready"
 
 log "host ready in $((SECONDS - t0)) s"
