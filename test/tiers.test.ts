@@ -1,9 +1,11 @@
 /**
  * The test tiers are a rule, not only a naming habit. A test file's suffix says what it needs:
  * `*.vm.test.ts` boots a VM, `*.engine.test.ts` the real Pulumi engine or the test control plane,
- * `*.libvirt.test.ts` libvirtd and root, `*.netns.test.ts` root and network namespaces. A file
+ * `*.libvirt.test.ts` libvirtd, `*.netns.test.ts` root and network namespaces. A file
  * without one runs in `npm run test:fast` as an ordinary user with none of these, so nothing it
  * imports, directly or through other test modules, may be a support module that starts one.
+ * In CI the libvirt and VM suites run as an unprivileged user in group libvirt, unless a
+ * `// test-runs-as: root` header keeps one with root (scripts/run-tests-lib.mjs, tested below).
  *
  * What is checked: the import graph of the test files (static and type-free `import`/`export ...
  * from`, `import()`, `require()` of relative paths, read with TypeScript's parser), followed
