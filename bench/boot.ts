@@ -19,12 +19,23 @@
  * Teardown (`pulumi destroy`, the script's cleanup) is not timed. Runs alternate which side goes
  * first, so a slow neighbour on a shared host hits both.
  */
-import { spawn } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { cacheRoot } from "../infra/libvirt/base-image";
-import { REPO, arg, logger, median, nodesConfig, nodesStack, testImage, timedUp, warmCache, writeResult } from "./lib";
+import {
+  REPO,
+  arg,
+  jsonChild,
+  logger,
+  median,
+  nodesConfig,
+  nodesStack,
+  testImage,
+  timedUp,
+  warmCache,
+  writeResult,
+} from "./lib";
 
 const STACK = "cl-n-bench";
 const PULUMI_CIDR = "192.168.186.0/24";
@@ -33,23 +44,18 @@ const log = logger("bench/boot");
 
 /** bench/virsh-boot.sh; resolves with its JSON line. */
 function virshBoot(nodes: number, accel: string, image: string): Promise<{ total_s: number; all_ssh_s: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [path.join(REPO, "bench/virsh-boot.sh"), String(nodes), accel, VIRSH_CIDR], {
-      env: { ...process.env, TEST_IMAGE: image, MEMORY_MIB: "1024", DISK_SIZE: "8G", BOOT_TIMEOUT: "1800" },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0) {
-        reject(new Error(`bench/virsh-boot.sh exited ${code}; see its messages above`));
-        return;
-      }
-      resolve(JSON.parse(line) as { total_s: number; all_ssh_s: number });
-    });
-  });
+  return jsonChild(
+    "bench/virsh-boot.sh",
+    "bash",
+    [path.join(REPO, "bench/virsh-boot.sh"), String(nodes), accel, VIRSH_CIDR],
+    {
+      ...process.env,
+      TEST_IMAGE: image,
+      MEMORY_MIB: "1024",
+      DISK_SIZE: "8G",
+      BOOT_TIMEOUT: "1800",
+    },
+  );
 }
 
 /** `pulumi up` of the nodes layer; resolves with the up's wall time, after destroying again. */

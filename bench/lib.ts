@@ -3,7 +3,7 @@
  * a throwaway Pulumi workspace for the nodes layer (Automation API, local file backend in a temp
  * dir), and statistics. Not a test: nothing here asserts.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -28,6 +28,27 @@ export interface TestImage {
 /** A progress line on stderr, prefixed with the tool's name. */
 export function logger(tool: string): (line: string) => void {
   return (line) => process.stderr.write(`[${tool}] ${line}\n`);
+}
+
+/**
+ * Runs a child whose last stdout line is one JSON object (its progress goes to stderr, passed
+ * through); resolves with that object, rejects naming `what` when it fails.
+ */
+export function jsonChild<T>(what: string, file: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: REPO, env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const line = out.trim().split("\n").pop() ?? "";
+      if (code !== 0) {
+        reject(new Error(`${what} exited ${code}; see its messages above`));
+        return;
+      }
+      resolve(JSON.parse(line) as T);
+    });
+  });
 }
 
 /** `--name value` from argv, or the fallback. */
