@@ -1,34 +1,36 @@
 /**
  * `CloudInitDisk`: a NoCloud seed ISO (volume id `cidata` with `user-data`, `meta-data` and optionally
  * `network-config`, https://cloudinit.readthedocs.io/en/latest/reference/datasources/nocloud.html),
- * built with `cloud-localds` (Debian package cloud-image-utils) in the stack's pool directory.
- * Mirrors `libvirt.CloudInitDisk` of the retired `@pulumi/libvirt`.
+ * built with `cloud-localds` (Debian package cloud-image-utils) in a private temporary directory and
+ * uploaded (`vol-upload`) as a volume of the stack's libvirt storage pool, so it works as a user in
+ * group libvirt and against a remote host. Mirrors `libvirt.CloudInitDisk` of the retired `@pulumi/libvirt`.
  *
- * The seed carries secrets (host private keys, the k3s token), so: the file is 0600 in the stack's
- * pool directory (never the world-readable temp dir, the anti-pattern of
- * dmacvicar/terraform-provider-libvirt issues #1267/#1368), the inputs are written only to 0600 files
- * in a 0700 directory removed in `finally`, and the content never goes into outputs or messages —
- * only SHA-256 digests, which also name the file: a content change gives a new path, so the domain
- * using it is replaced and cloud-init runs again (it runs per-instance modules once per instance-id).
+ * The seed carries secrets (host private keys, the k3s token), so: the inputs and the ISO are 0600
+ * files in a 0700 directory of our own (also cloud-localds' TMPDIR), removed in `finally` whatever
+ * happened (never a shared path: the anti-pattern of dmacvicar/terraform-provider-libvirt issues
+ * #1267/#1368); the volume is 0600 on the libvirt host; and the content never goes into outputs or
+ * messages — only SHA-256 digests, which also name the volume: a content change gives a new path, so
+ * the domain using it is replaced and cloud-init runs again (it runs per-instance modules once per
+ * instance-id). States written before pools (a file in a root-only pool directory, `poolDir`) are
+ * still read and deleted as files.
  */
 import * as pulumi from "@pulumi/pulumi";
 
 import { dynamicResource, isUnknown, UNKNOWN, type CheckResult, type Compared } from "../provider";
-import { Checker, STACK_PATTERN, checkUri, resolvePoolDir, str } from "./common";
-import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool } from "./exec";
+import { Checker, STACK_PATTERN, checkUri, str } from "./common";
+import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool, toolFailure } from "./exec";
 import { libvirtProvider } from "./owned";
-import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
+import { deletePoolFile } from "./pool-file";
+import { deleteVolume, uploadVolume, volumePath } from "./storage";
 
 /** Inputs of {@link CloudInitDisk}. */
 export interface CloudInitDiskArgs {
-  /** libvirt URI; only `qemu:///system` (used with `pool`). */
+  /** libvirt URI of the node's host. */
   readonly uri: pulumi.Input<string>;
-  /** The stack's pool directory (see `VolumeArgs.poolDir`). One of `poolDir` and `pool`. */
-  readonly poolDir?: pulumi.Input<string>;
-  /** A libvirt `dir` storage pool used like `poolDir`. */
-  readonly pool?: pulumi.Input<string>;
+  /** The stack's libvirt storage pool (pass `StoragePool.poolName`). */
+  readonly pool: pulumi.Input<string>;
   /**
-   * File name stem, e.g. `node-1-seed`: the file is `<stem>-<first 12 hex of the content hash>.iso`,
+   * Volume name stem, e.g. `node-1-seed`: the volume is `<stem>-<first 12 hex of the content hash>.iso`,
    * so changed content means a new path (and a replaced domain).
    */
   readonly name: pulumi.Input<string>;
@@ -38,7 +40,7 @@ export interface CloudInitDiskArgs {
   readonly metaData: pulumi.Input<string>;
   /** Optional network-config (v1 or v2 YAML). */
   readonly networkConfig?: pulumi.Input<string>;
-  /** Pulumi stack that owns the pool directory. */
+  /** Pulumi stack that owns the pool. */
   readonly stack: pulumi.Input<string>;
 }
 
@@ -47,16 +49,17 @@ export type CloudInitDiskInputs = pulumi.Unwrap<CloudInitDiskArgs>;
 
 /** State of a seed ISO: digests only, never the content. */
 export interface CloudInitDiskOutputs extends Omit<CloudInitDiskInputs, "userData" | "metaData" | "networkConfig"> {
+  /** The pool directory of a state written before pools; "" since. */
   readonly poolDir: string;
   readonly pool: string;
-  /** Absolute path of the ISO; also the resource id. */
+  /** Absolute path of the ISO volume on the libvirt host; also the resource id. */
   readonly path: string;
   readonly userDataSha256: string;
   readonly metaDataSha256: string;
   readonly networkConfigSha256: string;
   /** Digest of the three parts together; its first 12 hex digits are in the file name. */
   readonly contentSha256: string;
-  /** Digest of the ISO file as written (ISO images embed timestamps, so it differs per build). */
+  /** Digest of the ISO as built and uploaded (ISO images embed timestamps, so it differs per build). */
   readonly isoSha256: string;
 }
 
@@ -94,9 +97,6 @@ async function fileSha256(path: string): Promise<string> {
     .digest("hex");
 }
 
-/** Room a seed needs: a NoCloud ISO of three small files is about 370 KiB, plus the inputs while building. */
-const SEED_BYTES = 512 * 1024;
-
 /** Writes the seed's parts into the private directory `tmp` and runs cloud-localds there; returns the ISO. */
 async function buildSeed(inputs: CloudInitDiskInputs, tmp: string, what: string): Promise<string> {
   const path = pathMod();
@@ -113,7 +113,7 @@ async function buildSeed(inputs: CloudInitDiskInputs, tmp: string, what: string)
   // genisoimage; keep those copies of the secrets inside our private directory too.
   const result = await runTool("cloud-localds", args, { cwd: tmp, env: { TMPDIR: tmp } });
   if (result.code !== 0) {
-    throw poolToolFailure(what, result, "check the cloud-localds message above");
+    throw toolFailure(what, result, "check the cloud-localds message above. Nothing was uploaded.");
   }
   const iso = path.join(tmp, "seed.iso");
   await fsp().chmod(iso, 0o600);
@@ -121,42 +121,68 @@ async function buildSeed(inputs: CloudInitDiskInputs, tmp: string, what: string)
 }
 
 async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; outs: CloudInitDiskOutputs }> {
-  const fs = fsp();
-  const path = pathMod();
-  const dir = await resolvePoolDir(inputs.uri, inputs.poolDir, inputs.pool);
   const digests = seedDigests(inputs);
-  const file = path.join(dir, seedFileName(inputs.name, digests.contentSha256));
-  const what = `creating cloud-init seed ${path.basename(file)} in ${dir}`;
-  await buildInPool({ ...inputs, dir }, what, SEED_BYTES, [file], async () => {
-    // Built inside the pool directory (same filesystem: the final rename is atomic, and the secret
-    // content never touches the shared temp dir), in a 0700 directory of 0600 files.
-    const tmp = await privateTempDir(".tmp-seed-", dir);
-    try {
-      await fs.rename(await buildSeed(inputs, tmp, what), file);
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
-  });
+  const name = seedFileName(inputs.name, digests.contentSha256);
+  const what = `creating cloud-init seed ${name} in libvirt storage pool "${inputs.pool}"`;
+  // Our own 0700 directory under the OS temp dir: the inputs hold secrets, and so does the ISO.
+  const tmp = await privateTempDir("cilium-lab-seed-");
+  let path: string;
+  let isoSha256: string;
+  try {
+    const iso = await buildSeed(inputs, tmp, what);
+    isoSha256 = await fileSha256(iso);
+    // At our content-hashed name in our stack's pool, a volume the state does not know is the
+    // leftover of an interrupted run: replaced rather than trusted.
+    await deleteVolume(inputs.uri, inputs.pool, name);
+    path = await uploadVolume(inputs.uri, inputs.pool, name, iso);
+  } finally {
+    await fsp().rm(tmp, { recursive: true, force: true });
+  }
   return {
-    id: file,
+    id: path,
     outs: {
       uri: inputs.uri,
-      poolDir: dir,
-      pool: inputs.pool ?? "",
+      poolDir: "",
+      pool: inputs.pool,
       name: inputs.name,
-      path: file,
+      path,
       ...digests,
-      isoSha256: await fileSha256(file),
+      isoSha256,
       stack: inputs.stack,
     },
   };
+}
+
+/** Refresh: a seed whose volume is gone (or whose legacy file is gone) reads as gone. */
+async function readSeed(
+  id: string,
+  props: CloudInitDiskOutputs,
+): Promise<{ id: string; props?: CloudInitDiskOutputs }> {
+  if (props.pool === "" || props.pool === undefined) {
+    if (!(await pathExists(id))) {
+      return { id: "" };
+    }
+    return { id, props: { ...props, path: id, isoSha256: await fileSha256(id) } };
+  }
+  return (await volumePath(props.uri, props.pool, pathMod().basename(id))) === id
+    ? { id, props: { ...props, path: id } }
+    : { id: "" };
+}
+
+/** Deletes the seed volume (a missing one is fine); a legacy file the way it was made. */
+async function deleteSeed(id: string, props: CloudInitDiskOutputs): Promise<void> {
+  if (props.pool === "" || props.pool === undefined) {
+    await deletePoolFile(id, props);
+    return;
+  }
+  await deleteVolume(props.uri, props.pool, pathMod().basename(id));
 }
 
 function checkSeed(news: Record<string, unknown>): CheckResult {
   const c = new Checker(news);
   c.field("uri", checkUri);
   c.field("name", str(/^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$/, "a file name stem ([A-Za-z0-9._-])"));
-  const inputs = checkPoolLocation(c, news);
+  c.field("pool", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "the stack's libvirt storage pool (StoragePool.poolName)"));
   // Reasons never quote user-data: it holds private keys.
   c.field("userData", (v) =>
     typeof v !== "string" || !/^(#cloud-config|#!|Content-Type:)/.test(v)
@@ -174,7 +200,7 @@ function checkSeed(news: Record<string, unknown>): CheckResult {
       : "must be empty or network-config YAML (a version: or network: key)",
   );
   c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
-  return { inputs, failures: c.failures };
+  return { inputs: news, failures: c.failures };
 }
 
 /**
@@ -192,12 +218,16 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
       userData: olds.userDataSha256,
       metaData: olds.metaDataSha256,
       networkConfig: olds.networkConfigSha256,
+      poolDir: olds.poolDir ?? "",
+      pool: olds.pool ?? "",
     },
     news: {
       ...news,
       userData: digest(news.userData),
       metaData: digest(news.metaData),
       networkConfig: digest(news.networkConfig),
+      // A state from before pools has a poolDir and no pool: it is replaced by a volume.
+      poolDir: "",
       pool: news.pool ?? "",
     },
   };
@@ -207,21 +237,16 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
 export const cloudInitDiskProvider = libvirtProvider<CloudInitDiskInputs, CloudInitDiskOutputs>({
   check: checkSeed,
   normalize: compareDigests,
-  replaceKeys: (news) => (news.pool !== "" ? SEED_REPLACE_KEYS.filter((k) => k !== "poolDir") : SEED_REPLACE_KEYS),
+  replaceKeys: SEED_REPLACE_KEYS,
   updateKeys: ["uri"],
   create: createSeed,
-  async read(id, props) {
-    if (!(await pathExists(id))) {
-      return { id: "" };
-    }
-    return { id, props: { ...props, path: id, isoSha256: await fileSha256(id) } };
-  },
-  delete: (id, props) => deletePoolFile(id, props),
+  read: readSeed,
+  delete: deleteSeed,
 });
 
 /**
- * A NoCloud seed ISO in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:CloudInitDisk`).
- * The id is the file path; pass its `path` to `Domain.seedPath`. Outputs hold digests, never the
+ * A NoCloud seed ISO, a volume of the stack's pool (`pulumi-nodejs:dynamic/libvirt:CloudInitDisk`).
+ * The id is the volume's path; pass its `path` to `Domain.seedPath`. Outputs hold digests, never the
  * content; `userData` is additionally listed in `additionalSecretOutputs` in case a future output
  * echoes it.
  */

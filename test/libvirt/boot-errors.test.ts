@@ -1,13 +1,17 @@
 // The boot errors of a Domain, as tables with exact expected values: SSH failure classification,
-// the readiness command, boot timeout and start error texts.
+// the readiness command, boot timeout and start error texts, the bridged node's stages (no lease)
+// and the guest's duplicate-address report turned into the named error.
 import test from "ava";
 
 import {
   UNDEFINE_FLAGS,
   READY_COMMAND,
   bootTimeoutMessage,
+  cleanConsole,
   classifyReadyAttempt,
   classifySsh,
+  dadConflictMessage,
+  findDadConflict,
   hostKeyAlgorithms,
   normalizePublicKey,
   startFix,
@@ -143,6 +147,67 @@ for (const [stderr, accelerator, fix] of [
     t.is(startFix(stderr, accelerator), fix);
   });
 }
+
+test("a start refused for a missing host bridge (libvirt 9.0's words) names the bridge and how to create or choose one", (t) => {
+  const stderr = "error: Failed to start domain 'x'\nerror: Cannot get interface MTU on 'clbr9': No such device";
+  t.is(
+    startFix(stderr, "qemu", "clbr9"),
+    'host bridge "clbr9" does not exist on the libvirt host: create it there (`ip link add clbr9 type bridge && ip link set clbr9 up`, plus your uplink and the host\'s address) or set `pulumi config set cilium-lab:bridge <existing bridge>`.',
+  );
+  t.is(startFix(stderr, "qemu"), "see the libvirt message", "a NAT node has no bridge to blame");
+});
+
+/** Node 1 of a bridged lab on clbr0. */
+const bridged = { ...node(1, "qemu", 600), networkName: "", bridgeName: "clbr0", ip: "192.0.2.11" };
+
+test("a bridged node's timeout has no lease stage: it names TCP on the static address, the bridge and the fix", (t) => {
+  const msg = bootTimeoutMessage(
+    bridged,
+    { stage: "port", detail: "EHOSTUNREACH", elapsedSeconds: 600 },
+    [],
+    "node-1 login:",
+    "The domain was destroyed and undefined (its disk and seed are kept).",
+  );
+  t.is(
+    msg,
+    'node "cilium-lab-vxlan-node-1" (MAC 52:54:00:1a:2b:01, expected IP 192.0.2.11) was not ready within 600 s: ' +
+      "TCP 192.0.2.11:22 did not answer (EHOSTUNREACH).\n" +
+      'No DHCP on bridge "clbr0": the seed\'s network-config sets 192.0.2.11 statically.\n' +
+      "Last 20 lines of the serial console (/p/node-1-console.log):\n| node-1 login:\n" +
+      "The domain was destroyed and undefined (its disk and seed are kept). Fix: nothing answers on 192.0.2.11:22: check the console for network-config or sshd errors " +
+      "(the seed's network-config must give the NIC with MAC 52:54:00:1a:2b:01 the static address 192.0.2.11), that bridge clbr0 is up, " +
+      "and that this machine reaches 192.0.2.11 (an address of the node's CIDR on clbr0, or a route to it). " +
+      "Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress.",
+  );
+});
+
+test("the guest's duplicate-address line in the console becomes the named error: address, bridge, answering MAC, fix", (t) => {
+  const console = [
+    "[    9.1] cloud-init[301]: Cloud-init v. 22.4.2 running 'init' at Thu, 03 Dec 2026 17:00:00 +0000.",
+    "cilium-lab: duplicate address 192.0.2.11 answered by 02:AA:BB:CC:DD:EE",
+    "[   10.2] reboot: Power down",
+  ].join("\n");
+  const conflict = findDadConflict(console);
+  t.deepEqual(conflict, { address: "192.0.2.11", answeredBy: "02:aa:bb:cc:dd:ee" });
+  t.is(findDadConflict("node-1 login:\n"), undefined, "no line, no conflict");
+  t.is(
+    dadConflictMessage(
+      bridged,
+      conflict ?? { address: "", answeredBy: "" },
+      "The domain was destroyed and undefined (its disk and seed are kept).",
+    ),
+    'node "cilium-lab-vxlan-node-1": address 192.0.2.11 is already in use on bridge clbr0 (answered by MAC 02:aa:bb:cc:dd:ee). ' +
+      "The guest's duplicate-address check (an RFC 5227 ARP probe before it configures the address) found it and powered the node off. " +
+      "The domain was destroyed and undefined (its disk and seed are kept). " +
+      "Fix: give the lab addresses nobody else uses (cilium-lab:networkCidr, or the host with that MAC gives up 192.0.2.11), then run `pulumi up` again.",
+  );
+});
+
+test("console text is cleaned for messages: escape sequences and control characters go, the last lines stay, long lines are cut", (t) => {
+  const text = `\x1b[0;32m  OK  \x1b[0m] Started ssh.service\r\n\n${"x".repeat(250)}\nlast\x07 line\n`;
+  t.is(cleanConsole(text), `  OK  ] Started ssh.service\n${"x".repeat(200)}…\nlast line`);
+  t.is(cleanConsole(text, 1), "last line");
+});
 
 test("undefine clears every kind of extra domain state, and host key algorithms follow the pinned key type", (t) => {
   t.deepEqual([...UNDEFINE_FLAGS], ["--nvram", "--managed-save", "--snapshots-metadata", "--checkpoints-metadata"]);

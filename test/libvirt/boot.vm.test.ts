@@ -1,19 +1,26 @@
-// The real boot: one TCG node from the Debian test image, created through the four
-// providers after the engine's serialization round trip. Then an SSH login with the generated key
-// and the pinned host key, `hostname` and `ip -j addr` checks, refresh/diff, and delete leaving
-// nothing. Second boot: the "no SSH" fault row (a private key the seed does not authorize) →
-// the readiness error with the console tail, and the domain rolled back.
+// The real boot: one TCG node from the Debian test image, created through the providers after the
+// engine's serialization round trip, everything on the host as volumes of a libvirt pool (the image
+// uploaded, the disk an overlay with a <backingStore>, the seed uploaded, the console log read back
+// with vol-download). Then an SSH login with the generated key and the pinned host key, `hostname`
+// and `ip -j addr` checks, refresh/diff, and delete leaving nothing. Second boot: the "no SSH" fault
+// row (a private key the seed does not authorize) → the readiness error with the console tail, and
+// the domain rolled back. Runs as the unprivileged test user (group libvirt).
 //
-// Needs the test image (scripts/dev/build-test-image.sh; cached after its first build) and root.
-// Suffix .vm, the heaviest of its needs: it boots a VM; it also needs libvirtd and root.
+// Needs the test image (scripts/dev/build-test-image.sh; cached after its first build).
+// Suffix .vm, the heaviest of its needs: it boots a VM; it also needs libvirtd.
 import test from "ava";
-import * as fs from "node:fs";
-import * as path from "node:path";
 
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider, pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
-import { volumeProvider } from "../../infra/libvirt/volume";
+import {
+  createVolume,
+  deleteVolume,
+  ensureDirPool,
+  poolTargetPath,
+  removePoolIfEmpty,
+  uploadVolume,
+} from "../../infra/libvirt/storage";
 import {
   URI,
   assertNothingLeft,
@@ -21,16 +28,21 @@ import {
   rejection,
   roundTrip,
   sh,
-  suiteNames,
   sweep,
   tempFile,
   testImage,
   virsh,
   type AnyProvider,
 } from "./support";
+import { poolVolumes } from "./domain-support";
+import { sweepPools } from "./storage-support";
 
 const PREFIX = "cl-t-boot";
-const { stack: STACK, network: NET, pool: POOL } = suiteNames(PREFIX);
+const STACK = PREFIX;
+const NET = PREFIX;
+const POOL = `${PREFIX}-pool`;
+const TARGET = poolTargetPath(POOL);
+const CONSOLE = `${TARGET}/node-1-console.log`;
 const MAC = "52:54:00:c1:c1:01";
 const IP = "192.168.193.11";
 const DOMAIN = "cl-t-boot-node-1";
@@ -54,16 +66,17 @@ const userData =
     .join("\n")}\n` +
   `  ed25519_public: ${host.pub}\n`;
 
-let p: { net: AnyProvider; vol: AnyProvider; seed: AnyProvider; dom: AnyProvider };
+let p: { net: AnyProvider; seed: AnyProvider; dom: AnyProvider };
 let network: { id: string; outs?: Record<string, unknown> };
-let baseCopy: { id: string; outs?: Record<string, unknown> };
+/** The test image as a volume of the pool: what the overlays are backed by. */
+let basePath = "";
 let seed: { id: string; outs?: Record<string, unknown> };
 
 test.before(async () => {
   sweep(PREFIX);
+  sweepPools(PREFIX);
   p = {
     net: await roundTrip(networkProvider),
-    vol: await roundTrip(volumeProvider),
     seed: await roundTrip(cloudInitDiskProvider),
     dom: await roundTrip(domainProvider),
   };
@@ -72,15 +85,21 @@ test.before(async () => {
 test.after.always(async () => {
   for (const [prov, r] of [
     [p.seed, seed],
-    [p.vol, baseCopy],
     [p.net, network],
   ] as const) {
     if (r) {
       await prov.delete(r.id, r.outs ?? {});
     }
   }
+  sweepPools(PREFIX);
   sweep(PREFIX);
 });
+
+/** A fresh qcow2 overlay volume of the base image. */
+function overlay(name: string): Promise<string> {
+  const backing = { path: basePath, format: "qcow2" as const };
+  return createVolume(URI, POOL, { name, capacityBytes: 8 * 1024 ** 3, format: "qcow2", backing });
+}
 
 function domainInputs(disk: string, sshPrivateKey: string): Record<string, unknown> {
   return {
@@ -94,7 +113,8 @@ function domainInputs(disk: string, sshPrivateKey: string): Record<string, unkno
     mac: MAC,
     ip: IP,
     accelerator: "qemu",
-    consoleLogPath: path.join(POOL, "node-1-console.log"),
+    consoleLogPath: CONSOLE,
+    pool: POOL,
     bootTimeoutSeconds: BOOT_TIMEOUT,
     sshUser: USER,
     sshPrivateKey,
@@ -134,26 +154,12 @@ test.serial(
       hosts: [{ mac: MAC, ip: IP, hostname: "node-1" }],
       stack: STACK,
     });
-    baseCopy = await p.vol.create({
-      uri: URI,
-      poolDir: POOL,
-      name: "base.qcow2",
-      baseImagePath: image.path,
-      mode: "copy",
-      sizeGiB: 3,
-      stack: STACK,
-    });
-    const overlay = await p.vol.create({
-      uri: URI,
-      poolDir: POOL,
-      name: "node-1.qcow2",
-      baseImagePath: baseCopy.id,
-      sizeGiB: 8,
-      stack: STACK,
-    });
+    await ensureDirPool(URI, POOL, TARGET);
+    basePath = await uploadVolume(URI, POOL, "base.qcow2", image.path, { format: "qcow2" });
+    const disk = await overlay("node-1.qcow2");
     seed = await p.seed.create({
       uri: URI,
-      poolDir: POOL,
+      pool: POOL,
       name: "node-1-seed",
       userData,
       metaData: "instance-id: cl-t-boot-1\nlocal-hostname: node-1\n",
@@ -161,7 +167,7 @@ test.serial(
       stack: STACK,
     });
 
-    const news = (await p.dom.check({}, domainInputs(overlay.id, user.priv))).inputs ?? {};
+    const news = (await p.dom.check({}, domainInputs(disk, user.priv))).inputs ?? {};
     const started = Date.now();
     const dom = await p.dom.create(news);
     t.log(`boot to SSH login under TCG: ${Math.round((Date.now() - started) / 1000)} s`);
@@ -207,14 +213,14 @@ test.serial(
     });
 
     await p.dom.delete(dom.id, dom.outs ?? {});
-    await p.vol.delete(overlay.id, overlay.outs ?? {});
+    await deleteVolume(URI, POOL, "node-1.qcow2");
     t.deepEqual(
       virsh("list", "--all", "--name")
         .split("\n")
         .filter((n) => n.startsWith(PREFIX)),
       [],
     );
-    t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
+    t.false(poolVolumes(POOL).includes("node-1-console.log"), "the console log volume is gone");
   },
 );
 
@@ -224,16 +230,9 @@ test.serial(
     if (!seed) {
       return t.fail("needs the network, base and seed of the previous test");
     }
-    const overlay = await p.vol.create({
-      uri: URI,
-      poolDir: POOL,
-      name: "node-1b.qcow2",
-      baseImagePath: baseCopy.id,
-      sizeGiB: 8,
-      stack: STACK,
-    });
+    const disk = await overlay("node-1b.qcow2");
     const started = Date.now();
-    const error = await rejection(t, p.dom.create(domainInputs(overlay.id, stranger.priv)));
+    const error = await rejection(t, p.dom.create(domainInputs(disk, stranger.priv)));
     t.log(
       `gave up after ${Math.round((Date.now() - started) / 1000)} s; the error's first lines:\n${error.message.split("\n").slice(0, 3).join("\n")}`,
     );
@@ -244,12 +243,12 @@ test.serial(
         `^node "${DOMAIN}" \\(MAC ${MAC}, expected IP ${escaped(IP)}\\) was not ready \\(gave up after \\d+ s of ${BOOT_TIMEOUT} s: sshd answered but kept refusing for 60 s\\): ` +
           `SSH login as ${USER} failed \\([^\\n]*Permission denied \\(publickey[^\\n]*\\)\\.\\n` +
           `DHCP leases on network "${NET}": ${MAC} → ${escaped(IP)} \\([^,]+, expires [^)]+\\)\\.\\n` +
-          `Last 20 lines of the serial console \\(${escaped(path.join(POOL, "node-1-console.log"))}\\):\\n(\\| [^\\n]*\\n){1,20}` +
+          `Last 20 lines of the serial console \\(${escaped(CONSOLE)}\\):\\n(\\| [^\\n]*\\n){1,20}` +
           "The domain was destroyed and undefined \\(its disk and seed are kept\\)\\. " +
           `Fix: SSH refused the login: the seed must authorize the public half of sshPrivateKey for user "${USER}" \\(cloud-init ssh_authorized_keys\\)\\.`,
       ),
     );
-    t.regex(error.message, /\| .*node-1/, "the console tail is the guest's");
+    t.regex(error.message, /\| .*node-1/, "the console tail is the guest's, read back with vol-download");
     t.false(error.message.includes("PRIVATE KEY"));
     t.deepEqual(
       virsh("list", "--all", "--name")
@@ -258,14 +257,15 @@ test.serial(
       [],
       "rolled back",
     );
-    t.false(fs.existsSync(path.join(POOL, "node-1-console.log")));
-    await p.vol.delete(overlay.id, overlay.outs ?? {});
+    t.false(poolVolumes(POOL).includes("node-1-console.log"), "the console log volume is gone");
+    await deleteVolume(URI, POOL, "node-1b.qcow2");
   },
 );
 
 test.serial("after both boots, deleting seed, base and network leaves nothing of the suite", async (t) => {
   await p.seed.delete(seed.id, seed.outs ?? {});
-  await p.vol.delete(baseCopy.id, baseCopy.outs ?? {});
+  await deleteVolume(URI, POOL, "base.qcow2");
+  t.like(await removePoolIfEmpty(URI, POOL), { removed: true });
   await p.net.delete(network.id, network.outs ?? {});
   assertNothingLeft(t, PREFIX);
 });

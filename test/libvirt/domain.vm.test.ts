@@ -1,20 +1,19 @@
 // The Domain provider against real libvirtd under TCG, without booting an OS: a blank disk makes
 // SeaBIOS loop, which is enough for the fault rows (no lease → timeout error and rollback, missing
-// reservation, foreign name, missing disk, libvirtd down, killed mid-create then create again,
-// deleted or stopped by hand, deleting a running domain). The real boot is in boot.vm.test.ts.
+// reservation, foreign name, missing disk, missing host bridge, libvirtd down, killed mid-create then
+// create again, deleted or stopped by hand, deleting a running domain). Disk, seed and console log
+// are volumes of a libvirt pool, checked through virsh only: the suite runs as the unprivileged test
+// user (group libvirt), who cannot read the pool directory. The real boot is in boot.vm.test.ts.
 //
 // Suffix .vm, the heaviest of its needs: it starts TCG domains (SeaBIOS only, no test image); it
-// also needs libvirtd and root.
+// also needs libvirtd.
 import test from "ava";
-import * as fs from "node:fs";
 import * as path from "node:path";
-
-import type * as pulumi from "@pulumi/pulumi";
 
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider, type DomainInputs, type DomainOutputs } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
-import { volumeProvider } from "../../infra/libvirt/volume";
+import { createVolume, deleteVolume, ensureDirPool, poolTargetPath, uploadVolume } from "../../infra/libvirt/storage";
 import { domainXml } from "../../infra/libvirt/xml";
 import type { Versioned } from "../../infra/provider";
 import {
@@ -28,15 +27,20 @@ import {
   killedCreate,
   rejection,
   sh,
-  suiteNames,
   sweep,
   tempFile,
   virsh,
   virshTry,
 } from "./support";
+import { firstBlockIs, poolVolumes, scratch } from "./domain-support";
+import { sweepPools } from "./storage-support";
 
 const PREFIX = "cl-t-dom";
-const { stack: STACK, network: NET, pool: POOL } = suiteNames(PREFIX);
+const STACK = PREFIX;
+const NET = PREFIX;
+/** The suite's libvirt dir pool and its target directory (made by libvirtd, root 0711). */
+const POOL = `${PREFIX}-pool`;
+const TARGET = poolTargetPath(POOL);
 const MAC1 = "52:54:00:c1:c0:01";
 const IP1 = "192.168.192.11";
 
@@ -44,12 +48,13 @@ const IP1 = "192.168.192.11";
 const keys = keyPair("cl-t");
 
 let network: { id: string; outs?: Record<string, unknown> };
-const made: { p: pulumi.dynamic.ResourceProvider; id: string; outs?: Record<string, unknown> }[] = [];
+let seed: { id: string; outs?: Record<string, unknown> } | undefined;
 let disk = "";
 let seedPath = "";
 
 test.before(async () => {
   sweep(PREFIX);
+  sweepPools(PREFIX);
   network = await direct(networkProvider).create({
     uri: URI,
     networkName: NET,
@@ -59,33 +64,28 @@ test.before(async () => {
     hosts: [{ mac: MAC1, ip: IP1, hostname: "node-1" }],
     stack: STACK,
   });
-  const v = await direct(volumeProvider).create({
+  await ensureDirPool(URI, POOL, TARGET);
+  disk = await createVolume(URI, POOL, { name: "blank.qcow2", capacityBytes: 1024 ** 3, format: "qcow2" });
+  seed = await direct(cloudInitDiskProvider).create({
     uri: URI,
-    poolDir: POOL,
-    name: "blank.qcow2",
-    sizeGiB: 1,
-    stack: STACK,
-  });
-  const s = await direct(cloudInitDiskProvider).create({
-    uri: URI,
-    poolDir: POOL,
+    pool: POOL,
     name: "seed",
     userData: "#cloud-config\n",
     metaData: "instance-id: cl-t-dom\n",
     stack: STACK,
   });
-  made.push({ p: volumeProvider, ...v }, { p: cloudInitDiskProvider, ...s });
-  disk = v.id;
-  seedPath = s.id;
+  seedPath = seed.id;
 });
 
 test.after.always(async () => {
-  for (const m of made.reverse()) {
-    await direct(m.p).delete(m.id, m.outs ?? {});
+  if (seed) {
+    await direct(cloudInitDiskProvider).delete(seed.id, seed.outs ?? {});
   }
+  await deleteVolume(URI, POOL, "blank.qcow2");
   if (network) {
     await direct(networkProvider).delete(network.id, network.outs ?? {});
   }
+  sweepPools(PREFIX);
   sweep(PREFIX);
 });
 
@@ -123,7 +123,8 @@ function inputs(name: string, extra: Partial<DomainInputs> = {}): DomainInputs &
     mac: MAC1,
     ip: IP1,
     accelerator: "qemu",
-    consoleLogPath: path.join(POOL, `${name}-console.log`),
+    consoleLogPath: `${TARGET}/${name}-console.log`,
+    pool: POOL,
     bootTimeoutSeconds: 8,
     sshUser: "ubuntu",
     sshPrivateKey: keys.priv,
@@ -144,17 +145,13 @@ function ourDomains(): string[] {
 /** Only our shared fixtures may remain: the network, the blank disk and the seed. */
 function assertOnlyFixtures(t: Parameters<typeof assertNothingLeft>[0]): void {
   t.deepEqual(ourDomains(), [], "no domain of ours is left");
-  t.deepEqual(
-    fs.readdirSync(POOL).sort(),
-    [".cilium-lab-pool.json", path.basename(disk), path.basename(seedPath)].sort(),
-    "no console log is left",
-  );
+  t.deepEqual(poolVolumes(POOL), ["blank.qcow2", path.basename(seedPath)].sort(), "no console log is left");
 }
 
 const noLease = (name: string, timeout: number): string =>
   `node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within ${timeout} s: no DHCP lease for ${MAC1}.\n` +
   `DHCP leases on network "${NET}": none.\n` +
-  `Last 20 lines of the serial console (${path.join(POOL, `${name}-console.log`)}): (empty)\n` +
+  `Last 20 lines of the serial console (${TARGET}/${name}-console.log): (empty)\n` +
   "The domain was destroyed and undefined (its disk and seed are kept). " +
   `Fix: the guest never asked for (or got) its reserved address: check the console for boot or cloud-init errors, that the seed's network-config enables DHCP on the NIC with MAC ${MAC1}, and \`virsh net-dumpxml ${NET}\` for the reservation. ` +
   "Under TCG (accelerator qemu) a boot takes minutes: raise cilium-lab:bootTimeoutSeconds if the console shows a boot still in progress.";
@@ -202,11 +199,11 @@ test.serial("a foreign domain with our name is refused by name and left untouche
 test.serial("a missing disk is named with the fix, and nothing is defined", async (t) => {
   const error = await rejection(
     t,
-    direct(domainProvider).create(inputs("cl-t-dom-nodisk", { diskPath: path.join(POOL, "missing.qcow2") })),
+    direct(domainProvider).create(inputs("cl-t-dom-nodisk", { diskPath: `${TARGET}/missing.qcow2` })),
   );
   t.is(
     error.message,
-    `creating domain "cl-t-dom-nodisk" failed: disk ${path.join(POOL, "missing.qcow2")} does not exist. Nothing was created. Fix: the node's Volume creates it; run \`pulumi up --refresh\`.`,
+    `creating domain "cl-t-dom-nodisk" failed: disk ${TARGET}/missing.qcow2 does not exist. Nothing was created. Fix: the node's Volume creates it; run \`pulumi up --refresh\`.`,
   );
   assertOnlyFixtures(t);
 });
@@ -239,8 +236,8 @@ test.serial(
     }
     const leftover = virsh("domuuid", name).trim();
     t.true(
-      fs.existsSync(path.join(POOL, `${name}-console.log`)),
-      "the killed run left a running domain and its console log",
+      poolVolumes(POOL).includes(`${name}-console.log`),
+      "the killed run left a running domain and its console log, which libvirt lists as a volume of the pool after a refresh",
     );
 
     // The re-run gets past "already exists": it removes the stamped leftover and runs its own
@@ -256,49 +253,57 @@ test.serial(
   "freshDisk: create first empties the overlay on its own backing file (same size, 0600); a disk without one is refused before anything is defined",
   async (t) => {
     const name = "cl-t-dom-fresh";
-    const overlay = await direct(volumeProvider).create({
-      uri: URI,
-      poolDir: POOL,
-      name: "fresh.qcow2",
-      baseImagePath: disk,
-      sizeGiB: 2,
-      stack: STACK,
-    });
-    t.teardown(() => direct(volumeProvider).delete(overlay.id, overlay.outs ?? {}));
-    // What a booted guest leaves behind: data in the overlay itself.
-    sh("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 64k", overlay.id]);
-    sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0xab 0 64k", overlay.id]);
+    const dir = scratch(t);
+    // What a booted guest leaves behind: data in the overlay itself. Written locally (into a file
+    // without backing, then pointed at the pool's blank disk without opening it) and uploaded.
+    const dirty = path.join(dir, "dirty.qcow2");
+    sh("qemu-img", ["create", "-q", "-f", "qcow2", dirty, String(2 * 1024 ** 3)]);
+    sh("qemu-io", ["-f", "qcow2", "-c", "write -P 0xab 0 64k", dirty]);
+    sh("qemu-img", ["rebase", "-u", "-F", "qcow2", "-b", disk, dirty]);
+    const overlay = await uploadVolume(URI, POOL, "fresh.qcow2", dirty, { format: "qcow2" });
+    t.teardown(() => deleteVolume(URI, POOL, "fresh.qcow2"));
+    t.true(firstBlockIs(POOL, dir, "fresh.qcow2", "0xab"), "the overlay holds the guest's data before");
 
     const error = await rejection(
       t,
-      direct(domainProvider).create(inputs(name, { diskPath: overlay.id, freshDisk: true, bootTimeoutSeconds: 5 })),
+      direct(domainProvider).create(inputs(name, { diskPath: overlay, freshDisk: true, bootTimeoutSeconds: 5 })),
     );
     t.true(
       error.message.startsWith(`node "${name}" (MAC ${MAC1}, expected IP ${IP1}) was not ready within 5 s`),
       error.message,
     );
-    const info = JSON.parse(sh("qemu-img", ["info", "-U", "--output=json", overlay.id])) as Record<string, unknown>;
-    t.like(info, {
-      format: "qcow2",
-      "virtual-size": 2 * 1024 ** 3,
-      "full-backing-filename": disk,
-      "backing-filename-format": "qcow2",
-    });
-    // The old data is gone: the first 64 KiB read as the blank base's zeros (qemu-io exits 1 otherwise).
-    t.regex(
-      sh("qemu-io", ["-f", "qcow2", "-c", "read -P 0 0 64k", overlay.id]),
-      /^read 65536\/65536 bytes at offset 0$/m,
-    );
-    t.is(fs.statSync(overlay.id).mode & 0o777, 0o600);
-    t.false(fs.existsSync(`${overlay.id}.part`));
+    const xml = virsh("vol-dumpxml", "--pool", POOL, "fresh.qcow2");
+    t.regex(xml, /<capacity unit='bytes'>2147483648<\/capacity>/);
+    t.regex(xml, /<target>[\s\S]*<format type='qcow2'\/>[\s\S]*<mode>0600<\/mode>[\s\S]*<\/target>/);
+    t.regex(xml, new RegExp(`<backingStore>\\s*<path>${disk}</path>\\s*<format type='qcow2'/>`));
+    t.true(firstBlockIs(POOL, dir, "fresh.qcow2", "0"), "the old data is gone: the first 64 KiB read as zeros");
 
     const refused = await rejection(t, direct(domainProvider).create(inputs(name, { freshDisk: true })));
     t.is(
       refused.message,
       `creating domain "${name}" failed: freshDisk needs a qcow2 overlay, but ${disk} is qcow2 without a backing file. ` +
-        "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
+        "Nothing was created. Fix: make the disk a Volume with a backingPath, or leave freshDisk unset to boot the disk as it is.",
     );
     t.deepEqual(ourDomains(), [], "no domain was defined");
+  },
+);
+
+test.serial(
+  "a missing host bridge: start is refused naming the bridge and the fix, and neither the domain nor its console log is left",
+  async (t) => {
+    const name = "cl-t-dom-nobr";
+    const error = await rejection(
+      t,
+      direct(domainProvider).create(inputs(name, { networkName: "", bridgeName: "cl-t-nobr0" })),
+    );
+    t.is(
+      error.message,
+      `creating domain "${name}" (starting it) failed: Failed to start domain '${name}' / Cannot get interface MTU on 'cl-t-nobr0': No such device ` +
+        `(\`virsh -c ${URI} start ${name}\` exit 1). Fix: host bridge "cl-t-nobr0" does not exist on the libvirt host: create it there ` +
+        "(`ip link add cl-t-nobr0 type bridge && ip link set cl-t-nobr0 up`, plus your uplink and the host's address) or set " +
+        "`pulumi config set cilium-lab:bridge <existing bridge>`. The domain was destroyed and undefined (its disk and seed are kept).",
+    );
+    assertOnlyFixtures(t);
   },
 );
 
@@ -316,6 +321,9 @@ test.serial(
     const outs: DomainOutputs & Versioned = {
       ...state,
       uuid: id,
+      networkName: NET,
+      bridgeName: "",
+      pool: POOL,
       hostPublicKey: keys.pub.split(" ").slice(0, 2).join(" "),
       freshDisk: false,
       running: true,
@@ -350,11 +358,12 @@ test.serial("delete destroys a running domain, undefines it and removes its cons
   defineLikeCreate(name, i.consoleLogPath);
   virsh("start", name);
   const id = virsh("domuuid", name).trim();
-  t.true(fs.existsSync(i.consoleLogPath));
+  t.true(poolVolumes(POOL).includes(`${name}-console.log`), "virtlogd made the console log, a volume of the pool");
   await direct(domainProvider).delete(id, {
     uri: URI,
     domainName: name,
     consoleLogPath: i.consoleLogPath,
+    pool: POOL,
     stack: STACK,
   });
   assertOnlyFixtures(t);

@@ -4,6 +4,7 @@
  * IP, the stage reached, the network's leases and the serial console tail, plus the fix for that
  * stage; it never holds a secret.
  */
+import { DAD_CONFLICT_MARKER } from "../../nodes/dad";
 import { tail, type RunResult } from "../exec";
 import type { Lease } from "../xml";
 import type { DomainInputs } from "./types";
@@ -21,10 +22,18 @@ export function formatLeases(leases: readonly Lease[]): string {
 /** How far a boot got, for the timeout message and its fix. */
 export type BootStage = "lease" | "wrong-lease" | "port" | "hostkey" | "auth" | "ssh" | "cloud-init" | "stopped";
 
+/** The NIC of a boot message: a libvirt network (NAT) or a host bridge. */
+type NicInputs = Pick<DomainInputs, "networkName" | "bridgeName">;
+
+/** The host bridge of a bridge-mode node, or undefined in NAT mode. */
+export function bridgeOf(inputs: NicInputs): string | undefined {
+  return inputs.bridgeName !== undefined && inputs.bridgeName !== "" ? inputs.bridgeName : undefined;
+}
+
 /** The stage-specific fix of a boot timeout. */
 export function bootFix(
   stage: BootStage,
-  inputs: Pick<DomainInputs, "mac" | "ip" | "networkName" | "sshUser" | "accelerator">,
+  inputs: Pick<DomainInputs, "mac" | "ip" | "sshUser" | "accelerator"> & NicInputs,
 ): string {
   const tcg =
     inputs.accelerator === "qemu"
@@ -33,9 +42,14 @@ export function bootFix(
   switch (stage) {
     case "lease":
     case "wrong-lease":
-      return `the guest never asked for (or got) its reserved address: check the console for boot or cloud-init errors, that the seed's network-config enables DHCP on the NIC with MAC ${inputs.mac}, and \`virsh net-dumpxml ${inputs.networkName}\` for the reservation.${tcg}`;
-    case "port":
+      return `the guest never asked for (or got) its reserved address: check the console for boot or cloud-init errors, that the seed's network-config enables DHCP on the NIC with MAC ${inputs.mac}, and \`virsh net-dumpxml ${inputs.networkName ?? ""}\` for the reservation.${tcg}`;
+    case "port": {
+      const bridge = bridgeOf(inputs);
+      if (bridge !== undefined) {
+        return `nothing answers on ${inputs.ip}:22: check the console for network-config or sshd errors (the seed's network-config must give the NIC with MAC ${inputs.mac} the static address ${inputs.ip}), that bridge ${bridge} is up, and that this machine reaches ${inputs.ip} (an address of the node's CIDR on ${bridge}, or a route to it).${tcg}`;
+      }
       return `the guest has its address but sshd does not answer on port 22: check the console for sshd/cloud-init errors and that the image has openssh-server.${tcg}`;
+    }
     case "hostkey":
       return "the node presents a different host key than hostPublicKey: the seed's cloud-init ssh_keys must install the key pair whose public half is hostPublicKey (or something else answers at that address).";
     case "auth":
@@ -51,14 +65,20 @@ export function bootFix(
   }
 }
 
-function stageText(stage: BootStage, last: string, inputs: Pick<DomainInputs, "mac" | "ip" | "sshUser">): string {
+function stageText(
+  stage: BootStage,
+  last: string,
+  inputs: Pick<DomainInputs, "mac" | "ip" | "sshUser"> & NicInputs,
+): string {
   switch (stage) {
     case "lease":
       return `no DHCP lease for ${inputs.mac}`;
     case "wrong-lease":
       return `the lease for ${inputs.mac} is not ${inputs.ip} (${last})`;
     case "port":
-      return `lease OK, but TCP ${inputs.ip}:22 did not answer (${last})`;
+      return bridgeOf(inputs) === undefined
+        ? `lease OK, but TCP ${inputs.ip}:22 did not answer (${last})`
+        : `TCP ${inputs.ip}:22 did not answer (${last})`;
     case "hostkey":
       return `SSH host key of ${inputs.ip} does not match hostPublicKey (${last})`;
     case "auth":
@@ -128,12 +148,21 @@ export interface NotReady {
  */
 export const SSH_REFUSAL_GRACE_MS = 60_000;
 
+/** What the boot error says about how the node gets its address: the network's leases, or the bridge's static address. */
+function addressLine(inputs: Pick<DomainInputs, "ip"> & NicInputs, leases: readonly Lease[]): string {
+  const bridge = bridgeOf(inputs);
+  return bridge === undefined
+    ? `DHCP leases on network "${inputs.networkName ?? ""}": ${formatLeases(leases)}.\n`
+    : `No DHCP on bridge "${bridge}": the seed's network-config sets ${inputs.ip} statically.\n`;
+}
+
 /** The user-facing boot timeout error (no secrets: only names, addresses, leases and console text). */
 export function bootTimeoutMessage(
   inputs: Pick<
     DomainInputs,
-    "domainName" | "mac" | "ip" | "networkName" | "sshUser" | "accelerator" | "bootTimeoutSeconds" | "consoleLogPath"
-  >,
+    "domainName" | "mac" | "ip" | "sshUser" | "accelerator" | "bootTimeoutSeconds" | "consoleLogPath"
+  > &
+    NicInputs,
   notReady: NotReady,
   leases: readonly Lease[],
   console: string,
@@ -154,14 +183,19 @@ export function bootTimeoutMessage(
         : ` within ${inputs.bootTimeoutSeconds} s`;
   return (
     `node "${inputs.domainName}" (MAC ${inputs.mac}, expected IP ${inputs.ip}) was not ready${within}: ${stageText(notReady.stage, notReady.detail, inputs)}.\n` +
-    `DHCP leases on network "${inputs.networkName}": ${formatLeases(leases)}.\n` +
+    addressLine(inputs, leases) +
     `Last ${CONSOLE_TAIL_LINES} lines of the serial console (${inputs.consoleLogPath}):${lines}\n` +
     `${rolledBack} Fix: ${bootFix(notReady.stage, inputs)}`
   );
 }
 
-/** Maps a define/start failure to its fix (KVM missing, file permissions). */
-export function startFix(stderr: string, accelerator: string): string {
+/** Maps a define/start failure to its fix (KVM missing, host bridge missing, file permissions). */
+export function startFix(stderr: string, accelerator: string, bridgeName = ""): string {
+  // libvirt 9.0 starting a domain whose <interface type='bridge'> names no existing device:
+  // "Cannot get interface MTU on 'br9': No such device" (virNetDevGetMTU, before the tap is enslaved).
+  if (bridgeName !== "" && /Cannot get interface MTU|No such device|bridge.*(not found|does not exist)/i.test(stderr)) {
+    return `host bridge "${bridgeName}" does not exist on the libvirt host: create it there (\`ip link add ${bridgeName} type bridge && ip link set ${bridgeName} up\`, plus your uplink and the host's address) or set \`pulumi config set cilium-lab:bridge <existing bridge>\`.`;
+  }
   if (
     accelerator === "kvm" &&
     /domaintype=kvm|requires KVM|KVM is not available|kvm.*(not supported|unavailable|No such file)|Could not access KVM/i.test(
@@ -174,4 +208,48 @@ export function startFix(stderr: string, accelerator: string): string {
     return "qemu (user libvirt-qemu) cannot open a file: every directory above the disk/seed/console paths needs o+x, and AppArmor may deny paths outside /var/lib/libvirt (`journalctl -k | grep -i apparmor`).";
   }
   return "see the libvirt message";
+}
+
+/**
+ * The start of the guest's duplicate-address report (infra/nodes/dad.ts: an RFC 5227 ARP probe
+ * before the node is trusted), `<marker> <address> answered by <mac>`, which the guest prints to the
+ * serial console before it powers itself off.
+ */
+export const DAD_CONFLICT_LINE = DAD_CONFLICT_MARKER;
+
+/** An address conflict the guest reported on its console. */
+export interface DadConflict {
+  readonly address: string;
+  /** The MAC that answered the probe, lower-case; "" when the line does not name one. */
+  readonly answeredBy: string;
+}
+
+/** Finds the guest's duplicate-address report in console text (the last one wins); undefined when absent. */
+export function findDadConflict(console: string, marker = DAD_CONFLICT_LINE): DadConflict | undefined {
+  const line = console
+    .split("\n")
+    .filter((l) => l.includes(marker))
+    .at(-1);
+  if (line === undefined) {
+    return undefined;
+  }
+  const rest = line.slice(line.indexOf(marker) + marker.length);
+  const address = /\b(\d{1,3}(?:\.\d{1,3}){3})\b/.exec(rest)?.[1] ?? "?";
+  const mac = /\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/.exec(rest)?.[1] ?? "";
+  return { address, answeredBy: mac.toLowerCase() };
+}
+
+/** The named boot error of an address conflict: which address, on which bridge, who answered, the fix. */
+export function dadConflictMessage(
+  inputs: Pick<DomainInputs, "domainName" | "ip"> & NicInputs,
+  conflict: DadConflict,
+  rolledBack: string,
+): string {
+  const where = bridgeOf(inputs) === undefined ? `network "${inputs.networkName ?? ""}"` : `bridge ${bridgeOf(inputs)}`;
+  const by = conflict.answeredBy === "" ? "" : ` (answered by MAC ${conflict.answeredBy})`;
+  return (
+    `node "${inputs.domainName}": address ${conflict.address} is already in use on ${where}${by}. ` +
+    "The guest's duplicate-address check (an RFC 5227 ARP probe before it configures the address) found it and powered the node off. " +
+    `${rolledBack} Fix: give the lab addresses nobody else uses (cilium-lab:networkCidr, or the host with that MAC gives up ${conflict.address}), then run \`pulumi up\` again.`
+  );
 }

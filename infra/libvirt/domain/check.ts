@@ -1,9 +1,10 @@
 /** The input check of a {@link Domain}: every bad input with its property and reason. */
 import { parseIpv4 } from "../../config/cidr";
+import { isUnknown } from "../../provider";
 import { Checker, MAC_PATTERN, STACK_PATTERN, absPath, checkUri, int } from "../common";
 import { normalizePublicKey } from "./readiness";
 
-/** Checks a Domain's inputs (values not known yet pass) and normalizes `freshDisk` and `hostPublicKey`. */
+/** Checks a Domain's inputs (values not known yet pass) and normalizes `freshDisk`, `hostPublicKey` and the empty defaults of `networkName`, `bridgeName` and `pool`. */
 export function checkDomain(news: Record<string, unknown>): {
   inputs: Record<string, unknown>;
   failures: { property: string; reason: string }[];
@@ -20,7 +21,36 @@ export function checkDomain(news: Record<string, unknown>): {
   for (const k of ["diskPath", "seedPath", "consoleLogPath"]) {
     c.field(k, absPath);
   }
-  c.field("networkName", (v) => (typeof v !== "string" || v === "" ? "must be a libvirt network name" : undefined));
+  const given = (v: unknown): boolean => v !== undefined && v !== "";
+  if (
+    !isUnknown(news.networkName) &&
+    !isUnknown(news.bridgeName) &&
+    given(news.networkName) === given(news.bridgeName)
+  ) {
+    c.fail(
+      "networkName",
+      "set exactly one of networkName (a libvirt network, NAT mode) and bridgeName (an existing host bridge, bridge mode)",
+    );
+  }
+  c.field("networkName", (v) =>
+    v === undefined || typeof v === "string" ? undefined : "must be a libvirt network name",
+  );
+  // Linux interface names: at most 15 bytes (IFNAMSIZ 16 with the NUL), no '/', ':' or whitespace
+  // (the kernel's dev_valid_name, net/core/dev.c).
+  c.field("bridgeName", (v) =>
+    v === undefined ||
+    v === "" ||
+    (typeof v === "string" && /^[A-Za-z0-9_.-]{1,15}$/.test(v) && v !== "." && v !== "..")
+      ? undefined
+      : `must be a Linux bridge interface name (at most 15 of [A-Za-z0-9_.-]), got ${JSON.stringify(v)}`,
+  );
+  // Required: the disk, the seed and the console log are volumes of the stack's pool, reached
+  // only through libvirt (states written before pools still read and delete without it).
+  c.field("pool", (v) =>
+    typeof v === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(v)
+      ? undefined
+      : `must be the stack's libvirt storage pool (StoragePool.poolName), got ${JSON.stringify(v)}`,
+  );
   c.field("mac", (v) =>
     typeof v !== "string" || !MAC_PATTERN.test(v)
       ? `must be a lower-case unicast MAC like 52:54:00:12:34:56, got ${JSON.stringify(v)}`
@@ -64,6 +94,9 @@ export function checkDomain(news: Record<string, unknown>): {
   const inputs = {
     ...news,
     freshDisk: news.freshDisk ?? false,
+    networkName: news.networkName ?? "",
+    bridgeName: news.bridgeName ?? "",
+    pool: news.pool ?? "",
     ...(typeof news.hostPublicKey === "string" ? { hostPublicKey: normalizePublicKey(news.hostPublicKey) } : {}),
   };
   return { inputs, failures: c.failures };

@@ -1,58 +1,39 @@
-/** Emptying a node's qcow2 overlay before its VM boots (a {@link Domain} with `freshDisk`). */
-import { fsp, pathMod, removeFile, runTool, toolFailure } from "../exec";
+/** Emptying a node's qcow2 overlay before its VM boots (a {@link Domain} with `freshDisk`), through libvirt. */
+import { createVolume, deleteVolume, volumeFacts } from "../storage";
 
 /**
- * Makes the qcow2 overlay at `disk` empty again: a new overlay on the same backing file, backing
- * format and virtual size, written to `<disk>.part` (mode 0600: it will hold the guest's keys) and
- * renamed over the old one, so a failure leaves the old disk as it was.
+ * Makes the qcow2 overlay volume at `disk` (in `pool`) empty again: reads its backing image, backing
+ * format and virtual size (`vol-dumpxml`), deletes it and creates it anew with the same
+ * `<backingStore>` (mode 0600: it will hold the guest's keys). libvirt cannot rename a volume, so
+ * there is no build-aside-and-rename: when the re-create fails, the error says the disk is gone and
+ * how to get it back.
  */
-export async function resetOverlay(disk: string, action: string): Promise<void> {
-  const info = await runTool("qemu-img", ["info", "-U", "--output=json", disk]);
-  if (info.code !== 0) {
-    throw toolFailure(
-      `${action} (reading its disk ${disk})`,
-      info,
-      "check that the disk exists and is a qcow2 image (the node's Volume makes it). Nothing was created.",
-    );
-  }
-  const image = JSON.parse(info.stdout) as {
-    readonly format?: string;
-    readonly "virtual-size"?: number;
-    readonly "backing-filename-format"?: string;
-    readonly "full-backing-filename"?: string;
-  };
-  const backing = image["full-backing-filename"];
-  if (image.format !== "qcow2" || backing === undefined || image["virtual-size"] === undefined) {
+export async function resetOverlay(uri: string, pool: string, disk: string, action: string): Promise<void> {
+  const facts = await volumeFacts(uri, undefined, disk);
+  if (facts === undefined) {
     throw new Error(
-      `${action} failed: freshDisk needs a qcow2 overlay, but ${disk} is ${image.format ?? "of unknown format"} without a backing file. ` +
-        "Nothing was created. Fix: make the disk a Volume in mode overlay, or leave freshDisk unset to boot the disk as it is.",
+      `${action} failed: its disk ${disk} is not a volume libvirt knows. Nothing was created. Fix: the node's Volume creates it; run \`pulumi up --refresh\`.`,
     );
   }
-  const part = `${disk}.part`;
-  await removeFile(part);
-  const create = await runTool("qemu-img", [
-    "create",
-    "-q",
-    "-f",
-    "qcow2",
-    "-F",
-    image["backing-filename-format"] ?? "qcow2",
-    "-b",
-    backing,
-    part,
-    String(image["virtual-size"]),
-  ]);
+  if (
+    facts.format !== "qcow2" ||
+    facts.backingPath === undefined ||
+    (facts.backingFormat !== undefined && facts.backingFormat !== "qcow2")
+  ) {
+    throw new Error(
+      `${action} failed: freshDisk needs a qcow2 overlay, but ${disk} is ${facts.format ?? "of unknown format"} without a backing file. ` +
+        "Nothing was created. Fix: make the disk a Volume with a backingPath, or leave freshDisk unset to boot the disk as it is.",
+    );
+  }
+  const backing = { path: facts.backingPath, format: "qcow2" as const };
+  await deleteVolume(uri, pool, facts.name);
   try {
-    if (create.code !== 0) {
-      throw toolFailure(
-        `${action} (emptying its disk ${disk})`,
-        create,
-        `check ${backing} and the free space in ${pathMod().dirname(disk)}. Nothing was created; the old disk is untouched.`,
-      );
-    }
-    await fsp().chmod(part, 0o600);
-    await fsp().rename(part, disk);
-  } finally {
-    await removeFile(part);
+    await createVolume(uri, pool, { name: facts.name, capacityBytes: facts.capacityBytes, format: "qcow2", backing });
+  } catch (error) {
+    throw new Error(
+      `${action} failed: emptying its disk ${disk} deleted the old overlay, but creating the new one failed: ${(error as Error).message} ` +
+        "Nothing was defined. Fix: repair the cause, then `pulumi up --refresh` recreates the disk.",
+      { cause: error },
+    );
   }
 }

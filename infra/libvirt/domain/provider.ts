@@ -1,18 +1,21 @@
 /**
  * `Domain`: one lab VM, and the wait until it is usable. Mirrors `libvirt.Domain` of the retired
  * `@pulumi/libvirt`, plus readiness (./readiness.ts): `create` returns only when the node has its DHCP
- * lease, an SSH login with the lab key succeeds against the pinned host key, and cloud-init has
- * finished, bounded by `bootTimeoutSeconds`.
+ * lease (NAT mode; a bridged node has a static address and goes straight to port 22), an SSH login
+ * with the lab key succeeds against the pinned host key, and cloud-init has finished, bounded by
+ * `bootTimeoutSeconds`. Everything on the host goes through libvirt (disk, seed and console log are
+ * volumes of the stack's pool), so it works as a user in group libvirt and over `qemu+ssh://`.
  *
  * On any create failure the domain is destroyed and undefined before the error is thrown (a plain
  * throw from `create` records nothing in the state, so anything left would leak).
  */
-import { removePoolDirIfEmpty } from "../common";
-import { pathExists, pathMod, removeFile, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
+import { pathMod, toolFailure, virsh, virshDefineXml, virshList, virshOk } from "../exec";
 import { foreignObjectError, ownedBy, ownedLibvirtResource } from "../owned";
 import { domainXml, parseDomainXml, parseNetworkXml } from "../xml";
-import { startFix } from "./boot-errors";
+import { poolTarget, volumeFacts } from "../storage";
+import { bridgeOf, startFix } from "./boot-errors";
 import { checkDomain } from "./check";
+import { removeConsole } from "./console";
 import { resetOverlay } from "./overlay";
 import { normalizePublicKey, startAndWait } from "./readiness";
 import type { DomainArgs, DomainInputs, DomainOutputs } from "./types";
@@ -32,9 +35,53 @@ async function removeDomain(uri: string, nameOrUuid: string, action: string): Pr
   }
 }
 
-async function requireFile(path: string, what: string, action: string, fix: string): Promise<void> {
-  if (!(await pathExists(path))) {
+/** Refuses a disk or seed path libvirt does not know as a volume (on the libvirt host, local or remote). */
+async function requireVolume(uri: string, path: string, what: string, action: string, fix: string): Promise<void> {
+  if ((await volumeFacts(uri, undefined, path)) === undefined) {
     throw new Error(`${action} failed: ${what} ${path} does not exist. Nothing was created. Fix: ${fix}`);
+  }
+}
+
+/** The stack pool must exist, and the console log must lie in its target directory (it is read and removed as a volume of it). */
+async function requireConsoleInPool(inputs: DomainInputs, action: string): Promise<void> {
+  const pool = inputs.pool ?? "";
+  const target = await poolTarget(inputs.uri, pool);
+  if (target === undefined) {
+    throw new Error(
+      `${action} failed: libvirt storage pool "${pool}" does not exist. Nothing was created. Fix: the stack's StoragePool creates it; run \`pulumi up --refresh\`.`,
+    );
+  }
+  if (pathMod().dirname(inputs.consoleLogPath) !== target) {
+    throw new Error(
+      `${action} failed: consoleLogPath ${inputs.consoleLogPath} is not in the target directory ${target} of pool "${pool}". Nothing was created. ` +
+        `Fix: put the console log there (${target}/<node>-console.log).`,
+    );
+  }
+}
+
+/** NAT mode: the network must exist, be active and reserve the node's address for its MAC. */
+async function requireNetwork(inputs: DomainInputs, action: string): Promise<void> {
+  const { uri } = inputs;
+  const networkName = inputs.networkName ?? "";
+  const networks = await virshList(uri, ["net-list", "--all", "--name"], action);
+  if (!networks.has(networkName)) {
+    throw new Error(
+      `${action} failed: libvirt network "${networkName}" does not exist. Nothing was created. Fix: create the Network first (pass Network.networkName).`,
+    );
+  }
+  const net = parseNetworkXml(await virshOk(uri, ["net-dumpxml", networkName], action, "check libvirtd"));
+  const reservation = net.hosts.find((h) => h.mac === inputs.mac);
+  if (!reservation || reservation.ip !== inputs.ip) {
+    throw new Error(
+      `${action} failed: network "${networkName}" has no DHCP reservation ${inputs.mac} → ${inputs.ip} ` +
+        `(it has: ${net.hosts.map((h) => `${h.mac} → ${h.ip}`).join(", ") || "none"}), so the node would never get its address. ` +
+        "Nothing was created. Fix: add the node to the Network's hosts.",
+    );
+  }
+  if (!(await virshList(uri, ["net-list", "--name"], action)).has(networkName)) {
+    throw new Error(
+      `${action} failed: libvirt network "${networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${networkName}\` or \`pulumi up --refresh\`.`,
+    );
   }
 }
 
@@ -47,7 +94,9 @@ function toOutputs(inputs: DomainInputs, uuid: string, running: boolean): Domain
     memoryMiB: inputs.memoryMiB,
     diskPath: inputs.diskPath,
     seedPath: inputs.seedPath,
-    networkName: inputs.networkName,
+    networkName: inputs.networkName ?? "",
+    bridgeName: inputs.bridgeName ?? "",
+    pool: inputs.pool ?? "",
     mac: inputs.mac,
     ip: inputs.ip,
     accelerator: inputs.accelerator,
@@ -75,44 +124,17 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
     // rebuild it rather than adopt a VM in an unknown condition.
     await removeDomain(uri, name, `${action} (removing the leftover of an interrupted run)`);
   }
-  await requireFile(inputs.diskPath, "disk", action, "the node's Volume creates it; run `pulumi up --refresh`.");
-  await requireFile(
-    inputs.seedPath,
-    "cloud-init seed",
-    action,
-    "the node's CloudInitDisk creates it; run `pulumi up --refresh`.",
-  );
-  await requireFile(
-    pathMod().dirname(inputs.consoleLogPath),
-    "console log directory",
-    action,
-    "use a directory that exists (the stack's pool directory).",
-  );
-
-  const networks = await virshList(uri, ["net-list", "--all", "--name"], action);
-  if (!networks.has(inputs.networkName)) {
-    throw new Error(
-      `${action} failed: libvirt network "${inputs.networkName}" does not exist. Nothing was created. Fix: create the Network first (pass Network.networkName).`,
-    );
-  }
-  const net = parseNetworkXml(await virshOk(uri, ["net-dumpxml", inputs.networkName], action, "check libvirtd"));
-  const reservation = net.hosts.find((h) => h.mac === inputs.mac);
-  if (!reservation || reservation.ip !== inputs.ip) {
-    throw new Error(
-      `${action} failed: network "${inputs.networkName}" has no DHCP reservation ${inputs.mac} → ${inputs.ip} ` +
-        `(it has: ${net.hosts.map((h) => `${h.mac} → ${h.ip}`).join(", ") || "none"}), so the node would never get its address. ` +
-        "Nothing was created. Fix: add the node to the Network's hosts.",
-    );
-  }
-  if (!(await virshList(uri, ["net-list", "--name"], action)).has(inputs.networkName)) {
-    throw new Error(
-      `${action} failed: libvirt network "${inputs.networkName}" is not active. Nothing was created. Fix: \`virsh net-start ${inputs.networkName}\` or \`pulumi up --refresh\`.`,
-    );
+  await requireConsoleInPool(inputs, action);
+  const volumeFix = (resource: string): string => `the node's ${resource} creates it; run \`pulumi up --refresh\`.`;
+  await requireVolume(uri, inputs.diskPath, "disk", action, volumeFix("Volume"));
+  await requireVolume(uri, inputs.seedPath, "cloud-init seed", action, volumeFix("CloudInitDisk"));
+  if (bridgeOf(inputs) === undefined) {
+    await requireNetwork(inputs, action);
   }
   if (inputs.freshDisk === true) {
-    await resetOverlay(inputs.diskPath, action);
+    await resetOverlay(uri, inputs.pool ?? "", inputs.diskPath, action);
   }
-  await removeFile(inputs.consoleLogPath);
+  await removeConsole(inputs);
 
   const xml = domainXml({
     name,
@@ -122,17 +144,23 @@ async function createDomain(inputs: DomainInputs): Promise<{ id: string; outs: D
     accelerator: inputs.accelerator,
     diskPath: inputs.diskPath,
     seedPath: inputs.seedPath,
-    networkName: inputs.networkName,
+    networkName: inputs.networkName ?? "",
+    bridgeName: inputs.bridgeName ?? "",
     mac: inputs.mac,
     consoleLogPath: inputs.consoleLogPath,
   });
   const define = await virshDefineXml(uri, "define", "domain.xml", xml);
   if (define.code !== 0) {
-    throw toolFailure(action, define, `${startFix(define.stderr, inputs.accelerator)} Nothing was created.`, uri);
+    throw toolFailure(
+      action,
+      define,
+      `${startFix(define.stderr, inputs.accelerator, inputs.bridgeName)} Nothing was created.`,
+      uri,
+    );
   }
   const rollback = async (): Promise<void> => {
     await removeDomain(uri, name, `${action} (rolling back)`);
-    await removeFile(inputs.consoleLogPath);
+    await removeConsole(inputs);
   };
   let uuid: string;
   try {
@@ -169,6 +197,7 @@ async function readDomain(id: string, props: DomainOutputs): Promise<{ id: strin
       diskPath: disk?.file ?? "",
       seedPath: seed?.file ?? "",
       networkName: nic?.network ?? "",
+      bridgeName: nic?.bridge ?? "",
       mac: nic?.mac ?? "",
       accelerator: dom.type,
       consoleLogPath: dom.serialFile ?? "",
@@ -184,8 +213,7 @@ async function deleteDomain(id: string, props: DomainOutputs): Promise<void> {
     await removeDomain(props.uri, id, action);
   }
   if (props.consoleLogPath) {
-    await removeFile(props.consoleLogPath);
-    await removePoolDirIfEmpty(pathMod().dirname(props.consoleLogPath), props.stack);
+    await removeConsole(props);
   }
 }
 
@@ -216,6 +244,8 @@ export const DOMAIN_REPLACE_KEYS = [
   "diskPath",
   "seedPath",
   "networkName",
+  "bridgeName",
+  "pool",
   "mac",
   "ip",
   "accelerator",
@@ -239,7 +269,21 @@ export const { provider: domainProvider, Resource: Domain } = ownedLibvirtResour
   DomainOutputs
 >(
   { type: "Domain", startedKey: "running", secretOutputs: ["sshPrivateKey"] },
-  { check: checkDomain, replaceKeys: DOMAIN_REPLACE_KEYS, updateKeys: DOMAIN_UPDATE_KEYS },
+  {
+    check: checkDomain,
+    // States written before bridges and pools lack these keys: both sides read them as the empty defaults.
+    normalize: (olds, news) => {
+      const nic = (o: Record<string, unknown>): Record<string, unknown> => ({
+        ...o,
+        networkName: o.networkName ?? "",
+        bridgeName: o.bridgeName ?? "",
+        pool: o.pool ?? "",
+      });
+      return { olds: nic(olds), news: nic(news) };
+    },
+    replaceKeys: DOMAIN_REPLACE_KEYS,
+    updateKeys: DOMAIN_UPDATE_KEYS,
+  },
   { create: createDomain, read: readDomain, update: updateDomain, delete: deleteDomain },
 );
 export type Domain = InstanceType<typeof Domain>;

@@ -15,37 +15,18 @@
 import { fsp, netMod, pathMod, privateTempDir, runTool, sleep, toolFailure, virsh, type RunResult } from "../exec";
 import { parseLeases, type Lease } from "../xml";
 import {
-  CONSOLE_TAIL_LINES,
   LOGGED_IN,
   SSH_REFUSAL_GRACE_MS,
   bootTimeoutMessage,
+  bridgeOf,
   classifyReadyAttempt,
+  dadConflictMessage,
+  findDadConflict,
   startFix,
   type NotReady,
 } from "./boot-errors";
+import { cleanConsole, readConsole } from "./console";
 import type { DomainInputs } from "./types";
-
-/** The last lines of the serial console log, control characters removed; "" when absent. */
-export async function consoleTail(path: string, lines = CONSOLE_TAIL_LINES): Promise<string> {
-  let text: string;
-  try {
-    text = await fsp().readFile(path, "utf8");
-  } catch {
-    return "";
-  }
-  return (
-    text
-      // eslint-disable-next-line no-control-regex
-      .replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\r/g, "")
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "")
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .slice(-lines)
-      .map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l))
-      .join("\n")
-  );
-}
 
 /**
  * What the readiness login runs. Not just `true`, for two things seen on real guests:
@@ -142,13 +123,29 @@ async function sshLogin(inputs: DomainInputs, secretsDir: string, deadline: numb
   );
 }
 
-async function leasesOf(uri: string, network: string): Promise<Lease[]> {
-  const r = await virsh(uri, ["net-dhcp-leases", network]);
+/** The DHCP leases of a NAT node's network; none for a bridged node (no DHCP: its address is static). */
+async function leasesOf(inputs: DomainInputs): Promise<Lease[]> {
+  if (bridgeOf(inputs) !== undefined) {
+    return [];
+  }
+  const r = await virsh(inputs.uri, ["net-dhcp-leases", inputs.networkName ?? ""]);
   return r.code === 0 ? parseLeases(r.stdout) : [];
 }
 
+/** Where the node's address stands: the lease stage (NAT), or straight to "port" (bridge: static address, no lease). */
+async function addressStage(inputs: DomainInputs): Promise<NotReady | undefined> {
+  if (bridgeOf(inputs) !== undefined) {
+    return undefined;
+  }
+  const lease = (await leasesOf(inputs)).find((l) => l.mac === inputs.mac);
+  if (!lease) {
+    return { stage: "lease", detail: "no lease yet" };
+  }
+  return lease.ip !== inputs.ip ? { stage: "wrong-lease", detail: `got ${lease.ip}` } : undefined;
+}
+
 /**
- * Polls until lease + TCP 22 + SSH login succeed or `deadline` (ms since epoch) passes.
+ * Polls until lease (NAT only) + TCP 22 + SSH login succeed or `deadline` (ms since epoch) passes.
  * Returns undefined when ready, else how far it got.
  */
 async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotReady | undefined> {
@@ -165,7 +162,10 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
     );
     const started = Date.now();
     const elapsed = (): number => Math.round((Date.now() - started) / 1000);
-    let last: NotReady = { stage: "lease", detail: "no lease yet" };
+    let last: NotReady =
+      bridgeOf(inputs) === undefined
+        ? { stage: "lease", detail: "no lease yet" }
+        : { stage: "port", detail: "not tried yet" };
     let refusedSince: number | undefined;
     for (;;) {
       const remaining = deadline - Date.now();
@@ -176,12 +176,9 @@ async function waitReady(inputs: DomainInputs, deadline: number): Promise<NotRea
       if (state.code === 0 && !/running|blocked|paused|in shutdown/.test(state.stdout)) {
         return { stage: "stopped", detail: `state: ${state.stdout.trim()}`, elapsedSeconds: elapsed() };
       }
-      const leases = await leasesOf(inputs.uri, inputs.networkName);
-      const lease = leases.find((l) => l.mac === inputs.mac);
-      if (!lease) {
-        last = { stage: "lease", detail: "no lease yet" };
-      } else if (lease.ip !== inputs.ip) {
-        last = { stage: "wrong-lease", detail: `got ${lease.ip}` };
+      const address = await addressStage(inputs);
+      if (address !== undefined) {
+        last = address;
       } else {
         const tcp = await probeTcp(inputs.ip, 22, Math.min(5000, remaining));
         if (tcp !== "ok") {
@@ -223,7 +220,7 @@ export async function startAndWait(
     throw toolFailure(
       `${action} (starting it)`,
       start,
-      `${startFix(start.stderr, inputs.accelerator)} ${rolledBack}`,
+      `${startFix(start.stderr, inputs.accelerator, inputs.bridgeName)} ${rolledBack}`,
       inputs.uri,
     );
   }
@@ -237,9 +234,16 @@ export async function startAndWait(
     });
   }
   if (notReady !== undefined) {
-    const leases = await leasesOf(inputs.uri, inputs.networkName);
-    const console = await consoleTail(inputs.consoleLogPath);
+    const leases = await leasesOf(inputs);
+    // Read before onFail, which removes the log. A guest that found its address taken printed so
+    // and powered itself off: that is the error, not the generic "stopped".
+    const console = await readConsole(inputs);
+    const conflict = notReady.stage === "stopped" ? findDadConflict(console) : undefined;
     await onFail();
-    throw new Error(bootTimeoutMessage(inputs, notReady, leases, console, rolledBack));
+    throw new Error(
+      conflict !== undefined
+        ? dadConflictMessage(inputs, conflict, rolledBack)
+        : bootTimeoutMessage(inputs, notReady, leases, cleanConsole(console), rolledBack),
+    );
   }
 }

@@ -1,0 +1,125 @@
+// The CloudInitDisk provider against real libvirtd and cloud-localds, as the unprivileged test user:
+// the seed is built in a private temp directory and uploaded into a libvirt dir pool, so everything
+// is checked through virsh (the pool directory is libvirtd's, root 0711): the NoCloud ISO as
+// downloaded, its mode, its content-hashed name, no content in outputs, no temp directory left
+// (after success and after a failed build), read/delete, and a seed deleted by hand.
+import test from "ava";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/seed";
+import { ensureDirPool, poolTargetPath } from "../../infra/libvirt/storage";
+import { URI, direct, rejection, roundTrip, sh, virsh } from "./support";
+import { poolVolumes, scratch } from "./domain-support";
+import { sweepPools } from "./storage-support";
+
+const PREFIX = "cl-t-seed";
+const POOL = `${PREFIX}-pool`;
+const TARGET = poolTargetPath(POOL);
+
+const USER_DATA =
+  "#cloud-config\nssh_keys:\n  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    cl-t-secret-marker\n    -----END OPENSSH PRIVATE KEY-----\n";
+const seed = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  uri: URI,
+  pool: POOL,
+  name: "node-1-seed",
+  userData: USER_DATA,
+  metaData: "instance-id: cl-t-1\nlocal-hostname: node-1\n",
+  networkConfig:
+    'version: 2\nethernets:\n  nic0:\n    match:\n      macaddress: "52:54:00:c1:c0:01"\n    dhcp4: true\n',
+  stack: PREFIX,
+  providerVersion: 1,
+  ...extra,
+});
+
+/** Our private build directories left in the OS temp dir (the provider removes each in `finally`). */
+function seedTempDirs(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith("cilium-lab-seed-"));
+}
+
+test.before(async () => {
+  sweepPools(PREFIX);
+  await ensureDirPool(URI, POOL, TARGET);
+});
+
+test.after.always(() => {
+  sweepPools(PREFIX);
+});
+
+test.serial(
+  "a NoCloud seed: cidata ISO with the three files, 0600, content-hashed name, digests but no content in outputs",
+  async (t) => {
+    const before = seedTempDirs();
+    const p = await roundTrip(cloudInitDiskProvider);
+    const inputs = (await p.check({}, seed())).inputs ?? {};
+    const { id, outs } = await p.create(inputs);
+    const digests = seedDigests(inputs as { userData: string; metaData: string; networkConfig: string });
+    const name = `node-1-seed-${digests.contentSha256.slice(0, 12)}.iso`;
+    t.is(id, `${TARGET}/${name}`);
+    t.regex(virsh("vol-dumpxml", "--pool", POOL, name), /<mode>0600<\/mode>/, "the volume is 0600 on the host");
+    const iso = path.join(scratch(t), "seed.iso");
+    virsh("vol-download", "--pool", POOL, name, iso);
+    t.regex(sh("isoinfo", ["-d", "-i", iso]), /^Volume id: cidata$/m);
+    t.deepEqual(sh("isoinfo", ["-f", "-R", "-i", iso]).trim().split("\n").sort(), [
+      "/meta-data",
+      "/network-config",
+      "/user-data",
+    ]);
+    t.is(sh("isoinfo", ["-R", "-x", "/user-data", "-i", iso]), USER_DATA);
+    t.is(sh("isoinfo", ["-R", "-x", "/network-config", "-i", iso]), seed().networkConfig as string);
+    t.false(JSON.stringify(outs).includes("cl-t-secret-marker"), "outputs never hold the user-data");
+    t.deepEqual(poolVolumes(POOL), [name], "nothing else in the pool");
+    t.deepEqual(seedTempDirs(), before, "the private build directory is gone");
+    t.like(outs, { path: id, pool: POOL, poolDir: "", ...digests, stack: PREFIX });
+
+    t.deepEqual(await p.read(id, outs ?? {}), { id, props: outs });
+    t.deepEqual(await p.diff(id, outs ?? {}, inputs), { changes: false, replaces: [], deleteBeforeReplace: false });
+    t.deepEqual(await p.diff(id, outs ?? {}, { ...inputs, userData: `${USER_DATA}# changed\n` }), {
+      changes: true,
+      replaces: ["userData"],
+      deleteBeforeReplace: true,
+    });
+    await p.delete(id, outs ?? {});
+    t.deepEqual(poolVolumes(POOL), []);
+    await t.notThrowsAsync(p.delete(id, outs ?? {}));
+  },
+);
+
+test.serial("a seed deleted by hand reads as gone, and delete succeeds", async (t) => {
+  const p = direct(cloudInitDiskProvider);
+  const { id, outs } = await p.create(seed());
+  virsh("vol-delete", "--pool", POOL, path.basename(id));
+  t.deepEqual(await p.read(id, outs ?? {}), { id: "" });
+  await t.notThrowsAsync(p.delete(id, outs ?? {}));
+  t.deepEqual(poolVolumes(POOL), []);
+});
+
+test.serial(
+  "a failed cloud-localds: the error names the seed, the pool and the tool, quotes no user-data, and leaves no temp dir or volume",
+  async (t) => {
+    const before = seedTempDirs();
+    const saved = process.env.CLOUD_LOCALDS_BIN;
+    // A real tool run that fails: `false` ignores its arguments and exits 1.
+    process.env.CLOUD_LOCALDS_BIN = "/bin/false";
+    try {
+      const inputs = seed();
+      const error = await rejection(t, direct(cloudInitDiskProvider).create(inputs));
+      const digests = seedDigests(inputs as { userData: string; metaData: string; networkConfig: string });
+      t.is(
+        error.message,
+        `creating cloud-init seed node-1-seed-${digests.contentSha256.slice(0, 12)}.iso in libvirt storage pool "${POOL}" failed: exit 1 ` +
+          "(`/bin/false -N network-config seed.iso user-data meta-data` exit 1). Fix: check the cloud-localds message above. Nothing was uploaded.",
+      );
+      t.false(error.message.includes("cl-t-secret-marker"));
+    } finally {
+      if (saved === undefined) {
+        delete process.env.CLOUD_LOCALDS_BIN;
+      } else {
+        process.env.CLOUD_LOCALDS_BIN = saved;
+      }
+    }
+    t.deepEqual(seedTempDirs(), before, "the private build directory is gone after the failure too");
+    t.deepEqual(poolVolumes(POOL), []);
+  },
+);
