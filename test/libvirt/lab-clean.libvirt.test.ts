@@ -11,7 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { domainXml, networkXml } from "../../infra/libvirt/xml";
-import { DEAD_URI, REPO_ROOT, URI, tempFile, virsh, virshTry } from "./support";
+import { sweepPools } from "./storage-support";
+import { DEAD_URI, REPO_ROOT, URI, leftovers, sweep as sweepPrefix, tempFile, virsh } from "./support";
 
 const PREFIX = "cl-t-cln";
 const IMAGES = "/var/lib/libvirt/images";
@@ -58,35 +59,14 @@ function lines(text: string): string[] {
 
 /** Our test objects, by virsh. */
 function ours(): { domains: string[]; networks: string[]; pools: string[] } {
-  const mine = (xs: string[]): string[] => xs.filter((n) => n.startsWith(PREFIX));
-  return {
-    domains: mine(lines(virsh("list", "--all", "--name"))),
-    networks: mine(lines(virsh("net-list", "--all", "--name"))),
-    pools: mine(lines(virsh("pool-list", "--all", "--name"))),
-  };
+  const { domains, networks, pools } = leftovers(PREFIX);
+  return { domains, networks, pools };
 }
 
 /** Removes every test object through virsh (before the suite, in case a run crashed, and after). */
 function sweep(): void {
-  const left = ours();
-  for (const d of left.domains) {
-    virshTry("destroy", d);
-    virshTry("undefine", d, "--nvram");
-  }
-  for (const n of left.networks) {
-    virshTry("net-destroy", n);
-    virshTry("net-undefine", n);
-  }
-  for (const p of left.pools) {
-    virshTry("pool-start", p);
-    virshTry("pool-refresh", p);
-    for (const line of lines(virshTry("vol-list", p).stdout).slice(2)) {
-      virshTry("vol-delete", "--pool", p, line.split(/\s+/)[0] ?? "");
-    }
-    virshTry("pool-destroy", p);
-    virshTry("pool-delete", p);
-    virshTry("pool-undefine", p);
-  }
+  sweepPools(PREFIX);
+  sweepPrefix(PREFIX);
 }
 
 test.before(sweep);
