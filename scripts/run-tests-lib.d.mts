@@ -6,6 +6,10 @@ export declare function splitByUser(
   files: readonly string[],
   read: (file: string) => string,
 ): { user: string[]; root: string[] };
+export declare function splitArgs(
+  argv: readonly string[],
+  exists: (path: string) => boolean,
+): { paths: string[]; options: string[] };
 export declare function testFiles(roots: readonly string[], keep?: (file: string) => boolean): string[];
 export declare function userEnv(
   env: Readonly<Record<string, string | undefined>>,

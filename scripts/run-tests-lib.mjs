@@ -44,6 +44,39 @@ export function splitByUser(files, read) {
   return { user, root };
 }
 
+/** ava options that take a value as the next argument (ava 7 `ava --help`). */
+const VALUE_OPTIONS = new Set([
+  "--match",
+  "-m",
+  "--timeout",
+  "-T",
+  "--concurrency",
+  "-c",
+  "--node-arguments",
+  "--config",
+]);
+
+/**
+ * Splits ava's command line into the files or folders it names (arguments that `exists`) and the
+ * options (everything else, with the value of an option that takes one), each in order.
+ */
+export function splitArgs(argv, exists) {
+  const paths = [];
+  const options = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (VALUE_OPTIONS.has(a) && i + 1 < argv.length) {
+      options.push(a, argv[i + 1]);
+      i += 1;
+    } else if (!a.startsWith("-") && exists(a)) {
+      paths.push(a);
+    } else {
+      options.push(a);
+    }
+  }
+  return { paths, options };
+}
+
 /** The `*.test.ts` files under `roots` (files or folders) that `keep` accepts, sorted. */
 export function testFiles(roots, keep = () => true) {
   const found = [];

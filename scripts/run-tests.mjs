@@ -28,7 +28,16 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 
-import { TIERED, countTap, mergedSummary, newTally, splitByUser, testFiles, userEnv } from "./run-tests-lib.mjs";
+import {
+  TIERED,
+  countTap,
+  mergedSummary,
+  newTally,
+  splitArgs,
+  splitByUser,
+  testFiles,
+  userEnv,
+} from "./run-tests-lib.mjs";
 
 const AVA = "node_modules/ava/entrypoints/cli.mjs";
 
@@ -71,8 +80,7 @@ function account(user) {
 
 /** The two-run mode: the user tier as `user`, then the rest as root. */
 async function asTestUser(user, argv) {
-  const paths = argv.filter((a) => !a.startsWith("-") && existsSync(a));
-  const options = argv.filter((a) => !paths.includes(a));
+  const { paths, options } = splitArgs(argv, existsSync);
   const files = testFiles(paths.length > 0 ? paths : ["test"]);
   const groups = splitByUser(files, (f) => readFileSync(f, "utf8"));
   const runs = [];

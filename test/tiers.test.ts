@@ -23,6 +23,7 @@ import {
   mergedSummary,
   newTally,
   runsAs,
+  splitArgs,
   splitByUser,
   userEnv,
   type Tally,
@@ -230,6 +231,17 @@ test("the test user's run gets the toolchain, image, caches and Pulumi's offline
     LOGNAME: "clab",
     TMPDIR: "/tmp/cilium-lab-tests-clab-x",
   });
+});
+
+test("the two-run mode tells the files and folders ava is given from its options, an option's value included", (t) => {
+  const exists = (p: string) => ["test", "test/libvirt", "test/tiers.test.ts"].includes(p);
+  t.deepEqual(
+    splitArgs(["test/libvirt", "--match", "test", "-T", "5m", "--serial", "test/tiers.test.ts", "nope"], exists),
+    {
+      paths: ["test/libvirt", "test/tiers.test.ts"],
+      options: ["--match", "test", "-T", "5m", "--serial", "nope"],
+    },
+  );
 });
 
 /** A tally after feeding ava's TAP `lines`. */
