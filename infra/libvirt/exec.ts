@@ -89,64 +89,102 @@ export interface RunOptions {
  * substrings) and resolves with its result, whatever the exit code.
  */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  if (options.killGroup === true) {
+    return runInGroup(file, args, options);
+  }
   const cp = childProcess();
   const argv = [file, ...args];
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const group = options.killGroup === true;
   return new Promise((resolve) => {
-    let groupTimedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    // execFile hands its options to spawn, which honours `detached` (a new process group); the
-    // typings of execFile's options omit it.
-    const execOptions: import("node:child_process").ExecFileOptionsWithStringEncoding & { detached: boolean } = {
-      env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
-      timeout: group ? 0 : timeoutMs,
-      detached: group,
-      maxBuffer: 64 * 1024 * 1024,
-      encoding: "utf8",
-      cwd: options.cwd,
-    };
-    const child = cp.execFile(file, args, execOptions, (error, stdout, stderr) => {
-      clearTimeout(timer);
-      if (groupTimedOut) {
-        resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms` });
-        return;
-      }
-      if (!error) {
-        resolve({ argv, code: 0, stdout, stderr });
-        return;
-      }
-      const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
-      if (e.code === "ENOENT") {
-        resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
-      } else if (e.killed === true) {
-        resolve({
-          argv,
-          code: 124,
-          stdout,
-          stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms`,
-        });
-      } else {
-        resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
-      }
-    });
-    if (group && child.pid !== undefined) {
-      const pid = child.pid;
-      timer = setTimeout(() => {
-        groupTimedOut = true;
-        try {
-          process.kill(-pid, "SIGKILL");
-        } catch {
-          // Already gone.
+    const child = cp.execFile(
+      file,
+      args,
+      {
+        env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
+        timeout: timeoutMs,
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: "utf8",
+        cwd: options.cwd,
+      },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve({ argv, code: 0, stdout, stderr });
+          return;
         }
-      }, timeoutMs);
-    }
+        const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+        if (e.code === "ENOENT") {
+          resolve({ argv, code: 127, stdout, stderr: `${file}: command not found` });
+        } else if (e.killed === true) {
+          resolve({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms` });
+        } else {
+          resolve({ argv, code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
+        }
+      },
+    );
     child.stdin?.on("error", () => undefined);
     if (options.input !== undefined) {
       child.stdin?.end(options.input);
     } else {
       child.stdin?.end();
     }
+  });
+}
+
+/**
+ * {@link run} with `killGroup`: spawned as the leader of a new process group (`detached`; execFile
+ * would drop that option), and at the timeout the whole group gets SIGKILL, so children such as
+ * the ssh under `virsh -c qemu+ssh://` die with it.
+ */
+function runInGroup(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const argv = [file, ...args];
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  return new Promise((resolve) => {
+    const child = childProcess().spawn(file, args, {
+      env: { ...process.env, ...options.env, LC_ALL: "C", LANG: "C" },
+      cwd: options.cwd,
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let done = false;
+    // Declared before `finish` uses it: Pulumi's closure serializer rejects a use before the
+    // declaration ("Unexpected missing variable in closure environment: timer").
+    let timer: NodeJS.Timeout | undefined = undefined;
+    const finish = (result: RunResult): void => {
+      if (!done) {
+        done = true;
+        clearTimeout(timer);
+        resolve(result);
+      }
+    };
+    timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(child.pid ?? 0), "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, timeoutMs);
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") {
+        finish({ argv, code: 127, stdout: "", stderr: `${file}: command not found` });
+      }
+    });
+    child.on("close", (code, signal) => {
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      if (timedOut) {
+        finish({ argv, code: 124, stdout, stderr: `${stderr}\n${file}: timed out after ${timeoutMs} ms` });
+      } else {
+        finish({ argv, code: code ?? 1, stdout, stderr: stderr || (signal === null ? "" : `killed by ${signal}`) });
+      }
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(options.input);
   });
 }
 
