@@ -51,9 +51,9 @@ export const SESSION_REFUSED =
 function paramRules(transport: "local" | "ssh"): Record<string, (v: string) => string | undefined> {
   const absolute = (v: string): string | undefined =>
     // eslint-disable-next-line no-control-regex
-    v.startsWith("/") && !v.split("/").includes("..") && !/[\0-\x1f\s]/.test(v)
+    v.startsWith("/") && !v.split("/").includes("..") && !/[\0-\x1f]/.test(v)
       ? undefined
-      : "must be an absolute path without spaces or `..`";
+      : "must be an absolute path without `..` or control characters";
   const oneOf =
     (...values: string[]) =>
     (v: string): string | undefined =>
