@@ -49,6 +49,14 @@ export {
 export * from "./inputs";
 export { fetchResumable, type LineLogger } from "./sources";
 export { parseSha256Sums, resolveSerial } from "./ubuntu";
+export {
+  BaseUploadError,
+  BaseVolume,
+  baseVolumeName,
+  baseVolumeProvider,
+  type BaseVolumeArgs,
+  type BaseVolumeOutputs,
+} from "./volume";
 
 /**
  * Makes the image available in the cache and returns where, with what it cost and where it came
