@@ -14,7 +14,7 @@ import { hostInputChecks, type HostInputOptions } from "../../infra/config/host-
 import {
   evaluatePreflight,
   gatherHostFacts,
-  labPreflightRequest,
+  labPreflightRequests,
   type HostFacts,
   type PreflightRequest,
 } from "../../infra/libvirt/preflight";
@@ -144,11 +144,16 @@ export async function doctorRows(args: DoctorArgs, deps: DoctorDeps): Promise<Do
   }
   const config = loaded.config;
   const plan = planLab(config, args.stack ?? "default");
-  const req = labPreflightRequest(config, plan, args.stack ?? "default", {
+  const reqs = labPreflightRequests(config, plan, args.stack ?? "default", {
     poolDir: defaultPoolDir(plan),
     imageCacheDir: cacheRoot(deps.env, os.homedir()),
   });
-  rows.push(...preflightDoctorRows(evaluatePreflight(req, deps.hostFacts(req)).rows, args.stack));
+  for (const req of reqs) {
+    // Several libvirt hosts (nodeHosts): each host's rows carry its URI.
+    const host = reqs.length > 1 ? ` (${req.uri})` : "";
+    const hostRows = preflightDoctorRows(evaluatePreflight(req, deps.hostFacts(req)).rows, args.stack);
+    rows.push(...hostRows.map((r) => ({ ...r, check: `${r.check}${host}` })));
+  }
   rows.push(
     ...hostInputRows(
       hostInputChecks(config, { cwd: deps.projectDir, pathEnv: deps.env.PATH ?? "", ...deps.hostInputs }),

@@ -126,10 +126,10 @@ test("labPreflightRequest derives names, sizes and disk estimates from config an
     [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}`, vcpus: 2, memoryMiB: 4096 })),
   );
   t.deepEqual(
-    REQUEST.disks.map((d) => [d.path, d.bytes / 1024 ** 3, d.qemuReadable]),
+    REQUEST.disks.map((d) => [d.path, d.bytes / 1024 ** 3, d.qemuReadable, d.pool]),
     [
-      ["/var/lib/libvirt/cilium-lab/vxlan", 7, true],
-      ["/var/cache/cilium-lab", 1, false],
+      ["/var/lib/libvirt/images/cilium-lab-vxlan", 7, true, "cilium-lab-vxlan"],
+      ["/var/cache/cilium-lab", 1, false, undefined],
     ],
   );
 });
@@ -186,14 +186,13 @@ test("a broken host gets every problem at once, each with its fix", (t) => {
     "3 node(s) need 12288 MiB of memory but the host has 6000 MiB available (MemAvailable). Fix: `pulumi config set cilium-lab:nodeMemoryMiB 1792`, lower cilium-lab:nodeCount, or free memory.",
     "cilium-lab:nodeCpus 2 exceeds the host's 1 CPUs. Fix: `pulumi config set cilium-lab:nodeCpus 1`.",
     "accelerator is kvm but KVM is not usable here: /dev/kvm is missing or not accessible (ENOENT). Fix: `pulumi config set cilium-lab:accelerator qemu` (TCG software emulation: boots take minutes, so also raise cilium-lab:bootTimeoutSeconds, e.g. 900).",
-    "the base image copy and 3 node disks (estimate) need 7.0 GiB in /var/lib/libvirt/cilium-lab/vxlan but only 2.0 GiB are free. Fix: free space on that filesystem (or move the directory).",
-    "the base image copy and 3 node disks (estimate) go to /var/lib/libvirt/cilium-lab/vxlan, but the qemu user (libvirt-qemu) cannot traverse /var/lib/libvirt (mode 0700). Fix: use a directory under /var/lib/libvirt, or give the parent directories o+x.",
+    "the base image and 3 node disks (estimate) need 7.0 GiB in /var/lib/libvirt/images/cilium-lab-vxlan but only 2.0 GiB are free. Fix: free space on that filesystem (or move the directory).",
   ]);
   t.deepEqual(warnings, []);
   const error = t.throws(() => preflightLibvirt(REQUEST, f), { instanceOf: LibvirtPreflightError });
   t.true(
     error?.message.startsWith(
-      "the host is not ready for cilium-lab (10 problems; nothing was created):\n- `cloud-localds` not found",
+      "the host is not ready for cilium-lab (9 problems; nothing was created):\n- `cloud-localds` not found",
     ),
   );
 });

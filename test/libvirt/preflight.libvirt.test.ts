@@ -1,3 +1,5 @@
+// test-runs-as: root
+// (it creates a bridge and an overlapping route with `ip`)
 // The preflight's gathering on this real host (virsh, ip, /proc/meminfo, statfs): a foreign network
 // and domain with our names, a foreign bridge, an overlapping route, libvirtd unreachable and a
 // missing tool are all reported in one pass, each with its fix; our own objects are tolerated.

@@ -12,6 +12,7 @@ import type { ExecutionContext } from "ava";
 
 import { parseLabConfig } from "../../infra/config";
 import { labPreflightRequest, type HostFacts } from "../../infra/libvirt/preflight";
+import { IMAGE_CACHE_DIR, POOL_DIR } from "../support/preflight-facts";
 import type { CommandResult } from "../../scripts/doctor/rows";
 
 export const DEFAULTS = parseLabConfig({}).config;
@@ -55,7 +56,7 @@ export const REQUEST = labPreflightRequest(
     nodes: [1, 2, 3].map((n) => ({ domainName: `cilium-lab-vxlan-node-${n}` })),
   },
   "vxlan",
-  { poolDir: "/var/lib/libvirt/cilium-lab/vxlan", imageCacheDir: "/var/cache/cilium-lab" },
+  { poolDir: POOL_DIR, imageCacheDir: IMAGE_CACHE_DIR },
 );
 
 export function facts(overrides: Partial<HostFacts> = {}): HostFacts {

@@ -1,12 +1,12 @@
 /**
  * The lab directories of the preflight fixtures (test/libvirt/preflight-rules.test.ts and
- * test/scripts/doctor.test.ts): the stack `vxlan`'s pool directory and the image cache, and the
+ * test/scripts/doctor.test.ts): the stack `vxlan`'s pool and the image cache, and the
  * free space the host facts report for them.
  */
 import type { HostFacts } from "../../infra/libvirt/preflight";
 
-/** Where stack `vxlan` keeps its base image copy and node disks. */
-export const POOL_DIR = "/var/lib/libvirt/cilium-lab/vxlan";
+/** The target of stack `vxlan`'s libvirt pool, which holds its node disks and seeds. */
+export const POOL_DIR = "/var/lib/libvirt/images/cilium-lab-vxlan";
 /** Where downloaded base images are cached. */
 export const IMAGE_CACHE_DIR = "/var/cache/cilium-lab";
 

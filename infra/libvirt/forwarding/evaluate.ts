@@ -118,7 +118,7 @@ function withLibvirt(
 }
 
 /** All forward base chains of the host, from the three sources (iptables-nft's tables from its own save). */
-function hostTables(facts: ForwardingFacts): Table[] {
+export function hostTables(facts: ForwardingFacts): Table[] {
   const legacy = facts.iptablesLegacy !== undefined ? parseIptablesTables(facts.iptablesLegacy, "iptables-legacy") : [];
   const viaSave = facts.iptablesNft !== undefined ? parseIptablesTables(facts.iptablesNft, "iptables-nft") : [];
   const nft = facts.nftJson !== undefined ? parseNftJson(facts.nftJson) : [];
@@ -127,7 +127,8 @@ function hostTables(facts: ForwardingFacts): Table[] {
   return [...legacy, ...viaSave, ...native];
 }
 
-interface Verdict {
+/** A forward base chain's verdict on one probe that it drops (or on which it hinges on a match we cannot judge). */
+export interface Verdict {
   readonly table: Table;
   readonly chain: Chain;
   readonly dir: "out" | "in";
@@ -135,7 +136,8 @@ interface Verdict {
   readonly unsure?: string;
 }
 
-function judge(tables: readonly Table[], ps: readonly Probe[], skip: (t: Table) => boolean): Verdict[] {
+/** Walks every probe through every forward base chain of the tables not skipped; the drops and the unsure ones. */
+export function judge(tables: readonly Table[], ps: readonly Probe[], skip: (t: Table) => boolean): Verdict[] {
   const out: Verdict[] = [];
   for (const table of tables.filter((t) => !skip(t))) {
     for (const chain of [...table.chains.values()].filter((c) => c.hook === "forward")) {
@@ -152,7 +154,8 @@ function judge(tables: readonly Table[], ps: readonly Probe[], skip: (t: Table) 
   return out;
 }
 
-const label = (t: Table): string =>
+/** A table as the user knows it ("iptables-nft table filter", "nftables table inet firewalld"). */
+export const label = (t: Table): string =>
   t.source === "nft" ? `nftables table ${t.family} ${t.name}` : `${t.source} table ${t.name}`;
 const iptablesBin = (t: Table, backend: "legacy" | "nft" | undefined): string =>
   t.source === `iptables-${backend ?? "nft"}` ? "iptables" : t.source;

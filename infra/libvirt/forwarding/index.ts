@@ -16,8 +16,10 @@
  *
  * gather.ts reads the host (read-only commands through an injectable {@link Runner}), evaluate.ts
  * judges; the netfilter model, its two parsers and the packet walk are in netfilter.ts, iptables.ts
- * and nft.ts.
+ * and nft.ts. bridged.ts judges bridge mode's trap instead: frames bridged between the nodes passing
+ * the forward hook when br_netfilter is loaded.
  */
 // gather.ts exports the facts, the check row and the runner: all of it is public.
 export * from "./gather";
 export { checkForwarding, evaluateForwarding } from "./evaluate";
+export { evaluateBridgedForwarding } from "./bridged";

@@ -5,9 +5,14 @@
  */
 import { parseCidr } from "../../config/cidr";
 import { checkUri } from "../common";
-import { TOOLS } from "../exec";
+import { userInfo } from "node:os";
+
+import { TOOLS, isNotPermitted } from "../exec";
+import { classifySshFailure } from "../remote";
 import { overlapMessage, subnetConflicts, suggestFreeCidr } from "../hostnet";
 import { OWNER_PROJECT, type Owner } from "../xml";
+import { checkAddresses, checkBridge, checkBridgeFirewall } from "./evaluate-bridge";
+import { isLocalUri } from "./connection";
 import { preflightRows } from "./rows";
 import type {
   HostDomain,
@@ -19,11 +24,12 @@ import type {
 } from "./types";
 
 /** Records a problem of one check. */
-type Fail = (check: PreflightCheck, text: string) => void;
+export type Fail = (check: PreflightCheck, text: string) => void;
 /** Records a warning. */
-type Warn = (text: string) => void;
+export type Warn = (text: string) => void;
 
-const ours = (owner: Owner | undefined, stack: string): boolean =>
+/** Whether a libvirt object's ownership stamp is this stack's. */
+export const ours = (owner: Owner | undefined, stack: string): boolean =>
   owner?.project === OWNER_PROJECT && owner.stack === stack;
 const ownerText = (owner: Owner | undefined): string =>
   owner ? `${owner.project} stack "${owner.stack}"` : "none: not created by cilium-lab";
@@ -46,9 +52,27 @@ function checkTools(req: PreflightRequest, facts: HostFacts, fail: Fail): void {
   if (!facts.libvirt.reachable && !facts.missingTools.includes("virsh")) {
     fail(
       "libvirt",
-      `cannot reach libvirt at ${req.uri}: ${facts.libvirt.error}. Fix: start the libvirt daemons (\`virtlogd -d && libvirtd -d\`, or \`systemctl start libvirtd\`) and check cilium-lab:libvirtUri.`,
+      `cannot reach libvirt at ${req.uri}: ${facts.libvirt.error}. Fix: ${connectionFix(req.uri, facts.libvirt.error)}`,
     );
   }
+}
+
+/** The fix for a connection that failed: the group (polkit), the SSH side of a remote URI, or the daemons. */
+function connectionFix(uri: string, error: string): string {
+  if (isNotPermitted({ argv: [], code: 1, stdout: "", stderr: error })) {
+    // Debian's libvirt-daemon-system grants org.libvirt.unix.manage to group libvirt through polkit
+    // (/usr/share/polkit-1/rules.d/60-libvirt.rules): membership is all an ordinary user needs.
+    const who = isLocalUri(uri) ? userInfo().username : "<the ssh login>";
+    return `${isLocalUri(uri) ? "" : "on that host: "}\`sudo usermod -aG libvirt ${who}\`, then log in again (or \`newgrp libvirt\`); the lab needs no root.`;
+  }
+  const ssh = isLocalUri(uri) ? undefined : classifySshFailure(uri, { code: 1, stderr: error });
+  if (ssh) {
+    return `${ssh.fix}.`;
+  }
+  if (!isLocalUri(uri)) {
+    return `check that \`virsh -c ${uri} version\` works from this shell: the host key in ~/.ssh/known_hosts (\`ssh <host>\` once), the key in ssh-agent or ?keyfile=, and the remote user in group libvirt.`;
+  }
+  return "start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.";
 }
 
 /** The network, domain and bridge names are free or this stack's own; then the subnet overlap. */
@@ -59,7 +83,7 @@ function checkNamesAndSubnet(
   domains: readonly HostDomain[],
   fail: Fail,
 ): void {
-  const sameName = networks.find((n) => n.name === req.networkName);
+  const sameName = req.bridge ? undefined : networks.find((n) => n.name === req.networkName);
   if (sameName && !ours(sameName.owner, req.stack)) {
     fail(
       "names",
@@ -76,6 +100,9 @@ function checkNamesAndSubnet(
           `Fix: remove it (\`virsh destroy ${node.domainName}; virsh undefine ${node.domainName} --nvram\`) or use another stack name.`,
       );
     }
+  }
+  if (req.bridge) {
+    return; // no libvirt network and no bridge of ours: the host bridge is checked by checkBridge
   }
   const ourBridgeUp =
     sameName !== undefined && ours(sameName.owner, req.stack) && sameName.active && sameName.bridge === req.bridgeName;
@@ -110,11 +137,11 @@ function checkMemory(req: PreflightRequest, facts: HostFacts, domains: readonly 
     (n) => !domains.some((d) => d.name === n.domainName && d.running && ours(d.owner, req.stack)),
   );
   const neededMiB = toStart.reduce((sum, n) => sum + n.memoryMiB, 0);
-  if (neededMiB > facts.memAvailableMiB) {
+  if (neededMiB > facts.memAvailableMiB && facts.memSource?.startsWith("not read") !== true) {
     const each = toStart.length > 0 ? Math.floor(facts.memAvailableMiB / toStart.length / 256) * 256 : 0;
     fail(
       "memory",
-      `${toStart.length} node(s) need ${neededMiB} MiB of memory but the host has ${facts.memAvailableMiB} MiB available (MemAvailable). ` +
+      `${toStart.length} node(s) need ${neededMiB} MiB of memory but the host has ${facts.memAvailableMiB} MiB available (${facts.memSource ?? "MemAvailable"}). ` +
         `Fix: ${each >= 1024 ? `\`pulumi config set cilium-lab:nodeMemoryMiB ${each}\`, ` : ""}lower cilium-lab:nodeCount, or free memory.`,
     );
   }
@@ -123,14 +150,15 @@ function checkMemory(req: PreflightRequest, facts: HostFacts, domains: readonly 
 /** CPUs per node against the host's; overcommit in total is only a warning. Then KVM and the CIDR. */
 function checkCpuKvmCidr(req: PreflightRequest, facts: HostFacts, fail: Fail, warn: Warn): void {
   const maxCpus = Math.max(0, ...req.nodes.map((n) => n.vcpus));
-  if (maxCpus > facts.cpus) {
+  // cpus 0: a remote host that did not answer `virsh nodeinfo` (reported as unreachable instead).
+  if (maxCpus > facts.cpus && facts.cpus > 0) {
     fail(
       "CPUs",
       `cilium-lab:nodeCpus ${maxCpus} exceeds the host's ${facts.cpus} CPUs. Fix: \`pulumi config set cilium-lab:nodeCpus ${facts.cpus}\`.`,
     );
   }
   const totalCpus = req.nodes.reduce((sum, n) => sum + n.vcpus, 0);
-  if (totalCpus > facts.cpus && maxCpus <= facts.cpus) {
+  if (totalCpus > facts.cpus && maxCpus <= facts.cpus && facts.cpus > 0) {
     warn(
       `the nodes have ${totalCpus} vCPUs in total on a host with ${facts.cpus} CPUs: they share CPUs, so boots and iperf3 results are slower and noisier.`,
     );
@@ -151,7 +179,7 @@ function checkCpuKvmCidr(req: PreflightRequest, facts: HostFacts, fail: Fail, wa
 function checkDisks(req: PreflightRequest, facts: HostFacts, fail: Fail): void {
   for (const disk of req.disks) {
     const fact = facts.disks.find((d) => d.path === disk.path);
-    if (!fact) {
+    if (!fact || fact.unchecked !== undefined) {
       continue;
     }
     if (fact.freeBytes < disk.bytes) {
@@ -161,7 +189,7 @@ function checkDisks(req: PreflightRequest, facts: HostFacts, fail: Fail): void {
           "Fix: free space on that filesystem (or move the directory).",
       );
     }
-    if (disk.qemuReadable && fact.unsearchable !== undefined) {
+    if (disk.qemuReadable && fact.unsearchable !== undefined && disk.pool === undefined) {
       fail(
         "disk",
         `${disk.what} go to ${disk.path}, but the qemu user (libvirt-qemu) cannot traverse ${fact.unsearchable}. ` +
@@ -173,6 +201,9 @@ function checkDisks(req: PreflightRequest, facts: HostFacts, fail: Fail): void {
 
 /** For an online install: the host forwards the lab bridge's traffic. */
 function checkFirewall(req: PreflightRequest, facts: HostFacts, fail: Fail, warn: Warn): void {
+  if (req.bridge) {
+    return; // bridge mode: the host routes nothing for the nodes; checkBridgeFirewall judges the bridge
+  }
   if (req.onlineInstall && facts.forwarding?.status === "fail") {
     fail(
       "firewall",
@@ -205,6 +236,9 @@ export function evaluatePreflight(req: PreflightRequest, facts: HostFacts): Pref
   }
   checkCpuKvmCidr(req, facts, fail, warn);
   checkDisks(req, facts, fail);
+  checkBridge(req, facts, fail, warn);
+  checkAddresses(req, facts, fail);
   checkFirewall(req, facts, fail, warn);
+  checkBridgeFirewall(req, facts, fail, warn);
   return { problems, warnings, rows: preflightRows(req, facts, found, warnings) };
 }

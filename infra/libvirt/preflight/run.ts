@@ -18,14 +18,26 @@ export class LibvirtPreflightError extends Error {
 export const PREFLIGHT_ENV = "CILIUM_LAB_PREFLIGHT";
 
 /**
- * Runs the preflight; throws {@link LibvirtPreflightError} listing every problem, else returns the
- * warnings for the program to log. `CILIUM_LAB_PREFLIGHT=off` skips it (returning a warning saying so).
+ * Runs the preflight for each libvirt host; throws {@link LibvirtPreflightError} listing every
+ * problem (prefixed with its host when there are several), else returns the warnings for the
+ * program to log. `CILIUM_LAB_PREFLIGHT=off` skips it (returning a warning saying so).
  */
-export function preflightLibvirt(req: PreflightRequest, facts?: HostFacts): readonly string[] {
+export function preflightLibvirt(
+  reqs: PreflightRequest | readonly PreflightRequest[],
+  facts?: HostFacts,
+): readonly string[] {
   if (process.env[PREFLIGHT_ENV] === "off") {
     return [`host preflight skipped (${PREFLIGHT_ENV}=off): host problems will surface later, as resource errors`];
   }
-  const { problems, warnings } = evaluatePreflight(req, facts ?? gatherHostFacts(req));
+  const list: readonly PreflightRequest[] = Array.isArray(reqs) ? reqs : [reqs as PreflightRequest];
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  for (const req of list) {
+    const result = evaluatePreflight(req, facts ?? gatherHostFacts(req));
+    const on = (text: string): string => (list.length > 1 ? `on ${req.uri}: ${text}` : text);
+    problems.push(...result.problems.map(on));
+    warnings.push(...result.warnings.map(on));
+  }
   if (problems.length > 0) {
     throw new LibvirtPreflightError(problems);
   }

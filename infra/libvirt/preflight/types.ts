@@ -20,6 +20,19 @@ export interface PreflightDisk {
   readonly what: string;
   /** Whether qemu (libvirt-qemu) must reach files there (pool directories: yes; download caches: no). */
   readonly qemuReadable: boolean;
+  /**
+   * The libvirt pool that will hold the files: free space is then asked of libvirt (`virsh
+   * pool-info`), so it works for a remote host. Absent: a local directory (the download cache).
+   */
+  readonly pool?: string;
+}
+
+/** Bridge mode: the existing host bridge the nodes attach to, and their static addresses. */
+export interface PreflightBridge {
+  /** A Linux bridge on the libvirt host (cilium-lab:bridge). */
+  readonly name: string;
+  /** The nodes' static addresses; something answering on one is a conflict. */
+  readonly addresses: readonly { readonly domainName: string; readonly address: string }[];
 }
 
 /** What the preflight checks against the host. */
@@ -34,6 +47,8 @@ export interface PreflightRequest {
   readonly disks: readonly PreflightDisk[];
   /** The nodes download k3s from the internet (`k3sAirgapDir` empty): the host must forward their traffic. */
   readonly onlineInstall: boolean;
+  /** Bridge mode (networkMode bridge); absent: NAT mode, the lab's own libvirt network. */
+  readonly bridge?: PreflightBridge;
 }
 
 /** A libvirt domain as far as the preflight cares. */
@@ -65,12 +80,58 @@ export interface HostFacts {
   /** Only gathered when accelerator is kvm. */
   readonly kvm: { readonly usable: boolean; readonly detail: string } | undefined;
   readonly memAvailableMiB: number;
+  /** Where `memAvailableMiB` comes from, in messages; absent: MemAvailable of the local /proc/meminfo. */
+  readonly memSource?: string;
   readonly cpus: number;
-  /** Per requested disk path: free bytes at its nearest existing ancestor, and an ancestor others cannot search. */
-  readonly disks: readonly { readonly path: string; readonly freeBytes: number; readonly unsearchable?: string }[];
-  /** Whether the host forwards the lab bridge's traffic; only gathered for an online install. */
+  /** Per requested disk path: free bytes (see `source`), and an ancestor others cannot search. */
+  readonly disks: readonly HostDisk[];
+  /** Whether the host forwards the lab bridge's traffic; only gathered for an online install in NAT mode. */
   readonly forwarding?: ForwardingCheck;
+  /** Bridge mode only: the host bridge as libvirt (and, for a local URI, `ip`) sees it. */
+  readonly hostBridge?: HostBridgeFacts;
+  /** Bridge mode only: the best-effort probe of the nodes' addresses from this host. */
+  readonly addressProbe?: AddressProbe;
 }
+
+/** Free space for one requested disk. */
+export interface HostDisk {
+  readonly path: string;
+  readonly freeBytes: number;
+  /** An ancestor directory others cannot search (local directories only). */
+  readonly unsearchable?: string;
+  /** Where the figure comes from ("pool cilium-lab-base", "statfs"); absent: statfs. */
+  readonly source?: string;
+  /** Set when the space could not be measured: why (`freeBytes` is then 0 and not judged). */
+  readonly unchecked?: string;
+}
+
+/**
+ * The host bridge of bridge mode. `libvirt` is read through the connection (`virsh iface-dumpxml`,
+ * libvirt's interface driver: on Linux its udev backend, which reports an interface active when its
+ * sysfs `operstate` is "up", libvirt src/interface/interface_backend_udev.c); `local` and the
+ * netfilter facts only for a local URI (they are this machine's, not a remote host's).
+ */
+export interface HostBridgeFacts {
+  readonly libvirt:
+    | { readonly found: true; readonly type: string; readonly operUp: boolean }
+    | { readonly found: false; readonly error: string }
+    | { readonly unsupported: string };
+  /** `ip -j -d link show dev <bridge>` on this machine (local URIs only). */
+  readonly local?: { readonly exists: boolean; readonly kind?: string; readonly adminUp: boolean };
+  /** `/proc/sys/net/bridge/bridge-nf-call-iptables` (local only): "0", "1", or "not loaded" (no br_netfilter). */
+  readonly nfCallIptables?: "0" | "1" | "not loaded";
+  /** Local only, when bridge-nf-call-iptables is 1: whether the FORWARD hook passes frames bridged on it. */
+  readonly bridged?: ForwardingCheck;
+}
+
+/** The nodes' addresses probed from this host: who answered, or why nothing could be probed. */
+export type AddressProbe =
+  | {
+      readonly probed: readonly string[];
+      /** `how`: what answered ("refused a TCP connection on port 22"); `mac` from this host's neighbour table. */
+      readonly answered: readonly { readonly address: string; readonly how: string; readonly mac?: string }[];
+    }
+  | { readonly unavailable: string };
 
 /** The checks, in the order doctor lists them. */
 export const PREFLIGHT_CHECKS = [
@@ -81,6 +142,8 @@ export const PREFLIGHT_CHECKS = [
   "memory",
   "disk",
   "subnet",
+  "bridge",
+  "addresses",
   "names",
   "firewall",
 ] as const;
