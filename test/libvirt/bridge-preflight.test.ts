@@ -6,8 +6,10 @@ import test from "ava";
 
 import { evaluateBridgedForwarding } from "../../infra/libvirt/forwarding";
 import {
+  LibvirtPreflightError,
   evaluatePreflight,
   labPreflightRequests,
+  preflightLibvirt,
   type HostFacts,
   type PreflightRequest,
 } from "../../infra/libvirt/preflight";
@@ -87,6 +89,14 @@ test("bridge mode: one request per host with its nodes' static addresses; nodeHo
     ],
   );
   t.is(labPreflightRequests({ ...CONFIG, networkMode: "nat" }, PLAN, "br", DIRS)[0]?.bridge, undefined);
+  // With several hosts each problem names its host.
+  const error = t.throws(() => preflightLibvirt(split, facts({ cpus: 0, memAvailableMiB: 100 })), {
+    instanceOf: LibvirtPreflightError,
+  });
+  t.deepEqual(
+    error?.problems.map((p) => p.slice(0, p.indexOf(" need"))),
+    ["on qemu:///system: 2 node(s)", `on ${REMOTE}: 1 node(s)`],
+  );
 });
 
 test("a healthy bridge host passes; subnet and the NAT names are not judged in bridge mode", (t) => {
