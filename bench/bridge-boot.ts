@@ -18,9 +18,11 @@
  * environment: BENCH_USER_PATH (PATH for the user's runs; default: this PATH), TEST_IMAGE and
  * TEST_IMAGE_SHA256 (default: scripts/dev/build-test-image.sh).
  *
- * The test bridge `clbench0` gets 192.0.2.1/24 (RFC 5737 TEST-NET-1) and has no uplink and no
- * forwarding; the nodes get 192.0.2.11-13 and gateway 192.0.2.1. It is removed at the end, as is
- * every stack (`pulumi destroy`, not timed) and the bench's cache directory.
+ * The test bridge `clbench0` gets 192.0.2.129/25, the upper half of RFC 5737 TEST-NET-1 (some build
+ * hosts sit on 192.0.2.0/24 themselves, gateway 192.0.2.1; the /25 is more specific and leaves .1 and
+ * .2 alone), and has no uplink and no forwarding; the nodes get 192.0.2.139-141 (node N: .128+10+N)
+ * and gateway 192.0.2.129. It is removed at the end, as is every stack (`pulumi destroy`, not timed)
+ * and the bench's cache directory.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -31,8 +33,8 @@ import type { BridgeUpArgs } from "./bridge-up";
 import { REPO, arg, jsonChild, logger, median, spread, testImage, warmCache, writeResult } from "./lib";
 
 const BRIDGE = "clbench0";
-const CIDR = "192.0.2.0/24";
-const GATEWAY = "192.0.2.1";
+const CIDR = "192.0.2.128/25";
+const GATEWAY = "192.0.2.129";
 const BASE_POOL = "cilium-lab-base";
 const log = logger("bench/bridge-boot");
 type Mode = BridgeUpArgs["mode"];
@@ -99,7 +101,7 @@ function makeBridge(): () => void {
   sh("ip", ["link", "add", BRIDGE, "type", "bridge"]);
   const remove = (): void => void execFileSync("ip", ["link", "del", BRIDGE], { stdio: "ignore" });
   try {
-    sh("ip", ["addr", "add", `${GATEWAY}/24`, "dev", BRIDGE]);
+    sh("ip", ["addr", "add", `${GATEWAY}/25`, "dev", BRIDGE]);
     sh("ip", ["link", "set", BRIDGE, "up"]);
   } catch (error) {
     remove();
