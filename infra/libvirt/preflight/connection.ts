@@ -11,6 +11,7 @@ import * as path from "node:path";
 
 import { toolPath } from "../exec";
 import { runSync, type SyncResult } from "../run-sync";
+import { NO_ANSWER_MARKER } from "../remote";
 import { BASE_POOL } from "../storage";
 import { connectUri, isSshUri } from "../uri";
 import type { HostDisk, PreflightDisk } from "./types";
@@ -40,7 +41,10 @@ export function virshSync(uri: string, args: readonly string[]): SyncResult {
     maxBufferBytes: 16 * 1024 * 1024,
   });
   return !r.ok && /^(Command failed: .*)?$/.test(r.stderr)
-    ? { ...r, stderr: `no answer from ${uri} within ${REMOTE_CALL_SECONDS} s (\`virsh ${args[0] ?? ""}\` was killed)` }
+    ? {
+        ...r,
+        stderr: `no answer from ${uri} within ${REMOTE_CALL_SECONDS} s (\`virsh ${args[0] ?? ""}\` was killed); ${NO_ANSWER_MARKER}`,
+      }
     : r;
 }
 

@@ -32,6 +32,9 @@ function passedDetail(
         ? { status: "ok", detail: "/dev/kvm is usable and libvirt offers the kvm domain type" }
         : (unreachable ?? { status: "unchecked", detail: "not read" });
     case "CPUs":
+      if (facts.cpus === 0) {
+        return unreachable ?? { status: "unchecked", detail: `${req.uri} did not say how many CPUs it has` };
+      }
       return {
         status: "ok",
         detail: `${req.nodes.length} node(s) × ${Math.max(0, ...req.nodes.map((n) => n.vcpus))} vCPUs on ${facts.cpus} host CPUs`,
@@ -81,7 +84,9 @@ function passedDetail(
       return (
         unreachable ?? {
           status: "ok",
-          detail: `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own`,
+          detail: req.bridge
+            ? `${req.nodes.length} domain names are free or this stack's own (bridge mode: no libvirt network)`
+            : `network ${req.networkName}, bridge ${req.bridgeName} and ${req.nodes.length} domain names are free or this stack's own`,
         }
       );
   }
@@ -131,6 +136,9 @@ function addressesDetail(req: PreflightRequest, facts: HostFacts): Omit<Prefligh
   const probe = facts.addressProbe;
   if (!probe || "unavailable" in probe) {
     return { status: "unchecked", detail: `not probed: ${probe?.unavailable ?? "not read"}` };
+  }
+  if (probe.probed.length === 0) {
+    return { status: "unchecked", detail: "no node address to probe" };
   }
   return {
     status: "ok",
