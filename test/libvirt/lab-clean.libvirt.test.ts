@@ -6,11 +6,11 @@
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { domainXml, networkXml } from "../../infra/libvirt/xml";
+import { silentPort, startSshd } from "./sshd-harness";
 import { sweepPools } from "./storage-support";
 import { DEAD_URI, REPO_ROOT, URI, leftovers, sweep as sweepPrefix, tempFile, virsh } from "./support";
 
@@ -254,22 +254,42 @@ test.serial("each --uri is a host of its own; one that cannot be reached is name
   );
 
   // A loopback port that accepts and never answers: ssh waits for a banner that never comes.
-  const silent = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-  try {
-    const port = (silent.address() as net.AddressInfo).port;
-    const uri = `qemu+ssh://nobody@127.0.0.1:${port}/system?no_tty=1`;
-    const started = Date.now();
-    const hung = clean(["--uri", uri, ...noLegacy()], { LAB_CLEAN_TIMEOUT: "3" });
-    t.is(hung.status, 2);
-    t.true(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
-    t.is(
-      hung.stderr,
-      `lab-clean: cannot reach libvirt at ${uri}: no answer within 3 s. Fix: check the host, port and sshd (ssh -p PORT user@host true), or raise LAB_CLEAN_TIMEOUT.\n`,
-    );
-  } finally {
-    silent.close();
-  }
+  const silent = await silentPort();
+  t.teardown(() => silent.close());
+  const uri = `qemu+ssh://nobody@127.0.0.1:${silent.port}/system?no_tty=1`;
+  const started = Date.now();
+  const hung = clean(["--uri", uri, ...noLegacy()], { LAB_CLEAN_TIMEOUT: "3" });
+  t.is(hung.status, 2);
+  t.true(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the accept runs once the event loop does
+  t.true(silent.accepted() > 0, "ssh connected to the silent port");
+  t.is(
+    hung.stderr,
+    `lab-clean: cannot reach libvirt at ${uri}: no answer within 3 s. Fix: check the host, port and sshd (ssh -p PORT user@host true), or raise LAB_CLEAN_TIMEOUT.\n`,
+  );
+});
+
+test.serial("through qemu+ssh it lists and removes a stack's pool on that host like a local URI", async (t) => {
+  // A private sshd on loopback as the test's own user: the same libvirtd, reached through ssh and
+  // virt-ssh-helper, so nothing of lab-clean may assume the host's files are local.
+  const sshd = await startSshd();
+  t.teardown(() => sshd.stop());
+  sshd.trustHostKey();
+  const uri = sshd.uri({ no_tty: "1" });
+  const stack = `${PREFIX}-ssh`;
+  pool(`${PREFIX}-r`, stack);
+  volume(`${PREFIX}-r`, "node-1.qcow2");
+  const args = ["--uri", uri, "--stack", stack, ...noLegacy()];
+  const listed = clean(args);
+  t.is(listed.status, 0, listed.stderr);
+  t.deepEqual(listed.lines, [
+    `pool     ${PREFIX}-r                               stack ${stack} (1 volume(s) besides the marker, ${IMAGES}/${PREFIX}-r)`,
+    `1 object(s) found at ${uri}; run again with --yes to remove them`,
+  ]);
+  const removed = clean([...args, "--yes"]);
+  t.deepEqual([removed.status, removed.lines.at(-1)], [0, `removed pool ${PREFIX}-r`], removed.stderr);
+  t.deepEqual(ours().pools, []);
+  t.regex(sshd.log(), /Accepted publickey for /, "the calls went through the sshd");
 });
 
 test.serial("--purge-image-cache lists the cache and removes it only with --yes", (t) => {
