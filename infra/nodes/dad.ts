@@ -37,7 +37,9 @@ export const DAD_CONSOLES: readonly string[] = ["/dev/ttyS0", "/dev/console"];
  * Exit 0: nobody answered. On a conflict it prints the line to stdout and to each output path
  * (errors writing one are ignored: the others may work), then powers off (`--poweroff`: `poweroff
  * -f` after `sync`, no orderly shutdown that could let k3s start meanwhile) or exits
- * {@link DAD_CONFLICT_STATUS}. Exit 1 with a message when no interface has the MAC.
+ * {@link DAD_CONFLICT_STATUS}. Exit 1 with a message when no interface has the MAC. The power-off
+ * reaches libvirt as "shut off" only through ACPI (the lab's domains have `<acpi/>`; without it the
+ * kernel halts and the domain stays running), so the boot wait also watches the console for the line.
  */
 export const DAD_SCRIPT = `import os, select, socket, struct, sys, time
 args = sys.argv[1:]
