@@ -8,6 +8,9 @@
 // Proof limit: one boot under TCG with a hand-written domain; the provider's own XML is tested
 // elsewhere. The boot itself (domain, seed, lock, cleanup) is in test-image-boot.ts.
 // Suffix .vm, the heaviest of its needs: it boots a VM; it also needs libvirtd and root.
+// test-runs-as: root
+// (the one root smoke boot of the suite: root keeps working; every other VM test runs as the
+// unprivileged test user)
 import test from "ava";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";

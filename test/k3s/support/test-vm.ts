@@ -5,9 +5,10 @@
  * rendered by the nodes layer's own renderers (infra/nodes/cloud-init.ts), so the VM is configured
  * exactly like a lab node: same user, host key handling, kernel modules and sysctls.
  *
- * Plain `virsh`, `qemu-img` and `cloud-localds`: this stands in for the libvirt layer until it can
- * boot a node for other layers' tests. Everything is named `cl-k3stest-<random>` and removed by
- * `destroy()`.
+ * Plain `virsh` and `cloud-localds`, and the libvirt layer's storage helpers for the disks
+ * (test-vm-disks.ts): everything on the host goes through libvirt, so this runs as root or as an
+ * unprivileged member of group libvirt. Everything is named `cl-k3stest-<random>` (network, pool,
+ * domain) and removed by `destroy()`; the test image stays in the lab's shared base pool.
  *
  * The network is isolated (no `<forward>`) on purpose: the nodes then have no internet whatever the
  * host has, so "online install without internet" fails the same way everywhere.
@@ -19,7 +20,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
-import { LAB_USER, renderMetaData, renderNetworkConfig, renderUserData } from "../../../infra/nodes/cloud-init";
+import { LAB_USER } from "../../../infra/nodes/cloud-init";
+import { consoleTail, makeDisks, removePoolSync, type DiskPlan, type VmDisks } from "./test-vm-disks";
 
 const URI = "qemu:///system";
 const USER = LAB_USER;
@@ -69,7 +71,6 @@ function virsh(...args: string[]): string {
 function preflight(): void {
   const tools: Record<string, string> = {
     virsh: "libvirt-clients",
-    "qemu-img": "qemu-utils",
     "cloud-localds": "cloud-image-utils",
     ssh: "openssh-client",
     scp: "openssh-client",
@@ -99,8 +100,11 @@ function preflight(): void {
   }
 }
 
-/** The test image, built or taken from the cache by the project's own script. */
+/** The test image: TEST_IMAGE, else built or taken from the cache by the project's own script. */
 function testImage(): string {
+  if (process.env.TEST_IMAGE) {
+    return process.env.TEST_IMAGE;
+  }
   let out: string;
   try {
     out = run("bash", [join(REPO, "scripts/dev/build-test-image.sh")]);
@@ -171,16 +175,18 @@ interface VmPlan {
   readonly name: string;
   readonly id: string;
   readonly hostname: string;
-  readonly poolDir: string;
   readonly keyDir: string;
   readonly subnet: string;
   readonly ip: string;
   readonly mac: string;
 }
 
-/** Undefines the domain and the network (when defined) and removes the VM's files; idempotent. */
-function destroyer(plan: VmPlan): { destroy: () => void; defined: { network: boolean; domain: boolean } } {
-  const defined = { network: false, domain: false };
+/** Undefines the domain and the network (when defined), removes the VM's pool and files; idempotent. */
+function destroyer(plan: VmPlan): {
+  destroy: () => void;
+  defined: { network: boolean; domain: boolean; pool: boolean };
+} {
+  const defined = { network: false, domain: false, pool: false };
   const quietly = (...args: string[]): void => {
     try {
       virsh(...args);
@@ -197,9 +203,12 @@ function destroyer(plan: VmPlan): { destroy: () => void; defined: { network: boo
       quietly("net-destroy", plan.name);
       quietly("net-undefine", plan.name);
     }
+    if (defined.pool) {
+      removePoolSync(URI, plan.name);
+    }
     defined.network = false;
     defined.domain = false;
-    rmSync(plan.poolDir, { recursive: true, force: true });
+    defined.pool = false;
     rmSync(plan.keyDir, { recursive: true, force: true });
     live.delete(destroy);
   };
@@ -228,40 +237,15 @@ function networkXml({ name, id, subnet, mac, ip }: VmPlan): string {
   );
 }
 
-/**
- * The disks: a private copy of the test image (qemu runs as its own user and cannot read the
- * root-only build cache), a qcow2 overlay on it, and a NoCloud seed from the nodes layer's renderers.
- */
-function makeDisks(plan: VmPlan, image: string, keys: ReturnType<typeof makeKeys>): void {
-  const { poolDir, name, hostname, mac } = plan;
-  const file = (f: string): string => join(poolDir, f);
-  run("mkdir", ["-p", poolDir]);
-  run("cp", ["--reflink=auto", "--sparse=always", image, file("base.qcow2")]);
-  run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", file("base.qcow2"), file("disk.qcow2"), "8G"]);
-  writeFileSync(
-    file("user-data"),
-    renderUserData({
-      hostname,
-      authorizedKeys: [keys.userPub],
-      hostKey: { privateKey: keys.hostPriv, publicKey: keys.hostPub },
-    }),
-    { mode: 0o600 },
-  );
-  writeFileSync(file("meta-data"), renderMetaData({ instanceId: name, hostname }));
-  writeFileSync(file("network-config"), renderNetworkConfig({ mac }));
-  run("cloud-localds", ["-N", file("network-config"), file("seed.iso"), file("user-data"), file("meta-data")]);
-  chmodSync(file("seed.iso"), 0o600);
-}
-
 /** The domain XML: TCG (KVM hangs guests on our machines), serial console to `console`. */
-function domainXml({ name, poolDir, mac }: VmPlan, console: string): string {
+function domainXml({ name, mac }: VmPlan, { disk, seed, console }: VmDisks): string {
   return (
     `<domain type='qemu'><name>${name}</name><memory unit='MiB'>1024</memory><vcpu>1</vcpu>` +
     `<os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>` +
     `<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>` +
     `<devices>` +
-    `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${join(poolDir, "disk.qcow2")}'/><target dev='vda' bus='virtio'/></disk>` +
-    `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${join(poolDir, "seed.iso")}'/><target dev='vdb' bus='virtio'/><readonly/></disk>` +
+    `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>` +
+    `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${seed}'/><target dev='vdb' bus='virtio'/><readonly/></disk>` +
     `<interface type='network'><source network='${name}'/><mac address='${mac}'/><model type='virtio'/></interface>` +
     `<serial type='file'><source path='${console}'/><target port='0'/></serial><console type='file'><source path='${console}'/><target type='serial' port='0'/></console>` +
     `</devices></domain>`
@@ -312,7 +296,7 @@ async function waitForSsh(
   plan: VmPlan,
   ssh: TestVm["ssh"],
   wait: { started: number; timeoutSeconds: number },
-  console: string,
+  disks: DiskPlan,
 ): Promise<void> {
   const deadline = wait.started + wait.timeoutSeconds * 1000;
   for (;;) {
@@ -321,12 +305,7 @@ async function waitForSsh(
       return;
     }
     if (Date.now() > deadline) {
-      let tail = "";
-      try {
-        tail = readFileSync(console, "utf8").split("\n").slice(-25).join("\n");
-      } catch {
-        tail = "(no console log)";
-      }
+      const tail = await consoleTail(disks);
       throw new Error(
         `test VM ${plan.name} (${plan.ip}, MAC ${plan.mac}) did not answer SSH within ${wait.timeoutSeconds}s; last ssh: exit ${last.code} ${last.stderr.trim()}\nconsole tail:\n${tail}`,
       );
@@ -348,7 +327,6 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
     name,
     id,
     hostname: options.hostname ?? "node-1",
-    poolDir: join("/var/lib/libvirt/images", name),
     keyDir,
     subnet,
     ip: `${subnet}.11`,
@@ -365,16 +343,17 @@ export async function bootTestVm(options: { hostname?: string; timeoutSeconds?: 
     defined.network = true;
     virsh("net-start", name);
 
-    makeDisks(plan, image, keys);
-    const console = join(plan.poolDir, "console.log");
-    writeFileSync(join(keyDir, "domain.xml"), domainXml(plan, console));
+    const diskPlan: DiskPlan = { uri: URI, name, hostname: plan.hostname, mac: plan.mac, keyDir };
+    defined.pool = true;
+    const disks = await makeDisks(diskPlan, image, keys);
+    writeFileSync(join(keyDir, "domain.xml"), domainXml(plan, disks));
     virsh("define", join(keyDir, "domain.xml"));
     defined.domain = true;
     const started = Date.now();
     virsh("start", name);
 
     const { ssh, copy } = sshClient(plan);
-    await waitForSsh(plan, ssh, { started, timeoutSeconds }, console);
+    await waitForSsh(plan, ssh, { started, timeoutSeconds }, diskPlan);
     const bootSeconds = Math.round((Date.now() - started) / 1000);
     return { ip: plan.ip, user: USER, hostname: plan.hostname, hostKey: keys.hostKey, bootSeconds, ssh, copy, destroy };
   } catch (err) {
