@@ -14,7 +14,7 @@ import { Cilium, CiliumReady, RELEASE_NAME, RELEASE_NAMESPACE, readyTimeoutSecon
 import { loadLabConfig } from "./config";
 import { assertHostInputs } from "./config/host-inputs";
 import { K3sCluster } from "./k3s";
-import { labPreflightRequest, preflightLibvirt } from "./libvirt";
+import { labPreflightRequests, preflightLibvirt } from "./libvirt/preflight";
 import { LabNodes, cacheRoot, defaultPoolDir } from "./nodes";
 import { planLab } from "./plan";
 import { Verification } from "./verify";
@@ -36,13 +36,14 @@ const plan = planLab(config, stack);
 const poolDir = defaultPoolDir(plan);
 const cacheDir = cacheRoot(process.env, os.homedir());
 for (const warning of preflightLibvirt(
-  labPreflightRequest(config, plan, stack, { poolDir, imageCacheDir: cacheDir }),
+  labPreflightRequests(config, plan, stack, { poolDir, imageCacheDir: cacheDir }),
 )) {
   void pulumi.log.warn(warning);
 }
 
-// Nodes: the verified base image, the network and one SSH-ready VM per node (node-1 the k3s server).
-const lab = new LabNodes("lab", { config, plan, stack, poolDir, cacheDir });
+// Nodes: the verified base image, uploaded once per libvirt host; NAT mode: the network; per host
+// the stack's storage pool; one SSH-ready VM per node (node-1 the k3s server).
+const lab = new LabNodes("lab", { config, plan, stack, cacheDir });
 
 // k3s: the server on node-1, agents on the others, flannel and network policy off for Cilium.
 const k3s = new K3sCluster("k3s", { config, nodes: lab.nodes, server: lab.server, token: lab.k3sToken });
@@ -92,6 +93,8 @@ const verification = new Verification(
 
 // Outputs.
 export const nodes = lab.nodes.map(({ name, role, ip }) => ({ name, role, ip }));
+// The libvirt host each node runs on (libvirtUri, or nodeHosts round-robin): the report's environment.
+export const nodeHosts = lab.nodes.map(({ name, hostUri }) => ({ name, host: hostUri }));
 export const datapath = verification.datapathReport;
 export const features = verification.datapath.apply((d) => d.features);
 export const throughput = verification.throughput;

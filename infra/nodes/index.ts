@@ -1,5 +1,6 @@
 /**
- * The nodes layer: VMs ready for SSH, with the stack's generated keys and k3s token.
+ * The nodes layer: VMs ready for SSH, with the stack's generated keys and k3s token, on one or
+ * several libvirt hosts (a storage pool and the uploaded base image per host).
  */
 export {
   LabNodes,
@@ -20,5 +21,6 @@ export {
   UBUNTU_CLOUDIMAGE_KEYRING,
   type BaseImageArgs,
 } from "../libvirt/base-image";
+export { hostPoolName, type HostStorage } from "./hosts";
 export { LabSecrets, type LabSecretsArgs } from "./secrets";
 export { LAB_USER } from "./cloud-init";

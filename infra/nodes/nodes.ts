@@ -2,14 +2,22 @@
  * The nodes layer: from the stack config and the address plan to three (or N) SSH-ready VMs.
  *
  * Resources, in data-flow order (destroy runs it backwards because every edge is an Output):
- * BaseImage (host cache) and LabSecrets → Network → a per-stack copy of the base image in the pool
- * directory → per node an overlay Volume, a CloudInitDisk seed and a Domain that consumes the
- * overlay's path, the seed's path and the network's name. The Domain's create waits until SSH
- * answers with the pinned host key, so later layers can run commands as soon as it exists.
+ * BaseImage (this machine's cache) and LabSecrets → NAT mode only: the Network → per libvirt host
+ * (hosts.ts) the stack's StoragePool and a BaseVolume (the image uploaded once into that host's
+ * shared base pool) → per node an overlay Volume backed by its host's BaseVolume, a CloudInitDisk
+ * seed in the pool and a Domain that consumes the overlay's path, the seed's path, the pool's name
+ * and the network's name (or, in bridge mode, the host bridge). So `destroy` deletes the domains,
+ * then the overlays and seeds, then the pools (and the network); the base volumes stay (a cache).
+ * The Domain's create waits until SSH answers with the pinned host key, so later layers can run
+ * commands as soon as it exists.
  *
- * Why a per-stack copy of the base image: guests run as the unprivileged qemu user, which cannot
- * read a backing file under `/root/.cache` (mode 0700). The copy lives in the stack's pool
- * directory, which the libvirt layer makes traversable; the host cache stays shared by all stacks.
+ * Everything on a libvirt host goes through libvirt's API (pools, volumes, uploads), so the lab
+ * runs as a member of group `libvirt`, and on `qemu+ssh://` hosts; the guests' qemu user reads the
+ * overlays' backing file in the base pool, which libvirt labels for it.
+ *
+ * Bridge mode (`networkMode: bridge`): no libvirt network; every node attaches to the host bridge
+ * `bridge`, and its seed carries its static address (network-config v2 from the plan's address,
+ * prefix, gateway and DNS) and the duplicate-address check that powers the node off on a conflict.
  */
 import * as os from "node:os";
 
@@ -17,6 +25,7 @@ import * as pulumi from "@pulumi/pulumi";
 
 import type { LabConfig } from "../config";
 import { CloudInitDisk, Domain, Network, Volume, type NetworkArgs } from "../libvirt";
+import { poolTargetPath, stackPoolName } from "../libvirt/storage";
 import type { LabPlan, PlannedNode } from "../plan";
 import { UBUNTU_IMAGE_ROOTS, UBUNTU_IMAGES } from "../versions";
 import {
@@ -28,6 +37,7 @@ import {
   type BaseImageArgs,
 } from "../libvirt/base-image";
 import { LAB_USER, instanceIdFor, renderMetaData, renderNetworkConfig, renderUserData } from "./cloud-init";
+import { hostStorage, storageOf, type HostStorage } from "./hosts";
 import { LabSecrets } from "./secrets";
 
 /**
@@ -61,15 +71,20 @@ export interface LabNode {
   readonly role: "server" | "agent";
   /** The node's fixed address on the lab network. */
   readonly ip: string;
+  /** The libvirt URI of the host the node runs on (the plan's `hostUri`). */
+  readonly hostUri: string;
   /** SSH connection for `remote.Command` (secret; built from the Domain's outputs, so it waits for SSH). */
   readonly connection: pulumi.Output<SshConnection>;
   /** The node's VM: use as `deletedWith` (and its `id` as a trigger) for commands that run on it. */
   readonly domain: Domain;
 }
 
-/** The pool directory of a stack when none is given: `/var/lib/libvirt/cilium-lab/<network name>`. */
+/**
+ * The target directory of the stack's libvirt pool on its (first) host,
+ * `/var/lib/libvirt/images/<network name>`: libvirtd creates and owns it.
+ */
 export function defaultPoolDir(plan: Pick<LabPlan, "networkName">): string {
-  return `/var/lib/libvirt/cilium-lab/${plan.networkName}`;
+  return poolTargetPath(stackPoolName(plan.networkName));
 }
 
 /** The {@link BaseImage} arguments for the configured `image` (pure); a custom image has no Ubuntu pin. */
@@ -108,21 +123,17 @@ export interface BaseImageFacts {
 /** Arguments of {@link LabNodes}. */
 export interface LabNodesArgs {
   /**
-   * The parsed stack config. Used: image/imageUrl/imageSha256 (base image), networkCidr and
-   * networkMtu (network), nodeCpus, nodeMemoryMiB, nodeDiskGiB, accelerator, libvirtUri,
-   * bootTimeoutSeconds (VMs) and sshAuthorizedKey (authorized besides the generated key). Changing
-   * sizes or the image replaces VMs; changing networkMtu replaces the network and every VM.
+   * The parsed stack config. Used: image/imageUrl/imageSha256 (base image), networkMode, bridge,
+   * networkCidr and networkMtu (network), nodeCpus, nodeMemoryMiB, nodeDiskGiB, accelerator,
+   * libvirtUri, bootTimeoutSeconds (VMs) and sshAuthorizedKey (authorized besides the generated
+   * key); the hosts, gateway and DNS come from the plan. Changing sizes or the image replaces VMs;
+   * changing networkMtu replaces the network and every VM.
    */
   readonly config: LabConfig;
-  /** `planLab(config, stack)`: names, MACs and addresses of the network and every node. */
+  /** `planLab(config, stack)`: names, MACs, addresses and hosts of the network and every node. */
   readonly plan: LabPlan;
   /** The Pulumi stack: written into libvirt ownership stamps and key comments. */
   readonly stack: string;
-  /**
-   * Directory for the stack's disks, seeds and console logs. Default
-   * `/var/lib/libvirt/cilium-lab/<network name>`; every ancestor must be traversable by the qemu user.
-   */
-  readonly poolDir?: string;
   /**
    * Image cache root shared by all stacks. Default `$CILIUM_LAB_CACHE`, else
    * `$XDG_CACHE_HOME/cilium-lab`, else `~/.cache/cilium-lab`. Changing it downloads the image again.
@@ -153,17 +164,18 @@ export class LabNodes extends pulumi.ComponentResource {
   readonly sshPrivateKey: pulumi.Output<string>;
   /** Node name → pinned host public key line. */
   readonly hostPublicKeys: pulumi.Output<Record<string, string>>;
-  /** The libvirt network. */
-  readonly network: Network;
-  /** The base image in the host cache. */
+  /** The libvirt NAT network; undefined in bridge mode. */
+  readonly network: Network | undefined;
+  /** The base image in this machine's cache. */
   readonly baseImage: BaseImage;
+  /** Per libvirt host URI: the stack's pool there and the base image uploaded to it. */
+  readonly hosts: ReadonlyMap<string, HostStorage>;
   /** Serial, source and SHA-256 of the base image, resolved once (also for stacks made before they were recorded). */
   readonly baseImageFacts: pulumi.Output<BaseImageFacts>;
 
   constructor(name: string, args: LabNodesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("lab:nodes:LabNodes", name, {}, opts);
     const { config, plan, stack } = args;
-    const poolDir = args.poolDir ?? defaultPoolDir(plan);
     const cacheDir = args.cacheDir ?? cacheRoot(process.env, os.homedir());
 
     this.baseImage = new BaseImage(
@@ -184,13 +196,16 @@ export class LabNodes extends pulumi.ComponentResource {
     this.sshPublicKey = secrets.sshPublicKey;
     this.hostPublicKeys = secrets.hostPublicKeys;
 
-    this.network = new Network(`${name}-network`, networkArgs(config, plan, stack), { parent: this });
+    this.network =
+      config.networkMode === "bridge"
+        ? undefined
+        : new Network(`${name}-network`, networkArgs(config, plan, stack), { parent: this });
+    this.hosts = hostStorage(name, plan, stack, this.baseImage, this);
     const shared: SharedNodeInputs = {
       name,
       config,
+      plan,
       stack,
-      poolDir,
-      base: this.newBaseCopy(name, config, stack, poolDir),
       userPublicKey: secrets.sshPublicKey,
       hostPrivateKeys: pulumi.secret(secrets.hostPrivateKeys),
     };
@@ -198,6 +213,7 @@ export class LabNodes extends pulumi.ComponentResource {
     this.server = serverOf(this.nodes);
     this.registerOutputs({
       nodes: this.nodes.map(({ name: n, role, ip }) => ({ name: n, role, ip })),
+      nodeHosts: Object.fromEntries(this.nodes.map((n) => [n.name, n.hostUri])),
       k3sToken: this.k3sToken,
       sshPublicKey: this.sshPublicKey,
       hostPublicKeys: this.hostPublicKeys,
@@ -206,38 +222,30 @@ export class LabNodes extends pulumi.ComponentResource {
     });
   }
 
-  /** The stack's copy of the base image in its pool directory: what every node's overlay is backed by. */
-  private newBaseCopy(name: string, config: LabConfig, stack: string, poolDir: string): Volume {
-    return new Volume(
-      `${name}-base`,
-      {
-        uri: config.libvirtUri,
-        poolDir,
-        name: "base.qcow2",
-        baseImagePath: this.baseImage.path,
-        sizeGiB: config.nodeDiskGiB,
-        mode: "copy",
-        stack,
-      },
-      { parent: this },
-    );
-  }
-
   /** One node: its overlay disk, its cloud-init seed and its VM, and the SSH connection to it. */
   private newNode(node: PlannedNode, shared: SharedNodeInputs): LabNode {
-    const { name, config, stack, poolDir } = shared;
-    const uri = config.libvirtUri;
+    const { name, config, stack } = shared;
+    const uri = node.hostUri;
+    const { pool, base } = storageOf(this.hosts, uri, node.name);
     const disk = new Volume(
       `${name}-disk-${node.name}`,
-      { uri, poolDir, name: `${node.name}.qcow2`, baseImagePath: shared.base.path, sizeGiB: config.nodeDiskGiB, stack },
+      {
+        uri,
+        pool: pool.poolName,
+        name: `${node.name}.qcow2`,
+        backingPath: base.path,
+        sizeGiB: config.nodeDiskGiB,
+        stack,
+      },
       { parent: this },
     );
     const hostPublicKey = this.hostPublicKeys.apply((keys) => hostKeyOf(keys, node.name));
     const seed = new CloudInitDisk(
       `${name}-seed-${node.name}`,
-      { uri, poolDir, name: `${node.name}-seed`, ...seedData(node, config, shared, hostPublicKey), stack },
+      { uri, pool: pool.poolName, name: `${node.name}-seed`, ...seedData(node, shared, hostPublicKey), stack },
       { parent: this },
     );
+    const bridged = config.networkMode === "bridge";
     const domain = new Domain(
       `${name}-vm-${node.name}`,
       {
@@ -247,11 +255,14 @@ export class LabNodes extends pulumi.ComponentResource {
         memoryMiB: config.nodeMemoryMiB,
         diskPath: disk.path,
         seedPath: seed.path,
-        networkName: this.network.networkName,
+        ...(bridged || this.network === undefined
+          ? { bridgeName: config.bridge }
+          : { networkName: this.network.networkName }),
         mac: node.mac,
         ip: node.ip,
         accelerator: config.accelerator,
-        consoleLogPath: `${poolDir}/${node.name}-console.log`,
+        pool: pool.poolName,
+        consoleLogPath: pulumi.interpolate`${pool.targetPath}/${node.name}-console.log`,
         bootTimeoutSeconds: config.bootTimeoutSeconds,
         sshUser: LAB_USER,
         sshPrivateKey: this.sshPrivateKey,
@@ -277,7 +288,7 @@ export class LabNodes extends pulumi.ComponentResource {
           perDialTimeout: PER_DIAL_TIMEOUT,
         })),
     );
-    return { name: node.name, role: node.role, ip: node.ip, connection, domain };
+    return { name: node.name, role: node.role, ip: node.ip, hostUri: uri, connection, domain };
   }
 }
 
@@ -286,10 +297,8 @@ interface SharedNodeInputs {
   /** The component's name: the prefix of every resource name. */
   readonly name: string;
   readonly config: LabConfig;
+  readonly plan: LabPlan;
   readonly stack: string;
-  readonly poolDir: string;
-  /** The stack's copy of the base image. */
-  readonly base: Volume;
   /** The generated login key's public line. */
   readonly userPublicKey: pulumi.Output<string>;
   /** Node name → host private key (secret). */
@@ -314,14 +323,22 @@ function networkArgs(config: LabConfig, plan: LabPlan, stack: string): NetworkAr
   };
 }
 
-/** A node's cloud-init documents: user-data (secret: it holds the host private key), meta-data, network-config. */
+/**
+ * A node's cloud-init documents: user-data (secret: it holds the host private key), meta-data,
+ * network-config. Bridge mode: the static address from the plan and the duplicate-address check.
+ */
 function seedData(
   node: PlannedNode,
-  config: LabConfig,
   shared: SharedNodeInputs,
   hostPublicKey: pulumi.Output<string>,
 ): { userData: pulumi.Output<string>; metaData: pulumi.Output<string>; networkConfig: string } {
-  const networkConfig = renderNetworkConfig({ mac: node.mac });
+  const { config, plan } = shared;
+  const bridged = config.networkMode === "bridge";
+  const networkConfig = renderNetworkConfig(
+    bridged
+      ? { mac: node.mac, static: { address: node.ip, prefix: plan.prefix, gateway: plan.gateway, dns: plan.dns } }
+      : { mac: node.mac },
+  );
   const userData = pulumi
     .all([shared.userPublicKey, shared.hostPrivateKeys, hostPublicKey])
     .apply(([userKey, privs, pub]) =>
@@ -329,6 +346,7 @@ function seedData(
         hostname: node.name,
         authorizedKeys: config.sshAuthorizedKey === "" ? [userKey] : [userKey, config.sshAuthorizedKey],
         hostKey: { privateKey: hostKeyOf(privs, node.name), publicKey: pub },
+        ...(bridged ? { duplicateAddressCheck: { address: node.ip, mac: node.mac } } : {}),
       }),
     );
   // The instance-id is a hash prefix of the (secret) user-data: it reveals nothing of the keys,

@@ -1,8 +1,9 @@
 /**
- * The LabNodes component under Pulumi mocks, as the nodes mock suites build it: a 3-node stack
- * (custom image, defaults) and a 2-node stack (Ubuntu image, extra authorized key, networkMtu 9000), with every dynamic
- * resource's computed outputs mocked the way its provider computes them, and every registration
- * recorded.
+ * The LabNodes component under Pulumi mocks, as the nodes mock suites build it: a 3-node NAT stack
+ * (custom image, defaults), a 2-node NAT stack (Ubuntu image, extra authorized key, networkMtu
+ * 9000), a 3-node bridge-mode stack and a 3-node bridge-mode stack on two hosts (`nodeHosts`),
+ * with every dynamic resource's computed outputs mocked the way its provider computes them, and
+ * every registration recorded.
  */
 import { parseLabConfig, type LabConfig } from "../../infra/config";
 import type { LabNodes as LabNodesClass } from "../../infra/nodes/nodes";
@@ -22,6 +23,11 @@ export function fakeSecrets(comment: string, nodes: string[]): Record<string, un
   };
 }
 
+/** The target directory libvirt gives a pool of ours. */
+export const poolPath = (pool: string): string => `/var/lib/libvirt/images/${pool}`;
+/** The host UUID the mocked BaseVolume reports for a URI. */
+export const fakeHostUuid = (uri: string): string => `uuid-of-${uri}`;
+
 /** What each dynamic resource type computes, as the real providers would (paths, keys). */
 function computed(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
@@ -34,10 +40,23 @@ function computed(type: string, inputs: Record<string, unknown>): Record<string,
       };
     case "pulumi-nodejs:dynamic/lab:LabSecrets":
       return fakeSecrets(String(inputs.comment), inputs.nodes as string[]);
+    case "pulumi-nodejs:dynamic/libvirt:StoragePool":
+      return { targetPath: poolPath(String(inputs.poolName)) };
+    case "pulumi-nodejs:dynamic/libvirt:BaseVolume": {
+      const name = `base-${String(inputs.sha256).slice(0, 16)}.qcow2`;
+      const pool = "cilium-lab-base";
+      return {
+        hostUuid: fakeHostUuid(String(inputs.uri)),
+        pool,
+        name,
+        path: `${poolPath(pool)}/${name}`,
+        uploadedBytes: 1,
+      };
+    }
     case "pulumi-nodejs:dynamic/libvirt:Volume":
-      return { path: `${String(inputs.poolDir)}/${String(inputs.name)}` };
+      return { path: `${poolPath(String(inputs.pool))}/${String(inputs.name)}` };
     case "pulumi-nodejs:dynamic/libvirt:CloudInitDisk":
-      return { path: `${String(inputs.poolDir)}/${String(inputs.name)}-0123456789ab.iso` };
+      return { path: `${poolPath(String(inputs.pool))}/${String(inputs.name)}-0123456789ab.iso` };
     case "pulumi-nodejs:dynamic/libvirt:Domain":
       return { uuid: `uuid-${String(inputs.domainName)}`, running: true };
     case "pulumi-nodejs:dynamic/libvirt:Network":
@@ -89,6 +108,8 @@ export interface Scenario {
   readonly stack: string;
   readonly config: LabConfig;
   readonly plan: LabPlan;
+  /** The stack's pool on its first host, and its target. */
+  readonly pool: string;
   readonly poolDir: string;
   readonly cacheDir: string;
 }
@@ -100,15 +121,19 @@ function scenario(name: string, stack: string, raw: Record<string, string>): Sce
     stack,
     config,
     plan: planLab(config, stack),
-    poolDir: `/var/lib/libvirt/cilium-lab/cilium-lab-${stack}`,
+    pool: `cilium-lab-${stack}`,
+    poolDir: poolPath(`cilium-lab-${stack}`),
     cacheDir: "/cache/cilium-lab",
   };
 }
 
+/** The custom image every scenario but {@link TWO} uses. */
+const CUSTOM_IMAGE = { image: "custom", imageUrl: "file:///images/test.qcow2", imageSha256: SHA };
+/** Three bridge-mode nodes on 192.0.2.0/24 with the custom image. */
+const BRIDGE_MODE = { ...CUSTOM_IMAGE, networkMode: "bridge", networkCidr: "192.0.2.0/24", nodeCount: "3" };
+
 export const THREE = scenario("three", "t3", {
-  image: "custom",
-  imageUrl: "file:///images/test.qcow2",
-  imageSha256: SHA,
+  ...CUSTOM_IMAGE,
   accelerator: "qemu",
   networkCidr: "192.168.181.0/24",
   nodeCount: "3",
@@ -126,6 +151,24 @@ export const TWO = scenario("two", "t2", {
   networkMtu: "9000",
 });
 
+/** Bridge mode on one host: static addresses from 192.0.2.0/24, two DNS servers. */
+export const BRIDGED = scenario("bridged", "tb", {
+  ...BRIDGE_MODE,
+  accelerator: "qemu",
+  bridge: "cl-test-br",
+  gateway: "192.0.2.1",
+  dns: "192.0.2.53,192.0.2.54",
+});
+/** The second host of {@link MULTI}. */
+export const REMOTE = "qemu+ssh://lab@127.0.0.1:2222/system";
+/** Bridge mode on two hosts, round-robin: node-1 and node-3 local, node-2 remote. */
+export const MULTI = scenario("multi", "tm", {
+  ...BRIDGE_MODE,
+  bridge: "br0",
+  gateway: "192.0.2.254",
+  nodeHosts: `qemu:///system,${REMOTE}`,
+});
+
 export function build(s: Scenario): LabNodesClass {
   return new LabNodes(s.name, {
     config: s.config,
@@ -141,6 +184,8 @@ export const T = {
   image: "pulumi-nodejs:dynamic/libvirt:BaseImage",
   secrets: "pulumi-nodejs:dynamic/lab:LabSecrets",
   network: "pulumi-nodejs:dynamic/libvirt:Network",
+  pool: "pulumi-nodejs:dynamic/libvirt:StoragePool",
+  base: "pulumi-nodejs:dynamic/libvirt:BaseVolume",
   volume: "pulumi-nodejs:dynamic/libvirt:Volume",
   seed: "pulumi-nodejs:dynamic/libvirt:CloudInitDisk",
   domain: "pulumi-nodejs:dynamic/libvirt:Domain",
@@ -148,11 +193,28 @@ export const T = {
 
 const built = new Set<string>();
 
-/** The registrations of scenario `s`'s LabNodes (built on first use), once all `4 + 3 × nodes` arrived. */
+/** The scenario in test titles: the node count, and the mode or hosts when not the NAT default. */
+export function label(s: Scenario): string {
+  const hosts = s.plan.hosts.length > 1 ? ` on ${s.plan.hosts.length} hosts` : "";
+  return `${s.config.nodeCount} nodes${s.config.networkMode === "bridge" ? `, bridge mode${hosts}` : ""}`;
+}
+
+/** The stack pool a node's overlay, seed and console log live in: `-hN` on host N ≥ 2. */
+export function poolOf(s: Scenario, hostUri: string): string {
+  const i = s.plan.hosts.indexOf(hostUri);
+  return i === 0 ? s.pool : `${s.pool}-h${i + 1}`;
+}
+
+/** How many resources scenario `s` has: image, secrets, the NAT network, a pool and base volume per host, 3 per node. */
+export function resourceCount(s: Scenario): number {
+  return 2 + (s.config.networkMode === "nat" ? 1 : 0) + 2 * s.plan.hosts.length + 3 * s.config.nodeCount;
+}
+
+/** The registrations of scenario `s`'s LabNodes (built on first use), once all of them arrived. */
 export function registrationsOf(s: Scenario): Promise<Registration[]> {
   if (!built.has(s.name)) {
     built.add(s.name);
     build(s);
   }
-  return settle(s.name, 4 + 3 * s.config.nodeCount);
+  return settle(s.name, resourceCount(s));
 }

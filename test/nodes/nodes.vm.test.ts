@@ -6,12 +6,14 @@
  * One lifecycle, in order: up (2 nodes: never 3 TCG guests at once on CI) → the guests really are
  * what the seed says (pinned host key accepted, another refused, hostname, modules, sysctls,
  * `cloud-init status`) → a second up changes nothing → `virsh destroy`+`undefine` of node-2, refresh
- * drops it, the next up recreates only it → destroy leaves no domain, network, pool file or bridge.
+ * drops it, the next up recreates only it → destroy leaves no domain, network, storage pool or
+ * bridge of the stack; the base image stays in the shared base pool (a cache, like ~/.cache).
  *
- * Needs: root, libvirtd (.ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
+ * Runs as the unprivileged test user (a member of group libvirt; CI: CILIUM_LAB_TEST_USER) or root.
+ * Needs: libvirtd (.ci/host-setup.sh), the `pulumi` CLI (eval "$(bash scripts/toolchain.sh)")
  * and the test image (TEST_IMAGE/TEST_IMAGE_SHA256, else scripts/dev/build-test-image.sh is run).
  * Names: stack `cl-n-e2e` → libvirt objects `cilium-lab-cl-n-e2e*`, network 192.168.183.0/24.
- * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine, libvirtd, root.
+ * Suffix .vm, the heaviest of its needs: it boots VMs; it also needs the real engine and libvirtd.
  */
 import test, { type ExecutionContext } from "ava";
 import { createHash } from "node:crypto";
@@ -24,17 +26,17 @@ import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 
 import { parseLabConfig } from "../../infra/config";
 import { planLab } from "../../infra/plan";
-import { cachedImagePath } from "../../infra/libvirt/base-image";
+import { baseVolumeName, cachedImagePath } from "../../infra/libvirt/base-image";
+import { BASE_POOL } from "../../infra/libvirt/storage";
 import { LabNodes } from "../../infra/nodes/nodes";
 import { REPO_ROOT, engineEnv, inlineStack, tempDir } from "../engine/support";
 import { URI, changes, leftovers, run, ssh, sweep, testImageConfig, vmTestHost, virsh } from "./vm-host";
 
 const STACK = "cl-n-e2e";
 const PREFIX = `cilium-lab-${STACK}`;
-const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
 const NODE_COUNT = 2;
-/** Stack + component + image, secrets, network, base copy + (disk, seed, VM) per node. */
-const RESOURCES = 1 + 1 + 4 + 3 * NODE_COUNT;
+/** Stack + component + image, secrets, network, pool, base volume + (disk, seed, VM) per node. */
+const RESOURCES = 1 + 1 + 5 + 3 * NODE_COUNT;
 
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -64,9 +66,9 @@ async function testImage(): Promise<{ image: string; sha256: string }> {
   return { image, sha256 };
 }
 
-/** Every libvirt object and file this test could leave behind, by name: the stack's, and its bridge. */
+/** Every libvirt object this test could leave behind, by name: the stack's, and its bridge. */
 async function hostLeftovers(): Promise<string[]> {
-  const found = await leftovers(PREFIX, POOL_DIR);
+  const found = await leftovers(PREFIX);
   const links = await run("ip", ["-o", "link", "show"]);
   const bridge = planLab(
     parseLabConfig({ networkCidr: "192.168.183.0/24", nodeCount: String(NODE_COUNT) }).config,
@@ -126,6 +128,10 @@ async function firstUp(
   t.is(up1.outputs.downloadedBytes?.value, size, "the image was copied into the cache once");
   t.is(up1.outputs.imagePath?.value, cachedImagePath(cacheDir, img.sha256));
   t.is(await sha256File(cachedImagePath(cacheDir, img.sha256)), img.sha256);
+  // Uploaded once per libvirt host: 0 bytes when an earlier run (any stack) left it in the base pool.
+  t.true([0, size].includes(Number(up1.outputs.uploadedBytes?.value)), `uploaded ${up1.outputs.uploadedBytes?.value}`);
+  t.is(up1.outputs.basePath?.value, await baseVolumePath(img.sha256), "overlays back onto the shared base volume");
+  t.is(await basePhysicalSize(img.sha256), size, "the base volume is complete");
   t.true(up1.outputs.sshPrivateKey?.secret, "private key output is secret");
   t.true(up1.outputs.k3sToken?.secret, "token output is secret");
   t.true(up1.outputs.connection1?.secret, "connection output is secret");
@@ -146,6 +152,17 @@ async function firstUp(
   t.false(log.join("").includes(token), "k3s token in the engine's output");
 
   return up1.outputs;
+}
+
+/** The base volume's path in the shared base pool, through libvirt (the test user cannot read the directory). */
+async function baseVolumePath(sha256: string): Promise<string> {
+  return (await virsh("vol-path", baseVolumeName(sha256), "--pool", BASE_POOL)).stdout.trim();
+}
+
+/** The base volume's file size (`vol-info --physical`); -1 when there is none. */
+async function basePhysicalSize(sha256: string): Promise<number> {
+  const r = await virsh("vol-info", baseVolumeName(sha256), "--pool", BASE_POOL, "--bytes", "--physical");
+  return Number(/^Physical:\s+(\d+) bytes$/m.exec(r.stdout)?.[1] ?? -1);
 }
 
 /** 2. The guests are what the seed says; another host key for the same address is refused. */
@@ -209,16 +226,11 @@ async function loseAndRecreate(
 
 test("nodes layer with the real engine: up, verify guests, no-op up, refresh after a lost VM, recreate only it, destroy clean", async (t: ExecutionContext) => {
   t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
-  if (!vmTestHost(t, POOL_DIR)) {
-    return;
-  }
-  const version = await virsh("version");
-  if (version.code !== 0) {
-    t.fail(`libvirt at ${URI} does not answer: ${version.stderr.trim()}. Fix: bash .ci/host-setup.sh`);
+  if (!(await vmTestHost(t))) {
     return;
   }
   const img = await testImage();
-  await sweep(PREFIX, POOL_DIR);
+  await sweep(PREFIX);
 
   const cacheDir = tempDir(t, "nodes-cache");
   const work = tempDir(t, "nodes-ssh");
@@ -236,6 +248,8 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
       connection1: nodes.server.connection,
       imagePath: nodes.baseImage.path,
       downloadedBytes: nodes.baseImage.downloadedBytes,
+      basePath: nodes.hosts.get(URI)?.base.path,
+      uploadedBytes: nodes.hosts.get(URI)?.base.uploadedBytes,
     });
   };
   const backendDir = tempDir(t, "nodes-backend");
@@ -245,7 +259,7 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   t.teardown(async () => {
     if (!destroyed) {
       await stack.destroy().catch(() => undefined);
-      await sweep(PREFIX, POOL_DIR);
+      await sweep(PREFIX);
     }
   });
 
@@ -260,10 +274,12 @@ test("nodes layer with the real engine: up, verify guests, no-op up, refresh aft
   // 4. A VM lost out of band: refresh drops it, the next up recreates only it.
   await loseAndRecreate(t, stack, work, hostKeys);
 
-  // 5. Destroy: nothing left on the host except the shared image cache (kept on purpose).
+  // 5. Destroy: nothing of the stack left on the host; the shared image cache and the base volume
+  // in the shared base pool are kept on purpose (other stacks use them).
   const down = await stack.destroy();
   destroyed = true;
   t.deepEqual(changes(down.summary.resourceChanges), { delete: RESOURCES }, "destroy");
   t.deepEqual(await hostLeftovers(), [], "the host is clean");
   t.is(await sha256File(cachedImagePath(cacheDir, img.sha256)), img.sha256, "the image cache survives destroy");
+  t.is(await basePhysicalSize(img.sha256), (await fs.stat(img.image)).size, "the base volume survives destroy");
 });

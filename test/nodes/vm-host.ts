@@ -1,8 +1,9 @@
 /**
  * The host side of the nodes VM tests (nodes.vm.test.ts, upgrade.vm.test.ts, network-mtu.vm.test.ts):
  * running tools, virsh on qemu:///system, SSH into a guest with its pinned host key, what a stack
- * left on the host (domains, networks, its pool directory) and removing it, and the non-zero counts
- * of an engine summary.
+ * left on the host (domains, networks, its libvirt storage pools with their volumes) and removing
+ * it, all through virsh (the tests run as an unprivileged member of group libvirt), and the
+ * non-zero counts of an engine summary.
  */
 import type { ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
@@ -12,6 +13,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { pinnedHostKeyOptions } from "../../infra/libvirt/domain";
+import { listVolumes } from "../../infra/libvirt/storage";
 import type { DestroyResult, Stack } from "@pulumi/pulumi/automation";
 
 import { inlineStack, pulumiOnPath } from "../engine/support";
@@ -56,13 +58,26 @@ export function virsh(...args: string[]): Promise<Ran> {
   return run("virsh", ["-q", "-c", URI, ...args]);
 }
 
-/** Names virsh lists (`list --all --name`, `net-list --all --name`) that start with `prefix`. */
-async function named(what: "list" | "net-list", prefix: string): Promise<string[]> {
-  return (await virsh(what, "--all", "--name")).stdout.split("\n").filter((n) => n.startsWith(prefix));
+/** Names virsh lists (`list`, `net-list`, `pool-list` with `--all --name`) that start with `prefix`. */
+async function named(what: "list" | "net-list" | "pool-list", prefix: string): Promise<string[]> {
+  return (await virsh(what, "--all", "--name")).stdout
+    .split("\n")
+    .map((n) => n.trim())
+    .filter((n) => n.startsWith(prefix));
 }
 
-/** Removes what an interrupted run left: domains and networks named `prefix*`, and `poolDir`. */
-export async function sweep(prefix: string, poolDir: string): Promise<void> {
+/** The volumes of a pool (started first, so that libvirt can list it). */
+async function volumesOf(pool: string): Promise<string[]> {
+  await virsh("pool-start", pool);
+  return (await listVolumes(URI, pool).catch(() => [])).map((v) => v.name);
+}
+
+/**
+ * Removes what an interrupted run left, through libvirt: domains, networks and storage pools
+ * (with their volumes) named `prefix*`. The shared base pool (`cilium-lab-base`) is not the
+ * stack's and stays.
+ */
+export async function sweep(prefix: string): Promise<void> {
   for (const d of await named("list", prefix)) {
     await virsh("destroy", d);
     await virsh("undefine", d, "--nvram", "--managed-save", "--snapshots-metadata");
@@ -71,18 +86,24 @@ export async function sweep(prefix: string, poolDir: string): Promise<void> {
     await virsh("net-destroy", n);
     await virsh("net-undefine", n);
   }
-  await fs.rm(poolDir, { recursive: true, force: true });
+  for (const p of await named("pool-list", prefix)) {
+    for (const v of await volumesOf(p)) {
+      await virsh("vol-delete", v, "--pool", p);
+    }
+    await virsh("pool-destroy", p);
+    await virsh("pool-delete", p);
+    await virsh("pool-undefine", p);
+  }
 }
 
-/** Domains and networks named `prefix*` and the pool directory (with its files) still on the host. */
-export async function leftovers(prefix: string, poolDir: string): Promise<string[]> {
+/** Domains, networks and storage pools (with their volumes) named `prefix*` still on the host. */
+export async function leftovers(prefix: string): Promise<string[]> {
   const found = [
     ...(await named("list", prefix)).map((n) => `domain ${n}`),
     ...(await named("net-list", prefix)).map((n) => `network ${n}`),
   ];
-  const pool = await fs.readdir(poolDir).catch(() => undefined);
-  if (pool !== undefined) {
-    found.push(`pool dir ${poolDir} (${pool.join(", ") || "empty"})`);
+  for (const p of await named("pool-list", prefix)) {
+    found.push(`pool ${p} (${(await volumesOf(p)).join(", ") || "empty"})`);
   }
   return found;
 }
@@ -112,13 +133,15 @@ export function testImageConfig(image: string, sha256: string, networkCidr: stri
 }
 
 /**
- * The start of a nodes VM test: fails `t` (and returns false) unless it runs as root, which
- * qemu:///system and the pool directory `poolDir` need; puts the pulumi CLI on PATH.
+ * The start of a nodes VM test: fails `t` (and returns false) unless libvirt at qemu:///system
+ * answers this user (root, or a member of group libvirt); puts the pulumi CLI on PATH.
  */
-export function vmTestHost(t: ExecutionContext, poolDir: string): boolean {
-  if (process.getuid?.() !== 0) {
+export async function vmTestHost(t: ExecutionContext): Promise<boolean> {
+  const version = await virsh("version");
+  if (version.code !== 0) {
     t.fail(
-      `needs root for qemu:///system and ${poolDir} (uid ${process.getuid?.() ?? "?"}). Fix: run the tests as root.`,
+      `libvirt at ${URI} does not answer uid ${process.getuid?.() ?? "?"}: ${version.stderr.trim()}. ` +
+        "Fix: bash .ci/host-setup.sh, and run as root or as a member of group libvirt (with polkitd running).",
     );
     return false;
   }
@@ -164,12 +187,8 @@ export interface TestImage {
  * TEST_IMAGE and TEST_IMAGE_SHA256 (else `t` fails, saying how to get them), and what an earlier
  * run of the stack left on the host swept. Undefined when the test cannot run.
  */
-export async function vmTestStart(
-  t: ExecutionContext,
-  prefix: string,
-  poolDir: string,
-): Promise<TestImage | undefined> {
-  if (!vmTestHost(t, poolDir)) {
+export async function vmTestStart(t: ExecutionContext, prefix: string): Promise<TestImage | undefined> {
+  if (!(await vmTestHost(t))) {
     return undefined;
   }
   const image = process.env.TEST_IMAGE ?? "";
@@ -180,27 +199,26 @@ export async function vmTestStart(
     );
     return undefined;
   }
-  await sweep(prefix, poolDir);
+  await sweep(prefix);
   return { image, sha256 };
 }
 
 /**
  * The engine stack of a nodes VM test ({@link inlineStack}) whose objects the test's teardown removes
- * (`destroy`, then a {@link sweep} of `prefix`/`poolDir`) unless the test destroyed it itself with
+ * (`destroy`, then a {@link sweep} of `prefix`) unless the test destroyed it itself with
  * the returned `destroy`.
  */
 export async function vmTestStack(
   t: ExecutionContext,
   args: Parameters<typeof inlineStack>[1],
   prefix: string,
-  poolDir: string,
 ): Promise<{ stack: Stack; destroy: () => Promise<DestroyResult> }> {
   const stack = await inlineStack(t, args);
   let destroyed = false;
   t.teardown(async () => {
     if (!destroyed) {
       await stack.destroy().catch(() => undefined);
-      await sweep(prefix, poolDir);
+      await sweep(prefix);
     }
   });
   const destroy = async (): Promise<DestroyResult> => {
