@@ -5,8 +5,8 @@
  * 1. `up` with the default networkMtu (1500): the guests' NICs are at 1500.
  * 2. networkMtu 9000: the preview plans, and the `up` does, exactly one replacement of the Network and
  *    of each Domain (delete-before-replace: the engine deletes the VMs, which take their `networkName`
- *    from the Network, before the network) — nothing else changes: the base image, its copy, the
- *    disks, the seeds and the secrets stay.
+ *    from the Network, before the network) — nothing else changes: the base image, the pool, the base
+ *    volume, the disks, the seeds and the secrets stay.
  * 3. The new network says `<mtu size='9000'/>`, its bridge and dnsmasq's DHCP option carry 9000, and
  *    in each guest the NIC comes up at MTU 9000. This is what the Cilium layer relies on: the agent
  *    takes its MTU from the node's NIC. The guest gets it from its DHCP lease (option 26), not from
@@ -14,7 +14,7 @@
  *    `<mtu>` of its own, so the NIC's max_mtu stays virtio's 65535 (logged, not asserted).
  * 4. destroy: nothing of the stack is left on the host.
  *
- * Needs what test/nodes/nodes.vm.test.ts needs (root, libvirtd, the pulumi CLI, the test image in
+ * Needs what test/nodes/nodes.vm.test.ts needs (libvirt as root or a member of group libvirt, libvirtd, the pulumi CLI, the test image in
  * TEST_IMAGE/TEST_IMAGE_SHA256). Names: stack `cl-n-mtu` → libvirt objects `cilium-lab-cl-n-mtu*`,
  * network 192.168.188.0/24. Suffix .vm, the heaviest of its needs: it boots VMs (four boots).
  */
@@ -33,14 +33,13 @@ import { changes, leftovers, run, ssh, testImageConfig, virsh, vmTestStack, vmTe
 const STACK = "cl-n-mtu";
 const PROJECT = "cl-n-mtu";
 const PREFIX = `cilium-lab-${STACK}`;
-const POOL_DIR = `/var/lib/libvirt/cilium-lab/${PREFIX}`;
 const CIDR = "192.168.188.0/24";
 const NODES = [
   ["node-1", "192.168.188.11"],
   ["node-2", "192.168.188.12"],
 ] as const;
-/** Stack + component + image, secrets, network, base copy + (disk, seed, VM) per node. */
-const RESOURCES = 1 + 1 + 4 + 3 * NODES.length;
+/** Stack + component + image, secrets, network, pool, base volume + (disk, seed, VM) per node. */
+const RESOURCES = 1 + 1 + 5 + 3 * NODES.length;
 
 /** The URN of a LabNodes child named `lab-<name>` of dynamic type `libvirt:<type>`. */
 function urnOf(type: "Network" | "Domain", name: string): string {
@@ -119,7 +118,7 @@ async function hostSideIs(t: ExecutionContext, bridge: string, mtu: number): Pro
 
 test("networkMtu 1500 → 9000 under the real engine replaces the Network and every Domain and nothing else; the guests' NICs come up at 9000", async (t) => {
   t.timeout(45 * 60_000, "four TCG boots on a shared 2-core host");
-  const img = await vmTestStart(t, PREFIX, POOL_DIR);
+  const img = await vmTestStart(t, PREFIX);
   if (img === undefined) {
     return;
   }
@@ -135,7 +134,7 @@ test("networkMtu 1500 → 9000 under the real engine replaces the Network and ev
     return Promise.resolve({
       hostPublicKeys: nodes.hostPublicKeys,
       sshPrivateKey: nodes.sshPrivateKey,
-      network: nodes.network.id,
+      network: nodes.network?.id,
       vms: nodes.nodes.map((n) => n.domain.id),
     });
   };
@@ -143,7 +142,6 @@ test("networkMtu 1500 → 9000 under the real engine replaces the Network and ev
     t,
     { stackName: STACK, projectName: PROJECT, program, envVars: engineEnv(tempDir(t, "mtu-backend")) },
     PREFIX,
-    POOL_DIR,
   );
 
   // 1. The default: MTU 1500 on the network and in the guests.
@@ -176,5 +174,5 @@ test("networkMtu 1500 → 9000 under the real engine replaces the Network and ev
   // 4. Destroy: nothing of the stack left.
   const down = await destroy();
   t.deepEqual(changes(down.summary.resourceChanges), { delete: RESOURCES });
-  t.deepEqual(await leftovers(PREFIX, POOL_DIR), [], "the host is clean");
+  t.deepEqual(await leftovers(PREFIX), [], "the host is clean");
 });
