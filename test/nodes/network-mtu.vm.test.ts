@@ -14,9 +14,9 @@
  *    `<mtu>` of its own, so the NIC's max_mtu stays virtio's 65535 (logged, not asserted).
  * 4. destroy: nothing of the stack is left on the host.
  *
- * Needs what test/nodes/nodes.vm.test.ts needs (libvirt as root or a member of group libvirt, libvirtd, the pulumi CLI, the test image in
- * TEST_IMAGE/TEST_IMAGE_SHA256). Names: stack `cl-n-mtu` → libvirt objects `cilium-lab-cl-n-mtu*`,
- * network 192.168.188.0/24. Suffix .vm, the heaviest of its needs: it boots VMs (four boots).
+ * Needs what test/nodes/nodes.vm.test.ts needs (libvirtd, reachable as root or as a member of group
+ * libvirt, the pulumi CLI, the test image in TEST_IMAGE/TEST_IMAGE_SHA256). Names: stack `cl-n-mtu`
+ * → libvirt objects `cilium-lab-cl-n-mtu*`, network 192.168.188.0/24. Suffix .vm, the heaviest of its needs: it boots VMs (four boots).
  */
 import test, { type ExecutionContext } from "ava";
 import { promises as fs } from "node:fs";
