@@ -4,9 +4,11 @@
  * Prints one JSON line: `{ ok: true, detail }` or `{ ok: false, message, cause }`.
  * - `connect <uri>`: `virsh version`, a failure turned into an error by `toolFailure` as providers do.
  * - `create-network <json>`: the Network provider's `create` with those inputs.
+ * - `ensure-pool <json {uri, pool}>`: the stack pool's `ensureDirPool` (storage.ts), as StoragePool does.
  */
 import { toolFailure, virsh } from "../../infra/libvirt/exec";
 import { networkProvider, type NetworkInputs } from "../../infra/libvirt/network";
+import { ensureDirPool, poolTargetPath } from "../../infra/libvirt/storage";
 
 async function act(mode: string | undefined, arg: string | undefined): Promise<string> {
   if (mode === "connect" && arg !== undefined) {
@@ -20,7 +22,13 @@ async function act(mode: string | undefined, arg: string | undefined): Promise<s
     const created = await networkProvider.create(JSON.parse(arg) as NetworkInputs);
     return created.id;
   }
-  throw new Error(`usage: unprivileged-child.ts connect <uri> | create-network <json>; got ${mode ?? "(nothing)"}`);
+  if (mode === "ensure-pool" && arg !== undefined) {
+    const { uri, pool } = JSON.parse(arg) as { uri: string; pool: string };
+    return (await ensureDirPool(uri, pool, poolTargetPath(pool))).target;
+  }
+  throw new Error(
+    `usage: unprivileged-child.ts connect <uri> | create-network <json> | ensure-pool <json>; got ${mode ?? "(nothing)"}`,
+  );
 }
 
 act(process.argv[2], process.argv[3]).then(

@@ -6,11 +6,12 @@
 // as root: it starts the users' processes with runuser. The users come from .ci/host-setup.sh.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import type { NetworkInputs } from "../../infra/libvirt/network";
+import { poolTargetPath } from "../../infra/libvirt/storage";
 import { REPO_ROOT } from "../support/host";
 import { URI, sweep, virshTry } from "./support";
 
@@ -163,5 +164,20 @@ test.serial(
       ),
       [],
     );
+  },
+);
+
+test.serial(
+  "a stack pool created as a user outside group libvirt fails with the named error: no pool, no directory",
+  (t) => {
+    const pool = `${PREFIX}-pool`;
+    const r = asUser(t, OUTSIDER, ["ensure-pool", JSON.stringify({ uri: URI, pool })]);
+    t.false(r.ok);
+    t.regex(
+      r.message ?? "",
+      new RegExp(`user ${OUTSIDER} may not manage qemu:///system: .*Fix: sudo usermod -aG libvirt ${OUTSIDER}`),
+    );
+    t.not(virshTry("pool-info", pool).status, 0, `pool ${pool} exists after a refused create`);
+    t.false(existsSync(poolTargetPath(pool)), `${poolTargetPath(pool)} exists after a refused create`);
   },
 );
