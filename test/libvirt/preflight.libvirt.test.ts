@@ -4,7 +4,9 @@
 // and domain with our names, a foreign bridge, an overlapping route, libvirtd unreachable and a
 // missing tool are all reported in one pass, each with its fix; our own objects are tolerated.
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 
 import { networkProvider } from "../../infra/libvirt/network";
 import {
@@ -18,6 +20,7 @@ import {
   DEAD_SOCKET,
   DEAD_URI,
   POOL_ROOT,
+  REPO_ROOT,
   URI,
   assertNothingLeft,
   direct,
@@ -204,3 +207,40 @@ test.serial("a host firewall that drops the lab's traffic is a preflight problem
     "air-gapped nodes download nothing",
   );
 });
+
+test.serial(
+  "an ssh URI to a loopback port that accepts and never answers: one named problem with the fix, within the 20 s bound, no ssh left",
+  async (t) => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const uri = `qemu+ssh://nobody@127.0.0.1:${port}/system`;
+    try {
+      const started = Date.now();
+      // In a child: the gathering is synchronous and would block this process's silent server.
+      const r = spawnSync(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "test/libvirt/bridge-preflight-child.ts",
+          JSON.stringify(request({ uri, onlineInstall: false })),
+        ],
+        { cwd: REPO_ROOT, encoding: "utf8", timeout: 120_000 },
+      );
+      const seconds = (Date.now() - started) / 1000;
+      t.log(`gave up after ${seconds.toFixed(1)} s`);
+      const { problems } = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { problems: string[] };
+      t.deepEqual(problems, [
+        `cannot reach libvirt at ${uri}: no answer from ${uri} within 20 s (\`virsh net-list\` was killed); cilium-lab: no answer over ssh. ` +
+          `Fix: check that port ${port} on 127.0.0.1 is an SSH server (\`ssh -p ${port} -v nobody@127.0.0.1 true\` should show an SSH-2.0 banner at once) and that sshd and libvirtd on 127.0.0.1 are responsive.`,
+      ]);
+      t.true(seconds < 40);
+      t.is(spawnSync("pgrep", ["-f", `127.0.0.1.*${port}|${port}.*127.0.0.1`]).status, 1, "no ssh process is left");
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      silent.close();
+    }
+  },
+);
