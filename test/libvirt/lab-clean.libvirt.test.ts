@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import { ensureDirPool, poolTargetPath, writePoolMarker } from "../../infra/libvirt/storage";
 import { domainXml, networkXml } from "../../infra/libvirt/xml";
 import { silentPort, startSshd } from "./sshd-harness";
 import { sweepPools } from "./storage-support";
@@ -31,15 +32,14 @@ function clean(
 const EMPTY_ROOT = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-root-`));
 const noLegacy = (): string[] => ["--pool-root", EMPTY_ROOT];
 
-/** A running dir pool under /var/lib/libvirt/images, stamped with our marker for `stack` unless undefined. */
-function pool(name: string, stack: string | undefined): void {
-  virsh("pool-define-as", name, "dir", "--target", path.join(IMAGES, name));
-  virsh("pool-build", name);
-  virsh("pool-start", name);
+/**
+ * A running dir pool under /var/lib/libvirt/images, made by the lab's own storage helpers, and
+ * stamped with their marker for `stack` unless undefined (so the script reads what the lab writes).
+ */
+async function pool(name: string, stack: string | undefined): Promise<void> {
+  await ensureDirPool(URI, name, poolTargetPath(name));
   if (stack !== undefined) {
-    const marker = tempFile(MARKER, JSON.stringify({ project: "cilium-lab", stack }));
-    virsh("vol-create-as", name, MARKER, String(fs.statSync(marker).size), "--format", "raw");
-    virsh("vol-upload", "--pool", name, MARKER, marker);
+    await writePoolMarker(URI, name, { project: "cilium-lab", stack });
   }
 }
 
@@ -77,7 +77,7 @@ test.after.always(() => {
 
 test.serial(
   "lists one stack's leftovers, removes them with --yes, and leaves foreign objects and other stacks alone",
-  (t) => {
+  async (t) => {
     // What a crashed `up` of stack cl-t-cln could leave: its network, its pool with a disk and a
     // console log, a domain on them.
     const stack = PREFIX;
@@ -96,7 +96,7 @@ test.serial(
         }),
       ),
     );
-    pool(`${PREFIX}-s`, stack);
+    await pool(`${PREFIX}-s`, stack);
     const disk = volume(`${PREFIX}-s`, "node-1.qcow2");
     virsh("vol-create-as", `${PREFIX}-s`, "node-1-console.log", "0", "--format", "raw");
     virsh(
@@ -122,9 +122,9 @@ test.serial(
       "net-define",
       tempFile("f.xml", `<network><name>${PREFIX}-foreign</name><bridge name='${PREFIX}-fb'/></network>`),
     );
-    pool(`${PREFIX}-f`, undefined);
+    await pool(`${PREFIX}-f`, undefined);
     volume(`${PREFIX}-f`, "x.qcow2");
-    pool(`${PREFIX}-o`, `${PREFIX}-other`);
+    await pool(`${PREFIX}-o`, `${PREFIX}-other`);
     volume(`${PREFIX}-o`, "x.qcow2");
 
     const args = ["--uri", URI, "--stack", stack, ...noLegacy()];
@@ -164,12 +164,12 @@ test.serial(
   },
 );
 
-test.serial("--purge-base removes only the base volumes nothing backs onto, then the base pool", (t) => {
+test.serial("--purge-base removes only the base volumes nothing backs onto, then the base pool", async (t) => {
   const base = `${PREFIX}-base`;
-  pool(base, "*");
+  await pool(base, "*");
   const used = volume(base, "base-aaaaaaaaaaaaaaaa.qcow2");
   volume(base, "base-bbbbbbbbbbbbbbbb.qcow2");
-  pool(`${PREFIX}-p`, `${PREFIX}-p`);
+  await pool(`${PREFIX}-p`, `${PREFIX}-p`);
   volume(`${PREFIX}-p`, "node-1.qcow2", used);
   const purge = (...more: string[]): ReturnType<typeof clean> =>
     clean(["--uri", URI, "--purge-base", "--base-pool", base, ...noLegacy(), ...more]);
@@ -210,7 +210,7 @@ test.serial("--purge-base removes only the base volumes nothing backs onto, then
   t.deepEqual(ours().pools, []);
 
   // A pool of that name without the base marker is never purged.
-  pool(base, undefined);
+  await pool(base, undefined);
   volume(base, "base-cccccccccccccccc.qcow2");
   const foreign = purge("--yes");
   t.is(foreign.status, 0, foreign.stderr);
@@ -277,7 +277,7 @@ test.serial("through qemu+ssh it lists and removes a stack's pool on that host l
   sshd.trustHostKey();
   const uri = sshd.uri({ no_tty: "1" });
   const stack = `${PREFIX}-ssh`;
-  pool(`${PREFIX}-r`, stack);
+  await pool(`${PREFIX}-r`, stack);
   volume(`${PREFIX}-r`, "node-1.qcow2");
   const args = ["--uri", uri, "--stack", stack, ...noLegacy()];
   const listed = clean(args);
