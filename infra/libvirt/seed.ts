@@ -205,9 +205,25 @@ function checkSeed(news: Record<string, unknown>): CheckResult {
 
 /**
  * Keys whose change replaces the seed. The content parts are compared by digest: the state holds
- * `<part>Sha256`, never the content (it holds secrets).
+ * `<part>Sha256`, never the content (it holds secrets). `host` is the daemon the URI reaches (the
+ * URI without its query, {@link seedHost}): the volume lives there, so another host is another
+ * seed, while another socket path or key file to the same host is an update.
  */
-export const SEED_REPLACE_KEYS = ["poolDir", "pool", "name", "userData", "metaData", "networkConfig", "stack"] as const;
+export const SEED_REPLACE_KEYS = [
+  "host",
+  "poolDir",
+  "pool",
+  "name",
+  "userData",
+  "metaData",
+  "networkConfig",
+  "stack",
+] as const;
+
+/** The libvirt daemon a URI reaches, as the diff compares it: the URI without its query (`?socket=`, `?keyfile=`). */
+function seedHost(uri: unknown): unknown {
+  return typeof uri === "string" ? uri.replace(/\?.*$/, "") : uri;
+}
 
 /** The content parts' digests under the parts' own names, for the diff; unknown stays unknown. */
 function compareDigests(olds: Record<string, unknown>, news: Record<string, unknown>): Compared {
@@ -215,6 +231,7 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
   return {
     olds: {
       ...olds,
+      host: seedHost(olds.uri),
       userData: olds.userDataSha256,
       metaData: olds.metaDataSha256,
       networkConfig: olds.networkConfigSha256,
@@ -223,6 +240,7 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
     },
     news: {
       ...news,
+      host: seedHost(news.uri),
       userData: digest(news.userData),
       metaData: digest(news.metaData),
       networkConfig: digest(news.networkConfig),

@@ -80,6 +80,16 @@ test.serial(
       replaces: ["userData"],
       deleteBeforeReplace: true,
     });
+    t.deepEqual(
+      await p.diff(id, outs ?? {}, { ...inputs, uri: "qemu+ssh://lab@192.0.2.10/system" }),
+      { changes: true, replaces: ["host"], deleteBeforeReplace: true },
+      "another libvirt host is another seed",
+    );
+    t.deepEqual(
+      await p.diff(id, outs ?? {}, { ...inputs, uri: `${URI}?socket=/run/libvirt/libvirt-sock` }),
+      { changes: true, replaces: [], deleteBeforeReplace: false },
+      "another way to the same daemon is an update",
+    );
     await p.delete(id, outs ?? {});
     t.deepEqual(poolVolumes(POOL), []);
     await t.notThrowsAsync(p.delete(id, outs ?? {}));
@@ -106,10 +116,12 @@ test.serial(
       const inputs = seed();
       const error = await rejection(t, direct(cloudInitDiskProvider).create(inputs));
       const digests = seedDigests(inputs as { userData: string; metaData: string; networkConfig: string });
+      const what = `creating cloud-init seed node-1-seed-${digests.contentSha256.slice(0, 12)}.iso in libvirt storage pool "${POOL}"`;
+      const argv = "/bin/false -N network-config seed.iso user-data meta-data";
+      // `false` prints nothing, so the reason is Node's "Command failed: <argv>".
       t.is(
         error.message,
-        `creating cloud-init seed node-1-seed-${digests.contentSha256.slice(0, 12)}.iso in libvirt storage pool "${POOL}" failed: exit 1 ` +
-          "(`/bin/false -N network-config seed.iso user-data meta-data` exit 1). Fix: check the cloud-localds message above. Nothing was uploaded.",
+        `${what} failed: Command failed: ${argv} (\`${argv}\` exit 1). Fix: check the cloud-localds message above. Nothing was uploaded.`,
       );
       t.false(error.message.includes("cl-t-secret-marker"));
     } finally {
