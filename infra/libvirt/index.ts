@@ -1,9 +1,17 @@
 /**
  * The libvirt layer's resources: our dynamic provider for the retired `@pulumi/libvirt` model
- * (Network, Volume, CloudInitDisk, Domain) and the host preflight the program runs first.
+ * (Network, StoragePool, Volume, CloudInitDisk, Domain) and the host preflight the program runs first.
  */
 export { Network, networkProvider, type NetworkArgs, type NetworkHostArgs, type NetworkOutputs } from "./network";
-export { Volume, volumeProvider, type VolumeArgs, type VolumeMode, type VolumeOutputs } from "./volume";
+export { Volume, volumeProvider, type VolumeArgs, type VolumeOutputs } from "./volume";
+export {
+  StoragePool,
+  storagePoolProvider,
+  type StoragePoolArgs,
+  type StoragePoolInputs,
+  type StoragePoolOutputs,
+} from "./pool";
+export { BASE_POOL, POOL_MARKER_VOLUME, POOL_ROOT, poolTargetPath, stackPoolName } from "./storage";
 export { CloudInitDisk, cloudInitDiskProvider, type CloudInitDiskArgs, type CloudInitDiskOutputs } from "./seed";
 export { Domain, domainProvider, type DomainArgs, type DomainOutputs } from "./domain";
 export { OWNER_NS, OWNER_PROJECT } from "./xml";

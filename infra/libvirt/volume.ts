@@ -1,56 +1,43 @@
 /**
- * `Volume`: a qcow2 disk file in the stack's pool directory — an overlay on a base image (default),
- * a full copy of a base image, or a blank disk. Mirrors `libvirt.Volume` of the retired
- * `@pulumi/libvirt` (name, pool, baseVolume, size).
+ * `Volume`: a qcow2 volume in the stack's libvirt storage pool, a copy-on-write overlay on a base
+ * image (`backingPath`) or a blank disk. Mirrors `libvirt.Volume` of the retired `@pulumi/libvirt`
+ * (name, pool, baseVolume, size). libvirtd creates the file (`vol-create` with a `<backingStore>`,
+ * storage.ts), so this works as a user in group libvirt and on a remote host.
  *
- * Overlays always carry an explicit backing format (`qemu-img create -F qcow2`): QEMU ≥ 6.1 refuses
- * `-b` without it because format probing of backing files is a security risk (qemu commit 497a30db).
+ * Overlays always carry an explicit backing format (`<backingStore><format type='qcow2'/>`, which
+ * libvirt passes to `qemu-img create -F`): QEMU ≥ 6.1 refuses `-b` without it because format probing
+ * of backing files is a security risk (qemu commit 497a30db).
+ *
+ * States written before pools (a file in a root-only pool directory, `poolDir` set) are still
+ * deleted as files: that is the migration path of labs made as root (run `pulumi destroy` or `up`
+ * as root once; see pool-file.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 
-import { dynamicResource, type CheckResult } from "../provider";
-import {
-  Checker,
-  STACK_PATTERN,
-  absPath,
-  checkUri,
-  int,
-  resolvePoolDir,
-  str,
-  unsearchableAncestor,
-  POOL_MARKER,
-} from "./common";
-import { fsp, pathExists, pathMod, runTool, toolFailure } from "./exec";
+import { dynamicResource, type CheckResult, type Compared } from "../provider";
+import { Checker, STACK_PATTERN, absPath, checkUri, int, str } from "./common";
+import { pathExists } from "./exec";
 import { libvirtProvider } from "./owned";
-import { buildInPool, checkPoolLocation, deletePoolFile, poolToolFailure } from "./pool-file";
-
-/** How a {@link Volume} is made from `baseImagePath`. */
-export type VolumeMode = "overlay" | "copy";
+import { deletePoolFile } from "./pool-file";
+import { assertStackPool, hostOf } from "./pool";
+import { POOL_MARKER_VOLUME, createVolume, deleteVolume, volumeFacts } from "./storage";
 
 /** Inputs of {@link Volume}. */
 export interface VolumeArgs {
-  /** libvirt URI; only `qemu:///system` (used with `pool`). */
+  /** libvirt URI of the host the pool lives on. */
   readonly uri: pulumi.Input<string>;
-  /**
-   * The stack's pool directory (absolute). Created 0711 with a `.cilium-lab-pool.json` marker if
-   * missing; an existing directory must be empty or already this stack's. Every ancestor must be
-   * searchable by the qemu user (not under /root). One of `poolDir` and `pool`.
-   */
-  readonly poolDir?: pulumi.Input<string>;
-  /** A libvirt `dir` storage pool whose target directory is used like `poolDir` (refreshed after changes). */
-  readonly pool?: pulumi.Input<string>;
-  /** File name inside the directory, e.g. `node-1.qcow2`. Changing it replaces the volume. */
+  /** The stack's libvirt storage pool (pass `StoragePool.poolName`); its marker must name `stack`. */
+  readonly pool: pulumi.Input<string>;
+  /** Volume name inside the pool, e.g. `node-1.qcow2`. Changing it replaces the volume. */
   readonly name: pulumi.Input<string>;
   /**
-   * Absolute path of a qcow2 base image without a backing file of its own. Omitted: a blank disk.
-   * Pass the base resource's output (not a plain string) so replacing the base replaces the volume.
+   * Path on the libvirt host of a standalone qcow2 volume to overlay (a `BaseVolume`'s `path`).
+   * Omitted: a blank disk. Pass the base resource's output so replacing the base replaces the volume.
    */
-  readonly baseImagePath?: pulumi.Input<string>;
-  /** Virtual size in GiB (at least the base image's). Changing it replaces the volume. */
+  readonly backingPath?: pulumi.Input<string>;
+  /** Virtual size in GiB (at least the backing image's). Changing it replaces the volume. */
   readonly sizeGiB: pulumi.Input<number>;
-  /** `overlay` (default): a thin qcow2 on top of the base; `copy`: an independent full copy (import). */
-  readonly mode?: pulumi.Input<VolumeMode>;
-  /** Pulumi stack that owns the pool directory (ownership stamp). */
+  /** Pulumi stack that owns the pool (checked against its marker). */
   readonly stack: pulumi.Input<string>;
 }
 
@@ -59,197 +46,154 @@ export type VolumeInputs = pulumi.Unwrap<VolumeArgs>;
 
 /** State of a volume. */
 export interface VolumeOutputs extends VolumeInputs {
-  readonly poolDir: string;
   readonly pool: string;
-  /** Absolute path of the qcow2 file; also the resource id. */
+  /** Path of the volume on the libvirt host; also the resource id. */
   readonly path: string;
-  /** Base image the volume was made from; "" for a blank disk (or when an overlay's backing file vanished). */
-  readonly baseImagePath: string;
-  readonly mode: VolumeMode;
+  /** The overlay's backing image; "" for a blank disk (or when the backing image vanished). */
+  readonly backingPath: string;
+  /** Set only in states written before pools: the pool directory the file was made in. */
+  readonly poolDir?: string;
 }
 
 const GiB = 1024 ** 3;
 
-interface ImageInfo {
-  readonly format?: string;
-  readonly "virtual-size"?: number;
-  readonly "actual-size"?: number;
-  readonly "backing-filename"?: string;
-  readonly "full-backing-filename"?: string;
-}
-
-/** `qemu-img info -U --output=json` (force-share: the image may be in use by a running guest). */
-async function imageInfo(path: string, action: string): Promise<ImageInfo> {
-  const result = await runTool("qemu-img", ["info", "-U", "--output=json", path]);
-  if (result.code !== 0) {
-    throw toolFailure(action, result, `check that ${path} is a readable disk image`);
-  }
-  return JSON.parse(result.stdout) as ImageInfo;
-}
-
-async function checkBase(base: string, sizeGiB: number, volume: string, mode: VolumeMode): Promise<ImageInfo> {
-  if (!(await pathExists(base))) {
+/** The backing image must exist on the libvirt host, be a standalone qcow2 and not be larger than the volume. */
+async function checkBacking(inputs: VolumeInputs, backing: string, what: string): Promise<void> {
+  const facts = await volumeFacts(inputs.uri, undefined, backing);
+  if (facts === undefined) {
     throw new Error(
-      `creating volume "${volume}" failed: base image ${base} does not exist. ` +
-        "Fix: let the base-image resource download it again (`pulumi up --refresh`), or check cilium-lab:imageUrl; scripts/lab-clean.sh --purge-image-cache clears a broken cache.",
+      `${what} failed: the backing image ${backing} is not a volume libvirt knows at ${inputs.uri}. ` +
+        "Fix: let the base volume resource upload it again (`pulumi up --refresh`); scripts/lab-clean.sh --purge-base clears a broken base pool.",
     );
   }
-  const info = await imageInfo(base, `inspecting base image ${base} for volume "${volume}"`);
-  if (info.format !== "qcow2") {
+  if (facts.format !== "qcow2") {
     throw new Error(
-      `creating volume "${volume}" failed: base image ${base} is ${info.format ?? "of unknown format"}, expected qcow2 (qemu-img info). ` +
+      `${what} failed: the backing image ${backing} is ${facts.format ?? "of unknown format"}, expected qcow2 (virsh vol-dumpxml). ` +
         "Fix: use a qcow2 cloud image (cilium-lab:imageUrl).",
     );
   }
-  if (info["backing-filename"] !== undefined) {
+  if (facts.backingPath !== undefined) {
     throw new Error(
-      `creating volume "${volume}" failed: base image ${base} has its own backing file ${info["backing-filename"]}; a base must be standalone. ` +
-        `Fix: flatten it (qemu-img convert -O qcow2 ${base} <new file>).`,
+      `${what} failed: the backing image ${backing} has its own backing file ${facts.backingPath}; a base must be standalone. ` +
+        `Fix: flatten it (qemu-img convert -O qcow2 ${backing} <new file>).`,
     );
   }
-  const blocked = await unsearchableAncestor(base);
-  if (blocked !== undefined && mode === "overlay") {
+  if (facts.capacityBytes > inputs.sizeGiB * GiB) {
     throw new Error(
-      `creating volume "${volume}" failed: the qemu user (libvirt-qemu) cannot reach the backing file ${base}: ${blocked.path} has mode ${blocked.mode}. ` +
-        "Fix: import the base into the pool directory first (a Volume with mode copy) and overlay that, or keep the image cache in a directory others can traverse.",
-    );
-  }
-  const virtual = info["virtual-size"] ?? 0;
-  if (virtual > sizeGiB * GiB) {
-    throw new Error(
-      `creating volume "${volume}" failed: sizeGiB ${sizeGiB} is smaller than the base image's virtual size ${Math.ceil(virtual / GiB)} GiB (${base}). ` +
+      `${what} failed: sizeGiB ${inputs.sizeGiB} is smaller than the base image's virtual size ${Math.ceil(facts.capacityBytes / GiB)} GiB (${backing}). ` +
         "Fix: raise cilium-lab:nodeDiskGiB.",
     );
   }
-  return info;
 }
 
-function outputs(inputs: VolumeInputs, poolDir: string, path: string): VolumeOutputs {
+function outputs(inputs: VolumeInputs, path: string): VolumeOutputs {
   return {
     uri: inputs.uri,
-    poolDir,
-    pool: inputs.pool ?? "",
+    pool: inputs.pool,
     name: inputs.name,
     path,
-    baseImagePath: inputs.baseImagePath ?? "",
+    backingPath: inputs.backingPath ?? "",
     sizeGiB: inputs.sizeGiB,
-    mode: inputs.mode ?? "overlay",
     stack: inputs.stack,
   };
 }
 
-/** The `qemu-img` runs that make `part` from `base` (empty: a blank disk). */
-function qemuImgSteps(base: string, mode: VolumeMode, part: string, sizeGiB: number): string[][] {
-  const size = `${sizeGiB}G`;
-  if (base === "") {
-    return [["create", "-q", "-f", "qcow2", part, size]];
+async function createVol(inputs: VolumeInputs): Promise<{ id: string; outs: VolumeOutputs }> {
+  const what = `creating volume "${inputs.name}" in libvirt storage pool "${inputs.pool}"`;
+  await assertStackPool(inputs, what);
+  const backing = inputs.backingPath ?? "";
+  if (backing !== "") {
+    await checkBacking(inputs, backing, what);
   }
-  return mode === "overlay"
-    ? [["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, part, size]]
-    : [
-        ["convert", "-q", "-O", "qcow2", base, part],
-        ["resize", "-q", part, size],
-      ];
-}
-
-async function createVolume(inputs: VolumeInputs): Promise<{ id: string; outs: VolumeOutputs }> {
-  const path = pathMod();
-  const dir = await resolvePoolDir(inputs.uri, inputs.poolDir, inputs.pool);
-  const file = path.join(dir, inputs.name);
-  const part = `${file}.part`;
-  const mode = inputs.mode ?? "overlay";
-  const base = inputs.baseImagePath ?? "";
-  const what = `creating volume "${inputs.name}" in ${dir}`;
-  const info = base !== "" ? await checkBase(base, inputs.sizeGiB, inputs.name, mode) : undefined;
-  const needed = (mode === "copy" && info ? (info["actual-size"] ?? info["virtual-size"] ?? 0) : 0) + 1024 ** 2;
-  await buildInPool({ ...inputs, dir }, what, needed, [part, file], async () => {
-    for (const args of qemuImgSteps(base, mode, part, inputs.sizeGiB)) {
-      const result = await runTool("qemu-img", args);
-      if (result.code !== 0) {
-        throw poolToolFailure(what, result, `check ${base || dir} and the qemu-img message above`);
-      }
-    }
-    // The overlay will hold the guest's host keys and k3s token once booted: owner-only.
-    // libvirt (dynamic_ownership) hands it to the qemu user while the guest runs.
-    await fsp().chmod(part, 0o600);
-    await fsp().rename(part, file);
+  // At our name in our stack's pool, a volume the state does not know is the leftover of an
+  // interrupted run: replaced rather than trusted.
+  await deleteVolume(inputs.uri, inputs.pool, inputs.name);
+  const path = await createVolume(inputs.uri, inputs.pool, {
+    name: inputs.name,
+    capacityBytes: inputs.sizeGiB * GiB,
+    format: "qcow2",
+    ...(backing !== "" ? { backing: { path: backing, format: "qcow2" as const } } : {}),
   });
-  return { id: file, outs: outputs(inputs, dir, file) };
+  return { id: path, outs: outputs(inputs, path) };
 }
 
-async function readVolume(id: string, props: VolumeOutputs): Promise<{ id: string; props?: VolumeOutputs }> {
-  if (!(await pathExists(id))) {
+async function readVol(id: string, props: VolumeOutputs): Promise<{ id: string; props?: VolumeOutputs }> {
+  if (props.poolDir !== undefined && props.poolDir !== "") {
+    // A state from before pools: the file is all there is to look at.
+    return (await pathExists(id)) ? { id, props } : { id: "" };
+  }
+  const facts = await volumeFacts(props.uri, props.pool, props.name);
+  if (facts === undefined) {
     return { id: "" };
   }
-  const info = await imageInfo(id, `reading volume ${id}`);
-  let baseImagePath = props.baseImagePath;
-  if (props.mode === "overlay" && props.baseImagePath !== "") {
-    const backing = info["full-backing-filename"] ?? info["backing-filename"] ?? "";
-    // A vanished backing file leaves an unusable overlay: report no base so the next diff replaces it.
-    baseImagePath = backing !== "" && (await pathExists(backing)) ? backing : "";
+  let backingPath = props.backingPath;
+  if (backingPath !== "") {
+    // A vanished backing image leaves an unusable overlay: report none so the next diff replaces it.
+    const alive = facts.backingPath !== undefined && (await volumeFacts(props.uri, undefined, facts.backingPath));
+    backingPath = alive ? (facts.backingPath ?? "") : "";
   }
   return {
-    id,
-    props: { ...props, path: id, baseImagePath, sizeGiB: Math.round((info["virtual-size"] ?? 0) / GiB) },
+    id: facts.path,
+    props: { ...props, path: facts.path, backingPath, sizeGiB: Math.round(facts.capacityBytes / GiB) },
   };
+}
+
+async function deleteVol(id: string, props: VolumeOutputs): Promise<void> {
+  if (props.poolDir !== undefined && props.poolDir !== "") {
+    // Migration path of labs made as root: the old provider's file and its `.part` leftover.
+    await deletePoolFile(id, { uri: props.uri, stack: props.stack, poolDir: props.poolDir, pool: props.pool }, [
+      `${id}.part`,
+    ]);
+    return;
+  }
+  await deleteVolume(props.uri, props.pool, props.name);
 }
 
 function checkVolume(news: Record<string, unknown>): CheckResult {
   const c = new Checker(news);
   c.field("uri", checkUri);
+  c.field("pool", str(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "a libvirt pool name"));
   c.field("name", (v) =>
-    typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(v) || v === POOL_MARKER || v.endsWith(".part")
-      ? `must be a plain file name ([A-Za-z0-9._-], not ending in .part), got ${JSON.stringify(v)}`
+    typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(v) || v === POOL_MARKER_VOLUME
+      ? `must be a plain volume name ([A-Za-z0-9._-], not ${POOL_MARKER_VOLUME}), got ${JSON.stringify(v)}`
       : undefined,
   );
-  const inputs = checkPoolLocation(c, news);
-  if (news.pool !== undefined && news.pool !== "") {
-    c.field("pool", str(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a libvirt pool name"));
-  }
-  if (news.baseImagePath !== undefined && news.baseImagePath !== "") {
-    c.field("baseImagePath", absPath);
+  if (news.backingPath !== undefined && news.backingPath !== "") {
+    c.field("backingPath", absPath);
   }
   c.field("sizeGiB", int(1, 65536));
-  c.field("mode", (v) =>
-    v === undefined || v === "overlay" || v === "copy"
-      ? undefined
-      : `must be overlay or copy, got ${JSON.stringify(v)}`,
-  );
-  if (news.mode === "copy" && (news.baseImagePath === undefined || news.baseImagePath === "")) {
-    c.fail("baseImagePath", "mode copy needs a baseImagePath to copy");
-  }
   c.field("stack", str(STACK_PATTERN, "a Pulumi stack name"));
-  return { inputs, failures: c.failures };
+  return { inputs: news, failures: c.failures };
 }
 
-/** Keys whose change replaces a volume (a new file); `uri` alone changes nothing on disk. */
-export const VOLUME_REPLACE_KEYS = ["poolDir", "pool", "name", "baseImagePath", "sizeGiB", "mode", "stack"] as const;
+/** Keys whose change replaces a volume; `host` is the daemon the URI reaches (see pool.ts `hostOf`). */
+export const VOLUME_REPLACE_KEYS = ["host", "pool", "name", "backingPath", "sizeGiB", "stack", "poolDir"] as const;
+
+function normalizeVolume(olds: Record<string, unknown>, news: Record<string, unknown>): Compared {
+  return {
+    olds: { ...olds, host: hostOf(olds.uri), poolDir: olds.poolDir ?? "" },
+    news: { ...news, host: hostOf(news.uri), backingPath: news.backingPath ?? "", poolDir: "" },
+  };
+}
 
 /** The volume provider; one instance shared by every {@link Volume} (serialized once). */
 export const volumeProvider = libvirtProvider<VolumeInputs, VolumeOutputs>({
   check: checkVolume,
-  normalize: (olds, news) => ({
-    olds,
-    news: { ...news, mode: news.mode ?? "overlay", baseImagePath: news.baseImagePath ?? "", pool: news.pool ?? "" },
-  }),
-  // With `pool`, the stored poolDir is the pool's resolved target, not an input.
-  replaceKeys: (news) => (news.pool !== "" ? VOLUME_REPLACE_KEYS.filter((k) => k !== "poolDir") : VOLUME_REPLACE_KEYS),
+  normalize: normalizeVolume,
+  replaceKeys: VOLUME_REPLACE_KEYS,
   updateKeys: ["uri"],
-  create: createVolume,
-  read: readVolume,
-  delete: (id, props) => deletePoolFile(id, props, [`${id}.part`]),
+  create: createVol,
+  read: readVol,
+  delete: deleteVol,
 });
 
 /**
- * A qcow2 disk in the stack's pool directory (`pulumi-nodejs:dynamic/libvirt:Volume`). The id is the
- * file path. Deleting removes the file, and the pool directory once nothing else of the lab is in it.
- * Pass its `path` to `Domain.diskPath`, so a replaced volume replaces the domain.
+ * A qcow2 volume in the stack's pool (`pulumi-nodejs:dynamic/libvirt:Volume`). The id is its path
+ * on the libvirt host. Pass its `path` to `Domain.diskPath`, so a replaced volume replaces the domain.
  */
 export const Volume = dynamicResource<VolumeArgs, VolumeOutputs>(
   volumeProvider,
   { module: "libvirt", type: "Volume" },
-  {
-    outputs: ["path", "poolDir", "pool", "baseImagePath", "mode"],
-  },
+  { outputs: ["path", "backingPath"] },
 );
 export type Volume = InstanceType<typeof Volume>;

@@ -82,43 +82,13 @@ test("Network check normalizes reservations (lower-case MACs, sorted) and skips 
   ]);
 });
 
-test("Volume check: one of poolDir/pool, file-safe name, absolute paths, mode, size", async (t) => {
-  const r = await direct(volumeProvider).check(
-    {},
-    {
-      uri: "qemu:///system",
-      poolDir: "relative/dir",
-      pool: "p",
-      name: "../x",
-      baseImagePath: "base.qcow2",
-      sizeGiB: 0,
-      mode: "clone",
-      stack: "s",
-    },
-  );
-  t.deepEqual(r.failures, [
-    { property: "name", reason: 'must be a plain file name ([A-Za-z0-9._-], not ending in .part), got "../x"' },
-    { property: "poolDir", reason: "set exactly one of poolDir (a directory) and pool (a libvirt dir pool)" },
-    { property: "poolDir", reason: 'must be an absolute path, got "relative/dir"' },
-    { property: "baseImagePath", reason: 'must be an absolute path, got "base.qcow2"' },
-    { property: "sizeGiB", reason: "must be an integer from 1 to 65536, got 0" },
-    { property: "mode", reason: 'must be overlay or copy, got "clone"' },
-  ]);
-  const copy = await direct(volumeProvider).check(
-    {},
-    { uri: "qemu:///system", poolDir: "/var/lib/x/", name: "b.qcow2", sizeGiB: 1, mode: "copy", stack: "s" },
-  );
-  t.deepEqual(copy.failures, [{ property: "baseImagePath", reason: "mode copy needs a baseImagePath to copy" }]);
-  t.is(copy.inputs?.poolDir, "/var/lib/x", "poolDir is normalized");
-});
-
 test("CloudInitDisk check never quotes user-data (it holds private keys)", async (t) => {
   const secret = "-----BEGIN OPENSSH PRIVATE KEY----- not cloud-config";
   const r = await direct(cloudInitDiskProvider).check(
     {},
     {
       uri: "qemu:///system",
-      poolDir: "/p",
+      pool: "p",
       name: "s",
       userData: secret,
       metaData: "local-hostname: x\n",
@@ -149,6 +119,7 @@ test("Domain check: every field, never echoing the private key; the host key com
       diskPath: "disk.qcow2",
       seedPath: "/p/s.iso",
       networkName: "",
+      pool: "a b",
       mac: "52:54:00:AA:00:01",
       ip: "10.0.0.300",
       accelerator: "hvf",
@@ -171,7 +142,12 @@ test("Domain check: every field, never echoing the private key; the host key com
     { property: "vcpus", reason: "must be an integer from 1 to 256, got 0" },
     { property: "memoryMiB", reason: "must be an integer from 128 to 1048576, got 64" },
     { property: "diskPath", reason: 'must be an absolute path, got "disk.qcow2"' },
-    { property: "networkName", reason: "must be a libvirt network name" },
+    {
+      property: "networkName",
+      reason:
+        "set exactly one of networkName (a libvirt network, NAT mode) and bridgeName (an existing host bridge, bridge mode)",
+    },
+    { property: "pool", reason: 'must be the stack\'s libvirt storage pool (StoragePool.poolName), got "a b"' },
     { property: "mac", reason: 'must be a lower-case unicast MAC like 52:54:00:12:34:56, got "52:54:00:AA:00:01"' },
     { property: "ip", reason: 'must be an IPv4 address, got "10.0.0.300"' },
     { property: "accelerator", reason: 'must be kvm or qemu (TCG), got "hvf"' },
@@ -214,6 +190,7 @@ function domainInputs(): Record<string, unknown> {
     diskPath: "/p/node-1.qcow2",
     seedPath: "/p/node-1-seed-0123456789ab.iso",
     networkName: "cilium-lab-vxlan",
+    pool: "cilium-lab-vxlan",
     mac: "52:54:00:1a:2b:01",
     ip: "192.168.150.11",
     accelerator: "kvm",
@@ -317,34 +294,59 @@ test("Network diff: reordered reservations are no change, a new one is an update
 test("Volume and CloudInitDisk diffs: uri alone is an update; content digests replace", async (t) => {
   const v = {
     uri: "qemu:///system",
-    poolDir: "/p",
+    pool: "cilium-lab-s",
     name: "n.qcow2",
-    baseImagePath: "/p/base.qcow2",
+    backingPath: "/var/lib/libvirt/images/cilium-lab-base/base-0123456789abcdef.qcow2",
+    sizeGiB: 20,
+    stack: "s",
+    providerVersion: 1,
+  };
+  const vOuts = { ...v, path: "/var/lib/libvirt/images/cilium-lab-s/n.qcow2" };
+  const vp = direct(volumeProvider);
+  t.deepEqual(await vp.diff(vOuts.path, vOuts, v), { changes: false, replaces: [], deleteBeforeReplace: false });
+  t.deepEqual(await vp.diff(vOuts.path, vOuts, { ...v, uri: "qemu:///system?socket=/run/x" }), {
+    changes: true,
+    replaces: [],
+    deleteBeforeReplace: false,
+  });
+  t.deepEqual(
+    await vp.diff(vOuts.path, vOuts, { ...v, uri: "qemu+ssh://lab@192.0.2.10/system" }),
+    { changes: true, replaces: ["host"], deleteBeforeReplace: true },
+    "another libvirt host is another volume",
+  );
+  t.deepEqual(await vp.diff(vOuts.path, vOuts, { ...v, backingPath: UNKNOWN }), {
+    changes: true,
+    replaces: ["backingPath"],
+    deleteBeforeReplace: true,
+  });
+  const blank = omit(v, "backingPath");
+  t.deepEqual(
+    await vp.diff(vOuts.path, { ...blank, backingPath: "", path: vOuts.path }, blank),
+    { changes: false, replaces: [], deleteBeforeReplace: false },
+    "no backingPath input equals the stored blank disk",
+  );
+  // A state of the root-era provider (a file in a pool directory) is replaced by a pool volume.
+  const legacy = {
+    uri: "qemu:///system",
+    poolDir: "/var/lib/libvirt/cilium-lab/cilium-lab-s",
+    pool: "",
+    name: "n.qcow2",
+    path: "/var/lib/libvirt/cilium-lab/cilium-lab-s/n.qcow2",
+    baseImagePath: "/var/lib/libvirt/cilium-lab/cilium-lab-s/base.qcow2",
     sizeGiB: 20,
     mode: "overlay",
     stack: "s",
     providerVersion: 1,
   };
-  const vOuts = { ...v, pool: "", path: "/p/n.qcow2" };
-  t.deepEqual(
-    await direct(volumeProvider).diff("/p/n.qcow2", vOuts, omit(v, "mode")),
-    { changes: false, replaces: [], deleteBeforeReplace: false },
-    "mode defaults to overlay",
-  );
-  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, uri: "qemu:///system?socket=/run/x" }), {
+  t.deepEqual(await vp.diff(legacy.path, legacy, v), {
     changes: true,
-    replaces: [],
-    deleteBeforeReplace: false,
-  });
-  t.deepEqual(await direct(volumeProvider).diff("/p/n.qcow2", vOuts, { ...v, baseImagePath: UNKNOWN }), {
-    changes: true,
-    replaces: ["baseImagePath"],
+    replaces: ["pool", "backingPath", "poolDir"],
     deleteBeforeReplace: true,
   });
 
   const s = {
     uri: "qemu:///system",
-    poolDir: "/p",
+    pool: "p",
     name: "seed",
     userData: "#cloud-config\n",
     metaData: "instance-id: a\n",
@@ -352,7 +354,7 @@ test("Volume and CloudInitDisk diffs: uri alone is an update; content digests re
     providerVersion: 1,
   };
   // The state holds digests of the content, never the content.
-  const created = { ...omit(s, "userData", "metaData"), pool: "", ...seedDigests(s) };
+  const created = { ...omit(s, "userData", "metaData"), poolDir: "", ...seedDigests(s) };
   const p = direct(cloudInitDiskProvider);
   t.deepEqual(await p.diff("x", created, s), { changes: false, replaces: [], deleteBeforeReplace: false });
   t.deepEqual(await p.diff("x", created, { ...s, metaData: "instance-id: b\n" }), {
