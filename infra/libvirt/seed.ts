@@ -20,6 +20,7 @@ import { dynamicResource, isUnknown, UNKNOWN, type CheckResult, type Compared } 
 import { Checker, STACK_PATTERN, checkUri, str } from "./common";
 import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool, toolFailure } from "./exec";
 import { libvirtProvider } from "./owned";
+import { hostOf } from "./pool";
 import { deletePoolFile } from "./pool-file";
 import { deleteVolume, uploadVolume, volumePath } from "./storage";
 
@@ -206,7 +207,7 @@ function checkSeed(news: Record<string, unknown>): CheckResult {
 /**
  * Keys whose change replaces the seed. The content parts are compared by digest: the state holds
  * `<part>Sha256`, never the content (it holds secrets). `host` is the daemon the URI reaches (the
- * URI without its query, {@link seedHost}): the volume lives there, so another host is another
+ * URI without its query, pool.ts `hostOf`, as for volumes): the volume lives there, so another host is another
  * seed, while another socket path or key file to the same host is an update.
  */
 export const SEED_REPLACE_KEYS = [
@@ -220,18 +221,13 @@ export const SEED_REPLACE_KEYS = [
   "stack",
 ] as const;
 
-/** The libvirt daemon a URI reaches, as the diff compares it: the URI without its query (`?socket=`, `?keyfile=`). */
-function seedHost(uri: unknown): unknown {
-  return typeof uri === "string" ? uri.replace(/\?.*$/, "") : uri;
-}
-
 /** The content parts' digests under the parts' own names, for the diff; unknown stays unknown. */
 function compareDigests(olds: Record<string, unknown>, news: Record<string, unknown>): Compared {
   const digest = (v: unknown): string => (isUnknown(v) ? UNKNOWN : sha256(typeof v === "string" ? v : ""));
   return {
     olds: {
       ...olds,
-      host: seedHost(olds.uri),
+      host: hostOf(olds.uri),
       userData: olds.userDataSha256,
       metaData: olds.metaDataSha256,
       networkConfig: olds.networkConfigSha256,
@@ -240,7 +236,7 @@ function compareDigests(olds: Record<string, unknown>, news: Record<string, unkn
     },
     news: {
       ...news,
-      host: seedHost(news.uri),
+      host: hostOf(news.uri),
       userData: digest(news.userData),
       metaData: digest(news.metaData),
       networkConfig: digest(news.networkConfig),
