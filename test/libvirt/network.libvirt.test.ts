@@ -1,6 +1,8 @@
 // The Network provider against the real libvirtd (qemu:///system): lifecycle through the engine's
 // serialization round trip and directly, and its fault rows (foreign name, our leftover after a
 // kill, subnet overlaps, taken bridge, deleted/stopped by hand, libvirtd down, domain still attached).
+// test-runs-as: root (the overlap and taken-bridge rows make links with `ip link add`, and the
+// reservation rows read libvirt's dnsmasq files, which are root's)
 import test from "ava";
 import * as fs from "node:fs";
 
