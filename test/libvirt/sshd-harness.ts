@@ -82,16 +82,23 @@ async function listening(port: number, child: ChildProcess, log: () => string): 
   throw new Error(`sshd did not listen on 127.0.0.1:${port} within 15 s: ${log()}`);
 }
 
-/** Starts a private sshd for the current user on a free loopback port. */
-export async function startSshd(): Promise<Sshd> {
-  const user = os.userInfo().username;
+/**
+ * Starts a private sshd on a free loopback port that accepts the client key for the current user,
+ * or (root only: a non-root sshd cannot switch users) for `loginUser`. sshd reads the authorized
+ * keys with the login user's rights, so for another user they sit in a world-readable subdirectory.
+ */
+export async function startSshd(options: { loginUser?: string } = {}): Promise<Sshd> {
+  const user = options.loginUser ?? os.userInfo().username;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cl-t-sshd-"));
-  fs.chmodSync(dir, 0o700);
+  fs.chmodSync(dir, options.loginUser === undefined ? 0o700 : 0o711);
   const f = (name: string): string => path.join(dir, name);
   keygen(f("host_key"), "cl-t-sshd host");
   keygen(f("client_key"), "cl-t-sshd client");
-  fs.copyFileSync(f("client_key.pub"), f("authorized_keys"));
-  fs.chmodSync(f("authorized_keys"), 0o600);
+  const keysDir = options.loginUser === undefined ? dir : f("keys");
+  fs.mkdirSync(keysDir, { recursive: true, mode: 0o755 });
+  const authorizedKeys = path.join(keysDir, "authorized_keys");
+  fs.copyFileSync(f("client_key.pub"), authorizedKeys);
+  fs.chmodSync(authorizedKeys, options.loginUser === undefined ? 0o600 : 0o644);
   const port = await freePort();
   fs.writeFileSync(
     f("sshd_config"),
@@ -100,8 +107,10 @@ export async function startSshd(): Promise<Sshd> {
       `Port ${port}`,
       `HostKey ${f("host_key")}`,
       `PidFile ${f("sshd.pid")}`,
-      `AuthorizedKeysFile ${f("authorized_keys")}`,
-      "UsePAM no",
+      `AuthorizedKeysFile ${authorizedKeys}`,
+      // Without PAM, sshd refuses accounts whose password is locked ("!" in /etc/shadow, as useradd
+      // leaves them) even for key logins; root's sshd logging in another user goes through PAM instead.
+      `UsePAM ${options.loginUser === undefined ? "no" : "yes"}`,
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
