@@ -207,12 +207,17 @@ export interface NetworkConfigInput {
  * fixed so that k3s and Cilium see the same device (`eth0`) on Ubuntu (predictable names such as
  * `enp1s0`) and on the Debian test image.
  *
- * Static (bridge mode, no DHCP server of ours on the LAN): `addresses` with the prefix, the default
- * route in `routes` and `nameservers.addresses`. The route is `to: 0.0.0.0/0`, not `gateway4`
- * (deprecated in v2 as in netplan, canonical/cloud-init#4031) and not `to: default`: cloud-init
- * 22.4 (Debian 12's) passes `default` through to netplan but fails on it when it renders ifupdown or
- * networkd ("Address default is not a valid ip address", network_state.py `_normalize_net_keys`),
- * while `0.0.0.0/0` renders everywhere (test/nodes/cloud-init.test.ts converts it for each).
+ * Static (bridge mode, no DHCP server of ours on the LAN): `addresses` with the prefix, the
+ * default route as `gateway4` and `nameservers.addresses`. `gateway4` is deprecated in v2 as in
+ * netplan (canonical/cloud-init#4031), but it is the one form every renderer turns into a route the
+ * image can apply (checked with `cloud-init devel net-convert`, 22.4, test/nodes/cloud-init.test.ts):
+ * ifupdown gets `gateway <ip>` in the iface stanza, applied by ifupdown itself; networkd gets
+ * `[Route] Gateway=`; netplan keeps `gateway4` (netplan warns that it is deprecated, and applies it).
+ * A `routes: [{ to: 0.0.0.0/0, via }]` entry instead reaches ifupdown as `post-up route add default
+ * gw <ip> || true`, which needs net-tools' `route`: Debian cloud images have only iproute2, and the
+ * route was silently missing in a real boot (test/libvirt/bridge.vm.test.ts). `to: default` fails
+ * outright for ifupdown and networkd in 22.4 ("Address default is not a valid ip address",
+ * network_state.py `_normalize_net_keys`).
  */
 export function renderNetworkConfig(input: NetworkConfigInput): string {
   const name = input.interfaceName ?? "eth0";
@@ -223,7 +228,7 @@ export function renderNetworkConfig(input: NetworkConfigInput): string {
       : {
           dhcp4: false,
           addresses: [`${ip.address}/${ip.prefix}`],
-          routes: [{ to: "0.0.0.0/0", via: ip.gateway }],
+          gateway4: ip.gateway,
           nameservers: { addresses: [...ip.dns] },
         };
   return YAML.stringify(

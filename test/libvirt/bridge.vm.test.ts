@@ -172,13 +172,10 @@ test.serial(
   },
 );
 
-// KNOWN DEFECT, recorded with test.failing (AVA: passes while the assertion fails, and turns red
-// once it holds, so it is flipped back then): the rendered `to: 0.0.0.0/0 via <gateway>` reaches
-// ifupdown (cloud-init's ENI renderer, the Debian test image) as `post-up route add default gw
-// <gateway> || true`, which needs net-tools' `route`; the test image has only iproute2, so the
-// default route is silently missing. Seen here on 2026-12-03: the guest's table held only
-// 192.0.2.128/25 dev eth0. Ubuntu's netplan renderer is not affected.
-test.serial.failing("the node's default route via the gateway, as rendered", (t) => {
+// The route comes from `gateway4` in the network-config (see renderNetworkConfig): a `routes` entry
+// to 0.0.0.0/0 reached ifupdown as `post-up route add default gw …`, which needs net-tools, and the
+// default route was silently missing here on 2026-12-03.
+test.serial("the node's default route via the gateway, as rendered", (t) => {
   const routes = JSON.parse(ssh("ip -j -4 route show")) as { dst: string; gateway?: string; dev: string }[];
   t.true(
     routes.some((r) => r.dst === "default" && r.gateway === TEST_LAN.gateway && r.dev === "eth0"),

@@ -173,9 +173,7 @@ ethernets:
     dhcp4: false
     addresses:
       - 192.0.2.12/24
-    routes:
-      - to: 0.0.0.0/0
-        via: 192.0.2.1
+    gateway4: 192.0.2.1
     nameservers:
       addresses:
         - 192.0.2.1
@@ -334,7 +332,7 @@ const netConvertTable: { distro: string; kind: string; file: string; static?: tr
     static: true,
     expected: [
       /^iface eth0 inet static\n {4}address 192\.0\.2\.12\/24\n {4}dns-nameservers 192\.0\.2\.1 9\.9\.9\.9$/m,
-      /^ {4}post-up route add default gw 192\.0\.2\.1 \|\| true$/m,
+      /^ {4}gateway 192\.0\.2\.1$/m,
     ],
   },
   {
@@ -342,22 +340,14 @@ const netConvertTable: { distro: string; kind: string; file: string; static?: tr
     kind: "netplan",
     file: "etc/netplan/50-cloud-init.yaml",
     static: true,
-    expected: [
-      /dhcp4: false/,
-      /addresses:\n {12}- 192\.0\.2\.12\/24\n/,
-      /routes:\n {12}- {3}to: 0\.0\.0\.0\/0\n {16}via: 192\.0\.2\.1\n/,
-    ],
+    expected: [/dhcp4: false/, /addresses:\n {12}- 192\.0\.2\.12\/24\n/, /gateway4: 192\.0\.2\.1\n/],
   },
   {
     distro: "debian",
     kind: "networkd",
     file: "etc/systemd/network/10-cloud-init-eth0.network",
     static: true,
-    expected: [
-      /^Address=192\.0\.2\.12\/24$/m,
-      /^DNS=192\.0\.2\.1 9\.9\.9\.9$/m,
-      /^Destination=0\.0\.0\.0\/0\n\nGateway=192\.0\.2\.1$/m,
-    ],
+    expected: [/^Address=192\.0\.2\.12\/24$/m, /^DNS=192\.0\.2\.1 9\.9\.9\.9$/m, /^\[Route\]\nGateway=192\.0\.2\.1$/m],
   },
 ];
 
