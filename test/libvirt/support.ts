@@ -146,7 +146,18 @@ export function sweep(prefix: string): void {
     virshTry("net-undefine", n);
   }
   for (const p of left.pools) {
+    // Volumes first: `pool-delete` refuses a directory that still holds files, and an undefined
+    // pool's directory can then only be removed by root.
+    virshTry("pool-start", p);
+    virshTry("pool-refresh", p);
+    for (const row of virshTry("vol-list", p).stdout.split("\n").slice(2)) {
+      const vol = row.trim().split(/\s+/)[0] ?? "";
+      if (vol !== "") {
+        virshTry("vol-delete", "--pool", p, vol);
+      }
+    }
     virshTry("pool-destroy", p);
+    virshTry("pool-delete", p);
     virshTry("pool-undefine", p);
   }
   for (const l of left.links) {
