@@ -1,3 +1,4 @@
+// test-runs-as: root (reads the dnsmasq config libvirt generates for the network, /var/lib/libvirt/dnsmasq/<net>.conf, which only root can read)
 /**
  * `networkMtu` under the real engine (Automation API, inline program, file backend), real libvirtd and
  * 2 real TCG guests from the Debian test image as `image: custom`:
