@@ -24,7 +24,7 @@
 // to both runs (so a `--match` that only one group's tests match fails the other run: name the file
 // too). Without the variable, or not as root: one run as the current user, as always.
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 
@@ -90,6 +90,12 @@ async function asTestUser(user, argv) {
     chownSync(tmpdir, uid, gid);
     const env = Object.entries(userEnv(process.env, { user, home, tmpdir })).map(([k, v]) => `${k}=${v}`);
     process.stdout.write(`# run-tests: ${groups.user.length} files as ${user} (uid ${uid}, TMPDIR ${tmpdir})\n`);
+    // ava ends every run with mkdirSync(node_modules/.cache/ava, { recursive: true }) (lib/api.js
+    // _createCacheDir, even when CI makes it skip writing there): in a fresh checkout the user may not
+    // create it, and the run would end in an internal EACCES error. Root makes it (0755, root's):
+    // the user's mkdir then finds it; ava's list of failing files is not written there under CI,
+    // and elsewhere its failed write is caught (lib/scheduler.js storeFailedTestFiles).
+    mkdirSync("node_modules/.cache/ava", { recursive: true, mode: 0o755 });
     try {
       const args = ["-u", user, "--", "env", "-i", ...env, process.execPath, AVA, "--tap", ...options];
       runs.push(await runAva("runuser", [...args, ...groups.user]));
