@@ -21,14 +21,18 @@ function plannedCreates(out: string): string[] {
   return [...new Set([...out.matchAll(/^ \+ {2}(\S+) (\S+) create\b/gm)].map((m) => `${m[1]} ${m[2]}`))].sort();
 }
 
-/** What the nodes layer plans for three nodes, plus the components (the stack aside). */
+/**
+ * What the nodes layer plans for three nodes on one libvirt host (the stack's pool and the base
+ * volume uploaded to it, then per node disk, seed and VM), plus the components (the stack aside).
+ */
 const NODES_LAYER = [
   "lab:k3s:K3sCluster k3s",
   "lab:nodes:LabNodes lab",
   "pulumi-nodejs:dynamic/lab:LabSecrets lab-secrets",
   "pulumi-nodejs:dynamic/libvirt:BaseImage lab-image",
   "pulumi-nodejs:dynamic/libvirt:Network lab-network",
-  "pulumi-nodejs:dynamic/libvirt:Volume lab-base",
+  "pulumi-nodejs:dynamic/libvirt:StoragePool lab-pool",
+  "pulumi-nodejs:dynamic/libvirt:BaseVolume lab-base-volume",
   ...["node-1", "node-2", "node-3"].flatMap((n) => [
     `pulumi-nodejs:dynamic/libvirt:CloudInitDisk lab-seed-${n}`,
     `pulumi-nodejs:dynamic/libvirt:Domain lab-vm-${n}`,
