@@ -9,6 +9,8 @@
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 import {
   BRIDGE_NF_CALL_IPTABLES,
@@ -108,10 +110,25 @@ test.serial(
   "as the unprivileged test user: the same rows, and an unreadable ruleset is 'not checked (needs root)'",
   (t) => {
     createTestBridge(BRIDGE);
+    // The user's own HOME and TMPDIR for this run (tsx caches its compiled files under TMPDIR):
+    // nothing of the user may stay outside its home once the tests are done.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), `cilium-lab-${USER}-`));
+    const ids = (flag: string): number => Number(spawnSync("id", [flag, USER], { encoding: "utf8" }).stdout.trim());
+    fs.chownSync(home, ids("-u"), ids("-g"));
+    t.teardown(() => fs.rmSync(home, { recursive: true, force: true }));
     try {
       const r = spawnSync(
         "runuser",
-        ["-u", USER, "--", "env", "-i", "HOME=/tmp", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"].concat([
+        [
+          "-u",
+          USER,
+          "--",
+          "env",
+          "-i",
+          `HOME=${home}`,
+          `TMPDIR=${home}`,
+          "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        ].concat([
           process.execPath,
           "--import",
           "tsx",
