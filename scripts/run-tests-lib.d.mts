@@ -6,6 +6,12 @@ export declare function splitByUser(
   files: readonly string[],
   read: (file: string) => string,
 ): { user: string[]; root: string[] };
+export declare function needsK8sToolchain(text: string): boolean;
+export declare function splitLate(
+  files: readonly string[],
+  read: (file: string) => string,
+): { early: string[]; late: string[] };
+export declare function parseEnv0(text: string): Record<string, string>;
 export declare function splitArgs(
   argv: readonly string[],
   exists: (path: string) => boolean,

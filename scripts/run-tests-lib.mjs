@@ -11,22 +11,62 @@ export const TIERED = /\.(vm|engine|libvirt|netns)\.test\.ts$/;
 export const USER_TIER = /\.(vm|libvirt)\.test\.ts$/;
 
 /**
- * Who a file asks to run as: the `// test-runs-as: root` or `// test-runs-as: user` line (a reason
- * may follow after a space) in its leading comment block (the lines before the first line that is neither a `//` comment nor blank),
- * else undefined.
+ * The value of a `// <name>: <value>` line (a reason may follow after a space) in a file's leading
+ * comment block (the lines before the first line that is neither a `//` comment nor blank), if it
+ * is one of `accepted`; else undefined.
  */
-export function runsAs(text) {
+function header(text, name, accepted) {
   for (const line of text.split("\n")) {
     const trimmed = line.trim();
     if (trimmed !== "" && !trimmed.startsWith("//")) {
       return undefined;
     }
-    const m = /^\/\/ test-runs-as: (root|user)(?:\s.*)?$/.exec(trimmed);
-    if (m) {
+    const m = new RegExp(`^// ${name}: (\\S+)(?:\\s.*)?$`).exec(trimmed);
+    if (m && accepted.includes(m[1])) {
       return m[1];
     }
   }
   return undefined;
+}
+
+/** Who a file asks to run as: the `// test-runs-as: root` or `// test-runs-as: user` header, else undefined. */
+export function runsAs(text) {
+  return header(text, "test-runs-as", ["root", "user"]);
+}
+
+/**
+ * Whether a file needs what scripts/k8s-toolchain.sh builds (the test control plane, the kubernetes
+ * plugin in PULUMI_HOME): a `// test-needs: k8s-toolchain` header.
+ */
+export function needsK8sToolchain(text) {
+  return header(text, "test-needs", ["k8s-toolchain"]) !== undefined;
+}
+
+/**
+ * Splits the root run's files into those that need the k8s toolchain (`late`, run last: CI builds it
+ * in the background meanwhile) and the others (`early`), each in the order given.
+ */
+export function splitLate(files, read) {
+  const early = [];
+  const late = [];
+  for (const file of files) {
+    (needsK8sToolchain(read(file)) ? late : early).push(file);
+  }
+  return { early, late };
+}
+
+/**
+ * The variables `env -0` printed (NUL-separated `NAME=value`, a value may hold newlines and `=`).
+ */
+export function parseEnv0(text) {
+  const out = {};
+  for (const entry of text.split("\0")) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) {
+      out[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+  }
+  return out;
 }
 
 /**

@@ -23,6 +23,12 @@
 // that name existing files or folders select the files (default test/); every other argument goes
 // to both runs (so a `--match` that only one group's tests match fails the other run: name the file
 // too). Without the variable, or not as root: one run as the current user, as always.
+//
+// The root files with a `// test-needs: k8s-toolchain` header (the test control plane, the kubernetes
+// plugin) run last, in a third ava run. If CILIUM_LAB_ETCD is unset then, run-tests first runs
+// `bash scripts/k8s-toolchain.sh` and takes its exports: CI starts that build in the background
+// before the tests (cold it takes the longest of all, under nice 19 on the cores the other suites
+// leave idle), and the script's lock makes this call wait for it, then reuse what it built.
 import { spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -33,8 +39,10 @@ import {
   countTap,
   mergedSummary,
   newTally,
+  parseEnv0,
   splitArgs,
   splitByUser,
+  splitLate,
   testFiles,
   userEnv,
 } from "./run-tests-lib.mjs";
@@ -78,11 +86,35 @@ function account(user) {
   return { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] };
 }
 
-/** The two-run mode: the user tier as `user`, then the rest as root. */
+/**
+ * The exports of `bash scripts/k8s-toolchain.sh` (waiting on its lock while CI's background build of
+ * it runs) merged into process.env; false, with the reason on stderr, when the script fails.
+ */
+function takeK8sToolchain() {
+  const t0 = Date.now();
+  process.stdout.write(
+    "# run-tests: scripts/k8s-toolchain.sh for the suites that need it (it waits while a build holds its lock)\n",
+  );
+  const script = 'set -euo pipefail; exports="$(bash scripts/k8s-toolchain.sh)"; eval "$exports"; env -0';
+  const r = spawnSync("bash", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], maxBuffer: 16 << 20 });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `run-tests: scripts/k8s-toolchain.sh failed (exit ${r.status ?? r.signal}, above): the suites that need the test control plane count as one failure. Fix: run it alone and read its message.\n`,
+    );
+    return false;
+  }
+  Object.assign(process.env, parseEnv0(r.stdout.toString("utf8")));
+  process.stdout.write(`# run-tests: k8s toolchain ready after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  return true;
+}
+
+/** The two-run mode: the user tier as `user`, then the rest as root (what needs the k8s toolchain last). */
 async function asTestUser(user, argv) {
   const { paths, options } = splitArgs(argv, existsSync);
   const files = testFiles(paths.length > 0 ? paths : ["test"]);
-  const groups = splitByUser(files, (f) => readFileSync(f, "utf8"));
+  const read = (f) => readFileSync(f, "utf8");
+  const groups = splitByUser(files, read);
+  const { early, late } = splitLate(groups.root, read);
   const runs = [];
   if (groups.user.length > 0) {
     const { uid, gid, home } = account(user);
@@ -103,9 +135,18 @@ async function asTestUser(user, argv) {
       rmSync(tmpdir, { recursive: true, force: true });
     }
   }
-  if (groups.root.length > 0) {
-    process.stdout.write(`# run-tests: ${groups.root.length} files as root\n`);
-    runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...groups.root]));
+  if (early.length > 0) {
+    process.stdout.write(`# run-tests: ${early.length} files as root\n`);
+    runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...early]));
+  }
+  if (late.length > 0) {
+    const ready = process.env.CILIUM_LAB_ETCD !== undefined || takeK8sToolchain();
+    if (ready) {
+      process.stdout.write(`# run-tests: ${late.length} files as root that need the k8s toolchain\n`);
+      runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...late]));
+    } else {
+      runs.push({ tally: newTally(), code: 1, signal: null });
+    }
   }
   if (runs.length === 0) {
     fail(`no test file under ${paths.join(" ") || "test"}`);

@@ -5,7 +5,8 @@
  * without one runs in `npm run test:fast` as an ordinary user with none of these, so nothing it
  * imports, directly or through other test modules, may be a support module that starts one.
  * In CI the libvirt and VM suites run as an unprivileged user in group libvirt, unless a
- * `// test-runs-as: root` header keeps one with root (scripts/run-tests-lib.mjs, tested below).
+ * `// test-runs-as: root` header keeps one with root (scripts/run-tests-lib.mjs, tested below), and
+ * the suites with a `// test-needs: k8s-toolchain` header run last, once that toolchain is built.
  *
  * What is checked: the import graph of the test files (static and type-free `import`/`export ...
  * from`, `import()`, `require()` of relative paths, read with TypeScript's parser), followed
@@ -21,10 +22,13 @@ import * as ts from "typescript";
 import {
   countTap,
   mergedSummary,
+  needsK8sToolchain,
   newTally,
+  parseEnv0,
   runsAs,
   splitArgs,
   splitByUser,
+  splitLate,
   userEnv,
   type Tally,
   TIERED,
@@ -199,6 +203,43 @@ test("every `test-runs-as` line in the repository's tests is a header run-tests.
     return /^\s*\/\/\s*test-runs-as/m.test(text) && runsAs(text) === undefined;
   });
   t.deepEqual(misplaced, [], "write it as `// test-runs-as: root` (or user) above the first import");
+});
+
+test("the suites with a `// test-needs: k8s-toolchain` header run last, apart from the rest of root's; a misplaced or other value does not count", (t) => {
+  const texts: Record<string, string> = {
+    "test/a/plane.engine.test.ts": "// test-needs: k8s-toolchain (etcd)\n/**\n * The control plane.\n */\n",
+    "test/a/pure.test.ts": "import test from 'ava';\n// test-needs: k8s-toolchain\n",
+    "test/a/ns.netns.test.ts": "// test-runs-as: root\n// test-needs: k8s-toolchain\nimport test from 'ava';\n",
+    "test/a/other.engine.test.ts": "// test-needs: k8s-toolchains\n",
+  };
+  t.deepEqual(
+    splitLate(Object.keys(texts), (f) => texts[f] ?? ""),
+    {
+      early: ["test/a/pure.test.ts", "test/a/other.engine.test.ts"],
+      late: ["test/a/plane.engine.test.ts", "test/a/ns.netns.test.ts"],
+    },
+  );
+});
+
+test("every suite that reaches the test control plane through its imports says `// test-needs: k8s-toolchain`, so CI runs it after that build", (t) => {
+  // Not control-plane-processes.ts: its process helpers (alive, sleep) need no binary.
+  const plane = ["test/support/control-plane.ts", "test/k8s/support/plane.ts"];
+  const reaching = testFiles.filter((f) => plane.some((m) => reachable(f).has(m)));
+  t.true(reaching.length >= 7, `only ${reaching.join(", ")} reach the control plane`);
+  const missing = reaching.filter((f) => !needsK8sToolchain(readFileSync(path.join(REPO_ROOT, f), "utf8")));
+  t.deepEqual(missing, [], "add `// test-needs: k8s-toolchain (what it needs)` as the file's first line");
+  const misplaced = testFiles.filter((f) => {
+    const text = readFileSync(path.join(REPO_ROOT, f), "utf8");
+    return /^\s*\/\/\s*test-needs/m.test(text) && !needsK8sToolchain(text);
+  });
+  t.deepEqual(misplaced, [], "write it as `// test-needs: k8s-toolchain` above the first import");
+});
+
+test("the k8s toolchain's exports are read back from `env -0`: values with `=` and newlines intact", (t) => {
+  t.deepEqual(parseEnv0("CILIUM_LAB_ETCD=/c/bin/etcd\0PS1=a=b\nc\0\0junk\0"), {
+    CILIUM_LAB_ETCD: "/c/bin/etcd",
+    PS1: "a=b\nc",
+  });
 });
 
 test("the test user's run gets the toolchain, image, caches and Pulumi's offline switches, its own HOME and TMPDIR, and none of root's Pulumi state", (t) => {

@@ -45,7 +45,10 @@ after_release() {
 lock_cache() {
   mkdir -p "$cache_root"
   exec 9>"$cache_root/$1"
-  flock 9
+  if ! flock -n 9; then
+    log "another build holds $cache_root/$1 (CI's background build?): waiting for it, then reusing what it built"
+    flock 9
+  fi
   export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 }
 

@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (a real kube-apiserver and the kubernetes plugin)
 /**
  * The series' switches through the real pipeline: the project's `Cilium` component (values for chart
  * 1.13.4) → the Kubernetes plugin's Helm → a real kube-apiserver (test/support/control-plane.ts). The

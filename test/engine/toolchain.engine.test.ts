@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (the kubernetes plugin installed into PULUMI_HOME)
 /**
  * The engine on PATH is the one the repository pins: the CLI version from tools/pulumi-cli/go.mod,
  * the Node.js language host and the dynamic-provider shim beside it, and the resource plugins the

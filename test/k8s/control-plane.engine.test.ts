@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (etcd, kube-apiserver, kube-controller-manager and the kubernetes plugin)
 /**
  * Smoke test of the real control plane (test/support/control-plane.ts: etcd 3.5.21,
  * kube-apiserver and kube-controller-manager v1.33.13, built from Go modules by

@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (what the script exported)
 /**
  * scripts/k8s-toolchain.sh: the binaries it exports are the pinned ones, and a second run is served
  * from its cache. Needs what the script exported in this shell (see test/support/control-plane.ts);

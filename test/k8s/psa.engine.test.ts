@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (a real kube-apiserver)
 /**
  * The Verification's Kubernetes objects under a cluster-wide Pod Security default of
  * `enforce: restricted` (test/support/control-plane.ts `podSecurity`), on a real kube-apiserver

@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (a real control plane and the kubernetes plugin)
 /**
  * The Cilium readiness gate (infra/cilium/ready.ts) against a real kube-apiserver and
  * kube-controller-manager (test/support/control-plane.ts), with the real engine, the project's own

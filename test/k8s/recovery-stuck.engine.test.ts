@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (a real control plane and the kubernetes plugin)
 /**
  * Issue 14 K3 end to end: an `up` killed while Helm waits, then `npm run lab -- recover`. The real
  * engine (Go-built pulumi), the Kubernetes plugin built from tools/pulumi-kubernetes (provider commit

@@ -1,3 +1,4 @@
+// test-needs: k8s-toolchain (a real control plane and the kubernetes plugin)
 /**
  * Issue 14 K2 end to end: the real engine (Go-built pulumi), the Kubernetes plugin built from
  * tools/pulumi-kubernetes (provider commit f47bc2d6f199, used only under its own version) and a real
