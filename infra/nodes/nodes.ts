@@ -245,7 +245,9 @@ export class LabNodes extends pulumi.ComponentResource {
       { uri, pool: pool.poolName, name: `${node.name}-seed`, ...seedData(node, shared, hostPublicKey), stack },
       { parent: this },
     );
-    const bridged = config.networkMode === "bridge";
+    // The constructor made the NAT network exactly when networkMode is not bridge: no network
+    // means bridge mode, so the network alone picks the NIC.
+    const network = this.network;
     const domain = new Domain(
       `${name}-vm-${node.name}`,
       {
@@ -255,9 +257,7 @@ export class LabNodes extends pulumi.ComponentResource {
         memoryMiB: config.nodeMemoryMiB,
         diskPath: disk.path,
         seedPath: seed.path,
-        ...(bridged || this.network === undefined
-          ? { bridgeName: config.bridge }
-          : { networkName: this.network.networkName }),
+        ...(network === undefined ? { bridgeName: config.bridge } : { networkName: network.networkName }),
         mac: node.mac,
         ip: node.ip,
         accelerator: config.accelerator,
