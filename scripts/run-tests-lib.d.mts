@@ -33,3 +33,9 @@ export declare function countTap(tally: Tally, line: string): void;
 export declare function mergedSummary(
   runs: readonly { tally: Tally; code: number | null; signal?: NodeJS.Signals | null }[],
 ): { line: string; exitCode: 0 | 1 };
+export declare function avaPrefix(file: string): string;
+export declare function tapFile(line: string, files: readonly string[]): string | undefined;
+export declare function fileSeconds(
+  events: readonly { file: string; at: number }[],
+  start: number,
+): { file: string; seconds: number }[];

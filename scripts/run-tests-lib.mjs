@@ -187,3 +187,52 @@ export function mergedSummary(runs) {
   const line = `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`;
   return { line, exitCode: bad || skipped > 0 || runs.length === 0 ? 1 : 0 };
 }
+
+/** ava's title prefix of a test file: its path under test/ without `.test.ts`, folders joined by ` › `. */
+export function avaPrefix(file) {
+  return file
+    .replace(/^test\//, "")
+    .replace(/\.test\.ts$/, "")
+    .split("/")
+    .join(" › ");
+}
+
+/**
+ * The file of `files` a TAP line of ava reports on (`ok N - <prefix> › …`, `not ok N - …`,
+ * `# <prefix> › … hook`), else undefined. The longest prefix wins (`a › b` over `a`).
+ */
+export function tapFile(line, files) {
+  const m = /^(?:(?:not )?ok \d+ - |# )(.+)$/.exec(line);
+  if (!m) {
+    return undefined;
+  }
+  const title = m[1];
+  let best;
+  for (const file of files) {
+    const prefix = avaPrefix(file);
+    if (title.startsWith(`${prefix} › `) && (best === undefined || prefix.length > avaPrefix(best).length)) {
+      best = file;
+    }
+  }
+  return best;
+}
+
+/**
+ * Seconds per file of one ava run that ran its files one at a time: a file's time runs from the
+ * previous file's last TAP line (or `start`) to its own last line. `events`: `{ file, at }` (ms) in
+ * order. Slowest first.
+ */
+export function fileSeconds(events, start) {
+  const last = new Map();
+  for (const { file, at } of events) {
+    last.delete(file);
+    last.set(file, at);
+  }
+  const out = [];
+  let previous = start;
+  for (const [file, at] of [...last.entries()].sort((a, b) => a[1] - b[1])) {
+    out.push({ file, seconds: Math.round((at - previous) / 1000) });
+    previous = at;
+  }
+  return out.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
+}

@@ -37,28 +37,45 @@ import { createInterface } from "node:readline";
 import {
   TIERED,
   countTap,
+  fileSeconds,
   mergedSummary,
   newTally,
   parseEnv0,
   splitArgs,
   splitByUser,
   splitLate,
+  tapFile,
   testFiles,
   userEnv,
 } from "./run-tests-lib.mjs";
 
 const AVA = "node_modules/ava/entrypoints/cli.mjs";
 
-/** Runs ava (`command args`), streams its TAP output to stdout, and resolves with its tally and exit. */
-function runAva(command, args) {
+/**
+ * Runs ava (`command args`), streams its TAP output to stdout, and resolves with its tally and exit.
+ * With `files` (a run of one file at a time), it then prints the seconds each file took.
+ */
+function runAva(command, args, files = []) {
   return new Promise((resolve) => {
+    const start = Date.now();
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
     const tally = newTally();
+    const events = [];
     createInterface({ input: child.stdout }).on("line", (line) => {
       process.stdout.write(`${line}\n`);
       countTap(tally, line);
+      const file = files.length > 0 ? tapFile(line, files) : undefined;
+      if (file !== undefined) {
+        events.push({ file, at: Date.now() });
+      }
     });
-    child.on("close", (code, signal) => resolve({ tally, code, signal }));
+    child.on("close", (code, signal) => {
+      if (events.length > 0) {
+        const times = fileSeconds(events, start).map(({ file, seconds }) => `${seconds} ${file}`);
+        process.stdout.write(`# run-tests: seconds per file, slowest first: ${times.join(", ")}\n`);
+      }
+      resolve({ tally, code, signal });
+    });
   });
 }
 
@@ -130,20 +147,20 @@ async function asTestUser(user, argv) {
     mkdirSync("node_modules/.cache/ava", { recursive: true, mode: 0o755 });
     try {
       const args = ["-u", user, "--", "env", "-i", ...env, process.execPath, AVA, "--tap", ...options];
-      runs.push(await runAva("runuser", [...args, ...groups.user]));
+      runs.push(await runAva("runuser", [...args, ...groups.user], groups.user));
     } finally {
       rmSync(tmpdir, { recursive: true, force: true });
     }
   }
   if (early.length > 0) {
     process.stdout.write(`# run-tests: ${early.length} files as root\n`);
-    runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...early]));
+    runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...early], early));
   }
   if (late.length > 0) {
     const ready = process.env.CILIUM_LAB_ETCD !== undefined || takeK8sToolchain();
     if (ready) {
       process.stdout.write(`# run-tests: ${late.length} files as root that need the k8s toolchain\n`);
-      runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...late]));
+      runs.push(await runAva(process.execPath, [AVA, "--tap", ...options, ...late], late));
     } else {
       runs.push({ tally: newTally(), code: 1, signal: null });
     }
@@ -165,5 +182,6 @@ if (argv[0] === "--fast") {
 } else if (testUser !== "" && process.getuid?.() === 0) {
   await asTestUser(testUser, argv);
 } else {
-  finish([await runAva(process.execPath, [AVA, "--tap", ...argv])]);
+  const { paths } = splitArgs(argv, existsSync);
+  finish([await runAva(process.execPath, [AVA, "--tap", ...argv], testFiles(paths.length > 0 ? paths : ["test"]))]);
 }

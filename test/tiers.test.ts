@@ -20,7 +20,9 @@ import * as path from "node:path";
 import * as ts from "typescript";
 
 import {
+  avaPrefix,
   countTap,
+  fileSeconds,
   mergedSummary,
   needsK8sToolchain,
   newTally,
@@ -29,6 +31,7 @@ import {
   splitArgs,
   splitByUser,
   splitLate,
+  tapFile,
   userEnv,
   type Tally,
   TIERED,
@@ -324,4 +327,25 @@ test("the two runs (test user, then root) end in ONE merged `N passed, N failed`
     },
   );
   t.deepEqual(mergedSummary([{ tally: user, code: null, signal: "SIGKILL" }]).exitCode, 1);
+});
+
+test("each file's time is read from ava's TAP: a file runs from the previous file's last line to its own last line, slowest first", (t) => {
+  const files = ["test/tiers.test.ts", "test/k3s/node-scripts.vm.test.ts", "test/k3s/node.test.ts"];
+  t.deepEqual(files.map(avaPrefix), ["tiers", "k3s › node-scripts.vm", "k3s › node"]);
+  t.is(tapFile("# k3s › node-scripts.vm › before hook", files), "test/k3s/node-scripts.vm.test.ts");
+  t.is(tapFile("not ok 3 - k3s › node › a › b", files), "test/k3s/node.test.ts");
+  t.is(tapFile("ok 12 - tiers › x", files), "test/tiers.test.ts");
+  t.is(tapFile("ok 1 - k3s › nodes › x", files), undefined);
+  t.is(tapFile("# tests 12", files), undefined);
+  const events = [
+    { file: "test/k3s/node.test.ts", at: 2_000 },
+    { file: "test/k3s/node.test.ts", at: 3_400 },
+    { file: "test/k3s/node-scripts.vm.test.ts", at: 63_400 },
+    { file: "test/tiers.test.ts", at: 64_000 },
+  ];
+  t.deepEqual(fileSeconds(events, 1_000), [
+    { file: "test/k3s/node-scripts.vm.test.ts", seconds: 60 },
+    { file: "test/k3s/node.test.ts", seconds: 2 },
+    { file: "test/tiers.test.ts", seconds: 1 },
+  ]);
 });
