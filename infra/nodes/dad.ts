@@ -23,7 +23,10 @@
  * STP off. The guest needs python3, which cloud-init itself needs.
  */
 
-/** The start of the console line the guest prints on a conflict: `<marker> <address> answered by <mac>`. */
+/**
+ * The start of the console line the guest prints on a conflict: `<marker> <address> answered by <mac>`
+ * (read back by `findDadConflict`, infra/libvirt/domain/boot-errors.ts, beside the boot wait that uses it).
+ */
 export const DAD_CONFLICT_MARKER = "cilium-lab: duplicate address";
 
 /** The exit status of the check (without `--poweroff`) when the address is taken. */
@@ -99,20 +102,4 @@ sys.exit(${DAD_CONFLICT_STATUS})
 /** The cloud-init `bootcmd` entry that runs the check for the node's address and MAC, powering off on a conflict. */
 export function dadBootcmd(address: string, mac: string): string[] {
   return ["python3", "-c", DAD_SCRIPT, "--poweroff", address, mac.toLowerCase(), ...DAD_CONSOLES];
-}
-
-/** A conflict the guest reported. */
-export interface DadConflict {
-  readonly address: string;
-  /** The MAC of the host that answered for the address. */
-  readonly mac: string;
-}
-
-/** The first conflict line in console text (the serial log), if any. */
-export function parseDadConflict(consoleText: string): DadConflict | undefined {
-  const marker = DAD_CONFLICT_MARKER.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const m = new RegExp(`${marker} (\\d{1,3}(?:\\.\\d{1,3}){3}) answered by ([0-9a-f]{2}(?::[0-9a-f]{2}){5})`).exec(
-    consoleText,
-  );
-  return m === null ? undefined : { address: m[1] ?? "", mac: m[2] ?? "" };
 }

@@ -11,7 +11,8 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { DAD_CONFLICT_MARKER, DAD_CONFLICT_STATUS, DAD_SCRIPT, parseDadConflict } from "../../infra/nodes/dad";
+import { findDadConflict } from "../../infra/libvirt/domain";
+import { DAD_CONFLICT_MARKER, DAD_CONFLICT_STATUS, DAD_SCRIPT } from "../../infra/nodes/dad";
 import { prerequisites, run, type Ran } from "../verify/support";
 
 const GUEST = `cl-dad-guest-${process.pid}`;
@@ -97,7 +98,7 @@ test.serial("a taken address: the check prints the conflict line with the holder
   t.is(ran.code, DAD_CONFLICT_STATUS, ran.stderr);
   t.is(ran.stdout, `${line}\n`);
   t.is(out, `\r\n${line}\r\n`);
-  t.deepEqual(parseDadConflict(`[  12.3] cloud-init[512]: ...\n${out}`), { address: ADDRESS, mac: LAN_MAC });
+  t.deepEqual(findDadConflict(`[  12.3] cloud-init[512]: ...\n${out}`), { address: ADDRESS, answeredBy: LAN_MAC });
 });
 
 test.serial("a free address: the check stays silent and exits 0 after about 2 s", async (t) => {

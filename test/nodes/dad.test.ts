@@ -1,6 +1,6 @@
 /**
  * The duplicate-address check as the nodes get it: the bootcmd entry in user-data (exact argv, and
- * the real `cloud-init schema` accepts it), and the console line's parser. The probe itself runs for
+ * the real `cloud-init schema` accepts it), and the console line as the boot wait parses it. The probe itself runs for
  * real in dad.netns.test.ts.
  */
 import test from "ava";
@@ -12,7 +12,8 @@ import { promisify } from "node:util";
 import YAML from "yaml";
 
 import { renderUserData } from "../../infra/nodes/cloud-init";
-import { DAD_CONFLICT_MARKER, DAD_SCRIPT, dadBootcmd, parseDadConflict } from "../../infra/nodes/dad";
+import { findDadConflict, type DadConflict } from "../../infra/libvirt/domain";
+import { DAD_CONFLICT_MARKER, DAD_SCRIPT, dadBootcmd } from "../../infra/nodes/dad";
 import { generateEd25519KeyPair } from "../../infra/nodes/ssh-keys";
 
 const execFileAsync = promisify(execFile);
@@ -55,17 +56,18 @@ test("cloud-init schema accepts user-data with the check", async (t) => {
   }
 });
 
-const consoleRows: [string, string, ReturnType<typeof parseDadConflict>][] = [
+// The console parser is the boot wait's own (findDadConflict, infra/libvirt/domain/boot-errors.ts).
+const consoleRows: [string, string, DadConflict | undefined][] = [
   [
     "a conflict line among boot messages",
     `[  9.1] cloud-init[480]: Cloud-init v. 23.1 running 'init'\r\n\r\n${DAD_CONFLICT_MARKER} 192.0.2.12 answered by 52:54:00:d4:d0:99\r\n`,
-    { address: "192.0.2.12", mac: "52:54:00:d4:d0:99" },
+    { address: "192.0.2.12", answeredBy: "52:54:00:d4:d0:99" },
   ],
   ["a console without the line", "[  9.1] reboot: Power down\r\n", undefined],
   ["a cut-off line", `${DAD_CONFLICT_MARKER} 192.0.2.12 answered by 52:54`, undefined],
 ];
 for (const [title, text, expected] of consoleRows) {
   test(`parseDadConflict: ${title}`, (t) => {
-    t.deepEqual(parseDadConflict(text), expected);
+    t.deepEqual(findDadConflict(text), expected);
   });
 }

@@ -210,33 +210,27 @@ export function startFix(stderr: string, accelerator: string, bridgeName = ""): 
   return "see the libvirt message";
 }
 
-/**
- * The start of the guest's duplicate-address report (infra/nodes/dad.ts: an RFC 5227 ARP probe
- * before the node is trusted), `<marker> <address> answered by <mac>`, which the guest prints to the
- * serial console before it powers itself off.
- */
-export const DAD_CONFLICT_LINE = DAD_CONFLICT_MARKER;
-
 /** An address conflict the guest reported on its console. */
 export interface DadConflict {
   readonly address: string;
-  /** The MAC that answered the probe, lower-case; "" when the line does not name one. */
+  /** The MAC that answered the probe, lower-case. */
   readonly answeredBy: string;
 }
 
-/** Finds the guest's duplicate-address report in console text (the last one wins); undefined when absent. */
-export function findDadConflict(console: string, marker = DAD_CONFLICT_LINE): DadConflict | undefined {
-  const line = console
-    .split("\n")
-    .filter((l) => l.includes(marker))
-    .at(-1);
-  if (line === undefined) {
-    return undefined;
-  }
-  const rest = line.slice(line.indexOf(marker) + marker.length);
-  const address = /\b(\d{1,3}(?:\.\d{1,3}){3})\b/.exec(rest)?.[1] ?? "?";
-  const mac = /\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b/.exec(rest)?.[1] ?? "";
-  return { address, answeredBy: mac.toLowerCase() };
+/**
+ * The guest's duplicate-address report in console text: the line `<DAD_CONFLICT_MARKER> <address>
+ * answered by <mac>` that infra/nodes/dad.ts's RFC 5227 ARP probe prints to the serial console
+ * before the node powers itself off. The last complete line wins (the check runs on every boot);
+ * undefined when there is none, or only a cut-off one.
+ */
+export function findDadConflict(console: string): DadConflict | undefined {
+  const marker = DAD_CONFLICT_MARKER.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const line = new RegExp(
+    `${marker} (\\d{1,3}(?:\\.\\d{1,3}){3}) answered by ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})`,
+    "g",
+  );
+  const last = [...console.matchAll(line)].at(-1);
+  return last === undefined ? undefined : { address: last[1] ?? "", answeredBy: (last[2] ?? "").toLowerCase() };
 }
 
 /** The named boot error of an address conflict: which address, on which bridge, who answered, the fix. */

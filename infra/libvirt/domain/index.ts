@@ -7,7 +7,6 @@ export type { DomainArgs, DomainInputs, DomainOutputs } from "./types";
 export {
   CONSOLE_TAIL_LINES,
   SSH_REFUSAL_GRACE_MS,
-  DAD_CONFLICT_LINE,
   bootFix,
   bootTimeoutMessage,
   bridgeOf,
