@@ -1,172 +1,161 @@
 // test-runs-as: root
-// (it creates the test bridge; the private sshd then runs as root and logs in root, whose libvirt
-// connection is the same system daemon)
+// (it creates the test bridge with `ip link add`; the private sshd then runs as root and logs in
+// root, whose libvirt connection is the same system daemon)
 //
-// A node boots through qemu+ssh, for real, on loopback: the stack's pool, the base image upload, the
-// seed upload, the domain, its console log and every delete go through
-// `qemu+ssh://root@127.0.0.1:<port>/system?keyfile=…` (sshd-harness.ts), in bridge mode, as the
-// config requires for remote hosts: the node sits on a bridge with a host address from 192.0.2.0/24
-// (TEST-NET-1), no uplink and nothing forwarded, and is reached from here by SSH on its static
-// address. The bridge takes the upper half, 192.0.2.128/25 (host .129, node .150): some build
-// hosts sit on 192.0.2.0/24 themselves (eth0 192.0.2.2, gateway 192.0.2.1), and the /25 is more
-// specific than their /24, while .1 and .2 stay untouched. It is one daemon reached two ways: true
-// multi-host was not run here.
+// Remote libvirt hosts for real, through the real engine: the nodes layer (`LabNodes` in an inline
+// Automation API program, as test/nodes/nodes.vm.test.ts runs it) with the Debian test image as
+// `image: custom`, in bridge mode (the config requires it for remote hosts) on a test bridge with a
+// host address from 192.0.2.0/24 (TEST-NET-1), no uplink and nothing forwarded. The bridge takes the
+// upper half, 192.0.2.128/25 (host .129, nodes .139 and .140): some build hosts sit on 192.0.2.0/24
+// themselves (eth0 192.0.2.2, gateway 192.0.2.1), and the /25 is more specific than their /24.
 //
-// Suffix .vm: it boots a VM under TCG.
-import test from "ava";
-import { spawnSync } from "node:child_process";
+// 1. up with `libvirtUri: qemu+ssh://root@127.0.0.1:<port>/system?keyfile=…` (a private sshd on
+//    loopback, sshd-harness.ts): both nodes boot through it and answer SSH on their static
+//    addresses with their pinned host keys; the stack pool and the domains hold the ssh URI; sshd
+//    logged the logins; a refresh reads everything back through it.
+// 2. up with `nodeHosts: <that URI>,qemu:///system` instead: node-1 stays (its pool
+//    cilium-lab-<stack> too, unchanged), node-2 moves to qemu:///system: its disk, seed and domain
+//    are replaced, the pool cilium-lab-<stack>-h2 and that host's BaseVolume are created, nothing
+//    else changes. The BaseVolume finds the image already there (volumes are keyed by libvirt's
+//    host UUID, which both URIs share) and uploads nothing.
+// 3. destroy: no domain and no pool of the stack is left (both ways); the base volume stays in the
+//    shared base pool, like the download cache.
+//
+// It is one daemon reached two ways (the host UUIDs are equal, asserted): true multi-host was not
+// run here. Suffix .vm, the heaviest of its needs: it boots VMs (three TCG boots).
+import test, { type ExecutionContext } from "ava";
 
-import { domainProvider, pinnedHostKeyOptions } from "../../infra/libvirt/domain";
-import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
+import type { EngineEvent, Stack, UpResult } from "@pulumi/pulumi/automation";
+
+import { hostUuid } from "../../infra/libvirt/storage";
+import { engineEnv, tempDir } from "../engine/support";
+import { URI, changes, leftovers, virsh, vmTestStack, vmTestStart } from "../nodes/vm-host";
+import { bridgeLeftovers, createTestBridge, sweepBridges } from "./bridge-support";
 import {
-  createVolume,
-  ensureDirPool,
-  hostUuid,
-  poolTargetPath,
-  removePoolIfEmpty,
-  uploadVolume,
-  deleteVolume,
-} from "../../infra/libvirt/storage";
-import { LAB_USER, renderMetaData, renderNetworkConfig, renderUserData } from "../../infra/nodes/cloud-init";
+  BRIDGE,
+  PREFIX,
+  PROJECT,
+  STACK,
+  baseVolumeKept,
+  labProgram,
+  nodesAnswer,
+  remoteConfig,
+  sshdLogins,
+  stepsByOp,
+} from "./remote-stack";
 import { startSshd, type Sshd } from "./sshd-harness";
-import { sweepPools } from "./storage-support";
-import {
-  URI,
-  assertNothingLeft,
-  keyPair,
-  roundTrip,
-  sh,
-  sweep,
-  tempFile,
-  testImage,
-  virsh,
-  type AnyProvider,
-} from "./support";
 
-const PREFIX = "clt-rv";
-const STACK = PREFIX;
-const BRIDGE = `${PREFIX}0`;
-const POOL = `${PREFIX}-pool`;
-const MAC = "52:54:00:c1:b2:01";
-const IP = "192.0.2.150";
-const LAN = { host: "192.0.2.129", prefix: 25 } as const;
-const DOMAIN = `${PREFIX}-node-1`;
-/** TCG on a shared 2-core host: boots took 50–200 s here; the bound only matters when something is broken. */
-const BOOT_TIMEOUT = 900;
-
-const user = keyPair("clt-rv-user");
-const host = keyPair("clt-rv-host");
+/** Stack + component + image, secrets + per host (pool, base volume) + per node (disk, seed, VM). */
+const resources = (hosts: number): number => 1 + 1 + 2 + 2 * hosts + 3 * 2;
+/** What moving node-2 to a second host must replace, and nothing else. */
+const NODE_2 = ["lab-disk-node-2", "lab-seed-node-2", "lab-vm-node-2"];
 
 let sshd: Sshd;
 let remote = "";
 
-/** Removes the test bridge if it exists (a crashed run's leftover too). */
-function removeBridge(): void {
-  if (spawnSync("ip", ["link", "show", BRIDGE], { stdio: "ignore" }).status === 0) {
-    sh("ip", ["link", "del", BRIDGE]);
-  }
-}
-
 test.before(async () => {
-  // Pools first: sweep() undefines pools without deleting their volumes.
-  sweepPools(PREFIX);
-  sweep(PREFIX);
-  removeBridge();
+  sweepBridges(BRIDGE.slice(0, -1));
   sshd = await startSshd();
   sshd.trustHostKey();
   remote = sshd.uri();
-  sh("ip", ["link", "add", BRIDGE, "type", "bridge"]);
-  sh("ip", ["addr", "add", `${LAN.host}/${LAN.prefix}`, "dev", BRIDGE]);
-  sh("ip", ["link", "set", BRIDGE, "up"]);
+  createTestBridge(BRIDGE);
 });
 
 test.after.always(async () => {
-  // Pools first: sweep() undefines pools without deleting their volumes.
-  sweepPools(PREFIX);
-  sweep(PREFIX);
-  removeBridge();
+  sweepBridges(BRIDGE.slice(0, -1));
   await sshd?.stop();
 });
 
-/** ssh as the lab user with strict host key checking against the pinned host key. */
-function ssh(command: string): string {
-  const knownHosts = tempFile("known_hosts", `${IP} ${host.pub}\n`);
-  const opts = [...pinnedHostKeyOptions(knownHosts), "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10"];
-  return sh("ssh", [...opts, "-i", user.file, `${LAB_USER}@${IP}`, command]);
+/** `stack.up()`, timed and logged under `label`; the engine's events go to `events` when given. */
+async function timedUp(t: ExecutionContext, stack: Stack, label: string, events?: EngineEvent[]): Promise<UpResult> {
+  const t0 = Date.now();
+  const up = await stack.up(events ? { onEvent: (e) => events.push(e) } : {});
+  t.log(`${label}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return up;
 }
 
-test.serial("a node boots through qemu+ssh on loopback in bridge mode, and its deletes leave nothing", async (t) => {
-  const p: { seed: AnyProvider; dom: AnyProvider } = {
-    seed: await roundTrip(cloudInitDiskProvider),
-    dom: await roundTrip(domainProvider),
-  };
-  t.is(await hostUuid(remote), await hostUuid(URI), "one daemon reached two ways");
-  await ensureDirPool(remote, POOL, poolTargetPath(POOL));
-  const basePath = await uploadVolume(remote, POOL, "base.qcow2", testImage().path, { format: "qcow2" });
-  const disk = await createVolume(remote, POOL, {
-    name: "node-1.qcow2",
-    capacityBytes: 8 * 1024 ** 3,
-    format: "qcow2",
-    backing: { path: basePath, format: "qcow2" },
-  });
-  const seedInputs = {
-    uri: remote,
-    pool: POOL,
-    name: "node-1-seed",
-    userData: renderUserData({
-      hostname: "node-1",
-      authorizedKeys: [user.pub],
-      hostKey: { privateKey: host.priv, publicKey: host.pub },
-      duplicateAddressCheck: { address: IP, mac: MAC },
-    }),
-    metaData: renderMetaData({ instanceId: `${PREFIX}-1`, hostname: "node-1" }),
-    networkConfig: renderNetworkConfig({
-      mac: MAC,
-      static: { address: IP, prefix: LAN.prefix, gateway: LAN.host, dns: [LAN.host] },
-    }),
-    stack: STACK,
-  };
-  const seed = await p.seed.create((await p.seed.check({}, seedInputs)).inputs ?? {});
-  const domInputs = {
-    uri: remote,
-    domainName: DOMAIN,
-    vcpus: 1,
-    memoryMiB: 1024,
-    diskPath: disk,
-    seedPath: seed.id,
-    bridgeName: BRIDGE,
-    mac: MAC,
-    ip: IP,
-    accelerator: "qemu",
-    consoleLogPath: `${poolTargetPath(POOL)}/node-1-console.log`,
-    pool: POOL,
-    bootTimeoutSeconds: BOOT_TIMEOUT,
-    sshUser: LAB_USER,
-    sshPrivateKey: user.priv,
-    hostPublicKey: host.pub,
-    stack: STACK,
-    freshDisk: true,
-    providerVersion: 1,
-  };
-  const check = await p.dom.check({}, domInputs);
-  t.deepEqual(check.failures ?? [], [], "the Domain provider accepts the qemu+ssh URI");
-  const started = Date.now();
-  const dom = await p.dom.create(check.inputs ?? {});
-  t.log(`boot through qemu+ssh to SSH login under TCG: ${Math.round((Date.now() - started) / 1000)} s`);
-  t.like(dom.outs, { domainName: DOMAIN, ip: IP, bridgeName: BRIDGE, running: true });
-  t.is(ssh("hostname").trim(), "node-1");
-  t.regex(virsh("domiflist", DOMAIN), new RegExp(`bridge\\s+${BRIDGE}\\s+virtio\\s+${MAC}`), "seen locally too");
-  const read = await p.dom.read(dom.id, dom.outs ?? {});
-  t.is(read.id, dom.id, "read through qemu+ssh finds the domain");
+test.serial(
+  "a nodes stack boots through qemu+ssh on loopback in bridge mode, then nodeHosts moves node-2 to qemu:///system, and destroy leaves nothing",
+  async (t) => {
+    t.timeout(40 * 60_000, "three TCG boots on a shared 2-core host");
+    const started = Date.now();
+    const img = await vmTestStart(t, PREFIX);
+    if (img === undefined) {
+      return;
+    }
+    t.is(await hostUuid(remote), await hostUuid(URI), "one daemon reached two ways");
+    const work = tempDir(t, "rv-ssh");
+    let raw = remoteConfig(img, { libvirtUri: remote });
+    const program = labProgram(() => raw, tempDir(t, "rv-cache"));
+    const envVars = engineEnv(tempDir(t, "rv-backend"));
+    const { stack, destroy } = await vmTestStack(
+      t,
+      { stackName: STACK, projectName: PROJECT, program, envVars },
+      PREFIX,
+    );
 
-  await p.dom.delete(dom.id, dom.outs ?? {});
-  await p.seed.delete(seed.id, seed.outs ?? {});
-  await deleteVolume(remote, POOL, "node-1.qcow2");
-  await deleteVolume(remote, POOL, "base.qcow2");
-  t.like(await removePoolIfEmpty(remote, POOL), { removed: true });
-  const logins = sshd.log().match(/Accepted publickey for root from 127\.0\.0\.1/g) ?? [];
-  t.log(`sshd logins: ${logins.length}`);
-  t.true(logins.length >= 5, `every step logged in over ssh (${logins.length} logins)`);
-  removeBridge();
-  assertNothingLeft(t, PREFIX);
-});
+    // 1. Both nodes through qemu+ssh.
+    const up1 = await timedUp(t, stack, "up #1 (2 nodes through qemu+ssh)");
+    t.deepEqual(changes(up1.summary.resourceChanges), { create: resources(1) }, "up #1");
+    t.deepEqual(up1.outputs.nodeHosts?.value, [
+      { name: "node-1", host: remote },
+      { name: "node-2", host: remote },
+    ]);
+    t.deepEqual(up1.outputs.domainUris?.value, [remote, remote], "the domains were made through qemu+ssh");
+    t.deepEqual(up1.outputs.pools?.value, [{ uri: remote, pool: PREFIX }], "the pool was made through qemu+ssh");
+    const logins1 = sshdLogins(sshd);
+    t.true(logins1 > 0, "sshd logged the logins of up #1");
+    t.regex(
+      (await virsh("domiflist", `${PREFIX}-node-1`)).stdout,
+      new RegExp(`bridge\\s+${BRIDGE}\\s`),
+      "seen locally",
+    );
+    await nodesAnswer(t, work, up1.outputs, ["node-1", "node-2"]);
+    const refresh = await stack.refresh();
+    t.deepEqual(changes(refresh.summary.resourceChanges), { same: resources(1) }, "refresh through qemu+ssh");
+    const logins2 = sshdLogins(sshd);
+    t.true(logins2 > logins1, "the refresh read through qemu+ssh");
+
+    // 2. nodeHosts: node-1 stays on the ssh URI, node-2 moves to qemu:///system.
+    raw = remoteConfig(img, { nodeHosts: `${remote},${URI}` });
+    const events: EngineEvent[] = [];
+    const up2 = await timedUp(t, stack, "up #2 (node-2 moved to qemu:///system)", events);
+    t.deepEqual(
+      changes(up2.summary.resourceChanges),
+      { create: 2, replace: 3, same: resources(2) - 5 },
+      "up #2: node-1 and its host unchanged",
+    );
+    t.deepEqual(stepsByOp(events), {
+      create: ["lab-base-volume-host-2", "lab-pool-host-2"],
+      "delete-replaced": NODE_2,
+      replace: NODE_2,
+      "create-replacement": NODE_2,
+    });
+    t.deepEqual(up2.outputs.nodeHosts?.value, [
+      { name: "node-1", host: remote },
+      { name: "node-2", host: URI },
+    ]);
+    t.deepEqual(up2.outputs.domainUris?.value, [remote, URI]);
+    t.deepEqual(up2.outputs.pools?.value, [
+      { uri: remote, pool: PREFIX },
+      { uri: URI, pool: `${PREFIX}-h2` },
+    ]);
+    t.is(
+      (up2.outputs.uploadedBytes?.value as number[])[1],
+      0,
+      "one daemon: the base volume is shared, not uploaded again",
+    );
+    await nodesAnswer(t, work, up2.outputs, ["node-1", "node-2"]);
+    const logins3 = sshdLogins(sshd);
+    t.true(logins3 > logins2, "node-2's old disk, seed and domain were deleted through qemu+ssh");
+
+    // 3. Destroy: nothing of the stack is left; the bridge stays until after.always, the base volume for good.
+    const down = await destroy();
+    t.deepEqual(changes(down.summary.resourceChanges), { delete: resources(2) }, "destroy");
+    t.true(sshdLogins(sshd) > logins3, "destroy went through qemu+ssh for node-1 and its pool");
+    t.deepEqual(await leftovers(PREFIX), [], "no domain and no pool of the stack (both hosts)");
+    t.deepEqual(bridgeLeftovers(BRIDGE).links, [BRIDGE], "the test bridge is the test's, not the stack's");
+    t.true(await baseVolumeKept(img.sha256), "the base volume stays in the shared base pool");
+    t.log(`sshd logins: ${sshdLogins(sshd)}; test: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  },
+);
