@@ -209,7 +209,7 @@ test("libvirtd unreachable and a session URI are reported; vCPU overcommit is on
     }),
   );
   t.deepEqual(down.problems, [
-    'cilium-lab:libvirtUri must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got "qemu:///session": the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach. Fix: use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system. Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.',
+    'cilium-lab:libvirtUri must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got "qemu:///session": the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach. Fix: use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system.',
     "cannot reach libvirt at qemu:///session: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory. Fix: start the libvirt daemons (`virtlogd -d && libvirtd -d`, or `systemctl start libvirtd`) and check cilium-lab:libvirtUri.",
   ]);
   t.deepEqual(down.warnings, [
@@ -223,6 +223,42 @@ test("libvirtd unreachable and a session URI are reported; vCPU overcommit is on
     "`virsh` not found on PATH. Fix: `apt-get install libvirt-clients` (or set VIRSH_BIN to its path).",
   ]);
 });
+
+// A refused URI's reason that brings its own fix keeps it as the one fix; one without gets the config fix.
+const MUST_BE = "cilium-lab:libvirtUri must be qemu:///system or qemu+ssh://[user@]host[:port]/system, got";
+const uriRows: [string, string, string, string][] = [
+  [
+    "qemu:///session",
+    "qemu:///session",
+    `${MUST_BE} "qemu:///session": the per-user session daemon can neither create libvirt networks nor attach guests to a host bridge, so the nodes would get user-mode networking with no address the other nodes or this machine can reach.`,
+    "use qemu:///system as a member of group libvirt (sudo usermod -aG libvirt $USER, then log in again), or qemu+ssh://user@host/system.",
+  ],
+  [
+    "a refused ssh URI (no_verify)",
+    "qemu+ssh://lab@192.0.2.10/system?no_verify=1",
+    `${MUST_BE} "qemu+ssh://lab@192.0.2.10/system?no_verify=1": no_verify is refused: host keys are always verified (no_verify would make ssh accept any new host key).`,
+    "drop it and record the host's key in ~/.ssh/known_hosts after checking its fingerprint (ssh-keyscan -p <port> <host>, or ssh once by hand).",
+  ],
+  [
+    "a refused transport (tls), whose reason has no fix of its own",
+    "qemu+tls://192.0.2.10/system",
+    `${MUST_BE} "qemu+tls://192.0.2.10/system": transport tls is not supported: remote hosts are reached with qemu+ssh://[user@]host[:port]/system (OpenSSH verifies the host key, ssh-agent or ?keyfile= authenticates).`,
+    "`pulumi config set cilium-lab:libvirtUri qemu:///system`.",
+  ],
+];
+for (const [title, uri, detail, fix] of uriRows) {
+  test(`a refused libvirtUri says "Fix:" once, in the problem, the row and the error: ${title}`, (t) => {
+    const req = { ...REQUEST, uri };
+    const result = evaluatePreflight(req, facts());
+    t.deepEqual(result.problems, [`${detail} Fix: ${fix}`]);
+    t.deepEqual(
+      result.rows.find((r) => r.check === "libvirt"),
+      { check: "libvirt", status: "fail", detail, fix },
+    );
+    const error = t.throws(() => preflightLibvirt(req, facts()), { instanceOf: LibvirtPreflightError });
+    t.is(error?.message.split("Fix:").length, 2, error?.message);
+  });
+}
 
 test("CILIUM_LAB_PREFLIGHT=off skips the checks and says so", (t) => {
   process.env.CILIUM_LAB_PREFLIGHT = "off";

@@ -38,10 +38,9 @@ const ownerText = (owner: Owner | undefined): string =>
 function checkTools(req: PreflightRequest, facts: HostFacts, fail: Fail): void {
   const uriProblem = checkUri(req.uri);
   if (uriProblem !== undefined) {
-    fail(
-      "libvirt",
-      `cilium-lab:libvirtUri ${uriProblem}. Fix: \`pulumi config set cilium-lab:libvirtUri qemu:///system\`.`,
-    );
+    // Some reasons carry their own fix (qemu:///session, no_verify): that one is the fix, once.
+    const fix = uriProblem.includes(" Fix: ") ? "" : " Fix: `pulumi config set cilium-lab:libvirtUri qemu:///system`.";
+    fail("libvirt", `cilium-lab:libvirtUri ${uriProblem}.${fix}`);
   }
   for (const tool of facts.missingTools) {
     fail(
