@@ -10,6 +10,7 @@ import type { ThroughputOutput } from "../../infra/verify/iperf3";
 import type { ModeRun, RunRecord as OrchestratorRecord } from "./orchestrate";
 import type { FeaturesOutput } from "../../infra/verify/evidence";
 import type { LatencyOutput } from "../../infra/verify/netperf";
+import { agreed, nodeHostsView } from "./node-hosts";
 import type { DatapathView, EnvironmentView, ModeView } from "./results";
 import { parseVariant } from "./variants";
 
@@ -157,11 +158,7 @@ function field(o: unknown, key: string): string | undefined {
 
 /** `a` when every node says `a`, else `node-1: a; node-2: b`. */
 function perNode(values: readonly { node: string; value: string }[]): string | undefined {
-  if (values.length === 0) {
-    return undefined;
-  }
-  const distinct = [...new Set(values.map((v) => v.value))];
-  return distinct.length === 1 ? distinct[0] : values.map((v) => `${v.node}: ${v.value}`).join("; ");
+  return agreed(values.map((v) => ({ who: v.node, value: v.value })));
 }
 
 /**
@@ -202,7 +199,7 @@ export function environmentFromEvidence(nodes: readonly NodeEvidence[]): {
  * `datapath` output's evidence (collected on the nodes by the verification layer); the host's
  * kernel and CPU model (the VMs run on it: its CPU bounds the numbers); the accelerator from the
  * stack config; versions from the `versions` output, the runs (iperf3, and netperf's image) and the
- * Pulumi CLI.
+ * Pulumi CLI; each node's libvirt host from every run's `nodeHosts` output (node-hosts.ts).
  */
 export function clusterEnvironment(input: {
   readonly runs: readonly ModeRun[];
@@ -249,5 +246,6 @@ export function clusterEnvironment(input: {
     versions,
     mtu,
     offloads,
+    nodeHosts: nodeHostsView(input.runs),
   };
 }

@@ -15,6 +15,7 @@ import {
   type ThroughputOutput,
 } from "../../infra/verify/iperf3";
 import { explain, explanationSection } from "./explain";
+import { nodeHostRows } from "./node-hosts";
 import {
   askedLine,
   featureSummary,
@@ -293,6 +294,7 @@ function environmentSection(view: CompareView): string[] {
   for (const [name, v] of Object.entries(env.offloads)) {
     out.push(row([`offload: ${name}`, v]));
   }
+  out.push(...nodeHostRows(env.nodeHosts).map(row));
   out.push("");
   return out;
 }

@@ -65,6 +65,31 @@ export interface EnvironmentView {
   readonly mtu: Readonly<Record<string, number>>;
   /** Offload feature → state, e.g. `{ "eth0 generic-receive-offload": "on" }`. */
   readonly offloads: Readonly<Record<string, string>>;
+  /**
+   * The libvirt host of each node (cluster runs; absent in namespace runs, which have no libvirt
+   * host, and in results.json written before it existed). See scripts/compare/node-hosts.ts.
+   */
+  readonly nodeHosts?: NodeHostsView;
+}
+
+/** Which libvirt host each node ran on, and where the measured pair ran. */
+export interface NodeHostsView {
+  /**
+   * Where it was read: `stack output nodeHosts`, or why not, e.g. `not recorded (stack without the
+   * nodeHosts output)`; when the runs differ, each run's (`vxlan: …; native: …`).
+   */
+  readonly source: string;
+  /**
+   * Node → libvirt URI in node order, e.g. `{ "node-1": "qemu:///system" }`; when the runs disagree,
+   * each run's value (`vxlan: qemu:///system; native: qemu+ssh://me@hostb/system`). Empty when not recorded.
+   */
+  readonly hosts: Readonly<Record<string, string>>;
+  /**
+   * The measured pair (infra/verify/schedule.ts `pickPair`) and whether it is on two hosts, e.g.
+   * `node-2 ↔ node-3 is on two hosts: traffic crosses a NIC`; per run when the runs disagree.
+   * Absent when no run recorded the hosts.
+   */
+  readonly pair?: string;
 }
 
 /** A variant's name: its own, else the mode's. */

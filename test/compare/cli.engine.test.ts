@@ -47,7 +47,13 @@ test.serial(
       modes: { mode: string; status: string }[];
       destroyed: boolean;
       configRestored: boolean;
+      environment: { nodeHosts?: unknown };
     };
+    t.deepEqual(json.environment.nodeHosts, {
+      source: "stack output nodeHosts",
+      hosts: { "node-1": "qemu:///system", "node-2": "qemu:///system", "node-3": "qemu:///system" },
+      pair: "node-2 ↔ node-3 is on one host: traffic never leaves it",
+    });
     t.deepEqual(
       json.modes.map((m) => [m.mode, m.status]),
       [
@@ -61,6 +67,11 @@ test.serial(
     t.true(
       report.includes(
         "| native | confirmed (requested native, observed native) | 1266.0 [1253.3–1278.7] | 1138.0 [1126.6–1149.4] | 1.11 | 1.11 |",
+      ),
+    );
+    t.true(
+      report.includes(
+        "| node-3 host | qemu:///system |\n| measured pair | node-2 ↔ node-3 is on one host: traffic never leaves it |\n",
       ),
     );
     t.true((await fs.readFile(path.join(dir, "throughput.svg"), "utf8")).startsWith("<svg"));

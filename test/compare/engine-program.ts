@@ -5,7 +5,7 @@
  * kubeProxyReplacement (k3s re-runs with or without --disable-kube-proxy: the k3s layer's role) and
  * a "cilium" resource whose inputs are the routing keys and the feature keys that differ from
  * their defaults (the Helm release's role), and exports outputs in the real program's shape
- * (`lab`, `versions`, `datapath`, `throughput`, `features`, `latency`, a secret). All three are
+ * (`lab`, `versions`, `nodeHosts`, `datapath`, `throughput`, `features`, `latency`, a secret). All three are
  * dynamic resources whose create/update/delete append a line to a log file, so a test sees exactly
  * which operations the engine ran, in order, in another process.
  */
@@ -16,7 +16,7 @@ import type { PulumiFn } from "@pulumi/pulumi/automation";
 
 import { KEYS, loadLabConfig, type LabConfig } from "../../infra/config";
 import { VARIANT_KEYS } from "../../scripts/compare/variants";
-import { cannedDatapath, cannedFeatures, cannedLatency, cannedThroughput } from "./fake-lab";
+import { cannedDatapath, cannedFeatures, cannedLatency, cannedNodeHosts, cannedThroughput } from "./fake-lab";
 
 /** Inputs of a recorded resource; `log` is the file operations are appended to. */
 interface RecorderInputs {
@@ -115,6 +115,7 @@ export function engineTestProgram(log: string, slowModes: readonly string[] = []
         networkCidr: config.networkCidr,
       },
       versions: { k3s: config.k3sVersion, cilium: config.ciliumVersion },
+      nodeHosts: cannedNodeHosts(config, pulumi.getStack()),
       // Only after the "Helm release" is in place, as the real verification waits for Cilium.
       datapath: cilium.id.apply(() => cannedDatapath(config.routingMode)),
       throughput: cilium.id.apply(() => cannedThroughput(config.routingMode, config.accelerator)),

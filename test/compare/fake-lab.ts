@@ -1,6 +1,6 @@
 /**
  * Stand-ins for the cluster layers (VMs, k3s, Cilium, the iperf3 and netperf Jobs), which cannot
- * run here: canned but realistic `datapath`, `throughput`, `latency` and `features` outputs for a
+ * run here: canned but realistic `datapath`, `throughput`, `latency`, `features` and `nodeHosts` outputs for a
  * routing mode or a variant's config, built with the verification layer's own functions and the
  * config's own prediction, and an in-memory stack double for the mock tests.
  */
@@ -26,6 +26,7 @@ import {
   type LatencyOutput,
   type LatencyRunRecord,
 } from "../../infra/verify/netperf";
+import { planLab } from "../../infra/plan";
 import { labKeys } from "../../scripts/compare/modes";
 import type { LabStack } from "../../scripts/compare/orchestrate";
 import { VARIANT_KEYS } from "../../scripts/compare/variants";
@@ -195,6 +196,11 @@ export function cannedFeatures(
   };
 }
 
+/** The `nodeHosts` output as infra/index.ts exports it: each planned node's libvirt URI, in node order. */
+export function cannedNodeHosts(config: LabConfig, stack: string): { name: string; host: string }[] {
+  return planLab(config, stack).nodes.map(({ name, hostUri }) => ({ name, host: hostUri }));
+}
+
 /** What the double saw, in order. */
 export type FakeCall =
   | { op: "setAllConfig"; config: Record<string, string> }
@@ -223,6 +229,8 @@ export class FakeLabStack implements LabStack {
   private deployed: LabConfig | undefined;
   /** Mode → what `up` does instead of succeeding at once. */
   readonly behaviour = new Map<string, (opts: UpOptions | undefined) => Promise<void>>();
+  /** False: the stack of a program made before the `nodeHosts` output existed. */
+  recordsNodeHosts = true;
 
   constructor(
     readonly name: string,
@@ -306,6 +314,9 @@ export class FakeLabStack implements LabStack {
         ? {
             features: { value: cannedFeatures(this.deployed), secret: false },
             latency: { value: cannedLatency(mode), secret: false },
+            ...(this.recordsNodeHosts
+              ? { nodeHosts: { value: cannedNodeHosts(this.deployed, this.name), secret: false } }
+              : {}),
           }
         : {}),
       kubeconfig: { value: "apiVersion: v1\nclusters: [secret stuff]", secret: true },
