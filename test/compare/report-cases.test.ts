@@ -1,7 +1,8 @@
 /**
  * report.md and throughput.svg for the cases a namespace run cannot produce: TCG results (flagged
  * as not representative), a refused datapath, failed and not-run modes, a Geneve mode (no article
- * figure). Inputs are the verification layer's outputs built with its own functions (fake-lab.ts).
+ * figure), nodes on two libvirt hosts. Inputs are the verification layer's outputs built with its
+ * own functions (fake-lab.ts).
  */
 import test from "ava";
 import { XMLParser } from "fast-xml-parser";
@@ -19,6 +20,11 @@ const ENV = {
   versions: { cilium: "1.13.4" },
   mtu: { "node-1 enp1s0 (virtio_net)": 1500 },
   offloads: { "NIC generic-receive-offload": "on" },
+  nodeHosts: {
+    source: "stack output nodeHosts",
+    hosts: { "node-1": "qemu:///system", "node-2": "qemu+ssh://me@hostb/system", "node-3": "qemu:///system" },
+    pair: "node-2 ↔ node-3 is on two hosts: traffic crosses a NIC",
+  },
 };
 
 function view(): CompareView {
@@ -68,6 +74,17 @@ const REPORT_CASES: { title: string; texts: (string | { text: string; why: strin
       "| accelerator | qemu — TCG software emulation: throughput NOT representative |",
       "| MTU: node-1 enp1s0 (virtio_net) | 1500 |",
       "| offload: NIC generic-receive-offload | on |",
+    ],
+  },
+  {
+    title:
+      "the environment names each node's libvirt host after the existing rows, then whether the measured pair crosses a NIC",
+    texts: [
+      "| offload: NIC generic-receive-offload | on |\n" +
+        "| node-1 host | qemu:///system |\n" +
+        "| node-2 host | qemu+ssh://me@hostb/system |\n" +
+        "| node-3 host | qemu:///system |\n" +
+        "| measured pair | node-2 ↔ node-3 is on two hosts: traffic crosses a NIC |\n\n## Compared with the article",
     ],
   },
   {
