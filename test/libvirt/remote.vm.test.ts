@@ -12,7 +12,8 @@
 // 1. up with `libvirtUri: qemu+ssh://root@127.0.0.1:<port>/system?keyfile=…` (a private sshd on
 //    loopback, sshd-harness.ts): both nodes boot through it and answer SSH on their static
 //    addresses with their pinned host keys; the stack pool and the domains hold the ssh URI; sshd
-//    logged the logins; a refresh reads everything back through it.
+//    logged the logins; node-1's console log (what a boot timeout quotes) and, in a refresh, every
+//    resource are read back through it.
 // 2. up with `nodeHosts: <that URI>,qemu:///system` instead: node-1 stays (its pool
 //    cilium-lab-<stack> too, unchanged), node-2 moves to qemu:///system: its disk, seed and domain
 //    are replaced, the pool cilium-lab-<stack>-h2 and that host's BaseVolume are created, nothing
@@ -27,7 +28,8 @@ import test, { type ExecutionContext } from "ava";
 
 import type { EngineEvent, Stack, UpResult } from "@pulumi/pulumi/automation";
 
-import { hostUuid } from "../../infra/libvirt/storage";
+import { consoleTail } from "../../infra/libvirt/domain/console";
+import { hostUuid, poolTargetPath } from "../../infra/libvirt/storage";
 import { engineEnv, tempDir } from "../engine/support";
 import { URI, changes, leftovers, virsh, vmTestStack, vmTestStart } from "../nodes/vm-host";
 import { bridgeLeftovers, createTestBridge, sweepBridges } from "./bridge-support";
@@ -111,7 +113,13 @@ test.serial(
       "seen locally",
     );
     await nodesAnswer(t, work, up1.outputs, ["node-1", "node-2"]);
+    // The console log (what a boot timeout quotes) read back through qemu+ssh with vol-download.
+    const where = { uri: remote, pool: PREFIX, consoleLogPath: `${poolTargetPath(PREFIX)}/node-1-console.log` };
+    const tail = await consoleTail(where);
+    t.regex(tail, /Cloud-init v\. \S+ finished/, "node-1's console log read through qemu+ssh");
+    const t0 = Date.now();
     const refresh = await stack.refresh();
+    t.log(`refresh through qemu+ssh: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     t.deepEqual(changes(refresh.summary.resourceChanges), { same: resources(1) }, "refresh through qemu+ssh");
     const logins2 = sshdLogins(sshd);
     t.true(logins2 > logins1, "the refresh read through qemu+ssh");
