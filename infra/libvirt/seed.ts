@@ -20,7 +20,7 @@ import { dynamicResource, isUnknown, UNKNOWN, type CheckResult, type Compared } 
 import { Checker, STACK_PATTERN, checkUri, str } from "./common";
 import { cryptoMod, fsp, pathExists, pathMod, privateTempDir, runTool, toolFailure } from "./exec";
 import { libvirtProvider } from "./owned";
-import { hostOf } from "./pool";
+import { assertStackPool, hostOf } from "./pool";
 import { deletePoolFile } from "./pool-file";
 import { deleteVolume, uploadVolume, volumePath } from "./storage";
 
@@ -28,7 +28,7 @@ import { deleteVolume, uploadVolume, volumePath } from "./storage";
 export interface CloudInitDiskArgs {
   /** libvirt URI of the node's host. */
   readonly uri: pulumi.Input<string>;
-  /** The stack's libvirt storage pool (pass `StoragePool.poolName`). */
+  /** The stack's libvirt storage pool (pass `StoragePool.poolName`); its marker must name `stack`. */
   readonly pool: pulumi.Input<string>;
   /**
    * Volume name stem, e.g. `node-1-seed`: the volume is `<stem>-<first 12 hex of the content hash>.iso`,
@@ -125,6 +125,9 @@ async function createSeed(inputs: CloudInitDiskInputs): Promise<{ id: string; ou
   const digests = seedDigests(inputs);
   const name = seedFileName(inputs.name, digests.contentSha256);
   const what = `creating cloud-init seed ${name} in libvirt storage pool "${inputs.pool}"`;
+  // Only into the stack's own pool (its marker names the stack), as a Volume: checked before
+  // anything is built, deleted or uploaded.
+  await assertStackPool(inputs, what);
   // Our own 0700 directory under the OS temp dir: the inputs hold secrets, and so does the ISO.
   const tmp = await privateTempDir("cilium-lab-seed-");
   let path: string;

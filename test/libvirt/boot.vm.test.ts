@@ -20,6 +20,7 @@ import {
   poolTargetPath,
   removePoolIfEmpty,
   uploadVolume,
+  writePoolMarker,
 } from "../../infra/libvirt/storage";
 import {
   URI,
@@ -155,6 +156,8 @@ test.serial(
       stack: STACK,
     });
     await ensureDirPool(URI, POOL, TARGET);
+    // A seed goes only into a pool whose marker names the stack (CloudInitDisk create checks it).
+    await writePoolMarker(URI, POOL, { project: "cilium-lab", stack: STACK });
     basePath = await uploadVolume(URI, POOL, "base.qcow2", image.path, { format: "qcow2" });
     const disk = await overlay("node-1.qcow2");
     seed = await p.seed.create({

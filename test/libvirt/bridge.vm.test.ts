@@ -15,7 +15,13 @@ import test from "ava";
 
 import { domainProvider, pinnedHostKeyOptions } from "../../infra/libvirt/domain";
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
-import { createVolume, ensureDirPool, poolTargetPath, uploadVolume } from "../../infra/libvirt/storage";
+import {
+  createVolume,
+  ensureDirPool,
+  poolTargetPath,
+  uploadVolume,
+  writePoolMarker,
+} from "../../infra/libvirt/storage";
 import { LAB_USER, renderMetaData, renderNetworkConfig, renderUserData } from "../../infra/nodes/cloud-init";
 import { TEST_LAN, bridgeLeftovers, createTestBridge, holdAddress, sweepBridges, testLanNode } from "./bridge-support";
 import { poolVolumes } from "./domain-support";
@@ -64,6 +70,8 @@ test.before(async () => {
   p = { seed: await roundTrip(cloudInitDiskProvider), dom: await roundTrip(domainProvider) };
   createTestBridge(BRIDGE);
   await ensureDirPool(URI, POOL, poolTargetPath(POOL));
+  // A seed goes only into a pool whose marker names the stack (CloudInitDisk create checks it).
+  await writePoolMarker(URI, POOL, { project: "cilium-lab", stack: STACK });
   basePath = await uploadVolume(URI, POOL, "base.qcow2", testImage().path, { format: "qcow2" });
   const userData = renderUserData({
     hostname: "node-1",

@@ -13,7 +13,15 @@ import * as path from "node:path";
 import { cloudInitDiskProvider } from "../../infra/libvirt/seed";
 import { domainProvider, type DomainInputs, type DomainOutputs } from "../../infra/libvirt/domain";
 import { networkProvider } from "../../infra/libvirt/network";
-import { createVolume, deleteVolume, ensureDirPool, poolTargetPath, uploadVolume } from "../../infra/libvirt/storage";
+import {
+  POOL_MARKER_VOLUME,
+  createVolume,
+  deleteVolume,
+  ensureDirPool,
+  poolTargetPath,
+  uploadVolume,
+  writePoolMarker,
+} from "../../infra/libvirt/storage";
 import { domainXml } from "../../infra/libvirt/xml";
 import type { Versioned } from "../../infra/provider";
 import {
@@ -65,6 +73,8 @@ test.before(async () => {
     stack: STACK,
   });
   await ensureDirPool(URI, POOL, TARGET);
+  // A seed goes only into a pool whose marker names the stack (CloudInitDisk create checks it).
+  await writePoolMarker(URI, POOL, { project: "cilium-lab", stack: STACK });
   disk = await createVolume(URI, POOL, { name: "blank.qcow2", capacityBytes: 1024 ** 3, format: "qcow2" });
   seed = await direct(cloudInitDiskProvider).create({
     uri: URI,
@@ -142,10 +152,14 @@ function ourDomains(): string[] {
     .filter((n) => n.startsWith(PREFIX));
 }
 
-/** Only our shared fixtures may remain: the network, the blank disk and the seed. */
+/** Only our shared fixtures may remain: the network, the pool's marker, the blank disk and the seed. */
 function assertOnlyFixtures(t: Parameters<typeof assertNothingLeft>[0]): void {
   t.deepEqual(ourDomains(), [], "no domain of ours is left");
-  t.deepEqual(poolVolumes(POOL), ["blank.qcow2", path.basename(seedPath)].sort(), "no console log is left");
+  t.deepEqual(
+    poolVolumes(POOL),
+    [POOL_MARKER_VOLUME, "blank.qcow2", path.basename(seedPath)].sort(),
+    "no console log is left",
+  );
 }
 
 const noLease = (name: string, timeout: number): string =>

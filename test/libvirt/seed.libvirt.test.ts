@@ -2,17 +2,18 @@
 // the seed is built in a private temp directory and uploaded into a libvirt dir pool, so everything
 // is checked through virsh (the pool directory is libvirtd's, root 0711): the NoCloud ISO as
 // downloaded, its mode, its content-hashed name, no content in outputs, no temp directory left
-// (after success and after a failed build), read/delete, and a seed deleted by hand.
+// (after success and after a failed build), read/delete, a seed deleted by hand, and a pool that
+// is not the stack's (no marker, or another stack's) refused before anything is built or uploaded.
 import test from "ava";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { cloudInitDiskProvider, seedDigests } from "../../infra/libvirt/seed";
-import { ensureDirPool, poolTargetPath } from "../../infra/libvirt/storage";
+import { cloudInitDiskProvider, seedDigests, seedFileName } from "../../infra/libvirt/seed";
+import { POOL_MARKER_VOLUME, ensureDirPool, poolTargetPath, writePoolMarker } from "../../infra/libvirt/storage";
 import { URI, direct, rejection, roundTrip, sh, virsh } from "./support";
 import { poolVolumes, scratch } from "./domain-support";
-import { sweepPools } from "./storage-support";
+import { poolsWithPrefix, sweepPools } from "./storage-support";
 
 const PREFIX = "cl-t-seed";
 const POOL = `${PREFIX}-pool`;
@@ -41,6 +42,8 @@ function seedTempDirs(): string[] {
 test.before(async () => {
   sweepPools(PREFIX);
   await ensureDirPool(URI, POOL, TARGET);
+  // The stack's pool, as StoragePool leaves it: marked with the stack (a seed goes nowhere else).
+  await writePoolMarker(URI, POOL, { project: "cilium-lab", stack: PREFIX });
 });
 
 test.after.always(() => {
@@ -69,7 +72,7 @@ test.serial(
     t.is(sh("isoinfo", ["-R", "-x", "/user-data", "-i", iso]), USER_DATA);
     t.is(sh("isoinfo", ["-R", "-x", "/network-config", "-i", iso]), seed().networkConfig as string);
     t.false(JSON.stringify(outs).includes("cl-t-secret-marker"), "outputs never hold the user-data");
-    t.deepEqual(poolVolumes(POOL), [name], "nothing else in the pool");
+    t.deepEqual(poolVolumes(POOL), [POOL_MARKER_VOLUME, name], "nothing else in the pool but its marker");
     t.deepEqual(seedTempDirs(), before, "the private build directory is gone");
     t.like(outs, { path: id, pool: POOL, poolDir: "", ...digests, stack: PREFIX });
 
@@ -91,7 +94,7 @@ test.serial(
       "another way to the same daemon is an update",
     );
     await p.delete(id, outs ?? {});
-    t.deepEqual(poolVolumes(POOL), []);
+    t.deepEqual(poolVolumes(POOL), [POOL_MARKER_VOLUME]);
     await t.notThrowsAsync(p.delete(id, outs ?? {}));
   },
 );
@@ -102,7 +105,7 @@ test.serial("a seed deleted by hand reads as gone, and delete succeeds", async (
   virsh("vol-delete", "--pool", POOL, path.basename(id));
   t.deepEqual(await p.read(id, outs ?? {}), { id: "" });
   await t.notThrowsAsync(p.delete(id, outs ?? {}));
-  t.deepEqual(poolVolumes(POOL), []);
+  t.deepEqual(poolVolumes(POOL), [POOL_MARKER_VOLUME]);
 });
 
 test.serial(
@@ -132,6 +135,42 @@ test.serial(
       }
     }
     t.deepEqual(seedTempDirs(), before, "the private build directory is gone after the failure too");
-    t.deepEqual(poolVolumes(POOL), []);
+    t.deepEqual(poolVolumes(POOL), [POOL_MARKER_VOLUME]);
+  },
+);
+
+test.serial(
+  "a pool that is not the stack's (no marker, or another stack's) is refused like a Volume's, before anything is built, replaced or uploaded",
+  async (t) => {
+    const before = seedTempDirs();
+    const foreign = `${PREFIX}-foreign`;
+    await ensureDirPool(URI, foreign, poolTargetPath(foreign));
+    const inputs = seed({ pool: foreign });
+    const name = seedFileName(
+      "node-1-seed",
+      seedDigests(inputs as { userData: string; metaData: string; networkConfig: string }).contentSha256,
+    );
+    // Theirs, at the seed's own name: a create that went ahead would replace it as "our leftover".
+    virsh("vol-create-as", foreign, name, "1M");
+    const refused = (owner: string): string =>
+      `creating cloud-init seed ${name} in libvirt storage pool "${foreign}" failed: a libvirt storage pool "${foreign}" already exists and was not created by cilium-lab stack "${PREFIX}" (${owner}). ` +
+      `Nothing was changed. Fix: remove it (\`virsh -c ${URI} pool-destroy ${foreign}; virsh -c ${URI} pool-undefine ${foreign}\`) if it is not needed, or use another stack name.`;
+    const theirs = (): string | undefined =>
+      /<capacity unit='bytes'>(\d+)</.exec(virsh("vol-dumpxml", "--pool", foreign, name))?.[1];
+    const p = await roundTrip(cloudInitDiskProvider);
+
+    t.is((await rejection(t, p.create(inputs))).message, refused("no cilium-lab owner stamp"));
+    t.deepEqual(poolVolumes(foreign), [name], "the unmarked pool holds only its own volume");
+    t.is(theirs(), "1048576", "their volume is untouched");
+
+    await writePoolMarker(URI, foreign, { project: "cilium-lab", stack: "cl-t-seed-other" });
+    t.is((await rejection(t, p.create(inputs))).message, refused('cilium-lab stack "cl-t-seed-other"'));
+    t.deepEqual(poolVolumes(foreign), [POOL_MARKER_VOLUME, name], "another stack's pool gets nothing");
+    t.is(theirs(), "1048576", "their volume is untouched");
+
+    t.deepEqual(seedTempDirs(), before, "no build directory was made or left");
+    t.deepEqual(poolVolumes(POOL), [POOL_MARKER_VOLUME], "nothing went into the stack's own pool either");
+    sweepPools(foreign);
+    t.deepEqual(poolsWithPrefix(foreign), []);
   },
 );
