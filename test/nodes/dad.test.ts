@@ -67,7 +67,7 @@ const consoleRows: [string, string, DadConflict | undefined][] = [
   ["a cut-off line", `${DAD_CONFLICT_MARKER} 192.0.2.12 answered by 52:54`, undefined],
 ];
 for (const [title, text, expected] of consoleRows) {
-  test(`parseDadConflict: ${title}`, (t) => {
+  test(`findDadConflict: ${title}`, (t) => {
     t.deepEqual(findDadConflict(text), expected);
   });
 }
