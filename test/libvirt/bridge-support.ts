@@ -33,7 +33,7 @@ function ipTry(args: readonly string[]): boolean {
   }
 }
 
-/** Creates bridge `name` with 192.0.2.1/24, up, no port. */
+/** Creates bridge `name` with the test LAN's gateway address (TEST_LAN: 192.0.2.129/25), up, no port. */
 export function createTestBridge(name: string): void {
   ip(["link", "add", name, "type", "bridge"]);
   ip(["addr", "add", `${TEST_LAN.gateway}/${TEST_LAN.prefix}`, "dev", name]);
