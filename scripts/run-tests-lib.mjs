@@ -138,17 +138,20 @@ const PASSED = /^(PATH|LANG|LC_ALL|TZ|CI|TEST_IMAGE\w*|CILIUM_LAB_\w+|PULUMI_SKI
 
 /**
  * The test user's environment: the variables {@link PASSED} names from `env`, plus its own HOME,
- * USER, LOGNAME and a private TMPDIR. Not passed: root's PULUMI_HOME, backend and passphrase (the
- * user's Pulumi state stays under its HOME and the tests' temp dirs), and anything else of root's.
+ * USER, LOGNAME, a private TMPDIR and the lab's cache (CILIUM_LAB_CACHE) in it. Not passed: root's
+ * PULUMI_HOME, backend and passphrase (the user's Pulumi state stays under its HOME and the tests'
+ * temp dirs), root's lab cache (CI's is root's and read-only to the user: writing the node scripts'
+ * copy for a new hash there failed with EACCES on a cold cache; the toolchain and the test image it
+ * holds reach the user by PATH and TEST_IMAGE), and anything else of root's.
  */
 export function userEnv(env, { user, home, tmpdir }) {
   const out = {};
   for (const key of Object.keys(env).sort()) {
-    if (PASSED.test(key) && env[key] !== undefined) {
+    if (PASSED.test(key) && key !== "CILIUM_LAB_CACHE" && env[key] !== undefined) {
       out[key] = env[key];
     }
   }
-  return { ...out, HOME: home, USER: user, LOGNAME: user, TMPDIR: tmpdir };
+  return { ...out, HOME: home, USER: user, LOGNAME: user, TMPDIR: tmpdir, CILIUM_LAB_CACHE: `${tmpdir}/cache` };
 }
 
 /** A fresh TAP tally: `# pass|fail|skip|todo N` counts and whether the `1..N` plan was seen. */

@@ -16,7 +16,7 @@
 // after the other. First the user tier, as that user through `runuser -u <user> -- env -i ...`:
 // the `*.libvirt.test.ts` and `*.vm.test.ts` files without a `// test-runs-as: root` line in their
 // leading comments, and any file with `// test-runs-as: user` there. The user gets PATH (the
-// toolchain), TEST_IMAGE*, CILIUM_LAB_* and Pulumi's offline switches, its own HOME, and a fresh
+// toolchain), TEST_IMAGE*, CILIUM_LAB_* (but its own CILIUM_LAB_CACHE, in its TMPDIR) and Pulumi's offline switches, its own HOME, and a fresh
 // private TMPDIR under /tmp, removed afterwards; not root's PULUMI_HOME, backend or passphrase.
 // Then everything else as root, as before. Both TAP streams are printed as they come, and the last
 // line is ONE merged `N passed, N failed`; the exit code is nonzero if either run failed. Arguments

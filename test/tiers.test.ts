@@ -245,7 +245,7 @@ test("the k8s toolchain's exports are read back from `env -0`: values with `=` a
   });
 });
 
-test("the test user's run gets the toolchain, image, caches and Pulumi's offline switches, its own HOME and TMPDIR, and none of root's Pulumi state", (t) => {
+test("the test user's run gets the toolchain, image and Pulumi's offline switches, its own HOME, TMPDIR and lab cache, and none of root's Pulumi state or lab cache", (t) => {
   const env = {
     PATH: "/var/cache/cilium-lab/toolchain/pulumi/bin:/usr/bin:/bin",
     HOME: "/root",
@@ -263,7 +263,6 @@ test("the test user's run gets the toolchain, image, caches and Pulumi's offline
     SSH_AUTH_SOCK: "/tmp/ssh-root/agent.1",
   };
   t.deepEqual(userEnv(env, { user: "clab", home: "/home/clab", tmpdir: "/tmp/cilium-lab-tests-clab-x" }), {
-    CILIUM_LAB_CACHE: "/var/cache/cilium-lab",
     CILIUM_LAB_TEST_USER: "clab",
     PATH: "/var/cache/cilium-lab/toolchain/pulumi/bin:/usr/bin:/bin",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -274,6 +273,7 @@ test("the test user's run gets the toolchain, image, caches and Pulumi's offline
     USER: "clab",
     LOGNAME: "clab",
     TMPDIR: "/tmp/cilium-lab-tests-clab-x",
+    CILIUM_LAB_CACHE: "/tmp/cilium-lab-tests-clab-x/cache",
   });
 });
 
