@@ -238,10 +238,16 @@ export function suiteNames(prefix: string): { stack: string; network: string; po
 }
 
 /**
- * The Debian test image (scripts/dev/build-test-image.sh: cached after the first build). Fails with
- * what is missing and how to get it.
+ * The Debian test image: TEST_IMAGE and TEST_IMAGE_SHA256 when set (CI passes root's build to the
+ * test user, whose own cache has none and who may not build it), else scripts/dev/build-test-image.sh
+ * (cached after the first build). Fails with what is missing and how to get it.
  */
 export function testImage(): { path: string; sha256: string } {
+  const fromEnv = process.env.TEST_IMAGE;
+  const shaFromEnv = process.env.TEST_IMAGE_SHA256;
+  if (fromEnv && shaFromEnv && /^[0-9a-f]{64}$/.test(shaFromEnv)) {
+    return { path: fromEnv, sha256: shaFromEnv };
+  }
   const script = path.join(REPO_ROOT, "scripts", "dev", "build-test-image.sh");
   if (!fs.existsSync(script)) {
     throw new Error(`${script} is missing: the Debian test image builder is needed for the boot test`);
