@@ -200,12 +200,21 @@ test("CI's test user runs the libvirt and VM suites; a `// test-runs-as:` line i
   );
 });
 
-test("every `test-runs-as` line in the repository's tests is a header run-tests.mjs reads (root or user, in the leading comments)", (t) => {
-  const misplaced = testFiles.filter((f) => {
+/** The test files with a `// <name>` line that `reads` (run-tests-lib's reader of that header) does not take. */
+function misplacedHeaders(name: string, reads: (text: string) => boolean): string[] {
+  const line = new RegExp(`^\\s*//\\s*${name}`, "m");
+  return testFiles.filter((f) => {
     const text = readFileSync(path.join(REPO_ROOT, f), "utf8");
-    return /^\s*\/\/\s*test-runs-as/m.test(text) && runsAs(text) === undefined;
+    return line.test(text) && !reads(text);
   });
-  t.deepEqual(misplaced, [], "write it as `// test-runs-as: root` (or user) above the first import");
+}
+
+test("every `test-runs-as` line in the repository's tests is a header run-tests.mjs reads (root or user, in the leading comments)", (t) => {
+  t.deepEqual(
+    misplacedHeaders("test-runs-as", (text) => runsAs(text) !== undefined),
+    [],
+    "write it as `// test-runs-as: root` (or user) above the first import",
+  );
 });
 
 test("the suites with a `// test-needs: k8s-toolchain` header run last, apart from the rest of root's; a misplaced or other value does not count", (t) => {
@@ -231,11 +240,11 @@ test("every suite that reaches the test control plane through its imports says `
   t.true(reaching.length >= 7, `only ${reaching.join(", ")} reach the control plane`);
   const missing = reaching.filter((f) => !needsK8sToolchain(readFileSync(path.join(REPO_ROOT, f), "utf8")));
   t.deepEqual(missing, [], "add `// test-needs: k8s-toolchain (what it needs)` as the file's first line");
-  const misplaced = testFiles.filter((f) => {
-    const text = readFileSync(path.join(REPO_ROOT, f), "utf8");
-    return /^\s*\/\/\s*test-needs/m.test(text) && !needsK8sToolchain(text);
-  });
-  t.deepEqual(misplaced, [], "write it as `// test-needs: k8s-toolchain` above the first import");
+  t.deepEqual(
+    misplacedHeaders("test-needs", needsK8sToolchain),
+    [],
+    "write it as `// test-needs: k8s-toolchain` above the first import",
+  );
 });
 
 test("the k8s toolchain's exports are read back from `env -0`: values with `=` and newlines intact", (t) => {
